@@ -1,0 +1,212 @@
+"""Which columns of a user's catalog hold the text, the labels, the ids.
+
+A `FieldMapping` is resolved once from (in rising priority) a preset, a config
+file and explicit options, validated before any work starts, and saved with
+the model so `evaluate` and `predict` read new files the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from prodcat.errors import ConfigError
+
+LABEL_FORMATS = ("single", "multi", "path")
+
+# Joins a product's text fields into the one text that bag-of-words models
+# read. A visible separator keeps a title's last word and a description's first
+# word from fusing into one character n-gram.
+TEXT_JOINER = " | "
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """How to read one catalog layout.
+
+    text_cols: columns joined (in this order, empty ones skipped) into the text.
+    label_cols: the label column; several columns form a path, top level first.
+    label_format: "single", "multi" (several labels per product) or "path".
+    label_sep: separator inside a label cell (None: detected from the data).
+    label_level: for paths, keep only the first N levels.
+    id_cols: columns copied to prediction files to identify each product.
+    image_col / image_root / image_template: where a product's photo is.
+    header: False for files without a header row; columns are then named by
+        `column_names` (or "0", "1", ...).
+    file_format: "csv", "tsv", "jsonl" or "parquet"; None means from the suffix.
+    """
+
+    text_cols: tuple[str, ...] = ()
+    label_cols: tuple[str, ...] = ()
+    label_format: str = "single"
+    label_sep: str | None = None
+    label_level: int | None = None
+    id_cols: tuple[str, ...] = ()
+    image_col: str | None = None
+    image_root: str | None = None
+    image_template: str | None = None
+    header: bool = True
+    column_names: tuple[str, ...] | None = None
+    file_format: str | None = None
+    encoding: str = "utf-8"
+
+    def __post_init__(self):
+        for name in ("text_cols", "label_cols", "id_cols", "column_names"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif value is not None:
+                object.__setattr__(self, name, tuple(value))
+        if self.label_format not in LABEL_FORMATS:
+            raise ConfigError(
+                f"unknown label format {self.label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
+            )
+        if self.label_level is not None and self.label_level < 1:
+            raise ConfigError(f"label level must be 1 or more, got {self.label_level}")
+        if self.label_level is not None and self.label_format != "path":
+            raise ConfigError("--label-level applies to path labels only (--label-format path)")
+        if len(self.label_cols) > 1 and self.label_format != "path":
+            raise ConfigError("several label columns form a path: add --label-format path")
+        if self.label_sep == "":
+            raise ConfigError("label separator must not be empty")
+
+    @property
+    def label_col(self) -> str | None:
+        return self.label_cols[0] if len(self.label_cols) == 1 else None
+
+    def require_text(self) -> FieldMapping:
+        if not self.text_cols:
+            raise ConfigError("no text column: pass --text-cols (e.g. title,description) or a --preset")
+        return self
+
+    def require_labels(self) -> FieldMapping:
+        if not self.label_cols:
+            raise ConfigError("no label column: pass --label-col or a --preset")
+        return self
+
+    def columns(self, with_labels: bool = True) -> list[str]:
+        """Every column this mapping reads, each once, in a stable order."""
+        wanted = list(self.id_cols) + list(self.text_cols)
+        if with_labels:
+            wanted += list(self.label_cols)
+        if self.image_col:
+            wanted.append(self.image_col)
+        return list(dict.fromkeys(wanted))
+
+    def join_text(self, values: list[str]) -> str:
+        return TEXT_JOINER.join(v.strip() for v in values if v and v.strip())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FieldMapping:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown field option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def with_options(self, **options: Any) -> FieldMapping:
+        """This mapping with every option that is not None replaced."""
+        given = {k: v for k, v in options.items() if v is not None}
+        return replace(self, **given) if given else self
+
+
+# Short names for options, as a user writes them in a config file.
+_CONFIG_ALIASES = {
+    "text": "text_cols",
+    "label": "label_cols",
+    "label_col": "label_cols",
+    "id": "id_cols",
+    "id_col": "id_cols",
+    "image": "image_col",
+    "format": "file_format",
+}
+
+
+PRESETS: dict[str, FieldMapping] = {
+    # Myntra "Fashion Product Images": the three category columns form a path.
+    "fashion": FieldMapping(
+        text_cols=("productDisplayName",),
+        label_cols=("masterCategory", "subCategory", "articleType"),
+        label_format="path",
+        id_cols=("id",),
+        image_col="id",
+        image_root="images",
+        image_template="{}.jpg",
+    ),
+    # Flipkart sample: a JSON-ish list holding one ">>" path. The deepest
+    # levels are mostly product names, so two levels is the useful default.
+    "flipkart": FieldMapping(
+        text_cols=("product_name", "description"),
+        label_cols=("product_category_tree",),
+        label_format="path",
+        label_sep=">>",
+        label_level=2,
+        id_cols=("uniq_id",),
+        image_col="image",
+        image_root="images",
+    ),
+    # Kaggle "E-commerce Text Classification": no header; label, then text.
+    "kaggle-ecommerce": FieldMapping(
+        text_cols=("text",),
+        label_cols=("label",),
+        label_format="single",
+        header=False,
+        column_names=("label", "text"),
+        file_format="csv",
+    ),
+}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a field config (TOML or JSON) into FieldMapping keyword arguments."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'} file ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table of field options")
+    data = dict(data.get("fields", data))
+    options = {}
+    for key, value in data.items():
+        options[_CONFIG_ALIASES.get(key, key)] = value
+    return options
+
+
+def resolve_fields(
+    preset: str | None = None,
+    config: str | Path | None = None,
+    base: FieldMapping | None = None,
+    **options: Any,
+) -> FieldMapping:
+    """Merge base/preset < config file < explicit options into one mapping."""
+    mapping = base or FieldMapping()
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
+        mapping = PRESETS[preset]
+    merged = {}
+    if config is not None:
+        merged.update(load_config_file(config))
+    merged.update({k: v for k, v in options.items() if v is not None})
+    try:
+        data = {**mapping.to_dict(), **merged}
+        # A path needs no level cut-off when the user switches format away from it.
+        if data.get("label_format") != "path":
+            data["label_level"] = None if "label_level" not in merged else data["label_level"]
+        return FieldMapping.from_dict(data)
+    except TypeError as exc:  # a wrong value type in a config file
+        raise ConfigError(f"invalid field option: {exc}") from None

@@ -1,0 +1,70 @@
+"""The in-memory form of a catalog that models and reports work on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from prodcat.catalog.fields import FieldMapping
+from prodcat.labels import Label
+
+
+@dataclass
+class Products:
+    """What a model sees of each product.
+
+    texts: the mapped text fields joined into one string per product.
+    fields: each text field on its own (for models that read title and
+        description separately), keyed by column name.
+    images: image paths (or None) per product, when the mapping has an image field.
+    """
+
+    texts: list[str]
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    images: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str]) -> Products:
+        return cls(texts=[str(t) for t in texts])
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> Products:
+        idx = np.asarray(indices, dtype=np.int64)
+        return Products(
+            texts=[self.texts[i] for i in idx],
+            fields={k: [v[i] for i in idx] for k, v in self.fields.items()},
+            images=None if self.images is None else [self.images[i] for i in idx],
+        )
+
+
+@dataclass
+class Catalog:
+    """Products with their labels (None for an unlabelled file) and ids.
+
+    frame holds the mapped columns as read (all strings), in file order;
+    rows are numbered from 1 in messages, as a spreadsheet user counts them.
+    """
+
+    products: Products
+    labels: list[Label] | None
+    frame: pd.DataFrame
+    mapping: FieldMapping
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
+        idx = np.asarray(indices, dtype=np.int64)
+        return Catalog(
+            products=self.products.take(idx),
+            labels=None if self.labels is None else [self.labels[i] for i in idx],
+            frame=self.frame.iloc[idx].reset_index(drop=True),
+            mapping=self.mapping,
+            source=self.source,
+        )

@@ -1,0 +1,36 @@
+"""Errors a user can cause.
+
+Each one carries a single line that names the file, column or row at fault.
+The CLI catches `ProdcatError` once, prints that line and exits non-zero;
+anything else escaping is a bug in prodcat and keeps its traceback.
+"""
+
+
+class ProdcatError(Exception):
+    """Base class of every error caused by input, options or a model directory."""
+
+    exit_code = 2
+
+
+class CatalogError(ProdcatError):
+    """A catalog file cannot be read: missing, empty, binary, not UTF-8, malformed."""
+
+
+class ColumnError(CatalogError):
+    """A column named by the field mapping is not in the catalog."""
+
+
+class LabelError(CatalogError):
+    """Labels are missing, unparseable, or too few classes to learn."""
+
+
+class ConfigError(ProdcatError):
+    """Options or a field config file are inconsistent or unknown."""
+
+
+class ModelDirError(ProdcatError):
+    """A model directory is missing, incomplete, corrupt or from a newer prodcat."""
+
+
+class UnknownModelError(ConfigError):
+    """No model is registered under the requested name."""

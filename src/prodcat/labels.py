@@ -1,0 +1,214 @@
+"""Label spaces: turn label cells into classes, and classes into model targets.
+
+Every product's label is kept as a tuple of strings:
+- single: ("Shirts",)
+- multi:  ("cotton", "men", "summer")  (sorted, unique)
+- path:   ("Apparel", "Topwear", "Shirts")  (top level first)
+
+A path is learned as flat leaf classes (the whole path, joined by " > "); its
+upper levels are recovered from the leaf, so every level can be scored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from prodcat.errors import LabelError
+
+PATH_JOINER = " > "
+# Tried in this order when a path separator is not given: the longer, rarer
+# separators first, so ">>" is not mistaken for two ">".
+PATH_SEPARATORS = (" >> ", ">>", " > ", ">", " / ", "|", "/")
+MULTI_SEPARATORS = ("|", ";", ",")
+
+Label = tuple[str, ...]
+
+
+def _json_list(cell: str) -> list[str] | None:
+    if not cell.startswith("["):
+        return None
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return [str(v) for v in value]
+    return None
+
+
+def detect_separator(cells: Sequence[str], label_format: str) -> str | None:
+    """The separator found in the most cells, or None if no cell has one."""
+    candidates = PATH_SEPARATORS if label_format == "path" else MULTI_SEPARATORS
+    sample = [c for c in cells[:5000] if c]
+    best, best_hits = None, 0
+    for sep in candidates:
+        hits = sum(sep in c for c in sample)
+        if hits > best_hits:
+            best, best_hits = sep, hits
+    return best
+
+
+def parse_labels(
+    cells: Sequence[str],
+    label_format: str,
+    sep: str | None = None,
+    level: int | None = None,
+    *,
+    where: str = "catalog",
+    column: str = "label",
+    first_row: int = 1,
+) -> list[Label]:
+    """Parse raw label cells (already strings) into label tuples.
+
+    A cell in the form '["A >> B >> C"]' (a JSON list) is unwrapped: for paths
+    its first element is the path, for multi-label its elements are the labels.
+    Empty cells are an error that names the rows.
+    """
+    if label_format == "single":
+        labels = [(c.strip(),) if c.strip() else () for c in cells]
+    else:
+        if sep is None:
+            unwrapped = [_unwrap_path(c) if label_format == "path" else c for c in cells]
+            sep = detect_separator(unwrapped, label_format)
+        labels = [_parse_cell(c, label_format, sep, level) for c in cells]
+    empty = [i for i, lab in enumerate(labels) if not lab]
+    if empty:
+        rows = ", ".join(str(first_row + i) for i in empty[:5])
+        more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+        raise LabelError(f"{where}: label column {column!r} is empty in {len(empty)} row(s): row {rows}{more}")
+    return labels
+
+
+def _unwrap_path(cell: str) -> str:
+    items = _json_list(cell.strip())
+    return items[0] if items else cell
+
+
+def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None) -> Label:
+    cell = cell.strip()
+    if not cell:
+        return ()
+    if label_format == "path":
+        path = _unwrap_path(cell)
+        parts = [p.strip() for p in (path.split(sep) if sep else [path])]
+        parts = [p for p in parts if p]
+        return tuple(parts[:level] if level else parts)
+    items = _json_list(cell)
+    if items is None:
+        items = cell.split(sep) if sep else [cell]
+    return tuple(sorted({i.strip() for i in items if i.strip()}))
+
+
+def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None = None) -> list[Label]:
+    """Build paths from several columns (top level first); empty trailing levels are dropped."""
+    labels = []
+    for parts in zip(*columns):
+        parts = [p.strip() for p in parts]
+        while parts and not parts[-1]:
+            parts.pop()
+        labels.append(tuple(parts[:level] if level else parts))
+    return labels
+
+
+def label_name(label: Label, label_format: str) -> str:
+    """How a label reads in reports and prediction files."""
+    return PATH_JOINER.join(label) if label_format == "path" else "|".join(label)
+
+
+@dataclass
+class LabelSpace:
+    """The classes a model predicts, and how to encode and decode them.
+
+    `classes` are strings: a single label, one of the multi labels, or a whole
+    path joined by " > ".
+    """
+
+    label_format: str
+    classes: list[str]
+
+    @classmethod
+    def from_labels(cls, labels: Sequence[Label], label_format: str, *, where: str = "catalog") -> LabelSpace:
+        if label_format == "multi":
+            counts = Counter(item for lab in labels for item in lab)
+        else:
+            counts = Counter(label_name(lab, label_format) for lab in labels)
+        if len(counts) < 2:
+            only = next(iter(counts), "")
+            raise LabelError(f"{where}: only one class ({only!r}); a categorizer needs at least two")
+        return cls(label_format, sorted(counts))
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def is_multi(self) -> bool:
+        return self.label_format == "multi"
+
+    def index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.classes)}
+
+    def names(self, labels: Sequence[Label]) -> list[str]:
+        """Class names for single/path labels (unknown paths keep their own name)."""
+        return [label_name(lab, self.label_format) for lab in labels]
+
+    def encode(self, labels: Sequence[Label]) -> np.ndarray:
+        """single/path: int64 class ids, -1 for a class the space does not know.
+        multi: a (n, n_classes) uint8 indicator matrix; unknown labels are left out."""
+        index = self.index()
+        if self.is_multi:
+            y = np.zeros((len(labels), self.n_classes), dtype=np.uint8)
+            for row, lab in enumerate(labels):
+                for item in lab:
+                    col = index.get(item)
+                    if col is not None:
+                        y[row, col] = 1
+            return y
+        return np.array([index.get(n, -1) for n in self.names(labels)], dtype=np.int64)
+
+    def decide(self, proba: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        """Turn probabilities into decisions.
+
+        single/path: the most probable class id per row.
+        multi: an indicator matrix of the classes at or above their threshold
+        (0.5 without thresholds); a row with none gets its most probable class,
+        since every product belongs somewhere.
+        """
+        if not self.is_multi:
+            return proba.argmax(axis=1)
+        limits = 0.5 if thresholds is None else thresholds[None, :]
+        chosen = (proba >= limits).astype(np.uint8)
+        empty = chosen.sum(axis=1) == 0
+        chosen[empty, proba[empty].argmax(axis=1)] = 1
+        return chosen
+
+    def decisions_to_names(self, decided: np.ndarray) -> list[str]:
+        """Decisions from `decide` as display strings (multi labels joined by '|')."""
+        if self.is_multi:
+            return ["|".join(self.classes[j] for j in np.flatnonzero(row)) for row in decided]
+        return [self.classes[i] for i in decided]
+
+    # --- hierarchy -------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        if self.label_format != "path":
+            return 1
+        return max(len(c.split(PATH_JOINER)) for c in self.classes)
+
+    @staticmethod
+    def ancestor(name: str, level: int) -> str:
+        """The first `level` levels of a path name (the whole path if shorter)."""
+        return PATH_JOINER.join(name.split(PATH_JOINER)[:level])
+
+    # --- persistence ------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"label_format": self.label_format, "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LabelSpace:
+        return cls(data["label_format"], list(data["classes"]))

@@ -1,0 +1,55 @@
+"""The model registry: models are chosen by name and plug in by registering.
+
+    >>> from prodcat.models import available_models
+    >>> "tfidf-linear" in available_models()
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from prodcat.errors import UnknownModelError
+from prodcat.models.base import CategorizerModel
+
+_REGISTRY: dict[str, type[CategorizerModel]] = {}
+
+# Modules that register models when imported. Importing lazily keeps heavy
+# libraries (torch, transformers) out of processes that never use them.
+_MODEL_MODULES = {
+    "tfidf-linear": "prodcat.models.linear",
+}
+
+
+def register(name: str):
+    """Class decorator: make a CategorizerModel available under `name`."""
+
+    def decorate(cls: type[CategorizerModel]) -> type[CategorizerModel]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_models() -> list[str]:
+    return sorted(set(_MODEL_MODULES) | set(_REGISTRY))
+
+
+def get_model_class(name: str) -> type[CategorizerModel]:
+    if name not in _REGISTRY and name in _MODEL_MODULES:
+        importlib.import_module(_MODEL_MODULES[name])
+    if name not in _REGISTRY:
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **params) -> CategorizerModel:
+    cls = get_model_class(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise UnknownModelError(f"model {name!r}: {exc}") from None
+
+
+__all__ = ["CategorizerModel", "available_models", "create_model", "get_model_class", "register"]

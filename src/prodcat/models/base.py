@@ -1,0 +1,66 @@
+"""The contract every model keeps, so the facade never needs to know one.
+
+A model is built with its settings as keyword arguments and does nothing else
+in `__init__` (as in scikit-learn). `fit` learns from products and encoded
+targets, `predict_proba` returns one row of class probabilities per product,
+and `get_state` / `from_state` turn a fitted model into plain data (a JSON-able
+dict plus named numpy arrays) and back, so a model directory never holds code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from prodcat.catalog.products import Products
+from prodcat.labels import LabelSpace
+
+
+class CategorizerModel(ABC):
+    #: registry key, set by `prodcat.models.register`
+    name: ClassVar[str] = ""
+    #: label formats the model can learn
+    label_formats: ClassVar[tuple[str, ...]] = ("single", "multi", "path")
+
+    def __init__(self, **params: Any):
+        self.params = dict(params)
+        self.label_space: LabelSpace | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @abstractmethod
+    def fit(
+        self,
+        products: Products,
+        y: np.ndarray,
+        label_space: LabelSpace,
+        valid: tuple[Products, np.ndarray] | None = None,
+        *,
+        seed: int = 0,
+        class_weight: str | None = None,
+    ) -> CategorizerModel:
+        """Learn from products and targets from `label_space.encode`.
+
+        y: int64 class ids (single/path) or a uint8 indicator matrix (multi).
+        valid: held-out products and targets, for calibration and early stopping.
+        class_weight: None or "balanced".
+        """
+
+    @abstractmethod
+    def predict_proba(self, products: Products) -> np.ndarray:
+        """(n_products, n_classes) float32. Rows sum to 1 for single and path
+        labels; for multi-label each entry is that class's own probability."""
+
+    @abstractmethod
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything prediction needs: a JSON-able dict and named arrays."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(
+        cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
+    ) -> CategorizerModel:
+        """Rebuild a fitted model from `get_params()` and `get_state()` output."""
