@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import re
 from pathlib import Path
 
 SEED = 7
@@ -88,12 +89,14 @@ SHARED_TAGS = ["gift", "sale", "new", "bestseller", "eco", "premium", "value"]
 # --------------------------------------------------------------------------
 # Categories
 #
-# n            products in the category (before nothing: duplicates and
-#              conflicts are taken out of this budget, so n is the final count)
+# n            final number of products in the category (re-listed
+#              duplicates and label conflicts are counted in it)
 # brands       invented brands; a few appear in two categories on purpose
 # nouns        ordinary products of the category
 # cross_nouns  products that legitimately belong here but read like another
-#              category (the source of honest classifier mistakes)
+#              category; several appear in two categories' lists (a water
+#              bottle is sold as Kitchen by one shop, as Fitness by another).
+#              The source of honest classifier mistakes.
 # adjectives, materials, specs   title building blocks
 # features, uses                 description building blocks
 # templates    description sentences; {noun} {adj} {material} {colour}
@@ -101,6 +104,7 @@ SHARED_TAGS = ["gift", "sale", "new", "bestseller", "eco", "premium", "value"]
 # tags         category tag pool (the multi-label demo draws from this,
 #              plus material/colour-derived tags and SHARED_TAGS)
 # price        (low, high) in the shop currency
+# packs        optional pack/bundle words (default: PACKS)
 # --------------------------------------------------------------------------
 
 CATEGORIES: dict[str, dict] = {
@@ -112,8 +116,8 @@ CATEGORIES: dict[str, dict] = {
                   "Flannel Shirt", "Linen Shirt", "Button-Down Shirt",
                   "Tank Top", "Long Sleeve Tee", "Denim Shirt", "Graphic Tee",
                   "Camp Collar Shirt", "Blouse", "Tunic"],
-        "cross_nouns": ["Running Shirt", "Compression Training Tee",
-                        "Sleep Shirt", "Yoga Tank Top", "Kids Dinosaur Tee"],
+        "cross_nouns": ["Running Shirt", "Training Tank Top", "Sleep Shirt",
+                        "Kids Dinosaur Tee"],
         "adjectives": ["Slim Fit", "Relaxed Fit", "Classic", "Oversized",
                        "Short Sleeve", "Long Sleeve", "Crew Neck", "V-Neck",
                        "Stretch", "Everyday", "Washed"],
@@ -130,7 +134,7 @@ CATEGORIES: dict[str, dict] = {
         "templates": [
             "A {adj} {noun} cut from breathable {material} in {colour}.",
             "This {noun} is made from {material} and finished with {feature}.",
-            "Easy to wear for {use}, with {feature}.",
+            "Easy to wear for {use}, with {feature2}.",
             "Our {material} {noun} is machine washable and holds its colour wash after wash.",
             "True to size; size up for a looser, relaxed fit.",
             "Pairs well with chinos or jeans for {use}.",
@@ -147,8 +151,8 @@ CATEGORIES: dict[str, dict] = {
                   "Hiking Boots", "Sandals", "Espadrilles", "Slip-On Shoes",
                   "Derby Shoes", "Ankle Boots", "Canvas Sneakers",
                   "Trail Runners", "Ballet Flats"],
-        "cross_nouns": ["Gym Training Shoes", "Cotton Slippers",
-                        "Kids Light-Up Sneakers", "Yoga Socks"],
+        "cross_nouns": ["Training Shoes", "Sports Socks", "Slippers",
+                        "Kids Light-Up Sneakers"],
         "adjectives": ["Lightweight", "Waterproof", "Cushioned", "Classic",
                        "Low-Top", "High-Top", "Wide Fit", "Vegan"],
         "materials": ["Leather", "Suede", "Canvas", "Knit Mesh", "Nubuck",
@@ -161,7 +165,7 @@ CATEGORIES: dict[str, dict] = {
                  "the gym", "summer holidays", "smart-casual evenings"],
         "templates": [
             "{adj} {noun} in {colour} {material} with {feature}.",
-            "Built for {use}, these {noun} feature {feature}.",
+            "Built for {use}, with {feature2}.",
             "The {material} upper softens with wear and moulds to your foot.",
             "Fits true to size; half sizes should order the next size up.",
             "Supportive {noun} that stay comfortable from morning to night.",
@@ -169,6 +173,7 @@ CATEGORIES: dict[str, dict] = {
         "tags": ["footwear", "men", "women", "running", "outdoor", "casual",
                  "leather", "walking"],
         "price": (29, 189),
+        "packs": ["2 Pairs", "Twin Pack", "Bundle"],
     },
     "Home > Kitchen": {
         "n": 95,
@@ -179,28 +184,27 @@ CATEGORIES: dict[str, dict] = {
                   "Dutch Oven", "Measuring Cups", "Utensil Set",
                   "Salad Spinner", "Baking Sheet", "Spice Rack", "Kettle",
                   "Box Grater", "Stand Mixer"],
-        "cross_nouns": ["Insulated Water Bottle", "Kids Baking Set",
-                        "Digital Kitchen Scale", "Protein Shaker Bottle",
-                        "Smart Coffee Grinder"],
+        "cross_nouns": ["Water Bottle", "Kids Baking Set", "Digital Scale",
+                        "Shaker Bottle", "Coffee Grinder"],
         "adjectives": ["Non-Stick", "Professional", "Compact", "Heavy-Duty",
                        "Dishwasher-Safe", "Induction-Ready", "Nesting"],
         "materials": ["Stainless Steel", "Cast Iron", "Bamboo", "Ceramic",
                       "Enamelled", "Borosilicate Glass", "Acacia Wood",
                       "Copper"],
-        "specs": ["28 cm", "24 cm", "1.7 L", "5-Piece", "Set of 3",
-                  "20 cm", "12-Piece"],
-        "features": ["a riveted stay-cool handle", "an even-heating tri-ply base",
-                     "a full-tang forged blade", "non-slip silicone feet",
-                     "a drip-free pouring spout", "a PFOA-free coating"],
+        "specs": ["Large", "Medium", "Family Size", "20 cm", "28 cm",
+                  "Set of 3"],
+        "features": ["a smooth, easy-clean finish", "non-slip silicone feet",
+                     "a PFOA-free coating", "an even-heating base",
+                     "a hanging loop for easy storage", "a ten-year guarantee"],
         "uses": ["weeknight dinners", "slow-cooked stews", "everyday meal prep",
                  "baking bread", "smoothies and purées", "Sunday roasts"],
         "templates": [
             "A {adj} {noun} made from {material}, ideal for {use}.",
-            "This {material} {noun} features {feature}.",
+            "Made from durable {material} with {feature}.",
             "Works on gas, electric and induction hobs and is oven-safe to 220 °C.",
             "Hand wash recommended to keep the {material} finish looking new.",
             "Everything you need in the kitchen for {use}.",
-            "Comes with {feature} and a lifetime guarantee.",
+            "Comes with {feature2} and a lifetime guarantee.",
         ],
         "tags": ["kitchen", "cookware", "cooking", "baking", "dishwasher-safe",
                  "home", "tableware"],
@@ -209,12 +213,12 @@ CATEGORIES: dict[str, dict] = {
     "Home > Bedding": {
         "n": 40,
         "brands": ["Nordvik", "Harbor & Pine", "Dreamloft", "Linnea",
-                   "Cloudnest", "Weaverly"],
+                   "Cloudnest", "Dünenhaus"],
         "nouns": ["Duvet Cover", "Sheet Set", "Pillowcases", "Fitted Sheet",
                   "Comforter", "Throw Blanket", "Quilt", "Pillow",
                   "Mattress Topper", "Bedspread", "Duvet Insert"],
-        "cross_nouns": ["Lavender Pillow Mist", "Weighted Blanket",
-                        "Silk Sleep Mask", "Cooling Gel Pillow"],
+        "cross_nouns": ["Linen Spray", "Weighted Blanket", "Silk Pillowcase",
+                        "Sleep Mask"],
         "adjectives": ["Percale", "Sateen", "Stonewashed", "Hypoallergenic",
                        "All-Season", "Quilted", "Breathable"],
         "materials": ["Egyptian Cotton", "Linen", "Bamboo", "Flannel",
@@ -228,8 +232,8 @@ CATEGORIES: dict[str, dict] = {
                  "light sleepers", "a hotel-style bed"],
         "templates": [
             "{adj} {noun} in {material} for {use}.",
-            "Our {noun} is woven from {material} and comes in {colour}.",
-            "Designed with {feature} for a better night's sleep.",
+            "Woven from {material} and available in {colour}.",
+            "Designed with {feature2} for a better night's sleep.",
             "Gets softer with every wash; tumble dry on low.",
             "Fits mattresses up to 35 cm deep.",
         ],
@@ -244,15 +248,15 @@ CATEGORIES: dict[str, dict] = {
         "nouns": ["Phone Case", "Screen Protector", "Wireless Charger",
                   "USB-C Cable", "Power Bank", "Car Phone Mount",
                   "Wall Charger", "Magnetic Phone Wallet", "Phone Grip",
-                  "Charging Dock", "Camera Lens Protector", "Smartphone"],
-        "cross_nouns": ["Fitness Tracker Band", "Running Phone Armband",
-                        "Kids Tablet Case", "Bluetooth Tracker Tag"],
+                  "Charging Dock", "Camera Lens Protector", "Phone Stand"],
+        "cross_nouns": ["Fitness Tracker", "Running Armband",
+                        "Wireless Earbuds", "Kids Tablet Case"],
         "adjectives": ["Slim", "Rugged", "Fast-Charging", "Shockproof",
                        "Magnetic", "Clear", "Ultra-Thin", "Pro"],
         "materials": ["Silicone", "Tempered Glass", "Aluminium", "Vegan Leather",
                       "Braided Nylon", "TPU"],
-        "specs": ["65W", "20000 mAh", "2 m", "128 GB", "6.1-Inch", "2-Pack",
-                  "USB-C"],
+        "specs": ["Universal", "USB-C", "6.1-Inch", "6.7-Inch", "2-Pack",
+                  "for Android"],
         "features": ["raised edges that protect the camera", "PD 3.0 fast charging",
                      "drop protection up to 3 m", "a 9H hardness rating",
                      "built-in overcharge protection", "a one-hand release clip"],
@@ -262,24 +266,24 @@ CATEGORIES: dict[str, dict] = {
             "{adj} {noun} made from {material} with {feature}.",
             "Compatible with most recent smartphones and tablets.",
             "Keeps your phone charged and protected for {use}.",
-            "This {noun} offers {feature} and {feature2}.",
+            "Offers {feature2} and {feature}.",
             "Installs in seconds; no tools or adhesives needed.",
         ],
         "tags": ["phone", "mobile", "charging", "usb-c", "case", "wireless",
                  "travel"],
-        "price": (7, 899),
+        "price": (7, 129),
+        "packs": ["2-Pack", "3-Pack", "Bundle", "Twin Pack"],
     },
     "Electronics > Audio": {
         "n": 62,
         "brands": ["Pulse", "Sonora", "Voltix", "Bassline", "Echo Ridge",
-                   "Tonfeld"],
+                   "Hörwerk"],
         "nouns": ["Wireless Earbuds", "Over-Ear Headphones", "Bluetooth Speaker",
                   "Soundbar", "Turntable", "Studio Monitors", "Portable Speaker",
                   "Noise Cancelling Headphones", "In-Ear Monitors",
                   "Bookshelf Speakers", "USB Microphone", "DAC Amplifier"],
-        "cross_nouns": ["Sleep Headphones Headband",
-                        "Kids Volume-Limited Headphones", "Sport Earbuds",
-                        "Shower Speaker"],
+        "cross_nouns": ["Sleep Headphones", "Sport Earbuds", "Shower Speaker",
+                        "Kids Headphones"],
         "adjectives": ["Wireless", "Hi-Res", "Active Noise Cancelling",
                        "Waterproof", "Compact", "Studio-Grade", "Pro"],
         "materials": ["Walnut", "Aluminium", "Matte", "Fabric-Wrapped",
@@ -288,19 +292,20 @@ CATEGORIES: dict[str, dict] = {
                   "2.1 Channel", "120W"],
         "features": ["deep, punchy bass", "a 30-hour battery",
                      "multipoint Bluetooth pairing", "crystal-clear call microphones",
-                     "a built-in equaliser app", "low-latency gaming mode"],
+                     "AirWeave™ memory-foam ear cushions", "low-latency gaming mode"],
         "uses": ["commuting", "the gym", "home cinema", "podcast recording",
                  "late-night listening", "beach days"],
         "templates": [
             "{adj} {noun} with {feature} for {use}.",
             "Enjoy rich, balanced sound with {feature} and {feature2}.",
             "The {material} finish looks great in any room.",
-            "This {noun} pairs instantly with phones, laptops and TVs.",
+            "Pairs instantly with phones, laptops and TVs.",
             "Tuned by audio engineers for detailed highs and warm mids.",
         ],
         "tags": ["audio", "music", "bluetooth", "wireless", "headphones",
                  "speaker", "sound"],
         "price": (19, 499),
+        "packs": ["Bundle", "2-Pack", "Pair"],
     },
     "Beauty > Skincare": {
         "n": 70,
@@ -310,8 +315,8 @@ CATEGORIES: dict[str, dict] = {
                   "Eye Cream", "Sunscreen SPF 50", "Toner", "Sheet Face Mask",
                   "Exfoliating Scrub", "Lip Balm", "Hyaluronic Serum",
                   "Retinol Cream", "Micellar Water"],
-        "cross_nouns": ["Scented Body Lotion", "Hand Cream Gift Set",
-                        "Silk Pillowcase for Skin", "Jade Facial Roller"],
+        "cross_nouns": ["Body Lotion", "Hand Cream Gift Set", "Silk Pillowcase",
+                        "Overnight Sleep Mask", "Jade Facial Roller"],
         "adjectives": ["Hydrating", "Brightening", "Fragrance-Free", "Soothing",
                        "Anti-Ageing", "Gentle", "Oil-Free", "Vegan"],
         "materials": ["Vitamin C", "Niacinamide", "Rosehip Oil", "Aloe Vera",
@@ -328,12 +333,13 @@ CATEGORIES: dict[str, dict] = {
             "A {adj} {noun} with {material} for {use}.",
             "Our {noun} combines {material} with {feature}.",
             "Apply morning and evening to clean skin and massage gently.",
-            "Made with {feature}, this crème-light formula absorbs in seconds.",
+            "Made with {feature2}, this crème-light formula absorbs in seconds.",
             "Suitable for {use}; patch test before first use.",
         ],
         "tags": ["skincare", "face", "hydrating", "vegan", "sensitive-skin",
                  "cruelty-free", "spf"],
         "price": (8, 89),
+        "packs": ["Duo", "Set of 3", "Travel Size", "Value Pack"],
     },
     "Beauty > Fragrance": {
         "n": 34,
@@ -342,8 +348,8 @@ CATEGORIES: dict[str, dict] = {
         "nouns": ["Eau de Parfum", "Eau de Toilette", "Cologne", "Perfume Oil",
                   "Body Mist", "Discovery Set", "Travel Spray", "Solid Perfume",
                   "Aftershave"],
-        "cross_nouns": ["Scented Candle", "Linen and Room Spray",
-                        "Perfumed Body Lotion", "Hair Mist"],
+        "cross_nouns": ["Scented Candle", "Linen Spray", "Body Lotion",
+                        "Hair Mist"],
         "adjectives": ["Floral", "Woody", "Fresh", "Oriental", "Citrus",
                        "Intense", "Musky"],
         "materials": ["Bergamot", "Sandalwood", "Vanilla", "Oud", "Jasmine",
@@ -358,11 +364,12 @@ CATEGORIES: dict[str, dict] = {
             "A {adj} {noun} with {feature} and {feature2}.",
             "Opens with {material} before settling into {feature}.",
             "Spray on pulse points for a scent that lasts all day.",
-            "Perfect for {use}, presented in {feature}.",
+            "Perfect for {use}, presented in a hand-finished glass bottle.",
         ],
         "tags": ["fragrance", "perfume", "floral", "woody", "for-her",
                  "for-him", "scent"],
         "price": (15, 165),
+        "packs": ["Duo", "Set of 3", "Gift Box", "Travel Size"],
     },
     "Sports > Fitness": {
         "n": 45,
@@ -372,9 +379,8 @@ CATEGORIES: dict[str, dict] = {
                   "Jump Rope", "Foam Roller", "Pull-Up Bar", "Ab Roller",
                   "Weight Bench", "Adjustable Dumbbell", "Exercise Ball",
                   "Push-Up Handles", "Ankle Weights"],
-        "cross_nouns": ["Sports Water Bottle", "Running Socks",
-                        "Gym Tank Top", "Smart Jump Rope with App",
-                        "Training Gloves"],
+        "cross_nouns": ["Water Bottle", "Sports Socks", "Training Tank Top",
+                        "Fitness Tracker", "Shaker Bottle", "Training Gloves"],
         "adjectives": ["Non-Slip", "Adjustable", "Heavy-Duty", "Foldable",
                        "Pro", "Home Gym", "Extra-Thick"],
         "materials": ["Natural Rubber", "Cast Iron", "Neoprene", "Steel",
@@ -383,12 +389,12 @@ CATEGORIES: dict[str, dict] = {
                   "16 kg"],
         "features": ["a textured non-slip grip", "colour-coded resistance levels",
                      "a carry strap", "a printed exercise guide",
-                     "knurled handles", "shock-absorbing cushioning"],
+                     "FlexGrip™ knurled handles", "shock-absorbing cushioning"],
         "uses": ["home workouts", "HIIT sessions", "yoga and pilates",
                  "strength training", "stretching and recovery"],
         "templates": [
             "{adj} {noun} made from {material} for {use}.",
-            "Take your training further with {feature}.",
+            "Take your training further with {feature2}.",
             "Ideal for {use}, with {feature} and {feature2}.",
             "Suitable for beginners and advanced athletes alike.",
             "Stores away easily after your workout.",
@@ -396,6 +402,7 @@ CATEGORIES: dict[str, dict] = {
         "tags": ["fitness", "workout", "gym", "yoga", "training",
                  "home-gym", "strength"],
         "price": (6, 299),
+        "packs": ["Set of 2", "Pair", "Bundle", "3-Pack"],
     },
     "Toys > Building Sets": {
         "n": 28,
@@ -405,8 +412,7 @@ CATEGORIES: dict[str, dict] = {
                   "Space Station Set", "Fire Station Set", "Race Car Kit",
                   "Pirate Ship Set", "Magnetic Tiles", "Marble Run",
                   "Train Set", "City Builder Set"],
-        "cross_nouns": ["Robot Building Kit with App",
-                        "Kids Kitchen Building Set",
+        "cross_nouns": ["Robot Kit with App", "Kids Kitchen Building Set",
                         "Mini Basketball Building Set"],
         "adjectives": ["Creative", "Deluxe", "Classic", "STEM", "Junior",
                        "Starter"],
@@ -421,7 +427,7 @@ CATEGORIES: dict[str, dict] = {
                  "birthday gifts"],
         "templates": [
             "A {adj} {noun} with {feature} for {use}.",
-            "Kids build, play and rebuild with {feature}.",
+            "Kids build, play and rebuild with {feature2}.",
             "Encourages creativity, fine motor skills and problem solving.",
             "Contains {feature} and {feature2}.",
             "Not suitable for children under 3 years: small parts.",
@@ -429,6 +435,7 @@ CATEGORIES: dict[str, dict] = {
         "tags": ["toys", "kids", "building", "stem", "educational", "ages-6+",
                  "creative"],
         "price": (9, 149),
+        "packs": ["Bundle", "Set of 2", "Gift Box"],
     },
 }
 
@@ -436,24 +443,29 @@ CATEGORIES: dict[str, dict] = {
 # NOISE SETTINGS (see the module docstring for why these exist)
 # --------------------------------------------------------------------------
 
-P_CROSS = 0.10          # borderline product from the category's cross_nouns
-P_VAGUE = 0.07          # short, uninformative title
-P_VAGUE_EMPTY = 0.25    # ... whose description is empty
+P_CROSS = 0.18          # borderline product from the category's cross_nouns
+P_VAGUE = 0.12          # short, uninformative title
+P_VAGUE_EMPTY = 0.15    # ... whose description is empty
 P_VAGUE_GENERIC = 0.55  # ... or only generic marketing text
-P_EMPTY = 0.005         # any other product with an empty description
+P_VAGUE_SHARED_BRAND = 0.7  # ... from a brand that sells in 2+ categories
+P_EMPTY = 0.003         # any other product with an empty description
 N_DUPLICATES = 15       # re-listed products: same title, same category
 # Same title filed under two different categories (label conflicts).
 CONFLICTS = [
-    ("Nordvik Grey Cotton Essentials Set", "Home > Bedding", "Apparel > Shirts"),
+    ("Harbor & Pine Grey Cotton Essentials Set", "Home > Bedding", "Apparel > Shirts"),
     ("Pulse Pro Wireless Kit – Black", "Electronics > Audio",
      "Electronics > Phones & Accessories"),
     ("Maison Éclat Travel Set for Her", "Beauty > Fragrance", "Beauty > Skincare"),
     ("Stridewell Black Training Pack", "Sports > Fitness", "Apparel > Shoes"),
 ]
 
+# Brands listed under more than one category.
+SHARED_BRANDS = {b for b in {b for c in CATEGORIES.values() for b in c["brands"]}
+                 if sum(b in c["brands"] for c in CATEGORIES.values()) > 1}
+
 TITLE_PATTERNS = [
     "{brand} {adj} {material} {noun}",
-    "{brand} {noun} – {colour}",
+    "{brand} {noun} {dash} {colour}",
     "{brand} {spec} {adj} {noun}, {colour}",
     "{brand} {colour} {material} {noun} {pack}",
     "{adj} {material} {noun} by {brand}",
@@ -461,9 +473,24 @@ TITLE_PATTERNS = [
     "{brand} {material} {noun} ({colour}, {spec})",
 ]
 
+# Borderline products get plainer titles (no category material/adjective).
+CROSS_TITLE_PATTERNS = [
+    "{brand} {noun} {dash} {colour}",
+    "{brand} {colour} {noun}",
+    "{brand} {noun} {pack}",
+    "{brand} {noun}, {colour}",
+]
+
+# Borderline products: descriptions that only hint at the category via {use}.
+CROSS_TEMPLATES = [
+    "A handy {noun} in {colour}, made for {use}.",
+    "A popular add-on for {use}.",
+    "Available in {colour}; easy to keep clean.",
+]
+
 VAGUE_TITLE_PATTERNS = [
     "{brand} {colour} {generic}",
-    "{brand} {generic} – {colour}",
+    "{brand} {generic} {dash} {colour}",
     "{brand} {generic} {pack}",
     "New {brand} {generic}",
     "{brand}™ {generic}",
@@ -472,16 +499,22 @@ VAGUE_TITLE_PATTERNS = [
 
 def fill(rng: random.Random, template: str, parts: dict) -> str:
     text = template.format(**parts)
+    # "a anti-ageing serum" -> "an anti-ageing serum" (but keep "a one-hand").
+    text = re.sub(r"\b([Aa]) (?=[aeioAEIO](?!ne))", r"\1n ", text)
     return text[0].upper() + text[1:]
 
 
 def make_title(rng: random.Random, cat: dict, parts: dict, vague: bool) -> str:
-    patterns = VAGUE_TITLE_PATTERNS if vague else TITLE_PATTERNS
+    patterns = (VAGUE_TITLE_PATTERNS if vague else
+                CROSS_TITLE_PATTERNS if parts["cross"] else TITLE_PATTERNS)
     while True:
         title = rng.choice(patterns).format(
-            brand=parts["brand"], adj=parts["Adj"], material=parts["Material"],
+            brand=parts["brand"], adj=parts["Adj"], material=parts["TitleMaterial"],
             noun=parts["Noun"], colour=parts["Colour"], spec=parts["Spec"],
-            pack=rng.choice(PACKS), generic=rng.choice(GENERIC_TITLE_WORDS))
+            pack=rng.choice(cat.get("packs", PACKS)),
+            generic=rng.choice(GENERIC_TITLE_WORDS),
+            dash="–" if rng.random() < 0.2 else "-")
+        title = " ".join(title.split())  # an empty {material} leaves two spaces
         if 4 <= len(title.split()) <= 12:
             return title
 
@@ -495,9 +528,10 @@ def make_description(rng: random.Random, cat: dict, parts: dict,
         if kind == "generic":
             sentences = rng.sample(GENERIC_SENTENCES, rng.choice([2, 3]))
         else:
+            templates = CROSS_TEMPLATES if parts["cross"] else cat["templates"]
             k = rng.choice([1, 2, 2, 3])
             sentences = [fill(rng, t, parts)
-                         for t in rng.sample(cat["templates"], min(k, len(cat["templates"])))]
+                         for t in rng.sample(templates, min(k, len(templates)))]
             if len(sentences) < 3 and rng.random() < 0.45:
                 sentences.append(rng.choice(GENERIC_SENTENCES))
         text = " ".join(sentences)
@@ -528,10 +562,13 @@ def draw_parts(rng: random.Random, cat: dict, cross: bool) -> dict:
                 for m in [rng.choice(cat["materials"]).lower()]]
     f1, f2 = rng.sample(features, 2)
     noun = rng.choice(cat["cross_nouns"] if cross else cat["nouns"])
+    # Avoid "Magnetic Magnetic Phone Wallet".
+    adjectives = [a for a in cat["adjectives"] if a.lower() not in noun.lower()]
     parts = {
+        "cross": cross,
         "brand": rng.choice(cat["brands"]),
         "Noun": noun,
-        "Adj": rng.choice(cat["adjectives"]),
+        "Adj": rng.choice(adjectives),
         "Material": rng.choice(cat["materials"]),
         "Colour": rng.choice(COLOURS),
         "Spec": rng.choice(cat["specs"]),
@@ -539,17 +576,26 @@ def draw_parts(rng: random.Random, cat: dict, cross: bool) -> dict:
         "feature2": f2,
         "use": rng.choice(cat["uses"]),
     }
+    # "Linen Shirt" is linen: never "flannel linen shirt" or "Linen Linen Shirt".
+    named = [m for m in cat["materials"] if m.lower() in noun.lower()]
+    if named:
+        parts["Material"] = named[0]
+    parts["TitleMaterial"] = "" if named else parts["Material"]
     for key in ("Noun", "Adj", "Material", "Colour"):
         parts[key.lower()] = parts[key].lower()
     return parts
 
 
 def make_product(rng: random.Random, name: str, title: str | None = None,
-                 vague: bool | None = None) -> dict:
+                 vague: bool | None = None, parts: dict | None = None) -> dict:
     cat = CATEGORIES[name]
     if vague is None:
         vague = rng.random() < P_VAGUE
-    parts = draw_parts(rng, cat, cross=rng.random() < P_CROSS)
+    if parts is None:
+        parts = draw_parts(rng, cat, cross=rng.random() < P_CROSS)
+    if vague and rng.random() < P_VAGUE_SHARED_BRAND:
+        shared = [b for b in cat["brands"] if b in SHARED_BRANDS]
+        parts["brand"] = rng.choice(shared or cat["brands"])
     if vague:
         r = rng.random()
         kind = ("empty" if r < P_VAGUE_EMPTY else
@@ -598,7 +644,7 @@ def build_catalog(seed: int = SEED) -> list[dict]:
         pool = [r for r in rows if r["category"] == name and r["description"]]
         for original in rng.sample(pool, k):
             rows.append(make_product(rng, name, title=original["title"],
-                                     vague=False))
+                                     vague=False, parts=original["_parts"]))
 
     # 3. Label conflicts: one title, two categories.
     for title, a, b in CONFLICTS:
