@@ -1,0 +1,318 @@
+"""`prodcat inspect`: what a catalog holds, before any model is trained.
+
+The report answers the questions that decide how well any model can do: how
+many classes and how skewed (the long tail), how many products repeat (they
+inflate scores unless the split is grouped), how many identical texts carry
+different labels (no model can get both right), how many texts are empty, how
+long the texts are, and for path labels the same per level.
+
+    >>> report = inspect_catalog(catalog)              # doctest: +SKIP
+    >>> json.dumps(report)                             # doctest: +SKIP
+    >>> render_inspection(report, rich.console.Console())   # doctest: +SKIP
+
+The report is plain JSON-able data, so it can be saved beside a model or
+compared between two versions of a catalog; `render_inspection` only reads it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.products import Catalog
+from prodcat.labels import label_name
+
+#: class_counts lists at most this many classes (the most common); `classes` has the full count
+MAX_CLASS_COUNTS = 1000
+#: a class with fewer products than each of these is in the long tail
+TAIL_LIMITS = (5, 10)
+#: how many conflicting texts are shown as examples
+MAX_CONFLICT_EXAMPLES = 5
+
+
+def _most_common(counts: Counter[str], limit: int | None = None) -> dict[str, int]:
+    # Ties broken by name, so a report does not depend on row order.
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return dict(ordered[:limit] if limit else ordered)
+
+
+def _long_tail(counts: Counter[str], top: int) -> dict[str, Any]:
+    values = np.array(sorted(counts.values(), reverse=True), dtype=np.int64)
+    total = int(values.sum())
+    cumulative = np.cumsum(values)
+
+    def classes_to_cover(share: float) -> int:
+        return int(np.searchsorted(cumulative, share * total - 1e-9) + 1) if total else 0
+
+    rarest = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]))[:top]
+    tail = {}
+    for limit in TAIL_LIMITS:
+        small = values[values < limit]
+        tail[f"under_{limit}"] = {"classes": int(small.size), "products": int(small.sum())}
+    return {
+        **tail,
+        "rarest": dict(rarest),
+        "classes_for_50pct": classes_to_cover(0.5),
+        "classes_for_80pct": classes_to_cover(0.8),
+        "imbalance_ratio": round(float(values[0] / values[-1]), 2) if values.size else None,
+    }
+
+
+def _stats(values: Sequence[int]) -> dict[str, float | int | None]:
+    if not len(values):
+        return {"min": None, "median": None, "mean": None, "p95": None, "max": None}
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "min": int(arr.min()),
+        "median": float(np.median(arr)),
+        "mean": round(float(arr.mean()), 2),
+        "p95": float(np.percentile(arr, 95)),
+        "max": int(arr.max()),
+    }
+
+
+def _duplicates(texts: list[str], keys: list[str], top: int) -> dict[str, Any]:
+    key_counts = Counter(keys)
+    first_text: dict[str, str] = {}
+    for text, key in zip(texts, keys):
+        first_text.setdefault(key, text)
+    repeated = [(k, c) for k, c in key_counts.items() if c > 1]
+    repeated.sort(key=lambda kc: (-kc[1], kc[0]))
+    return {
+        "exact": len(texts) - len(set(texts)),
+        "normalized": len(keys) - len(key_counts),
+        "groups": len(key_counts),
+        # Shown as the first listing of each text, as a user would find it in the file.
+        "top": [{"text": first_text[k], "count": c} for k, c in repeated[:top]],
+    }
+
+
+def _conflicts(texts: list[str], keys: list[str], names: list[str]) -> dict[str, Any]:
+    by_key: dict[str, Counter[str]] = defaultdict(Counter)
+    first_text: dict[str, str] = {}
+    for text, key, name in zip(texts, keys, names):
+        by_key[key][name] += 1
+        first_text.setdefault(key, text)
+    conflicting = [(k, c) for k, c in by_key.items() if len(c) > 1]
+    conflicting.sort(key=lambda kc: (-sum(kc[1].values()), kc[0]))
+    return {
+        "texts": len(conflicting),
+        "rows": sum(sum(c.values()) for _, c in conflicting),
+        "examples": [
+            {"text": first_text[k], "labels": _most_common(c)} for k, c in conflicting[:MAX_CONFLICT_EXAMPLES]
+        ],
+    }
+
+
+def _empty_fields(catalog: Catalog) -> dict[str, int]:
+    empty = {}
+    for col in catalog.mapping.text_cols:
+        if col in catalog.frame.columns:
+            values = catalog.frame[col].fillna("").astype(str).str.strip()
+            empty[col] = int((values == "").sum())
+    return empty
+
+
+def inspect_catalog(catalog: Catalog, *, top: int = 10) -> dict:
+    """A JSON-able report on a catalog: classes, long tail, duplicates, conflicts, texts.
+
+    top: how many entries the "top"/"rarest" lists keep.
+
+    >>> report = inspect_catalog(catalog)          # doctest: +SKIP
+    >>> report["duplicates"]["normalized"]          # doctest: +SKIP
+    412
+    """
+    texts = [str(t) for t in catalog.products.texts]
+    keys = [normalize_text(t) for t in texts]
+    label_format = catalog.mapping.label_format
+    report: dict[str, Any] = {
+        "source": str(catalog.source),
+        "rows": len(texts),
+        "label_format": label_format,
+        "labelled": catalog.labels is not None,
+    }
+
+    if catalog.labels is not None:
+        labels = [tuple(lab) for lab in catalog.labels]
+        if label_format == "multi":
+            counts = Counter(item for lab in labels for item in lab)
+            per_product = [len(lab) for lab in labels]
+        else:
+            counts = Counter(label_name(lab, label_format) for lab in labels)
+        report["classes"] = len(counts)
+        report["class_counts"] = _most_common(counts, MAX_CLASS_COUNTS)
+        if label_format == "multi":
+            report["labels_per_product"] = {
+                "mean": round(float(np.mean(per_product)), 3) if per_product else None,
+                "max": max(per_product, default=None),
+            }
+        report["long_tail"] = _long_tail(counts, top)
+
+    report["duplicates"] = _duplicates(texts, keys, top)
+
+    if catalog.labels is not None:
+        # A multi-label product's label is its whole set: two listings conflict
+        # when their sets differ.
+        report["conflicts"] = _conflicts(texts, keys, [label_name(lab, label_format) for lab in labels])
+
+    report["empty_fields"] = _empty_fields(catalog)
+    report["empty_texts"] = sum(1 for t in texts if not t.strip())
+    report["text_length"] = {
+        "chars": _stats([len(t) for t in texts]),
+        # A word has a letter or digit: the " | " joining fields is not one.
+        "words": _stats([sum(1 for w in t.split() if any(ch.isalnum() for ch in w)) for t in texts]),
+    }
+
+    if catalog.labels is not None and label_format == "path":
+        depths = Counter(len(lab) for lab in labels)
+        report["path_depths"] = {str(d): depths[d] for d in sorted(depths)}
+        levels = []
+        for k in range(1, max(depths, default=0) + 1):
+            # A path shorter than k counts as itself, as levels are scored
+            # (LabelSpace.ancestor).
+            level_counts = Counter(label_name(lab[:k], "path") for lab in labels)
+            levels.append(
+                {
+                    "level": k,
+                    "classes": len(level_counts),
+                    "class_counts": _most_common(level_counts, MAX_CLASS_COUNTS),
+                    "long_tail": _long_tail(level_counts, top),
+                }
+            )
+        report["levels"] = levels
+    return report
+
+
+# --- terminal view ----------------------------------------------------------
+
+
+def _n(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+    return f"{value:,}"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _show_text(text: str) -> str:
+    return text if text.strip() else "(empty)"
+
+
+def _table(title: str, *columns: str, numeric_from: int = 1) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", show_edge=False, pad_edge=False)
+    for i, column in enumerate(columns):
+        if i >= numeric_from:
+            table.add_column(column, justify="right", no_wrap=True)
+        else:
+            # Long product texts and class paths are cut, not wrapped, so a
+            # table stays one line per entry in 80 columns.
+            table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=56)
+    return table
+
+
+def render_inspection(report: dict, console: Console) -> None:
+    """Print a report from `inspect_catalog` as rich tables (fits 80 columns)."""
+    rows = report["rows"]
+    labelled = report.get("labelled", "classes" in report)
+    dup = report["duplicates"]
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("Source", report["source"])
+    head.add_row("Rows", _n(rows))
+    head.add_row("Label format", report["label_format"] if labelled else "(no labels)")
+    if labelled:
+        head.add_row("Classes", _n(report["classes"]))
+    head.add_row("Distinct texts", f"{_n(dup['groups'])} ({_pct(dup['groups'], rows)})")
+    head.add_row("Duplicate rows", f"{_n(dup['normalized'])} ({_pct(dup['normalized'], rows)}) after normalizing")
+    if labelled:
+        conf = report["conflicts"]
+        head.add_row("Conflicts", f"{_n(conf['texts'])} texts with >1 label ({_n(conf['rows'])} rows)")
+    head.add_row("Empty texts", _n(report["empty_texts"]))
+    console.print(head)
+
+    if labelled:
+        counts = report["class_counts"]
+        top = max(len(report["long_tail"]["rarest"]), 1)
+        unit = "labels" if report["label_format"] == "multi" else "products"
+        total = sum(counts.values()) if report["label_format"] == "multi" else rows
+        table = _table("\nClasses", "Class", unit.capitalize(), "Share")
+        for name, count in list(counts.items())[:top]:
+            table.add_row(name, _n(count), _pct(count, total))
+        if report["classes"] > top:
+            table.add_row(f"... {report['classes'] - top:,} more", "", "")
+        console.print(table)
+        if "labels_per_product" in report:
+            lpp = report["labels_per_product"]
+            console.print(f"Labels per product: mean {_n(lpp['mean'])}, max {_n(lpp['max'])}")
+
+        tail = report["long_tail"]
+        table = _table("\nLong tail", "", "Classes", "Products")
+        for limit in (5, 10):
+            row = tail[f"under_{limit}"]
+            table.add_row(f"fewer than {limit} {unit}", _n(row["classes"]), _n(row["products"]))
+        table.add_row(f"classes holding 50% of {unit}", _n(tail["classes_for_50pct"]), "")
+        table.add_row(f"classes holding 80% of {unit}", _n(tail["classes_for_80pct"]), "")
+        table.add_row("imbalance (largest / smallest)", _n(tail["imbalance_ratio"]), "")
+        console.print(table)
+        if tail["rarest"]:
+            rarest = ", ".join(f"{name} ({count})" for name, count in tail["rarest"].items())
+            console.print(f"Rarest: {rarest}", overflow="fold")
+
+    if dup["top"]:
+        table = _table("\nMost repeated texts", "Text", "Rows")
+        for item in dup["top"]:
+            table.add_row(_show_text(item["text"]), _n(item["count"]))
+        console.print(table)
+        console.print(f"Exact repeats: {_n(dup['exact'])}; after normalizing: {_n(dup['normalized'])}")
+
+    if labelled and report["conflicts"]["examples"]:
+        table = _table("\nSame text, different labels", "Text", "Labels")
+        table.columns[1].justify = "left"
+        table.columns[1].no_wrap = False
+        for item in report["conflicts"]["examples"]:
+            labels = ", ".join(f"{name} ({count})" for name, count in item["labels"].items())
+            table.add_row(_show_text(item["text"]), labels)
+        console.print(table)
+
+    if report["empty_fields"]:
+        table = _table("\nEmpty fields", "Column", "Empty rows", "Share")
+        for col, count in report["empty_fields"].items():
+            table.add_row(col, _n(count), _pct(count, rows))
+        table.add_row("(joined text)", _n(report["empty_texts"]), _pct(report["empty_texts"], rows))
+        console.print(table)
+
+    lengths = report["text_length"]
+    table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")
+    for unit_name in ("chars", "words"):
+        s = lengths[unit_name]
+        table.add_row(unit_name, *(_n(s[k]) for k in ("min", "median", "mean", "p95", "max")))
+    console.print(table)
+
+    if report.get("levels"):
+        table = _table("\nLevels", "Level", "Classes", "<5", "<10", "50% in", "80% in", "Imbalance")
+        for level in report["levels"]:
+            tail = level["long_tail"]
+            table.add_row(
+                str(level["level"]),
+                _n(level["classes"]),
+                _n(tail["under_5"]["classes"]),
+                _n(tail["under_10"]["classes"]),
+                _n(tail["classes_for_50pct"]),
+                _n(tail["classes_for_80pct"]),
+                _n(tail["imbalance_ratio"]),
+            )
+        console.print(table)
+        if report.get("path_depths") and len(report["path_depths"]) > 1:
+            depths = ", ".join(f"{d} levels: {_n(c)}" for d, c in report["path_depths"].items())
+            console.print(f"Path depths: {depths}")

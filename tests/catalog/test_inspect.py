@@ -1,0 +1,167 @@
+"""`inspect_catalog` counts exactly, stays JSON-able, and renders in 80 columns."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+from rich.console import Console
+
+from prodcat.catalog.fields import FieldMapping
+from prodcat.catalog.inspect import inspect_catalog, render_inspection
+from prodcat.catalog.products import Catalog, Products
+
+
+def make_catalog(rows: list[tuple[str, str, object]], mapping: FieldMapping, labelled: bool = True) -> Catalog:
+    """rows: (title, description, label tuple)."""
+    frame = pd.DataFrame(
+        {"title": [r[0] for r in rows], "description": [r[1] for r in rows], "category": ["" for _ in rows]}
+    )
+    texts = [mapping.join_text([r[0], r[1]]) for r in rows]
+    products = Products(texts=texts, fields={"title": frame["title"].tolist(), "description": frame["description"].tolist()})
+    labels = [tuple(r[2]) for r in rows] if labelled else None
+    return Catalog(products=products, labels=labels, frame=frame, mapping=mapping, source="hand-made.csv")
+
+
+SINGLE = FieldMapping(text_cols=("title", "description"), label_cols=("category",))
+SINGLE_ROWS = [
+    ("Red Shirt", "cotton", ("Shirts",)),
+    ("Red Shirt", "cotton", ("Shirts",)),  # exact repeat of row 0
+    ("red shirt!", "Cotton", ("Shirts",)),  # normalized repeat of row 0
+    ("Blue Mug", "", ("Mugs",)),  # empty description
+    ("Blue Mug", "", ("Shirts",)),  # exact repeat, different label: conflict
+    ("Lamp", "", ("Lamps",)),
+    ("", "", ("Lamps",)),  # empty text
+    ("Desk Lamp", "bright", ("Lamps",)),
+    ("Green Shirt", "linen", ("Shirts",)),
+    ("Poster", "wall art", ("Posters",)),
+]
+
+
+def test_single_label_counts():
+    report = inspect_catalog(make_catalog(SINGLE_ROWS, SINGLE), top=3)
+    assert report["source"] == "hand-made.csv"
+    assert report["rows"] == 10
+    assert report["label_format"] == "single"
+    assert report["classes"] == 4
+    assert report["class_counts"] == {"Shirts": 5, "Lamps": 3, "Mugs": 1, "Posters": 1}
+    assert list(report["class_counts"]) == ["Shirts", "Lamps", "Mugs", "Posters"]
+
+    tail = report["long_tail"]
+    assert tail["under_5"] == {"classes": 3, "products": 5}
+    assert tail["under_10"] == {"classes": 4, "products": 10}
+    assert tail["rarest"] == {"Mugs": 1, "Posters": 1, "Lamps": 3}
+    assert tail["classes_for_50pct"] == 1  # Shirts alone: 5 of 10
+    assert tail["classes_for_80pct"] == 2  # Shirts + Lamps: 8 of 10
+    assert tail["imbalance_ratio"] == 5.0
+
+    dup = report["duplicates"]
+    assert dup["exact"] == 2  # rows 1 and 4
+    assert dup["normalized"] == 3  # and row 2
+    assert dup["groups"] == 7
+    assert dup["top"][0] == {"text": "Red Shirt | cotton", "count": 3}
+    assert dup["top"][1] == {"text": "Blue Mug", "count": 2}
+    assert len(dup["top"]) == 2
+
+    conflicts = report["conflicts"]
+    assert conflicts["texts"] == 1
+    assert conflicts["rows"] == 2
+    assert conflicts["examples"] == [{"text": "Blue Mug", "labels": {"Mugs": 1, "Shirts": 1}}]
+
+    assert report["empty_fields"] == {"title": 1, "description": 4}
+    assert report["empty_texts"] == 1
+
+    chars = report["text_length"]["chars"]
+    assert chars["min"] == 0 and chars["max"] == len("red shirt! | Cotton")
+    words = report["text_length"]["words"]
+    assert words["min"] == 0 and words["max"] == 3  # "Red Shirt | cotton": the joiner is no word
+    assert words["median"] == 3.0
+    assert "levels" not in report and "labels_per_product" not in report
+
+
+def test_path_levels():
+    mapping = FieldMapping(text_cols=("title", "description"), label_cols=("category",), label_format="path")
+    rows = [
+        ("Tee one", "", ("Apparel", "Topwear", "Tshirts")),
+        ("Tee two", "", ("Apparel", "Topwear", "Tshirts")),
+        ("Shirt", "", ("Apparel", "Topwear", "Shirts")),
+        ("Jeans", "", ("Apparel", "Bottomwear", "Jeans")),
+        ("Watch", "", ("Accessories", "Watches")),  # a shorter path
+        ("Watch two", "", ("Accessories", "Watches")),
+    ]
+    report = inspect_catalog(make_catalog(rows, mapping))
+    assert report["classes"] == 4
+    assert report["class_counts"]["Apparel > Topwear > Tshirts"] == 2
+    assert report["path_depths"] == {"2": 2, "3": 4}
+    levels = report["levels"]
+    assert [lv["level"] for lv in levels] == [1, 2, 3]
+    assert levels[0]["class_counts"] == {"Apparel": 4, "Accessories": 2}
+    assert levels[1]["class_counts"] == {"Apparel > Topwear": 3, "Accessories > Watches": 2, "Apparel > Bottomwear": 1}
+    assert levels[1]["classes"] == 3
+    # A path shorter than the level counts as itself, as levels are scored.
+    assert levels[2]["classes"] == 4
+    assert levels[2]["class_counts"]["Accessories > Watches"] == 2
+    assert levels[0]["long_tail"]["imbalance_ratio"] == 2.0
+    assert levels[1]["long_tail"]["under_5"] == {"classes": 3, "products": 6}
+
+
+def test_multi_label_counts_per_label():
+    mapping = FieldMapping(text_cols=("title", "description"), label_cols=("category",), label_format="multi")
+    rows = [
+        ("Linen shirt", "", ("linen", "men", "summer")),
+        ("Linen Shirt", "", ("men", "summer")),  # same text, other label set: conflict
+        ("Wool coat", "", ("men", "winter")),
+        ("Silk scarf", "", ("women",)),
+    ]
+    report = inspect_catalog(make_catalog(rows, mapping))
+    assert report["classes"] == 5
+    assert report["class_counts"] == {"men": 3, "summer": 2, "linen": 1, "winter": 1, "women": 1}
+    assert report["labels_per_product"] == {"mean": 2.0, "max": 3}
+    assert report["duplicates"]["normalized"] == 1 and report["duplicates"]["exact"] == 0
+    assert report["conflicts"]["texts"] == 1
+    assert report["conflicts"]["examples"][0]["labels"] == {"linen|men|summer": 1, "men|summer": 1}
+    assert report["long_tail"]["classes_for_50pct"] == 2  # 5 of 8 label uses
+
+
+def test_unlabelled_catalog_skips_label_sections():
+    report = inspect_catalog(make_catalog(SINGLE_ROWS, SINGLE, labelled=False))
+    assert report["labelled"] is False
+    for key in ("classes", "class_counts", "long_tail", "conflicts", "levels"):
+        assert key not in report
+    assert report["duplicates"]["normalized"] == 3
+    out = io.StringIO()
+    render_inspection(report, Console(file=out, width=80))
+    assert "no labels" in out.getvalue()
+
+
+def test_json_serialisable_and_round_trips():
+    for mapping in (SINGLE, FieldMapping(text_cols=("title", "description"), label_cols=("category",), label_format="path")):
+        rows = SINGLE_ROWS if mapping.label_format == "single" else [(t, d, ("A", lab[0])) for t, d, lab in SINGLE_ROWS]
+        report = inspect_catalog(make_catalog(rows, mapping))
+        assert json.loads(json.dumps(report)) == report
+
+
+def test_empty_catalog():
+    report = inspect_catalog(make_catalog([], SINGLE, labelled=False))
+    assert report["rows"] == 0 and report["text_length"]["chars"]["max"] is None
+    json.dumps(report)
+    render_inspection(report, Console(file=io.StringIO(), width=80))
+
+
+def test_render_shows_headline_numbers_in_80_columns():
+    rows = SINGLE_ROWS + [(f"Extra item {i}", "", (f"Class {i}",)) for i in range(12)]
+    mapping = FieldMapping(text_cols=("title", "description"), label_cols=("category",), label_format="path")
+    rows = [(t, d, ("Top",) + tuple(lab)) for t, d, lab in rows]
+    report = inspect_catalog(make_catalog(rows, mapping), top=5)
+    out = io.StringIO()
+    render_inspection(report, Console(file=out, width=80))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "hand-made.csv" in text
+    assert "22" in text  # rows
+    assert "Classes" in text and "16" in text  # 4 + 12 leaf classes
+    assert "... 11 more" in text
+    assert "Top > Shirts" in text
+    assert "Blue Mug" in text  # a conflict example
+    assert "Levels" in text and "Long tail" in text and "Text length" in text
