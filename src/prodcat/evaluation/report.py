@@ -1,0 +1,257 @@
+"""Write an evaluation report: metrics.json, report.md and its figures.
+
+    >>> from prodcat.evaluation import compute_metrics, write_report
+    >>> metrics = compute_metrics(space, true_labels, proba)        # doctest: +SKIP
+    >>> write_report(metrics, "runs/eval", title="tfidf-linear on fashion")   # doctest: +SKIP
+    PosixPath('runs/eval/report.md')
+
+Each file is written to a temporary name in the same folder and then renamed,
+so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: how many rows the weakest-classes, confusions and mistakes tables show
+N_WEAKEST = 10
+N_CONFUSED = 10
+N_MISTAKES = 20
+_CELL_CHARS = 160
+
+
+def write_report(
+    metrics: dict,
+    out_dir: str | Path,
+    *,
+    title: str = "Evaluation report",
+    examples: pd.DataFrame | None = None,
+) -> Path:
+    """Write metrics.json, report.md, confusion_matrix.png, per_class_f1.png
+    (and levels.png for paths, precision_coverage.png when there is a curve)
+    into `out_dir`, creating it. Returns the path of report.md.
+
+    `examples`: optional products with columns `true`, `predicted`,
+    `confidence` (and e.g. `text`, `id`); the most confident wrong ones are
+    listed as probably mislabeled or hard.
+    """
+    from prodcat.evaluation import plots
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    _atomic(out / "metrics.json", lambda tmp: tmp.write_text(
+        json.dumps(metrics, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"))
+
+    figures = {
+        "confusion_matrix.png": plots.plot_confusions,
+        "per_class_f1.png": plots.plot_per_class_f1,
+    }
+    if metrics.get("levels"):
+        figures["levels.png"] = plots.plot_levels
+    if metrics.get("precision_coverage"):
+        figures["precision_coverage.png"] = plots.plot_precision_coverage
+    for name, draw in figures.items():
+        _atomic(out / name, lambda tmp, draw=draw: draw(metrics, tmp))
+
+    text = render_markdown(metrics, title=title, examples=examples, figures=list(figures))
+    report = out / "report.md"
+    _atomic(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return report
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    # A hidden name in the same folder, so os.replace is a rename on one
+    # file system; made with open() rather than mkstemp to keep the usual
+    # permissions (mkstemp's files are private to their owner).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- markdown -----------------------------------------------------------------
+
+
+def escape_cell(value: object, limit: int = _CELL_CHARS) -> str:
+    """A value as one markdown table cell: one line, `|` escaped, cut to `limit`."""
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())  # newlines and tabs would break the row
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(escape_cell(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(escape_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _num(value: object, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def render_markdown(
+    metrics: dict,
+    *,
+    title: str = "Evaluation report",
+    examples: pd.DataFrame | None = None,
+    figures: list[str] | None = None,
+) -> str:
+    """The text of report.md (figures: the PNG file names to link)."""
+    fmt = metrics.get("label_format", "single")
+    multi = fmt == "multi"
+    top_key = next((k for k in metrics if k.startswith("top") and k.endswith("_accuracy")), None)
+    lines = [f"# {escape_cell(title)}", ""]
+    lines.append(
+        f"{metrics['n']} products, label format `{fmt}`, {metrics['n_classes']} classes known to the model."
+    )
+    lines.append("")
+
+    lines += ["## Headline", ""]
+    rows = [["products (n)", metrics["n"]]]
+    rows.append(["subset accuracy (all labels right)" if multi else "accuracy", _num(metrics["accuracy"])])
+    rows += [
+        ["macro F1", _num(metrics["macro_f1"])],
+        ["weighted F1", _num(metrics["weighted_f1"])],
+        ["micro F1", _num(metrics["micro_f1"])],
+    ]
+    if top_key:
+        k = top_key[3:-len("_accuracy")]
+        label = f"top-{k} accuracy" + (f" (a true label among the top {k})" if multi else "")
+        rows.append([label, _num(metrics[top_key])])
+    if multi:
+        rows += [["samples F1", _num(metrics.get("samples_f1"))], ["Hamming loss", _num(metrics.get("hamming_loss"))]]
+    else:
+        rows += [["ECE (15 bins)", _num(metrics.get("ece"))], ["log loss", _num(metrics.get("log_loss"))]]
+    lines += _table(["metric", "value"], rows) + [""]
+
+    if metrics.get("levels"):
+        lines += ["## Per level", ""]
+        lines += _table(
+            ["level", "classes", "accuracy", "macro F1", "weighted F1", "micro F1"],
+            [
+                [lv["level"], lv["n_classes"], _num(lv["accuracy"]), _num(lv["macro_f1"]),
+                 _num(lv["weighted_f1"]), _num(lv["micro_f1"])]
+                for lv in metrics["levels"]
+            ],
+        )
+        lines += [""]
+
+    per_class = metrics.get("per_class", {})
+    weakest = sorted(
+        ((name, row) for name, row in per_class.items() if row["support"] >= 1),
+        key=lambda kv: (kv[1]["f1"], -kv[1]["support"], kv[0]),
+    )[:N_WEAKEST]
+    lines += [f"## Weakest {len(weakest)} {'labels' if multi else 'classes'} (by F1, support ≥ 1)", ""]
+    lines += _table(
+        ["class", "precision", "recall", "F1", "support"],
+        [[name, _num(r["precision"], 3), _num(r["recall"], 3), _num(r["f1"], 3), r["support"]] for name, r in weakest],
+    )
+    lines += [""]
+
+    if multi:
+        errors = metrics.get("label_errors", [])[:N_CONFUSED]
+        lines += [f"## Labels with the most errors ({len(errors)})", ""]
+        if errors:
+            lines += _table(
+                ["label", "false positives", "false negatives", "support"],
+                [[e["label"], e["fp"], e["fn"], e["support"]] for e in errors],
+            )
+        else:
+            lines += ["No label errors."]
+        lines += [""]
+    else:
+        confusions = metrics.get("confusions", [])[:N_CONFUSED]
+        lines += [f"## Most confused pairs ({len(confusions)})", ""]
+        if confusions:
+            lines += _table(
+                ["true", "predicted", "count", "share of true class"],
+                [[c["true"], c["predicted"], c["count"], _pct(c["rate"])] for c in confusions],
+            )
+        else:
+            lines += ["No confusions."]
+        lines += [""]
+
+    unseen = metrics.get("unseen_classes") or {}
+    if unseen:
+        total = sum(unseen.values())
+        lines += [f"## True classes the model never learned ({len(unseen)}, {total} products, all counted as errors)", ""]
+        lines += _table(["class", "products"], [[name, count] for name, count in list(unseen.items())[:50]])
+        if len(unseen) > 50:
+            lines += ["", f"… and {len(unseen) - 50} more (see metrics.json)."]
+        lines += [""]
+
+    if metrics.get("coverage_at_precision"):
+        what = "the lowest probability among the chosen labels" if multi else "the top-1 probability"
+        lines += ["## Precision / coverage", ""]
+        lines += [
+            f"Keep only decisions whose confidence ({what}) reaches a threshold; "
+            "the rest go to a person. Most coverage that keeps each precision:",
+            "",
+        ]
+        lines += _table(
+            ["target precision", "coverage", "threshold", "precision reached"],
+            [
+                [f"{r['target']:.2f}", _pct(r["coverage"]), _num(r["threshold"], 3), _num(r["precision"])]
+                for r in metrics["coverage_at_precision"]
+            ],
+        )
+        lines += [""]
+
+    if figures:
+        captions = {
+            "confusion_matrix.png": "Label errors" if multi else "Most confused classes",
+            "per_class_f1.png": "F1 per class",
+            "levels.png": "Scores per level",
+            "precision_coverage.png": "Precision vs coverage",
+        }
+        lines += ["## Figures", ""]
+        for name in figures:
+            lines += [f"### {captions.get(name, name)}", "", f"![]({name})", ""]
+
+    if examples is not None:
+        lines += _mistakes(examples)
+
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _mistakes(examples: pd.DataFrame) -> list[str]:
+    needed = {"true", "predicted"}
+    if not needed <= set(examples.columns):
+        return ["## Confident mistakes", "", "Examples given without `true` and `predicted` columns; none listed.", ""]
+    wrong = examples[examples["true"].astype(str) != examples["predicted"].astype(str)]
+    if "confidence" in wrong.columns:
+        wrong = wrong.sort_values("confidence", ascending=False, kind="stable")
+    wrong = wrong.head(N_MISTAKES)
+    lines = [f"## Confident mistakes: probably mislabeled or hard ({len(wrong)})", ""]
+    if wrong.empty:
+        return lines + ["No wrong predictions among the examples.", ""]
+    first = [c for c in ("id", "text") if c in wrong.columns]
+    rest = [c for c in wrong.columns if c not in first and c not in ("true", "predicted", "confidence")]
+    columns = first + ["true", "predicted"] + (["confidence"] if "confidence" in wrong.columns else []) + rest
+    rows = []
+    for _, row in wrong[columns].iterrows():
+        rows.append([_num(row[c], 3) if c == "confidence" else row[c] for c in columns])
+    return lines + _table(columns, rows) + [""]

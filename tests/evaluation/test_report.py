@@ -1,0 +1,163 @@
+"""write_report writes every file, the figures are real PNGs, report.md says the numbers."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from prodcat.evaluation import compute_metrics, write_report
+from prodcat.evaluation.report import escape_cell, render_markdown
+from prodcat.labels import LabelSpace
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def synthetic(label_format: str, n_classes: int = 120, n: int = 1500, seed: int = 0):
+    """Imbalanced classes, some pairs systematically confused, one unseen true class."""
+    rng = np.random.default_rng(seed)
+    if label_format == "path":
+        classes = sorted(f"Dept {i % 5} > Group {i % 13} > Leaf {i:03d}" for i in range(n_classes))
+    else:
+        classes = [f"Class {i:03d}" for i in range(n_classes)]
+    space = LabelSpace(label_format, classes)
+    weights = 1.0 / np.arange(1, n_classes + 1) ** 0.8
+    y = rng.choice(n_classes, n, p=weights / weights.sum())
+    logits = rng.normal(0, 1, (n, n_classes))
+    logits[np.arange(n), y] += rng.uniform(1, 8, n)
+    for a in range(0, min(20, n_classes - 1), 2):
+        logits[y == a, a + 1] += 3
+    proba = np.exp(logits)
+    proba /= proba.sum(axis=1, keepdims=True)
+    split = label_format == "path"
+    labels = [tuple(classes[i].split(" > ")) if split else (classes[i],) for i in y]
+    labels[0] = ("Dept 9", "New", "Unseen") if split else ("Unseen class",)
+    return space, labels, proba
+
+
+def assert_png(path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def examples_for(space, labels, proba) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": [f"item {i} | size M\nslim" for i in range(len(labels))],
+            "true": space.names(labels),
+            "predicted": space.decisions_to_names(space.decide(proba)),
+            "confidence": proba.max(axis=1),
+        }
+    )
+
+
+def test_report_single_120_classes(tmp_path):
+    space, labels, proba = synthetic("single")
+    metrics = compute_metrics(space, labels, proba)
+    out = tmp_path / "nested" / "report"
+    report = write_report(metrics, out, title="Demo | run", examples=examples_for(space, labels, proba))
+
+    assert report == out / "report.md"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["confusion_matrix.png", "metrics.json", "per_class_f1.png", "precision_coverage.png", "report.md"]
+    for name in names:
+        if name.endswith(".png"):
+            assert_png(out / name)
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+    text = report.read_text()
+    assert text.startswith("# Demo \\| run")
+    for key in ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "top3_accuracy", "ece"):
+        assert f"{metrics[key]:.4f}" in text, key
+    assert f"| products (n) | {metrics['n']} |" in text
+    assert "## Weakest 10 classes" in text
+    assert "## Most confused pairs (10)" in text
+    assert "Unseen class" in text  # listed among the classes the model never learned
+    for target in ("0.90", "0.95", "0.99"):
+        assert f"| {target} |" in text
+    for name in ("confusion_matrix.png", "per_class_f1.png", "precision_coverage.png"):
+        assert f"![]({name})" in text
+    assert "levels.png" not in text
+
+
+def test_report_path_has_levels(tmp_path):
+    space, labels, proba = synthetic("path", n=800)
+    metrics = compute_metrics(space, labels, proba)
+    write_report(metrics, tmp_path)
+    assert_png(tmp_path / "levels.png")
+    assert_png(tmp_path / "confusion_matrix.png")
+    text = (tmp_path / "report.md").read_text()
+    assert "## Per level" in text and "![](levels.png)" in text
+    for lv in metrics["levels"]:
+        assert f"| {lv['level']} | {lv['n_classes']} | {lv['accuracy']:.4f} |" in text
+
+
+def test_report_multi(tmp_path):
+    rng = np.random.default_rng(3)
+    classes = [f"tag{i:02d}" for i in range(30)]
+    space = LabelSpace("multi", classes)
+    y = rng.random((300, 30)) < 0.08
+    y[np.arange(300), rng.integers(0, 30, 300)] = True
+    proba = np.clip(0.6 * y + rng.normal(0.15, 0.2, y.shape), 0, 1)
+    labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in y]
+    metrics = compute_metrics(space, labels, proba)
+    write_report(metrics, tmp_path)
+    for name in ("confusion_matrix.png", "per_class_f1.png", "precision_coverage.png"):
+        assert_png(tmp_path / name)
+    text = (tmp_path / "report.md").read_text()
+    assert "subset accuracy" in text and f"{metrics['hamming_loss']:.4f}" in text
+    assert "## Labels with the most errors" in text
+
+
+def test_no_temporary_files_left_and_rewrite_replaces(tmp_path):
+    space, labels, proba = synthetic("single", n_classes=8, n=200)
+    metrics = compute_metrics(space, labels, proba)
+    write_report(metrics, tmp_path)
+    write_report(metrics, tmp_path, title="Second")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert (tmp_path / "report.md").read_text().startswith("# Second")
+
+
+@pytest.mark.parametrize(
+    ("raw", "cell"),
+    [
+        ("a|b", "a\\|b"),
+        ("line one\nline two", "line one line two"),
+        ("back\\slash", "back\\\\slash"),
+        (None, ""),
+        (0.5, "0.5"),
+    ],
+)
+def test_escape_cell(raw, cell):
+    assert escape_cell(raw) == cell
+
+
+def test_escape_cell_cuts_long_text():
+    assert len(escape_cell("x" * 500, limit=50)) == 50
+
+
+def test_confident_mistakes_table_is_escaped_and_ordered():
+    space = LabelSpace("single", ["A", "B"])
+    labels = [("A",), ("A",), ("B",), ("B",)]
+    proba = np.array([[0.1, 0.9], [0.4, 0.6], [0.2, 0.8], [0.95, 0.05]])
+    metrics = compute_metrics(space, labels, proba)
+    examples = pd.DataFrame(
+        {
+            "text": ["red | blue shirt", "second\nline", "right one", "third"],
+            "true": ["A", "A", "B", "B"],
+            "predicted": ["B", "B", "B", "A"],
+            "confidence": proba.max(axis=1),
+        }
+    )
+    text = render_markdown(metrics, examples=examples)
+    section = text.split("## Confident mistakes")[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| third", "| red \\| blue shirt", "| second line"]
+    for row in rows:
+        unescaped = row.replace("\\|", "")
+        assert unescaped.count("|") == 5  # 4 columns
+    assert "right one" not in section
