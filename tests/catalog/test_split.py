@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,17 +96,26 @@ def test_sizes_near_requested_fractions():
     assert split.to_dict()["sizes"] == {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)}
 
 
-def test_every_splittable_class_in_every_part():
+def test_every_splittable_class_is_trained_and_scored():
     texts, labels = synthetic_catalog()
-    # A small class with exactly 3 texts (10% of it rounds to nothing) is still in all parts.
+    # A small class with exactly 3 texts (10% of it rounds to nothing) is still in train and test.
     for i, text in enumerate(["small one", "small two", "small three", "Small Three!"]):
         texts.append(text)
         labels.append(("small",))
     split = split_catalog(texts, labels, "single", seed=1)
     splittable = {lab[0] for lab in labels} - set(split.train_only_classes)
     assert "small" in splittable
-    for name, rows in parts(split).items():
-        assert {labels[i][0] for i in rows} >= splittable, name
+    for name in ("train", "test"):
+        assert {labels[i][0] for i in parts(split)[name]} >= splittable, name
+    # Validation needs no coverage: the small class keeps its examples for training...
+    small_rows = [i for i, lab in enumerate(labels) if lab == ("small",)]
+    assert not set(small_rows) & set(split.valid.tolist())
+    # 4 rows in 3 text groups: one group is scored, two are learned.
+    assert len(set(small_rows) & set(split.test.tolist())) == 1
+    assert len(set(small_rows) & set(split.train.tolist())) == 3
+    # ...while classes with 10+ texts (1 / valid_size) reach validation too.
+    large = {c for c, k in Counter(lab[0] for lab in labels).items() if k >= 40} - set(split.train_only_classes)
+    assert large and {labels[i][0] for i in split.valid} >= large
 
 
 def test_too_small_classes_go_to_train_and_are_reported():

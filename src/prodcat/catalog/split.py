@@ -8,10 +8,13 @@ split is *grouped*: every product whose text normalizes to the same key
 
 Within that constraint it is *stratified*: each class keeps about the
 requested share of its products in every part, and every class with at least
-`min_groups` distinct texts appears in train, valid and test alike, so rare
-classes are scored too. A class with fewer distinct texts cannot be in all
-three parts; all its products go to train and it is reported in
-`train_only_classes` (it is learned, but not scored).
+`min_groups` distinct texts appears in train and test alike, so rare classes
+are scored too. A class with fewer distinct texts cannot be; all its products
+go to train and it is reported in `train_only_classes` (it is learned, but not
+scored). Validation calibrates probabilities and sets thresholds, which needs
+no class coverage: a class too small to expect one validation group (fewer
+than 1 / valid_size groups) keeps those products for training, where a rare
+class needs every example.
 
     >>> split = split_catalog(texts, labels, "single", seed=0)   # doctest: +SKIP
     >>> train = catalog.take(split.train)                        # doctest: +SKIP
@@ -22,8 +25,8 @@ Each text group gets one stratification class, then the groups of each class
 are shuffled (seeded) and cut by cumulative product count: the groups whose
 midpoint falls in the first `test_size` of the class's products go to test,
 the next `valid_size` to valid, the rest to train. Then, if a class with
-enough groups left a part empty (a small class where 10% rounds to nothing),
-one group moves there from the class's largest part.
+enough groups left train or test empty (a small class where 10% rounds to
+nothing), one group moves there from the class's largest part.
 
 Compared with `StratifiedGroupKFold` used twice (test fold, then a valid fold
 of the rest), this is linear in the number of groups (milliseconds on 38k
@@ -154,7 +157,8 @@ def split_catalog(
         groups_by_key[key].append(g)
 
     fractions = {TEST: test_size, VALID: valid_size}
-    wanted = [TRAIN] + [p for p in (VALID, TEST) if fractions[p] > 0]
+    # Every splittable class is learned and scored; validation needs no class coverage.
+    wanted = [TRAIN] + [p for p in (TEST,) if fractions[p] > 0]
     rng = np.random.default_rng(seed)
     for key in sorted(groups_by_key):
         groups = np.asarray(groups_by_key[key], dtype=np.int64)
@@ -162,6 +166,10 @@ def split_catalog(
         sizes = group_sizes[groups]
         middle = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
         parts = np.where(middle < test_size, TEST, np.where(middle < test_size + valid_size, VALID, TRAIN))
+        if len(groups) * valid_size < 1:
+            # Validation only calibrates and sets thresholds; a class too small
+            # to expect one validation group there learns from those products instead.
+            parts[parts == VALID] = TRAIN
         if len(groups) >= min_groups and len(groups) >= len(wanted):
             for part in wanted:
                 if not (parts == part).any():
