@@ -76,6 +76,11 @@ def parse_labels(
             unwrapped = [_unwrap_path(c) if label_format == "path" else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
+    return require_labels(labels, where=where, column=column, first_row=first_row)
+
+
+def require_labels(labels: list[Label], *, where: str, column: str, first_row: int = 1) -> list[Label]:
+    """The labels unchanged, or a LabelError naming the rows whose label is empty."""
     empty = [i for i, lab in enumerate(labels) if not lab]
     if empty:
         rows = ", ".join(str(first_row + i) for i in empty[:5])

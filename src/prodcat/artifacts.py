@@ -1,0 +1,144 @@
+"""The model directory: a manifest, the model's state as JSON, weights as safetensors.
+
+    MODEL_DIR/
+      manifest.json        what the model is, how to read catalogs, metrics, versions
+      model_state.json     the model's own JSON state (vocabularies, settings)
+      weights.safetensors  every array (coefficients, idf, thresholds, ...)
+      report/              the evaluation report on the held-out test split
+
+Loading reads JSON and safetensors only: nothing in the directory is ever
+unpickled or executed. Saving builds the directory beside its target and
+swaps it in, so a crash leaves the previous model or nothing, never half one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from prodcat import __version__
+from prodcat.errors import ModelDirError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STATE = "model_state.json"
+WEIGHTS = "weights.safetensors"
+REQUIRED_FILES = (MANIFEST, STATE, WEIGHTS)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def is_model_dir(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+@contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yield an empty staging directory that replaces `target` on success.
+
+    Refuses to replace anything that is not a prodcat model directory, so a
+    mistyped --out never deletes a user's folder.
+    """
+    target = Path(target)
+    if target.exists():
+        if not target.is_dir():
+            raise ModelDirError(f"{target} exists and is a file, not a model directory")
+        if any(target.iterdir()) and not is_model_dir(target):
+            raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    try:
+        yield staging
+        _fsync_tree(staging)
+        if target.exists():
+            retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(target, retired)
+            os.rename(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_model_dir(
+    staging: Path, manifest: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Write the three model files into a staging directory from `atomic_directory`."""
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(staging / WEIGHTS))
+    (staging / STATE).write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "prodcat_version": __version__,
+        **manifest,
+        "files": {name: {"sha256": _sha256(staging / name)} for name in (STATE, WEIGHTS)},
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ModelDirError(f"model directory not found: {path}")
+    if not path.is_dir():
+        raise ModelDirError(f"{path} is not a model directory (it is a file)")
+    if not (path / MANIFEST).is_file():
+        raise ModelDirError(f"{path} is not a prodcat model directory: {MANIFEST} is missing")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{path / MANIFEST} is corrupt: {exc}") from None
+    if not isinstance(manifest, dict) or "format_version" not in manifest:
+        raise ModelDirError(f"{path / MANIFEST} is not a prodcat manifest")
+    version = manifest["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelDirError(
+            f"{path} was written by prodcat {manifest.get('prodcat_version', '?')} (model format {version}); "
+            f"this prodcat {__version__} reads format {FORMAT_VERSION} at most: upgrade prodcat"
+        )
+    return manifest
+
+
+def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    """(manifest, model state, arrays) of a model directory, verified against its checksums."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    missing = [name for name in (STATE, WEIGHTS) if not (path / name).is_file()]
+    if missing:
+        raise ModelDirError(f"{path} is incomplete: {', '.join(missing)} missing")
+    for name, info in manifest.get("files", {}).items():
+        if (path / name).is_file() and _sha256(path / name) != info.get("sha256"):
+            raise ModelDirError(f"{path / name} does not match its checksum in {MANIFEST}: the file is corrupt or was changed")
+    try:
+        state = json.loads((path / STATE).read_text(encoding="utf-8"))
+        arrays = load_file(str(path / WEIGHTS))
+    except Exception as exc:  # any decoding failure means a damaged file
+        raise ModelDirError(f"{path} has an unreadable model file: {exc}") from None
+    return manifest, state, arrays

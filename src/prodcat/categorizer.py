@@ -1,0 +1,508 @@
+"""The one object a user learns: fit, predict, evaluate, save, load.
+
+    >>> from prodcat import Categorizer
+    >>> clf = Categorizer(model="tfidf-linear", text_cols=["title", "description"],
+    ...                   label_col="category", label_format="path")
+    >>> clf.fit("catalog.csv")                                  # doctest: +SKIP
+    >>> clf.predict(["Men's slim fit cotton shirt"])            # doctest: +SKIP
+    ['Apparel > Shirts']
+    >>> clf.evaluate("holdout.csv", report_dir="report")      # doctest: +SKIP
+    >>> clf.save("models/shirts"); Categorizer.load("models/shirts")  # doctest: +SKIP
+
+Everything else (the CLI, and later the server, the web app and the Ray job)
+is a thin layer over this class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from prodcat import __version__
+from prodcat.artifacts import atomic_directory, read_model_dir, write_model_dir
+from prodcat.catalog.fields import FieldMapping, resolve_fields
+from prodcat.catalog.load import CatalogSource, catalog_from_frame, iter_catalog, load_catalog
+from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.products import Catalog, Products
+from prodcat.catalog.readers import read_columns
+from prodcat.catalog.split import Split, split_catalog
+from prodcat.console import Reporter
+from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
+from prodcat.evaluation import compute_metrics, write_report
+from prodcat.labels import LabelSpace, label_name
+from prodcat.models import CategorizerModel, create_model, get_model_class
+from prodcat.thresholds import choose_multilabel_thresholds
+
+PREDICTION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
+HEADLINE_KEYS = (
+    "n", "accuracy", "macro_f1", "weighted_f1", "micro_f1", "top3_accuracy", "ece",
+    "hamming_loss", "subset_accuracy", "samples_f1",
+)
+# Metrics on the training rows only show over-fitting; a sample says as much.
+TRAIN_METRICS_SAMPLE = 20_000
+
+
+def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
+    """64-bit hashes of normalized texts: what a model has seen, without storing the texts."""
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(normalize_text(t).encode(), digest_size=8).digest(), "little") for t in texts],
+        dtype=np.uint64,
+    )
+
+
+def headline(metrics: dict) -> dict:
+    """The figures worth keeping in a manifest: no per-class tables."""
+    out = {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
+    if "levels" in metrics:
+        out["levels"] = [
+            {k: level[k] for k in ("level", "n_classes", "accuracy", "macro_f1", "weighted_f1") if k in level}
+            for level in metrics["levels"]
+        ]
+    return out
+
+
+class Categorizer:
+    """A product categorizer: a registered model plus how to read catalogs.
+
+    model: a registered model name (see `prodcat.models.available_models()`).
+    fields: a ready FieldMapping; the field options below override it.
+    preset / config / text_cols / label_col / label_format / label_sep /
+    label_level / id_cols: how to read the catalog (see `FieldMapping`);
+        `label_col` may list several columns, top level first, forming a path.
+    params: the model's own settings, e.g. {"C": 0.5}.
+    valid_size / test_size: fractions held out, grouped by normalized text so
+        duplicates never straddle two parts.
+    seed: makes the split and the model reproducible.
+    class_weight: "balanced" (default: catalogs are long-tailed, and on the
+        fashion catalog it lifts macro-F1 at equal accuracy) or None.
+    quiet: no progress output.
+    """
+
+    def __init__(
+        self,
+        model: str = "tfidf-linear",
+        *,
+        fields: FieldMapping | None = None,
+        preset: str | None = None,
+        config: str | Path | None = None,
+        text_cols: Sequence[str] | str | None = None,
+        label_col: Sequence[str] | str | None = None,
+        label_format: str | None = None,
+        label_sep: str | None = None,
+        label_level: int | None = None,
+        id_cols: Sequence[str] | str | None = None,
+        params: dict[str, Any] | None = None,
+        valid_size: float = 0.1,
+        test_size: float = 0.1,
+        seed: int = 0,
+        class_weight: str | None = "balanced",
+        quiet: bool = False,
+    ):
+        self.model = model
+        self.fields = fields
+        self.preset = preset
+        self.config = config
+        self.text_cols = text_cols
+        self.label_col = label_col
+        self.label_format = label_format
+        self.label_sep = label_sep
+        self.label_level = label_level
+        self.id_cols = id_cols
+        self.params = params
+        self.valid_size = valid_size
+        self.test_size = test_size
+        self.seed = seed
+        self.class_weight = class_weight
+        self.quiet = quiet
+        self._fitted: CategorizerModel | None = None
+
+    # ------------------------------------------------------------------ fit
+    def resolve_fields(self) -> FieldMapping:
+        return resolve_fields(
+            self.preset,
+            self.config,
+            base=self.fields,
+            text_cols=self.text_cols,
+            label_cols=self.label_col,
+            label_format=self.label_format,
+            label_sep=self.label_sep,
+            label_level=self.label_level,
+            id_cols=self.id_cols,
+        )
+
+    def fit(self, data: CatalogSource, *, test_data: CatalogSource | None = None) -> Categorizer:
+        """Split the catalog (grouped by text), train on train, calibrate and tune
+        on validation, and score the held-out test part (or `test_data`)."""
+        if self.class_weight not in (None, "none", "balanced"):
+            raise ConfigError(f"class weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        class_weight = None if self.class_weight in (None, "none") else self.class_weight
+        started = time.perf_counter()
+        say = Reporter(self.quiet)
+        mapping = self.resolve_fields().require_text().require_labels()
+        model = create_model(self.model, **(self.params or {}))
+        if mapping.label_format not in model.label_formats:
+            raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
+
+        with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
+            catalog = load_catalog(data, mapping)
+            LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
+            test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
+        with say.step("splitting (grouped by normalized text)"):
+            split = split_catalog(
+                catalog.products.texts,
+                catalog.labels,
+                mapping.label_format,
+                valid_size=self.valid_size,
+                test_size=0.0 if test_catalog is not None else self.test_size,
+                seed=self.seed,
+            )
+        train, valid = catalog.take(split.train), catalog.take(split.valid)
+        test = test_catalog if test_catalog is not None else catalog.take(split.test)
+        if split.train_only_classes:
+            names = ", ".join(list(split.train_only_classes)[:5])
+            more = len(split.train_only_classes) - 5
+            say.warn(
+                f"{len(split.train_only_classes)} class(es) too small to split were kept in training only "
+                f"and are not scored: {names}{f' and {more} more' if more > 0 else ''}"
+            )
+
+        space = LabelSpace.from_labels(train.labels, mapping.label_format, where=catalog.source)
+        y_train = space.encode(train.labels)
+        valid_pair = self._known_rows(valid, space)
+        with say.step(f"training {self.model} on {len(train):,} products, {space.n_classes} classes"):
+            model.fit(train.products, y_train, space, valid=valid_pair, seed=self.seed, class_weight=class_weight)
+        self._fitted, self.label_space_, self.fields_ = model, space, mapping
+
+        self.thresholds_ = None
+        if space.is_multi and valid_pair is not None:
+            self.thresholds_ = choose_multilabel_thresholds(valid_pair[1], model.predict_proba(valid_pair[0]))
+
+        with say.step("scoring"):
+            sample = np.random.default_rng(self.seed).permutation(len(train))[:TRAIN_METRICS_SAMPLE]
+            self.metrics_ = {"train": headline(self._score(train.take(np.sort(sample))))}
+            if len(valid):
+                self.metrics_["validation"] = headline(self._score(valid))
+            self.test_metrics_ = self._score(test) if len(test) else None
+            self._test_catalog = test
+            if self.test_metrics_ is not None:
+                self.metrics_["test"] = headline(self.test_metrics_)
+
+        seen = text_fingerprints(train.products.texts + valid.products.texts)
+        self.seen_fingerprints_ = np.unique(seen)
+        self.training_ = {
+            "source": catalog.source,
+            "test_source": test_catalog.source if test_catalog is not None else None,
+            "rows": len(catalog),
+            "split": split.to_dict(),
+            "seed": self.seed,
+            "class_weight": class_weight,
+            "fit_seconds": round(time.perf_counter() - started, 2),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        return self
+
+    @staticmethod
+    def _known_rows(part: Catalog, space: LabelSpace) -> tuple[Products, np.ndarray] | None:
+        """Products and targets of a held-out part, leaving out classes the model never saw."""
+        if not len(part):
+            return None
+        y = space.encode(part.labels)
+        keep = np.ones(len(part), bool) if space.is_multi else y >= 0
+        if not keep.any():
+            return None
+        return part.products.take(np.flatnonzero(keep)), y[keep]
+
+    def _score(self, part: Catalog) -> dict:
+        return compute_metrics(self.label_space_, part.labels, self._proba(part.products), self.thresholds_)
+
+    # -------------------------------------------------------------- predict
+    def _require_fitted(self) -> CategorizerModel:
+        if self._fitted is None:
+            raise ProdcatError("this Categorizer is not fitted yet: call fit() or Categorizer.load()")
+        return self._fitted
+
+    @property
+    def classes_(self) -> list[str]:
+        self._require_fitted()
+        return list(self.label_space_.classes)
+
+    def _proba(self, products: Products) -> np.ndarray:
+        return self._require_fitted().predict_proba(products).astype(np.float32, copy=False)
+
+    def _products(self, data: Any) -> Products:
+        """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path."""
+        self._require_fitted()
+        if isinstance(data, Path):
+            return load_catalog(data, self.fields_, with_labels=False).products
+        if isinstance(data, str):
+            return Products.from_texts([data])
+        if isinstance(data, dict):
+            data = [data]
+        if isinstance(data, pd.DataFrame):
+            frame = data
+        elif isinstance(data, Sequence) and all(isinstance(x, str) for x in data):
+            return Products.from_texts(data)
+        elif isinstance(data, Sequence) and all(isinstance(x, dict) for x in data):
+            frame = pd.DataFrame(list(data))
+        else:
+            raise ProdcatError("products must be a text, a list of texts, a dict or list of dicts, a DataFrame or a Path")
+        mapping = self.fields_
+        missing = [c for c in mapping.text_cols if c not in frame.columns]
+        if missing and len(missing) < len(mapping.text_cols):
+            # Some text fields may be absent (a product without description);
+            # the ones present still carry the signal.
+            frame = frame.assign(**{c: "" for c in missing})
+        only_text = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format)
+        return catalog_from_frame(frame, only_text, source="input", with_labels=False).products
+
+    def predict_proba(self, products: Any) -> pd.DataFrame:
+        """One row per product, one column per class."""
+        proba = self._proba(self._products(products))
+        index = products.index if isinstance(products, pd.DataFrame) else None
+        return pd.DataFrame(proba, columns=self.classes_, index=index)
+
+    def predict(self, products: Any) -> list:
+        """The category of each product (a list of labels each, for multi-label models)."""
+        proba = self._proba(self._products(products))
+        decided = self.label_space_.decide(proba, self.thresholds_)
+        if self.label_space_.is_multi:
+            return [[self.label_space_.classes[j] for j in np.flatnonzero(row)] for row in decided]
+        return [self.label_space_.classes[i] for i in decided]
+
+    def predict_table(self, products: Any, top_k: int = 3) -> pd.DataFrame:
+        """prediction, confidence and the top-k labels with probabilities, one row per product."""
+        return self._table(self._proba(self._products(products)), top_k)
+
+    def _table(self, proba: np.ndarray, top_k: int) -> pd.DataFrame:
+        space = self.label_space_
+        decided = space.decide(proba, self.thresholds_)
+        if space.is_multi:
+            confidence = np.where(decided.astype(bool), proba, np.inf).min(axis=1)
+        else:
+            confidence = proba[np.arange(len(proba)), decided]
+        columns: dict[str, Any] = {
+            "prediction": space.decisions_to_names(decided),
+            "confidence": np.round(confidence.astype(np.float64), 6),
+        }
+        k = max(1, min(top_k, space.n_classes))
+        top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        classes = np.asarray(space.classes, dtype=object)
+        for rank in range(k):
+            columns[f"label_{rank + 1}"] = classes[top[:, rank]]
+            columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
+        return pd.DataFrame(columns)
+
+    def predict_file(
+        self, data: str | Path, out: str | Path, *, top_k: int = 3, chunk_size: int = 50_000
+    ) -> dict[str, Any]:
+        """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
+
+        Streams in chunks (memory stays flat however long the file), keeps the
+        input's row order, and copies its id columns (or a 1-based `row`). The
+        output appears only when complete.
+        """
+        self._require_fitted()
+        data, out = Path(data), Path(out)
+        out_format = PREDICTION_FORMATS.get(out.suffix.lower())
+        if out_format is None:
+            raise ConfigError(f"cannot write predictions to {out}: use a .csv, .tsv, .jsonl or .parquet file name")
+        if out.exists() and data.exists() and out.resolve() == data.resolve():
+            raise ConfigError(f"refusing to overwrite the input catalog {data} with predictions")
+        if top_k < 1:
+            raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
+        mapping = self.fields_
+        present = set(read_columns(data, file_format=mapping.file_format, header=mapping.header,
+                                   column_names=mapping.column_names, encoding=mapping.encoding))
+        ids = [c for c in mapping.id_cols if c in present]
+        text_cols = [c for c in mapping.text_cols if c in present]
+        if not text_cols:
+            missing = ", ".join(repr(c) for c in mapping.text_cols)
+            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
+        say = Reporter(self.quiet)
+        if len(text_cols) < len(mapping.text_cols):
+            absent = ", ".join(c for c in mapping.text_cols if c not in present)
+            say.warn(f"{data} has no column {absent}; those fields are read as empty")
+        read_as = FieldMapping(
+            text_cols=tuple(text_cols), id_cols=tuple(ids), label_format=mapping.label_format,
+            header=mapping.header, column_names=mapping.column_names,
+            file_format=mapping.file_format, encoding=mapping.encoding,
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        os.close(handle)
+        tmp = Path(tmp_name)
+        rows, started, writer = 0, time.perf_counter(), None
+        try:
+            bar, task = say.progress(f"predicting {data.name}")
+            with bar:
+                for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
+                    table = self._table(self._proba(chunk.products), top_k)
+                    front = chunk.frame[ids] if ids else pd.DataFrame({"row": np.arange(rows + 1, rows + len(chunk) + 1)})
+                    table = pd.concat([front.reset_index(drop=True), table], axis=1)
+                    writer = _write_chunk(table, tmp, out_format, writer, first=rows == 0)
+                    rows += len(chunk)
+                    bar.update(task, advance=len(chunk))
+            if writer is not None:
+                writer.close()
+            os.replace(tmp, out)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        seconds = time.perf_counter() - started
+        return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / max(seconds, 1e-9)), "out": str(out)}
+
+    # ------------------------------------------------------------- evaluate
+    def evaluate(
+        self,
+        data: CatalogSource | None = None,
+        *,
+        report_dir: str | Path | None = None,
+        keep_seen: bool = False,
+        **field_options: Any,
+    ) -> dict:
+        """Metrics on a labelled catalog (by default the test split held out by fit).
+
+        Products whose normalized text the model saw in training are left out
+        (their count is reported) unless keep_seen=True: scoring them would
+        flatter the model. field_options (e.g. label_col=...) override the
+        saved field mapping for this catalog.
+        """
+        self._require_fitted()
+        if data is None:
+            if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
+                raise ConfigError("no held-out test split to score: pass a labelled catalog")
+            catalog, excluded = self._test_catalog, 0
+        else:
+            mapping = self.fields_.with_options(**field_options).require_labels()
+            catalog = load_catalog(data, mapping)
+            excluded = 0
+            if not keep_seen:
+                seen = np.isin(text_fingerprints(catalog.products.texts), self.seen_fingerprints_)
+                excluded = int(seen.sum())
+                if excluded == len(catalog):
+                    raise CatalogError(
+                        f"every product in {catalog.source} was seen in training; "
+                        "scoring them would flatter the model (use --keep-seen to score them anyway)"
+                    )
+                if excluded:
+                    Reporter(self.quiet).warn(
+                        f"left out {excluded:,} of {len(catalog):,} products whose text the model saw in training"
+                    )
+                    catalog = catalog.take(np.flatnonzero(~seen))
+        proba = self._proba(catalog.products)
+        metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
+        metrics["source"] = catalog.source
+        metrics["excluded_seen_in_training"] = excluded
+        metrics["model"] = self.model
+        if report_dir is not None:
+            write_report(metrics, report_dir, title=f"{self.model} on {Path(catalog.source).name}",
+                         examples=self._examples(catalog, proba))
+        return metrics
+
+    def _examples(self, catalog: Catalog, proba: np.ndarray) -> pd.DataFrame:
+        table = self._table(proba, 1)
+        return pd.DataFrame({
+            "text": catalog.products.texts,
+            "true": [label_name(lab, self.label_space_.label_format) for lab in catalog.labels],
+            "predicted": table["prediction"],
+            "confidence": table["confidence"],
+        })
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory atomically (see `prodcat.artifacts`)."""
+        model = self._require_fitted()
+        state, arrays = model.get_state()
+        all_arrays = {f"model.{k}": v for k, v in arrays.items()}
+        all_arrays["prodcat.seen_fingerprints"] = self.seen_fingerprints_
+        if self.thresholds_ is not None:
+            all_arrays["prodcat.thresholds"] = self.thresholds_
+        manifest = {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": self.model, "params": model.get_params()},
+            "fields": self.fields_.to_dict(),
+            "labels": self.label_space_.to_dict(),
+            "training": getattr(self, "training_", {}),
+            "metrics": getattr(self, "metrics_", {}),
+            "libraries": _library_versions(),
+        }
+        with atomic_directory(path) as staging:
+            write_model_dir(staging, manifest, state, all_arrays)
+            if getattr(self, "test_metrics_", None) is not None:
+                write_report(self.test_metrics_, staging / "report", title=f"{self.model}: held-out test split",
+                             examples=self._examples(self._test_catalog, self._proba(self._test_catalog.products)))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, quiet: bool = False) -> Categorizer:
+        """Load a model directory. Reads JSON and safetensors only; never runs code from it."""
+        manifest, state, arrays = read_model_dir(path)
+        try:
+            name = manifest["model"]["name"]
+            try:
+                model_cls = get_model_class(name)
+            except ConfigError:
+                raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
+            space = LabelSpace.from_dict(manifest["labels"])
+            fields = FieldMapping.from_dict(manifest["fields"])
+            model_arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+            model = model_cls.from_state(manifest["model"]["params"], state, model_arrays, space)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
+        self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
+        self._fitted, self.label_space_, self.fields_ = model, space, fields
+        self.thresholds_ = arrays.get("prodcat.thresholds")
+        self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
+        self.metrics_ = manifest.get("metrics", {})
+        self.training_ = manifest.get("training", {})
+        self.manifest_ = manifest
+        self.test_metrics_ = None
+        self._test_catalog = None
+        return self
+
+    def __repr__(self) -> str:
+        state = f"{self.label_space_.n_classes} classes" if self._fitted is not None else "not fitted"
+        return f"Categorizer(model={self.model!r}, {state})"
+
+
+def _write_chunk(table: pd.DataFrame, path: Path, out_format: str, writer: Any, *, first: bool) -> Any:
+    """Append one chunk of predictions; returns the open Parquet writer, if any."""
+    if out_format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        batch = pa.Table.from_pandas(table, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, batch.schema)
+        writer.write_table(batch)
+        return writer
+    if out_format == "jsonl":
+        with open(path, "a", encoding="utf-8") as handle:
+            table.to_json(handle, orient="records", lines=True, force_ascii=False)
+        return None
+    table.to_csv(path, mode="w" if first else "a", header=first, index=False,
+                 sep="\t" if out_format == "tsv" else ",")
+    return None
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version(), "prodcat": __version__}
+    for package in ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "safetensors", "torch", "transformers"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return versions

@@ -1,0 +1,257 @@
+"""`prodcat` on the command line: parse options, call the facade, print.
+
+User mistakes (ProdcatError) are caught once, in `main`, and printed as one
+line with a non-zero exit; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from prodcat import __version__
+from prodcat.errors import ConfigError, ProdcatError
+
+app = typer.Typer(
+    name="prodcat",
+    help="Put e-commerce products into the right category: inspect a catalog, train, evaluate, predict.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# --- options shared by the commands that read a catalog ---------------------
+Data = Annotated[Path, typer.Option("--data", help="Catalog file: CSV, TSV, JSONL or Parquet.")]
+Preset = Annotated[Optional[str], typer.Option(help="Field preset: fashion, flipkart, kaggle-ecommerce.")]
+Config = Annotated[Optional[Path], typer.Option(help="Field mapping file (TOML or JSON).")]
+TextCols = Annotated[Optional[str], typer.Option("--text-cols", help="Text columns, comma-separated, joined in order.")]
+LabelCol = Annotated[
+    Optional[str], typer.Option("--label-col", help="Label column; several comma-separated columns form a path.")
+]
+LabelFormat = Annotated[Optional[str], typer.Option("--label-format", help="single, multi or path.")]
+LabelSep = Annotated[Optional[str], typer.Option("--label-sep", help="Separator inside a label cell (default: detected).")]
+LabelLevel = Annotated[Optional[int], typer.Option("--label-level", help="Keep the first N levels of a path.")]
+IdCols = Annotated[Optional[str], typer.Option("--id-cols", help="Id columns copied to prediction files.")]
+Encoding = Annotated[Optional[str], typer.Option(help="Text encoding of CSV/TSV/JSONL files (default utf-8).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def _columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    columns = [c.strip() for c in value.split(",") if c.strip()]
+    if not columns:
+        raise ConfigError(f"no column names in {value!r}")
+    return columns
+
+
+def _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding) -> dict:
+    return dict(
+        text_cols=_columns(text_cols),
+        label_cols=_columns(label_col),
+        label_format=label_format,
+        label_sep=label_sep,
+        label_level=label_level,
+        id_cols=_columns(id_cols),
+        encoding=encoding,
+    )
+
+
+def _print_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _headline_line(metrics: dict) -> str:
+    keys = ("n", "accuracy", "macro_f1", "weighted_f1", "top3_accuracy")
+    return "  ".join(
+        f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}" for k in keys if k in metrics
+    )
+
+
+@app.command()
+def train(
+    data: Data,
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write (replaced atomically).")],
+    model: Annotated[str, typer.Option(help="Registered model name (see `prodcat models`).")] = "tfidf-linear",
+    preset: Preset = None,
+    config: Config = None,
+    text_cols: TextCols = None,
+    label_col: LabelCol = None,
+    label_format: LabelFormat = None,
+    label_sep: LabelSep = None,
+    label_level: LabelLevel = None,
+    id_cols: IdCols = None,
+    encoding: Encoding = None,
+    param: Annotated[
+        Optional[list[str]], typer.Option("--param", help="Model setting KEY=VALUE (JSON value), repeatable.")
+    ] = None,
+    valid_size: Annotated[float, typer.Option(help="Share held out for calibration and tuning.")] = 0.1,
+    test_size: Annotated[float, typer.Option(help="Share held out for the test report.")] = 0.1,
+    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="Score this file instead of a test split.")] = None,
+    class_weight: Annotated[
+        str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
+    ] = "balanced",
+    seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
+    quiet: Quiet = False,
+):
+    """Train a categorizer on a labelled catalog and save it with its test report."""
+    from prodcat.catalog.fields import resolve_fields
+    from prodcat.categorizer import Categorizer
+
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
+    mapping = resolve_fields(preset, config, **options)
+    clf = Categorizer(
+        model=model,
+        fields=mapping,
+        params=_parse_params(param),
+        valid_size=valid_size,
+        test_size=test_size,
+        seed=seed,
+        class_weight=class_weight,
+        quiet=quiet,
+    )
+    clf.fit(data, test_data=test_data)
+    clf.save(out)
+    test = clf.metrics_.get("test")
+    typer.echo(f"saved {out}")
+    if test:
+        typer.echo(f"test: {_headline_line(test)}")
+        typer.echo(f"report: {out / 'report' / 'report.md'}")
+
+
+def _parse_params(items: list[str] | None) -> dict:
+    params = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param needs KEY=VALUE, got {item!r}")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return params
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
+    data: Data,
+    out: Annotated[Path, typer.Option("--out", help="Report directory: metrics.json, report.md, plots.")],
+    text_cols: TextCols = None,
+    label_col: LabelCol = None,
+    label_format: LabelFormat = None,
+    label_sep: LabelSep = None,
+    label_level: LabelLevel = None,
+    encoding: Encoding = None,
+    keep_seen: Annotated[
+        bool, typer.Option("--keep-seen", help="Also score products whose text the model saw in training.")
+    ] = False,
+    quiet: Quiet = False,
+):
+    """Score a model on a labelled catalog; field options default to the model's."""
+    from prodcat.categorizer import Categorizer
+
+    clf = Categorizer.load(model_dir, quiet=quiet)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding)
+    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, **options)
+    typer.echo(_headline_line(metrics))
+    typer.echo(f"report: {out / 'report.md'}")
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
+    data: Data,
+    out: Annotated[Path, typer.Option("--out", help="Predictions file: .csv, .tsv, .jsonl or .parquet.")],
+    top_k: Annotated[int, typer.Option("--top-k", help="How many ranked labels to write per product.")] = 3,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows per streamed chunk.")] = 50_000,
+    quiet: Quiet = False,
+):
+    """Predict every product of a catalog file, streaming, in input order."""
+    from prodcat.categorizer import Categorizer
+
+    if chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
+    clf = Categorizer.load(model_dir, quiet=quiet)
+    summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size)
+    typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
+
+
+@app.command()
+def inspect(
+    data: Data,
+    preset: Preset = None,
+    config: Config = None,
+    text_cols: TextCols = None,
+    label_col: LabelCol = None,
+    label_format: LabelFormat = None,
+    label_sep: LabelSep = None,
+    label_level: LabelLevel = None,
+    encoding: Encoding = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the inspection as JSON.")] = False,
+    top: Annotated[int, typer.Option(help="How many classes and examples to list.")] = 10,
+):
+    """Classes, long tail, duplicates, conflicting labels, empty fields, text lengths."""
+    from rich.console import Console
+
+    from prodcat.catalog.fields import resolve_fields
+    from prodcat.catalog.inspect import inspect_catalog, render_inspection
+    from prodcat.catalog.load import load_catalog
+
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding)
+    mapping = resolve_fields(preset, config, **options).require_text()
+    catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols))
+    report = inspect_catalog(catalog, top=top)
+    if as_json:
+        _print_json(report)
+    else:
+        render_inspection(report, Console())
+
+
+@app.command()
+def models():
+    """List the registered model names."""
+    from prodcat.models import available_models
+
+    for name in available_models():
+        typer.echo(name)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"prodcat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+):
+    pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="prodcat")
+    except ProdcatError as exc:
+        typer.echo(f"prodcat: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        # Unwritable output folders, full disks: the user's environment, not a bug.
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"prodcat: error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("prodcat: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

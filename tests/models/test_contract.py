@@ -1,0 +1,56 @@
+"""The contract every registered model keeps (scikit-learn's parametrize_with_checks idea).
+
+A new model is tested by being registered: it runs through fit, predict,
+save, load and predict-again on a tiny catalog of each label format.
+"""
+
+import numpy as np
+import pytest
+
+from prodcat import Categorizer
+from prodcat.models import available_models, get_model_class
+from tiny_catalogs import FORMATS, tiny_frame
+
+# Small settings so neural models train in seconds; models without an entry use defaults.
+FAST_PARAMS: dict[str, dict] = {}
+
+CASES = [
+    pytest.param(name, fmt, id=f"{name}-{fmt}")
+    for name in available_models()
+    for fmt in FORMATS
+    if fmt in get_model_class(name).label_formats
+]
+
+
+@pytest.mark.parametrize("name, label_format", CASES)
+def test_fit_predict_save_load_predict_again(name, label_format, tmp_path):
+    frame = tiny_frame()
+    clf = Categorizer(model=name, params=FAST_PARAMS.get(name), quiet=True, seed=1, **FORMATS[label_format])
+    clf.fit(frame)
+
+    new = frame.drop(columns=["category", "leaf", "tags"]).head(20)
+    proba = clf.predict_proba(new)
+    assert proba.shape == (20, len(clf.classes_))
+    assert np.isfinite(proba.to_numpy()).all()
+    assert ((proba.to_numpy() >= 0) & (proba.to_numpy() <= 1)).all()
+    if label_format != "multi":
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+    predictions = clf.predict(new)
+    assert len(predictions) == 20
+    # The tiny catalog is easy: a working model gets most of it right.
+    assert clf.metrics_["test"]["macro_f1"] >= 0.8
+
+    clf.save(tmp_path / "model")
+    loaded = Categorizer.load(tmp_path / "model")
+    np.testing.assert_allclose(loaded.predict_proba(new).to_numpy(), proba.to_numpy(), atol=1e-6)
+    assert loaded.predict(new) == predictions
+    assert loaded.classes_ == clf.classes_
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_params_are_plain_data(name):
+    import json
+
+    model = get_model_class(name)()
+    json.dumps(model.get_params())

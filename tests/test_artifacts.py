@@ -1,0 +1,106 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from prodcat import Categorizer
+from prodcat.artifacts import FORMAT_VERSION, MANIFEST, WEIGHTS, atomic_directory
+from prodcat.errors import ModelDirError
+from tiny_catalogs import FORMATS, tiny_frame
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return Categorizer(quiet=True, **FORMATS["path"]).fit(tiny_frame())
+
+
+def test_model_directory_holds_data_only(fitted, tmp_path):
+    model_dir = fitted.save(tmp_path / "m")
+    names = sorted(p.name for p in model_dir.iterdir())
+    assert names == ["manifest.json", "model_state.json", "report", "weights.safetensors"]
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["model"]["name"] == "tfidf-linear"
+    assert manifest["fields"]["label_format"] == "path"
+    assert set(manifest["metrics"]) == {"train", "validation", "test"}
+    assert {"python", "numpy", "scikit-learn"} <= set(manifest["libraries"])
+    assert (model_dir / "report" / "metrics.json").is_file()
+
+
+def test_loading_never_unpickles(fitted, tmp_path, monkeypatch):
+    model_dir = fitted.save(tmp_path / "m")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model directory must not be unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(np, "load", refuse)
+    Categorizer.load(model_dir).predict(["oxford cotton shirt"])
+
+
+def test_save_replaces_a_previous_model(fitted, tmp_path):
+    model_dir = tmp_path / "m"
+    fitted.save(model_dir)
+    fitted.save(model_dir)
+    assert Categorizer.load(model_dir).classes_ == fitted.classes_
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no staging leftovers
+
+
+def test_crash_mid_save_keeps_the_previous_model(fitted, tmp_path):
+    model_dir = fitted.save(tmp_path / "m")
+    before = (model_dir / WEIGHTS).read_bytes()
+    with pytest.raises(RuntimeError):
+        with atomic_directory(model_dir) as staging:
+            (staging / WEIGHTS).write_bytes(b"half")
+            raise RuntimeError("power cut")
+    assert (model_dir / WEIGHTS).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    Categorizer.load(model_dir)
+
+
+def test_crash_during_first_save_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_directory(tmp_path / "new") as staging:
+            (staging / "manifest.json").write_text("{}")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_a_model(fitted, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(ModelDirError, match="is not a prodcat model directory; refusing to overwrite"):
+        fitted.save(folder)
+    assert (folder / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_missing_files_and_newer_versions_are_clear_errors(fitted, tmp_path):
+    model_dir = fitted.save(tmp_path / "m")
+    with pytest.raises(ModelDirError, match="model directory not found"):
+        Categorizer.load(tmp_path / "nope")
+    with pytest.raises(ModelDirError, match="not a prodcat model directory: manifest.json is missing"):
+        Categorizer.load(tmp_path)
+
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    manifest["format_version"] = FORMAT_VERSION + 1
+    manifest["prodcat_version"] = "9.0.0"
+    (model_dir / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelDirError, match=r"written by prodcat 9.0.0 .* upgrade prodcat"):
+        Categorizer.load(model_dir)
+
+    model_dir = fitted.save(tmp_path / "m2")
+    (model_dir / WEIGHTS).unlink()
+    with pytest.raises(ModelDirError, match="incomplete: weights.safetensors missing"):
+        Categorizer.load(model_dir)
+
+
+def test_damaged_weights_are_detected(fitted, tmp_path):
+    model_dir = fitted.save(tmp_path / "m")
+    data = bytearray((model_dir / WEIGHTS).read_bytes())
+    data[-10] ^= 0xFF
+    (model_dir / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(ModelDirError, match="does not match its checksum"):
+        Categorizer.load(model_dir)

@@ -1,0 +1,104 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from prodcat import Categorizer
+from prodcat.catalog.normalize import normalize_text
+from prodcat.errors import CatalogError, ConfigError, ProdcatError
+from tiny_catalogs import FORMATS, tiny_frame
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return Categorizer(quiet=True, **FORMATS["path"]).fit(tiny_frame())
+
+
+def test_predict_accepts_texts_dicts_frames_and_paths(fitted, tmp_path):
+    text = "cotton oxford shirt with button collar"
+    expected = fitted.predict([text])
+    assert fitted.predict(text) == expected
+    assert fitted.predict({"title": "cotton oxford shirt with button collar"}) == expected
+    assert fitted.predict(pd.DataFrame({"title": [text], "description": [""]})) == expected
+    path = tmp_path / "new.csv"
+    pd.DataFrame({"title": [text], "description": [""]}).to_csv(path, index=False)
+    from pathlib import Path
+
+    assert fitted.predict(Path(path)) == expected
+    assert expected == ["Apparel > Shirts"]
+
+
+def test_predict_table_ranks_top_k(fitted):
+    table = fitted.predict_table(["steel chef knife", "linen duvet"], top_k=3)
+    assert list(table.columns) == ["prediction", "confidence", "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3"]
+    assert (table["prediction"] == table["label_1"]).all()
+    assert (table["prob_1"] >= table["prob_2"]).all() and (table["prob_2"] >= table["prob_3"]).all()
+    assert table["prediction"].tolist() == ["Home > Kitchen", "Home > Bedding"]
+
+
+def test_path_metrics_have_every_level(fitted):
+    levels = fitted.metrics_["test"]["levels"]
+    assert [level["level"] for level in levels] == [1, 2]
+    assert levels[0]["accuracy"] >= levels[1]["accuracy"] - 1e-9  # a coarser level is never harder
+
+
+def test_no_duplicate_text_leaks_from_training_into_test():
+    frame = tiny_frame()
+    frame = pd.concat([frame, frame.assign(title=frame["title"].str.upper() + "!")], ignore_index=True)
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(frame)
+    test_texts = {normalize_text(t) for t in clf._test_catalog.products.texts}
+    seen = set(np.asarray(clf.seen_fingerprints_).tolist())
+    from prodcat.categorizer import text_fingerprints
+
+    assert not set(text_fingerprints(list(test_texts)).tolist()) & seen
+
+
+def test_evaluate_leaves_out_products_seen_in_training(fitted):
+    frame = tiny_frame()
+    no_test_split = Categorizer(quiet=True, test_size=0, **FORMATS["path"]).fit(frame)
+    with pytest.raises(CatalogError, match="every product in <dataframe> was seen in training"):
+        no_test_split.evaluate(frame)
+    kept = no_test_split.evaluate(frame, keep_seen=True)
+    assert kept["n"] == len(frame) and kept["excluded_seen_in_training"] == 0
+    fresh = tiny_frame(seed=5)
+    fresh["title"] = fresh["title"] + " new"
+    mixed = pd.concat([frame.head(10), fresh], ignore_index=True)
+    metrics = no_test_split.evaluate(mixed)
+    assert metrics["excluded_seen_in_training"] == 10 and metrics["n"] == len(fresh)
+
+
+def test_evaluate_writes_a_report(fitted, tmp_path):
+    fresh = tiny_frame(seed=9)
+    fresh["title"] = fresh["title"] + " other"
+    metrics = fitted.evaluate(fresh, report_dir=tmp_path / "report")
+    assert (tmp_path / "report" / "metrics.json").is_file()
+    assert (tmp_path / "report" / "report.md").is_file()
+    assert metrics["accuracy"] > 0.8
+
+
+def test_multilabel_thresholds_are_chosen_on_validation():
+    clf = Categorizer(quiet=True, **FORMATS["multi"]).fit(tiny_frame())
+    assert clf.thresholds_.shape == (len(clf.classes_),)
+    assert ((clf.thresholds_ > 0) & (clf.thresholds_ < 1)).all()
+    predicted = clf.predict(["oxford cotton shirt collar"])
+    assert "shirts" in predicted[0]
+
+
+def test_class_weight_and_seed_are_validated():
+    with pytest.raises(ConfigError, match="class weight must be 'balanced' or 'none'"):
+        Categorizer(class_weight="heavy", quiet=True, **FORMATS["single"]).fit(tiny_frame())
+    a = Categorizer(quiet=True, seed=3, **FORMATS["single"]).fit(tiny_frame())
+    b = Categorizer(quiet=True, seed=3, **FORMATS["single"]).fit(tiny_frame())
+    assert a.metrics_["test"] == b.metrics_["test"]
+
+
+def test_unfitted_categorizer_says_so():
+    with pytest.raises(ProdcatError, match="not fitted yet"):
+        Categorizer().predict(["x"])
+
+
+def test_separate_test_file(tmp_path):
+    frame = tiny_frame()
+    held_out = tiny_frame(seed=4)
+    held_out["title"] = held_out["title"] + " held"
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(frame, test_data=held_out)
+    assert clf.metrics_["test"]["n"] == len(held_out)

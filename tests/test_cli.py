@@ -1,0 +1,162 @@
+"""The CLI end to end, through the real entry point: outputs, and one clear
+line with a non-zero exit for every user mistake."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from prodcat.cli import main
+from tiny_catalogs import tiny_frame
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
+DEMO_FIELDS = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+
+
+def run(capsys, *argv):
+    """(exit code, stdout, stderr) of `prodcat ARGV`."""
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    try:
+        main(["train", "--data", str(DEMO), *DEMO_FIELDS, "--id-cols", "sku", "--out", str(out), "--quiet"])
+    except SystemExit as exc:
+        assert not exc.code
+    return out
+
+
+def test_train_writes_model_and_report(model_dir):
+    assert (model_dir / "manifest.json").is_file()
+    metrics = json.loads((model_dir / "report" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.75
+
+
+def test_evaluate_uses_the_saved_field_mapping(model_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", tmp_path / "r", "--keep-seen")
+    assert code == 0, err
+    assert "macro_f1=" in out
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["n"] == 630 and len(metrics["levels"]) == 2
+
+
+def test_predict_streams_in_input_order_with_ids(model_dir, tmp_path, capsys):
+    out_csv = tmp_path / "pred.csv"
+    code, out, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", out_csv, "--top-k", "2",
+                         "--chunk-size", "100", "--quiet")
+    assert code == 0, err
+    predictions = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
+    source = pd.read_csv(DEMO, dtype=str, keep_default_na=False)
+    assert predictions["sku"].tolist() == source["sku"].tolist()
+    assert list(predictions.columns) == ["sku", "prediction", "confidence", "label_1", "prob_1", "label_2", "prob_2"]
+    assert (predictions["prediction"] == source["category"]).mean() > 0.85  # it saw these in training
+
+    out_parquet = tmp_path / "pred.parquet"
+    code, _, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", out_parquet, "--chunk-size", "64", "-q")
+    assert code == 0, err
+    assert pd.read_parquet(out_parquet)["prediction"].tolist() == predictions["prediction"].tolist()
+
+
+def test_predict_without_id_column_numbers_rows(model_dir, tmp_path, capsys):
+    data = tmp_path / "new.jsonl"
+    pd.DataFrame({"title": ["oxford shirt", "chef knife", "yoga mat"]}).to_json(data, orient="records", lines=True)
+    code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", tmp_path / "p.jsonl", "-q")
+    assert code == 0, err
+    rows = pd.read_json(tmp_path / "p.jsonl", lines=True)
+    assert rows["row"].tolist() == [1, 2, 3]
+
+
+def test_inspect_terminal_and_json(capsys):
+    code, out, err = run(capsys, "inspect", "--data", DEMO, *DEMO_FIELDS)
+    assert code == 0, err
+    assert "630" in out
+    code, out, err = run(capsys, "inspect", "--data", DEMO, *DEMO_FIELDS, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows"] == 630 and report["classes"] == 10
+
+
+def test_models_and_version(capsys):
+    assert "tfidf-linear" in run(capsys, "models")[1]
+    assert run(capsys, "--version")[1].startswith("prodcat 0.")
+
+
+# --- bad input: one line, non-zero exit, nothing written -------------------
+def _catalog(tmp_path, frame=None, name="cat.csv"):
+    path = tmp_path / name
+    (frame if frame is not None else tiny_frame()).to_csv(path, index=False)
+    return path
+
+
+def bad_inputs(tmp_path):
+    """(case, argv, expected fragment of the error line)."""
+    good = _catalog(tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("title,leaf\nchemise blanche,Shirts\ncaf\xe9 cup,Kitchen\n".encode("latin-1"))
+    binary = tmp_path / "binary.csv"
+    tiny_frame().to_parquet(binary)
+    one_class = _catalog(tmp_path, tiny_frame().assign(leaf="Shirts"), "one.csv")
+    empty_labels = _catalog(tmp_path, tiny_frame().assign(leaf=lambda f: f["leaf"].where(f.index != 3, "")), "nolab.csv")
+    no_text = _catalog(tmp_path, tiny_frame().assign(title="", description=""), "notext.csv")
+    fields = ["--text-cols", "title", "--label-col", "leaf"]
+    return [
+        ("missing file", ["train", "--data", tmp_path / "nope.csv", *fields], "catalog file not found"),
+        ("empty file", ["train", "--data", empty, *fields], "is empty"),
+        ("misspelled column", ["train", "--data", good, "--text-cols", "titel", "--label-col", "leaf"],
+         "did you mean 'title'"),
+        ("empty label", ["train", "--data", empty_labels, *fields], "is empty in 1 row(s): row 4"),
+        ("not utf-8", ["train", "--data", latin, *fields], "not UTF-8"),
+        ("binary as csv", ["train", "--data", binary, *fields], "not a text"),
+        ("single class", ["train", "--data", one_class, *fields], "only one class"),
+        ("every text empty", ["train", "--data", no_text, *fields], "is empty"),
+        ("unknown model", ["train", "--data", good, *fields, "--model", "gpt"], "unknown model 'gpt'"),
+        ("missing model dir", ["predict", tmp_path / "no-model", "--data", good, "--out", tmp_path / "p.csv"],
+         "model directory not found"),
+        ("not a model dir", ["evaluate", tmp_path, "--data", good, "--out", tmp_path / "r"], "manifest.json is missing"),
+    ]
+
+
+def test_every_bad_input_gives_one_clear_line(tmp_path, capsys):
+    for case, argv, fragment in bad_inputs(tmp_path):
+        out_dir = tmp_path / f"out-{case.replace(' ', '-')}"
+        extra = ["--out", out_dir, "--quiet"] if argv[0] == "train" else ["--quiet"]
+        code, out, err = run(capsys, *argv, *extra)
+        assert code != 0, case
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, (case, err)
+        assert lines[0].startswith("prodcat: error: ") and fragment in lines[0], (case, lines[0])
+        assert "Traceback" not in err
+        assert not out_dir.exists(), f"{case}: something was written"
+
+
+def test_the_error_names_the_file(tmp_path, capsys):
+    _, _, err = run(capsys, "inspect", "--data", tmp_path / "missing.tsv", "--text-cols", "t")
+    assert "missing.tsv" in err
+
+
+def test_latin1_catalog_reads_with_encoding_option(tmp_path, capsys):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("title,leaf\nchemise blanche,Shirts\ncaf\xe9 cup,Kitchen\n".encode("latin-1"))
+    code, out, err = run(capsys, "inspect", "--data", path, "--text-cols", "title", "--label-col", "leaf",
+                         "--encoding", "latin-1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["rows"] == 2
+
+
+def test_predict_refuses_to_overwrite_its_input(model_dir, tmp_path, capsys):
+    data = _catalog(tmp_path)
+    before = data.read_bytes()
+    code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", data)
+    assert code != 0 and "refusing to overwrite the input" in err
+    assert data.read_bytes() == before

@@ -1,0 +1,64 @@
+import pytest
+
+from prodcat.catalog.fields import PRESETS, FieldMapping, resolve_fields
+from prodcat.errors import ConfigError
+
+
+def test_options_override_config_file_which_overrides_preset(tmp_path):
+    config = tmp_path / "fields.toml"
+    config.write_text('text = ["name", "desc"]\nlabel = "cat"\nlabel_format = "path"\nlabel_level = 3\n')
+    mapping = resolve_fields("flipkart", config, label_level=1)
+    assert mapping.text_cols == ("name", "desc")
+    assert mapping.label_cols == ("cat",)
+    assert mapping.label_level == 1
+    assert mapping.id_cols == ("uniq_id",)  # kept from the preset
+
+
+def test_json_config_and_fields_table(tmp_path):
+    config = tmp_path / "fields.json"
+    config.write_text('{"fields": {"text": "title", "label": "category"}}')
+    mapping = resolve_fields(config=config)
+    assert mapping.text_cols == ("title",) and mapping.label_col == "category"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(label_format="tree"), "unknown label format 'tree'"),
+        (dict(label_level=0, label_format="path"), "label level must be 1 or more"),
+        (dict(label_level=2, label_format="single"), "applies to path labels only"),
+        (dict(label_cols=["a", "b"], label_format="single"), "several label columns form a path"),
+    ],
+)
+def test_inconsistent_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_fields(text_cols=["t"], **options)
+
+
+def test_unknown_preset_and_unknown_config_keys(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset 'fashon'; presets: fashion"):
+        resolve_fields("fashon")
+    config = tmp_path / "bad.toml"
+    config.write_text('txt = ["a"]\n')
+    with pytest.raises(ConfigError, match="unknown field option"):
+        resolve_fields(config=config)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("text = [\n")
+    with pytest.raises(ConfigError, match="not a valid TOML file"):
+        resolve_fields(config=broken)
+
+
+def test_mapping_round_trips_as_data():
+    for mapping in PRESETS.values():
+        assert FieldMapping.from_dict(mapping.to_dict()) == mapping
+
+
+def test_text_fields_join_in_order_skipping_empty_ones():
+    mapping = FieldMapping(text_cols=("title", "description"))
+    assert mapping.join_text(["Shirt ", "", "  "]) == "Shirt"
+    assert mapping.join_text(["Shirt", "Cotton"]) == "Shirt | Cotton"
+
+
+def test_kaggle_preset_names_headerless_columns():
+    mapping = PRESETS["kaggle-ecommerce"]
+    assert not mapping.header and mapping.column_names == ("label", "text")

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from prodcat.errors import LabelError
+from prodcat.labels import LabelSpace, detect_separator, label_name, parse_labels, path_labels_from_columns
+
+
+def test_single_labels_are_stripped():
+    assert parse_labels([" Shirts ", "Shoes"], "single") == [("Shirts",), ("Shoes",)]
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("a|b", ("a", "b")),
+        ("b; a", ("a", "b")),
+        ('["x", "y", "x"]', ("x", "y")),
+        ("solo", ("solo",)),
+    ],
+)
+def test_multi_label_cells(cell, expected):
+    assert parse_labels([cell, "z"], "multi")[0] == expected
+
+
+@pytest.mark.parametrize(
+    "cell, sep, expected",
+    [
+        ("Apparel > Topwear > Shirts", None, ("Apparel", "Topwear", "Shirts")),
+        ("Home >> Curtains >> Door", None, ("Home", "Curtains", "Door")),
+        ("Home|Kitchen", None, ("Home", "Kitchen")),
+        ('["Home Furnishing >> Curtains & Accessories >> Curtains >> Elegance..."]', None,
+         ("Home Furnishing", "Curtains & Accessories", "Curtains", "Elegance...")),
+        ("A/B/C", "/", ("A", "B", "C")),
+    ],
+)
+def test_path_cells(cell, sep, expected):
+    assert parse_labels([cell], "path", sep)[0] == expected
+
+
+def test_path_truncated_to_level():
+    cells = ['["A >> B >> C >> D"]', "A >> E"]
+    assert parse_labels(cells, "path", level=2) == [("A", "B"), ("A", "E")]
+
+
+def test_double_separator_is_not_read_as_two_single_ones():
+    assert detect_separator(["A >> B", "C >> D"], "path") == " >> "
+
+
+def test_empty_labels_name_their_rows():
+    with pytest.raises(LabelError, match=r"cat.csv: label column 'category' is empty in 2 row\(s\): row 2, 4"):
+        parse_labels(["a", "", "b", "  "], "single", where="cat.csv", column="category")
+
+
+def test_paths_from_columns_drop_empty_trailing_levels():
+    labels = path_labels_from_columns([["Apparel", "Home"], ["Topwear", "Bath"], ["Shirts", ""]])
+    assert labels == [("Apparel", "Topwear", "Shirts"), ("Home", "Bath")]
+
+
+def test_label_space_encodes_and_decides_single():
+    space = LabelSpace.from_labels([("b",), ("a",), ("b",)], "single")
+    assert space.classes == ["a", "b"]
+    assert space.encode([("b",), ("zzz",)]).tolist() == [1, -1]
+    proba = np.array([[0.2, 0.8], [0.9, 0.1]])
+    assert space.decisions_to_names(space.decide(proba)) == ["b", "a"]
+
+
+def test_label_space_multi_uses_thresholds_and_never_decides_nothing():
+    space = LabelSpace.from_labels([("a", "b"), ("c",)], "multi")
+    y = space.encode([("a", "c"), ("unknown",)])
+    assert y.tolist() == [[1, 0, 1], [0, 0, 0]]
+    proba = np.array([[0.6, 0.3, 0.2], [0.1, 0.2, 0.3]])
+    decided = space.decide(proba, thresholds=np.array([0.5, 0.25, 0.5]))
+    assert decided.tolist() == [[1, 1, 0], [0, 0, 1]]  # row 2: none passes, the top class is kept
+
+
+def test_path_space_levels():
+    labels = [("Apparel", "Topwear", "Shirts"), ("Apparel", "Shoes"), ("Home", "Bath", "Towels")]
+    space = LabelSpace.from_labels(labels, "path")
+    assert space.depth == 3
+    assert space.classes[0] == "Apparel > Shoes"
+    assert LabelSpace.ancestor("Apparel > Topwear > Shirts", 2) == "Apparel > Topwear"
+    assert label_name(labels[0], "path") == "Apparel > Topwear > Shirts"
+
+
+def test_one_class_is_refused():
+    with pytest.raises(LabelError, match="only one class"):
+        LabelSpace.from_labels([("a",), ("a",)], "single", where="x.csv")
+
+
+def test_label_space_round_trips_as_data():
+    space = LabelSpace.from_labels([("a", "b"), ("a", "c")], "path")
+    assert LabelSpace.from_dict(space.to_dict()) == space
