@@ -203,3 +203,19 @@ def test_batches_do_not_change_results():
     model = TfidfLinear(batch_size=5).fit(products, y, space)
     whole = TfidfLinear.from_state({**model.get_params(), "batch_size": 10_000}, *model.get_state(), space)
     np.testing.assert_allclose(model.predict_proba(products), whole.predict_proba(products), atol=1e-6)
+
+
+def test_texts_without_known_terms_between_known_ones():
+    # Rows with no feature at all, last in the batch, once broke the row norms.
+    from prodcat.catalog.products import Products
+    from prodcat.labels import LabelSpace
+    from prodcat.models.linear import TfidfLinear
+
+    space = LabelSpace("single", ["mug", "shirt"])
+    texts = ["blue cotton shirt", "coffee mug", "linen shirt", "tea mug"] * 3
+    y = space.encode([("shirt",), ("mug",), ("shirt",), ("mug",)] * 3)
+    model = TfidfLinear().fit(Products.from_texts(texts), y, space)
+    proba = model.predict_proba(Products.from_texts(["shirt", "", "§§", "mug", "", "¤"]))
+    assert proba.shape == (6, 2)
+    assert proba[0].argmax() == 1 and proba[3].argmax() == 0
+    np.testing.assert_allclose(proba[1], proba[2])  # nothing known: same answer

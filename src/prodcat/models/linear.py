@@ -39,13 +39,14 @@ from scipy.special import expit, log_expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
 from prodcat.models import register
-from prodcat.models.base import CategorizerModel
+from prodcat.models.base import CategorizerModel, FitContext
 
 STATE_VERSION = 1
 
@@ -189,13 +190,8 @@ class _Block:
             np.log(x.data, out=x.data)
             x.data += 1.0
         x.data *= self.idf[x.indices]
-        norms = np.sqrt(np.add.reduceat(x.data**2, x.indptr[:-1])) if x.nnz else np.zeros(0, np.float32)
-        row_nnz = np.diff(x.indptr)
-        scale = np.ones(x.shape[0], dtype=np.float32)
-        has = row_nnz > 0
-        scale[has] = 1.0 / np.maximum(norms[has], np.float32(1e-12))
-        x.data *= np.repeat(scale, row_nnz)
-        return x
+        # Rows without any known term (a text of unseen words) stay all-zero.
+        return normalize(x, norm="l2", copy=False)
 
 
 class _Features:
@@ -363,6 +359,7 @@ class TfidfLinear(CategorizerModel):
         *,
         seed: int = 0,
         class_weight: str | None = None,
+        context: FitContext | None = None,  # trains in one pass: nothing to log or resume
     ) -> TfidfLinear:
         p = resolve_params(self.params)
         if class_weight not in (None, "balanced"):
