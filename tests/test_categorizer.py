@@ -29,7 +29,9 @@ def test_predict_accepts_texts_dicts_frames_and_paths(fitted, tmp_path):
 
 def test_predict_table_ranks_top_k(fitted):
     table = fitted.predict_table(["steel chef knife", "linen duvet"], top_k=3)
-    assert list(table.columns) == ["prediction", "confidence", "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3"]
+    assert list(table.columns) == [
+        "prediction", "confidence", "needs_review", "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3"
+    ]
     assert (table["prediction"] == table["label_1"]).all()
     assert (table["prob_1"] >= table["prob_2"]).all() and (table["prob_2"] >= table["prob_3"]).all()
     assert table["prediction"].tolist() == ["Home > Kitchen", "Home > Bedding"]
@@ -102,3 +104,43 @@ def test_separate_test_file(tmp_path):
     held_out["title"] = held_out["title"] + " held"
     clf = Categorizer(quiet=True, **FORMATS["single"]).fit(frame, test_data=held_out)
     assert clf.metrics_["test"]["n"] == len(held_out)
+
+
+def test_review_threshold_reaches_the_target_precision_on_validation(fitted):
+    review = fitted.review_
+    assert review["target_precision"] == 0.95
+    if review["threshold"] is not None:
+        assert review["precision"] >= 0.95 and 0 < review["coverage"] <= 1
+    # A stricter target never lowers the threshold; an unreachable one flags everything.
+    loose, strict = fitted.review_threshold(0.5), fitted.review_threshold(0.999)
+    assert loose is not None and (strict is None or strict >= loose)
+    table = fitted.predict_table(["steel chef knife", "zzz"], target_precision=0.5)
+    assert table["needs_review"].tolist() == (table["confidence"] < loose).tolist()
+
+
+def test_review_threshold_picks_the_largest_coverage():
+    from prodcat.thresholds import review_threshold
+
+    confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
+    correct = np.array([1, 1, 1, 0, 1, 0])
+    assert review_threshold(confidence, correct, 0.8) == {
+        "target_precision": 0.8, "threshold": 0.7, "coverage": round(5 / 6, 6), "precision": 0.8
+    }
+    assert review_threshold(confidence, correct, 1.0)["threshold"] == 0.9
+    assert review_threshold(confidence, np.zeros(6), 0.5)["threshold"] is None
+
+
+def test_predict_file_writes_review_rows_separately(fitted, tmp_path):
+    data = tmp_path / "new.csv"
+    frame = tiny_frame(seed=11).drop(columns=["category"])
+    frame.to_csv(data, index=False)
+    summary = fitted.predict_file(data, tmp_path / "all.parquet", review_out=tmp_path / "review.csv",
+                                  target_precision=0.999, chunk_size=16)
+    everything = pd.read_parquet(tmp_path / "all.parquet")
+    review = pd.read_csv(tmp_path / "review.csv")
+    assert len(everything) == len(frame) and summary["needs_review"] == int(everything["needs_review"].sum())
+    assert len(review) == summary["needs_review"]
+    assert review["confidence"].tolist() == everything.loc[everything["needs_review"], "confidence"].tolist()
+    # Nothing to review still gives a file with the header.
+    fitted.predict_file(data, tmp_path / "all2.csv", review_out=tmp_path / "none.parquet", target_precision=0.01)
+    assert "needs_review" in pd.read_parquet(tmp_path / "none.parquet").columns

@@ -54,23 +54,38 @@ def is_model_dir(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
+# What a training run writes into MODEL_DIR before the model exists: TensorBoard
+# logs (kept across the swap, so a user follows and keeps one run) and
+# resumable checkpoints (dropped once the model is saved).
+RUN_KEPT = ("tensorboard",)
+RUN_DROPPED = ("checkpoints",)
+
+
+def _is_run_only(path: Path) -> bool:
+    return all(entry.name in RUN_KEPT + RUN_DROPPED for entry in path.iterdir())
+
+
 @contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield an empty staging directory that replaces `target` on success.
 
-    Refuses to replace anything that is not a prodcat model directory, so a
-    mistyped --out never deletes a user's folder.
+    Refuses to replace anything that is not a prodcat model directory (or the
+    logs and checkpoints of a run training into it), so a mistyped --out never
+    deletes a user's folder.
     """
     target = Path(target)
     if target.exists():
         if not target.is_dir():
             raise ModelDirError(f"{target} exists and is a file, not a model directory")
-        if any(target.iterdir()) and not is_model_dir(target):
+        if not is_model_dir(target) and not _is_run_only(target):
             raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
         yield staging
+        for name in RUN_KEPT:
+            if (target / name).is_dir() and not (staging / name).exists():
+                shutil.copytree(target / name, staging / name)
         _fsync_tree(staging)
         if target.exists():
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"

@@ -39,8 +39,8 @@ from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, write_report
 from prodcat.labels import LabelSpace, label_name
-from prodcat.models import CategorizerModel, create_model, get_model_class
-from prodcat.thresholds import choose_multilabel_thresholds
+from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
+from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
 PREDICTION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 HEADLINE_KEYS = (
@@ -84,6 +84,9 @@ class Categorizer:
     seed: makes the split and the model reproducible.
     class_weight: "balanced" (default: catalogs are long-tailed, and on the
         fashion catalog it lifts macro-F1 at equal accuracy) or None.
+    target_precision: predictions less confident than the threshold that
+        reached this precision on validation are flagged `needs_review`.
+    device: "auto", "cpu" or "cuda", for models that train on a device.
     quiet: no progress output.
     """
 
@@ -105,6 +108,8 @@ class Categorizer:
         test_size: float = 0.1,
         seed: int = 0,
         class_weight: str | None = "balanced",
+        target_precision: float = 0.95,
+        device: str = "auto",
         quiet: bool = False,
     ):
         self.model = model
@@ -122,6 +127,8 @@ class Categorizer:
         self.test_size = test_size
         self.seed = seed
         self.class_weight = class_weight
+        self.target_precision = target_precision
+        self.device = device
         self.quiet = quiet
         self._fitted: CategorizerModel | None = None
 
@@ -139,9 +146,26 @@ class Categorizer:
             id_cols=self.id_cols,
         )
 
-    def fit(self, data: CatalogSource, *, test_data: CatalogSource | None = None) -> Categorizer:
+    def fit(
+        self,
+        data: CatalogSource,
+        *,
+        test_data: CatalogSource | None = None,
+        logdir: str | Path | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+    ) -> Categorizer:
         """Split the catalog (grouped by text), train on train, calibrate and tune
-        on validation, and score the held-out test part (or `test_data`)."""
+        on validation, and score the held-out test part (or `test_data`).
+
+        logdir: TensorBoard event files, for models trained in epochs.
+        checkpoint_dir / resume: where such models checkpoint, and whether to
+        continue an interrupted run from there.
+        """
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if not 0 < self.target_precision <= 1:
+            raise ConfigError(f"target precision must be above 0 and at most 1, got {self.target_precision}")
         if self.class_weight not in (None, "none", "balanced"):
             raise ConfigError(f"class weight must be 'balanced' or 'none', got {self.class_weight!r}")
         class_weight = None if self.class_weight in (None, "none") else self.class_weight
@@ -179,12 +203,26 @@ class Categorizer:
         y_train = space.encode(train.labels)
         valid_pair = self._known_rows(valid, space)
         with say.step(f"training {self.model} on {len(train):,} products, {space.n_classes} classes"):
-            model.fit(train.products, y_train, space, valid=valid_pair, seed=self.seed, class_weight=class_weight)
+            context = FitContext(
+                device=self.device,
+                logdir=Path(logdir) if logdir else None,
+                checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+                resume=resume,
+                quiet=self.quiet,
+            )
+            model.fit(train.products, y_train, space, valid=valid_pair, seed=self.seed, class_weight=class_weight,
+                      context=context)
         self._fitted, self.label_space_, self.fields_ = model, space, mapping
 
         self.thresholds_ = None
-        if space.is_multi and valid_pair is not None:
-            self.thresholds_ = choose_multilabel_thresholds(valid_pair[1], model.predict_proba(valid_pair[0]))
+        self.review_confidence_ = np.zeros(0, np.float32)
+        self.review_correct_ = np.zeros(0, np.uint8)
+        if valid_pair is not None:
+            valid_proba = self._proba(valid_pair[0])
+            if space.is_multi:
+                self.thresholds_ = choose_multilabel_thresholds(valid_pair[1], valid_proba)
+            self.review_confidence_, self.review_correct_ = self._confidence_and_correctness(valid_proba, valid_pair[1])
+        self.review_ = review_threshold(self.review_confidence_, self.review_correct_, self.target_precision)
 
         with say.step("scoring"):
             sample = np.random.default_rng(self.seed).permutation(len(train))[:TRAIN_METRICS_SAMPLE]
@@ -220,6 +258,35 @@ class Categorizer:
         if not keep.any():
             return None
         return part.products.take(np.flatnonzero(keep)), y[keep]
+
+    def _confidence_and_correctness(self, proba: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per product, the confidence of the decision and whether it was right."""
+        decided = self.label_space_.decide(proba, self.thresholds_)
+        confidence = self._confidence(proba, decided)
+        if self.label_space_.is_multi:
+            correct = (decided == y).all(axis=1)
+        else:
+            correct = decided == y
+        return confidence.astype(np.float32), correct.astype(np.uint8)
+
+    def _confidence(self, proba: np.ndarray, decided: np.ndarray) -> np.ndarray:
+        if self.label_space_.is_multi:
+            return np.where(decided.astype(bool), proba, np.inf).min(axis=1)
+        return proba[np.arange(len(proba)), decided]
+
+    def review_threshold(self, target_precision: float | None = None) -> float | None:
+        """Confidence below which a prediction needs review (None: all need review).
+
+        Chosen on validation for the target precision given at training time,
+        or for another one given here.
+        """
+        self._require_fitted()
+        if target_precision is None or target_precision == self.review_.get("target_precision"):
+            return self.review_["threshold"]
+        try:
+            return review_threshold(self.review_confidence_, self.review_correct_, target_precision)["threshold"]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def _score(self, part: Catalog) -> dict:
         return compute_metrics(self.label_space_, part.labels, self._proba(part.products), self.thresholds_)
@@ -278,20 +345,19 @@ class Categorizer:
             return [[self.label_space_.classes[j] for j in np.flatnonzero(row)] for row in decided]
         return [self.label_space_.classes[i] for i in decided]
 
-    def predict_table(self, products: Any, top_k: int = 3) -> pd.DataFrame:
-        """prediction, confidence and the top-k labels with probabilities, one row per product."""
-        return self._table(self._proba(self._products(products)), top_k)
+    def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None) -> pd.DataFrame:
+        """prediction, confidence, needs_review and the top-k labels with
+        probabilities, one row per product."""
+        return self._table(self._proba(self._products(products)), top_k, self.review_threshold(target_precision))
 
-    def _table(self, proba: np.ndarray, top_k: int) -> pd.DataFrame:
+    def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None) -> pd.DataFrame:
         space = self.label_space_
         decided = space.decide(proba, self.thresholds_)
-        if space.is_multi:
-            confidence = np.where(decided.astype(bool), proba, np.inf).min(axis=1)
-        else:
-            confidence = proba[np.arange(len(proba)), decided]
+        confidence = self._confidence(proba, decided)
         columns: dict[str, Any] = {
             "prediction": space.decisions_to_names(decided),
             "confidence": np.round(confidence.astype(np.float64), 6),
+            "needs_review": np.ones(len(proba), bool) if review_below is None else confidence < review_below,
         }
         k = max(1, min(top_k, space.n_classes))
         top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -302,21 +368,35 @@ class Categorizer:
         return pd.DataFrame(columns)
 
     def predict_file(
-        self, data: str | Path, out: str | Path, *, top_k: int = 3, chunk_size: int = 50_000
+        self,
+        data: str | Path,
+        out: str | Path,
+        *,
+        top_k: int = 3,
+        chunk_size: int = 50_000,
+        review_out: str | Path | None = None,
+        target_precision: float | None = None,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
 
         Streams in chunks (memory stays flat however long the file), keeps the
-        input's row order, and copies its id columns (or a 1-based `row`). The
-        output appears only when complete.
+        input's row order, and copies its id columns (or a 1-based `row`).
+        review_out also writes the rows that need review to their own file.
+        Outputs appear only when complete.
         """
         self._require_fitted()
         data, out = Path(data), Path(out)
-        out_format = PREDICTION_FORMATS.get(out.suffix.lower())
-        if out_format is None:
-            raise ConfigError(f"cannot write predictions to {out}: use a .csv, .tsv, .jsonl or .parquet file name")
-        if out.exists() and data.exists() and out.resolve() == data.resolve():
-            raise ConfigError(f"refusing to overwrite the input catalog {data} with predictions")
+        outputs = [out] + ([Path(review_out)] if review_out is not None else [])
+        formats = []
+        for path in outputs:
+            formats.append(PREDICTION_FORMATS.get(path.suffix.lower()))
+            if formats[-1] is None:
+                raise ConfigError(f"cannot write predictions to {path}: use a .csv, .tsv, .jsonl or .parquet file name")
+            if path.exists() and data.exists() and path.resolve() == data.resolve():
+                raise ConfigError(f"refusing to overwrite the input catalog {data} with predictions")
+        if review_out is not None and Path(review_out).resolve() == out.resolve():
+            raise ConfigError("--review-out must be another file than --out")
+        review_below = self.review_threshold(target_precision)
         if top_k < 1:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self.fields_
@@ -336,31 +416,36 @@ class Categorizer:
             header=mapping.header, column_names=mapping.column_names,
             file_format=mapping.file_format, encoding=mapping.encoding,
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-        os.close(handle)
-        tmp = Path(tmp_name)
-        rows, started, writer = 0, time.perf_counter(), None
+        sinks = [_PredictionSink(path, fmt) for path, fmt in zip(outputs, formats)]
+        rows, flagged, started = 0, 0, time.perf_counter()
         try:
             bar, task = say.progress(f"predicting {data.name}")
             with bar:
                 for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
-                    table = self._table(self._proba(chunk.products), top_k)
+                    table = self._table(self._proba(chunk.products), top_k, review_below)
                     front = chunk.frame[ids] if ids else pd.DataFrame({"row": np.arange(rows + 1, rows + len(chunk) + 1)})
                     table = pd.concat([front.reset_index(drop=True), table], axis=1)
-                    writer = _write_chunk(table, tmp, out_format, writer, first=rows == 0)
+                    sinks[0].write(table)
+                    if len(sinks) > 1:
+                        sinks[1].write(table[table["needs_review"]])
                     rows += len(chunk)
+                    flagged += int(table["needs_review"].sum())
                     bar.update(task, advance=len(chunk))
-            if writer is not None:
-                writer.close()
-            os.replace(tmp, out)
+            for sink in sinks:
+                sink.commit()
         except BaseException:
-            if writer is not None:
-                writer.close()
-            tmp.unlink(missing_ok=True)
+            for sink in sinks:
+                sink.discard()
             raise
         seconds = time.perf_counter() - started
-        return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / max(seconds, 1e-9)), "out": str(out)}
+        return {
+            "rows": rows,
+            "needs_review": flagged,
+            "seconds": round(seconds, 2),
+            "rows_per_second": round(rows / max(seconds, 1e-9)),
+            "out": str(out),
+            "review_out": str(review_out) if review_out is not None else None,
+        }
 
     # ------------------------------------------------------------- evaluate
     def evaluate(
@@ -411,7 +496,7 @@ class Categorizer:
         return metrics
 
     def _examples(self, catalog: Catalog, proba: np.ndarray) -> pd.DataFrame:
-        table = self._table(proba, 1)
+        table = self._table(proba, 1, self.review_threshold())
         return pd.DataFrame({
             "text": catalog.products.texts,
             "true": [label_name(lab, self.label_space_.label_format) for lab in catalog.labels],
@@ -428,11 +513,14 @@ class Categorizer:
         all_arrays["prodcat.seen_fingerprints"] = self.seen_fingerprints_
         if self.thresholds_ is not None:
             all_arrays["prodcat.thresholds"] = self.thresholds_
+        all_arrays["prodcat.review_confidence"] = self.review_confidence_
+        all_arrays["prodcat.review_correct"] = self.review_correct_
         manifest = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": {"name": self.model, "params": model.get_params()},
             "fields": self.fields_.to_dict(),
             "labels": self.label_space_.to_dict(),
+            "review": self.review_,
             "training": getattr(self, "training_", {}),
             "metrics": getattr(self, "metrics_", {}),
             "libraries": _library_versions(),
@@ -464,6 +552,11 @@ class Categorizer:
         self._fitted, self.label_space_, self.fields_ = model, space, fields
         self.thresholds_ = arrays.get("prodcat.thresholds")
         self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
+        self.review_confidence_ = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
+        self.review_correct_ = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
+        self.review_ = manifest.get("review") or review_threshold(
+            self.review_confidence_, self.review_correct_, 0.95
+        )
         self.metrics_ = manifest.get("metrics", {})
         self.training_ = manifest.get("training", {})
         self.manifest_ = manifest
@@ -476,24 +569,61 @@ class Categorizer:
         return f"Categorizer(model={self.model!r}, {state})"
 
 
-def _write_chunk(table: pd.DataFrame, path: Path, out_format: str, writer: Any, *, first: bool) -> Any:
-    """Append one chunk of predictions; returns the open Parquet writer, if any."""
-    if out_format == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+class _PredictionSink:
+    """A predictions file written chunk by chunk beside its target, renamed into
+    place only when complete."""
 
-        batch = pa.Table.from_pandas(table, preserve_index=False)
-        if writer is None:
-            writer = pq.ParquetWriter(path, batch.schema)
-        writer.write_table(batch)
-        return writer
-    if out_format == "jsonl":
-        with open(path, "a", encoding="utf-8") as handle:
-            table.to_json(handle, orient="records", lines=True, force_ascii=False)
-        return None
-    table.to_csv(path, mode="w" if first else "a", header=first, index=False,
-                 sep="\t" if out_format == "tsv" else ",")
-    return None
+    def __init__(self, path: Path, out_format: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(handle)
+        self.path, self.tmp, self.format = path, Path(name), out_format
+        self.parquet = None
+        self.started = False
+        self.empty: pd.DataFrame | None = None
+
+    def write(self, table: pd.DataFrame) -> None:
+        if table.empty:
+            # An empty chunk would fix a Parquet schema of null columns; keep
+            # its columns in case nothing else ever comes (a review file with
+            # no row to review still gets its header).
+            self.empty = table
+            return
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            batch = pa.Table.from_pandas(table, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.tmp, batch.schema)
+            self.parquet.write_table(batch.cast(self.parquet.schema))
+        elif self.format == "jsonl":
+            with open(self.tmp, "a", encoding="utf-8") as handle:
+                table.to_json(handle, orient="records", lines=True, force_ascii=False)
+        else:
+            table.to_csv(self.tmp, mode="a" if self.started else "w", header=not self.started, index=False,
+                         sep="\t" if self.format == "tsv" else ",")
+        self.started = True
+
+    def commit(self) -> None:
+        if not self.started and self.empty is not None:
+            self.empty = self.empty.astype(str)
+            table, self.empty = self.empty, None
+            self._write_empty(table)
+        if self.parquet is not None:
+            self.parquet.close()
+        os.replace(self.tmp, self.path)
+
+    def _write_empty(self, table: pd.DataFrame) -> None:
+        if self.format == "parquet":
+            table.to_parquet(self.tmp, index=False)
+        elif self.format in ("csv", "tsv"):
+            table.to_csv(self.tmp, index=False, sep="\t" if self.format == "tsv" else ",")
+
+    def discard(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def _library_versions() -> dict[str, str]:

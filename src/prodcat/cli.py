@@ -96,7 +96,28 @@ def train(
     class_weight: Annotated[
         str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
     ] = "balanced",
+    target_precision: Annotated[
+        float, typer.Option("--target-precision", help="Flag predictions below the confidence reaching this precision.")
+    ] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed for the split and the model.")] = 0,
+    epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs (early stopping may end sooner).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Neural models: peak learning rate.")] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
+    checkpoint: Annotated[
+        Optional[str], typer.Option(help="bert: a local checkpoint directory or a hub id.")
+    ] = None,
+    freeze_embeddings: Annotated[
+        Optional[bool], typer.Option("--freeze-embeddings", help="bert: keep the embeddings fixed.")
+    ] = None,
+    freeze_layers: Annotated[
+        Optional[int], typer.Option("--freeze-layers", help="bert: keep the first N encoder layers fixed.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    logdir: Annotated[
+        Optional[Path], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard).")
+    ] = None,
     quiet: Quiet = False,
 ):
     """Train a categorizer on a labelled catalog and save it with its test report."""
@@ -105,17 +126,26 @@ def train(
 
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
     mapping = resolve_fields(preset, config, **options)
+    params = _parse_params(param)
+    given = dict(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, checkpoint=checkpoint,
+                 freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers)
+    params.update({k: v for k, v in given.items() if v is not None})
     clf = Categorizer(
         model=model,
         fields=mapping,
-        params=_parse_params(param),
+        params=params,
         valid_size=valid_size,
         test_size=test_size,
         seed=seed,
         class_weight=class_weight,
+        target_precision=target_precision,
+        device=device,
         quiet=quiet,
     )
-    clf.fit(data, test_data=test_data)
+    # A run trains into MODEL_DIR: TensorBoard logs stay there, checkpoints
+    # are dropped once the model is saved (see prodcat.artifacts).
+    clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=out / "checkpoints",
+            resume=resume)
     clf.save(out)
     test = clf.metrics_.get("test")
     typer.echo(f"saved {out}")
@@ -170,6 +200,12 @@ def predict(
     out: Annotated[Path, typer.Option("--out", help="Predictions file: .csv, .tsv, .jsonl or .parquet.")],
     top_k: Annotated[int, typer.Option("--top-k", help="How many ranked labels to write per product.")] = 3,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows per streamed chunk.")] = 50_000,
+    review_out: Annotated[
+        Optional[Path], typer.Option("--review-out", help="Also write the rows that need review to this file.")
+    ] = None,
+    target_precision: Annotated[
+        Optional[float], typer.Option("--target-precision", help="Override the model's review precision target.")
+    ] = None,
     quiet: Quiet = False,
 ):
     """Predict every product of a catalog file, streaming, in input order."""
@@ -178,8 +214,10 @@ def predict(
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
     clf = Categorizer.load(model_dir, quiet=quiet)
-    summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size)
+    summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size, review_out=review_out,
+                               target_precision=target_precision)
     typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
+    typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
 
 
 @app.command()

@@ -27,3 +27,32 @@ def choose_multilabel_thresholds(y_true: np.ndarray, proba: np.ndarray, default:
         best = np.flatnonzero(last_of_run)[np.argmax(f1[last_of_run])]
         thresholds[k] = scores[best]
     return thresholds
+
+
+def review_threshold(confidence: np.ndarray, correct: np.ndarray, target_precision: float) -> dict:
+    """The lowest confidence at which the predictions kept reach `target_precision`.
+
+    Measured on validation: products at or above the threshold are categorized
+    automatically, the rest need review. Among cuts that reach the target, the
+    one keeping the most products wins. Returns the threshold (None when no cut
+    reaches the target: then every product needs review) with the coverage and
+    precision it had on validation.
+    """
+    if not 0 < target_precision <= 1:
+        raise ValueError(f"target precision must be in (0, 1], got {target_precision}")
+    if len(confidence) == 0:
+        return {"target_precision": target_precision, "threshold": None, "coverage": None, "precision": None}
+    order = np.argsort(-confidence, kind="stable")
+    scores = confidence[order]
+    precision = np.cumsum(correct[order]) / np.arange(1, len(scores) + 1)
+    last_of_run = np.r_[scores[1:] != scores[:-1], True]
+    reaching = np.flatnonzero(last_of_run & (precision >= target_precision))
+    if not len(reaching):
+        return {"target_precision": target_precision, "threshold": None, "coverage": 0.0, "precision": None}
+    k = reaching[-1]
+    return {
+        "target_precision": target_precision,
+        "threshold": float(scores[k]),
+        "coverage": round(float((k + 1) / len(scores)), 6),
+        "precision": round(float(precision[k]), 6),
+    }

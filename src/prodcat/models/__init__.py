@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from prodcat.errors import UnknownModelError
-from prodcat.models.base import CategorizerModel
+from prodcat.models.base import CategorizerModel, FitContext
 
 _REGISTRY: dict[str, type[CategorizerModel]] = {}
 
@@ -52,4 +52,4 @@ def create_model(name: str, **params) -> CategorizerModel:
         raise UnknownModelError(f"model {name!r}: {exc}") from None
 
 
-__all__ = ["CategorizerModel", "available_models", "create_model", "get_model_class", "register"]
+__all__ = ["CategorizerModel", "FitContext", "available_models", "create_model", "get_model_class", "register"]

@@ -10,12 +10,32 @@ dict plus named numpy arrays) and back, so a model directory never holds code.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from prodcat.catalog.products import Products
 from prodcat.labels import LabelSpace
+
+
+@dataclass
+class FitContext:
+    """Where and how a training run happens: not model settings, not saved.
+
+    device: "auto" (a GPU when there is one), "cpu" or "cuda".
+    logdir: where TensorBoard event files go (None: none are written).
+    checkpoint_dir: where resumable checkpoints go (None: none are written).
+    resume: continue from the last checkpoint in checkpoint_dir, if any.
+    quiet: no progress bars.
+    """
+
+    device: str = "auto"
+    logdir: Path | None = None
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    quiet: bool = False
 
 
 class CategorizerModel(ABC):
@@ -41,12 +61,15 @@ class CategorizerModel(ABC):
         *,
         seed: int = 0,
         class_weight: str | None = None,
+        context: FitContext | None = None,
     ) -> CategorizerModel:
         """Learn from products and targets from `label_space.encode`.
 
         y: int64 class ids (single/path) or a uint8 indicator matrix (multi).
         valid: held-out products and targets, for calibration and early stopping.
         class_weight: None or "balanced".
+        context: device, logging and checkpointing of the run (models that
+            do not train iteratively ignore it).
         """
 
     @abstractmethod
