@@ -1,0 +1,346 @@
+"""The prodcat web app: categorize a product, a catalog, and see the model's report.
+
+Started by `prodcat app MODEL_DIR` (see `prodcat.app.launch`), which runs
+
+    streamlit run streamlit_app.py ... -- --model MODEL_DIR
+
+The model directory comes from `--model` after the `--`, or else from the
+PRODCAT_APP_MODEL environment variable (how tests hand it to AppTest). Every
+prediction goes through the `Categorizer` facade; nothing here knows how a
+model reads text or decodes labels.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from prodcat import Categorizer
+from prodcat.app import model_report, uploads
+from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
+from prodcat.errors import ProdcatError
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
+MAX_TOP_K = 10
+TILES_PER_ROW = 4
+FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
+
+log = logging.getLogger("prodcat.app")
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def load_categorizer(model_dir: str) -> Categorizer:
+    # One Categorizer per server process, shared by every browser session;
+    # prediction does not change it.
+    return Categorizer.load(model_dir, quiet=True)
+
+
+@st.cache_data(show_spinner=False)
+def cached_report(model_dir: str, signature: tuple) -> model_report.ModelReport:
+    return model_report.read_report(model_dir)
+
+
+@st.cache_data(show_spinner="Reading the training curves…")
+def cached_curves(model_dir: str, signature: tuple) -> dict:
+    return model_report.training_curves(model_dir)
+
+
+def files_signature(paths: list[Path]) -> tuple:
+    # Part of the cache key, so a model directory rewritten in place is read again.
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+
+
+def session_workdir() -> Path:
+    # Uploads and their predictions live as long as the browser session:
+    # TemporaryDirectory removes itself once the session state is dropped.
+    if "workdir" not in st.session_state:
+        st.session_state["workdir"] = tempfile.TemporaryDirectory(prefix="prodcat-app-")
+    return Path(st.session_state["workdir"].name)
+
+
+def percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def show_labels(prediction: str) -> str:
+    # Multi-label predictions come joined by "|"; a list reads better.
+    return " · ".join(prediction.split("|")) if prediction else "(no category)"
+
+
+# ------------------------------------------------------------------ sidebar
+def sidebar(clf: Categorizer, model_dir: str) -> int:
+    manifest = clf.manifest_
+    st.sidebar.title("prodcat")
+    st.sidebar.caption(f"Model: `{model_dir}`")
+    st.sidebar.markdown(
+        f"**{manifest['model']['name']}**, {len(clf.classes_)} categories "
+        f"({clf.fields_.label_format} labels)  \n"
+        f"Reads: {', '.join(clf.fields_.text_cols)}"
+    )
+    threshold = clf.review_threshold()
+    target = (manifest.get("review") or {}).get("target_precision")
+    if threshold is None:
+        st.sidebar.markdown("Every prediction is flagged for review: no confidence reached the target precision.")
+    else:
+        st.sidebar.markdown(
+            f"Flagged for review below **{percent(threshold)}** confidence"
+            + (f" (reaches {percent(target)} precision on validation)." if target else ".")
+        )
+    n_classes = len(clf.classes_)
+    return int(st.sidebar.number_input(
+        "Top categories shown", min_value=1, max_value=min(MAX_TOP_K, n_classes),
+        value=min(3, n_classes), key="top_k",
+    ))
+
+
+# ------------------------------------------------------------- one product
+def product_page(clf: Categorizer, top_k: int) -> None:
+    text_cols = list(clf.fields_.text_cols)
+    with st.form("product"):
+        values = {}
+        for i, column in enumerate(text_cols):
+            if i == 0:
+                values[column] = st.text_input(column, key=f"field_{column}")
+            else:
+                values[column] = st.text_area(column, key=f"field_{column}", height=100)
+        image = st.file_uploader("image (optional)", type=IMAGE_TYPES, key="product_image")
+        submitted = st.form_submit_button("Categorize", type="primary")
+    if submitted:
+        # Kept past this run, so changing top-k (a rerun) still shows the product.
+        st.session_state["submitted_product"] = {
+            "values": values,
+            "image": image.getvalue() if image else None,
+            "image_name": image.name if image else None,
+        }
+    product = st.session_state.get("submitted_product")
+    if not product:
+        return
+    if not any(v.strip() for v in product["values"].values()):
+        st.warning(f"Type at least one of: {', '.join(text_cols)}.")
+        return
+    # Recomputed on each run (cheap for one product), so a new top-k applies at once.
+    table = clf.predict_table([product["values"]], top_k=top_k)
+    row = table.iloc[0]
+    result, picture = st.columns([3, 1]) if product["image"] else (st.container(), None)
+    with result:
+        st.markdown(f"### {show_labels(row['prediction'])}")
+        threshold = clf.review_threshold()
+        confidence = float(row["confidence"])
+        if bool(row["needs_review"]):
+            why = (f"confidence {percent(confidence)} is below the review threshold {percent(threshold)}"
+                   if threshold is not None else "this model flags every prediction")
+            st.warning(f"**Needs review**: {why}.", icon=":material/flag:")
+        else:
+            st.success(f"**Confident**: {percent(confidence)}, at or above the review threshold "
+                       f"{percent(threshold)}.", icon=":material/check_circle:")
+        shown = sum(1 for c in table.columns if c.startswith("label_"))
+        st.markdown(f"**Top {shown} categories**")
+        for rank in range(1, shown + 1):
+            probability = float(row[f"prob_{rank}"])
+            st.progress(min(max(probability, 0.0), 1.0), text=f"{row[f'label_{rank}']} — {percent(probability)}")
+    if picture is not None:
+        with picture:
+            show_image(product["image"], product["image_name"])
+
+
+def show_image(data: bytes, name: str) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        Image.open(io.BytesIO(data)).verify()
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        st.error(f"{name} is not an image this app can read (use PNG, JPEG, WebP or GIF).")
+        return
+    st.image(data, caption=f"{name} (shown only: this model reads the text fields)", width="stretch")
+
+
+# ----------------------------------------------------------------- catalog
+def forget_catalog() -> None:
+    for key in ("catalog_result", "catalog_key", "catalog_error"):
+        st.session_state.pop(key, None)
+
+
+def catalog_page(clf: Categorizer, top_k: int) -> None:
+    fields = clf.fields_
+    ids = f" Id columns copied to the output: {', '.join(fields.id_cols)}." if fields.id_cols else ""
+    st.markdown(
+        f"Upload a catalog (CSV or Parquet) with the columns **{', '.join(fields.text_cols)}**.{ids} "
+        "Any size: it is predicted in chunks, the page previews the first "
+        f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
+    )
+    out_format = st.radio("Download as", uploads.OUTPUT_FORMATS, format_func=FORMAT_NAMES.get, horizontal=True,
+                          key="out_format")
+    upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_catalog)
+    if upload is not None:
+        key = (upload.file_id, top_k, out_format)
+        if st.session_state.get("catalog_key") != key:
+            forget_catalog()
+            st.session_state["catalog_key"] = key
+            try:
+                with st.spinner(f"Categorizing {upload.name}…"):
+                    st.session_state["catalog_result"] = uploads.predict_upload(
+                        clf, upload.name, upload, session_workdir(), top_k=top_k, out_format=out_format)
+            except ProdcatError as exc:
+                st.session_state["catalog_error"] = str(exc)
+            except Exception as exc:  # a bug, but the page shows a line, not a traceback
+                log.exception("categorizing %s failed", upload.name)
+                st.session_state["catalog_error"] = f"could not categorize {upload.name}: {exc}"
+    if st.session_state.get("catalog_error"):
+        st.error(st.session_state["catalog_error"])
+    result = st.session_state.get("catalog_result")
+    if result is not None:
+        show_catalog_result(result)
+
+
+def show_catalog_result(result: uploads.CatalogPrediction) -> None:
+    st.success(
+        f"{result.rows:,} products from {result.source_name} categorized in {result.seconds:.2f} s "
+        f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
+    )
+    only_review = st.checkbox("Only the products that need review", key="only_review")
+    table, total = (result.review_preview, result.needs_review) if only_review else (result.preview, result.rows)
+    if len(table) < total:
+        st.caption(f"Showing the first {len(table):,} of {total:,}; the download holds them all.")
+    percent_columns = [c for c in table.columns if c == "confidence" or c.startswith("prob_")]
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="percent")
+                       for c in percent_columns},
+    )
+    everything, review = st.columns(2)
+    mime = uploads.MIME_TYPES[result.out_format]
+    with everything:
+        # Deferred: the file is read only when the button is clicked.
+        st.download_button(
+            f"Download all {result.rows:,} predictions ({FORMAT_NAMES[result.out_format]})",
+            data=lambda: result.out_path.read_bytes(), file_name=result.download_name(), mime=mime,
+            key="download_all", on_click="ignore",
+        )
+    with review:
+        st.download_button(
+            f"Download the {result.needs_review:,} needing review ({FORMAT_NAMES[result.out_format]})",
+            data=lambda: result.review_path.read_bytes(), file_name=result.download_name(review_only=True),
+            mime=mime, key="download_review", on_click="ignore", disabled=result.needs_review == 0,
+        )
+
+
+# ------------------------------------------------------------------- model
+def model_page(clf: Categorizer, model_dir: str) -> None:
+    directory = Path(model_dir)
+    report_files = [directory / "report" / "metrics.json",
+                    *(directory / "report" / f"{n}.png" for n in model_report.FIGURES)]
+    report = cached_report(model_dir, files_signature(report_files))
+    manifest = clf.manifest_
+
+    st.subheader("Headline metrics (held-out test split)")
+    if report.metrics is None:
+        st.info(report.problem)
+    else:
+        tiles = [("Test products", f"{report.metrics.get('n', 0):,}")]
+        tiles += [(model_report.HEADLINE_NAMES[k], f"{v:.3f}") for k, v in report.headline().items()]
+        for start in range(0, len(tiles), TILES_PER_ROW):
+            for column, (name, value) in zip(st.columns(TILES_PER_ROW), tiles[start:start + TILES_PER_ROW]):
+                column.metric(name, value)
+    splits = model_report.split_metrics(manifest)
+    if not splits.empty:
+        st.caption("Every part of the split (train is a sample; a gap to test shows over-fitting):")
+        st.dataframe(splits, hide_index=True, column_config=scores_format(splits))
+
+    if report.metrics is not None:
+        st.subheader("Per-class F1 (weakest first)")
+        per_class = report.per_class()
+        if per_class.empty:
+            st.info("metrics.json holds no per-class scores.")
+        else:
+            st.dataframe(per_class, hide_index=True, column_config={
+                **scores_format(per_class),
+                "f1": st.column_config.ProgressColumn("f1", min_value=0.0, max_value=1.0, format="%.3f")})
+        figure(report, "per_class_f1")
+
+        st.subheader("Most confused pairs")
+        confusions = report.confusions()
+        if confusions.empty:
+            # The confusion figure would only repeat this, so it is left out.
+            if clf.fields_.label_format == "multi":
+                st.info("No confusion pairs: a multi-label model's mistakes are per label (see per-class F1).")
+            else:
+                st.info("No confusion pairs: no test product was put in a wrong category.")
+        else:
+            st.dataframe(confusions, hide_index=True, column_config=scores_format(confusions))
+            figure(report, "confusion_matrix")
+
+        levels = report.levels()
+        if not levels.empty:
+            st.subheader("Each level of the category path")
+            st.dataframe(levels, hide_index=True, column_config=scores_format(levels))
+            figure(report, "levels")
+
+        if report.metrics.get("precision_coverage"):
+            st.subheader("Precision against coverage")
+            st.caption("How many products can be categorized automatically at each precision; "
+                       "the rest go to review.")
+            figure(report, "precision_coverage")
+
+    st.subheader("Training curves")
+    runs = model_report.event_runs(model_dir)
+    event_files = sorted(p for run in runs for p in run.glob("events.out.tfevents.*"))
+    curves = cached_curves(model_dir, files_signature(event_files)) if runs else {}
+    if not curves:
+        where = directory / "tensorboard"
+        reason = "" if runs else f" ({manifest['model']['name']} logged none; models trained in epochs do)"
+        st.info(f"No training curves: {where} holds no TensorBoard scalars{reason}.")
+    for quantity, points in model_report.curve_charts(curves).items():
+        st.markdown(f"**{quantity}**")
+        st.line_chart(points, x="step", y="value", color="series", x_label="step", y_label=quantity)
+
+    with st.expander("Model settings and training run"):
+        st.json({"model": manifest.get("model"), "fields": manifest.get("fields"),
+                 "training": manifest.get("training"), "libraries": manifest.get("libraries")}, expanded=False)
+
+
+def scores_format(frame) -> dict:
+    # Three decimals for scores; counts stay whole numbers.
+    return {c: st.column_config.NumberColumn(c, format="%.3f")
+            for c in frame.columns if frame[c].dtype.kind == "f"}
+
+
+def figure(report: model_report.ModelReport, name: str) -> None:
+    if name in report.figures:
+        st.image(str(report.figures[name]), width="content")
+    else:
+        st.info(f"{name}.png is absent from {report.directory}.")
+
+
+# -------------------------------------------------------------------- main
+def main() -> None:
+    st.set_page_config(page_title="prodcat", page_icon=":material/sell:", layout="wide")
+    model_dir = model_dir_from_command_line(sys.argv[1:])
+    if not model_dir:
+        st.error(f"No model directory: start the app with `prodcat app MODEL_DIR` (or set {MODEL_ENV}).")
+        st.stop()
+    try:
+        clf = load_categorizer(model_dir)
+    except ProdcatError as exc:
+        st.error(str(exc))
+        st.stop()
+    top_k = sidebar(clf, model_dir)
+    st.title("Product categorizer")
+    product, catalog, model = st.tabs(["Categorize a product", "Categorize a catalog", "Model"])
+    with product:
+        product_page(clf, top_k)
+    with catalog:
+        catalog_page(clf, top_k)
+    with model:
+        model_page(clf, model_dir)
+
+
+# Streamlit runs this file as __main__; importing it (a test, a doc tool) draws nothing.
+if __name__ == "__main__":
+    main()

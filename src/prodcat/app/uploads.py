@@ -1,0 +1,174 @@
+"""Categorize an uploaded catalog: the web app's upload path, without Streamlit.
+
+The upload is written to a work folder and streamed through
+`Categorizer.predict_file`, so a large catalog never sits in memory as a
+table; only the first `preview_rows` predictions (and needs-review rows) are
+read back for display.
+
+    >>> from prodcat import Categorizer
+    >>> from prodcat.app.uploads import predict_upload
+    >>> clf = Categorizer.load("models/demo")                       # doctest: +SKIP
+    >>> result = predict_upload(clf, "catalog.csv", data, workdir)  # doctest: +SKIP
+    >>> result.rows, result.needs_review, result.preview.columns[:3].tolist()  # doctest: +SKIP
+    (630, 12, ['sku', 'prediction', 'confidence'])
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import pandas as pd
+
+from prodcat.errors import CatalogError, ConfigError, ProdcatError
+
+if TYPE_CHECKING:
+    from prodcat import Categorizer
+
+#: the formats an upload may have, by suffix (after a compression suffix)
+UPLOAD_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+#: what the predictions can be downloaded as
+OUTPUT_FORMATS = ("csv", "parquet")
+#: rows shown in the browser; the download holds them all
+PREVIEW_ROWS = 1_000
+MIME_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+
+@dataclass
+class CatalogPrediction:
+    """The predictions for one uploaded catalog.
+
+    preview / review_preview: the first rows of all predictions and of those
+        needing review (at most `preview_rows` each).
+    out_path / review_path: the complete files, for download.
+    """
+
+    source_name: str
+    rows: int
+    needs_review: int
+    seconds: float
+    rows_per_second: int
+    preview: pd.DataFrame
+    review_preview: pd.DataFrame
+    out_path: Path
+    review_path: Path
+    out_format: str
+
+    def download_name(self, review_only: bool = False) -> str:
+        stem = _strip_suffixes(self.source_name)
+        return f"{stem}.{'needs_review' if review_only else 'predictions'}.{self.out_format}"
+
+
+def upload_format(name: str) -> str:
+    """The catalog format of an uploaded file name, or a CatalogError naming it."""
+    suffix = _catalog_suffix(name)
+    if suffix not in UPLOAD_FORMATS:
+        raise CatalogError(
+            f"{name} is not a catalog file this app reads: upload a .csv or .parquet file (.tsv and .jsonl work too)"
+        )
+    return UPLOAD_FORMATS[suffix]
+
+
+def predict_upload(
+    clf: Categorizer,
+    name: str,
+    data: bytes | BinaryIO,
+    workdir: str | Path,
+    *,
+    top_k: int = 3,
+    out_format: str = "csv",
+    preview_rows: int = PREVIEW_ROWS,
+    chunk_size: int = 50_000,
+) -> CatalogPrediction:
+    """Predict an uploaded catalog (its original file name and its bytes).
+
+    Raises a `ProdcatError` with one line naming the uploaded file (not the
+    work folder) when the file is not a catalog, is not UTF-8, or has none of
+    the model's text columns. Files are written under `workdir`, which the
+    caller owns; a later upload replaces the earlier files.
+    """
+    if out_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
+    upload_format(name)
+    workdir = Path(workdir)
+    upload_dir = workdir / "upload"
+    # A fresh folder per upload: outputs of an earlier catalog never mix with these.
+    shutil.rmtree(upload_dir, ignore_errors=True)
+    upload_dir.mkdir(parents=True)
+    source = upload_dir / _safe_file_name(name)
+    with open(source, "wb") as handle:
+        if isinstance(data, bytes):
+            handle.write(data)
+        else:
+            data.seek(0)
+            shutil.copyfileobj(data, handle)
+    out_path = upload_dir / f"predictions.{out_format}"
+    review_path = upload_dir / f"needs_review.{out_format}"
+    try:
+        summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path)
+    except ProdcatError as exc:
+        # The user knows the file by the name they uploaded, not by our work path.
+        raise type(exc)(str(exc).replace(str(source), name)) from None
+    return CatalogPrediction(
+        source_name=name,
+        rows=summary["rows"],
+        needs_review=summary["needs_review"],
+        seconds=summary["seconds"],
+        rows_per_second=summary["rows_per_second"],
+        preview=read_head(out_path, preview_rows),
+        review_preview=read_head(review_path, preview_rows),
+        out_path=out_path,
+        review_path=review_path,
+        out_format=out_format,
+    )
+
+
+def read_head(path: str | Path, n_rows: int) -> pd.DataFrame:
+    """The first `n_rows` of a predictions file written by `predict_file`.
+
+    Ids stay text ("007" is not 7), probabilities are numbers and
+    needs_review is a boolean, whichever format the file is in.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches(batch_size=max(n_rows, 1))
+        first = next(batches, None)
+        frame = first.to_pandas() if first is not None else parquet.schema_arrow.empty_table().to_pandas()
+        return frame.head(n_rows)
+    frame = pd.read_csv(path, nrows=n_rows, dtype=str, keep_default_na=False)
+    for column in frame.columns:
+        if column == "confidence" or column.startswith("prob_"):
+            frame[column] = pd.to_numeric(frame[column])
+    if "needs_review" in frame.columns:
+        frame["needs_review"] = frame["needs_review"] == "True"
+    return frame
+
+
+def _catalog_suffix(name: str) -> str:
+    suffixes = [s.lower() for s in Path(name).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def _strip_suffixes(name: str) -> str:
+    base = Path(name).name
+    for _ in range(2):
+        stem, dot, suffix = base.rpartition(".")
+        if dot and ("." + suffix.lower() in UPLOAD_FORMATS or "." + suffix.lower() in COMPRESSION_SUFFIXES):
+            base = stem
+    return base or "catalog"
+
+
+def _safe_file_name(name: str) -> str:
+    # Only the base name, and no characters a file system could object to;
+    # the suffixes survive because they tell the reader the format.
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".")
+    return cleaned or "catalog.csv"

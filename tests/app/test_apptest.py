@@ -1,0 +1,304 @@
+"""The web app without a browser: Streamlit's AppTest on a tiny model, and the
+upload and report functions the app calls.
+
+AppTest cannot upload files, so the catalog path is tested twice: the
+function an upload goes through (`predict_upload`) on real bytes, and the page
+showing that function's result placed in the session state.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from prodcat import Categorizer
+from prodcat.app.launch import APP_SCRIPT, MODEL_ENV
+from prodcat.app.model_report import curve_charts, read_report, training_curves
+from prodcat.app.uploads import predict_upload, read_head, upload_format
+from prodcat.errors import CatalogError, ColumnError
+from tiny_catalogs import FORMATS, tiny_frame
+
+TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("app") / "model"
+    Categorizer(text_cols=["title", "description"], label_col="category", label_format="path",
+                id_cols=["sku"], quiet=True).fit(tiny_frame()).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clf(model_dir) -> Categorizer:
+    return Categorizer.load(model_dir, quiet=True)
+
+
+@pytest.fixture
+def new_products() -> pd.DataFrame:
+    """Unlabelled products the model never saw, with ids that look like numbers."""
+    frame = tiny_frame(n_per_class=5, seed=7)
+    frame["sku"] = [f"{i:04d}" for i in range(len(frame))]
+    return frame
+
+
+def run_app(monkeypatch, model_dir: Path | str | None, **state) -> AppTest:
+    if model_dir is None:
+        monkeypatch.delenv(MODEL_ENV, raising=False)
+    else:
+        monkeypatch.setenv(MODEL_ENV, str(model_dir))
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+# ------------------------------------------------------------ the app shell
+def test_app_without_a_model_says_how_to_start_it(monkeypatch):
+    at = run_app(monkeypatch, None)
+    assert any("prodcat app MODEL_DIR" in e for e in texts(at.error))
+    assert not at.tabs
+
+
+def test_app_on_a_folder_that_is_not_a_model_shows_one_error_line(monkeypatch, tmp_path):
+    at = run_app(monkeypatch, tmp_path)
+    [error] = texts(at.error)
+    assert str(tmp_path) in error and "\n" not in error
+    assert not at.tabs
+
+
+def test_app_shows_three_pages_and_the_model_in_the_sidebar(monkeypatch, model_dir):
+    at = run_app(monkeypatch, model_dir)
+    assert [tab.label for tab in at.tabs] == ["Categorize a product", "Categorize a catalog", "Model"]
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "tfidf-linear" in sidebar and "4 categories" in sidebar and "title, description" in sidebar
+    # One input per text field of the model, labelled by its column name.
+    assert [w.label for w in at.text_input] == ["title"]
+    assert [w.label for w in at.text_area] == ["description"]
+
+
+# --------------------------------------------------------------- one product
+def test_typing_a_product_shows_its_category_bars_and_review_flag(monkeypatch, model_dir, clf):
+    at = run_app(monkeypatch, model_dir)
+    at.text_input(key="field_title").input("oxford collar cotton shirt")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "### Apparel > Shirts" in texts(at.markdown)
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert len(bars) == 3 and bars[0].startswith("Apparel > Shirts — ")
+    # The flag agrees with the facade for the same product.
+    expected = clf.predict_table([{"title": "oxford collar cotton shirt", "description": ""}])
+    flag = texts(at.warning) if expected["needs_review"][0] else texts(at.success)
+    assert any(("Needs review" if expected["needs_review"][0] else "Confident") in line for line in flag)
+
+
+def test_top_k_setting_changes_the_number_of_bars(monkeypatch, model_dir):
+    at = run_app(monkeypatch, model_dir)
+    at.text_area(key="field_description").input("a warm linen duvet and quilt")
+    at.button[0].click().run()
+    assert len(at.get("progress")) == 3
+    at.sidebar.number_input(key="top_k").set_value(2).run()
+    assert "### Home > Bedding" in texts(at.markdown)
+    assert len(at.get("progress")) == 2
+
+
+def test_a_multi_label_model_shows_every_label_it_decides(monkeypatch, tmp_path):
+    model_dir = tmp_path / "multi"
+    Categorizer(**FORMATS["multi"], quiet=True).fit(tiny_frame()).save(model_dir)
+    at = run_app(monkeypatch, model_dir)
+    at.text_input(key="field_title").input("oxford collar cotton shirt red")
+    at.button[0].click().run()
+    [headline] = [m for m in texts(at.markdown) if m.startswith("### ")]
+    assert sorted(headline[4:].split(" · ")) == ["apparel", "red", "shirts"]
+    tiles = {m.label for m in at.metric}
+    assert {"Micro-F1", "Samples F1", "Hamming loss"} <= tiles
+    assert any("multi-label model's mistakes are per label" in i for i in texts(at.info))
+
+
+def test_an_empty_product_asks_for_text(monkeypatch, model_dir):
+    at = run_app(monkeypatch, model_dir)
+    at.button[0].click().run()
+    assert any("Type at least one of: title, description" in w for w in texts(at.warning))
+    assert not at.get("progress")
+
+
+# ------------------------------------------------------------------ catalog
+def test_predict_upload_streams_a_csv_to_predictions_with_ids_and_a_capped_preview(clf, new_products, tmp_path):
+    data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()
+    result = predict_upload(clf, "new products.csv", data, tmp_path / "work", preview_rows=7, chunk_size=6)
+
+    assert result.rows == len(new_products) == 20
+    full = read_head(result.out_path, 1_000)
+    assert full["sku"].tolist() == new_products["sku"].tolist()  # input order, "0007" stays text
+    expected = clf.predict_table(new_products)
+    assert full["prediction"].tolist() == expected["prediction"].tolist()
+    assert full["prediction"].tolist() == new_products["category"].tolist()
+    assert len(result.preview) == 7 and result.preview["sku"].tolist() == full["sku"].tolist()[:7]
+    assert result.preview["needs_review"].dtype == bool and result.preview["prob_1"].between(0, 1).all()
+    assert result.needs_review == int(expected["needs_review"].sum())
+    assert len(read_head(result.review_path, 1_000)) == result.needs_review
+    assert result.download_name() == "new products.predictions.csv"
+    assert result.download_name(review_only=True) == "new products.needs_review.csv"
+
+
+def test_predict_upload_reads_parquet_and_writes_parquet(clf, new_products, tmp_path):
+    source = tmp_path / "catalog.parquet"
+    new_products[["sku", "title"]].to_parquet(source, index=False)  # no description: read as empty
+    with open(source, "rb") as handle:
+        result = predict_upload(clf, "catalog.parquet", handle, tmp_path / "work", out_format="parquet")
+    assert result.out_path.suffix == ".parquet" and result.rows == 20
+    written = pd.read_parquet(result.out_path)
+    assert written["sku"].tolist() == new_products["sku"].tolist()
+    assert written["prediction"].tolist() == new_products["category"].tolist()
+    assert result.preview.equals(written)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error", "words"),
+    [
+        ("products.xlsx", b"PK\x03\x04", CatalogError, "products.xlsx is not a catalog file"),
+        ("latin.csv", "title,description\ncafé crème,mug\n".encode("latin-1"), CatalogError,
+         "latin.csv is not UTF-8 text"),
+        ("columns.csv", b"name,price\nshirt,3\n", ColumnError,
+         "columns.csv has none of the model's text columns ('title', 'description')"),
+        ("spreadsheet.csv", b"PK\x03\x04 a zip in disguise", CatalogError, "spreadsheet.csv is not a text CSV file"),
+    ],
+)
+def test_bad_uploads_are_one_line_naming_the_uploaded_file(clf, tmp_path, name, data, error, words):
+    work = tmp_path / "work"
+    with pytest.raises(error) as caught:
+        predict_upload(clf, name, data, work)
+    message = str(caught.value)
+    assert message.startswith(words), message
+    assert str(work) not in message and "\n" not in message
+
+
+def test_upload_format_accepts_compressed_catalogs_only():
+    assert upload_format("Products.CSV") == "csv"
+    assert upload_format("products.csv.gz") == "csv"
+    assert upload_format("products.parquet") == "parquet"
+    with pytest.raises(CatalogError, match="notes.txt.gz is not a catalog file"):
+        upload_format("notes.txt.gz")
+
+
+def test_catalog_page_shows_predictions_filters_review_and_offers_downloads(monkeypatch, model_dir, clf, tmp_path):
+    frame = tiny_frame(n_per_class=5, seed=11)[["sku", "title", "description"]]
+    # An empty text is the least confident kind of product: some rows need review.
+    frame.loc[:3, "title"] = "blue 1"
+    frame.loc[:3, "description"] = ""
+    result = predict_upload(clf, "mixed.csv", frame.to_csv(index=False).encode(), tmp_path)
+    assert 0 < result.needs_review < result.rows
+
+    at = run_app(monkeypatch, model_dir, catalog_result=result)
+    assert any(f"{result.rows} products from mixed.csv categorized" in s for s in texts(at.tabs[1].success))
+    catalog_page = at.tabs[1]
+    [table] = catalog_page.dataframe
+    assert table.value["sku"].tolist() == frame["sku"].tolist()
+    assert {"prediction", "confidence", "needs_review", "label_1", "prob_1"} <= set(table.value.columns)
+    labels = [b.label for b in catalog_page.get("download_button")]
+    assert labels == [f"Download all {result.rows} predictions (CSV)",
+                      f"Download the {result.needs_review} needing review (CSV)"]
+
+    at.checkbox(key="only_review").check().run()
+    [table] = at.tabs[1].dataframe
+    assert len(table.value) == result.needs_review and table.value["needs_review"].all()
+
+
+# -------------------------------------------------------------------- model
+def test_model_page_shows_metrics_per_class_f1_and_figures(monkeypatch, model_dir):
+    metrics = json.loads((model_dir / "report" / "metrics.json").read_text())
+    at = run_app(monkeypatch, model_dir)
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Test products"] == str(metrics["n"])
+    assert tiles["Accuracy"] == f"{metrics['accuracy']:.3f}" and tiles["Macro-F1"] == f"{metrics['macro_f1']:.3f}"
+    frames = [d.value for d in at.dataframe]
+    splits = next(f for f in frames if "split" in f.columns)
+    assert splits["split"].tolist() == ["train", "validation", "test"]
+    per_class = next(f for f in frames if "class" in f.columns)
+    assert sorted(per_class["class"]) == sorted(metrics["per_class"])
+    assert per_class["f1"].is_monotonic_increasing
+    assert len(at.get("image")) == 3  # per-class F1, levels, precision/coverage (no confusions to draw)
+    assert any("No confusion pairs" in i for i in texts(at.info))
+    assert any("No training curves" in i for i in texts(at.info))
+
+
+@pytest.fixture
+def model_copy(model_dir, tmp_path) -> Path:
+    # The report and tensorboard/ are not part of the model's checksums, so a
+    # copy can be given other ones and still load.
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    return copy
+
+
+def test_model_page_lists_confusion_pairs_from_the_report(monkeypatch, model_copy):
+    metrics_file = model_copy / "report" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["confusions"] = [{"true": "Home > Kitchen", "predicted": "Home > Bedding", "count": 2, "rate": 0.25}]
+    metrics_file.write_text(json.dumps(metrics))
+    at = run_app(monkeypatch, model_copy)
+    pairs = next(d.value for d in at.dataframe if "predicted" in d.value.columns)
+    assert pairs.to_dict("records") == metrics["confusions"]
+
+
+def test_model_page_says_so_when_the_report_is_absent(monkeypatch, model_copy):
+    shutil.rmtree(model_copy / "report")
+    report = read_report(model_copy)
+    assert report.metrics is None and report.figures == {}
+    assert "metrics.json is absent" in report.problem
+    at = run_app(monkeypatch, model_copy)
+    assert any("metrics.json is absent" in i for i in texts(at.info))
+    assert not at.metric
+    # The split metrics in the manifest are still there to show.
+    assert any("split" in d.value.columns for d in at.dataframe)
+
+
+def write_scalars(run_dir: Path, tag: str, points: list[tuple[int, float]]) -> None:
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(run_dir))
+    for step, value in points:
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=value)])
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+    writer.close()
+
+
+def test_training_curves_come_from_tensorboard_event_files(monkeypatch, model_copy):
+    logdir = model_copy / "tensorboard"
+    write_scalars(logdir, "train/loss", [(10, 2.0), (20, 1.0), (20, 0.8), (30, 0.5)])
+    write_scalars(logdir, "val/loss", [(20, 1.2), (30, 0.9)])
+    write_scalars(logdir, "train/accuracy", [(10, 0.5), (30, 0.75)])
+    write_scalars(logdir / "resumed", "train/loss", [(40, 0.4)])
+
+    curves = training_curves(model_copy)
+    assert sorted(curves) == ["train/accuracy", "train/loss", "val/loss"]
+    loss = curves["train/loss"]
+    assert list(loss.columns) == ["run", "resumed"]
+    # A step logged twice keeps its last value.
+    assert loss["run"].dropna().to_dict() == {10: 2.0, 20: pytest.approx(0.8), 30: 0.5}
+    assert loss["resumed"].dropna().to_dict() == {40: pytest.approx(0.4)}
+
+    charts = curve_charts(curves)
+    assert list(charts) == ["accuracy", "loss"]
+    assert sorted(set(charts["loss"]["series"])) == ["train (resumed)", "train (run)", "val"]
+    val = charts["loss"][charts["loss"]["series"] == "val"]
+    assert val["step"].tolist() == [20, 30] and val["value"].tolist() == pytest.approx([1.2, 0.9])
+
+    at = run_app(monkeypatch, model_copy)
+    assert len(at.get("vega_lite_chart")) == 2
+    assert {"**accuracy**", "**loss**"} <= set(texts(at.markdown))
+    assert not any("No training curves" in i for i in texts(at.info))
