@@ -319,7 +319,7 @@ class Categorizer:
         elif isinstance(data, Sequence) and all(isinstance(x, str) for x in data):
             return Products.from_texts(data)
         elif isinstance(data, Sequence) and all(isinstance(x, dict) for x in data):
-            frame = pd.DataFrame(list(data))
+            return self._products_from_dicts(data)
         else:
             raise ProdcatError("products must be a text, a list of texts, a dict or list of dicts, a DataFrame or a Path")
         mapping = self.fields_
@@ -330,6 +330,16 @@ class Categorizer:
             frame = frame.assign(**{c: "" for c in missing})
         only_text = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format)
         return catalog_from_frame(frame, only_text, source="input", with_labels=False).products
+
+    def _products_from_dicts(self, items: Sequence[dict]) -> Products:
+        """Products from dicts without a DataFrame: the server's hot path, where
+        building frames cost more than the model."""
+        text_cols = self.fields_.text_cols
+        if not any(c in item for item in items for c in text_cols):
+            raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
+        fields = {c: ["" if item.get(c) is None else str(item.get(c)) for item in items] for c in text_cols}
+        texts = [self.fields_.join_text(list(values)) for values in zip(*fields.values())]
+        return Products(texts=texts, fields=fields)
 
     def predict_proba(self, products: Any) -> pd.DataFrame:
         """One row per product, one column per class."""

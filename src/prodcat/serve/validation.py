@@ -1,0 +1,152 @@
+"""Checks on what a client sends, each failure one line naming the product and field.
+
+A request is checked whole before any product reaches the model, so a bad
+product never costs model time, and never fails a batch it shares with other
+requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+IMAGE_FIELD = "image"
+_DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may hold; every limit answers with a 4xx naming it.
+
+    max_body_bytes: a /v1/predict body (larger: 413).
+    max_upload_bytes: a /v1/predict/file upload (larger: 413).
+    max_products: products in one /v1/predict request (more: 413).
+    max_text_chars: characters in one text field (more: 422).
+    max_image_bytes: decoded size of one base64 image (larger: 413).
+    max_top_k: the largest top_k a client may ask for.
+    batch_wait_ms: how long a request waits for others to share a model call.
+    max_batch_products: products in one model call (a larger request is not split).
+    """
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_products: int = 1000
+    max_text_chars: int = 20_000
+    max_image_bytes: int = 5 * 1024 * 1024
+    max_top_k: int = 100
+    batch_wait_ms: float = 2.0
+    max_batch_products: int = 512
+
+
+class RequestError(Exception):
+    """A client mistake: an HTTP status and one line for `{"error": ...}`."""
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The decoded JSON body, or a 400 saying where it is broken."""
+    if not body.strip():
+        raise RequestError(400, "empty body: send a JSON list of products")
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise RequestError(400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except UnicodeDecodeError:
+        raise RequestError(400, "invalid JSON: the body is not UTF-8 text") from None
+    except RecursionError:
+        raise RequestError(400, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        # e.g. an integer literal longer than Python converts
+        raise RequestError(400, f"invalid JSON: {exc}") from None
+
+
+def check_products(payload: Any, text_cols: tuple[str, ...], limits: ServeLimits) -> list[dict[str, str]]:
+    """The products as {text column: string} dicts, ready for `predict_table`.
+
+    Each product must be an object holding at least one of the model's text
+    columns as a string; a null or absent field reads as empty. Other keys
+    (ids, prices) are ignored, except `image`, which must be base64 when
+    present (text models do not use it).
+    """
+    if not isinstance(payload, list):
+        raise RequestError(422, f"the body must be a JSON list of products, got {_json_type(payload)}")
+    if not payload:
+        raise RequestError(422, "the list of products is empty")
+    if len(payload) > limits.max_products:
+        raise RequestError(
+            413, f"{len(payload)} products in one request; the limit is {limits.max_products} (split the list)"
+        )
+    expected = ", ".join(repr(c) for c in text_cols)
+    products = []
+    for index, item in enumerate(payload):
+        where = f"products[{index}]"
+        if not isinstance(item, dict):
+            raise RequestError(
+                422, f"{where} is {_json_type(item)}; each product must be an object with fields {expected}"
+            )
+        product = {}
+        for column in text_cols:
+            value = item.get(column)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise RequestError(422, f"{where}.{column} must be a string or null, got {_json_type(value)}")
+            if len(value) > limits.max_text_chars:
+                raise RequestError(
+                    422, f"{where}.{column} has {len(value):,} characters; the limit is {limits.max_text_chars:,}"
+                )
+            product[column] = value
+        if not product:
+            raise RequestError(422, f"{where} has none of the model's text fields ({expected})")
+        if IMAGE_FIELD in item and IMAGE_FIELD not in text_cols:
+            check_image(item[IMAGE_FIELD], where, limits)
+        products.append({column: product.get(column, "") for column in text_cols})
+    return products
+
+
+def check_image(value: Any, where: str, limits: ServeLimits) -> bytes | None:
+    """The decoded image bytes (None for null), or a 4xx naming the product."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError(422, f"{where}.{IMAGE_FIELD} must be a base64 string or null, got {_json_type(value)}")
+    # Mail-style base64 wraps lines; the line breaks carry nothing.
+    encoded = "".join(_DATA_URL.sub("", value, count=1).split())
+    # Checked before decoding, so an oversized image costs no decoding memory.
+    if len(encoded) * 3 // 4 > limits.max_image_bytes + 2:
+        raise RequestError(
+            413, f"{where}.{IMAGE_FIELD} decodes to more than the limit of {limits.max_image_bytes:,} bytes"
+        )
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(422, f"{where}.{IMAGE_FIELD} is not valid base64") from None
+    if not data:
+        raise RequestError(422, f"{where}.{IMAGE_FIELD} is empty")
+    if len(data) > limits.max_image_bytes:
+        raise RequestError(
+            413, f"{where}.{IMAGE_FIELD} is {len(data):,} bytes; the limit is {limits.max_image_bytes:,}"
+        )
+    return data
