@@ -18,6 +18,7 @@ _REGISTRY: dict[str, type[CategorizerModel]] = {}
 # libraries (torch, transformers) out of processes that never use them.
 _MODEL_MODULES = {
     "tfidf-linear": "prodcat.models.linear",
+    "bow": "prodcat.models.bow",
 }
 
 

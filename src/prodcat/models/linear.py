@@ -34,14 +34,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize, minimize_scalar
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
+from prodcat.calibration import fit_platt, fit_temperature
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
@@ -270,43 +270,7 @@ def _scores(x: sp.csr_matrix, coef_t: np.ndarray, intercept: np.ndarray) -> np.n
     return np.asarray(x @ coef_t, dtype=np.float32) + intercept
 
 
-# --- calibration -------------------------------------------------------------
-
-
-def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """T minimising the NLL of softmax(scores / T) on (scores, y).
-
-    scores may hold -inf for classes a model could not predict; rows whose true
-    class is -inf are the caller's to leave out.
-    """
-    s = scores.astype(np.float64)
-    true = s[np.arange(len(y)), y]
-
-    def nll(log_t: float) -> float:
-        inv = math.exp(-log_t)
-        return float(np.mean(logsumexp(s * inv, axis=1) - true * inv))
-
-    best = minimize_scalar(nll, bounds=(math.log(1e-3), math.log(1e2)), method="bounded", options={"xatol": 1e-6})
-    return float(math.exp(best.x))
-
-
-def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Shared (a, b) minimising the log loss of sigmoid(a * score + b) over all
-    (product, label) pairs given (1-D arrays of equal length)."""
-    s, t = scores.astype(np.float64), y.astype(np.float64)
-    # Platt's smoothed targets keep a separable validation set from driving the
-    # slope to infinity.
-    n_pos, n_neg = t.sum(), len(t) - t.sum()
-    t = np.where(t > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-
-    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
-        z = ab[0] * s + ab[1]
-        value = -np.mean(t * log_expit(z) + (1 - t) * log_expit(-z))
-        g = expit(z) - t
-        return float(value), np.array([np.mean(g * s), np.mean(g)])
-
-    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
-    return float(res.x[0]), float(res.x[1])
+# --- calibration (fitted by prodcat.calibration) ----------------------------
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

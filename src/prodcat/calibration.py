@@ -1,0 +1,103 @@
+"""Calibrated probabilities from a model's raw scores, fitted on held-out data.
+
+- single / path: temperature scaling, softmax(scores / T). One parameter, so
+  it cannot overfit a small validation set, and it never changes the argmax.
+- multi: Platt scaling, sigmoid(a * score + b), one slope and intercept
+  shared by all classes (per-class thresholds are the facade's job).
+
+A calibration is a small JSON-able dict, saved with the model:
+
+    >>> import numpy as np
+    >>> scores = np.array([[8.0, 0.0], [0.0, 8.0], [8.0, 0.0], [0.0, 8.0]], dtype=np.float32)
+    >>> calibration = calibrate_scores(scores, np.array([0, 1, 1, 1]), multi=False)  # one confident mistake
+    >>> calibration["kind"], calibration["temperature"] > 1.0  # so softened
+    ('temperature', True)
+    >>> apply_calibration(scores, calibration, multi=False).argmax(axis=1)
+    array([0, 1, 0, 1])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import expit, log_expit, logsumexp
+
+
+def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
+    """T minimising the NLL of softmax(scores / T) on (scores, y).
+
+    scores may hold -inf for classes a model could not predict; rows whose true
+    class is -inf are the caller's to leave out.
+    """
+    s = scores.astype(np.float64)
+    true = s[np.arange(len(y)), y]
+
+    def nll(log_t: float) -> float:
+        inv = math.exp(-log_t)
+        return float(np.mean(logsumexp(s * inv, axis=1) - true * inv))
+
+    best = minimize_scalar(nll, bounds=(math.log(1e-3), math.log(1e2)), method="bounded", options={"xatol": 1e-6})
+    return float(math.exp(best.x))
+
+
+def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Shared (a, b) minimising the log loss of sigmoid(a * score + b) over all
+    (product, label) pairs given (1-D arrays of equal length)."""
+    s, t = scores.astype(np.float64), y.astype(np.float64)
+    # Platt's smoothed targets keep a separable validation set from driving the
+    # slope to infinity.
+    n_pos, n_neg = t.sum(), len(t) - t.sum()
+    t = np.where(t > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        z = ab[0] * s + ab[1]
+        value = -np.mean(t * log_expit(z) + (1 - t) * log_expit(-z))
+        g = expit(z) - t
+        return float(value), np.array([np.mean(g * s), np.mean(g)])
+
+    res = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(res.x[0]), float(res.x[1])
+
+
+def identity_calibration(multi: bool) -> dict[str, Any]:
+    """No calibration (no held-out data): softmax(scores) or sigmoid(scores) as they are."""
+    if multi:
+        return {"kind": "platt", "slope": 1.0, "intercept": 0.0, "fitted_on": "none (no validation split)"}
+    return {"kind": "temperature", "temperature": 1.0, "fitted_on": "none (no validation split)"}
+
+
+def calibrate_scores(scores: np.ndarray, y: np.ndarray, multi: bool) -> dict[str, Any]:
+    """Fit a calibration on held-out scores (n, n_classes) and targets.
+
+    y: class ids (single / path) or an indicator matrix (multi). Falls back to
+    `identity_calibration` when the held-out data cannot fit one (no rows, or
+    multi-label targets all equal).
+    """
+    if len(y) == 0:
+        return identity_calibration(multi)
+    if multi:
+        flat_scores, flat_y = np.asarray(scores).ravel(), np.asarray(y).ravel()
+        if flat_y.min() == flat_y.max():
+            return identity_calibration(multi)
+        a, b = fit_platt(flat_scores, flat_y)
+        return {"kind": "platt", "slope": a, "intercept": b, "fitted_on": f"{len(flat_y)} pairs"}
+    return {"kind": "temperature", "temperature": fit_temperature(scores, np.asarray(y)), "fitted_on": f"{len(y)} products"}
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax (float64 in, float64 out), stable for large scores."""
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def apply_calibration(scores: np.ndarray, calibration: dict[str, Any], multi: bool) -> np.ndarray:
+    """Probabilities (n, n_classes) float32 from raw scores and a calibration dict."""
+    s = np.asarray(scores, dtype=np.float64)
+    if multi:
+        return expit(calibration["slope"] * s + calibration["intercept"]).astype(np.float32)
+    return softmax(s / calibration["temperature"]).astype(np.float32)

@@ -1,0 +1,369 @@
+"""The base of every PyTorch model: subclasses write a preprocessor and a network, nothing else.
+
+A subclass implements a few hooks; `TorchModel` does fitting (the shared
+`prodcat.training.Trainer`: AdamW, warm-up + decay, early stopping on
+validation macro-F1, checkpoints, TensorBoard), calibration, batched
+prediction and saving as plain data (JSON + float32 arrays, no pickle).
+
+    >>> import torch
+    >>> from prodcat.catalog.products import Products
+    >>> from prodcat.labels import LabelSpace
+    >>> class BagOfLetters(torch.nn.Module):
+    ...     def __init__(self, n_letters, dim, n_classes):
+    ...         super().__init__()
+    ...         self.bag = torch.nn.EmbeddingBag(n_letters, dim, padding_idx=0)
+    ...         self.out = torch.nn.Linear(dim, n_classes)
+    ...     def forward(self, ids):
+    ...         return self.out(self.bag(ids))
+    >>> class Letters(TorchModel):
+    ...     DEFAULTS = {"dim": 8, "lr": 0.05}
+    ...     def build_preprocessor(self, products):
+    ...         self.letters = sorted({c for t in products.texts for c in t})
+    ...     def encode(self, products):
+    ...         index = {c: i + 1 for i, c in enumerate(self.letters)}  # 0: padding and unseen
+    ...         return [{"ids": [index.get(c, 0) for c in t] or [0]} for t in products.texts]
+    ...     def collate(self, examples):
+    ...         ids = [torch.tensor(e["ids"]) for e in examples]
+    ...         return {"ids": torch.nn.utils.rnn.pad_sequence(ids, batch_first=True)}
+    ...     def build_network(self, n_classes):
+    ...         return BagOfLetters(len(self.letters) + 1, self.settings["dim"], n_classes)
+    ...     def preprocessor_state(self):
+    ...         return {"letters": self.letters}
+    ...     def load_preprocessor(self, state):
+    ...         self.letters = list(state["letters"])
+    >>> space = LabelSpace("single", ["mug", "shirt"])
+    >>> texts = ["shirt", "mug", "shirts", "mugs"] * 8
+    >>> y = space.encode([("shirt",), ("mug",)] * 16)
+    >>> model = Letters(epochs=10).fit(Products.from_texts(texts), y, space)
+    >>> model.predict_proba(Products.from_texts(["tshirt", "big mug"])).argmax(axis=1)
+    array([1, 0])
+
+Hooks (see each method): `build_preprocessor`, `encode`, `collate`,
+`build_network`, `preprocessor_state`, `load_preprocessor`, and optionally
+`example_length`, `network_config`, `check_settings`.
+
+Settings: `self.settings` holds TRAINING_DEFAULTS, overridden by the
+subclass's DEFAULTS, overridden by the params given to `__init__`; an unknown
+key or a value of the wrong type is a ConfigError naming it.
+
+Without a validation split, training runs the full `epochs` (no early
+stopping) and probabilities are not calibrated (temperature 1 for single /
+path, a plain sigmoid for multi-label).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from prodcat.calibration import apply_calibration, calibrate_scores, identity_calibration
+from prodcat.catalog.products import Products
+from prodcat.errors import ConfigError, ModelDirError
+from prodcat.labels import LabelSpace
+from prodcat.models.base import CategorizerModel, FitContext
+from prodcat.training.callbacks import Callback
+from prodcat.training.trainer import (
+    TRAINING_DEFAULTS as TRAINER_DEFAULTS,
+    EncodedSplit,
+    Trainer,
+    TrainingSettings,
+    predict_logits,
+    use_all_cores,
+)
+
+STATE_VERSION = 1
+
+#: Settings every TorchModel has. The trainer's (see `TrainingSettings` for
+#: what each means) plus `max_length`, the most tokens a product is cut to by
+#: models that tokenize.
+TRAINING_DEFAULTS: dict[str, Any] = {**TRAINER_DEFAULTS, "max_length": 128}
+
+
+def _check_value(model: str, key: str, default: Any, value: Any) -> Any:
+    """`value` checked against the type of its default (None defaults accept anything JSON-able)."""
+    if default is None or value is None and key in TrainingSettings.OPTIONAL:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{model}: {key} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{model}: {key} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ConfigError(f"{model}: {key} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{model}: {key} must be a string, got {value!r}")
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{model}: {key} must be a list, got {value!r}")
+        return list(value)
+    return value
+
+
+class TorchModel(CategorizerModel):
+    """A CategorizerModel trained by the shared trainer; subclasses implement the hooks."""
+
+    #: the subclass's own settings and defaults (they may also override TRAINING_DEFAULTS)
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self.settings: dict[str, Any] = self.resolve_settings(self.params)
+        self.network: torch.nn.Module | None = None
+        self.n_classes: int | None = None
+        self.calibration: dict[str, Any] = {}
+        #: what `network_config()` returned at fit time; on load, the saved
+        #: dict, set before `build_network` runs (None while fitting)
+        self.network_config_: dict[str, Any] | None = None
+        #: per-epoch metrics of the last fit (empty after loading)
+        self.history_: list[dict[str, Any]] = []
+        self.best_epoch_: int | None = None
+        self.device_ = torch.device("cpu")
+        #: extra `prodcat.training.Callback`s for the next fit (not saved)
+        self.callbacks: list[Callback] = []
+
+    # ------------------------------------------------------------ settings
+    @classmethod
+    def all_defaults(cls) -> dict[str, Any]:
+        return {**TRAINING_DEFAULTS, **cls.DEFAULTS}
+
+    def resolve_settings(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Defaults merged with params, every value checked; ConfigError names the fault."""
+        name = self.name or type(self).__name__
+        defaults = self.all_defaults()
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise ConfigError(
+                f"{name}: unknown setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(defaults))}"
+            )
+        settings = {k: _check_value(name, k, defaults[k], params.get(k, v)) for k, v in defaults.items()}
+        TrainingSettings.from_dict(settings, where=name)  # range and choice checks of the trainer's settings
+        if settings["max_length"] < 1:
+            raise ConfigError(f"{name}: max_length must be at least 1, got {settings['max_length']}")
+        self.check_settings(settings)
+        return settings
+
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Optional hook: raise ConfigError for a bad value of the subclass's own settings."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in self.settings.items()}
+
+    # --------------------------------------------------------------- hooks
+    def build_preprocessor(self, products: Products) -> None:
+        """Learn the vocabulary / tokenizer from the TRAINING products only."""
+        raise NotImplementedError
+
+    def encode(self, products: Products) -> list[dict[str, Any]]:
+        """One example per product, unpadded, e.g. {"ids": [4, 17, 9]}."""
+        raise NotImplementedError
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """A batch of examples padded to its longest one: the keyword arguments of `forward`."""
+        raise NotImplementedError
+
+    def build_network(self, n_classes: int) -> torch.nn.Module:
+        """The network: `forward(**collate(examples))` returns logits (batch, n_classes)."""
+        raise NotImplementedError
+
+    def preprocessor_state(self) -> dict[str, Any]:
+        """The preprocessor as JSON-able data (vocabularies as lists, tokenizer.json text, ...)."""
+        raise NotImplementedError
+
+    def load_preprocessor(self, state: dict[str, Any]) -> None:
+        """Rebuild the preprocessor from `preprocessor_state()` output."""
+        raise NotImplementedError
+
+    def example_length(self, example: dict[str, Any]) -> int:
+        """Length used to bucket examples of similar size into one batch."""
+        return len(example["ids"])
+
+    def network_config(self) -> dict[str, Any]:
+        """JSON-able: what `build_network` needs besides n_classes and the preprocessor.
+
+        Saved with the model; on load it is in `self.network_config_` before
+        `build_network` is called.
+        """
+        return {}
+
+    # ----------------------------------------------------------------- fit
+    def fit(
+        self,
+        products: Products,
+        y: np.ndarray,
+        label_space: LabelSpace,
+        valid: tuple[Products, np.ndarray] | None = None,
+        *,
+        seed: int = 0,
+        class_weight: str | None = None,
+        context: FitContext | None = None,
+    ) -> TorchModel:
+        context = context or FitContext()
+        name = self.name or type(self).__name__
+        if class_weight not in (None, "balanced"):
+            raise ConfigError(f"{name}: class_weight must be None or 'balanced', got {class_weight!r}")
+        if label_space.label_format not in self.label_formats:
+            raise ConfigError(f"{name} cannot learn {label_space.label_format!r} labels")
+        products, y = self._usable(products, y, label_space)
+        if len(products) == 0:
+            raise ConfigError(f"{name}: no training products with a known label")
+        held = None
+        if valid is not None:
+            v_products, v_y = self._usable(valid[0], valid[1], label_space)
+            if len(v_products):
+                held = (v_products, v_y)
+
+        settings = TrainingSettings.from_dict(self.settings, where=name)
+        use_all_cores(settings.num_threads)
+        self.label_space, self.n_classes = label_space, label_space.n_classes
+        torch.manual_seed(seed)
+        self.build_preprocessor(products)
+        train_split = self._encoded(products, y)
+        valid_split = self._encoded(*held) if held is not None else None
+
+        # Seeded again so the initial weights do not depend on what the
+        # preprocessor happened to draw.
+        torch.manual_seed(seed)
+        self.network_config_ = None
+        network = self.build_network(self.n_classes)
+        self.network_config_ = self.network_config()
+
+        trainer = Trainer(
+            settings,
+            seed=seed,
+            device=context.device,
+            logdir=context.logdir,
+            checkpoint_dir=context.checkpoint_dir,
+            resume=context.resume,
+            quiet=context.quiet,
+            callbacks=self.callbacks,
+            name=name,
+        )
+        result = trainer.fit(
+            network, self.collate, train_split, valid_split,
+            label_format=label_space.label_format, n_classes=self.n_classes, class_weight=class_weight,
+        )
+        self.network, self.device_ = network.eval(), trainer.device
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+
+        if valid_split is not None:
+            logits = self._logits(valid_split.examples, valid_split.lengths)
+            self.calibration = calibrate_scores(logits, valid_split.targets, label_space.is_multi)
+        else:
+            self.calibration = identity_calibration(label_space.is_multi)
+        return self
+
+    def _usable(self, products: Products, y: np.ndarray, label_space: LabelSpace) -> tuple[Products, np.ndarray]:
+        """The products with a known target (id -1 marks a class the label space lacks)."""
+        name = self.name or type(self).__name__
+        y = np.asarray(y)
+        if len(y) != len(products):
+            raise ConfigError(f"{name}: {len(products)} products but {len(y)} targets")
+        if label_space.is_multi:
+            if y.ndim != 2 or y.shape[1] != label_space.n_classes:
+                raise ConfigError(f"{name}: multi-label targets must be (n, {label_space.n_classes})")
+            return products, y.astype(np.uint8)
+        keep = np.flatnonzero(y >= 0)
+        if len(keep) == len(y):
+            return products, y.astype(np.int64)
+        return products.take(keep), y[keep].astype(np.int64)
+
+    def _encoded(self, products: Products, y: np.ndarray | None) -> EncodedSplit:
+        examples = self.encode(products)
+        lengths = np.fromiter((self.example_length(e) for e in examples), dtype=np.int64, count=len(examples))
+        return EncodedSplit(examples, y, lengths)
+
+    # ------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if self.network is None or self.label_space is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit or from_state first")
+
+    def _logits(self, examples: list[dict[str, Any]], lengths: np.ndarray) -> np.ndarray:
+        return predict_logits(
+            self.network, self.collate, examples, lengths,
+            batch_size=self.settings["eval_batch_size"], device=self.device_, n_outputs=self.n_classes,
+            mixed_precision=self.settings["mixed_precision"],
+        )
+
+    def decision_function(self, products: Products) -> np.ndarray:
+        """Uncalibrated logits, (n, n_classes) float32, in input order."""
+        self._check_fitted()
+        use_all_cores(self.settings["num_threads"])
+        split = self._encoded(products, None)
+        return self._logits(split.examples, split.lengths)
+
+    def predict_proba(self, products: Products) -> np.ndarray:
+        """Calibrated probabilities, (n, n_classes) float32, in input order.
+
+        Products are run sorted by length (less padding), in batches of
+        `eval_batch_size`, on the device the model was trained or loaded on.
+        """
+        logits = self.decision_function(products)
+        return apply_calibration(logits, self.calibration, self.label_space.is_multi)
+
+    # --------------------------------------------------------- persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        state = {
+            "version": STATE_VERSION,
+            "preprocessor": self.preprocessor_state(),
+            "network_config": self.network_config_ or {},
+            "n_classes": int(self.n_classes),
+            "calibration": dict(self.calibration),
+            "best_epoch": self.best_epoch_,
+            "history": self.history_,
+        }
+        arrays = {}
+        for key, tensor in self.network.state_dict().items():
+            tensor = tensor.detach().cpu()
+            # float32 whatever the training precision; integer buffers keep their type
+            tensor = tensor.float() if tensor.is_floating_point() else tensor
+            arrays[key] = np.array(tensor.numpy(), copy=True)
+        return state, arrays
+
+    @classmethod
+    def from_state(
+        cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
+    ) -> TorchModel:
+        model = cls(**params)
+        name = model.name or cls.__name__
+        try:
+            if state.get("version") != STATE_VERSION:
+                raise ModelDirError(f"{name}: state version {state.get('version')!r} is not {STATE_VERSION}")
+            if int(state["n_classes"]) != label_space.n_classes:
+                raise ModelDirError(
+                    f"{name}: the network has {state['n_classes']} outputs but the labels list {label_space.n_classes} classes"
+                )
+            model.label_space, model.n_classes = label_space, label_space.n_classes
+            model.load_preprocessor(state["preprocessor"])
+            model.network_config_ = dict(state.get("network_config") or {})
+            model.calibration = dict(state["calibration"])
+            model.best_epoch_ = state.get("best_epoch")
+            network = model.build_network(model.n_classes)
+        except KeyError as exc:
+            raise ModelDirError(f"{name}: saved state lacks {exc.args[0]!r}") from None
+        expected = network.state_dict()
+        missing = sorted(set(expected) - set(arrays))
+        unexpected = sorted(set(arrays) - set(expected))
+        if missing or unexpected:
+            raise ModelDirError(
+                f"{name}: saved weights do not fit the network (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        loaded = {}
+        for key, reference in expected.items():
+            array = np.asarray(arrays[key])
+            if tuple(array.shape) != tuple(reference.shape):
+                raise ModelDirError(f"{name}: weight {key!r} has shape {array.shape}, expected {tuple(reference.shape)}")
+            loaded[key] = torch.from_numpy(np.array(array, copy=True)).to(reference.dtype)
+        network.load_state_dict(loaded, strict=True)
+        model.network = network.eval()
+        model.device_ = torch.device("cpu")
+        return model

@@ -1,0 +1,234 @@
+"""The shared trainer on tiny networks and made-up data (each test takes well under a second)."""
+
+import numpy as np
+import pytest
+import torch
+
+from prodcat.errors import ConfigError
+from prodcat.training import Callback, EncodedSplit, Trainer, TrainingSettings, lr_factor, make_loss, predict_logits
+from prodcat.training.trainer import accuracy_and_macro_f1, batch_order, clip_gradients, resolve_device
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self, n_inputs=2, n_classes=3, hidden=16, dropout=0.0):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(n_inputs, hidden), torch.nn.ReLU(), torch.nn.Dropout(dropout),
+            torch.nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def collate(examples):
+    return {"x": torch.tensor(np.array([e["x"] for e in examples]), dtype=torch.float32)}
+
+
+def blobs(n=240, n_classes=3, seed=0, spread=0.3, weights=None):
+    """Gaussian blobs around the corners of a triangle: separable for small spread."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 2.0], [2.0, -1.0], [-2.0, -1.0]])[:n_classes]
+    y = rng.choice(n_classes, size=n, p=weights)
+    x = centers[y] + rng.normal(scale=spread, size=(n, 2))
+    return EncodedSplit([{"x": row} for row in x], y.astype(np.int64), np.ones(n, dtype=np.int64))
+
+
+def logits_of(net, split):
+    return predict_logits(net, collate, split.examples, split.lengths, batch_size=64)
+
+
+def fit(net, train, valid, label_format="single", n_classes=3, class_weight=None, seed=0, callbacks=(), **settings):
+    base = dict(epochs=10, batch_size=16, lr=0.05, num_threads=1)
+    t = Trainer(TrainingSettings(**{**base, **settings}), seed=seed, quiet=True, callbacks=callbacks)
+    return t.fit(net, collate, train, valid, label_format=label_format, n_classes=n_classes, class_weight=class_weight)
+
+
+def test_learns_a_separable_problem():
+    torch.manual_seed(0)
+    net, train, valid = TinyNet(), blobs(seed=0), blobs(n=90, seed=1)
+    result = fit(net, train, valid)
+    accuracy, f1 = accuracy_and_macro_f1(valid.targets, logits_of(net, valid).argmax(axis=1), multi=False)
+    assert accuracy > 0.97 and f1 > 0.97
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert not net.training  # handed back ready to predict
+
+
+def test_early_stopping_stops_and_keeps_the_best_weights():
+    # Validation labels unrelated to the inputs: the model only gets surer of
+    # answers that do not count, so validation stops improving at once.
+    torch.manual_seed(0)
+    net, train = TinyNet(), blobs(seed=0)
+    noise = blobs(n=60, seed=2)
+    noise.targets = np.random.default_rng(5).integers(0, 3, size=60)
+    result = fit(net, train, noise, epochs=30, patience=2)
+
+    assert result.stopped_early and result.epochs_run < 30
+    assert result.epochs_run == result.best_epoch + 2  # stopped after `patience` epochs without gain
+    best = result.history[result.best_epoch - 1]
+    assert best["val_macro_f1"] == pytest.approx(max(h["val_macro_f1"] for h in result.history))
+    # The network handed back is the best epoch's, not the last one's.
+    _, f1 = accuracy_and_macro_f1(noise.targets, logits_of(net, noise).argmax(axis=1), multi=False)
+    assert f1 == pytest.approx(best["val_macro_f1"], abs=1e-9)
+
+
+def test_without_validation_it_trains_every_epoch():
+    torch.manual_seed(0)
+    result = fit(TinyNet(), blobs(seed=0), None, epochs=4)
+    assert result.epochs_run == 4 and result.best_epoch is None and not result.stopped_early
+    assert all(h.get("val_macro_f1") is None for h in result.history)
+
+
+def test_learning_rate_warms_up_then_decays():
+    total = 100
+    linear = [lr_factor(s, total, 0.1, "linear") for s in range(total)]
+    assert linear[0] < linear[5] < linear[9]  # warm-up over the first 10 steps
+    assert max(linear) == pytest.approx(1.0, abs=0.1)
+    assert all(a >= b for a, b in zip(linear[10:], linear[11:]))  # then never rises
+    assert linear[-1] < 0.02
+    cosine = [lr_factor(s, total, 0.1, "cosine") for s in range(total)]
+    assert cosine[55] == pytest.approx(0.5, abs=0.02) and cosine[-1] < 0.01
+    assert [lr_factor(s, total, 0.0, "constant") for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+
+    class RecordLR(Callback):
+        lrs = []
+
+        def on_step_end(self, trainer, loss):
+            self.lrs.append(trainer.current_lr)
+
+    torch.manual_seed(0)
+    record = RecordLR()
+    fit(TinyNet(), blobs(n=160, seed=0), None, epochs=5, warmup_ratio=0.2, lr=0.1, callbacks=[record])
+    lrs = np.array(record.lrs)
+    peak = int(np.argmax(lrs))
+    assert len(lrs) == 50 and 5 <= peak <= 11
+    assert np.all(np.diff(lrs[: peak + 1]) > 0) and np.all(np.diff(lrs[peak:]) <= 0)
+    assert lrs.max() == pytest.approx(0.1, rel=0.1) and lrs[-1] < 0.01
+
+
+def test_gradients_are_clipped():
+    class CheckNorm(Callback):
+        seen = []
+
+        def on_before_optimizer_step(self, trainer, network):
+            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in network.parameters()]))
+            self.seen.append((trainer.last_grad_norm, float(norm)))
+
+    torch.manual_seed(0)
+    train = blobs(seed=0)
+    for example in train.examples:
+        example["x"] = example["x"] * 1000  # huge inputs: huge gradients
+    check = CheckNorm()
+    fit(TinyNet(), train, None, epochs=1, grad_clip=0.5, callbacks=[check])
+    before, after = zip(*check.seen)
+    assert max(before) > 10  # the raw gradients were far above the limit ...
+    assert max(after) <= 0.5 + 1e-4  # ... and the optimizer only ever saw clipped ones
+
+
+def test_sparse_gradients_are_clipped_too():
+    bag = torch.nn.EmbeddingBag(50, 4, mode="sum", sparse=True)
+    (bag(torch.arange(40), torch.tensor([0, 20])).sum() * 100).backward()
+    before = clip_gradients([bag.weight], 1.0)
+    assert before > 1.0
+    assert float(bag.weight.grad.coalesce()._values().norm()) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_class_weighted_and_focal_losses_differ_from_plain_cross_entropy():
+    targets = np.array([0] * 90 + [1] * 10)  # imbalanced
+    logits = torch.tensor([[2.0, 0.0], [0.5, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    target = torch.tensor([0, 0, 1, 1])
+    plain = float(make_loss("single", 2, targets)(logits, target))
+    weighted = float(make_loss("single", 2, targets, class_weight="balanced")(logits, target))
+    focal = float(make_loss("single", 2, targets, kind="focal", focal_gamma=2.0)(logits, target))
+    # balanced: the rare class's mistake (last row) weighs 9x as much
+    assert weighted > plain * 1.3
+    # focal: the well-classified rows count less, so the loss is smaller
+    assert focal < plain * 0.8
+
+    # In training, balanced weights move the decision towards the rare class.
+    train = blobs(n=300, seed=0, spread=1.2, weights=[0.9, 0.05, 0.05])
+    valid = blobs(n=300, seed=1, spread=1.2, weights=[0.9, 0.05, 0.05])
+    rare_predicted = {}
+    for class_weight in (None, "balanced"):
+        torch.manual_seed(0)
+        net = TinyNet()
+        fit(net, train, None, epochs=8, class_weight=class_weight)
+        rare_predicted[class_weight] = int((logits_of(net, valid).argmax(axis=1) != 0).sum())
+    assert rare_predicted["balanced"] > rare_predicted[None]
+
+
+def test_multi_label_uses_binary_cross_entropy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0, x.sum(axis=1) > 0.5], axis=1).astype(np.uint8)
+    split = EncodedSplit([{"x": row} for row in x], y, np.ones(300, np.int64))
+    loss = make_loss("multi", 3, y, class_weight="balanced")
+    assert isinstance(loss.inner, torch.nn.BCEWithLogitsLoss) and loss.inner.pos_weight is not None
+    torch.manual_seed(0)
+    net = TinyNet(n_classes=3, hidden=32)
+    result = fit(net, split, split, label_format="multi", epochs=15, class_weight="balanced")
+    assert result.best_metric > 0.9
+    accuracy, f1 = accuracy_and_macro_f1(y, (logits_of(net, split) > 0).astype(np.uint8), multi=True)
+    assert f1 == pytest.approx(result.best_metric)
+
+
+def test_same_seed_same_probabilities_other_seed_other_ones():
+    def run(seed):
+        torch.manual_seed(seed)
+        net = TinyNet(dropout=0.2)
+        fit(net, blobs(seed=0), blobs(n=60, seed=1), epochs=3, seed=seed)
+        return logits_of(net, blobs(n=30, seed=3))
+
+    first, second, other = run(0), run(0), run(1)
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_batch_order_depends_on_seed_and_epoch_only_and_buckets_lengths():
+    lengths = np.random.default_rng(0).integers(1, 100, size=1000)
+    a = batch_order(lengths, 10, seed=3, epoch=2, bucket_batches=20)
+    b = batch_order(lengths, 10, seed=3, epoch=2, bucket_batches=20)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(np.concatenate(a), np.concatenate(batch_order(lengths, 10, seed=3, epoch=3)))
+    assert sorted(np.concatenate(a).tolist()) == list(range(1000))  # every example once
+    # bucketing: lengths within a batch vary far less than across the data
+    spread = np.mean([lengths[batch].max() - lengths[batch].min() for batch in a])
+    assert spread < 15
+
+
+def test_tensorboard_event_files_have_the_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    torch.manual_seed(0)
+    t = Trainer(TrainingSettings(epochs=3, batch_size=16, lr=0.05, num_threads=1, log_every_steps=5),
+                quiet=True, logdir=tmp_path / "tb")
+    t.fit(TinyNet(), collate, blobs(seed=0), blobs(n=60, seed=1), label_format="single", n_classes=3)
+
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {"train/loss", "train/accuracy", "train/macro_f1", "val/loss", "val/accuracy", "val/macro_f1",
+                "train/lr", "train/loss_step"}
+    assert expected <= tags
+    assert len(events.Scalars("val/macro_f1")) == 3
+    assert len(events.Scalars("train/loss_step")) == 45 // 5  # 15 steps per epoch, every 5th
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        Trainer(TrainingSettings(), device="cuda")
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ConfigError, match="device must be"):
+        resolve_device("tpu")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [({"loss": "hinge"}, "loss must be one of"), ({"epochs": 0}, "epochs must be a positive integer"),
+     ({"warmup_ratio": 1.5}, "warmup_ratio must be below 1"), ({"grad_clip": -1.0}, "grad_clip")],
+)
+def test_bad_settings_name_the_setting(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainingSettings.from_dict(settings)
