@@ -426,7 +426,7 @@ class Categorizer:
             header=mapping.header, column_names=mapping.column_names,
             file_format=mapping.file_format, encoding=mapping.encoding,
         )
-        sinks = [_PredictionSink(path, fmt) for path, fmt in zip(outputs, formats)]
+        sinks = [PredictionSink(path, fmt) for path, fmt in zip(outputs, formats)]
         rows, flagged, started = 0, 0, time.perf_counter()
         try:
             bar, task = say.progress(f"predicting {data.name}")
@@ -579,7 +579,7 @@ class Categorizer:
         return f"Categorizer(model={self.model!r}, {state})"
 
 
-class _PredictionSink:
+class PredictionSink:
     """A predictions file written chunk by chunk beside its target, renamed into
     place only when complete."""
 

@@ -206,6 +206,10 @@ def predict(
     target_precision: Annotated[
         Optional[float], typer.Option("--target-precision", help="Override the model's review precision target.")
     ] = None,
+    engine: Annotated[str, typer.Option(help="local (default) or ray: Ray Data over a file or a folder of files.")] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="An existing Ray cluster (default: a local Ray).")
+    ] = None,
     quiet: Quiet = False,
 ):
     """Predict every product of a catalog file, streaming, in input order."""
@@ -213,6 +217,18 @@ def predict(
 
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray":
+        from prodcat.scale.ray_predict import predict_with_ray
+
+        summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
+                                   target_precision=target_precision, review_out=review_out, quiet=quiet)
+        typer.echo(f"wrote {summary['rows']:,} predictions to {out} with Ray ({summary['rows_per_second']:,} products/s)")
+        typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
+        return
+    if ray_address is not None:
+        raise ConfigError("--ray-address needs --engine ray")
     clf = Categorizer.load(model_dir, quiet=quiet)
     summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size, review_out=review_out,
                                target_precision=target_precision)
@@ -249,6 +265,31 @@ def inspect(
         _print_json(report)
     else:
         render_inspection(report, Console())
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (each loads the model once).")] = 1,
+):
+    """Serve a model over HTTP (FastAPI): POST /v1/predict, /v1/predict/file, GET /health, /v1/model."""
+    from prodcat.serve.server import serve as run_server
+
+    run_server(model_dir, host=host, port=port, workers=workers)
+
+
+@app.command("app")
+def web_app(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+):
+    """A web app (Streamlit) to categorize products, review a catalog and see the model's report."""
+    from prodcat.app.launch import launch
+
+    launch(model_dir, host=host, port=port)
 
 
 @app.command()

@@ -1,0 +1,539 @@
+"""Batch prediction on Ray Data: `prodcat predict MODEL --data PATH --out OUT --engine ray`.
+
+The same predictions as the local engine (`Categorizer.predict_file`), row for
+row and column for column, with the products spread over a pool of Ray actors
+that each load the model once:
+
+    files (one, or a folder of them, in name order)
+      -> read tasks: prodcat's own readers, every value as text     (one task per file)
+      -> CategorizerPredictor actors: Categorizer.predict_table       (N workers)
+      -> the driver: blocks in input order, ids or a 1-based `row`,
+         one output file written atomically                          (streamed, flat memory)
+
+>>> from prodcat.scale.ray_predict import predict_with_ray
+>>> summary = predict_with_ray("models/shop", "catalog/", "predictions.parquet",
+...                            num_workers=4)                    # doctest: +SKIP
+>>> summary["rows"], summary["workers"]                           # doctest: +SKIP
+(200000, 4)
+
+Why the files are read by prodcat's readers inside Ray tasks rather than by
+`ray.data.read_csv`: those readers decide what a catalog cell *is* (the
+sniffed separator, header-less files, encodings, ids such as "007" kept as
+text, Parquet numbers written as they were, a malformed row named by its line),
+and pyarrow's CSV parser differs on several of those points. Reading with the
+same code is what makes "exactly the local engine's predictions" true by
+construction instead of by luck.
+
+Everything a user can get wrong (a bad model directory, a missing file, a
+missing column, a bad option) is checked before Ray starts and raised as the
+usual one-line `ProdcatError`; a fault found deeper into a file while Ray runs
+is raised as the same one-line error, not as a Ray traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from prodcat.catalog.fields import FieldMapping
+from prodcat.catalog.readers import iter_table, read_columns
+from prodcat.console import Reporter
+from prodcat.errors import CatalogError, ColumnError, ConfigError, ProdcatError
+
+# Rows per read chunk and per prediction batch: big enough that per-batch
+# overhead (a Ray task hop, one predict_proba call) is small, small enough
+# that each worker holds a few MB of text at a time.
+DEFAULT_BATCH_SIZE = 10_000
+
+# File names a folder is read for (before an optional compression suffix).
+CATALOG_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".pq")
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
+# Read tasks ask for no CPU. When the prediction actors hold every CPU (the
+# default: one actor per CPU), a read task that waits for a CPU share never
+# runs and the job hangs (seen with Ray 2.60 on 2 CPUs, even at 0.25 CPU);
+# parsing text is light beside predicting it.
+READ_TASK_CPUS = 0
+
+
+def predict_with_ray(
+    model_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    top_k: int = 3,
+    ray_address: str | None = None,
+    target_precision: float | None = None,
+    quiet: bool = False,
+    num_workers: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    review_out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Predict a catalog file, or a folder of them, on Ray; one output file.
+
+    data: a CSV / TSV / JSON Lines / Parquet file (compressed too), or a
+        folder of such files, read in name order with numbers compared as
+        numbers (part-2 before part-10). Every file of a folder must hold the
+        same mapped columns.
+    out: one .parquet (or .csv, .tsv, .jsonl) file, exactly what
+        `Categorizer.predict_file` writes for the same input: the id columns
+        (or a 1-based `row` over the whole input), prediction, confidence,
+        needs_review, label_i / prob_i, in input order. It appears only when
+        complete.
+    ray_address: an existing cluster ("auto", "ray://head:10001",
+        "10.0.0.5:6379"); None starts a local Ray on this machine, listening
+        on loopback only, and stops it afterwards. A Ray already initialised
+        in this process is used as it is and left running.
+    num_workers: prediction actors, each loading the model once and holding
+        one CPU (default: every CPU of the local Ray or the cluster).
+    batch_size: rows per read chunk and per prediction batch.
+    review_out: also write the rows that need review to this file.
+
+    Returns {"rows", "needs_review", "seconds", "rows_per_second", "out",
+    "review_out", "workers", "files", "startup_seconds"}; seconds and
+    rows_per_second count the whole run, Ray's start-up included;
+    startup_seconds is the part before prediction began (checks, Ray start).
+
+    >>> predict_with_ray("models/shop", "catalog.csv", "pred.parquet", quiet=True)  # doctest: +SKIP
+    {'rows': 630, 'needs_review': 41, 'seconds': ..., 'rows_per_second': ..., ...}
+    """
+    from prodcat.categorizer import PREDICTION_FORMATS, Categorizer, PredictionSink
+
+    started = time.perf_counter()
+    say = Reporter(quiet)
+    # Everything below raises before Ray starts: a user's mistake costs no
+    # cluster start-up and prints as one line.
+    clf = Categorizer.load(model_dir, quiet=True)
+    _check_whole(top_k, "--top-k", 1)
+    _check_whole(batch_size, "batch size", 1)
+    if num_workers is not None:
+        _check_whole(num_workers, "number of workers", 1)
+    clf.review_threshold(target_precision)
+    files = input_files(data)
+    outputs = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
+    formats = [_output_format(path, PREDICTION_FORMATS) for path in outputs]
+    _check_outputs(outputs, Path(data), files)
+    read_options = _read_options(clf.fields_)
+    id_cols, text_cols = plan_columns(files, clf.fields_, read_options)
+    absent = [c for c in clf.fields_.text_cols if c not in text_cols]
+    if absent:
+        say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
+
+    ray = _import_ray()
+    saved_context = None
+    we_started = False
+    try:
+        if ray.is_initialized():
+            doing = "using the Ray already running in this process"
+        else:
+            doing = "starting a local Ray" if ray_address is None else f"connecting to Ray at {ray_address}"
+        with say.step(doing):
+            cpus = max(os.cpu_count() or 1, num_workers or 1)
+            we_started = start_ray(ray_address, num_cpus=cpus, quiet=quiet)
+        startup_seconds = time.perf_counter() - started
+        cluster_cpus = int(ray.cluster_resources().get("CPU", 0))
+        workers = num_workers or max(1, cluster_cpus)
+        if workers > cluster_cpus:
+            # Each actor holds one CPU: the extra ones wait for an autoscaler
+            # to add nodes, and without one they wait for ever.
+            say.warn(f"{workers} workers asked for but Ray has {cluster_cpus} CPU(s); the others wait for more nodes")
+        saved_context = _configure_ray_data(ray, quiet)
+        dataset = _prediction_dataset(
+            ray, files, id_cols + text_cols, read_options, clf_dir=Path(model_dir).resolve(),
+            id_cols=id_cols, top_k=top_k, target_precision=target_precision,
+            workers=workers, batch_size=batch_size,
+        )
+        sinks = [PredictionSink(path, fmt) for path, fmt in zip(outputs, formats)]
+        rows = flagged = 0
+        try:
+            for table in _in_order(dataset):
+                if not id_cols:
+                    table.insert(0, "row", np.arange(rows + 1, rows + len(table) + 1))
+                sinks[0].write(table)
+                if len(sinks) > 1:
+                    sinks[1].write(table[table["needs_review"]])
+                rows += len(table)
+                flagged += int(table["needs_review"].sum())
+            for sink in sinks:
+                sink.commit()
+        except BaseException:
+            for sink in sinks:
+                sink.discard()
+            raise
+    finally:
+        if saved_context is not None:
+            _restore_ray_data(ray, saved_context)
+        if we_started:
+            ray.shutdown()
+    seconds = time.perf_counter() - started
+    say.note(f"predicted {rows:,} products with {workers} Ray worker(s) in {seconds:.1f} s")
+    return {
+        "rows": rows,
+        "needs_review": flagged,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / max(seconds, 1e-9)),
+        "out": str(out),
+        "review_out": str(review_out) if review_out is not None else None,
+        "workers": workers,
+        "files": len(files),
+        "startup_seconds": round(startup_seconds, 2),
+    }
+
+
+class CategorizerPredictor:
+    """A Ray Data actor: loads a model directory once, then predicts batches.
+
+    Each batch is a pandas DataFrame of text columns (as prodcat's readers
+    give them: every value a str); the result is `Categorizer.predict_table`
+    with `id_cols` copied in front. Usable in a Ray pipeline of your own:
+
+    >>> import ray                                                       # doctest: +SKIP
+    >>> ds = ray.data.read_parquet("s3://shop/products/")                 # doctest: +SKIP
+    >>> ds.map_batches(CategorizerPredictor, batch_format="pandas",
+    ...                compute=ray.data.ActorPoolStrategy(size=4),
+    ...                fn_constructor_kwargs={"model_dir": "/shared/models/shop",
+    ...                                       "id_cols": ["sku"]})       # doctest: +SKIP
+
+    (Numbers in such a pipeline are only read as text if you make them so;
+    `predict_with_ray` reads files with prodcat's readers for that reason.)
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        id_cols: Sequence[str] = (),
+        top_k: int = 3,
+        target_precision: float | None = None,
+    ):
+        from prodcat.categorizer import Categorizer
+
+        self.categorizer = Categorizer.load(model_dir, quiet=True)
+        self.id_cols = list(id_cols)
+        self.top_k = top_k
+        self.target_precision = target_precision
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.id_cols if c not in batch.columns]
+        if missing:
+            raise ColumnError(f"a batch has no id column {', '.join(repr(c) for c in missing)}")
+        table = self.categorizer.predict_table(batch, top_k=self.top_k, target_precision=self.target_precision)
+        if not self.id_cols:
+            return table
+        # Ray hands string columns over as pyarrow-backed dtypes; the local
+        # engine's ids are plain pandas strings, and the files must match.
+        ids = batch[self.id_cols].astype(str).reset_index(drop=True)
+        return pd.concat([ids, table], axis=1)
+
+
+# --------------------------------------------------------------------------
+# Checks before Ray starts
+# --------------------------------------------------------------------------
+
+
+def input_files(data: str | Path) -> list[Path]:
+    """The catalog files to read: the file itself, or a folder's catalog files
+    in name order (numbers compared as numbers); hidden and `_`-files are skipped.
+
+    >>> input_files("catalog/")                                   # doctest: +SKIP
+    [PosixPath('catalog/part-1.csv'), PosixPath('catalog/part-2.csv'), PosixPath('catalog/part-10.csv')]
+    """
+    path = Path(data).expanduser()
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.is_file() and _is_catalog_name(p.name)]
+        if not files:
+            raise CatalogError(
+                f"{path} holds no catalog files (names ending {', '.join(CATALOG_SUFFIXES)}, "
+                "optionally compressed)"
+            )
+        return sorted(files, key=lambda p: _natural_key(p.name))
+    if not path.exists():
+        raise CatalogError(f"catalog file not found: {path}")
+    return [path]
+
+
+def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict) -> tuple[list[str], list[str]]:
+    """(id columns, text columns) to read, exactly as the local engine picks
+    them from the first file; every other file must hold the same ones."""
+    present = set(read_columns(files[0], **read_options))
+    id_cols = [c for c in mapping.id_cols if c in present]
+    text_cols = [c for c in mapping.text_cols if c in present]
+    if not text_cols:
+        expected = ", ".join(repr(c) for c in mapping.text_cols)
+        raise ColumnError(
+            f"{files[0]} has none of the model's text columns ({expected}); columns are: "
+            f"{', '.join(sorted(present)[:30])}"
+        )
+    for path in files[1:]:
+        columns = set(read_columns(path, **read_options))
+        missing = [c for c in id_cols + text_cols if c not in columns]
+        if missing:
+            raise ColumnError(
+                f"{path} has no column {', '.join(repr(c) for c in missing)}, which {files[0].name} has; "
+                "every file of a folder must hold the same columns"
+            )
+    return id_cols, text_cols
+
+
+def _is_catalog_name(name: str) -> bool:
+    if name.startswith((".", "_")):
+        return False
+    lowered = name.lower()
+    for compression in COMPRESSION_SUFFIXES:
+        if lowered.endswith(compression):
+            lowered = lowered[: -len(compression)]
+            break
+    return lowered.endswith(CATALOG_SUFFIXES)
+
+
+def _natural_key(name: str) -> list:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
+
+
+def _check_whole(value: Any, what: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{what} must be a whole number, {minimum} or more; got {value!r}")
+
+
+def _output_format(path: Path, formats: dict[str, str]) -> str:
+    fmt = formats.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"cannot write predictions to {path}: use a .parquet, .csv, .tsv or .jsonl file name")
+    return fmt
+
+
+def _check_outputs(outputs: list[Path], data: Path, files: list[Path]) -> None:
+    resolved = [p.resolve() for p in outputs]
+    if len(resolved) > 1 and resolved[0] == resolved[1]:
+        raise ConfigError("--review-out must be another file than --out")
+    inputs = {f.resolve() for f in files}
+    for path, target in zip(outputs, resolved):
+        if target in inputs:
+            raise ConfigError(f"refusing to overwrite the input catalog {path} with predictions")
+        if data.is_dir() and target.parent == data.resolve() and _is_catalog_name(target.name):
+            # The next run over this folder would read these predictions as products.
+            raise ConfigError(f"write {path} outside the input folder {data}, or the next run would read it as products")
+
+
+def _read_options(mapping: FieldMapping) -> dict:
+    return dict(
+        file_format=mapping.file_format,
+        header=mapping.header,
+        column_names=mapping.column_names,
+        encoding=mapping.encoding,
+    )
+
+
+# --------------------------------------------------------------------------
+# Ray
+# --------------------------------------------------------------------------
+
+
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: bool = False) -> bool:
+    """Start a local Ray on loopback, or join the cluster at `address`.
+
+    Returns False, doing nothing, when Ray already runs in this process (it is
+    then the caller's to stop); True when this call started or joined it, so
+    the caller stops it with `ray.shutdown()`. num_cpus: CPUs of a local Ray
+    (default: this machine's); not used for a cluster.
+
+    >>> started = start_ray(num_cpus=2, quiet=True)                   # doctest: +SKIP
+    """
+    if address is not None:
+        _check_reachable(address)
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = dict(
+        include_dashboard=False,
+        logging_level=logging.ERROR if quiet else logging.INFO,
+        log_to_driver=not quiet,
+    )
+    # Ray's C++ core writes warnings straight to stderr, past Python logging
+    # (e.g. about how Ray Data passes actor arguments); read when ray.init runs.
+    backend_level = os.environ.get("RAY_BACKEND_LOG_LEVEL")
+    if quiet and backend_level is None:
+        os.environ["RAY_BACKEND_LOG_LEVEL"] = "fatal"
+    try:
+        if address is None:
+            with _loopback_only():
+                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1", **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ConfigError(f"cannot start {where}: {_first_line(exc)}") from None
+    finally:
+        if quiet and backend_level is None:
+            os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
+    return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds on an address nothing listens on: Ray itself retries
+    for minutes, printing a warning every few seconds."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local" or a name Ray resolves itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); "
+            "is `ray start --head` running there, and is the port open?"
+        ) from None
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401 - fails here, not mid-run, when ray[data] is missing
+    except ImportError as exc:
+        raise ConfigError(f"--engine ray needs Ray Data: pip install 'ray[data]' ({exc})") from None
+    return ray
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """While a local Ray starts, keep every listener it opens on 127.0.0.1.
+
+    By default Ray listens on every interface. RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+    turns that off: Ray's own processes (raylet, GCS, workers) read it when they
+    start, and the driver read it once, when `ray` was first imported, so its
+    flag is set here too. Both are put back afterwards: a later join of a real
+    cluster from this process must not think it is on loopback.
+    """
+    from ray._private import ray_constants
+
+    variable = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved_flag = os.environ.get(variable), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[variable] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = saved_env
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _configure_ray_data(ray, quiet: bool) -> dict:
+    context = ray.data.DataContext.get_current()
+    saved = {
+        "preserve_order": context.execution_options.preserve_order,
+        "enable_progress_bars": context.enable_progress_bars,
+        "print_on_execution_start": context.print_on_execution_start,
+        "log_level": logging.getLogger("ray.data").level,
+    }
+    # Output rows must come back in input order, as the local engine writes them.
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = not quiet
+    context.print_on_execution_start = not quiet
+    if quiet:
+        # Even "progress bars disabled" is a warning in Ray Data, and a task's
+        # failure is logged as a traceback before it reaches us as one line.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+    return saved
+
+
+def _restore_ray_data(ray, saved: dict) -> None:
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = saved["preserve_order"]
+    context.enable_progress_bars = saved["enable_progress_bars"]
+    context.print_on_execution_start = saved["print_on_execution_start"]
+    logging.getLogger("ray.data").setLevel(saved["log_level"])
+
+
+def _prediction_dataset(
+    ray, files: list[Path], columns: list[str], read_options: dict, *, clf_dir: Path, id_cols: list[str],
+    top_k: int, target_precision: float | None, workers: int, batch_size: int,
+):
+    # Absolute paths: Ray workers do not share the driver's working directory.
+    paths = [{"path": str(f.resolve())} for f in files]
+    dataset = ray.data.from_items(paths, override_num_blocks=len(paths))
+    dataset = dataset.map_batches(
+        _read_files,
+        batch_size=1,
+        batch_format="pandas",
+        fn_kwargs={"columns": columns, "read_options": read_options, "chunk_size": batch_size},
+        num_cpus=READ_TASK_CPUS,
+    )
+    return dataset.map_batches(
+        CategorizerPredictor,
+        fn_constructor_kwargs={
+            "model_dir": str(clf_dir), "id_cols": id_cols, "top_k": top_k, "target_precision": target_precision,
+        },
+        batch_size=batch_size,
+        batch_format="pandas",
+        # `concurrency=workers` in Ray before 2.51; a fixed pool, each actor on one CPU.
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+    )
+
+
+def _read_files(batch: pd.DataFrame, *, columns: list[str], read_options: dict, chunk_size: int) -> Iterator[pd.DataFrame]:
+    """One Ray task per file: its rows as text, chunk by chunk, in file order."""
+    for path in batch["path"]:
+        for chunk in iter_table(path, columns, chunk_size=chunk_size, **read_options):
+            yield chunk.reset_index(drop=True)
+
+
+def _in_order(dataset) -> Iterator[pd.DataFrame]:
+    """The predicted blocks in input order; a ProdcatError raised inside a Ray
+    task comes out as itself (one line), not wrapped in a Ray traceback."""
+    try:
+        with warnings.catch_warnings():
+            # Ray Data counts one input per file and warns that a pool larger
+            # than the number of files cannot be used; but each read task
+            # yields a block per chunk, and every actor gets its share.
+            warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
+            # Arrow, then pandas' own conversion: Ray's pandas batches would carry
+            # pyarrow-backed dtypes, and the file written must match the local one.
+            for block in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                yield block.to_pandas()
+    except Exception as exc:
+        cause = _prodcat_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def _prodcat_cause(exc: BaseException) -> ProdcatError | None:
+    """The user error at the root of a Ray failure, as a plain one-line error.
+
+    Ray wraps an error raised in a task in a `RayTaskError(CatalogError)`
+    whose message is a remote traceback, and Ray Data appends retry advice to
+    the original's message; the original class and its first line are what
+    the user needs.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ProdcatError) and type(current).__module__.startswith("prodcat"):
+            return type(current)(_first_line(current))
+        todo.extend([getattr(current, "cause", None), current.__cause__, current.__context__])
+    return None
