@@ -144,3 +144,16 @@ def test_predict_file_writes_review_rows_separately(fitted, tmp_path):
     # Nothing to review still gives a file with the header.
     fitted.predict_file(data, tmp_path / "all2.csv", review_out=tmp_path / "none.parquet", target_precision=0.01)
     assert "needs_review" in pd.read_parquet(tmp_path / "none.parquet").columns
+
+
+def test_multilabel_thresholds_cut_midway_below_the_last_positive():
+    from prodcat.thresholds import choose_multilabel_thresholds
+
+    y = np.array([[1], [1], [0], [0]])
+    proba = np.array([[0.9], [0.7], [0.5], [0.1]])
+    # Best F1 keeps the two positives; the cut lies between 0.7 and 0.5.
+    assert choose_multilabel_thresholds(y, proba)[0] == pytest.approx(0.6)
+    # All positive: the cut lies below the lowest score.
+    assert choose_multilabel_thresholds(np.ones((2, 1)), np.array([[0.8], [0.4]]))[0] == pytest.approx(0.2)
+    # No positive in validation: the default.
+    assert choose_multilabel_thresholds(np.zeros((2, 1)), np.array([[0.8], [0.4]]))[0] == 0.5

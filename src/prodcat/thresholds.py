@@ -25,7 +25,10 @@ def choose_multilabel_thresholds(y_true: np.ndarray, proba: np.ndarray, default:
         # Only cut between distinct scores: equal scores must fall on the same side.
         last_of_run = np.r_[scores[1:] != scores[:-1], True]
         best = np.flatnonzero(last_of_run)[np.argmax(f1[last_of_run])]
-        thresholds[k] = scores[best]
+        # Cut midway to the next lower score, not on the last positive itself:
+        # a new product scoring a hair below that one is as likely a positive.
+        below = scores[best + 1] if best + 1 < len(scores) else 0.0
+        thresholds[k] = (scores[best] + below) / 2
     return thresholds
 
 
