@@ -19,6 +19,9 @@ _REGISTRY: dict[str, type[CategorizerModel]] = {}
 _MODEL_MODULES = {
     "tfidf-linear": "prodcat.models.linear",
     "bow": "prodcat.models.bow",
+    "lstm": "prodcat.models.text_nets",
+    "cnn": "prodcat.models.text_nets",
+    "transformer": "prodcat.models.text_nets",
 }
 
 

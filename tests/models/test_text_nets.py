@@ -1,0 +1,201 @@
+"""lstm / cnn / transformer: padding invariance, encoding, settings, learning, saving as data.
+
+The contract test runs all three through the facade on every label format;
+these tests check what is particular to word models, on tiny networks so
+they take seconds. Accuracy on real catalogs is measured by benchmarks, not here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from prodcat.catalog.products import Products
+from prodcat.errors import ConfigError, ModelDirError
+from prodcat.labels import LabelSpace
+from prodcat.models import FitContext, create_model, get_model_class
+from prodcat.models.text_nets import (
+    MAX_AUTO_LENGTH,
+    MIN_AUTO_LENGTH,
+    CNNNet,
+    LSTMNet,
+    TransformerNet,
+)
+from prodcat.models.vocab import PAD_ID, UNK_ID
+
+NETWORKS = {
+    "lstm-max": lambda: LSTMNet(40, 3, embedding_dim=8, hidden_size=8, dense_size=8),
+    "lstm-last-2-layers": lambda: LSTMNet(40, 3, embedding_dim=8, hidden_size=8, num_layers=2, pooling="last"),
+    "lstm-one-direction": lambda: LSTMNet(40, 3, embedding_dim=8, hidden_size=8, bidirectional=False),
+    "cnn": lambda: CNNNet(40, 3, embedding_dim=8, filters=8, kernel_sizes=(2, 3, 5)),
+    "transformer": lambda: TransformerNet(40, 3, max_positions=16, d_model=16, num_heads=2, feedforward_size=32),
+}
+
+# Tiny settings: every model trains on the data below in about a second.
+TINY = {
+    "lstm": {"embedding_dim": 16, "hidden_size": 16, "dense_size": 16},
+    "cnn": {"embedding_dim": 16, "filters": 16, "kernel_sizes": [1, 2]},
+    "transformer": {"d_model": 16, "num_heads": 2, "feedforward_size": 32},
+}
+QUIET = FitContext(device="cpu", quiet=True)
+TRAIN = {"epochs": 12, "batch_size": 8, "lr": 2e-2, "dropout": 0.0, "num_threads": 1}
+
+KINDS = {
+    "shirt": ["cotton shirt", "linen shirt", "formal shirt", "check shirt"],
+    "mug": ["coffee mug", "ceramic mug", "tea mug", "travel mug"],
+    "shoe": ["running shoes", "leather shoes", "canvas shoes", "sports shoes"],
+}
+
+
+def catalog(n_per_class: int, seed: int) -> tuple[Products, list[tuple[str, ...]]]:
+    """Titles whose class is given away by a type word, with a brand and a colour as noise."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for name, stems in KINDS.items():
+        for _ in range(n_per_class):
+            brand, colour = rng.choice(["Acme", "Zeta", "Nova"]), rng.choice(["red", "blue", "green", "black"])
+            texts.append(f"{brand} {colour} {rng.choice(stems)}")
+            labels.append((name,))
+    return Products.from_texts(texts), labels
+
+
+def fitted(name: str, **params):
+    products, labels = catalog(12, seed=0)
+    space = LabelSpace.from_labels(labels, "single")
+    valid, valid_labels = catalog(3, seed=1)
+    model = create_model(name, **{**TINY[name], **TRAIN, **params})
+    model.fit(products, space.encode(labels), space, valid=(valid, space.encode(valid_labels)), seed=0, context=QUIET)
+    return model, space
+
+
+@pytest.mark.parametrize("key", list(NETWORKS))
+def test_padding_does_not_change_a_products_logits(key):
+    torch.manual_seed(0)
+    net = NETWORKS[key]().eval()
+    short = torch.tensor([[5, 6, 7]])
+    alone = net(ids=short, lengths=torch.tensor([3]))
+    # Beside a longer neighbour the short product is padded with 7 zeros.
+    batch = torch.tensor([[5, 6, 7] + [PAD_ID] * 7, list(range(10, 20))])
+    with_neighbour = net(ids=batch, lengths=torch.tensor([3, 10]))
+    torch.testing.assert_close(with_neighbour[:1], alone, atol=1e-5, rtol=0)
+    # ... and the neighbour's logits differ, so the comparison is not vacuous.
+    assert not torch.allclose(with_neighbour[1], alone[0], atol=1e-3)
+
+
+def test_the_transformer_refuses_a_sequence_longer_than_its_position_table():
+    net = TransformerNet(40, 3, max_positions=4, d_model=16, num_heads=2).eval()
+    with pytest.raises(ValueError, match="max_positions=4"):
+        net(ids=torch.ones(1, 5, dtype=torch.long), lengths=torch.tensor([5]))
+
+
+@pytest.mark.parametrize("name", ["lstm", "cnn", "transformer"])
+def test_learns_predicts_and_reloads_from_plain_data(name):
+    model, space = fitted(name)
+    probe, probe_labels = catalog(4, seed=2)
+    proba = model.predict_proba(probe)
+    assert proba.dtype == np.float32 and proba.shape == (len(probe), space.n_classes)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert (proba.argmax(axis=1) == space.encode(probe_labels)).mean() >= 0.9
+
+    state, arrays = model.get_state()
+    restored_state = json.loads(json.dumps(state))  # plain JSON, no objects
+    assert restored_state["preprocessor"]["vocabulary"]["tokens"][:2] == ["<pad>", "<unk>"]
+    assert all(isinstance(a, np.ndarray) for a in arrays.values())
+    params = json.loads(json.dumps(model.get_params()))
+    again = get_model_class(name).from_state(params, restored_state, arrays, space)
+    np.testing.assert_allclose(again.predict_proba(probe), proba, atol=1e-6)
+
+
+def test_vocabulary_comes_from_training_products_only():
+    products, labels = catalog(12, seed=0)
+    space = LabelSpace.from_labels(labels, "single")
+    # A brand seen only in validation must not get an id: the model never learned it.
+    valid = Products.from_texts(["Zorblax red shirt"] * 3 + ["Zorblax tea mug"] * 3 + ["Zorblax sports shoes"] * 3)
+    valid_y = space.encode([("shirt",)] * 3 + [("mug",)] * 3 + [("shoe",)] * 3)
+    model = create_model("cnn", **TINY["cnn"], **{**TRAIN, "epochs": 1})
+    model.fit(products, space.encode(labels), space, valid=(valid, valid_y), context=QUIET)
+    assert "zorblax" not in model.vocabulary
+    assert "shoes" in model.vocabulary
+
+
+def test_encoding_truncates_and_never_yields_an_empty_sequence():
+    model, _ = fitted("lstm", max_length=2)
+    examples = model.encode(Products.from_texts(["Acme red cotton shirt", "", "!!! ???", "qwertyuiop"]))
+    assert [len(e["ids"]) for e in examples] == [2, 1, 1, 1]
+    assert examples[0]["ids"] == [model.vocabulary.id("acme"), model.vocabulary.id("red")]
+    assert examples[1]["ids"] == examples[2]["ids"] == examples[3]["ids"] == [UNK_ID]
+    batch = model.collate(examples)
+    assert batch["ids"].tolist() == [examples[0]["ids"], [UNK_ID, PAD_ID], [UNK_ID, PAD_ID], [UNK_ID, PAD_ID]]
+    assert batch["lengths"].tolist() == [2, 1, 1, 1]
+    # Empty and long texts alike get probabilities.
+    proba = model.predict_proba(Products.from_texts(["", "Acme " * 500 + "shirt"]))
+    assert np.isfinite(proba).all()
+
+
+def test_max_length_is_chosen_from_the_training_lengths_when_not_given():
+    model = create_model("transformer", **TINY["transformer"], **{**TRAIN, "epochs": 1})
+    lengths = [3] * 90 + [40] * 10  # 95th percentile: 40 words
+    texts = [" ".join(["shirt"] * n) if i % 2 else " ".join(["mug"] * n) for i, n in enumerate(lengths)]
+    labels = [("shirt",) if i % 2 else ("mug",) for i in range(len(texts))]
+    space = LabelSpace.from_labels(labels, "single")
+    model.fit(Products.from_texts(texts), space.encode(labels), space, context=QUIET)
+    assert model.max_length_ == 40
+    assert model.network.position_embedding.num_embeddings == 40
+    assert MIN_AUTO_LENGTH <= 40 <= MAX_AUTO_LENGTH
+
+    short = create_model("cnn", **TINY["cnn"], **{**TRAIN, "epochs": 1})
+    short.fit(Products.from_texts(["shirt", "mug"] * 5), space.encode([("shirt",), ("mug",)] * 5), space, context=QUIET)
+    assert short.max_length_ == MIN_AUTO_LENGTH
+
+
+def test_multi_label_and_path_targets_train():
+    products, labels = catalog(8, seed=0)
+    colours = [tuple(sorted({lab[0], text.split()[1]})) for text, lab in zip(products.texts, labels)]
+    space = LabelSpace.from_labels(colours, "multi")
+    model = create_model("lstm", **TINY["lstm"], **TRAIN)
+    model.fit(products, space.encode(colours), space, seed=0, context=QUIET)
+    proba = model.predict_proba(products)
+    assert proba.shape == (len(products), space.n_classes)
+    assert ((proba > 0.5) == space.encode(colours).astype(bool)).mean() >= 0.9
+
+    paths = [("Apparel" if lab[0] != "mug" else "Home", lab[0]) for lab in labels]
+    path_space = LabelSpace.from_labels(paths, "path")
+    model = create_model("transformer", **TINY["transformer"], **TRAIN)
+    model.fit(products, path_space.encode(paths), path_space, seed=0, context=QUIET)
+    assert (model.predict_proba(products).argmax(axis=1) == path_space.encode(paths)).mean() >= 0.9
+
+
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("lstm", {"pooling": "mean"}, "pooling must be 'max' or 'last'"),
+        ("lstm", {"hidden_size": 0}, "hidden_size must be a positive integer"),
+        ("lstm", {"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
+        ("cnn", {"kernel_sizes": []}, "kernel_sizes must be a non-empty list"),
+        ("cnn", {"kernel_sizes": [2, 0]}, "kernel_sizes must be a non-empty list"),
+        ("transformer", {"d_model": 30, "num_heads": 4}, r"d_model \(30\) must be a multiple of num_heads \(4\)"),
+        ("transformer", {"embedding_dim": 64}, "unknown setting"),
+        ("cnn", {"max_length": 0}, "max_length must be"),
+        ("cnn", {"max_vocab": 2}, "max_vocab must be at least 3"),
+        ("lstm", {"min_freq": "two"}, "min_freq must be"),
+    ],
+)
+def test_bad_settings_are_config_errors_naming_the_setting(name, params, message):
+    with pytest.raises(ConfigError, match=message):
+        create_model(name, **params)
+
+
+def test_a_damaged_saved_state_is_a_model_dir_error():
+    model, space = fitted("cnn", epochs=1)
+    state, arrays = model.get_state()
+    broken = json.loads(json.dumps(state))
+    broken["preprocessor"]["max_length"] = "long"
+    with pytest.raises(ModelDirError, match="max_length"):
+        get_model_class("cnn").from_state(model.get_params(), broken, arrays, space)
+    broken = json.loads(json.dumps(state))
+    broken["preprocessor"]["vocabulary"]["tokens"] = broken["preprocessor"]["vocabulary"]["tokens"][:-1]
+    with pytest.raises(ModelDirError):
+        get_model_class("cnn").from_state(model.get_params(), broken, arrays, space)
