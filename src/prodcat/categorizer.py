@@ -173,6 +173,8 @@ class Categorizer:
         say = Reporter(self.quiet)
         mapping = self.resolve_fields().require_text().require_labels()
         model = create_model(self.model, **(self.params or {}))
+        if not model.label_formats:
+            raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
             raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
 

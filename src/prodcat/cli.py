@@ -293,6 +293,152 @@ def web_app(
 
 
 @app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
+    out: Annotated[Path, typer.Option("--out", help="The exported model directory.")],
+    format: Annotated[str, typer.Option("--format", help="onnx.")] = "onnx",
+    quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 quantization.")] = None,
+    quiet: Quiet = False,
+):
+    """Export a neural model for fast CPU inference; the result is itself a model directory."""
+    from prodcat.export import export_model
+
+    exported = export_model(model_dir, out, format=format, quantize=quantize, quiet=quiet)
+    typer.echo(f"exported {model_dir} to {exported}")
+
+
+@app.command()
+def tune(
+    data: Data,
+    out: Annotated[Path, typer.Option("--out", help="Model directory for the best model, with tuning/ trial logs.")],
+    model: Annotated[str, typer.Option(help="Registered model name (see `prodcat models`).")] = "tfidf-linear",
+    trials: Annotated[Optional[int], typer.Option(help="Most trials (default 20 when no --timeout is given).")] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option(help="Start no new trial after this many seconds.")
+    ] = None,
+    preset: Preset = None,
+    config: Config = None,
+    text_cols: TextCols = None,
+    label_col: LabelCol = None,
+    label_format: LabelFormat = None,
+    label_sep: LabelSep = None,
+    label_level: LabelLevel = None,
+    id_cols: IdCols = None,
+    encoding: Encoding = None,
+    param: Annotated[
+        Optional[list[str]], typer.Option("--param", help="Setting KEY=VALUE fixed for every trial, repeatable.")
+    ] = None,
+    valid_size: Annotated[float, typer.Option(help="Share held out to score the trials on.")] = 0.1,
+    test_size: Annotated[float, typer.Option(help="Share held out for the best model's test report.")] = 0.1,
+    class_weight: Annotated[
+        str, typer.Option("--class-weight", help="'balanced' (default) or 'none', unless the search space picks it.")
+    ] = "balanced",
+    seed: Annotated[int, typer.Option(help="Seed for the split, the models and the sampler.")] = 0,
+    epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs per trial.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
+    checkpoint: Annotated[
+        Optional[str], typer.Option(help="bert: a local checkpoint directory or a hub id.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
+    quiet: Quiet = False,
+):
+    """Search a model's settings with Optuna on the validation split; save the best model."""
+    from prodcat.catalog.fields import resolve_fields
+    from prodcat.tuning import TRIAL_COLUMNS, tune as run_tune
+
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
+    mapping = resolve_fields(preset, config, **options)
+    params = _parse_params(param)
+    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, checkpoint=checkpoint)
+    params.update({k: v for k, v in given.items() if v is not None})
+    header_shown = []
+
+    def show(row: dict) -> None:
+        # the trial table goes to stdout as trials finish: it is the result, not progress
+        if not header_shown:
+            typer.echo("  ".join(TRIAL_COLUMNS))
+            header_shown.append(True)
+        typer.echo("  ".join(str(row[c]) for c in TRIAL_COLUMNS))
+
+    _, summary = run_tune(
+        data, model=model, trials=trials, timeout=timeout, seed=seed, params=params, out=out, on_trial=show,
+        quiet=quiet, fields=mapping, valid_size=valid_size, test_size=test_size, class_weight=class_weight,
+        device=device,
+    )
+    best = summary["best"]
+    typer.echo(f"best trial {best['trial']} of {summary['trials']}: validation {_headline_line(best['validation'])}")
+    if best["test"]:
+        typer.echo(f"test: {_headline_line(best['test'])}")
+    typer.echo(f"saved {out}  (trials: {out / 'tuning' / 'trials.csv'}, best: {out / 'tuning' / 'best.json'})")
+
+
+@app.command()
+def leaderboard(
+    data: Data,
+    models: Annotated[
+        str, typer.Option("--models", help="Registered model names, comma-separated.")
+    ] = "tfidf-linear,bow",
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Save each model to OUT/NAME (default: not kept).")
+    ] = None,
+    preset: Preset = None,
+    config: Config = None,
+    text_cols: TextCols = None,
+    label_col: LabelCol = None,
+    label_format: LabelFormat = None,
+    label_sep: LabelSep = None,
+    label_level: LabelLevel = None,
+    id_cols: IdCols = None,
+    encoding: Encoding = None,
+    param: Annotated[
+        Optional[list[str]],
+        typer.Option("--param", help="KEY=VALUE for every model that has KEY, or NAME.KEY=VALUE for one; repeatable."),
+    ] = None,
+    valid_size: Annotated[float, typer.Option(help="Share held out for calibration and tuning.")] = 0.1,
+    test_size: Annotated[float, typer.Option(help="Share held out to score every model on.")] = 0.1,
+    class_weight: Annotated[
+        str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
+    ] = "balanced",
+    seed: Annotated[int, typer.Option(help="Seed for the split (shared by every model) and the models.")] = 0,
+    epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
+    checkpoint: Annotated[
+        Optional[str], typer.Option(help="bert: a local checkpoint directory or a hub id.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    quiet: Quiet = False,
+):
+    """Train several models on one split and compare them: macro-F1, accuracy, speed, size."""
+    from prodcat.catalog.fields import resolve_fields
+    from prodcat.leaderboard import leaderboard as run_leaderboard, render, split_shared_params
+
+    names = _columns(models)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
+    mapping = resolve_fields(preset, config, **options)
+    shared, own = {}, {}
+    for key, value in _parse_params(param).items():
+        model_name, dot, setting = key.partition(".")
+        if dot and model_name in names:
+            own.setdefault(model_name, {})[setting] = value
+        else:
+            shared[key] = value
+    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, checkpoint=checkpoint)
+    shared.update({k: v for k, v in given.items() if v is not None})
+    params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
+    board = run_leaderboard(
+        data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,
+        valid_size=valid_size, test_size=test_size, class_weight=class_weight, device=device,
+    )
+    if as_json:
+        _print_json(json.loads(board.to_json(orient="records")))
+    else:
+        typer.echo(render(board))
+
+
+@app.command()
 def models():
     """List the registered model names."""
     from prodcat.models import available_models

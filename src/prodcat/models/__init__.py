@@ -22,6 +22,7 @@ _MODEL_MODULES = {
     "lstm": "prodcat.models.text_nets",
     "cnn": "prodcat.models.text_nets",
     "transformer": "prodcat.models.text_nets",
+    "onnx": "prodcat.models.onnx_runtime",
 }
 
 

@@ -1,0 +1,343 @@
+"""Export a neural model to ONNX: a model directory that ONNX Runtime runs on CPU.
+
+The exported directory is itself a model directory (model "onnx", see
+`prodcat.models.onnx_runtime`): `Categorizer.load`, `prodcat predict`,
+`prodcat evaluate`, the server and the web app take it as they take the
+source. It keeps the source's field mapping, labels, thresholds, review
+threshold, metrics and report; only the network changes, from PyTorch weights
+to an ONNX graph (stored in `weights.safetensors` as bytes, never pickled).
+
+    >>> from prodcat.export import export_model
+    >>> export_model("models/lstm", "models/lstm-onnx")                       # doctest: +SKIP
+    PosixPath('models/lstm-onnx')
+    >>> export_model("models/lstm", "models/lstm-int8", quantize="int8")      # doctest: +SKIP
+    PosixPath('models/lstm-int8')
+
+Every export is checked before it is saved: the source (PyTorch) and the
+exported model predict the same products, and the probabilities' largest
+difference and the share of identical labels are recorded in the manifest
+(`training.export.check`). An fp32 graph must match within 1e-4, or the export
+fails; int8 quantization moves logits by about 0.02, so its label agreement is
+reported, not enforced. Check products are synthetic texts built from the
+model's own vocabulary (or common product words), unless `check_texts` are given.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from prodcat.errors import ConfigError
+
+FORMATS = ("onnx",)
+QUANTIZATIONS = ("int8",)
+#: ONNX opset of exported graphs: supported by onnxruntime 1.16+ and by
+#: torch.onnx's TorchScript exporter for every prodcat network.
+OPSET = 17
+#: an fp32 graph whose probabilities differ more than this from PyTorch is a failed export
+FP32_TOLERANCE = 1e-4
+#: synthetic products the export is checked on
+CHECK_PRODUCTS = 512
+#: products of the batch traced into the graph (dynamic axes make any size work later)
+TRACE_PRODUCTS = 8
+
+# Common catalog words: check texts for models with no word vocabulary of their
+# own (bow hashes n-grams; bert's word pieces cover any word).
+PRODUCT_WORDS = (
+    "men women kids unisex boys girls baby shirt tshirt top dress skirt jeans trousers shorts jacket coat "
+    "sweater hoodie socks shoes sneakers boots sandals heels bag backpack wallet belt watch sunglasses "
+    "cap hat scarf gloves cotton linen wool leather denim silk polyester blue black white red green grey "
+    "navy pink brown beige yellow slim regular fit casual formal sports running printed striped solid "
+    "phone case charger cable laptop headphones speaker kitchen knife pan pot kettle mug plate bowl "
+    "towel pillow duvet sheet blanket lamp chair table sofa shelf perfume lipstick cream serum shampoo "
+    "soap sunscreen ring necklace earrings bracelet pack set of 2 3 100 ml xl large small"
+).split()
+
+
+# --- graphs ONNX Runtime runs well -----------------------------------------------
+
+
+def _padded_mean_bag(network: Any) -> Any:
+    """bow's BagNetwork over a padded id matrix and mask (see onnx_runtime's "padded_bag" feed)."""
+    import torch
+
+    class PaddedMeanBag(torch.nn.Module):
+        def __init__(self, bag: Any):
+            super().__init__()
+            self.bag = bag
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            bag = self.bag
+            vectors = torch.nn.functional.embedding(ids, bag.embedding.weight)
+            # The masked sum as a batched matrix product: ONNX Runtime runs it
+            # twice as fast as a multiply and a reduce. An empty bag averages
+            # to zeros, as EmbeddingBag's mean does.
+            x = torch.bmm(mask.unsqueeze(1), vectors).squeeze(1) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+            if bag.hidden is not None:
+                x = torch.relu(bag.hidden(x))
+            return bag.output(x)
+
+    return PaddedMeanBag(network).eval()
+
+
+def _traceable(network: Any) -> Any:
+    """The network, or a copy whose nn.MultiheadAttention layers trace with a dynamic sequence length.
+
+    PyTorch's attention function turns the traced batch's sequence length into
+    a constant of the ONNX graph (any other length then fails in a Reshape);
+    the same attention written with reshape(-1) stays dynamic. The weights are
+    the same tensors' copies, so the numbers are the same.
+    """
+    import copy
+
+    import torch
+
+    class TraceableSelfAttention(torch.nn.MultiheadAttention):
+        def forward(self, query, key, value, key_padding_mask=None, need_weights=False, attn_mask=None,
+                    average_attn_weights=True, is_causal=False):
+            x = query if self.batch_first else query.transpose(0, 1)
+            heads, width = self.num_heads, self.embed_dim
+            q, k, v = torch.nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+            q, k, v = (t.reshape(x.shape[0], -1, heads, width // heads).transpose(1, 2) for t in (q, k, v))
+            scores = q @ k.transpose(-1, -2) / math.sqrt(width // heads)
+            if attn_mask is not None:
+                scores = scores + attn_mask if attn_mask.is_floating_point() else scores.masked_fill(attn_mask, float("-inf"))
+            if key_padding_mask is not None:
+                scores = scores.masked_fill(key_padding_mask[:, None, None, :].to(torch.bool), float("-inf"))
+            context = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(x.shape[0], -1, width)
+            out = self.out_proj(context)
+            return (out if self.batch_first else out.transpose(0, 1)), None
+
+    def plain(module: Any) -> bool:
+        return type(module) is torch.nn.MultiheadAttention and module._qkv_same_embed_dim and module.in_proj_bias is not None
+
+    if not any(plain(m) for m in network.modules()):
+        return network
+    network = copy.deepcopy(network)
+    for module in network.modules():
+        if plain(module):
+            module.__class__ = TraceableSelfAttention
+    return network.eval()
+
+
+#: source model -> (input layout of `prodcat.models.onnx_runtime.FEEDS`, the
+#: module to export); models not listed export their network as it is.
+EXPORT_FORMS = {"bow": ("padded_bag", _padded_mean_bag)}
+
+
+@contextmanager
+def _captured_stderr() -> Iterator[None]:
+    """Hold back what C++ code writes to stderr (torch.onnx's shape-inference
+    notes on packed LSTMs); show it only if the block fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def onnx_graph(source: Any, examples: list[dict[str, Any]], *, opset: int = OPSET) -> tuple[bytes, str]:
+    """Trace a fitted TorchModel's network into a serialized ONNX graph.
+
+    examples: a few encoded products (`source.encode(...)`) to trace with;
+    every axis of every input is dynamic. Returns (graph bytes, feed name).
+    """
+    import torch
+
+    from prodcat.models.onnx_runtime import FEEDS
+
+    feed_name, wrap = EXPORT_FORMS.get(source.name, ("collate", lambda network: network))
+    module = wrap(_traceable(source.network)).eval()
+    inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in FEEDS[feed_name](source, examples).items()}
+    axes = {name: {d: ("batch", "sequence")[d] for d in range(min(t.dim(), 2))} for name, t in inputs.items()}
+    buffer = io.BytesIO()
+    # Not under no_grad: PyTorch would take its fused inference path for
+    # Transformer layers, which has no ONNX form.
+    with warnings.catch_warnings(), _captured_stderr():
+        # TracerWarnings about Python-side shape checks: those shapes stay dynamic
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args=(), kwargs=inputs, f=buffer,
+            input_names=list(inputs), output_names=["logits"],
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            opset_version=opset, dynamo=False,
+        )
+    return buffer.getvalue(), feed_name
+
+
+def quantize_int8(graph: bytes) -> bytes:
+    """Dynamic int8 quantization of a graph's weights (onnxruntime.quantization)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="prodcat-quantize-") as tmp:
+        source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
+        source.write_bytes(graph)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer logs advice about pre-processing to the root logger
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+        return target.read_bytes()
+
+
+def synthetic_texts(source: Any, n: int = CHECK_PRODUCTS, seed: int = 0) -> list[str]:
+    """Texts of 1 to 16 words drawn from the model's vocabulary (or PRODUCT_WORDS),
+    plus edge cases a graph must get right: an empty text, one of unknown
+    words, and one longer than any model's max_length (it gets truncated)."""
+    vocabulary = getattr(source, "vocabulary", None)
+    words = [w for w in getattr(vocabulary, "tokens", [])[2:2002] if w] or list(PRODUCT_WORDS)
+    rng = np.random.default_rng(seed)
+    texts = ["", "qzxv wkpj", " ".join(words[i] for i in rng.integers(0, len(words), 600))]
+    while len(texts) < n:
+        size = int(rng.integers(1, 17))
+        texts.append(" ".join(words[i] for i in rng.integers(0, len(words), size)))
+    return texts
+
+
+def agreement(
+    reference: np.ndarray, exported: np.ndarray, label_space: Any, thresholds: np.ndarray | None
+) -> dict[str, Any]:
+    """How close two models' probabilities and decisions are on the same products."""
+    same = label_space.decide(reference, thresholds) == label_space.decide(exported, thresholds)
+    if same.ndim > 1:
+        same = same.all(axis=1)
+    return {
+        "products": int(len(reference)),
+        "label_agreement": round(float(same.mean()) if len(same) else 1.0, 6),
+        "max_abs_probability_difference": float(np.abs(reference - exported).max()) if len(reference) else 0.0,
+    }
+
+
+def export_model(
+    model_dir: str | Path,
+    out: str | Path,
+    *,
+    format: str = "onnx",
+    quantize: str | None = None,
+    opset: int = OPSET,
+    check_texts: Sequence[str] | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Export the neural model in `model_dir` to an ONNX model directory `out`.
+
+    quantize: None (fp32, same probabilities within 1e-4) or "int8" (dynamic
+    int8 weights: smaller and faster, labels may change for a few products).
+    check_texts: products to compare PyTorch and ONNX on (default: synthetic).
+    Refuses a tfidf-linear model (already fast on CPU, no network), an already
+    exported model, `out` equal to `model_dir`, and an `out` folder that is
+    not a model directory. Returns `out`.
+    """
+    from prodcat.catalog.products import Products
+    from prodcat.categorizer import Categorizer
+    from prodcat.console import Reporter
+    from prodcat.models.onnx_runtime import OnnxModel
+
+    model_dir, out = Path(model_dir), Path(out)
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")
+    if quantize in ("none", ""):
+        quantize = None
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ConfigError(f"unknown quantization {quantize!r}; use int8 or leave --quantize out")
+    if out.resolve() == model_dir.resolve():
+        raise ConfigError(f"--out must be another directory than the model being exported ({model_dir})")
+
+    say = Reporter(quiet)
+    clf = Categorizer.load(model_dir, quiet=quiet)
+    source = clf._fitted
+    if clf.model == "onnx":
+        raise ConfigError(f"{model_dir} is already an exported ONNX model; export its source model directory instead")
+    if not hasattr(source, "network") or not hasattr(source, "load_preprocessor"):
+        raise ConfigError(
+            f"{model_dir} holds a {clf.model} model, which has no neural network to export: it is already fast on CPU; "
+            "ONNX export is for bow, lstm, cnn, transformer and bert models"
+        )
+
+    texts = list(check_texts) if check_texts is not None else synthetic_texts(source)
+    products = Products.from_texts(texts)
+    with say.step(f"exporting {clf.model} to ONNX (opset {opset})"):
+        examples = source.encode(Products.from_texts(_trace_texts(texts)))
+        graph, feed = onnx_graph(source, examples, opset=opset)
+    if quantize == "int8":
+        with say.step("quantizing weights to int8"):
+            graph = quantize_int8(graph)
+
+    with say.step(f"checking the export against PyTorch on {len(texts):,} products"):
+        exported = OnnxModel.build(source, graph, feed=feed, quantize=quantize, opset=opset)
+        check = agreement(source.predict_proba(products), exported.predict_proba(products),
+                          clf.label_space_, clf.thresholds_)
+    check["texts"] = "given" if check_texts is not None else "synthetic"
+    if quantize is None and check["max_abs_probability_difference"] > FP32_TOLERANCE:
+        raise RuntimeError(
+            f"the ONNX graph of {clf.model} does not reproduce PyTorch: probabilities differ by up to "
+            f"{check['max_abs_probability_difference']:.2g} (tolerance {FP32_TOLERANCE}); this is a bug in prodcat's exporter"
+        )
+    say.note(
+        f"ONNX vs PyTorch: {check['label_agreement']:.2%} identical labels, "
+        f"largest probability difference {check['max_abs_probability_difference']:.2g}"
+    )
+
+    exported.export_info = {
+        "format": format,
+        "source_dir": str(model_dir),
+        "source_model": clf.model,
+        "opset": opset,
+        "quantize": quantize,
+        "graph_bytes": len(graph),
+        "check": check,
+        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "libraries": _export_libraries(),
+    }
+    clf._fitted, clf.model, clf.params = exported, "onnx", exported.get_params()
+    # Training info stays the source's; the export is recorded beside it, so the
+    # manifest tells where the model came from and how far it was checked.
+    clf.training_ = {**getattr(clf, "training_", {}), "export": exported.export_info}
+    clf.save(out)
+    if (model_dir / "report").is_dir() and not (out / "report").exists():
+        shutil.copytree(model_dir / "report", out / "report")
+    return out
+
+
+def _trace_texts(texts: list[str]) -> list[str]:
+    """A few texts of different lengths, so the traced batch has real padding."""
+    by_length = sorted((t for t in texts if t.strip()), key=len)
+    if not by_length:
+        return ["product"]
+    picks = np.linspace(0, len(by_length) - 1, num=min(TRACE_PRODUCTS, len(by_length))).round().astype(int)
+    return [by_length[i] for i in picks]
+
+
+def _export_libraries() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("torch", "onnx", "onnxruntime"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return versions

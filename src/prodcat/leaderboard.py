@@ -1,0 +1,152 @@
+"""Several models trained and scored on one split: which is best for this catalog?
+
+Every model gets the same seed, hence the same train / validation / test
+split (it depends on the catalog and the seed only), and is scored on the
+same test products. One row per model: test macro-F1 and accuracy,
+validation macro-F1, training seconds, prediction speed on the test products
+and the size of its saved model directory.
+
+    >>> from prodcat.leaderboard import leaderboard
+    >>> board = leaderboard("catalog.csv", models=["tfidf-linear", "bow", "lstm"],
+    ...                     text_cols=["title"], label_col="category",
+    ...                     params_by_model={"lstm": {"epochs": 5}})          # doctest: +SKIP
+    >>> board[["model", "test_macro_f1", "products_per_second"]]           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from prodcat.errors import ConfigError
+
+COLUMNS = (
+    "model", "test_macro_f1", "test_accuracy", "validation_macro_f1", "test_n",
+    "fit_seconds", "products_per_second", "size_bytes", "path",
+)
+
+#: test parts smaller than this are predicted 3 times for the speed column
+SPEED_REPEAT_BELOW = 10_000
+
+
+def model_settings(name: str) -> set[str]:
+    """The setting names a registered model accepts."""
+    from prodcat.models import get_model_class
+
+    return set(get_model_class(name)().get_params())
+
+
+def split_shared_params(models: Sequence[str], shared: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Give each shared setting (e.g. epochs) to the models that have it.
+
+    A setting no model has is an error (a typo would otherwise do nothing).
+    """
+    known = {name: model_settings(name) for name in models}
+    unused = sorted(k for k in shared if not any(k in keys for keys in known.values()))
+    if unused:
+        raise ConfigError(f"no model among {', '.join(models)} has the setting(s) {', '.join(map(repr, unused))}")
+    return {name: {k: v for k, v in shared.items() if k in known[name]} for name in models}
+
+
+def leaderboard(
+    data: Any,
+    models: Sequence[str] = ("tfidf-linear", "bow"),
+    *,
+    params_by_model: dict[str, dict[str, Any]] | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    quiet: bool = False,
+    **categorizer_options: Any,
+) -> Any:
+    """Train each model on the same split and return one row per model (a pandas DataFrame).
+
+    params_by_model: settings per model name, e.g. {"bow": {"epochs": 5}}.
+    out: save each model to out/NAME (else to a temporary directory, only to
+        measure its size).
+    categorizer_options: anything `Categorizer` takes (text_cols, label_col,
+        preset, valid_size, test_size, class_weight, device, ...).
+
+    Rows are sorted by test macro-F1, best first. products_per_second is the
+    speed of `predict_proba` on the test products, read from memory.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from prodcat.categorizer import Categorizer
+    from prodcat.console import Reporter
+    from prodcat.models import get_model_class
+
+    models = list(models)
+    if not models:
+        raise ConfigError("--models needs at least one model name")
+    if len(set(models)) != len(models):
+        raise ConfigError(f"--models lists a model twice: {', '.join(models)}")
+    for name in models:
+        get_model_class(name)  # unknown names fail before any training
+    params_by_model = dict(params_by_model or {})
+    stray = sorted(set(params_by_model) - set(models))
+    if stray:
+        raise ConfigError(f"settings given for {', '.join(stray)}, which --models does not list")
+    for fixed in ("model", "params", "seed", "quiet"):
+        if fixed in categorizer_options:
+            raise ConfigError(f"leaderboard sets {fixed!r} itself; pass it as leaderboard's own argument")
+
+    say = Reporter(quiet)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="prodcat-leaderboard-") as scratch:
+        for name in models:
+            clf = Categorizer(model=name, params=params_by_model.get(name), seed=seed, quiet=True,
+                              **categorizer_options)
+            with say.step(f"training {name}"):
+                started = time.perf_counter()
+                clf.fit(data)
+                fit_seconds = time.perf_counter() - started
+            test = clf._test_catalog
+            test_metrics = clf.metrics_.get("test", {})
+            speed = None
+            if test is not None and len(test):
+                clf._proba(test.products.take(np.arange(min(len(test), 64))))  # warm-up: lazy imports, threads
+                best = math.inf
+                # the quickest of a few runs on a small test part: one run is mostly noise
+                for _ in range(3 if len(test) < SPEED_REPEAT_BELOW else 1):
+                    started = time.perf_counter()
+                    clf._proba(test.products)
+                    best = min(best, time.perf_counter() - started)
+                speed = len(test) / max(best, 1e-9)
+            target = Path(out) / name if out is not None else Path(scratch) / name
+            clf.save(target)
+            rows.append({
+                "model": name,
+                "test_macro_f1": test_metrics.get("macro_f1"),
+                "test_accuracy": test_metrics.get("accuracy"),
+                "validation_macro_f1": clf.metrics_.get("validation", {}).get("macro_f1"),
+                "test_n": test_metrics.get("n", 0),
+                "fit_seconds": round(fit_seconds, 2),
+                "products_per_second": None if speed is None else round(speed),
+                "size_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()),
+                "path": str(target) if out is not None else None,
+            })
+    board = pd.DataFrame(rows, columns=list(COLUMNS))
+    return board.sort_values("test_macro_f1", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def render(board: Any) -> str:
+    """The leaderboard as an aligned text table."""
+    shown = board.drop(columns=["path"]) if board["path"].isna().all() else board
+    table = shown.copy()
+    for column in ("test_macro_f1", "test_accuracy", "validation_macro_f1"):
+        table[column] = table[column].map(lambda v: "" if v is None or v != v else f"{v:.4f}")
+    table["size_bytes"] = table["size_bytes"].map(_human_size)
+    table = table.rename(columns={"size_bytes": "size"})
+    return table.to_string(index=False)
+
+
+def _human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -1,0 +1,251 @@
+"""`onnx`: a neural model exported by `prodcat export`, run with ONNX Runtime.
+
+An exported model directory is an ordinary model directory whose model is
+"onnx". It keeps the source model's preprocessing (vocabulary or tokenizer,
+as the source saved it) and calibration, and replaces the PyTorch network
+with its ONNX graph, stored as one uint8 array in `weights.safetensors`: data,
+never code. Prediction is the source model's encode -> collate, then ONNX
+Runtime instead of PyTorch, then the same calibration, so the labels are the
+source model's.
+
+    >>> from prodcat import Categorizer
+    >>> clf = Categorizer.load("models/lstm-onnx")                  # doctest: +SKIP
+    >>> clf.model, clf._fitted.params["source_model"]               # doctest: +SKIP
+    ('onnx', 'lstm')
+    >>> clf.predict(["slim fit oxford shirt"])                      # doctest: +SKIP
+    ['Shirts']
+
+Params (written by `prodcat.export.export_model`, not chosen by hand):
+source_model (the registry name of the exported model), source_params (its
+settings), quantize (None or "int8") and opset (the ONNX opset of the graph).
+
+The model cannot be trained: `fit` raises ConfigError (train the source model
+and export it again). It needs the same libraries as its source model for
+preprocessing (torch tensors come out of `collate`) plus onnxruntime.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from prodcat.calibration import apply_calibration
+from prodcat.catalog.products import Products
+from prodcat.errors import ConfigError, ModelDirError
+from prodcat.labels import LabelSpace
+from prodcat.models import get_model_class, register
+from prodcat.models.base import CategorizerModel, FitContext
+
+STATE_VERSION = 1
+#: name of the array holding the serialized ONNX graph
+GRAPH_ARRAY = "onnx_graph"
+QUANTIZATIONS = (None, "int8")
+
+
+def _feed_from_collate(source: Any, examples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The graph's inputs are exactly the source's `collate` output."""
+    return {name: tensor.numpy() for name, tensor in source.collate(examples).items()}
+
+
+def _feed_padded_bag(source: Any, examples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Bags of embedding rows as a padded (batch, longest) id matrix and a 0/1 mask.
+
+    PyTorch's EmbeddingBag becomes an ONNX Loop over bags, which ONNX Runtime
+    runs one bag at a time; a gather over a padded matrix followed by a masked
+    mean gives the same numbers and runs as one vectorized op.
+    """
+    lengths = np.fromiter((len(e["ids"]) for e in examples), dtype=np.int64, count=len(examples))
+    width = max(1, int(lengths.max()) if len(lengths) else 1)
+    ids = np.zeros((len(examples), width), dtype=np.int64)
+    mask = np.zeros((len(examples), width), dtype=np.float32)
+    if lengths.sum():
+        rows = np.repeat(np.arange(len(examples)), lengths)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        cols = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+        ids[rows, cols] = np.concatenate([np.asarray(e["ids"], dtype=np.int64) for e in examples])
+        mask[rows, cols] = 1.0
+    return {"ids": ids, "mask": mask}
+
+
+#: How a batch of encoded examples becomes the graph's inputs, by the name
+#: saved with the model (`prodcat.export` builds the matching graph).
+FEEDS: dict[str, Callable[[Any, list[dict[str, Any]]], dict[str, np.ndarray]]] = {
+    "collate": _feed_from_collate,
+    "padded_bag": _feed_padded_bag,
+}
+#: Most products per run for a feed: a padded bag materializes (batch,
+#: longest, dim) floats, which should stay in the CPU cache (64 was fastest
+#: on fashion titles, ~120 n-grams each, against 256 and 1024).
+BATCH_CAPS = {"padded_bag": 64}
+
+
+def default_threads() -> int:
+    """Every core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def inference_session(graph: bytes, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session of a serialized graph, its own warnings silenced."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    # 3 = errors only: ORT warns about graph rewrites it handles itself.
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+@register("onnx")
+class OnnxModel(CategorizerModel):
+    """A neural model's preprocessing and calibration with its network run by ONNX Runtime.
+
+    Built by `prodcat.export.export_model` (or `prodcat export`); see the
+    module docstring.
+
+        >>> OnnxModel().get_params()
+        {}
+    """
+
+    # An exported model predicts every format its source learned, but learns none.
+    label_formats: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        self.source: Any = None
+        self.session: Any = None
+        self.feed_name: str = "collate"
+        self.calibration: dict[str, Any] = {}
+        self.graph: bytes = b""
+        self.source_state: dict[str, Any] = {}
+        self.export_info: dict[str, Any] = {}
+
+    def fit(
+        self,
+        products: Products,
+        y: np.ndarray,
+        label_space: LabelSpace,
+        valid: tuple[Products, np.ndarray] | None = None,
+        *,
+        seed: int = 0,
+        class_weight: str | None = None,
+        context: FitContext | None = None,
+    ) -> OnnxModel:
+        raise ConfigError(
+            "an exported onnx model cannot be trained: train its source model "
+            f"({self.params.get('source_model') or 'bow, lstm, cnn, transformer or bert'}) and export it again"
+        )
+
+    @classmethod
+    def build(
+        cls,
+        source: Any,
+        graph: bytes,
+        *,
+        feed: str,
+        quantize: str | None,
+        opset: int,
+        export_info: dict[str, Any] | None = None,
+    ) -> OnnxModel:
+        """An OnnxModel from a fitted TorchModel and its exported graph (used by `prodcat.export`)."""
+        state, _ = source.get_state()
+        model = cls(source_model=source.name, source_params=source.get_params(), quantize=quantize, opset=opset)
+        source_state = {k: state[k] for k in ("preprocessor", "network_config", "n_classes", "calibration")}
+        model._attach(source, source_state, graph, feed, source.label_space, export_info or {})
+        return model
+
+    def _attach(
+        self, source: Any, source_state: dict[str, Any], graph: bytes, feed: str, label_space: LabelSpace,
+        export_info: dict[str, Any],
+    ) -> None:
+        if feed not in FEEDS:
+            raise ModelDirError(f"onnx: unknown input layout {feed!r}; this model needs another prodcat")
+        self.source, self.source_state, self.graph, self.feed_name = source, source_state, graph, feed
+        self.calibration = dict(source_state["calibration"])
+        self.label_space = label_space
+        self.export_info = dict(export_info)
+        threads = source.settings.get("num_threads") if hasattr(source, "settings") else None
+        self.session = inference_session(graph, threads)
+        self._inputs = [i.name for i in self.session.get_inputs()]
+
+    # ------------------------------------------------------------- predict
+    def decision_function(self, products: Products) -> np.ndarray:
+        """Uncalibrated logits (n, n_classes) float32 in input order, from ONNX Runtime.
+
+        Products run sorted by length (less padding) in batches of the source
+        model's `eval_batch_size`.
+        """
+        if self.session is None or self.label_space is None:
+            raise RuntimeError("OnnxModel is not loaded; use Categorizer.load on an exported model directory")
+        n_classes = self.label_space.n_classes
+        examples = self.source.encode(products)
+        out = np.empty((len(examples), n_classes), dtype=np.float32)
+        if not examples:
+            return out
+        lengths = np.fromiter((self.source.example_length(e) for e in examples), dtype=np.int64, count=len(examples))
+        order = np.argsort(lengths, kind="stable")
+        size = min(int(self.source.settings.get("eval_batch_size", 256)), BATCH_CAPS.get(self.feed_name, 1 << 30))
+        feed = FEEDS[self.feed_name]
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            inputs = feed(self.source, [examples[i] for i in idx])
+            (logits,) = self.session.run(["logits"], {k: v for k, v in inputs.items() if k in self._inputs})
+            out[idx] = logits
+        return out
+
+    def predict_proba(self, products: Products) -> np.ndarray:
+        """Calibrated probabilities (n, n_classes) float32, as the source model computes them."""
+        logits = self.decision_function(products)
+        return apply_calibration(logits, self.calibration, self.label_space.is_multi)
+
+    # --------------------------------------------------------- persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if self.session is None:
+            raise RuntimeError("OnnxModel is not loaded; nothing to save")
+        state = {
+            "version": STATE_VERSION,
+            "feed": self.feed_name,
+            "source": self.source_state,
+            "export": self.export_info,
+        }
+        return state, {GRAPH_ARRAY: np.frombuffer(self.graph, dtype=np.uint8)}
+
+    @classmethod
+    def from_state(
+        cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
+    ) -> OnnxModel:
+        model = cls(**params)
+        try:
+            if state.get("version") != STATE_VERSION:
+                raise ModelDirError(f"onnx: state version {state.get('version')!r} is not {STATE_VERSION}")
+            if params.get("quantize") not in QUANTIZATIONS:
+                raise ModelDirError(f"onnx: unknown quantization {params.get('quantize')!r}")
+            source_state = dict(state["source"])
+            if int(source_state["n_classes"]) != label_space.n_classes:
+                raise ModelDirError(
+                    f"onnx: the graph has {source_state['n_classes']} outputs but the labels list "
+                    f"{label_space.n_classes} classes"
+                )
+            source_cls = get_model_class(params["source_model"])
+            if not hasattr(source_cls, "load_preprocessor"):
+                raise ModelDirError(f"onnx: {params['source_model']!r} is not a neural model that can be exported")
+            # The source's preprocessing without its network: the graph replaces it.
+            source = source_cls(**params["source_params"])
+            source.label_space, source.n_classes = label_space, label_space.n_classes
+            source.network_config_ = dict(source_state.get("network_config") or {})
+            source.calibration = dict(source_state["calibration"])
+            source.load_preprocessor(source_state["preprocessor"])
+            graph = np.asarray(arrays[GRAPH_ARRAY], dtype=np.uint8).tobytes()
+        except KeyError as exc:
+            raise ModelDirError(f"onnx: saved model lacks {exc.args[0]!r}") from None
+        except ConfigError as exc:
+            raise ModelDirError(f"onnx: the source model cannot be rebuilt ({exc})") from None
+        try:
+            model._attach(source, source_state, graph, state.get("feed", "collate"), label_space,
+                          state.get("export") or {})
+        except ModelDirError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types for a damaged graph
+            raise ModelDirError(f"onnx: the saved ONNX graph cannot be loaded ({str(exc).splitlines()[0]})") from None
+        return model

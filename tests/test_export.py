@@ -1,0 +1,230 @@
+"""ONNX export: the exported directory is a model directory that predicts like its source."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prodcat import Categorizer
+from prodcat.cli import main
+from prodcat.errors import ConfigError, ModelDirError
+from prodcat.export import export_model
+from tiny_catalogs import FORMATS, tiny_frame
+
+NEURAL = ["bow", "lstm", "cnn", "transformer", "bert"]
+# Products a graph must handle like PyTorch: no text at all, only unknown
+# words, and longer than any training product (truncated by the source's encode).
+ODD_TEXTS = ["", "qzxv wkpj", " ".join(["cotton shirt blue collar leather sneaker pan duvet"] * 40)]
+
+
+def _fast_params() -> dict:
+    """The contract test's tiny settings (one source of truth for fast training)."""
+    module = sys.modules.get("test_contract")
+    if module is None:
+        path = Path(__file__).parent / "models" / "test_contract.py"
+        spec = importlib.util.spec_from_file_location("test_contract", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["test_contract"] = module
+        spec.loader.exec_module(module)
+    return module.FAST_PARAMS
+
+
+def _products() -> pd.DataFrame:
+    return tiny_frame().drop(columns=["category", "leaf", "tags"])
+
+
+def _train(name: str, label_format: str, where: Path) -> Path:
+    clf = Categorizer(model=name, params=_fast_params().get(name), quiet=True, seed=1, **FORMATS[label_format])
+    clf.fit(tiny_frame())
+    return clf.save(where / f"{name}-{label_format}")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """Each neural model trained once on the tiny single-label catalog, saved."""
+    where = tmp_path_factory.mktemp("sources")
+    return {name: _train(name, "single", where) for name in NEURAL}
+
+
+def _compare(source_dir: Path, exported_dir: Path, products) -> tuple[np.ndarray, np.ndarray, list, list]:
+    source, exported = Categorizer.load(source_dir), Categorizer.load(exported_dir)
+    return (source.predict_proba(products).to_numpy(), exported.predict_proba(products).to_numpy(),
+            source.predict(products), exported.predict(products))
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_fp32_export_predicts_like_pytorch(name, trained, tmp_path):
+    out = export_model(trained[name], tmp_path / "onnx", quiet=True)
+
+    exported = Categorizer.load(out)
+    assert exported.model == "onnx"
+    assert type(exported._fitted).__name__ == "OnnxModel"
+    products = pd.concat([_products(), pd.DataFrame({"title": ODD_TEXTS, "description": ""})], ignore_index=True)
+    torch_proba, onnx_proba, torch_labels, onnx_labels = _compare(trained[name], out, products)
+    np.testing.assert_allclose(onnx_proba, torch_proba, atol=1e-4)
+    assert onnx_labels == torch_labels
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    source_manifest = json.loads((trained[name] / "manifest.json").read_text())
+    assert manifest["model"]["params"]["source_model"] == name
+    assert manifest["model"]["params"]["quantize"] is None
+    assert manifest["metrics"] == source_manifest["metrics"]
+    assert manifest["labels"] == source_manifest["labels"]
+    check = manifest["training"]["export"]["check"]
+    assert check["label_agreement"] == 1.0 and check["max_abs_probability_difference"] <= 1e-4
+    # plain data only: the graph travels as bytes inside safetensors, the report is copied
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_state.json", "report", "weights.safetensors"]
+    assert (out / "report" / "report.md").is_file()
+
+
+@pytest.mark.parametrize("label_format", ["path", "multi"])
+def test_export_keeps_path_and_multi_label_models(label_format, tmp_path):
+    source = _train("lstm", label_format, tmp_path)
+    out = export_model(source, tmp_path / "onnx", quiet=True)
+    torch_proba, onnx_proba, torch_labels, onnx_labels = _compare(source, out, _products())
+    np.testing.assert_allclose(onnx_proba, torch_proba, atol=1e-4)
+    if label_format == "path":
+        assert onnx_labels == torch_labels
+    else:
+        # Multi-label thresholds sit exactly on a validation probability, so a
+        # product at the cut may flip with a 1e-7 difference; nearly all agree.
+        agree = np.mean([a == b for a, b in zip(onnx_labels, torch_labels)])
+        assert agree >= 0.9
+
+
+def test_int8_export_is_smaller_and_records_its_agreement(trained, tmp_path):
+    fp32 = export_model(trained["bert"], tmp_path / "fp32", quiet=True)
+    int8 = export_model(trained["bert"], tmp_path / "int8", quantize="int8", quiet=True)
+
+    manifest = json.loads((int8 / "manifest.json").read_text())
+    assert manifest["model"]["params"]["quantize"] == "int8"
+    export = manifest["training"]["export"]
+    assert export["quantize"] == "int8"
+    assert 0.5 <= export["check"]["label_agreement"] <= 1.0
+    assert export["check"]["max_abs_probability_difference"] > 0  # int8 does move probabilities
+    assert (int8 / "weights.safetensors").stat().st_size < (fp32 / "weights.safetensors").stat().st_size
+    torch_proba, onnx_proba, torch_labels, onnx_labels = _compare(trained["bert"], int8, _products())
+    assert np.mean([a == b for a, b in zip(onnx_labels, torch_labels)]) >= 0.9
+
+
+def test_cli_exports_then_predicts_and_evaluates_the_exported_dir(trained, tmp_path, capsys):
+    catalog = tmp_path / "catalog.csv"
+    tiny_frame().to_csv(catalog, index=False)
+    exported = tmp_path / "lstm-onnx"
+
+    main_ok(["export", trained["lstm"], "--format", "onnx", "--out", exported, "--quiet"])
+    assert f"exported {trained['lstm']} to {exported}" in capsys.readouterr().out
+
+    main_ok(["predict", exported, "--data", catalog, "--out", tmp_path / "onnx.csv", "--quiet"])
+    main_ok(["predict", trained["lstm"], "--data", catalog, "--out", tmp_path / "torch.csv", "--quiet"])
+    onnx_rows = pd.read_csv(tmp_path / "onnx.csv", dtype=str)
+    torch_rows = pd.read_csv(tmp_path / "torch.csv", dtype=str)
+    assert len(onnx_rows) == len(tiny_frame())
+    assert onnx_rows["prediction"].tolist() == torch_rows["prediction"].tolist()
+
+    main_ok(["evaluate", exported, "--data", catalog, "--out", tmp_path / "report", "--keep-seen", "--quiet"])
+    assert "macro_f1=" in capsys.readouterr().out
+    onnx_metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    torch_metrics = Categorizer.load(trained["lstm"]).evaluate(catalog, keep_seen=True)
+    assert onnx_metrics["model"] == "onnx"
+    assert onnx_metrics["n"] == len(tiny_frame())
+    assert onnx_metrics["macro_f1"] == pytest.approx(torch_metrics["macro_f1"])
+
+
+def main_ok(argv) -> None:
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        assert not exc.code, f"prodcat {' '.join(map(str, argv))} exited with {exc.code}"
+
+
+def test_tfidf_linear_is_refused_with_one_line(tmp_path, capsys):
+    source = _train("tfidf-linear", "single", tmp_path)
+    with pytest.raises(ConfigError, match="tfidf-linear model.*already fast on CPU"):
+        export_model(source, tmp_path / "onnx", quiet=True)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(source), "--out", str(tmp_path / "onnx2")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prodcat: error:") and "tfidf-linear" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "onnx").exists() and not (tmp_path / "onnx2").exists()
+
+
+def test_existing_folder_that_is_not_a_model_is_never_replaced(trained, tmp_path):
+    folder = tmp_path / "holiday-photos"
+    folder.mkdir()
+    (folder / "beach.jpg").write_bytes(b"not a model")
+    with pytest.raises(ModelDirError, match="not a prodcat model directory"):
+        export_model(trained["cnn"], folder, quiet=True)
+    assert (folder / "beach.jpg").read_bytes() == b"not a model"
+
+
+def test_an_exported_model_directory_can_be_exported_over(trained, tmp_path):
+    out = export_model(trained["cnn"], tmp_path / "onnx", quiet=True)
+    export_model(trained["cnn"], out, quantize="int8", quiet=True)
+    assert Categorizer.load(out).manifest_["model"]["params"]["quantize"] == "int8"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"format": "tflite"}, "unknown export format 'tflite'"),
+        ({"quantize": "int4"}, "unknown quantization 'int4'"),
+    ],
+)
+def test_bad_options_are_refused(options, message, trained, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        export_model(trained["cnn"], tmp_path / "onnx", quiet=True, **options)
+
+
+def test_exporting_onto_itself_or_an_export_is_refused(trained, tmp_path):
+    with pytest.raises(ConfigError, match="another directory than the model"):
+        export_model(trained["cnn"], trained["cnn"], quiet=True)
+    out = export_model(trained["cnn"], tmp_path / "onnx", quiet=True)
+    with pytest.raises(ConfigError, match="already an exported ONNX model"):
+        export_model(out, tmp_path / "again", quiet=True)
+
+
+def test_an_exported_model_cannot_be_trained(trained, tmp_path):
+    out = export_model(trained["cnn"], tmp_path / "onnx", quiet=True)
+    model = Categorizer.load(out)._fitted
+    with pytest.raises(ConfigError, match="cannot be trained: train its source model \\(cnn\\)"):
+        model.fit(None, None, None)
+    with pytest.raises(ConfigError):
+        Categorizer(model="onnx", **FORMATS["single"], quiet=True).fit(tiny_frame())
+
+
+def test_given_check_texts_are_used(trained, tmp_path):
+    texts = ["red cotton shirt", "steel chef knife", "linen duvet"]
+    out = export_model(trained["bow"], tmp_path / "onnx", check_texts=texts, quiet=True)
+    check = Categorizer.load(out).manifest_["training"]["export"]["check"]
+    assert check["products"] == 3 and check["texts"] == "given"
+
+
+def test_a_graph_that_does_not_reproduce_pytorch_is_not_saved(trained, tmp_path, monkeypatch):
+    import prodcat.export
+
+    def doubled_logits(network):
+        wrapped = prodcat.export._padded_mean_bag(network)
+        forward = wrapped.forward
+        wrapped.forward = lambda ids, mask: forward(ids, mask) * 2
+        return wrapped
+
+    monkeypatch.setitem(prodcat.export.EXPORT_FORMS, "bow", ("padded_bag", doubled_logits))
+    with pytest.raises(RuntimeError, match="does not reproduce PyTorch"):
+        export_model(trained["bow"], tmp_path / "onnx", quiet=True)
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_an_exported_model_cannot_be_trained():
+    from prodcat import Categorizer
+    from prodcat.errors import ConfigError
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    with pytest.raises(ConfigError, match="'onnx' cannot be trained"):
+        Categorizer(model="onnx", quiet=True, **FORMATS["single"]).fit(tiny_frame())

@@ -1,0 +1,97 @@
+"""`prodcat leaderboard`: several models, one split, one table."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prodcat import Categorizer
+from prodcat.cli import main
+from prodcat.errors import ConfigError, UnknownModelError
+from prodcat.leaderboard import COLUMNS, leaderboard, render, split_shared_params
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
+FIELDS = dict(text_cols=["title", "description"], label_col="category", label_format="path")
+CLI_FIELDS = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+# word n-grams only and a few epochs: bow learns the demo catalog in about a second
+TINY_BOW = {"dim": 16, "epochs": 4, "batch_size": 16, "lr": 0.05, "minn": 0, "num_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def board_and_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("board")
+    board = leaderboard(DEMO, models=["tfidf-linear", "bow"], params_by_model={"bow": TINY_BOW}, seed=3, out=out,
+                        quiet=True, **FIELDS)
+    return board, out
+
+
+def test_one_row_per_model_scored_on_the_same_test_rows(board_and_dir):
+    board, out = board_and_dir
+    assert list(board.columns) == list(COLUMNS)
+    assert sorted(board["model"]) == ["bow", "tfidf-linear"]
+    assert board["test_n"].nunique() == 1 and board["test_n"].iloc[0] > 0
+    for column in ("test_macro_f1", "test_accuracy", "validation_macro_f1"):
+        assert board[column].between(0, 1).all()
+    assert (board["fit_seconds"] > 0).all() and (board["products_per_second"] > 0).all()
+    assert (board["size_bytes"] > 1000).all()
+    assert board["test_macro_f1"].is_monotonic_decreasing  # best first
+
+
+def test_models_are_saved_with_the_same_split(board_and_dir):
+    board, out = board_and_dir
+    splits = [Categorizer.load(out / name).training_["split"] for name in board["model"]]
+    assert splits[0] == splits[1]
+    for _, row in board.iterrows():
+        assert row["path"] == str(out / row["model"])
+        assert row["size_bytes"] == sum(p.stat().st_size for p in Path(row["path"]).rglob("*") if p.is_file())
+        assert Categorizer.load(row["path"]).metrics_["test"]["macro_f1"] == pytest.approx(row["test_macro_f1"])
+
+
+def test_render_is_one_line_per_model(board_and_dir):
+    board, _ = board_and_dir
+    lines = render(board).splitlines()
+    assert len(lines) == 3 and "test_macro_f1" in lines[0] and "size" in lines[0]
+
+
+def test_shared_settings_go_to_the_models_that_have_them():
+    assert split_shared_params(["tfidf-linear", "bow"], {"epochs": 3, "C": 2.0}) == {
+        "tfidf-linear": {"C": 2.0},
+        "bow": {"epochs": 3},
+    }
+    with pytest.raises(ConfigError, match="no model among tfidf-linear, bow has the setting\\(s\\) 'epoch'"):
+        split_shared_params(["tfidf-linear", "bow"], {"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"models": ["tfidf-linear", "nope"]}, UnknownModelError, "unknown model 'nope'"),
+        ({"models": []}, ConfigError, "at least one model"),
+        ({"models": ["bow", "bow"]}, ConfigError, "lists a model twice"),
+        ({"models": ["tfidf-linear"], "params_by_model": {"lstm": {}}}, ConfigError, "settings given for lstm"),
+    ],
+)
+def test_bad_options_fail_before_any_training(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        leaderboard(DEMO, quiet=True, **kwargs, **FIELDS)
+
+
+def test_cli_leaderboard_json(capsys):
+    argv = ["leaderboard", "--data", str(DEMO), *CLI_FIELDS, "--models", "tfidf-linear,bow", "--epochs", "3",
+            "--param", "bow.dim=16", "--param", "bow.minn=0", "--param", "C=0.5", "--seed", "1", "--json", "--quiet"]
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["model"] for r in rows) == ["bow", "tfidf-linear"]
+    assert len({r["test_n"] for r in rows}) == 1
+    assert all(r["path"] is None for r in rows)
+
+
+def test_cli_leaderboard_unknown_setting_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["leaderboard", "--data", str(DEMO), *CLI_FIELDS, "--models", "tfidf-linear", "--param", "epoch=3"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prodcat: error: no model among tfidf-linear has the setting(s) 'epoch'")

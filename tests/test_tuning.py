@@ -1,0 +1,141 @@
+"""`prodcat tune`: Optuna on the validation split, a trial log, the best model saved."""
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from prodcat import Categorizer
+from prodcat.cli import main
+from prodcat.errors import ConfigError, UnknownModelError
+from prodcat.models import create_model
+from prodcat.tuning import SEARCH_SPACES, TRIAL_COLUMNS, tune
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
+FIELDS = dict(text_cols=["title", "description"], label_col="category", label_format="path")
+CLI_FIELDS = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tune") / "best"
+    clf, summary = tune(DEMO, model="tfidf-linear", trials=3, seed=0, out=out, quiet=True, **FIELDS)
+    return clf, summary, out
+
+
+def test_three_trials_are_logged_and_the_best_is_saved(tuned):
+    clf, summary, out = tuned
+    assert summary["trials"] == 3 and summary["stopped_by"] == "trials"
+    trials = pd.read_csv(out / "tuning" / "trials.csv")
+    assert list(trials.columns) == list(TRIAL_COLUMNS)
+    assert trials["trial"].tolist() == [0, 1, 2]
+    # every trial is scored on the same validation products
+    assert trials["validation_n"].nunique() == 1 and trials["validation_n"].iloc[0] > 0
+    # the trials differ: the sampler moved C
+    assert len({json.loads(p)["C"] for p in trials["params"]}) == 3
+
+    best = json.loads((out / "tuning" / "best.json").read_text())
+    winner = trials.loc[trials["validation_macro_f1"].idxmax()]
+    assert best["best"]["trial"] == winner["trial"]
+    assert best["best"]["validation"]["macro_f1"] == pytest.approx(trials["validation_macro_f1"].max(), abs=1e-6)
+    assert best["best"]["params"]["C"] == pytest.approx(json.loads(winner["params"])["C"])
+    assert 0 < best["best"]["test"]["macro_f1"] <= 1  # reported for the best model only
+
+    loaded = Categorizer.load(out)
+    assert loaded.manifest_["model"]["params"]["C"] == pytest.approx(best["best"]["params"]["C"])
+    assert loaded.metrics_["validation"]["macro_f1"] == pytest.approx(best["best"]["validation"]["macro_f1"])
+    assert loaded.training_["tuning"]["trials"] == 3
+    assert loaded.predict(["Anti-Ageing Green Tea Gel Cleanser"]) == clf.predict(["Anti-Ageing Green Tea Gel Cleanser"])
+
+
+def test_trial_rows_hold_no_test_scores(tuned):
+    _, summary, _ = tuned
+    assert all(not any("test" in key for key in row) for row in summary["history"])
+
+
+def test_the_same_seed_repeats_the_search():
+    runs = [tune(DEMO, model="tfidf-linear", trials=2, seed=7, quiet=True, **FIELDS)[1]["history"] for _ in range(2)]
+    strip = [[{k: v for k, v in row.items() if k not in ("fit_seconds",)} for row in run] for run in runs]
+    assert strip[0] == strip[1]
+
+
+def test_a_timeout_stops_the_search():
+    started = time.perf_counter()
+    _, summary = tune(DEMO, model="tfidf-linear", trials=None, timeout=1.0, seed=0, quiet=True, **FIELDS)
+    elapsed = time.perf_counter() - started
+    assert summary["stopped_by"] == "timeout"
+    assert summary["trials"] >= 1
+    # Optuna starts no trial after the timeout; the one running finishes
+    slowest = max(row["fit_seconds"] for row in summary["history"])
+    assert elapsed < 1.0 + slowest + 3.0
+
+
+def test_each_trial_is_reported_as_it_finishes():
+    seen = []
+    tune(DEMO, model="tfidf-linear", trials=2, seed=0, quiet=True, on_trial=seen.append, **FIELDS)
+    assert [row["trial"] for row in seen] == [0, 1]
+    assert set(seen[0]) == set(TRIAL_COLUMNS)
+
+
+def test_fixed_params_win_over_the_search_space():
+    clf, summary = tune(DEMO, model="tfidf-linear", trials=2, seed=0, params={"C": 0.123}, quiet=True, **FIELDS)
+    assert clf._fitted.get_params()["C"] == pytest.approx(0.123)
+
+
+@pytest.mark.parametrize("name", sorted(SEARCH_SPACES))
+def test_every_search_space_gives_settings_its_model_accepts(name):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):
+        params = SEARCH_SPACES[name](study.ask())
+        assert params.pop("class_weight", "balanced") in ("balanced", "none")
+        create_model(name, **params)  # raises ConfigError on a bad setting
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"model": "nope"}, UnknownModelError, "unknown model 'nope'"),
+        ({"model": "onnx"}, ConfigError, "no search space for model 'onnx'"),
+        ({"trials": 0}, ConfigError, "--trials must be 1 or more"),
+        ({"timeout": -5}, ConfigError, "--timeout must be a number of seconds above 0"),
+        ({"valid_size": 0.0}, ConfigError, "valid_size must be above 0"),
+    ],
+)
+def test_bad_options_fail_before_any_training(kwargs, error, message):
+    options = {"model": "tfidf-linear", "trials": 1, **kwargs}
+    with pytest.raises(error, match=message):
+        tune(DEMO, quiet=True, **options, **FIELDS)
+
+
+def run(capsys, *argv):
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_tune_prints_the_trials_and_saves_the_best(tmp_path, capsys):
+    out = tmp_path / "best"
+    code, stdout, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--model", "tfidf-linear",
+                            "--trials", "2", "--seed", "1", "--out", out, "--quiet")
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].split() == list(TRIAL_COLUMNS)
+    assert lines[1].startswith("0 ") and lines[2].startswith("1 ")
+    assert "best trial" in stdout and "test: n=" in stdout
+    assert (out / "manifest.json").is_file() and (out / "tuning" / "trials.csv").is_file()
+    assert len(pd.read_csv(out / "tuning" / "trials.csv")) == 2
+
+
+def test_cli_tune_unknown_model_is_one_line(tmp_path, capsys):
+    code, _, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--model", "xgboost", "--out", tmp_path / "m")
+    assert code == 2
+    assert err.strip().startswith("prodcat: error: unknown model 'xgboost'") and len(err.strip().splitlines()) == 1
