@@ -9,12 +9,16 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.models import available_models, get_model_class
+from tiny_bert import tiny_checkpoint
 from tiny_catalogs import FORMATS, tiny_frame
 
 # Small settings so neural models train in seconds; models without an entry use defaults.
 FAST_PARAMS: dict[str, dict] = {}
 # word n-grams only: on 96 products the character n-grams of "red" / "blue" drown in those of the other words
 FAST_PARAMS["bow"] = {"dim": 16, "epochs": 30, "batch_size": 8, "lr": 0.05, "minn": 0, "num_threads": 1}
+# a 2-layer, 32-wide BERT built in code (random weights: hence the high learning rates)
+FAST_PARAMS["bert"] = {"checkpoint": tiny_checkpoint(), "epochs": 12, "lr": 3e-3, "head_lr": 3e-3, "batch_size": 16,
+                      "num_threads": 1}  # one thread: a tiny network only loses time to threading
 # word models: tiny networks, one thread, no dropout; small batches and high lrs learn 70 products in 15 epochs
 FAST_PARAMS["lstm"] = {"embedding_dim": 32, "hidden_size": 32, "dense_size": 32, "dropout": 0.0,
                        "epochs": 15, "batch_size": 8, "lr": 2e-2, "num_threads": 1}

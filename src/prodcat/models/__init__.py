@@ -19,6 +19,7 @@ _REGISTRY: dict[str, type[CategorizerModel]] = {}
 _MODEL_MODULES = {
     "tfidf-linear": "prodcat.models.linear",
     "bow": "prodcat.models.bow",
+    "bert": "prodcat.models.bert",
     "lstm": "prodcat.models.text_nets",
     "cnn": "prodcat.models.text_nets",
     "transformer": "prodcat.models.text_nets",
