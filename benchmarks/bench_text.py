@@ -2,6 +2,10 @@
 
     python benchmarks/bench_text.py [--data-root DIR] [--out results.json] [--quick]
 
+By default it compares tfidf-linear with fastText; `--systems` adds prodcat's
+neural models (prodcat-bow, -lstm, -cnn, -transformer, -bert), which are also
+exported to ONNX with int8 weights and timed that way.
+
 Tasks (catalogs under --data-root, default ../shared/data from the repo root):
   fashion-articleType   fashion/styles.csv, text productDisplayName, label articleType
   fashion-subCategory   fashion/styles.csv, text productDisplayName, label subCategory
@@ -74,7 +78,13 @@ FASTTEXT_CONFIGS = {
     "fasttext-tuned": dict(epoch=25, lr=0.5, wordNgrams=2, minn=2, maxn=5, dim=100, loss="softmax"),
     "fasttext-default": dict(),
 }
-SYSTEMS = ("prodcat-tfidf-linear", *FASTTEXT_CONFIGS)
+# prodcat's models, each trained with its defaults. Neural ones are also
+# exported to ONNX with int8 weights and timed (and checked) that way.
+PRODCAT_MODELS = ("tfidf-linear", "bow", "lstm", "cnn", "transformer", "bert")
+NEURAL_MODELS = ("bow", "lstm", "cnn", "transformer", "bert")
+SYSTEMS = (*(f"prodcat-{m}" for m in PRODCAT_MODELS), *FASTTEXT_CONFIGS)
+# What a run measures unless --systems says otherwise: issue 2's comparison.
+DEFAULT_SYSTEMS = ("prodcat-tfidf-linear", *FASTTEXT_CONFIGS)
 
 
 def _rss_now_mb() -> float | None:
@@ -119,7 +129,7 @@ def _scores(space, true_labels, proba) -> dict:
             "n_test_classes": len({c for c, s in m["per_class"].items() if s["support"] > 0})}
 
 
-def run_prodcat(task: dict, data_root: Path, seed: int) -> dict:
+def run_prodcat(task: dict, data_root: Path, seed: int, model: str = "tfidf-linear") -> dict:
     import numpy as np
 
     from prodcat import Categorizer
@@ -128,7 +138,7 @@ def run_prodcat(task: dict, data_root: Path, seed: int) -> dict:
     path = data_root / task["file"]
     rss_before = _rss_now_mb()
     started = time.perf_counter()
-    clf = Categorizer("tfidf-linear", **task["fields"], valid_size=VALID_SIZE, test_size=TEST_SIZE,
+    clf = Categorizer(model, **task["fields"], valid_size=VALID_SIZE, test_size=TEST_SIZE,
                       seed=seed, quiet=True).fit(path)
     fit_s = time.perf_counter() - started
 
@@ -155,7 +165,9 @@ def run_prodcat(task: dict, data_root: Path, seed: int) -> dict:
     facade = clf.metrics_["test"]
     # compute_metrics on predict_proba must give what fit reported for its own test split.
     consistent = bool(np.isclose(facade["macro_f1"], scores["macro_f1"]) and np.isclose(facade["accuracy"], scores["accuracy"]))
+    extra = _saved_and_exported(clf, texts, proba.to_numpy(), model)
     return {
+        **extra,
         **scores,
         "fit_s": fit_s,
         "facade_fit_seconds": clf.training_["fit_seconds"],
@@ -168,6 +180,36 @@ def run_prodcat(task: dict, data_root: Path, seed: int) -> dict:
         "facade_test_metrics_match": consistent,
         "rss_before_fit_mb": rss_before,
     }
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def _saved_and_exported(clf, texts: list[str], proba, model: str) -> dict:
+    """Model size on disk and, for neural models, the ONNX int8 speed and agreement."""
+    import numpy as np
+
+    from prodcat import Categorizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = clf.save(Path(tmp) / "model")
+        result = {"model_mb": _dir_mb(saved)}
+        if model not in NEURAL_MODELS:
+            return result
+        from prodcat.export import export_model
+
+        exported = Categorizer.load(export_model(saved, Path(tmp) / "onnx-int8", format="onnx", quantize="int8", quiet=True),
+                                    quiet=True)
+        started = time.perf_counter()
+        onnx_proba = exported.predict_proba(texts).to_numpy()
+        result.update(
+            onnx_int8_predict_s=time.perf_counter() - started,
+            onnx_int8_label_agreement=float((onnx_proba.argmax(axis=1) == proba.argmax(axis=1)).mean()),
+            onnx_int8_model_mb=_dir_mb(Path(tmp) / "onnx-int8"),
+        )
+        result["onnx_int8_products_per_s"] = len(texts) / max(result["onnx_int8_predict_s"], 1e-9)
+        return result
 
 
 def _ft_label(name: str) -> str:
@@ -229,8 +271,8 @@ def run_fasttext(task: dict, data_root: Path, seed: int, config: dict) -> dict:
 
 def worker(args) -> None:
     task = TASKS[args.task]
-    if args.system == "prodcat-tfidf-linear":
-        result = run_prodcat(task, args.data_root, args.seed)
+    if args.system.startswith("prodcat-"):
+        result = run_prodcat(task, args.data_root, args.seed, args.system[len("prodcat-"):])
     else:
         result = run_fasttext(task, args.data_root, args.seed, FASTTEXT_CONFIGS[args.system])
     result.update(task=args.task, system=args.system, seed=args.seed,
@@ -303,6 +345,9 @@ def summarize(runs: list[dict]) -> list[dict]:
             row = {"task": task, "system": system, "seeds": [r["seed"] for r in mine]}
             for key in ("macro_f1", "accuracy", "fit_s", "products_per_s", "peak_rss_mb"):
                 row[key], row[key + "_std"] = _mean_std([r[key] for r in mine])
+            for key in ("model_mb", "onnx_int8_products_per_s", "onnx_int8_label_agreement"):
+                values = [r[key] for r in mine if r.get(key) is not None]
+                row[key] = statistics.fmean(values) if values else None
             rows.append(row)
     return rows
 
@@ -311,12 +356,16 @@ def markdown_table(rows: list[dict]) -> str:
     def pm(row, key, fmt):
         return f"{format(row[key], fmt)} ± {format(row[key + '_std'], fmt)}"
 
-    out = ["| task | system | macro-F1 | accuracy | fit s | products/s (predict) | peak RSS MB |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| task | system | macro-F1 | accuracy | fit s | products/s (predict) | peak RSS MB "
+           "| model MB | ONNX int8 products/s | ONNX int8 label agreement |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        def opt(key, fmt):
+            return format(r[key], fmt) if r.get(key) is not None else "–"
         out.append(
             f"| {r['task']} | {r['system']} | {pm(r, 'macro_f1', '.3f')} | {pm(r, 'accuracy', '.3f')} | "
-            f"{pm(r, 'fit_s', '.1f')} | {r['products_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} |"
+            f"{pm(r, 'fit_s', '.1f')} | {r['products_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | "
+            f"{opt('model_mb', '.1f')} | {opt('onnx_int8_products_per_s', ',.0f')} | {opt('onnx_int8_label_agreement', '.3f')} |"
         )
     return "\n".join(out)
 
@@ -328,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file for all raw numbers")
     parser.add_argument("--quick", action="store_true", help="seed 0 only")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of tasks")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of systems")
+    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
+                        help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--system", help=argparse.SUPPRESS)
