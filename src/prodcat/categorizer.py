@@ -34,7 +34,7 @@ from prodcat.catalog.load import CatalogSource, catalog_from_frame, iter_catalog
 from prodcat.catalog.normalize import normalize_text
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import read_columns
-from prodcat.catalog.split import Split, split_catalog
+from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, write_report
@@ -428,36 +428,16 @@ class Categorizer:
             header=mapping.header, column_names=mapping.column_names,
             file_format=mapping.file_format, encoding=mapping.encoding,
         )
-        sinks = [PredictionSink(path, fmt) for path, fmt in zip(outputs, formats)]
-        rows, flagged, started = 0, 0, time.perf_counter()
-        try:
-            bar, task = say.progress(f"predicting {data.name}")
-            with bar:
-                for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
-                    table = self._table(self._proba(chunk.products), top_k, review_below)
-                    front = chunk.frame[ids] if ids else pd.DataFrame({"row": np.arange(rows + 1, rows + len(chunk) + 1)})
-                    table = pd.concat([front.reset_index(drop=True), table], axis=1)
-                    sinks[0].write(table)
-                    if len(sinks) > 1:
-                        sinks[1].write(table[table["needs_review"]])
-                    rows += len(chunk)
-                    flagged += int(table["needs_review"].sum())
-                    bar.update(task, advance=len(chunk))
-            for sink in sinks:
-                sink.commit()
-        except BaseException:
-            for sink in sinks:
-                sink.discard()
-            raise
-        seconds = time.perf_counter() - started
-        return {
-            "rows": rows,
-            "needs_review": flagged,
-            "seconds": round(seconds, 2),
-            "rows_per_second": round(rows / max(seconds, 1e-9)),
-            "out": str(out),
-            "review_out": str(review_out) if review_out is not None else None,
-        }
+        started = time.perf_counter()
+        bar, task = say.progress(f"predicting {data.name}")
+        with PredictionOutput(out, review_out) as output, bar:
+            for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
+                table = self._table(self._proba(chunk.products), top_k, review_below)
+                first = output.rows + 1
+                front = chunk.frame[ids] if ids else pd.DataFrame({"row": np.arange(first, first + len(chunk))})
+                output.write(pd.concat([front.reset_index(drop=True), table], axis=1))
+                bar.update(task, advance=len(chunk))
+        return output.summary(time.perf_counter() - started)
 
     # ------------------------------------------------------------- evaluate
     def evaluate(
@@ -579,6 +559,46 @@ class Categorizer:
     def __repr__(self) -> str:
         state = f"{self.label_space_.n_classes} classes" if self._fitted is not None else "not fitted"
         return f"Categorizer(model={self.model!r}, {state})"
+
+
+class PredictionOutput:
+    """Where a batch prediction goes: the predictions file and, optionally, a
+    file of the rows that need review. Used as a context manager, both appear
+    complete when the block ends, or not at all when it raises."""
+
+    def __init__(self, out: str | Path, review_out: str | Path | None = None):
+        self.paths = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
+        self.sinks = [PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]) for path in self.paths]
+        self.rows = self.needs_review = 0
+
+    def write(self, table: pd.DataFrame) -> None:
+        """Append one chunk of predictions (with a `needs_review` column), in order."""
+        self.sinks[0].write(table)
+        if len(self.sinks) > 1:
+            self.sinks[1].write(table[table["needs_review"]])
+        self.rows += len(table)
+        self.needs_review += int(table["needs_review"].sum())
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "needs_review": self.needs_review,
+            "seconds": round(seconds, 2),
+            "rows_per_second": round(self.rows / max(seconds, 1e-9)),
+            "out": str(self.paths[0]),
+            "review_out": str(self.paths[1]) if len(self.paths) > 1 else None,
+        }
+
+    def __enter__(self) -> PredictionOutput:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        for sink in self.sinks:
+            if exc_type is None:
+                sink.commit()
+            else:
+                sink.discard()
+        return False
 
 
 class PredictionSink:

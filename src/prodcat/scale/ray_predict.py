@@ -108,7 +108,7 @@ def predict_with_ray(
     >>> predict_with_ray("models/shop", "catalog.csv", "pred.parquet", quiet=True)  # doctest: +SKIP
     {'rows': 630, 'needs_review': 41, 'seconds': ..., 'rows_per_second': ..., ...}
     """
-    from prodcat.categorizer import PREDICTION_FORMATS, Categorizer, PredictionSink
+    from prodcat.categorizer import PREDICTION_FORMATS, Categorizer, PredictionOutput
 
     started = time.perf_counter()
     say = Reporter(quiet)
@@ -122,7 +122,8 @@ def predict_with_ray(
     clf.review_threshold(target_precision)
     files = input_files(data)
     outputs = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
-    formats = [_output_format(path, PREDICTION_FORMATS) for path in outputs]
+    for path in outputs:
+        _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
     read_options = _read_options(clf.fields_)
     id_cols, text_cols = plan_columns(files, clf.fields_, read_options)
@@ -154,37 +155,20 @@ def predict_with_ray(
             id_cols=id_cols, top_k=top_k, target_precision=target_precision,
             workers=workers, batch_size=batch_size,
         )
-        sinks = [PredictionSink(path, fmt) for path, fmt in zip(outputs, formats)]
-        rows = flagged = 0
-        try:
+        with PredictionOutput(out, review_out) as output:
             for table in _in_order(dataset):
                 if not id_cols:
-                    table.insert(0, "row", np.arange(rows + 1, rows + len(table) + 1))
-                sinks[0].write(table)
-                if len(sinks) > 1:
-                    sinks[1].write(table[table["needs_review"]])
-                rows += len(table)
-                flagged += int(table["needs_review"].sum())
-            for sink in sinks:
-                sink.commit()
-        except BaseException:
-            for sink in sinks:
-                sink.discard()
-            raise
+                    table.insert(0, "row", np.arange(output.rows + 1, output.rows + len(table) + 1))
+                output.write(table)
     finally:
         if saved_context is not None:
             _restore_ray_data(ray, saved_context)
         if we_started:
             ray.shutdown()
     seconds = time.perf_counter() - started
-    say.note(f"predicted {rows:,} products with {workers} Ray worker(s) in {seconds:.1f} s")
+    say.note(f"predicted {output.rows:,} products with {workers} Ray worker(s) in {seconds:.1f} s")
     return {
-        "rows": rows,
-        "needs_review": flagged,
-        "seconds": round(seconds, 2),
-        "rows_per_second": round(rows / max(seconds, 1e-9)),
-        "out": str(out),
-        "review_out": str(review_out) if review_out is not None else None,
+        **output.summary(seconds),
         "workers": workers,
         "files": len(files),
         "startup_seconds": round(startup_seconds, 2),
