@@ -219,12 +219,3 @@ def test_a_graph_that_does_not_reproduce_pytorch_is_not_saved(trained, tmp_path,
     with pytest.raises(RuntimeError, match="does not reproduce PyTorch"):
         export_model(trained["bow"], tmp_path / "onnx", quiet=True)
     assert not (tmp_path / "onnx").exists()
-
-
-def test_an_exported_model_cannot_be_trained():
-    from prodcat import Categorizer
-    from prodcat.errors import ConfigError
-    from tiny_catalogs import FORMATS, tiny_frame
-
-    with pytest.raises(ConfigError, match="'onnx' cannot be trained"):
-        Categorizer(model="onnx", quiet=True, **FORMATS["single"]).fit(tiny_frame())
