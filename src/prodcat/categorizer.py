@@ -412,8 +412,7 @@ class Categorizer:
         if top_k < 1:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self.fields_
-        present = set(read_columns(data, file_format=mapping.file_format, header=mapping.header,
-                                   column_names=mapping.column_names, encoding=mapping.encoding))
+        present = set(read_columns(data, **mapping.read_options()))
         ids = [c for c in mapping.id_cols if c in present]
         text_cols = [c for c in mapping.text_cols if c in present]
         if not text_cols:

@@ -96,6 +96,15 @@ class FieldMapping:
             wanted.append(self.image_col)
         return list(dict.fromkeys(wanted))
 
+    def read_options(self) -> dict[str, Any]:
+        """How the catalog readers must read files of this layout (keyword arguments)."""
+        return dict(
+            file_format=self.file_format,
+            header=self.header,
+            column_names=self.column_names,
+            encoding=self.encoding,
+        )
+
     def join_text(self, values: list[str]) -> str:
         return TEXT_JOINER.join(v.strip() for v in values if v and v.strip())
 

@@ -17,15 +17,6 @@ from prodcat.labels import parse_labels, path_labels_from_columns, require_label
 CatalogSource = str | Path | pd.DataFrame
 
 
-def _read_options(mapping: FieldMapping) -> dict:
-    return dict(
-        file_format=mapping.file_format,
-        header=mapping.header,
-        column_names=mapping.column_names,
-        encoding=mapping.encoding,
-    )
-
-
 def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -95,7 +86,7 @@ def load_catalog(data: CatalogSource, mapping: FieldMapping, *, with_labels: boo
             raise CatalogError("the catalog DataFrame has no rows")
     else:
         source = str(data)
-        frame = read_table(data, mapping.columns(with_labels), **_read_options(mapping))
+        frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
     catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels)
     if not any(catalog.products.texts):
         raise CatalogError(f"every text in column(s) {', '.join(mapping.text_cols)} of {source} is empty")
@@ -105,6 +96,6 @@ def load_catalog(data: CatalogSource, mapping: FieldMapping, *, with_labels: boo
 def iter_catalog(path: str | Path, mapping: FieldMapping, *, chunk_size: int = 50_000) -> Iterator[Catalog]:
     """Unlabelled catalog chunks in file order, for predicting files of any size."""
     columns = mapping.columns(with_labels=False)
-    for chunk in iter_table(path, columns, chunk_size=chunk_size, **_read_options(mapping)):
+    for chunk in iter_table(path, columns, chunk_size=chunk_size, **mapping.read_options()):
         first_row = int(chunk.index[0]) + 1 if len(chunk) else 1
         yield catalog_from_frame(chunk, mapping, source=str(path), with_labels=False, first_row=first_row)

@@ -125,7 +125,7 @@ def predict_with_ray(
     for path in outputs:
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
-    read_options = _read_options(clf.fields_)
+    read_options = clf.fields_.read_options()
     id_cols, text_cols = plan_columns(files, clf.fields_, read_options)
     absent = [c for c in clf.fields_.text_cols if c not in text_cols]
     if absent:
@@ -308,15 +308,6 @@ def _check_outputs(outputs: list[Path], data: Path, files: list[Path]) -> None:
         if data.is_dir() and target.parent == data.resolve() and _is_catalog_name(target.name):
             # The next run over this folder would read these predictions as products.
             raise ConfigError(f"write {path} outside the input folder {data}, or the next run would read it as products")
-
-
-def _read_options(mapping: FieldMapping) -> dict:
-    return dict(
-        file_format=mapping.file_format,
-        header=mapping.header,
-        column_names=mapping.column_names,
-        encoding=mapping.encoding,
-    )
 
 
 # --------------------------------------------------------------------------
