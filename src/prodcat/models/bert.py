@@ -342,17 +342,10 @@ class BertClassifier(TorchModel):
     }
 
     # --- settings ---------------------------------------------------------
-    def resolve_settings(self, params: dict[str, Any]) -> dict[str, Any]:
-        # The base compares max_length with 1; bert's default None means
-        # "chosen from the training data", so it is checked here instead.
-        length = params.get("max_length")
-        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 4):
-            raise ConfigError(f"bert: max_length must be null (chosen from the data) or an integer >= 4, got {length!r}")
-        settings = super().resolve_settings({**params, "max_length": length or MAX_AUTO_LENGTH})
-        settings["max_length"] = length
-        return settings
-
     def check_settings(self, s: dict[str, Any]) -> None:
+        length = s["max_length"]
+        if length is not None and length < 4:
+            raise ConfigError(f"bert: max_length must be null (chosen from the data) or an integer >= 4, got {length!r}")
         checkpoint = s["checkpoint"]
         if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint.strip()):
             raise ConfigError(f"bert: checkpoint must be a directory or a hub id, got {checkpoint!r}")

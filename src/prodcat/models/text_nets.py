@@ -263,16 +263,6 @@ class WordModel(TorchModel):
         self.vocabulary: Vocabulary | None = None
         self.max_length_: int | None = None
 
-    def resolve_settings(self, params: dict[str, Any]) -> dict[str, Any]:
-        # The base compares max_length with 1, but None here means "chosen from
-        # the training data", so it is checked here and stood in for meanwhile.
-        length = params.get("max_length")
-        if length is not None:
-            _positive_int(self.name or type(self).__name__, "max_length", length)
-        settings = super().resolve_settings({**params, "max_length": length or MAX_AUTO_LENGTH})
-        settings["max_length"] = length
-        return settings
-
     def check_settings(self, s: dict[str, Any]) -> None:
         name = self.name or type(self).__name__
         for key in self.POSITIVE_INTS:

@@ -146,8 +146,10 @@ class TorchModel(CategorizerModel):
             )
         settings = {k: _check_value(name, k, defaults[k], params.get(k, v)) for k, v in defaults.items()}
         TrainingSettings.from_dict(settings, where=name)  # range and choice checks of the trainer's settings
-        if settings["max_length"] < 1:
-            raise ConfigError(f"{name}: max_length must be at least 1, got {settings['max_length']}")
+        length = settings["max_length"]
+        # None is a model's way of saying "chosen from the training data".
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+            raise ConfigError(f"{name}: max_length must be at least 1 (or null: chosen from the data), got {length!r}")
         self.check_settings(settings)
         return settings
 
