@@ -7,31 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prodcat.cli import main
+from cli_runner import run, run_ok
 from tiny_catalogs import tiny_frame
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
 DEMO_FIELDS = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
 
 
-def run(capsys, *argv):
-    """(exit code, stdout, stderr) of `prodcat ARGV`."""
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "model"
-    try:
-        main(["train", "--data", str(DEMO), *DEMO_FIELDS, "--id-cols", "sku", "--out", str(out), "--quiet"])
-    except SystemExit as exc:
-        assert not exc.code
+    run_ok("train", "--data", DEMO, *DEMO_FIELDS, "--id-cols", "sku", "--out", out, "--quiet")
     return out
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_runner import run_ok
 from prodcat import Categorizer
 from prodcat.cli import main
 from prodcat.errors import ConfigError, ModelDirError
@@ -116,30 +117,23 @@ def test_cli_exports_then_predicts_and_evaluates_the_exported_dir(trained, tmp_p
     tiny_frame().to_csv(catalog, index=False)
     exported = tmp_path / "lstm-onnx"
 
-    main_ok(["export", trained["lstm"], "--format", "onnx", "--out", exported, "--quiet"])
+    run_ok("export", trained["lstm"], "--format", "onnx", "--out", exported, "--quiet")
     assert f"exported {trained['lstm']} to {exported}" in capsys.readouterr().out
 
-    main_ok(["predict", exported, "--data", catalog, "--out", tmp_path / "onnx.csv", "--quiet"])
-    main_ok(["predict", trained["lstm"], "--data", catalog, "--out", tmp_path / "torch.csv", "--quiet"])
+    run_ok("predict", exported, "--data", catalog, "--out", tmp_path / "onnx.csv", "--quiet")
+    run_ok("predict", trained["lstm"], "--data", catalog, "--out", tmp_path / "torch.csv", "--quiet")
     onnx_rows = pd.read_csv(tmp_path / "onnx.csv", dtype=str)
     torch_rows = pd.read_csv(tmp_path / "torch.csv", dtype=str)
     assert len(onnx_rows) == len(tiny_frame())
     assert onnx_rows["prediction"].tolist() == torch_rows["prediction"].tolist()
 
-    main_ok(["evaluate", exported, "--data", catalog, "--out", tmp_path / "report", "--keep-seen", "--quiet"])
+    run_ok("evaluate", exported, "--data", catalog, "--out", tmp_path / "report", "--keep-seen", "--quiet")
     assert "macro_f1=" in capsys.readouterr().out
     onnx_metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     torch_metrics = Categorizer.load(trained["lstm"]).evaluate(catalog, keep_seen=True)
     assert onnx_metrics["model"] == "onnx"
     assert onnx_metrics["n"] == len(tiny_frame())
     assert onnx_metrics["macro_f1"] == pytest.approx(torch_metrics["macro_f1"])
-
-
-def main_ok(argv) -> None:
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        assert not exc.code, f"prodcat {' '.join(map(str, argv))} exited with {exc.code}"
 
 
 def test_tfidf_linear_is_refused_with_one_line(tmp_path, capsys):

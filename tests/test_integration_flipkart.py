@@ -7,20 +7,13 @@ import json
 
 import pandas as pd
 
-from prodcat.cli import main
-
-
-def _cli(*argv):
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        assert not exc.code, f"prodcat {' '.join(map(str, argv))} exited {exc.code}"
+from cli_runner import run_ok
 
 
 def test_train_evaluate_predict_on_flipkart(shared_data, tmp_path):
     products = shared_data / "flipkart" / "products.csv"
     model = tmp_path / "flipkart-l2"
-    _cli("train", "--data", products, "--preset", "flipkart", "--label-level", "2", "--out", model, "--quiet")
+    run_ok("train", "--data", products, "--preset", "flipkart", "--label-level", "2", "--out", model, "--quiet")
 
     report = json.loads((model / "report" / "metrics.json").read_text())
     level1, level2 = report["levels"]
@@ -29,13 +22,13 @@ def test_train_evaluate_predict_on_flipkart(shared_data, tmp_path):
     assert level2["accuracy"] >= 0.7, level2
     assert report["n"] >= 90
 
-    _cli("evaluate", model, "--data", products, "--out", tmp_path / "eval", "--quiet")
+    run_ok("evaluate", model, "--data", products, "--out", tmp_path / "eval", "--quiet")
     evaluation = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     # Everything the model trained on is left out; what remains is the test split.
     assert evaluation["excluded_seen_in_training"] > 800
     assert evaluation["n"] == len(pd.read_csv(products)) - evaluation["excluded_seen_in_training"]
 
-    _cli("predict", model, "--data", products, "--out", tmp_path / "pred.parquet", "--top-k", "3", "--quiet")
+    run_ok("predict", model, "--data", products, "--out", tmp_path / "pred.parquet", "--top-k", "3", "--quiet")
     predictions = pd.read_parquet(tmp_path / "pred.parquet")
     assert predictions["uniq_id"].tolist() == pd.read_csv(products)["uniq_id"].tolist()
     assert predictions["prediction"].str.count(" > ").eq(1).all()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from prodcat import Categorizer
-from prodcat.cli import main
+from cli_runner import run
 from prodcat.errors import ConfigError, UnknownModelError
 from prodcat.models import create_model
 from prodcat.tuning import SEARCH_SPACES, TRIAL_COLUMNS, tune
@@ -110,16 +110,6 @@ def test_bad_options_fail_before_any_training(kwargs, error, message):
     options = {"model": "tfidf-linear", "trials": 1, **kwargs}
     with pytest.raises(error, match=message):
         tune(DEMO, quiet=True, **options, **FIELDS)
-
-
-def run(capsys, *argv):
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_tune_prints_the_trials_and_saves_the_best(tmp_path, capsys):

@@ -28,14 +28,6 @@ TIMEOUT = 30
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("app") / "model"
-    Categorizer(text_cols=["title", "description"], label_col="category", label_format="path",
-                id_cols=["sku"], quiet=True).fit(tiny_frame()).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def clf(model_dir) -> Categorizer:
     return Categorizer.load(model_dir, quiet=True)
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from prodcat import Categorizer
 from prodcat.app.launch import APP_SCRIPT, model_dir_from_command_line, streamlit_command
 from prodcat.cli import main as cli_main
 from tiny_catalogs import tiny_frame
@@ -42,14 +41,6 @@ def chromium() -> Path:
             pytest.fail(message + "; CI must not skip these tests")
         pytest.skip(message)
     return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("app") / "model"
-    Categorizer(text_cols=["title", "description"], label_col="category", label_format="path",
-                id_cols=["sku"], quiet=True).fit(tiny_frame()).save(path)
-    return path
 
 
 def free_port() -> int:
