@@ -203,7 +203,8 @@ class Categorizer:
 
         space = LabelSpace.from_labels(train.labels, mapping.label_format, where=catalog.source)
         y_train = space.encode(train.labels)
-        valid_pair = self._known_rows(valid, space)
+        known, y_valid = self._known_rows(valid, space)
+        valid_pair = (valid.products.take(np.flatnonzero(known)), y_valid[known]) if known.any() else None
         with say.step(f"training {self.model} on {len(train):,} products, {space.n_classes} classes"):
             context = FitContext(
                 device=self.device,
@@ -219,20 +220,25 @@ class Categorizer:
         self.thresholds_ = None
         self.review_confidence_ = np.zeros(0, np.float32)
         self.review_correct_ = np.zeros(0, np.uint8)
+        # Each held-out part is predicted once: thresholds, metrics and the
+        # saved report all reuse these probabilities.
+        valid_proba = self._proba(valid.products) if len(valid) else None
         if valid_pair is not None:
-            valid_proba = self._proba(valid_pair[0])
             if space.is_multi:
-                self.thresholds_ = choose_multilabel_thresholds(valid_pair[1], valid_proba)
-            self.review_confidence_, self.review_correct_ = self._confidence_and_correctness(valid_proba, valid_pair[1])
+                self.thresholds_ = choose_multilabel_thresholds(valid_pair[1], valid_proba[known])
+            self.review_confidence_, self.review_correct_ = self._confidence_and_correctness(
+                valid_proba[known], valid_pair[1]
+            )
         self.review_ = review_threshold(self.review_confidence_, self.review_correct_, self.target_precision)
 
         with say.step("scoring"):
             sample = np.random.default_rng(self.seed).permutation(len(train))[:TRAIN_METRICS_SAMPLE]
             self.metrics_ = {"train": headline(self._score(train.take(np.sort(sample))))}
             if len(valid):
-                self.metrics_["validation"] = headline(self._score(valid))
-            self.test_metrics_ = self._score(test) if len(test) else None
+                self.metrics_["validation"] = headline(self._score(valid, valid_proba))
             self._test_catalog = test
+            self._test_proba = self._proba(test.products) if len(test) else None
+            self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
             if self.test_metrics_ is not None:
                 self.metrics_["test"] = headline(self.test_metrics_)
 
@@ -251,15 +257,11 @@ class Categorizer:
         return self
 
     @staticmethod
-    def _known_rows(part: Catalog, space: LabelSpace) -> tuple[Products, np.ndarray] | None:
-        """Products and targets of a held-out part, leaving out classes the model never saw."""
-        if not len(part):
-            return None
+    def _known_rows(part: Catalog, space: LabelSpace) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of the rows whose class the model knows, targets of every row) of a held-out part."""
         y = space.encode(part.labels)
-        keep = np.ones(len(part), bool) if space.is_multi else y >= 0
-        if not keep.any():
-            return None
-        return part.products.take(np.flatnonzero(keep)), y[keep]
+        known = np.ones(len(part), bool) if space.is_multi else y >= 0
+        return known, y
 
     def _confidence_and_correctness(self, proba: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per product, the confidence of the decision and whether it was right."""
@@ -290,8 +292,10 @@ class Categorizer:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
-    def _score(self, part: Catalog) -> dict:
-        return compute_metrics(self.label_space_, part.labels, self._proba(part.products), self.thresholds_)
+    def _score(self, part: Catalog, proba: np.ndarray | None = None) -> dict:
+        if proba is None:
+            proba = self._proba(part.products)
+        return compute_metrics(self.label_space_, part.labels, proba, self.thresholds_)
 
     # -------------------------------------------------------------- predict
     def _require_fitted(self) -> CategorizerModel:
@@ -458,7 +462,7 @@ class Categorizer:
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
-            catalog, excluded = self._test_catalog, 0
+            catalog, excluded, proba = self._test_catalog, 0, self._test_proba
         else:
             mapping = self.fields_.with_options(**field_options).require_labels()
             catalog = load_catalog(data, mapping)
@@ -476,7 +480,7 @@ class Categorizer:
                         f"left out {excluded:,} of {len(catalog):,} products whose text the model saw in training"
                     )
                     catalog = catalog.take(np.flatnonzero(~seen))
-        proba = self._proba(catalog.products)
+            proba = self._proba(catalog.products)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
@@ -520,7 +524,7 @@ class Categorizer:
             write_model_dir(staging, manifest, state, all_arrays)
             if getattr(self, "test_metrics_", None) is not None:
                 write_report(self.test_metrics_, staging / "report", title=f"{self.model}: held-out test split",
-                             examples=self._examples(self._test_catalog, self._proba(self._test_catalog.products)))
+                             examples=self._examples(self._test_catalog, self._test_proba))
         return Path(path)
 
     @classmethod
@@ -553,6 +557,7 @@ class Categorizer:
         self.manifest_ = manifest
         self.test_metrics_ = None
         self._test_catalog = None
+        self._test_proba = None
         return self
 
     def __repr__(self) -> str:
