@@ -6,7 +6,7 @@ import torch
 
 from prodcat.errors import ConfigError
 from prodcat.training import Callback, EncodedSplit, Trainer, TrainingSettings, lr_factor, make_loss, predict_logits
-from prodcat.training.trainer import accuracy_and_macro_f1, batch_order, clip_gradients, resolve_device
+from prodcat.training.trainer import accuracy_and_macro_f1, balanced_weights, batch_order, clip_gradients, resolve_device
 
 
 class TinyNet(torch.nn.Module):
@@ -194,6 +194,60 @@ def test_batch_order_depends_on_seed_and_epoch_only_and_buckets_lengths():
     # bucketing: lengths within a batch vary far less than across the data
     spread = np.mean([lengths[batch].max() - lengths[batch].min() for batch in a])
     assert spread < 15
+
+
+def test_balanced_sampler_draws_rare_classes_as_often_as_common_ones():
+    targets = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    weights = balanced_weights(targets)
+    drawn = np.concatenate(batch_order(np.ones(1000, np.int64), 10, seed=0, epoch=0, weights=weights))
+    assert len(drawn) == 1000  # an epoch is as many draws as examples
+    shares = np.bincount(targets[drawn], minlength=3) / 1000
+    np.testing.assert_allclose(shares, 1 / 3, atol=0.06)
+    assert balanced_weights(np.zeros((5, 3), np.uint8)) is None  # multi-label: plain shuffling
+
+    # through the trainer: the rare class of an imbalanced problem is learned better
+    torch.manual_seed(0)
+    imbalanced = blobs(n=300, seed=0, spread=1.2, weights=[0.9, 0.08, 0.02])
+    test = blobs(n=300, seed=1, spread=1.2)
+    recalls = {}
+    for sampler in ("shuffle", "balanced"):
+        torch.manual_seed(0)
+        net = TinyNet()
+        fit(net, imbalanced, None, epochs=8, sampler=sampler)
+        predicted = logits_of(net, test).argmax(axis=1)
+        recalls[sampler] = np.mean([(predicted[test.targets == c] == c).mean() for c in (1, 2)])
+    assert recalls["balanced"] > recalls["shuffle"]
+
+
+def test_lr_scales_give_parameter_groups_their_own_learning_rate():
+    torch.manual_seed(0)
+    net = TinyNet()
+    net.lr_scales = {"layers.0.": 0.0, "layers.3.": 2.0}
+    frozen_by_scale = net.layers[0].weight.detach().clone()
+    before = net.layers[3].weight.detach().clone()
+    fit(net, blobs(n=32, seed=0), None, epochs=1, batch_size=32, lr=1e-3, warmup_ratio=0.0, weight_decay=0.0,
+        schedule="constant")
+    assert torch.equal(net.layers[0].weight, frozen_by_scale)  # scale 0: no movement
+    # one Adam step moves each weight by about its learning rate: 2 x 1e-3 here
+    assert (net.layers[3].weight - before).abs().max().item() == pytest.approx(2e-3, rel=0.02)
+
+    net.lr_scales = {"layers.0.": -1.0}
+    with pytest.raises(ConfigError, match="learning-rate scale of 'layers.0.'"):
+        fit(net, blobs(n=32, seed=0), None, epochs=1)
+
+
+def test_training_steps_use_train_collate_and_validation_collate():
+    seen = {"train": 0}
+
+    def noisy_collate(examples):
+        seen["train"] += 1
+        return collate(examples)
+
+    torch.manual_seed(0)
+    t = Trainer(TrainingSettings(epochs=2, batch_size=16, lr=0.05, num_threads=1), quiet=True)
+    t.fit(TinyNet(), collate, blobs(n=64, seed=0), blobs(n=32, seed=1), label_format="single", n_classes=3,
+          train_collate=noisy_collate)
+    assert seen["train"] == 2 * 4  # every training step, no validation batch
 
 
 def test_tensorboard_event_files_have_the_scalars(tmp_path):

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import socket
 from contextlib import contextmanager
 from typing import Any, ClassVar, Iterator
@@ -231,47 +230,16 @@ class BertNetwork(nn.Module):
         return self.head(self.dropout(pooled))
 
     def head_parameter_names(self) -> set[str]:
-        """Names of the parameters that start untrained (they get head_lr)."""
+        """Names of the parameters that start untrained (they learn at head_lr)."""
         if self.pooling == "mean":
-            names = {f"head.{n}" for n, _ in self.head.named_parameters()}
-        else:
-            base = getattr(self.model, "base_model", None)
-            inside_base = set() if base is None or base is self.model else {id(p) for p in base.parameters()}
-            names = {f"model.{n}" for n, p in self.model.named_parameters() if id(p) not in inside_base}
-        # once scaled to head_lr, "w" is stored as "parametrizations.w.original"
-        return {re.sub(r"parametrizations\.(\w+)\.original$", r"\1", n) for n in names}
+            return {f"head.{n}" for n, _ in self.head.named_parameters()}
+        base = getattr(self.model, "base_model", None)
+        inside_base = set() if base is None or base is self.model else {id(p) for p in base.parameters()}
+        return {f"model.{n}" for n, p in self.model.named_parameters() if id(p) not in inside_base}
 
-
-class _LearningRateScale(nn.Module):
-    """Stores a parameter divided by `factor` and uses it multiplied by it.
-
-    The shared trainer gives every parameter one learning rate. Adam's step
-    is about lr whatever the gradient's scale, so a parameter kept as W / c
-    and used as c * (W / c) moves c times faster: with c = head_lr / lr the
-    head learns at head_lr while the encoder learns at lr.
-    """
-
-    def __init__(self, factor: float):
-        super().__init__()
-        self.factor = float(factor)
-
-    def forward(self, stored: torch.Tensor) -> torch.Tensor:
-        return stored * self.factor
-
-    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
-        return value / self.factor
-
-
-def scale_head_learning_rate(network: BertNetwork, factor: float) -> None:
-    """Make the head's parameters learn `factor` times faster than the encoder's."""
-    from torch.nn.utils import parametrize
-
-    if factor == 1.0:
-        return
-    modules = dict(network.named_modules())
-    for name in sorted(network.head_parameter_names()):
-        owner, _, attribute = name.rpartition(".")
-        parametrize.register_parametrization(modules[owner], attribute, _LearningRateScale(factor))
+    def set_head_lr_scale(self, factor: float) -> None:
+        """The head learns `factor` times faster than the encoder (the trainer reads `lr_scales`)."""
+        self.lr_scales = {name: float(factor) for name in self.head_parameter_names()}
 
 
 def freeze(network: BertNetwork, freeze_embeddings: bool, freeze_layers: int) -> None:
@@ -492,7 +460,7 @@ class BertClassifier(TorchModel):
             model = load_pretrained(s["checkpoint"], loader, **extra)
         network = BertNetwork(model, pooling, n_classes)
         freeze(network, s["freeze_embeddings"], s["freeze_layers"])
-        scale_head_learning_rate(network, s["head_lr"] / s["lr"])
+        network.set_head_lr_scale(s["head_lr"] / s["lr"])
         return network
 
 

@@ -40,7 +40,9 @@ prediction and saving as plain data (JSON + float32 arrays, no pickle).
 
 Hooks (see each method): `build_preprocessor`, `encode`, `collate`,
 `build_network`, `preprocessor_state`, `load_preprocessor`, and optionally
-`example_length`, `network_config`, `check_settings`.
+`collate_train`, `example_length`, `network_config`, `check_settings`. A
+network may define `lr_scales` ({parameter-name prefix: multiplier of lr}),
+e.g. to fine-tune a pretrained body slower than a new head.
 
 Settings: `self.settings` holds TRAINING_DEFAULTS, overridden by the
 subclass's DEFAULTS, overridden by the params given to `__init__`; an unknown
@@ -172,6 +174,14 @@ class TorchModel(CategorizerModel):
         """A batch of examples padded to its longest one: the keyword arguments of `forward`."""
         raise NotImplementedError
 
+    def collate_train(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """The batch of a training step; defaults to `collate`. Image models augment here.
+
+        Randomness drawn from torch's RNG is seeded and checkpointed by the
+        trainer, so augmented runs stay reproducible and resumable.
+        """
+        return self.collate(examples)
+
     def build_network(self, n_classes: int) -> torch.nn.Module:
         """The network: `forward(**collate(examples))` returns logits (batch, n_classes)."""
         raise NotImplementedError
@@ -252,6 +262,7 @@ class TorchModel(CategorizerModel):
         result = trainer.fit(
             network, self.collate, train_split, valid_split,
             label_format=label_space.label_format, n_classes=self.n_classes, class_weight=class_weight,
+            train_collate=self.collate_train,
         )
         self.network, self.device_ = network.eval(), trainer.device
         self.history_, self.best_epoch_ = result.history, result.best_epoch

@@ -98,6 +98,9 @@ class TrainingSettings:
     mixed_precision: str = "auto"
     #: CPU threads (None: every core this process may use)
     num_threads: int | None = None
+    #: "shuffle" (every example once per epoch) or "balanced" (as many draws, with replacement,
+    #: each example with probability 1 / its class's count: rare classes are seen as often as common ones)
+    sampler: str = "shuffle"
 
     #: settings that may be None
     OPTIONAL: ClassVar[frozenset[str]] = frozenset({"grad_clip", "num_threads"})
@@ -142,6 +145,7 @@ class TrainingSettings:
             "schedule": ("linear", "cosine", "constant"),
             "loss": ("ce", "focal"),
             "mixed_precision": ("auto", "bf16", "fp16", "no"),
+            "sampler": ("shuffle", "balanced"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -238,15 +242,37 @@ def lr_factor(step: int, total_steps: int, warmup_ratio: float, schedule: str) -
     return max(0.0, 1.0 - progress)
 
 
-def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int = 50) -> list[np.ndarray]:
+def balanced_weights(targets: np.ndarray) -> np.ndarray | None:
+    """Sampling probabilities proportional to 1 / class count (None for multi-label targets)."""
+    targets = np.asarray(targets)
+    if targets.ndim != 1 or len(targets) == 0:
+        return None
+    counts = np.bincount(targets)
+    weights = 1.0 / counts[targets]
+    return weights / weights.sum()
+
+
+def batch_order(
+    lengths: np.ndarray,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    bucket_batches: int = 50,
+    weights: np.ndarray | None = None,
+) -> list[np.ndarray]:
     """The batches of one epoch, drawn from (seed, epoch) alone.
 
     Examples are shuffled, cut into chunks of `bucket_batches` batches, each
     chunk is sorted by length (so a batch holds examples of similar length
     and padding is small), cut into batches, and the batches are shuffled.
+    With `weights` (probabilities summing to 1) the epoch is as many draws
+    with replacement instead of a permutation: the class-balanced sampler.
     """
     rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
+    if weights is None:
+        order = rng.permutation(len(lengths))
+    else:
+        order = rng.choice(len(lengths), size=len(lengths), replace=True, p=weights)
     chunk = batch_size * bucket_batches
     batches: list[np.ndarray] = []
     for start in range(0, len(order), chunk):
@@ -417,19 +443,28 @@ class Trainer:
             for m in network.modules()
             if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and m.sparse
         }
-        decay, no_decay, sparse = [], [], []
-        for p in network.parameters():
+        scales = dict(getattr(network, "lr_scales", None) or {})
+        for prefix, scale in scales.items():
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+                raise ConfigError(f"{self.name}: the learning-rate scale of {prefix!r} must be a number >= 0, got {scale!r}")
+        by_group: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+        sparse = []
+        for name, p in network.named_parameters():
             if not p.requires_grad:
                 continue
             if id(p) in sparse_ids:
                 sparse.append(p)
-            elif p.ndim >= 2:
-                decay.append(p)
-            else:
-                no_decay.append(p)  # biases and norm scales: decaying them only hurts
+                continue
+            matches = [prefix for prefix in scales if name.startswith(prefix)]
+            scale = float(scales[max(matches, key=len)]) if matches else 1.0
+            # biases and norm scales (ndim < 2): decaying them only hurts
+            by_group.setdefault((p.ndim >= 2, scale), []).append(p)
         optimizers: list[torch.optim.Optimizer] = []
-        groups = [g for g in ({"params": decay, "weight_decay": s.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+        # A stable group order, so a resumed run's optimizer state lines up.
+        groups = [
+            {"params": params, "weight_decay": s.weight_decay if decays else 0.0, "lr_scale": scale}
+            for (decays, scale), params in sorted(by_group.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))
+        ]
         if groups:
             optimizers.append(torch.optim.AdamW(groups, lr=s.lr))
         if sparse:
@@ -521,10 +556,13 @@ class Trainer:
         label_format: str,
         n_classes: int,
         class_weight: str | None = None,
+        train_collate: Collate | None = None,
     ) -> TrainResult:
         """Train `network` in place; on return it holds the best weights (by validation macro-F1).
 
         Without `valid` it trains for `epochs` epochs and keeps the last weights.
+        train_collate: the batches of training steps (e.g. with augmentation);
+        validation always uses `collate`.
         """
         s = self.settings
         if len(train) == 0:
@@ -547,6 +585,8 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(train) / s.batch_size)
         self.total_steps = s.epochs * self.steps_per_epoch
         targets = torch.from_numpy(np.asarray(train.targets))
+        sample_weights = balanced_weights(train.targets) if s.sampler == "balanced" else None
+        train_collate = train_collate or collate
         fingerprint = self._fingerprint(network, train, label_format, n_classes)
 
         self.state = TrainState()
@@ -585,10 +625,11 @@ class Trainer:
             for cb in callbacks:
                 cb.on_train_begin(self)
             while not self.state.finished and self.state.epoch < s.epochs:
-                batches = batch_order(train.lengths, s.batch_size, self.seed, self.state.epoch, s.bucket_batches)
+                batches = batch_order(train.lengths, s.batch_size, self.seed, self.state.epoch, s.bucket_batches,
+                                      sample_weights)
                 network.train()
                 for idx in batches[self.state.step_in_epoch :]:
-                    loss_value, logits = self._step(network, collate, train, targets, idx, loss_fn, optimizers,
+                    loss_value, logits = self._step(network, train_collate, train, targets, idx, loss_fn, optimizers,
                                                     scaler, parameters, has_sparse, amp_dtype, callbacks)
                     epoch_preds.append(decisions(logits, multi))
                     epoch_true.append(np.asarray(train.targets)[idx])
@@ -668,7 +709,7 @@ class Trainer:
         self.current_lr = s.lr * lr_factor(self.state.global_step, self.total_steps, s.warmup_ratio, s.schedule)
         for optimizer in optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = self.current_lr
+                group["lr"] = self.current_lr * group.get("lr_scale", 1.0)
         self.last_batch_size = len(idx)
         batch = to_device(collate([train.examples[i] for i in idx]), self.device)
         target = targets[idx].to(self.device)
