@@ -77,6 +77,22 @@ class CategorizerModel(ABC):
         """(n_products, n_classes) float32. Rows sum to 1 for single and path
         labels; for multi-label each entry is that class's own probability."""
 
+    def predict_proba_masked(self, products: Products) -> tuple[np.ndarray, np.ndarray | None]:
+        """`predict_proba` and which products the model could actually read (None: all).
+
+        An image model marks False the products without a usable image: their
+        rows are its fallback (a learned prior), not a prediction. An ensemble
+        gives such a member no weight on those rows.
+        """
+        return self.predict_proba(products), None
+
+    def component_proba(self, products: Products) -> dict[str, np.ndarray]:
+        """Probabilities of the model's parts by name (an ensemble's members); {} for a single model.
+
+        Reports use it to show text alone, image alone and combined on the same products.
+        """
+        return {}
+
     @abstractmethod
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Everything prediction needs: a JSON-able dict and named arrays."""
