@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from prodcat import Categorizer
-from prodcat.artifacts import FORMAT_VERSION, MANIFEST, WEIGHTS, atomic_directory
+from prodcat.artifacts import FORMAT_VERSION, MANIFEST, WEIGHTS, atomic_directory, read_model_dir, write_model_dir
 from prodcat.errors import ModelDirError
 from tiny_catalogs import FORMATS, tiny_frame
 
@@ -104,3 +104,13 @@ def test_damaged_weights_are_detected(fitted, tmp_path):
     (model_dir / WEIGHTS).write_bytes(bytes(data))
     with pytest.raises(ModelDirError, match="does not match its checksum"):
         Categorizer.load(model_dir)
+
+
+def test_zero_dimensional_arrays_keep_their_shape(tmp_path):
+    # BatchNorm's num_batches_tracked is a 0-d tensor; loading checks shapes exactly.
+    arrays = {"count": np.array(7, dtype=np.int64), "matrix": np.ones((2, 3), np.float32)}
+    with atomic_directory(tmp_path / "m") as staging:
+        write_model_dir(staging, {"model": {"name": "x"}}, {}, arrays)
+    _, _, loaded = read_model_dir(tmp_path / "m")
+    assert loaded["count"].shape == () and int(loaded["count"]) == 7
+    assert loaded["matrix"].shape == (2, 3)

@@ -105,7 +105,8 @@ def write_model_dir(
     """Write the three model files into a staging directory from `atomic_directory`."""
     from safetensors.numpy import save_file
 
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(staging / WEIGHTS))
+    # ascontiguousarray turns a 0-d array (BatchNorm's num_batches_tracked) into shape (1,): keep the shape
+    save_file({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()}, str(staging / WEIGHTS))
     (staging / STATE).write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
     manifest = {
         "format_version": FORMAT_VERSION,
