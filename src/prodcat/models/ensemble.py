@@ -1,0 +1,814 @@
+"""`ensemble`: several registered models trained together and combined into one.
+
+Any registered models can be members: a text model with an image model
+(`tfidf-linear,image-pretrained`), or two text models (`tfidf-linear,bert`).
+The ensemble trains every member itself on the training products and saves
+them all in its own state, so it is one self-contained model directory that
+predicts like any other model.
+
+Two ways to combine the members' probabilities:
+
+- `average` (default): a weighted average. The weights are tuned on the
+  validation split by a grid over the simplex (steps of 0.05 for 2 members,
+  0.1 for 3, 0.25 beyond), keeping the weights with the best validation
+  macro-F1 of the decisions, ties broken by the lower log-loss. Without a
+  validation split the members weigh the same; `weights` fixes them.
+- `stacking`: a meta-model learns how to combine them. Each member is trained
+  `folds` times on the other folds of the training products (folds grouped by
+  normalized text, so duplicates never sit on both sides; stratified by class)
+  and predicts the held-out fold; a logistic regression learns from these
+  out-of-fold probabilities; then the members are trained again on all the
+  training products. The meta-model's probabilities are temperature-scaled
+  (Platt for multi-label) on the validation split when there is one.
+  single / path: a multinomial logistic regression on the standardized
+  log-probabilities of all members. multi: one binary logistic regression per
+  class on the members' logits for that class (members x classes features
+  would make one model per class far too wide).
+
+A member that cannot read a product (an image model on a product without a
+usable image: its `predict_proba_masked` mask is False) does not count on that
+row: `average` gives it weight 0 and renormalizes the others; `stacking`
+replaces its block of features by the mean of the available members' blocks
+and tells the meta-model through an availability indicator. So a product
+without an image falls back to its text.
+
+Settings:
+    members: registered model names (at least 2), a list or "a,b" text.
+    method: "average" or "stacking".
+    member_params: {member name: its settings}; members not named get their
+        defaults. A repeated name can be told apart as "bow#2".
+    folds: stacking's out-of-fold folds (at least 2).
+    weights: None (tuned on validation) or one fixed weight per member
+        (average only).
+
+    >>> model = Ensemble(members="tfidf-linear,bow", member_params={"bow": {"epochs": 2}})
+    >>> model.get_params()["members"], model.get_params()["method"]
+    (['tfidf-linear', 'bow'], 'average')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prodcat.calibration import apply_calibration, calibrate_scores, identity_calibration
+from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.products import Products
+from prodcat.console import Reporter
+from prodcat.errors import ConfigError, ModelDirError
+from prodcat.labels import LabelSpace
+from prodcat.models import create_model, get_model_class, register
+from prodcat.models.base import CategorizerModel, FitContext
+
+STATE_VERSION = 1
+
+DEFAULTS: dict[str, Any] = {
+    # Two text models that need nothing but titles: a sound ensemble on any
+    # catalog. With images, name an image model: "tfidf-linear,image-pretrained".
+    "members": ["tfidf-linear", "bow"],
+    "method": "average",
+    "member_params": {},
+    "folds": 3,
+    "weights": None,
+}
+METHODS = ("average", "stacking")
+
+# Inverse regularisation of the stacking meta-model. Its inputs are a few
+# strongly informative, standardized columns per class; sklearn's default
+# C=1 keeps it from trusting a member's confident mistakes on rare classes.
+META_C = 1.0
+META_MAX_ITER = 1000
+# Probabilities are clipped before logs: a member's exact 0 (tfidf-linear gives
+# it to a class it never saw) must not become -inf in the meta-model's features.
+PROBA_FLOOR = 1e-7
+# Scores closer than this count as a tie in the weight search.
+SCORE_TIE = 1e-9
+
+
+def _grid_step(n_members: int) -> float:
+    """Step of the weight grid: finer for fewer members (the grid grows as steps ** (members - 1))."""
+    return 0.05 if n_members == 2 else 0.1 if n_members == 3 else 0.25
+
+
+def simplex_grid(n_members: int, step: float) -> np.ndarray:
+    """Every weight vector of non-negative multiples of `step` summing to 1, (n_points, n_members).
+
+        >>> simplex_grid(2, 0.5).tolist()
+        [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
+    """
+    steps = round(1 / step)
+    # Stars and bars: choosing the positions of n_members - 1 bars among
+    # steps + n_members - 1 slots gives each composition of `steps` once.
+    points = []
+    for bars in itertools.combinations(range(steps + n_members - 1), n_members - 1):
+        edges = (-1, *bars, steps + n_members - 1)
+        points.append([edges[i + 1] - edges[i] - 1 for i in range(n_members)])
+    return np.asarray(points, dtype=np.float64) / steps
+
+
+# --- settings -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Member:
+    """One member's registry name, display key ("bow", "bow#2") and settings."""
+
+    name: str
+    key: str
+    params: dict[str, Any]
+    #: 0 for the first member of its name, 1 for the second, ...: added to the seed
+    occurrence: int
+
+
+def _parse_members(value: Any) -> list[str]:
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+        names = [name for name in names if name]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"ensemble: members must be a list of model names or 'a,b' text, got {value!r}")
+    if len(names) < 2 or any(not name for name in names):
+        raise ConfigError(f"ensemble: members must name at least 2 models, got {value!r}")
+    return names
+
+
+def _member_keys(names: list[str]) -> list[str]:
+    """Display keys: the name, then "name#2", "name#3" for repeats."""
+    seen: dict[str, int] = {}
+    keys = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        keys.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return keys
+
+
+def _plain(value: Any, what: str) -> Any:
+    """`value` as plain JSON data (tuples become lists), or a ConfigError."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        raise ConfigError(f"ensemble: {what} must be plain data (numbers, text, lists, dicts), got {value!r}") from None
+
+
+def resolve_params(params: dict[str, Any]) -> tuple[dict[str, Any], list[_Member]]:
+    """Defaults filled in, every value checked, and the members with their settings.
+
+    ConfigError (one line) names the setting at fault; an unknown member name
+    is an UnknownModelError listing the models there are.
+    """
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"ensemble: unknown setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(DEFAULTS)}")
+    p = {**DEFAULTS, **params}
+    names = _parse_members(p["members"])
+    keys = _member_keys(names)
+    for name in names:
+        if name == "ensemble":
+            raise ConfigError("ensemble: an ensemble cannot be a member of an ensemble; list its members instead")
+        if not get_model_class(name).label_formats:  # raises UnknownModelError for an unknown name
+            raise ConfigError(f"ensemble: member {name!r} cannot be trained (an exported model); use its source model")
+
+    method = p["method"]
+    if method not in METHODS:
+        raise ConfigError(f"ensemble: method must be 'average' or 'stacking', got {method!r}")
+
+    folds = p["folds"]
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ConfigError(f"ensemble: folds must be an integer of at least 2, got {folds!r}")
+
+    member_params = p["member_params"] if p["member_params"] is not None else {}
+    if not isinstance(member_params, dict):
+        raise ConfigError(f"ensemble: member_params must map member names to settings, got {member_params!r}")
+    member_params = _plain(member_params, "member_params")
+    for key, settings in member_params.items():
+        if key not in names and key not in keys:
+            raise ConfigError(f"ensemble: member_params names {key!r}, which is not a member ({', '.join(keys)})")
+        if not isinstance(settings, dict):
+            raise ConfigError(f"ensemble: member_params[{key!r}] must be a dict of settings, got {settings!r}")
+
+    weights = p["weights"]
+    if weights is not None:
+        if method != "average":
+            raise ConfigError("ensemble: weights apply to method 'average' only (stacking learns its own)")
+        if (
+            not isinstance(weights, (list, tuple))
+            or len(weights) != len(names)
+            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                       for w in weights)
+            or sum(weights) <= 0
+        ):
+            raise ConfigError(
+                f"ensemble: weights must be {len(names)} non-negative numbers (one per member) "
+                f"with a positive sum, got {weights!r}"
+            )
+        weights = [float(w) for w in weights]
+
+    members = []
+    for i, (name, key) in enumerate(zip(names, keys)):
+        # The name's settings apply to every member of that name; "name#2"'s to that one on top.
+        settings = {**member_params.get(name, {}), **(member_params.get(key, {}) if key != name else {})}
+        members.append(_Member(name, key, settings, occurrence=names[:i].count(name)))
+    resolved = {"members": names, "method": method, "member_params": member_params, "folds": folds,
+                "weights": weights}
+    return resolved, members
+
+
+# --- numbers -------------------------------------------------------------------
+
+
+def _macro_f1(y: np.ndarray, decided: np.ndarray, multi: bool) -> float:
+    """Macro-F1 over the classes present in the targets or the decisions (as sklearn's "macro")."""
+    if len(y) == 0:
+        return float("nan")
+    if multi:
+        t, p = y.astype(bool), decided.astype(bool)
+        tp, fp, fn = (t & p).sum(axis=0), (~t & p).sum(axis=0), (t & ~p).sum(axis=0)
+    else:
+        n = int(max(y.max(), decided.max())) + 1
+        tp = np.bincount(y[y == decided], minlength=n)
+        fp = np.bincount(decided, minlength=n) - tp
+        fn = np.bincount(y, minlength=n) - tp
+    present = (tp + fp + fn) > 0
+    f1 = 2 * tp[present] / np.maximum(2 * tp[present] + fp[present] + fn[present], 1)
+    return float(f1.mean()) if present.any() else 0.0
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray, multi: bool) -> float:
+    """Mean negative log-likelihood (multi: binary cross-entropy per class and product)."""
+    if multi:
+        p = np.clip(proba, PROBA_FLOOR, 1 - PROBA_FLOOR)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    return float(-np.mean(np.log(np.maximum(proba[np.arange(len(y)), y], PROBA_FLOOR))))
+
+
+def _availability(masks: list[np.ndarray | None], n: int) -> np.ndarray:
+    """(n_members, n) bool: which member could read which product (None: all)."""
+    return np.stack([np.ones(n, bool) if m is None else m for m in masks]) if masks else np.zeros((0, n), bool)
+
+
+def average_proba(probas: list[np.ndarray], masks: list[np.ndarray | None], weights: np.ndarray,
+                  multi: bool) -> np.ndarray:
+    """Weighted average of member probabilities, row by row over the members that could read the product.
+
+    On a row where a member's mask is False its weight is 0 and the others are
+    renormalized. Where every available member has weight 0 they count
+    equally; where no member could read the product, the plain weights
+    combine their fallback rows.
+    """
+    n = probas[0].shape[0]
+    available = _availability(masks, n)
+    w = np.asarray(weights, np.float64)[:, None] * available  # (members, n)
+    total = w.sum(axis=0)
+    stuck = total <= 0
+    if stuck.any():
+        fallback = available[:, stuck].astype(np.float64)
+        nobody = fallback.sum(axis=0) == 0
+        fallback[:, nobody] = np.asarray(weights, np.float64)[:, None]
+        w[:, stuck] = fallback
+        total = w.sum(axis=0)
+    w /= total
+    out = np.einsum("mn,mnk->nk", w, np.stack(probas).astype(np.float64))
+    if not multi:
+        out /= out.sum(axis=1, keepdims=True)  # exact sums despite float32 inputs
+    return out.astype(np.float32)
+
+
+def grouped_folds(texts: list[str], y: np.ndarray, folds: int, seed: int, multi: bool
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K (train, held-out) index pairs; products with the same normalized text share a fold.
+
+    Groups (distinct normalized texts) are shuffled, ordered by class (the
+    class of a group's first product; none for multi-label) and dealt to the
+    folds in turn. So each fold holds about the same number of groups, a
+    class's groups land in consecutive folds, and every class with at least 2
+    groups is in every fold's training part. The deal is linear, where
+    sklearn's StratifiedGroupKFold takes seconds on large catalogs (see
+    catalog.split for the same choice).
+    """
+    keys = [normalize_text(t) for t in texts]
+    _, first, group_of = np.unique(np.asarray(keys, dtype=object), return_index=True, return_inverse=True)
+    n_groups = len(first)
+    k = min(folds, n_groups)
+    if k < 2:
+        raise ConfigError("ensemble: stacking needs at least 2 distinct training texts to make folds")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_groups)
+    if not multi:
+        stratum = y[first]
+        order = order[np.argsort(stratum[order], kind="stable")]
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    fold_of_group[order] = np.arange(n_groups) % k
+    fold = fold_of_group[group_of.ravel()]
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k)]
+
+
+# --- the stacking meta-model ----------------------------------------------------
+
+
+def member_blocks(probas: list[np.ndarray], masks: list[np.ndarray | None], multi: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The meta-model's inputs: (members, n, classes) float64 blocks and the (members, n) availability.
+
+    A block is a member's log-probabilities (single / path) or logits
+    (multi). On a row where a member could not read the product its block is
+    the mean of the available members' blocks (it then neither pulls towards
+    its fallback nor leaves a hole); where no member could, blocks stay as they are.
+    """
+    n = probas[0].shape[0]
+    p = np.stack(probas).astype(np.float64)
+    if multi:
+        p = np.clip(p, PROBA_FLOOR, 1 - PROBA_FLOOR)
+        blocks = np.log(p) - np.log1p(-p)
+    else:
+        blocks = np.log(np.maximum(p, PROBA_FLOOR))
+    available = _availability(masks, n)
+    if not available.all():
+        count = available.sum(axis=0)
+        mean = np.einsum("mn,mnk->nk", available.astype(np.float64), blocks) / np.maximum(count, 1)[:, None]
+        replace = ~available & (count > 0)[None, :]
+        blocks = np.where(replace[:, :, None], mean[None], blocks)
+    return blocks, available
+
+
+def _standardizer(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=axis)
+    scale = x.std(axis=axis)
+    scale[scale < 1e-12] = 1.0  # a constant column (an always-available member) stays put
+    return mean, scale
+
+
+class _Meta:
+    """The fitted meta-model as arrays, predicted with numpy (never a pickled sklearn object).
+
+    single / path: coef (K, F), intercept (K,), mean / scale (F,), active (K,)
+        over F = members x K log-probabilities + one indicator per member that
+        can be unavailable.
+    multi: coef (K, F), intercept (K,), mean / scale (K, F), active (K,),
+        constant (K,) over F = members logits of the class + the indicators.
+    """
+
+    def __init__(self, multi: bool, indicators: list[int], arrays: dict[str, np.ndarray],
+                 calibration: dict[str, Any]):
+        self.multi, self.indicators, self.arrays, self.calibration = multi, indicators, arrays, calibration
+
+    # ------------------------------------------------------------------ fit
+    @classmethod
+    def fit(cls, blocks: np.ndarray, available: np.ndarray, y: np.ndarray, indicators: list[int],
+            class_weight: str | None, seed: int) -> _Meta:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        n_members, n, n_classes = blocks.shape
+        indicator_cols = available[indicators].T.astype(np.float64)  # (n, J)
+
+        def regression() -> LogisticRegression:
+            return LogisticRegression(C=META_C, max_iter=META_MAX_ITER, class_weight=class_weight, random_state=seed)
+
+        with warnings.catch_warnings():
+            # max_iter reached still leaves a usable model
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if y.ndim == 2:
+                return cls._fit_multi(blocks, indicator_cols, y, indicators, regression)
+            x = np.hstack([blocks.transpose(1, 0, 2).reshape(n, n_members * n_classes), indicator_cols])
+            mean, scale = _standardizer(x, axis=0)
+            coef = np.zeros((n_classes, x.shape[1]), np.float64)
+            intercept = np.zeros(n_classes, np.float64)
+            active = np.zeros(n_classes, bool)
+            present = np.unique(y)
+            active[present] = True
+            if len(present) >= 2:
+                lr = regression().fit((x - mean) / scale, y)
+                rows = lr.classes_.astype(np.int64)
+                if len(rows) == 2:
+                    # sklearn keeps one row for two classes: softmax of (0, z) is sigmoid(z)
+                    coef[rows[1]], intercept[rows[1]] = lr.coef_[0], lr.intercept_[0]
+                else:
+                    coef[rows], intercept[rows] = lr.coef_, lr.intercept_
+        arrays = {"coef": coef, "intercept": intercept, "mean": mean, "scale": scale, "active": active}
+        return cls(False, indicators, arrays, {})
+
+    @classmethod
+    def _fit_multi(cls, blocks, indicator_cols, y, indicators, regression) -> _Meta:
+        n_members, n, n_classes = blocks.shape
+        width = n_members + indicator_cols.shape[1]
+        coef = np.zeros((n_classes, width), np.float64)
+        intercept = np.zeros(n_classes, np.float64)
+        mean = np.zeros((n_classes, width), np.float64)
+        scale = np.ones((n_classes, width), np.float64)
+        active = np.zeros(n_classes, bool)
+        constant = np.zeros(n_classes, np.float64)
+        for k in range(n_classes):
+            target = y[:, k].astype(np.int64)
+            if target.min() == target.max():
+                # always (or never) on in training: nothing to learn, that rate it is
+                constant[k] = float(target[0]) if len(target) else 0.0
+                continue
+            x = np.hstack([blocks[:, :, k].T, indicator_cols])
+            mean[k], scale[k] = _standardizer(x, axis=0)
+            lr = regression().fit((x - mean[k]) / scale[k], target)
+            coef[k], intercept[k], active[k] = lr.coef_[0], lr.intercept_[0], True
+        arrays = {"coef": coef, "intercept": intercept, "mean": mean, "scale": scale, "active": active,
+                  "constant": constant}
+        return cls(True, indicators, arrays, {})
+
+    # -------------------------------------------------------------- predict
+    def scores(self, blocks: np.ndarray, available: np.ndarray) -> np.ndarray:
+        """Meta-model logits (n, K); -inf for classes it never saw (single / path)."""
+        a = self.arrays
+        n_members, n, n_classes = blocks.shape
+        indicator_cols = available[self.indicators].T.astype(np.float64)  # (n, J)
+        if not self.multi:
+            x = np.hstack([blocks.transpose(1, 0, 2).reshape(n, n_members * n_classes), indicator_cols])
+            z = ((x - a["mean"]) / a["scale"]) @ a["coef"].T + a["intercept"]
+            z[:, ~a["active"]] = -np.inf
+            return z
+        # One small regression per class, all classes at once: feature f of class k
+        # is blocks[f][:, k] for a member, an indicator column otherwise.
+        coef, mean, scale = a["coef"], a["mean"], a["scale"]
+        z = np.broadcast_to(a["intercept"], (n, n_classes)).copy()
+        for m in range(n_members):
+            z += coef[:, m] * (blocks[m] - mean[:, m]) / scale[:, m]
+        for j in range(indicator_cols.shape[1]):
+            f = n_members + j
+            z += coef[:, f] * (indicator_cols[:, j : j + 1] - mean[:, f]) / scale[:, f]
+        return z
+
+    def proba(self, blocks: np.ndarray, available: np.ndarray) -> np.ndarray:
+        z = self.scores(blocks, available)
+        proba = apply_calibration(z, self.calibration, self.multi)
+        if self.multi:
+            inactive = ~self.arrays["active"]
+            proba[:, inactive] = self.arrays["constant"][inactive].astype(np.float32)
+        return proba
+
+    def calibrate(self, blocks: np.ndarray, available: np.ndarray, y: np.ndarray) -> None:
+        """Temperature (single / path) or a shared Platt sigmoid (multi) on validation."""
+        z = self.scores(blocks, available)
+        if self.multi:
+            active = self.arrays["active"]
+            self.calibration = (calibrate_scores(z[:, active], y[:, active], True) if active.any()
+                                else identity_calibration(True))
+            return
+        keep = np.isfinite(z[np.arange(len(y)), y])  # a true class the meta-model never saw cannot be scored
+        self.calibration = (calibrate_scores(z[keep], y[keep], False) if keep.any()
+                            else identity_calibration(False))
+
+    # -------------------------------------------------------------- state
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"kind": "per-class" if self.multi else "multinomial", "indicators": list(self.indicators),
+                "calibration": dict(self.calibration)}
+        arrays = {k: (v.astype(np.uint8) if v.dtype == bool else v.astype(np.float64)) for k, v in self.arrays.items()}
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], n_members: int, label_space: LabelSpace
+                   ) -> _Meta:
+        multi = label_space.is_multi
+        if meta["kind"] != ("per-class" if multi else "multinomial"):
+            raise ModelDirError(
+                f"ensemble: a {meta['kind']!r} meta-model cannot predict {label_space.label_format} labels"
+            )
+        names = ("coef", "intercept", "mean", "scale", "active") + (("constant",) if multi else ())
+        loaded = {}
+        for name in names:
+            if name not in arrays:
+                raise ModelDirError(f"ensemble: saved state lacks the meta-model's {name!r}")
+            array = np.asarray(arrays[name])
+            loaded[name] = array.astype(bool) if name == "active" else array.astype(np.float64)
+        indicators = [int(i) for i in meta["indicators"]]
+        width = (n_members + len(indicators)) if multi else (n_members * label_space.n_classes + len(indicators))
+        if loaded["coef"].shape != (label_space.n_classes, width):
+            raise ModelDirError(
+                f"ensemble: meta-model coef has shape {loaded['coef'].shape}, expected {(label_space.n_classes, width)}"
+            )
+        return cls(multi, indicators, loaded, dict(meta["calibration"]))
+
+
+# --- the model ------------------------------------------------------------------
+
+
+@register("ensemble")
+class Ensemble(CategorizerModel):
+    """Registered models trained together, combined by a tuned average or a stacked meta-model.
+
+    See the module docstring for the settings. After `fit`, `fit_report_`
+    holds the weights, each member's validation macro-F1 and the ensemble's.
+    """
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        # Checked here (member names, each member's own settings) so a bad
+        # config fails before any data is read.
+        self._settings, self._specs = resolve_params(self.params)
+        formats = ("single", "multi", "path")
+        for spec in self._specs:
+            member = create_model(spec.name, **spec.params)
+            formats = tuple(f for f in formats if f in member.label_formats)
+        # The ensemble learns the label formats all its members can.
+        self.label_formats = formats
+        self.members_: list[CategorizerModel] = []
+        self.weights_: np.ndarray | None = None
+        self._meta: _Meta | None = None
+        self.fit_report_: dict[str, Any] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._settings))
+
+    @property
+    def member_keys(self) -> list[str]:
+        """The members' display keys, as `component_proba` names them."""
+        return [spec.key for spec in self._specs]
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        products: Products,
+        y: np.ndarray,
+        label_space: LabelSpace,
+        valid: tuple[Products, np.ndarray] | None = None,
+        *,
+        seed: int = 0,
+        class_weight: str | None = None,
+        context: FitContext | None = None,
+    ) -> Ensemble:
+        context = context or FitContext()
+        if class_weight not in (None, "balanced"):
+            raise ConfigError(f"ensemble: class_weight must be None or 'balanced', got {class_weight!r}")
+        if label_space.label_format not in self.label_formats:
+            members = ", ".join(s.name for s in self._specs)
+            raise ConfigError(f"ensemble: not every member ({members}) can learn {label_space.label_format!r} labels")
+        multi = label_space.is_multi
+        products, y = self._usable(products, y, label_space, "training")
+        if len(products) == 0:
+            raise ConfigError("ensemble: no training products with a known label")
+        held = None
+        if valid is not None:
+            v_products, v_y = self._usable(valid[0], valid[1], label_space, "validation")
+            if len(v_products):
+                held = (v_products, v_y)
+        self.label_space = label_space
+        say = Reporter(context.quiet)
+        started = time.perf_counter()
+
+        # The members, trained on all the training products (the final ones for both methods).
+        self.members_ = []
+        report: list[dict[str, Any]] = []
+        valid_out: list[tuple[np.ndarray, np.ndarray | None]] | None = [] if held is not None else None
+        for i, spec in enumerate(self._specs):
+            t0 = time.perf_counter()
+            member = create_model(spec.name, **spec.params)
+            member.fit(products, y, label_space, valid, seed=seed + spec.occurrence, class_weight=class_weight,
+                       context=self._member_context(context, i, spec))
+            self.members_.append(member)
+            entry: dict[str, Any] = {"member": spec.key, "fit_seconds": round(time.perf_counter() - t0, 2)}
+            if valid_out is not None:
+                proba, mask = self._member_output(i, held[0])
+                valid_out.append((proba, mask))
+                entry["valid_macro_f1"] = round(_macro_f1(held[1], label_space.decide(proba), multi), 6)
+                if mask is not None:
+                    entry["valid_readable"] = int(mask.sum())
+                    entry["valid_products"] = len(mask)
+            report.append(entry)
+            # One line as each member finishes: with image members a run takes long.
+            say.note(self._member_line(i, entry))
+
+        self.fit_report_ = {"method": self._settings["method"], "members": report}
+        if self._settings["method"] == "average":
+            self._meta = None
+            self.weights_ = self._choose_weights(valid_out, held[1] if held else None, multi)
+            self.fit_report_["weights"] = {s.key: round(float(w), 6) for s, w in zip(self._specs, self.weights_)}
+            self.fit_report_["weights_from"] = (
+                "fixed" if self._settings["weights"] is not None else "tuned on validation" if held is not None
+                else "equal (no validation split)"
+            )
+        else:
+            self.weights_ = None
+            self._meta = self._fit_stacking(products, y, label_space, valid, seed, class_weight, context, say)
+            if held is not None:
+                blocks, available = member_blocks([p for p, _ in valid_out], [m for _, m in valid_out], multi)
+                self._meta.calibrate(blocks, available, held[1])
+            else:
+                self._meta.calibration = identity_calibration(multi)
+        if held is not None:
+            combined = self._combine([p for p, _ in valid_out], [m for _, m in valid_out])
+            self.fit_report_["valid_macro_f1"] = round(_macro_f1(held[1], label_space.decide(combined), multi), 6)
+        self.fit_report_["fit_seconds"] = round(time.perf_counter() - started, 2)
+        say.note(self._summary_line())
+        return self
+
+    def _member_context(self, context: FitContext, index: int, spec: _Member, fold: int | None = None) -> FitContext:
+        """The run's context with per-member folders, so TensorBoard runs and checkpoints stay apart (and resume)."""
+        folder = f"member-{index + 1}-{spec.name}" + (f"-fold-{fold + 1}" if fold is not None else "")
+        # dataclasses.replace keeps whatever else the context carries (device, resume, quiet, ...)
+        return dataclasses.replace(
+            context,
+            logdir=Path(context.logdir) / folder if context.logdir else None,
+            checkpoint_dir=Path(context.checkpoint_dir) / folder if context.checkpoint_dir else None,
+        )
+
+    @staticmethod
+    def _usable(products: Products, y: np.ndarray, label_space: LabelSpace, part: str) -> tuple[Products, np.ndarray]:
+        """The products with a known target (-1 marks a class the label space lacks)."""
+        y = np.asarray(y)
+        if len(y) != len(products):
+            raise ConfigError(f"ensemble: {len(products)} {part} products but {len(y)} targets")
+        if label_space.is_multi:
+            if y.ndim != 2 or y.shape[1] != label_space.n_classes:
+                raise ConfigError(f"ensemble: multi-label {part} targets must be (n, {label_space.n_classes})")
+            return products, y.astype(np.uint8)
+        keep = np.flatnonzero(y >= 0)
+        if len(keep) == len(y):
+            return products, y.astype(np.int64)
+        return products.take(keep), y[keep].astype(np.int64)
+
+    def _choose_weights(self, valid_out, y_valid, multi: bool) -> np.ndarray:
+        """Fixed weights, else the best point of the simplex grid on validation, else equal weights."""
+        n_members = len(self._specs)
+        fixed = self._settings["weights"]
+        if fixed is not None:
+            w = np.asarray(fixed, np.float64)
+            return w / w.sum()
+        if valid_out is None:
+            return np.full(n_members, 1.0 / n_members)
+        probas, masks = [p for p, _ in valid_out], [m for _, m in valid_out]
+        best, best_key = None, None
+        for w in simplex_grid(n_members, _grid_step(n_members)):
+            proba = average_proba(probas, masks, w, multi)
+            f1 = _macro_f1(y_valid, self.label_space.decide(proba), multi)
+            key = (-round(f1 / SCORE_TIE), _log_loss(y_valid, proba, multi))
+            if best_key is None or key < best_key:
+                best, best_key = w, key
+        return best
+
+    def _fit_stacking(self, products, y, label_space, valid, seed, class_weight, context, say) -> _Meta:
+        """Out-of-fold probabilities of fresh members, then the meta-model on them."""
+        multi = label_space.is_multi
+        n, n_classes = len(products), label_space.n_classes
+        splits = grouped_folds(products.texts, y, self._settings["folds"], seed, multi)
+        oof = [np.zeros((n, n_classes), np.float32) for _ in self._specs]
+        oof_masks: list[np.ndarray | None] = [None] * len(self._specs)
+        for f, (train_idx, held_idx) in enumerate(splits):
+            t0 = time.perf_counter()
+            part, rest = products.take(train_idx), products.take(held_idx)
+            for i, spec in enumerate(self._specs):
+                member = create_model(spec.name, **spec.params)
+                member.fit(part, y[train_idx], label_space, valid, seed=seed + spec.occurrence,
+                           class_weight=class_weight, context=self._member_context(context, i, spec, fold=f))
+                proba, mask = self._check_output(spec, member.predict_proba_masked(rest), len(rest))
+                oof[i][held_idx] = proba
+                if mask is not None:
+                    if oof_masks[i] is None:
+                        oof_masks[i] = np.ones(n, bool)
+                    oof_masks[i][held_idx] = mask
+            say.note(f"ensemble stacking fold {f + 1}/{len(splits)}: members trained on {len(train_idx):,} products, "
+                     f"predicted {len(held_idx):,} ({time.perf_counter() - t0:.1f} s)")
+        for entry, proba in zip(self.fit_report_["members"], oof):
+            entry["oof_macro_f1"] = round(_macro_f1(y, label_space.decide(proba), multi), 6)
+        self.fit_report_["folds"] = len(splits)
+        blocks, available = member_blocks(oof, oof_masks, multi)
+        # An indicator only for members seen to miss products: for the others it would be a constant column.
+        indicators = [i for i in range(len(self._specs)) if not available[i].all()]
+        return _Meta.fit(blocks, available, y, indicators, class_weight, seed)
+
+    def _member_line(self, index: int, entry: dict[str, Any]) -> str:
+        line = f"ensemble member {index + 1}/{len(self._specs)} {entry['member']}: "
+        line += f"trained in {entry['fit_seconds']:.1f} s"
+        if "valid_macro_f1" in entry:
+            line += f", validation macro-F1 {entry['valid_macro_f1']:.4f}"
+        if "valid_readable" in entry:
+            line += f" (could read {entry['valid_readable']:,} of {entry['valid_products']:,} products)"
+        return line
+
+    def _summary_line(self) -> str:
+        report = self.fit_report_
+        if "weights" in report:
+            how = ", ".join(f"{key} {w:.2f}" for key, w in report["weights"].items())
+            line = f"ensemble (average, weights {report['weights_from']}: {how})"
+        else:
+            how = ", ".join(f"{m['member']} {m['oof_macro_f1']:.4f}" for m in report["members"])
+            line = f"ensemble (stacking over {report['folds']} folds; out-of-fold macro-F1 {how})"
+        if "valid_macro_f1" in report:
+            line += f": validation macro-F1 {report['valid_macro_f1']:.4f}"
+        return line
+
+    # ------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not self.members_ or self.label_space is None:
+            raise RuntimeError("Ensemble is not fitted; call fit or from_state first")
+
+    def _check_output(self, spec: _Member, output, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """A member's (proba, mask) as float32 (n, n_classes) and bool (n,) or None; a wrong shape is a bug there."""
+        proba, mask = output
+        proba = np.asarray(proba, dtype=np.float32)
+        expected = (n, self.label_space.n_classes)
+        if n == 0:
+            return np.zeros(expected, np.float32), None
+        if proba.shape != expected:
+            raise RuntimeError(f"ensemble: member {spec.key} returned probabilities of shape {proba.shape}, "
+                               f"expected {expected}")
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (n,):
+                raise RuntimeError(
+                    f"ensemble: member {spec.key} returned a mask of shape {mask.shape}, expected {(n,)}"
+                )
+        return proba, mask
+
+    def _member_output(self, index: int, products: Products) -> tuple[np.ndarray, np.ndarray | None]:
+        member = self.members_[index]
+        return self._check_output(self._specs[index], member.predict_proba_masked(products), len(products))
+
+    def _combine(self, probas: list[np.ndarray], masks: list[np.ndarray | None]) -> np.ndarray:
+        multi = self.label_space.is_multi
+        if self._meta is None:
+            return average_proba(probas, masks, self.weights_, multi)
+        blocks, available = member_blocks(probas, masks, multi)
+        return self._meta.proba(blocks, available)
+
+    def predict_proba_masked(self, products: Products) -> tuple[np.ndarray, np.ndarray | None]:
+        """The combined probabilities, and which products at least one member could read (None: all)."""
+        self._check_fitted()
+        if len(products) == 0:
+            return np.zeros((0, self.label_space.n_classes), np.float32), None
+        outputs = [self._member_output(i, products) for i in range(len(self.members_))]
+        masks = [m for _, m in outputs]
+        proba = self._combine([p for p, _ in outputs], masks)
+        if all(m is None for m in masks):
+            return proba, None
+        return proba, _availability(masks, len(products)).any(axis=0)
+
+    def predict_proba(self, products: Products) -> np.ndarray:
+        return self.predict_proba_masked(products)[0]
+
+    def component_proba(self, products: Products) -> dict[str, np.ndarray]:
+        """Each member's own probabilities, keyed "tfidf-linear", "image-pretrained", "bow#2", ..."""
+        self._check_fitted()
+        return {spec.key: self._member_output(i, products)[0] for i, spec in enumerate(self._specs)}
+
+    # ---------------------------------------------------------- persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        members, arrays = [], {}
+        for i, (spec, member) in enumerate(zip(self._specs, self.members_)):
+            state, member_arrays = member.get_state()
+            members.append({"name": spec.name, "key": spec.key, "params": member.get_params(), "state": state})
+            arrays.update({f"member{i}.{k}": v for k, v in member_arrays.items()})
+        meta: dict[str, Any] = {}
+        if self._meta is not None:
+            meta, meta_arrays = self._meta.state()
+            arrays.update({f"meta.{k}": v for k, v in meta_arrays.items()})
+        state = {
+            "version": STATE_VERSION,
+            "method": self._settings["method"],
+            "members": members,
+            "weights": None if self.weights_ is None else [float(w) for w in self.weights_],
+            "meta": meta,
+            "fit_report": self.fit_report_,
+        }
+        return state, arrays
+
+    @classmethod
+    def from_state(
+        cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
+    ) -> Ensemble:
+        model = cls(**params)
+        try:
+            if state.get("version") != STATE_VERSION:
+                raise ModelDirError(f"ensemble: state version {state.get('version')!r} is not {STATE_VERSION}")
+            saved = [m["name"] for m in state["members"]]
+            expected = [spec.name for spec in model._specs]
+            if saved != expected:
+                raise ModelDirError(f"ensemble: saved members {saved} do not match the settings' members {expected}")
+            if state["method"] != model._settings["method"]:
+                raise ModelDirError(f"ensemble: saved method {state['method']!r} does not match the settings")
+            model.label_space = label_space
+            model.members_ = []
+            for i, saved_member in enumerate(state["members"]):
+                prefix = f"member{i}."
+                member_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                member_cls = get_model_class(saved_member["name"])
+                model.members_.append(
+                    member_cls.from_state(saved_member["params"], saved_member["state"], member_arrays, label_space)
+                )
+            if state["method"] == "average":
+                weights = np.asarray(state["weights"], np.float64)
+                if weights.shape != (len(model._specs),):
+                    raise ModelDirError(f"ensemble: {len(weights)} saved weights for {len(model._specs)} members")
+                model.weights_, model._meta = weights, None
+            else:
+                meta_arrays = {k[len("meta."):]: v for k, v in arrays.items() if k.startswith("meta.")}
+                model.weights_ = None
+                model._meta = _Meta.from_state(state["meta"], meta_arrays, len(model._specs), label_space)
+            model.fit_report_ = dict(state.get("fit_report") or {})
+        except KeyError as exc:
+            raise ModelDirError(f"ensemble: saved state lacks {exc.args[0]!r}") from None
+        return model
