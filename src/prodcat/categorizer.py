@@ -20,6 +20,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -30,7 +31,14 @@ import pandas as pd
 from prodcat import __version__
 from prodcat.artifacts import atomic_directory, read_model_dir, write_model_dir
 from prodcat.catalog.fields import FieldMapping, resolve_fields
-from prodcat.catalog.load import CatalogSource, catalog_from_frame, iter_catalog, load_catalog
+from prodcat.catalog.load import (
+    CatalogSource,
+    catalog_from_frame,
+    image_dir_for,
+    image_ref,
+    iter_catalog,
+    load_catalog,
+)
 from prodcat.catalog.normalize import normalize_text
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import read_columns
@@ -49,6 +57,11 @@ HEADLINE_KEYS = (
 )
 # Metrics on the training rows only show over-fitting; a sample says as much.
 TRAIN_METRICS_SAMPLE = 20_000
+#: the figures kept for each part of a model (text alone, image alone, combined)
+PART_KEYS = ("accuracy", "macro_f1", "weighted_f1", "n")
+#: the key of a product dict (and DataFrame column) holding a photo when the
+#: model's field mapping names no image column, or the product lacks it
+IMAGE_KEY = "image"
 
 
 def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
@@ -67,6 +80,9 @@ def headline(metrics: dict) -> dict:
             {k: level[k] for k in ("level", "n_classes", "accuracy", "macro_f1", "weighted_f1") if k in level}
             for level in metrics["levels"]
         ]
+    for key in ("components", "images"):
+        if key in metrics:
+            out[key] = metrics[key]
     return out
 
 
@@ -76,8 +92,10 @@ class Categorizer:
     model: a registered model name (see `prodcat.models.available_models()`).
     fields: a ready FieldMapping; the field options below override it.
     preset / config / text_cols / label_col / label_format / label_sep /
-    label_level / id_cols: how to read the catalog (see `FieldMapping`);
-        `label_col` may list several columns, top level first, forming a path.
+    label_level / id_cols / image_col / image_root: how to read the catalog
+        (see `FieldMapping`); `label_col` may list several columns, top level
+        first, forming a path; `image_col` holds each product's photo (a path,
+        relative to `image_root`, see FieldMapping for where that is found).
     params: the model's own settings, e.g. {"C": 0.5}.
     valid_size / test_size: fractions held out, grouped by normalized text so
         duplicates never straddle two parts.
@@ -103,6 +121,8 @@ class Categorizer:
         label_sep: str | None = None,
         label_level: int | None = None,
         id_cols: Sequence[str] | str | None = None,
+        image_col: str | None = None,
+        image_root: str | Path | None = None,
         params: dict[str, Any] | None = None,
         valid_size: float = 0.1,
         test_size: float = 0.1,
@@ -122,6 +142,8 @@ class Categorizer:
         self.label_sep = label_sep
         self.label_level = label_level
         self.id_cols = id_cols
+        self.image_col = image_col
+        self.image_root = image_root
         self.params = params
         self.valid_size = valid_size
         self.test_size = test_size
@@ -144,6 +166,9 @@ class Categorizer:
             label_sep=self.label_sep,
             label_level=self.label_level,
             id_cols=self.id_cols,
+            image_col=self.image_col,
+            # kept as the user wrote it: a saved model must not hold this machine's absolute path
+            image_root=None if self.image_root is None else str(self.image_root),
         )
 
     def fit(
@@ -177,11 +202,18 @@ class Categorizer:
             raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
             raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
+        reads_images = model.reads_images
+        if reads_images and not mapping.image_col:
+            raise ConfigError(f"model {self.model!r} learns from product photos: pass --image-col (and --image-root)")
 
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
             catalog = load_catalog(data, mapping)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
+        if reads_images and not isinstance(data, pd.DataFrame):
+            image_dir = image_dir_for(mapping, data)
+            if image_dir is not None and not image_dir.is_dir():
+                say.warn(f"image folder {image_dir} not found: products will count as having no usable photo")
         with say.step("splitting (grouped by normalized text)"):
             split = split_catalog(
                 catalog.products.texts,
@@ -240,6 +272,7 @@ class Categorizer:
             self._test_proba = self._proba(test.products) if len(test) else None
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
             if self.test_metrics_ is not None:
+                self._add_part_metrics(self.test_metrics_, test, self._test_proba)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         seen = text_fingerprints(train.products.texts + valid.products.texts)
@@ -297,6 +330,30 @@ class Categorizer:
             proba = self._proba(part.products)
         return compute_metrics(self.label_space_, part.labels, proba, self.thresholds_)
 
+    def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray) -> None:
+        """Add to `metrics` (of `proba` on `part`) what a model with parts and
+        products with photos need reported.
+
+        components: for a model with parts (an ensemble's members), the
+            headline figures of each part alone and "combined", all on the
+            same products, so text alone / image alone / both compare fairly.
+        images: how many of the products have a photo reference at all.
+        """
+        parts = self._require_fitted().component_proba(part.products)
+        if parts:
+            components = {}
+            for name, part_proba in parts.items():
+                # The tuned multi-label thresholds belong to the combined model;
+                # a part alone is judged with the default decision.
+                scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32))
+                components[name] = {k: scored[k] for k in PART_KEYS}
+            components["combined"] = {k: metrics[k] for k in PART_KEYS}
+            metrics["components"] = components
+        images = part.products.images
+        if images is not None:
+            with_image = sum(ref is not None for ref in images)
+            metrics["images"] = {"with_image": with_image, "without_image": len(images) - with_image}
+
     # -------------------------------------------------------------- predict
     def _require_fitted(self) -> CategorizerModel:
         if self._fitted is None:
@@ -311,11 +368,60 @@ class Categorizer:
     def _proba(self, products: Products) -> np.ndarray:
         return self._require_fitted().predict_proba(products).astype(np.float32, copy=False)
 
+    def reads_images(self) -> bool:
+        """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
+        return bool(self._require_fitted().reads_images)
+
+    def _with_image_column_if_present(
+        self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None
+    ) -> FieldMapping:
+        """`mapping`, less its image column when `data` has no such column.
+
+        A model trained with photos still predicts products without them: its
+        image part falls back (an ensemble leans on its text part). Said once,
+        as a warning, when the model reads images.
+        """
+        if not mapping.image_col:
+            return mapping
+        if present is None and isinstance(data, pd.DataFrame):
+            present = {str(c) for c in data.columns}
+        elif present is None:
+            present = set(read_columns(data, **mapping.read_options()))
+        if mapping.image_col in present:
+            return mapping
+        if self.reads_images():
+            where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+            Reporter(self.quiet).warn(
+                f"{where} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
+            )
+        return replace(mapping, image_col=None)
+
+    def _field_options(self, options: dict[str, Any]) -> FieldMapping:
+        """The saved field mapping with `options` (e.g. image_root=...) overriding it."""
+        # the facade's own names for two mapping fields
+        options = {{"label_col": "label_cols", "id_col": "id_cols"}.get(k, k): v for k, v in options.items()}
+        known = {f.name for f in dataclass_fields(FieldMapping)}
+        unknown = sorted(k for k, v in options.items() if v is not None and k not in known)
+        if unknown:
+            raise ConfigError(f"unknown field option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if options.get("image_root") is not None:
+            options = {**options, "image_root": str(options["image_root"])}
+        return self.fields_.with_options(**options)
+
     def _products(self, data: Any) -> Products:
-        """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path."""
+        """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path.
+
+        Photos come along for every form but plain texts: a DataFrame's image
+        column (the mapping's, else `image`), a dict's image key (the
+        mapping's image column, else `image`; a path or the bytes of an
+        encoded image), a file's image column. Paths in a DataFrame or dicts
+        start from the mapping's image_root as seen from the current
+        directory (or from the current directory itself).
+        """
         self._require_fitted()
         if isinstance(data, Path):
-            return load_catalog(data, self.fields_, with_labels=False).products
+            mapping = self._with_image_column_if_present(data, self.fields_)
+            return load_catalog(data, mapping, with_labels=False).products
         if isinstance(data, str):
             return Products.from_texts([data])
         if isinstance(data, dict):
@@ -329,23 +435,56 @@ class Categorizer:
         else:
             raise ProdcatError("products must be a text, a list of texts, a dict or list of dicts, a DataFrame or a Path")
         mapping = self.fields_
+        if mapping.image_col and mapping.image_col in frame.columns:
+            image_fields = dict(image_col=mapping.image_col, image_root=mapping.image_root,
+                                image_template=mapping.image_template)
+        elif IMAGE_KEY in frame.columns:
+            # The generic column holds paths (from the current directory) or bytes, as given.
+            image_fields = dict(image_col=IMAGE_KEY)
+        else:
+            image_fields = {}
         missing = [c for c in mapping.text_cols if c not in frame.columns]
-        if missing and len(missing) < len(mapping.text_cols):
+        image_only = bool(image_fields) and self.reads_images()
+        if missing and (len(missing) < len(mapping.text_cols) or image_only):
             # Some text fields may be absent (a product without description);
-            # the ones present still carry the signal.
+            # the ones present (or the photo, for a model that reads it) still
+            # carry the signal.
             frame = frame.assign(**{c: "" for c in missing})
-        only_text = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format)
-        return catalog_from_frame(frame, only_text, source="input", with_labels=False).products
+        read_as = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format, **image_fields)
+        return catalog_from_frame(frame, read_as, source="input", with_labels=False).products
 
     def _products_from_dicts(self, items: Sequence[dict]) -> Products:
         """Products from dicts without a DataFrame: the server's hot path, where
         building frames cost more than the model."""
         text_cols = self.fields_.text_cols
+        images = self._dict_images(items)
         if not any(c in item for item in items for c in text_cols):
-            raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
+            photos = images is not None and self.reads_images() and any(ref is not None for ref in images)
+            if not photos:
+                raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
         fields = {c: ["" if item.get(c) is None else str(item.get(c)) for item in items] for c in text_cols}
         texts = [self.fields_.join_text(list(values)) for values in zip(*fields.values())]
-        return Products(texts=texts, fields=fields)
+        return Products(texts=texts, fields=fields, images=images)
+
+    def _dict_images(self, items: Sequence[dict]) -> list[str | bytes | None] | None:
+        """Each dict's photo (None: it has none), or None when no dict has an image key.
+
+        The mapping's image column is read as in a catalog (template, image
+        root); the generic `image` key is a path or bytes, as given.
+        """
+        mapping = self.fields_
+        column = mapping.image_col
+        if not any((column and column in item) or IMAGE_KEY in item for item in items):
+            return None
+        root = image_dir_for(mapping)  # no catalog file: the image root as seen from here
+        images: list[str | bytes | None] = []
+        for item in items:
+            value = item.get(column) if column else None
+            if value is not None:
+                images.append(image_ref(value, root, mapping.image_template))
+            else:
+                images.append(image_ref(item.get(IMAGE_KEY), None))
+        return images
 
     def predict_proba(self, products: Any) -> pd.DataFrame:
         """One row per product, one column per class."""
@@ -392,13 +531,16 @@ class Categorizer:
         chunk_size: int = 50_000,
         review_out: str | Path | None = None,
         target_precision: float | None = None,
+        **field_options: Any,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
 
         Streams in chunks (memory stays flat however long the file), keeps the
         input's row order, and copies its id columns (or a 1-based `row`).
         review_out also writes the rows that need review to their own file.
-        Outputs appear only when complete.
+        Outputs appear only when complete. field_options (e.g. image_root=...)
+        override the saved field mapping for this file; relative image paths
+        start from this file's folder (see FieldMapping).
         """
         self._require_fitted()
         data, out = Path(data), Path(out)
@@ -415,7 +557,7 @@ class Categorizer:
         review_below = self.review_threshold(target_precision)
         if top_k < 1:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
-        mapping = self.fields_
+        mapping = self._field_options(field_options)
         present = set(read_columns(data, **mapping.read_options()))
         ids = [c for c in mapping.id_cols if c in present]
         text_cols = [c for c in mapping.text_cols if c in present]
@@ -426,8 +568,10 @@ class Categorizer:
         if len(text_cols) < len(mapping.text_cols):
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
+        mapping = self._with_image_column_if_present(data, mapping, present)
         read_as = FieldMapping(
             text_cols=tuple(text_cols), id_cols=tuple(ids), label_format=mapping.label_format,
+            image_col=mapping.image_col, image_root=mapping.image_root, image_template=mapping.image_template,
             header=mapping.header, column_names=mapping.column_names,
             file_format=mapping.file_format, encoding=mapping.encoding,
         )
@@ -464,8 +608,8 @@ class Categorizer:
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
             catalog, excluded, proba = self._test_catalog, 0, self._test_proba
         else:
-            mapping = self.fields_.with_options(**field_options).require_labels()
-            catalog = load_catalog(data, mapping)
+            mapping = self._field_options(field_options).require_labels()
+            catalog = load_catalog(data, self._with_image_column_if_present(data, mapping))
             excluded = 0
             if not keep_seen:
                 seen = np.isin(text_fingerprints(catalog.products.texts), self.seen_fingerprints_)
@@ -482,6 +626,7 @@ class Categorizer:
                     catalog = catalog.take(np.flatnonzero(~seen))
             proba = self._proba(catalog.products)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
+        self._add_part_metrics(metrics, catalog, proba)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model

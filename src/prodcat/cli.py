@@ -38,6 +38,48 @@ LabelSep = Annotated[Optional[str], typer.Option("--label-sep", help="Separator 
 LabelLevel = Annotated[Optional[int], typer.Option("--label-level", help="Keep the first N levels of a path.")]
 IdCols = Annotated[Optional[str], typer.Option("--id-cols", help="Id columns copied to prediction files.")]
 Encoding = Annotated[Optional[str], typer.Option(help="Text encoding of CSV/TSV/JSONL files (default utf-8).")]
+ImageCol = Annotated[
+    Optional[str],
+    typer.Option("--image-col", help="Column holding each product's photo: a file name or a path (an empty cell: none)."),
+]
+ImageRoot = Annotated[
+    Optional[str],
+    typer.Option(
+        "--image-root",
+        help="Folder the photo paths start from; a relative one is looked for beside the catalog file, "
+        "then in the current directory (default: the catalog file's folder).",
+    ),
+]
+ImageSize = Annotated[
+    Optional[int], typer.Option("--image-size", help="Image models: the side in pixels photos are resized to.")
+]
+Checkpoint = Annotated[
+    Optional[str],
+    typer.Option(
+        help="bert: a local checkpoint directory or a hub id; image-pretrained: a transformers image "
+        "classification checkpoint (directory or hub id; default: the offline EfficientNet-Lite0 weights)."
+    ),
+]
+FreezeLayers = Annotated[
+    Optional[int],
+    typer.Option(
+        "--freeze-layers",
+        help="bert: keep the first N encoder layers fixed; image-pretrained: the first N blocks of the backbone "
+        "(-1: all of it).",
+    ),
+]
+Members = Annotated[
+    Optional[str],
+    typer.Option(
+        "--members",
+        help="ensemble: the member models, comma-separated (e.g. tfidf-linear,image-pretrained); "
+        "options such as --epochs or --image-size go to the members that have them.",
+    ),
+]
+Method = Annotated[
+    Optional[str],
+    typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
@@ -50,7 +92,9 @@ def _columns(value: str | None) -> list[str] | None:
     return columns
 
 
-def _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding) -> dict:
+def _field_options(
+    text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding, image_col=None, image_root=None
+) -> dict:
     return dict(
         text_cols=_columns(text_cols),
         label_cols=_columns(label_col),
@@ -59,7 +103,41 @@ def _field_options(text_cols, label_col, label_format, label_sep, label_level, i
         label_level=label_level,
         id_cols=_columns(id_cols),
         encoding=encoding,
+        image_col=image_col,
+        image_root=image_root,
     )
+
+
+def _ensemble_options(models: list[str], members: str | None, method: str | None) -> dict:
+    """The ensemble's `members` / `method` settings from --members / --method ({} when neither is given)."""
+    given = {k: v for k, v in dict(members=_columns(members), method=method).items() if v is not None}
+    if given and "ensemble" not in models:
+        flags = " and ".join(f"--{k}" for k in given)
+        raise ConfigError(f"{flags} apply to --model ensemble only, not {', '.join(models)}")
+    return given
+
+
+def _model_params(model: str, params: dict, options: dict, members: str | None, method: str | None) -> dict:
+    """A model's settings: --param values, overridden by the named options given (--epochs, --checkpoint, ...).
+
+    For an ensemble, --members / --method are its own settings, and each named
+    option goes to the members that have that setting (in `member_params`),
+    so `--model ensemble --members tfidf-linear,image-pretrained --epochs 3`
+    trains the image member for 3 epochs.
+    """
+    params = {**params, **_ensemble_options([model], members, method)}
+    options = {k: v for k, v in options.items() if v is not None}
+    if model != "ensemble" or not options:
+        return {**params, **options}
+    from prodcat.leaderboard import split_shared_params
+    from prodcat.models import create_model
+
+    names = create_model("ensemble", **{k: v for k, v in params.items() if k == "members"}).get_params()["members"]
+    member_params = {name: dict(settings) for name, settings in (params.get("member_params") or {}).items()}
+    for name, settings in split_shared_params(list(dict.fromkeys(names)), options).items():
+        if settings:
+            member_params[name] = {**member_params.get(name, {}), **settings}
+    return {**params, "member_params": member_params}
 
 
 def _print_json(data) -> None:
@@ -87,6 +165,10 @@ def train(
     label_level: LabelLevel = None,
     id_cols: IdCols = None,
     encoding: Encoding = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
+    members: Members = None,
+    method: Method = None,
     param: Annotated[
         Optional[list[str]], typer.Option("--param", help="Model setting KEY=VALUE (JSON value), repeatable.")
     ] = None,
@@ -104,15 +186,12 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Neural models: peak learning rate.")] = None,
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
-    checkpoint: Annotated[
-        Optional[str], typer.Option(help="bert: a local checkpoint directory or a hub id.")
-    ] = None,
+    image_size: ImageSize = None,
+    checkpoint: Checkpoint = None,
     freeze_embeddings: Annotated[
         Optional[bool], typer.Option("--freeze-embeddings", help="bert: keep the embeddings fixed.")
     ] = None,
-    freeze_layers: Annotated[
-        Optional[int], typer.Option("--freeze-layers", help="bert: keep the first N encoder layers fixed.")
-    ] = None,
+    freeze_layers: FreezeLayers = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     logdir: Annotated[
@@ -124,12 +203,12 @@ def train(
     from prodcat.catalog.fields import resolve_fields
     from prodcat.categorizer import Categorizer
 
-    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
+                             image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
-    params = _parse_params(param)
-    given = dict(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, checkpoint=checkpoint,
-                 freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers)
-    params.update({k: v for k, v in given.items() if v is not None})
+    given = dict(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, image_size=image_size,
+                 checkpoint=checkpoint, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers)
+    params = _model_params(model, _parse_params(param), given, members, method)
     clf = Categorizer(
         model=model,
         fields=mapping,
@@ -178,6 +257,8 @@ def evaluate(
     label_sep: LabelSep = None,
     label_level: LabelLevel = None,
     encoding: Encoding = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
     keep_seen: Annotated[
         bool, typer.Option("--keep-seen", help="Also score products whose text the model saw in training.")
     ] = False,
@@ -187,8 +268,11 @@ def evaluate(
     from prodcat.categorizer import Categorizer
 
     clf = Categorizer.load(model_dir, quiet=quiet)
-    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
+                             image_col, image_root)
     metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, **options)
+    for name, part in metrics.get("components", {}).items():
+        typer.echo(f"  {name}: {_headline_line(part)}")
     typer.echo(_headline_line(metrics))
     typer.echo(f"report: {out / 'report.md'}")
 
@@ -210,6 +294,8 @@ def predict(
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="An existing Ray cluster (default: a local Ray).")
     ] = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
     quiet: Quiet = False,
 ):
     """Predict every product of a catalog file, streaming, in input order."""
@@ -219,8 +305,12 @@ def predict(
         raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine!r}")
+    image_options = {k: v for k, v in dict(image_col=image_col, image_root=image_root).items() if v is not None}
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
+
+        if image_options:
+            raise ConfigError("--image-col and --image-root work with --engine local only")
 
         summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
                                    target_precision=target_precision, review_out=review_out, quiet=quiet)
@@ -231,7 +321,7 @@ def predict(
         raise ConfigError("--ray-address needs --engine ray")
     clf = Categorizer.load(model_dir, quiet=quiet)
     summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size, review_out=review_out,
-                               target_precision=target_precision)
+                               target_precision=target_precision, **image_options)
     typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
     typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
 
@@ -247,17 +337,20 @@ def inspect(
     label_sep: LabelSep = None,
     label_level: LabelLevel = None,
     encoding: Encoding = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the inspection as JSON.")] = False,
     top: Annotated[int, typer.Option(help="How many classes and examples to list.")] = 10,
 ):
-    """Classes, long tail, duplicates, conflicting labels, empty fields, text lengths."""
+    """Classes, long tail, duplicates, conflicting labels, empty fields, text lengths, readable images."""
     from rich.console import Console
 
     from prodcat.catalog.fields import resolve_fields
     from prodcat.catalog.inspect import inspect_catalog, render_inspection
     from prodcat.catalog.load import load_catalog
 
-    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
+                             image_col, image_root)
     mapping = resolve_fields(preset, config, **options).require_text()
     catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols))
     report = inspect_catalog(catalog, top=top)
@@ -325,6 +418,10 @@ def tune(
     label_level: LabelLevel = None,
     id_cols: IdCols = None,
     encoding: Encoding = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
+    members: Members = None,
+    method: Method = None,
     param: Annotated[
         Optional[list[str]], typer.Option("--param", help="Setting KEY=VALUE fixed for every trial, repeatable.")
     ] = None,
@@ -337,9 +434,8 @@ def tune(
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs per trial.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
-    checkpoint: Annotated[
-        Optional[str], typer.Option(help="bert: a local checkpoint directory or a hub id.")
-    ] = None,
+    image_size: ImageSize = None,
+    checkpoint: Checkpoint = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
     quiet: Quiet = False,
 ):
@@ -347,11 +443,12 @@ def tune(
     from prodcat.catalog.fields import resolve_fields
     from prodcat.tuning import TRIAL_COLUMNS, tune as run_tune
 
-    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
+                             image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
-    params = _parse_params(param)
-    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, checkpoint=checkpoint)
-    params.update({k: v for k, v in given.items() if v is not None})
+    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
+                 checkpoint=checkpoint)
+    params = _model_params(model, _parse_params(param), given, members, method)
     header_shown = []
 
     def show(row: dict) -> None:
@@ -391,6 +488,10 @@ def leaderboard(
     label_level: LabelLevel = None,
     id_cols: IdCols = None,
     encoding: Encoding = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
+    members: Members = None,
+    method: Method = None,
     param: Annotated[
         Optional[list[str]],
         typer.Option("--param", help="KEY=VALUE for every model that has KEY, or NAME.KEY=VALUE for one; repeatable."),
@@ -404,9 +505,8 @@ def leaderboard(
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
     max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
-    checkpoint: Annotated[
-        Optional[str], typer.Option(help="bert: a local checkpoint directory or a hub id.")
-    ] = None,
+    image_size: ImageSize = None,
+    checkpoint: Checkpoint = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
     quiet: Quiet = False,
@@ -416,16 +516,21 @@ def leaderboard(
     from prodcat.leaderboard import leaderboard as run_leaderboard, render, split_shared_params
 
     names = _columns(models)
-    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding)
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
+                             image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
     shared, own = {}, {}
+    ensemble = _ensemble_options(names, members, method)
+    if ensemble:
+        own["ensemble"] = dict(ensemble)
     for key, value in _parse_params(param).items():
         model_name, dot, setting = key.partition(".")
         if dot and model_name in names:
             own.setdefault(model_name, {})[setting] = value
         else:
             shared[key] = value
-    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, checkpoint=checkpoint)
+    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
+                 checkpoint=checkpoint)
     shared.update({k: v for k, v in given.items() if v is not None})
     params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
     board = run_leaderboard(

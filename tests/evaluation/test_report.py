@@ -161,3 +161,27 @@ def test_confident_mistakes_table_is_escaped_and_ordered():
         unescaped = row.replace("\\|", "")
         assert unescaped.count("|") == 5  # 4 columns
     assert "right one" not in section
+
+
+def test_by_part_table_and_photo_count():
+    space = LabelSpace("single", ["A", "B"])
+    metrics = compute_metrics(space, [("A",), ("B",)], np.array([[0.9, 0.1], [0.2, 0.8]]))
+    metrics["components"] = {
+        "tfidf-linear": {"accuracy": 0.9, "macro_f1": 0.85, "weighted_f1": 0.88, "n": 2},
+        "image-pretrained": {"accuracy": 0.7, "macro_f1": 0.6, "weighted_f1": 0.65, "n": 2},
+        "combined": {"accuracy": 1.0, "macro_f1": 1.0, "weighted_f1": 1.0, "n": 2},
+    }
+    metrics["images"] = {"with_image": 1, "without_image": 1}
+    text = render_markdown(metrics)
+    section = text.split("## By part")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == [
+        "| part | accuracy | macro-F1 | weighted-F1 |",
+        "| tfidf-linear | 0.9000 | 0.8500 | 0.8800 |",
+        "| image-pretrained | 0.7000 | 0.6000 | 0.6500 |",
+        "| combined | 1.0000 | 1.0000 | 1.0000 |",
+    ]
+    assert "1 of 2 products have a photo reference" in text
+    assert text.index("## By part") < text.index("## Weakest")
+    plain = compute_metrics(space, [("A",), ("B",)], np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert "By part" not in render_markdown(plain) and "photo" not in render_markdown(plain)

@@ -33,7 +33,21 @@ class FieldMapping:
     label_sep: separator inside a label cell (None: detected from the data).
     label_level: for paths, keep only the first N levels.
     id_cols: columns copied to prediction files to identify each product.
-    image_col / image_root / image_template: where a product's photo is.
+    image_col: the column holding each product's photo: a file name, a
+        relative or absolute path, or an http(s) URL (kept as given; prodcat
+        never fetches it, and counts it as unusable). An empty cell: no photo.
+    image_template: turns a cell into a file name, "{}" standing for the
+        cell: "{}.jpg" maps the id 1163 to 1163.jpg.
+    image_root: the folder relative image paths start from. Kept as the user
+        wrote it (a model directory never holds a training machine's absolute
+        path), and resolved each time a catalog is read:
+          - an absolute image_root is used as is;
+          - a relative one is taken from the catalog file's folder when that
+            folder holds it (the fashion preset's "images" beside
+            styles.csv), else from the current directory;
+          - with no image_root, relative paths start from the catalog file's
+            folder (for a DataFrame or dicts: the current directory).
+        So `evaluate` and `predict` on another file look beside THAT file.
     header: False for files without a header row; columns are then named by
         `column_names` (or "0", "1", ...).
     file_format: "csv", "tsv", "jsonl" or "parquet"; None means from the suffix.
@@ -72,6 +86,12 @@ class FieldMapping:
             raise ConfigError("several label columns form a path: add --label-format path")
         if self.label_sep == "":
             raise ConfigError("label separator must not be empty")
+        for name in ("image_col", "image_root", "image_template"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+        if self.image_template is not None:
+            check_image_template(self.image_template)
 
     @property
     def label_col(self) -> str | None:
@@ -127,6 +147,18 @@ class FieldMapping:
         """This mapping with every option that is not None replaced."""
         given = {k: v for k, v in options.items() if v is not None}
         return replace(self, **given) if given else self
+
+
+def check_image_template(template: str) -> None:
+    """A ConfigError unless `template` has exactly one "{}" for the cell value."""
+    try:
+        filled = template.format("\0")
+    except (AttributeError, IndexError, KeyError, ValueError):  # not a str, "{name}", "{1}", "{"
+        filled = None
+    if filled is None or filled.count("\0") != 1:
+        raise ConfigError(
+            f"image template {template!r} must hold one {{}} where the cell value goes, e.g. '{{}}.jpg'"
+        )
 
 
 # Short names for options, as a user writes them in a config file.

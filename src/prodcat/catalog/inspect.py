@@ -4,7 +4,8 @@ The report answers the questions that decide how well any model can do: how
 many classes and how skewed (the long tail), how many products repeat (they
 inflate scores unless the split is grouped), how many identical texts carry
 different labels (no model can get both right), how many texts are empty, how
-long the texts are, and for path labels the same per level.
+long the texts are, for path labels the same per level, and, when the mapping
+has an image field, how many products have a photo that can actually be read.
 
     >>> report = inspect_catalog(catalog)              # doctest: +SKIP
     >>> json.dumps(report)                             # doctest: +SKIP
@@ -17,6 +18,7 @@ compared between two versions of a catalog; `render_inspection` only reads it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -118,10 +120,31 @@ def _empty_fields(catalog: Catalog) -> dict[str, int]:
     return empty
 
 
-def inspect_catalog(catalog: Catalog, *, top: int = 10) -> dict:
-    """A JSON-able report on a catalog: classes, long tail, duplicates, conflicts, texts.
+def _images(catalog: Catalog) -> dict[str, Any]:
+    """How many products have a photo reference, and how many of those photos read.
+
+    Every referenced photo is decoded to its last byte (a truncated file
+    counts as unreadable), so this is the slow part of inspecting a catalog
+    with photos: a few seconds per thousand on one core.
+    """
+    from prodcat.images import check_images
+
+    refs = catalog.products.images or []
+    stats = check_images(refs)
+    return {
+        "column": catalog.mapping.image_col,
+        "with_reference": len(refs) - stats.absent,
+        **stats.to_dict(),
+        "summary": stats.summary(),
+    }
+
+
+def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = True) -> dict:
+    """A JSON-able report on a catalog: classes, long tail, duplicates, conflicts, texts, images.
 
     top: how many entries the "top"/"rarest" lists keep.
+    check_images: when the mapping has an image field, read every photo and
+        count the readable ones (`images` in the report); False skips it.
 
     >>> report = inspect_catalog(catalog)          # doctest: +SKIP
     >>> report["duplicates"]["normalized"]          # doctest: +SKIP
@@ -185,6 +208,9 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10) -> dict:
                 }
             )
         report["levels"] = levels
+
+    if check_images and catalog.mapping.image_col and catalog.products.images is not None:
+        report["images"] = _images(catalog)
     return report
 
 
@@ -299,6 +325,9 @@ def render_inspection(report: dict, console: Console) -> None:
         table.add_row(unit_name, *(_n(s[k]) for k in ("min", "median", "mean", "p95", "max")))
     console.print(table)
 
+    if report.get("images"):
+        _render_images(report["images"], rows, console)
+
     if report.get("levels"):
         table = _table("\nLevels", "Level", "Classes", "<5", "<10", "50% in", "80% in", "Imbalance")
         for level in report["levels"]:
@@ -316,3 +345,29 @@ def render_inspection(report: dict, console: Console) -> None:
         if report.get("path_depths") and len(report["path_depths"]) > 1:
             depths = ", ".join(f"{d} levels: {_n(c)}" for d, c in report["path_depths"].items())
             console.print(f"Path depths: {depths}")
+
+
+def _render_images(images: dict, rows: int, console: Console) -> None:
+    table = _table(f"\nImages (column {images['column']})", "", "Products", "Share")
+    readable, given = images["read"], images["with_reference"]
+    table.add_row("with an image reference", _n(given), _pct(given, rows))
+    table.add_row("readable", _n(readable), _pct(readable, rows))
+    for key, what in (("missing", "missing (no such file, or a URL)"), ("unreadable", "unreadable"),
+                      ("too_large", "too large")):
+        if images.get(key):
+            table.add_row(what, _n(images[key]), _pct(images[key], rows))
+    console.print(table)
+    if images.get("failures"):
+        console.print("First failures:")
+    for ref, reason in images.get("failures", []):
+        console.print(f"  {_short_path(ref)}: {reason}", overflow="fold", markup=False, highlight=False)
+
+
+def _short_path(ref: str) -> str:
+    """A path under the current directory shown relative to it (shorter); anything else as is."""
+    if ref.startswith("<") or "://" in ref:  # "<12 bytes>", a URL
+        return ref
+    try:
+        return str(Path(ref).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return ref

@@ -1,10 +1,18 @@
-"""From a file or a DataFrame to a validated Catalog, whole or in chunks."""
+"""From a file or a DataFrame to a validated Catalog, whole or in chunks.
+
+Image cells become `Products.images` references here (see `image_refs`): paths
+resolved against the image folder chosen once per catalog (`image_dir_for`),
+raw bytes kept, URLs kept as given. No image file is opened while loading:
+the image models read them, and `prodcat inspect` checks them.
+"""
 
 from __future__ import annotations
 
 import difflib
+import math
+import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
@@ -30,6 +38,72 @@ def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.
     return picked.astype(object).where(picked.notna(), "").astype(str)
 
 
+_URL_SCHEMES = ("http://", "https://")
+
+
+def is_url(ref: str) -> bool:
+    """Whether an image reference is a web address (kept as given, never fetched)."""
+    return ref[:8].lower().startswith(_URL_SCHEMES)
+
+
+def image_dir_for(mapping: FieldMapping, catalog_file: str | Path | None = None) -> Path | None:
+    """The folder a catalog's relative image paths start from (None: the current directory).
+
+    The rule (documented on FieldMapping): an absolute image_root as is; a
+    relative one from the catalog file's folder when that folder holds it,
+    else from the current directory; no image_root: the catalog file's folder.
+    catalog_file None (a DataFrame, dicts) reads relative roots from the
+    current directory. Called once per catalog, not per row.
+    """
+    # os.path.expanduser leaves "~unknown" as it is, where Path.expanduser raises
+    root = Path(os.path.expanduser(mapping.image_root)) if mapping.image_root else None
+    if root is not None and root.is_absolute():
+        return root
+    folder = Path(os.path.expanduser(catalog_file)).parent if catalog_file is not None else None
+    if root is None:
+        return folder
+    if folder is not None and (folder / root).is_dir():
+        return folder / root
+    return root
+
+
+def image_ref(value: Any, image_dir: Path | None, template: str | None = None) -> str | bytes | None:
+    """One cell as an image reference: None (no photo), bytes, a URL, or a path.
+
+    Empty cells, None and NaN give None; bytes stay bytes (an encoded image
+    given through the Python API or HTTP); a template turns the cell into a
+    file name; a relative path is joined to `image_dir`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value) or None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():  # an id column with gaps arrives as floats: 1163.0 is file 1163
+            value = int(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    if is_url(text):
+        return text
+    if template:
+        text = template.format(text)
+        if is_url(text):
+            return text
+    path = Path(text)  # a cell is data: no "~" expansion
+    if path.is_absolute() or image_dir is None:
+        return str(path)
+    return str(image_dir / path)
+
+
+def image_refs(values: Sequence[Any], mapping: FieldMapping, image_dir: Path | None) -> list[str | bytes | None]:
+    """`image_ref` of each cell of the mapping's image column."""
+    template = mapping.image_template
+    return [image_ref(value, image_dir, template) for value in values]
+
+
 def catalog_from_frame(
     frame: pd.DataFrame,
     mapping: FieldMapping,
@@ -37,15 +111,32 @@ def catalog_from_frame(
     source: str = "<dataframe>",
     with_labels: bool = True,
     first_row: int = 1,
+    image_dir: Path | None = None,
 ) -> Catalog:
-    """Build a Catalog from a DataFrame; every mapped column is taken as text."""
+    """Build a Catalog from a DataFrame; every mapped column is taken as text.
+
+    image_dir: the folder relative image paths start from, from
+    `image_dir_for` (None: `image_dir_for(mapping)`, i.e. from the current
+    directory, as for a DataFrame). Image cells that are bytes stay bytes.
+    """
     mapping.require_text()
     if with_labels:
         mapping.require_labels()
+    images = None
+    if mapping.image_col and mapping.image_col in frame.columns:
+        # Read before the frame is turned into text, so bytes cells keep their bytes.
+        if image_dir is None:
+            image_dir = image_dir_for(mapping)
+        cells = frame[mapping.image_col].tolist()
+        images = image_refs(cells, mapping, image_dir)
+        if any(isinstance(cell, (bytes, bytearray, memoryview)) for cell in cells):
+            # The text frame shows an encoded image by its size: pandas would try to decode it as text.
+            shown = [f"<{len(cell):,} bytes>" if isinstance(cell, (bytes, bytearray, memoryview)) else cell
+                     for cell in cells]
+            frame = frame.assign(**{mapping.image_col: shown})
     frame = _as_string_frame(frame, mapping.columns(with_labels), source).reset_index(drop=True)
     text_columns = {col: frame[col].tolist() for col in mapping.text_cols}
     texts = [mapping.join_text(list(values)) for values in zip(*text_columns.values())]
-    images = frame[mapping.image_col].tolist() if mapping.image_col else None
     labels = None
     if with_labels:
         if len(mapping.label_cols) > 1:
@@ -87,8 +178,10 @@ def load_catalog(data: CatalogSource, mapping: FieldMapping, *, with_labels: boo
     else:
         source = str(data)
         frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
-    catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels)
-    if not any(catalog.products.texts):
+    image_dir = image_dir_for(mapping, None if isinstance(data, pd.DataFrame) else data)
+    catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels, image_dir=image_dir)
+    images = catalog.products.images
+    if not any(catalog.products.texts) and not (images and any(ref is not None for ref in images)):
         raise CatalogError(f"every text in column(s) {', '.join(mapping.text_cols)} of {source} is empty")
     return catalog
 
@@ -96,6 +189,8 @@ def load_catalog(data: CatalogSource, mapping: FieldMapping, *, with_labels: boo
 def iter_catalog(path: str | Path, mapping: FieldMapping, *, chunk_size: int = 50_000) -> Iterator[Catalog]:
     """Unlabelled catalog chunks in file order, for predicting files of any size."""
     columns = mapping.columns(with_labels=False)
+    image_dir = image_dir_for(mapping, path)
     for chunk in iter_table(path, columns, chunk_size=chunk_size, **mapping.read_options()):
         first_row = int(chunk.index[0]) + 1 if len(chunk) else 1
-        yield catalog_from_frame(chunk, mapping, source=str(path), with_labels=False, first_row=first_row)
+        yield catalog_from_frame(chunk, mapping, source=str(path), with_labels=False, first_row=first_row,
+                                 image_dir=image_dir)

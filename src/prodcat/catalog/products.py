@@ -19,12 +19,13 @@ class Products:
     texts: the mapped text fields joined into one string per product.
     fields: each text field on its own (for models that read title and
         description separately), keyed by column name.
-    images: image paths (or None) per product, when the mapping has an image field.
+    images: per product, a photo: a file path, the bytes of an encoded image,
+        or None (no photo); None as a whole when the mapping has no image field.
     """
 
     texts: list[str]
     fields: dict[str, list[str]] = field(default_factory=dict)
-    images: list[str | None] | None = None
+    images: list[str | bytes | None] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)

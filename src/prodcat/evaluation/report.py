@@ -127,6 +127,13 @@ def render_markdown(
     lines.append(
         f"{metrics['n']} products, label format `{fmt}`, {metrics['n_classes']} classes known to the model."
     )
+    images = metrics.get("images")
+    if images:
+        lines.append("")
+        lines.append(
+            f"{images['with_image']} of {images['with_image'] + images['without_image']} products have a photo "
+            "reference (whether each photo could be read: `prodcat inspect`)."
+        )
     lines.append("")
 
     lines += ["## Headline", ""]
@@ -158,6 +165,9 @@ def render_markdown(
             ],
         )
         lines += [""]
+
+    if metrics.get("components"):
+        lines += _by_part(metrics["components"])
 
     per_class = metrics.get("per_class", {})
     weakest = sorted(
@@ -235,6 +245,21 @@ def render_markdown(
         lines += _mistakes(examples)
 
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _by_part(components: dict) -> list[str]:
+    """The table of each part of a model (an ensemble's members) alone, and combined."""
+    lines = ["## By part", ""]
+    lines += [
+        "Each part of the model scored alone on the same products, then the combined model. "
+        "A part that cannot read a product (an image model without its photo) gives its fallback there.",
+        "",
+    ]
+    rows = [
+        [name, _num(part.get("accuracy")), _num(part.get("macro_f1")), _num(part.get("weighted_f1"))]
+        for name, part in components.items()
+    ]
+    return lines + _table(["part", "accuracy", "macro-F1", "weighted-F1"], rows) + [""]
 
 
 def _mistakes(examples: pd.DataFrame) -> list[str]:

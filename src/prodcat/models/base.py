@@ -43,6 +43,9 @@ class CategorizerModel(ABC):
     name: ClassVar[str] = ""
     #: label formats the model can learn
     label_formats: ClassVar[tuple[str, ...]] = ("single", "multi", "path")
+    #: whether the model reads product photos (`Products.images`); an
+    #: ensemble says so per instance, from its members
+    reads_images: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = dict(params)

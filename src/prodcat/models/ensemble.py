@@ -510,11 +510,15 @@ class Ensemble(CategorizerModel):
         # config fails before any data is read.
         self._settings, self._specs = resolve_params(self.params)
         formats = ("single", "multi", "path")
+        reads_images = False
         for spec in self._specs:
             member = create_model(spec.name, **spec.params)
             formats = tuple(f for f in formats if f in member.label_formats)
-        # The ensemble learns the label formats all its members can.
+            reads_images = reads_images or member.reads_images
+        # The ensemble learns the label formats all its members can, and reads
+        # photos when one of its members does.
         self.label_formats = formats
+        self.reads_images = reads_images
         self.members_: list[CategorizerModel] = []
         self.weights_: np.ndarray | None = None
         self._meta: _Meta | None = None

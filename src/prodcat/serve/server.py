@@ -45,7 +45,14 @@ from prodcat import __version__
 from prodcat.categorizer import Categorizer
 from prodcat.errors import ConfigError, ProdcatError
 from prodcat.serve.batching import MicroBatcher
-from prodcat.serve.validation import IMAGE_FIELD, RequestError, ServeLimits, check_products, parse_json_body
+from prodcat.serve.validation import (
+    IMAGE_FIELD,
+    RequestError,
+    ServeLimits,
+    check_products,
+    image_keys,
+    parse_json_body,
+)
 
 #: the model directory a worker process loads (set by `serve` for --workers > 1)
 MODEL_DIR_ENV = "PRODCAT_MODEL_DIR"
@@ -109,6 +116,9 @@ class ModelInfo(BaseModel):
     trained_with_prodcat: str | None = Field(description="The prodcat that saved the model directory.")
     created: str | None = Field(description="When the model directory was saved (UTC, ISO 8601).")
     text_fields: list[str] = Field(description="The product fields the model reads, by name.")
+    reads_images: bool = Field(
+        description="Whether the model reads the product photo sent as base64 in `image` (else it is ignored)."
+    )
     id_fields: list[str] = Field(description="Id columns copied into prediction files.")
     label_format: str = Field(description="single, multi or path.")
     n_classes: int
@@ -230,6 +240,7 @@ def create_app(
         batcher = MicroBatcher(clf, max_wait_s=limits.batch_wait_ms / 1000, max_products=limits.max_batch_products)
         await batcher.start()
         app.state.clf, app.state.batcher = clf, batcher
+        app.state.reads_images = clf.reads_images()
         # Whole files run beside the batcher, one at a time, so a large upload
         # does not hold up single-product requests.
         app.state.file_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodcat-file")
@@ -309,12 +320,19 @@ def create_app(
 
         Each product holds the model's text fields by their column names (GET
         /v1/model lists them); a missing or null field reads as empty, but at
-        least one must be there. Other keys are ignored, except `image`, which
-        must be base64 (no model reads images yet). Concurrent requests share
-        model calls, so many small requests cost little more than one large one.
+        least one must be there, unless the model reads photos and the product
+        has one. Other keys are ignored, except `image`, a base64 photo (JPEG,
+        PNG, ...) that image models and text + image ensembles read; a product
+        without one falls back to its text. Concurrent requests share model
+        calls, so many small requests cost little more than one large one.
         """
         clf = request.app.state.clf
-        products = check_products(parse_json_body(await request.body()), clf.fields_.text_cols, limits)
+        mapping = clf.fields_
+        products = check_products(
+            parse_json_body(await request.body()), mapping.text_cols, limits,
+            photo_keys=image_keys(mapping.image_col, mapping.text_cols, mapping.id_cols),
+            image_only=request.app.state.reads_images,
+        )
         # Checked here so an unreachable target fails this request alone, not a shared batch.
         threshold = clf.review_threshold(target_precision)
         rows = await request.app.state.batcher.predict(products, top_k, target_precision)
@@ -401,16 +419,19 @@ def product_schema(clf: Categorizer, limits: ServeLimits) -> dict[str, Any]:
         for column in clf.fields_.text_cols
     }
     if IMAGE_FIELD not in properties:
+        used = ("read by this model; a product without one falls back to its text" if clf.reads_images()
+                else "checked, and ignored by this text model")
         properties[IMAGE_FIELD] = {
             "type": ["string", "null"], "contentEncoding": "base64",
-            "description": f"A product photo as base64 (at most {limits.max_image_bytes:,} bytes decoded); "
-            "checked, and ignored by text models.",
+            "description": f"A product photo (JPEG, PNG, ...) as base64, at most {limits.max_image_bytes:,} "
+            f"bytes decoded; {used}.",
         }
     return {
         "type": "object",
         "properties": properties,
         "additionalProperties": True,
-        "description": "One product: at least one of the text fields; other keys are ignored.",
+        "description": "One product: at least one of the text fields (or, for a model that reads photos, "
+        "an image); other keys are ignored.",
     }
 
 
@@ -426,6 +447,7 @@ def describe_model(clf: Categorizer) -> dict[str, Any]:
         "trained_with_prodcat": manifest.get("prodcat_version"),
         "created": manifest.get("created"),
         "text_fields": list(mapping.text_cols),
+        "reads_images": clf.reads_images(),
         "id_fields": list(mapping.id_cols),
         "label_format": mapping.label_format,
         "n_classes": len(clf.classes_),

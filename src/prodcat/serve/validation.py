@@ -82,13 +82,33 @@ def parse_json_body(body: bytes) -> Any:
         raise RequestError(400, f"invalid JSON: {exc}") from None
 
 
-def check_products(payload: Any, text_cols: tuple[str, ...], limits: ServeLimits) -> list[dict[str, str]]:
-    """The products as {text column: string} dicts, ready for `predict_table`.
+def image_keys(image_col: str | None, text_cols: tuple[str, ...], id_cols: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The product keys that may carry a base64 photo: `image`, and the model's
+    own image column when that is not also a text or id column (the fashion
+    preset's image column is the product id, which clients send as an id)."""
+    keys = [IMAGE_FIELD]
+    if image_col and image_col != IMAGE_FIELD and image_col not in text_cols and image_col not in id_cols:
+        keys.append(image_col)
+    return tuple(keys)
+
+
+def check_products(
+    payload: Any,
+    text_cols: tuple[str, ...],
+    limits: ServeLimits,
+    *,
+    photo_keys: tuple[str, ...] = (IMAGE_FIELD,),
+    image_only: bool = False,
+) -> list[dict[str, Any]]:
+    """The products as {text column: string} dicts, ready for `predict_table`,
+    with the decoded photo under `image` (bytes) when one was sent.
 
     Each product must be an object holding at least one of the model's text
-    columns as a string; a null or absent field reads as empty. Other keys
-    (ids, prices) are ignored, except `image`, which must be base64 when
-    present (text models do not use it).
+    columns as a string; a null or absent field reads as empty. image_only:
+    the model reads photos, so a product with a photo and no text is fine.
+    Other keys (ids, prices) are ignored, except those in `photo_keys`
+    (see `image_keys`), which must be base64 when present; the first one
+    present is the product's photo.
     """
     if not isinstance(payload, list):
         raise RequestError(422, f"the body must be a JSON list of products, got {_json_type(payload)}")
@@ -118,35 +138,42 @@ def check_products(payload: Any, text_cols: tuple[str, ...], limits: ServeLimits
                     422, f"{where}.{column} has {len(value):,} characters; the limit is {limits.max_text_chars:,}"
                 )
             product[column] = value
-        if not product:
-            raise RequestError(422, f"{where} has none of the model's text fields ({expected})")
-        if IMAGE_FIELD in item and IMAGE_FIELD not in text_cols:
-            check_image(item[IMAGE_FIELD], where, limits)
-        products.append({column: product.get(column, "") for column in text_cols})
+        photo = None
+        for key in photo_keys:
+            if key in item and key not in text_cols:
+                decoded = check_image(item[key], where, limits, key)
+                photo = decoded if photo is None else photo
+        if not product and not (image_only and photo is not None):
+            fields = expected + (f" or an {IMAGE_FIELD!r}" if image_only else "")
+            raise RequestError(422, f"{where} has none of the model's text fields ({fields})")
+        checked: dict[str, Any] = {column: product.get(column, "") for column in text_cols}
+        if photo is not None:
+            checked[IMAGE_FIELD] = photo
+        products.append(checked)
     return products
 
 
-def check_image(value: Any, where: str, limits: ServeLimits) -> bytes | None:
-    """The decoded image bytes (None for null), or a 4xx naming the product."""
+def check_image(value: Any, where: str, limits: ServeLimits, key: str = IMAGE_FIELD) -> bytes | None:
+    """The decoded image bytes (None for null), or a 4xx naming the product and its `key`."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise RequestError(422, f"{where}.{IMAGE_FIELD} must be a base64 string or null, got {_json_type(value)}")
+        raise RequestError(422, f"{where}.{key} must be a base64 string or null, got {_json_type(value)}")
     # Mail-style base64 wraps lines; the line breaks carry nothing.
     encoded = "".join(_DATA_URL.sub("", value, count=1).split())
     # Checked before decoding, so an oversized image costs no decoding memory.
     if len(encoded) * 3 // 4 > limits.max_image_bytes + 2:
         raise RequestError(
-            413, f"{where}.{IMAGE_FIELD} decodes to more than the limit of {limits.max_image_bytes:,} bytes"
+            413, f"{where}.{key} decodes to more than the limit of {limits.max_image_bytes:,} bytes"
         )
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError(422, f"{where}.{IMAGE_FIELD} is not valid base64") from None
+        raise RequestError(422, f"{where}.{key} is not valid base64") from None
     if not data:
-        raise RequestError(422, f"{where}.{IMAGE_FIELD} is empty")
+        raise RequestError(422, f"{where}.{key} is empty")
     if len(data) > limits.max_image_bytes:
         raise RequestError(
-            413, f"{where}.{IMAGE_FIELD} is {len(data):,} bytes; the limit is {limits.max_image_bytes:,}"
+            413, f"{where}.{key} is {len(data):,} bytes; the limit is {limits.max_image_bytes:,}"
         )
     return data

@@ -1,0 +1,79 @@
+"""Photos over HTTP: the base64 `image` reaches the model as bytes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dummy_models import RecordingImageModel, register_dummies
+from prodcat import Categorizer
+from prodcat.catalog.fields import FieldMapping
+from prodcat.serve import create_app
+from tiny_catalogs import FORMATS, tiny_image_frame
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def photo_model(monkeypatch, tmp_path):
+    register_dummies(monkeypatch)
+    frame = tiny_image_frame(tmp_path / "photos", n_per_class=6).rename(columns={"image": "photo"})
+    clf = Categorizer(model="image-dummy", image_col="photo", image_root=str(tmp_path / "photos"), quiet=True,
+                      **FORMATS["single"]).fit(frame)
+    png = next((tmp_path / "photos").glob("*.png")).read_bytes()
+    return clf, png
+
+
+def test_the_image_reaches_the_model_as_bytes(photo_model):
+    clf, png = photo_model
+    encoded = base64.b64encode(png).decode()
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        response = client.post("/v1/predict", json=[
+            {"title": "oxford shirt", "image": encoded},
+            {"title": "chef knife", "image": "data:image/png;base64," + encoded},
+            {"title": "linen duvet", "photo": encoded},  # the model's own image column
+            {"title": "lace sneaker"},
+        ])
+        assert response.status_code == 200, response.text
+        assert len(response.json()["predictions"]) == 4
+        assert RecordingImageModel.seen[-1] == [png, png, png, None]
+
+
+def test_an_image_only_product_is_accepted_by_a_model_that_reads_photos(photo_model):
+    clf, png = photo_model
+    with TestClient(create_app(clf)) as client:
+        response = client.post("/v1/predict", json=[{"image": base64.b64encode(png).decode()}])
+        assert response.status_code == 200, response.text
+        assert client.get("/v1/model").json()["reads_images"] is True
+        missing = client.post("/v1/predict", json=[{"sku": "x"}])
+        assert missing.status_code == 422
+        assert missing.json()["error"] == "products[0] has none of the model's text fields ('title', 'description' or an 'image')"
+        schema = client.get("/openapi.json").json()
+        described = str(schema["paths"]["/v1/predict"]["post"]["requestBody"])
+        assert "read by this model" in described
+
+
+def test_a_text_model_still_needs_text(tmp_path):
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_image_frame(tmp_path / "p", n_per_class=6))
+    with TestClient(create_app(clf)) as client:
+        response = client.post("/v1/predict", json=[{"image": base64.b64encode(b"\x89PNG").decode()}])
+        assert response.status_code == 422
+        assert response.json()["error"] == "products[0] has none of the model's text fields ('title', 'description')"
+        assert client.get("/v1/model").json()["reads_images"] is False
+
+
+def test_an_id_image_column_is_not_read_as_base64(monkeypatch, tmp_path):
+    # The fashion preset's image column is the product id: clients send ids there, not photos.
+    register_dummies(monkeypatch)
+    frame = tiny_image_frame(tmp_path / "p", n_per_class=6)
+    fields = FieldMapping(text_cols=("title", "description"), label_cols=("leaf",), id_cols=("sku",),
+                          image_col="sku", image_template="{}.png")
+    clf = Categorizer(model="image-dummy", fields=fields, quiet=True).fit(frame)
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        response = client.post("/v1/predict", json=[{"title": "oxford shirt", "sku": "SHI-001"}])
+        assert response.status_code == 200, response.text
+        assert RecordingImageModel.seen[-1] is None
