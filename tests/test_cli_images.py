@@ -112,16 +112,6 @@ def test_members_and_method_need_the_ensemble(shop, tmp_path, capsys, command):
     ]
 
 
-def test_image_options_are_refused_with_the_ray_engine(dummies, shop, tmp_path, capsys):
-    path, _ = shop
-    model_dir = tmp_path / "model"
-    code, _, err = run(capsys, "train", "--data", path, *FIELDS, "--out", model_dir, "-q")
-    assert code == 0, err
-    code, _, err = run(capsys, "predict", model_dir, "--data", path, "--out", tmp_path / "p.csv", "--engine", "ray",
-                       "--image-root", "x")
-    assert code != 0 and "--engine local only" in err
-
-
 def test_an_image_model_without_an_image_column_is_one_line(dummies, shop, tmp_path, capsys):
     path, _ = shop
     code, _, err = run(capsys, "train", "--data", path, *FIELDS, "--model", "image-dummy", "--out", tmp_path / "m")

@@ -309,11 +309,9 @@ def predict(
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
 
-        if image_options:
-            raise ConfigError("--image-col and --image-root work with --engine local only")
-
         summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
-                                   target_precision=target_precision, review_out=review_out, quiet=quiet)
+                                   target_precision=target_precision, review_out=review_out, quiet=quiet,
+                                   **image_options)
         typer.echo(f"wrote {summary['rows']:,} predictions to {out} with Ray ({summary['rows_per_second']:,} products/s)")
         typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
         return

@@ -6,6 +6,7 @@ test compares the Parquet file written through Ray with the one
 row by row. The checks that must fail before Ray starts run without it.
 """
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ from prodcat import Categorizer
 from prodcat.cli import main
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.scale import ray_predict
-from prodcat.scale.ray_predict import input_files, predict_with_ray, start_ray
+from prodcat.scale.ray_predict import IMAGE_REF_COLUMN, input_files, plan_columns, predict_with_ray, start_ray
+from tiny_catalogs import tiny_image_frame
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo_catalog.csv"
 # Smaller n-gram ranges than the defaults: predictions are only compared, not
@@ -157,6 +159,161 @@ def test_a_fault_deep_in_a_file_is_one_line_and_leaves_no_output(model_dir, prod
     assert message.startswith(f"{folder / 'b.csv'}: malformed CSV at line 502: expected 6 fields, saw 8")
     assert "\n" not in message and type(caught.value) is CatalogError
     assert not out.exists() and not list(tmp_path.glob(".ray.parquet.*"))
+
+
+# ---------------------------------------------------------------- photos
+
+# A tiny image-cnn: it reads the photo only, so its predictions show whether
+# the workers found the photos (without them every product gets one fallback).
+IMAGE_CNN = {"image_size": 16, "width": 0.25, "epochs": 4, "batch_size": 8, "lr": 1e-2, "dropout": 0.0,
+             "num_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def image_shop(tmp_path_factory) -> Path:
+    """A training catalog whose photos lie in images/ beside it."""
+    shop = tmp_path_factory.mktemp("ray_images") / "shop"
+    tiny_image_frame(shop / "images").to_csv(shop / "shop.csv", index=False)
+    return shop / "shop.csv"
+
+
+def train_on_photos(catalog: Path, out: Path, model: str, params: dict) -> Path:
+    Categorizer(model=model, text_cols=["title", "description"], label_col="category", label_format="path",
+                id_cols=["sku"], image_col="image", image_root="images", params=params,
+                quiet=True).fit(catalog).save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def image_model_dir(image_shop) -> Path:
+    """An image-cnn of `image_shop` (saved image_root: "images", relative)."""
+    return train_on_photos(image_shop, image_shop.parent.parent / "image_model", "image-cnn", IMAGE_CNN)
+
+
+@pytest.fixture(scope="module")
+def new_photos(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """A folder of two catalog files with their photos in its images/, which
+    the model never saw; a few products have no photo or a missing one."""
+    folder = tmp_path_factory.mktemp("ray_new") / "catalog"
+    frame = tiny_image_frame(folder / "images", n_per_class=6, seed=5)
+    frame["sku"] = [f"{i:04d}" for i in range(len(frame))]
+    frame.loc[0, "image"] = ""  # no photo
+    frame.loc[1, "image"] = "gone.png"  # a photo that is not there
+    frame.iloc[:10].to_csv(folder / "part-1.csv", index=False)
+    frame.iloc[10:].to_csv(folder / "part-2.csv", index=False)
+    return folder, frame
+
+
+@pytest.mark.slow
+def test_an_image_model_reads_each_files_photos_on_the_workers(image_model_dir, new_photos, ray_session, tmp_path):
+    folder, frame = new_photos
+    # The photo paths are relative to the files' folder, and the workers run
+    # elsewhere: they only find the photos through the paths the driver resolved.
+    summary = predict_with_ray(image_model_dir, folder, tmp_path / "ray.parquet", quiet=True, num_workers=2,
+                               batch_size=7)
+
+    local = pd.concat([local_predictions(image_model_dir, folder / name, tmp_path / f"{name}.parquet")
+                       for name in ("part-1.csv", "part-2.csv")], ignore_index=True)
+    ours = pd.read_parquet(tmp_path / "ray.parquet")
+    pd.testing.assert_frame_equal(ours, local, check_exact=False, rtol=0, atol=1e-6)
+    assert summary["rows"] == len(frame) == 24 and summary["files"] == 2
+    assert ours["sku"].tolist() == frame["sku"].tolist()
+    # Real predictions from the photos, not the fallback every product would get without them.
+    with_photo = ours.iloc[2:]
+    assert (with_photo["prediction"] == frame["category"].iloc[2:].to_numpy()).mean() >= 0.8
+    assert with_photo["prediction"].nunique() == 4
+    # No photo and a missing file: both the model's fallback, the same row.
+    assert ours.loc[0, "prob_1"] == ours.loc[1, "prob_1"] and ours.loc[0, "prediction"] == ours.loc[1, "prediction"]
+
+
+@pytest.mark.slow
+def test_an_ensemble_with_an_image_member_gets_the_photos_on_ray(image_shop, new_photos, ray_session, tmp_path):
+    params = {"members": ["tfidf-linear", "image-cnn"], "weights": [0.5, 0.5],
+              "member_params": {"tfidf-linear": FAST, "image-cnn": IMAGE_CNN}}
+    model = train_on_photos(image_shop, tmp_path / "ensemble", "ensemble", params)
+    folder, frame = new_photos
+    # Titles that say nothing, so the photos must decide; the photos stay in
+    # their folder, named by image_root (a field option, as for predict_file).
+    data = tmp_path / "vague.csv"
+    frame.assign(title="item", description="").to_csv(data, index=False)
+    photos = folder / "images"
+
+    predict_with_ray(model, data, tmp_path / "ray.parquet", quiet=True, num_workers=1, image_root=photos)
+
+    local = local_predictions(model, data, tmp_path / "local.parquet", image_root=photos)
+    ours = assert_same_file(tmp_path / "ray.parquet", tmp_path / "local.parquet")
+    assert (ours["prediction"].iloc[2:] == frame["category"].iloc[2:].to_numpy()).mean() >= 0.8
+    # Without the photos the image member falls back and the vague text decides alone.
+    text_alone = local_predictions(model, data, tmp_path / "text.parquet", image_col="no_such_column")
+    assert text_alone["prediction"].nunique() == 1
+    assert (local["prob_1"] - text_alone["prob_1"]).abs().max() > 0.1
+
+
+@pytest.mark.slow
+def test_cli_engine_ray_takes_image_col_and_image_root(image_model_dir, new_photos, ray_session, tmp_path, capsys):
+    folder, frame = new_photos
+    # The catalog moved away from its photos and names its column `photo`.
+    data = tmp_path / "elsewhere" / "moved.csv"
+    data.parent.mkdir()
+    frame.rename(columns={"image": "photo"}).to_csv(data, index=False)
+    out = tmp_path / "ray.parquet"
+    try:
+        main(["predict", str(image_model_dir), "--data", str(data), "--out", str(out), "--engine", "ray",
+              "--image-col", "photo", "--image-root", str(folder / "images"), "--quiet"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "wrote 24 predictions" in printed.out
+
+    local_predictions(image_model_dir, data, tmp_path / "local.parquet", image_col="photo",
+                      image_root=folder / "images")
+    ours = assert_same_file(out, tmp_path / "local.parquet")
+    assert (ours["prediction"].iloc[2:] == frame["category"].iloc[2:].to_numpy()).mean() >= 0.8
+
+
+def test_the_image_column_is_planned_and_every_file_must_hold_it(image_model_dir, new_photos, tmp_path, no_ray):
+    folder, frame = new_photos
+    mapping = Categorizer.load(image_model_dir, quiet=True).fields_
+    plan = plan_columns(input_files(folder), mapping, mapping.read_options())
+    assert plan.id_cols == ["sku"] and plan.text_cols == ["title", "description"] and plan.image_col == "image"
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    frame.iloc[:5].to_csv(mixed / "1.csv", index=False)
+    frame.iloc[5:].drop(columns="image").to_csv(mixed / "2.csv", index=False)
+    with pytest.raises(ColumnError) as caught:
+        predict_with_ray(image_model_dir, mixed, tmp_path / "pred.parquet", quiet=True)
+    assert str(caught.value).startswith(f"{mixed / '2.csv'} has no column 'image', which 1.csv has")
+
+
+def test_read_tasks_hand_over_the_local_engines_image_references_made_absolute(tmp_path, monkeypatch):
+    from prodcat.catalog.fields import FieldMapping
+    from prodcat.catalog.load import iter_catalog
+
+    shop = tmp_path / "shop"
+    (shop / "photos").mkdir(parents=True)
+    pd.DataFrame({"id": ["7", "8", "9", "10"], "title": ["a", "b", "c", "d"],
+                  "image_id": ["1163", "", "https://cdn.example/x.jpg", "/abs/z"]}).to_csv(shop / "c.csv", index=False)
+    mapping = FieldMapping(text_cols=("title",), id_cols=("id",), image_col="image_id", image_root="photos",
+                           image_template="{}.jpg")
+    monkeypatch.chdir(tmp_path)  # the driver runs from elsewhere, and names the file by a relative path
+    folder = ray_predict.image_folder(mapping, Path("shop/c.csv"))
+    assert folder == str(shop / "photos")
+
+    batch = pd.DataFrame({"path": [str(shop / "c.csv")], "image_dir": [folder]})
+    [chunk] = ray_predict._read_files(batch, columns=["id", "title", "image_id"], keep=["id", "title"],
+                                      read_options=mapping.read_options(), chunk_size=100, image_col="image_id",
+                                      image_template=mapping.image_template)
+
+    assert list(chunk.columns) == ["id", "title", IMAGE_REF_COLUMN]
+    refs = chunk[IMAGE_REF_COLUMN].tolist()
+    assert refs == [str(shop / "photos" / "1163.jpg"), "", "https://cdn.example/x.jpg", "/abs/z.jpg"]
+    # The local engine's references name the same files, relative to this directory.
+    [local] = iter_catalog(Path("shop/c.csv"), mapping)
+    assert local.products.images == ["shop/photos/1163.jpg", None, "https://cdn.example/x.jpg", "/abs/z.jpg"]
+    assert refs[0] == os.path.abspath(local.products.images[0])
 
 
 # ---------------------------------------------------------------- no Ray

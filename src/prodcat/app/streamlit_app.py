@@ -8,6 +8,27 @@ The model directory comes from `--model` after the `--`, or else from the
 PRODCAT_APP_MODEL environment variable (how tests hand it to AppTest). Every
 prediction goes through the `Categorizer` facade; nothing here knows how a
 model reads text or decodes labels.
+
+Photos. The one-product form takes an optional photo. A model that reads
+photos (`Categorizer.reads_images()`: an image model, or an ensemble with an
+image member) gets it as the product's `image` (its bytes), and a product may
+then be a photo alone, without text; a photo that is not an image this app
+can decode is reported and left out. A text-only model's page shows the photo
+and says it is not read.
+
+An uploaded catalog cannot carry photos, only their paths in its image
+column. Those paths are read on the server: relative ones from the model's
+image_root as seen from the directory the app was started in (or that
+directory itself when the model has none), absolute ones as they are, web
+addresses never (see `prodcat.app.uploads`). So a photo model gets the photos
+of an upload only when the app runs where the photos are, e.g. started beside
+the catalog's images/ folder; the page names that folder and says how many
+of the named photos were found there, and products without one are predicted
+as the model predicts products without a photo. This also means an upload
+can make the server open image files it can read by their path: they are
+only decoded and categorized, never sent back, but serve the app (it listens
+on 127.0.0.1 by default) only to people you would let run `prodcat predict`
+on that machine.
 """
 
 from __future__ import annotations
@@ -23,6 +44,7 @@ import streamlit as st
 from prodcat import Categorizer
 from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
+from prodcat.categorizer import IMAGE_KEY
 from prodcat.errors import ProdcatError
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
@@ -77,10 +99,11 @@ def sidebar(clf: Categorizer, model_dir: str) -> int:
     manifest = clf.manifest_
     st.sidebar.title("prodcat")
     st.sidebar.caption(f"Model: `{model_dir}`")
+    reads = list(clf.fields_.text_cols) + (["the product photo"] if clf.reads_images() else [])
     st.sidebar.markdown(
         f"**{manifest['model']['name']}**, {len(clf.classes_)} categories "
         f"({clf.fields_.label_format} labels)  \n"
-        f"Reads: {', '.join(clf.fields_.text_cols)}"
+        f"Reads: {', '.join(reads)}"
     )
     threshold = clf.review_threshold()
     target = (manifest.get("review") or {}).get("target_precision")
@@ -120,11 +143,21 @@ def product_page(clf: Categorizer, top_k: int) -> None:
     product = st.session_state.get("submitted_product")
     if not product:
         return
-    if not any(v.strip() for v in product["values"].values()):
-        st.warning(f"Type at least one of: {', '.join(text_cols)}.")
+    reads_images = clf.reads_images()
+    photo = product["image"]
+    photo_usable = photo is not None and is_image(photo)
+    if not any(v.strip() for v in product["values"].values()) and not (reads_images and photo_usable):
+        # A photo model can categorize a photo alone; a text model needs text.
+        st.warning(f"Type at least one of: {', '.join(text_cols)}"
+                   + (", or upload a photo." if reads_images else "."))
+        if photo is not None and not photo_usable:
+            st.error(unreadable_photo(product["image_name"]))
         return
+    item = dict(product["values"])
+    if reads_images and photo_usable:
+        item[IMAGE_KEY] = photo
     # Recomputed on each run (cheap for one product), so a new top-k applies at once.
-    table = clf.predict_table([product["values"]], top_k=top_k)
+    table = clf.predict_table([item], top_k=top_k)
     row = table.iloc[0]
     result, picture = st.columns([3, 1]) if product["image"] else (st.container(), None)
     with result:
@@ -145,18 +178,28 @@ def product_page(clf: Categorizer, top_k: int) -> None:
             st.progress(min(max(probability, 0.0), 1.0), text=f"{row[f'label_{rank}']} — {percent(probability)}")
     if picture is not None:
         with picture:
-            show_image(product["image"], product["image_name"])
+            if not photo_usable:
+                st.error(unreadable_photo(product["image_name"]))
+            elif reads_images:
+                st.image(photo, caption=f"{product['image_name']} (read by the model)", width="stretch")
+            else:
+                st.image(photo, caption=f"{product['image_name']} (shown only: this model reads the text fields)",
+                         width="stretch")
 
 
-def show_image(data: bytes, name: str) -> None:
+def is_image(data: bytes) -> bool:
+    """Whether the bytes are an image Pillow can open (checked without decoding the pixels)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         Image.open(io.BytesIO(data)).verify()
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        st.error(f"{name} is not an image this app can read (use PNG, JPEG, WebP or GIF).")
-        return
-    st.image(data, caption=f"{name} (shown only: this model reads the text fields)", width="stretch")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+    return True
+
+
+def unreadable_photo(name: str) -> str:
+    return f"{name} is not an image this app can read (use PNG, JPEG, WebP or GIF)."
 
 
 # ----------------------------------------------------------------- catalog
@@ -173,6 +216,16 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
         "Any size: it is predicted in chunks, the page previews the first "
         f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
     )
+    image_folder = uploads.upload_image_folder(clf)
+    if image_folder is not None:
+        st.info(
+            f"Photos: this model reads them from the column **{fields.image_col}**, as paths of files **on this "
+            f"server** (an upload cannot carry photos). Relative paths start from `{image_folder}` (the model's "
+            "image folder, from where the app was started); absolute paths are read as they are, web addresses "
+            "not at all. A product whose photo is not there is predicted as the model predicts products "
+            "without a photo.",
+            icon=":material/photo_library:",
+        )
     out_format = st.radio("Download as", uploads.OUTPUT_FORMATS, format_func=FORMAT_NAMES.get, horizontal=True,
                           key="out_format")
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_catalog)
@@ -202,6 +255,7 @@ def show_catalog_result(result: uploads.CatalogPrediction) -> None:
         f"{result.rows:,} products from {result.source_name} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
     )
+    show_upload_photos(result)
     only_review = st.checkbox("Only the products that need review", key="only_review")
     table, total = (result.review_preview, result.needs_review) if only_review else (result.preview, result.rows)
     if len(table) < total:
@@ -229,6 +283,27 @@ def show_catalog_result(result: uploads.CatalogPrediction) -> None:
             data=lambda: result.review_path.read_bytes(), file_name=result.download_name(review_only=True),
             mime=mime, key="download_review", on_click="ignore", disabled=result.needs_review == 0,
         )
+
+
+def show_upload_photos(result: uploads.CatalogPrediction) -> None:
+    """How many of the photos the upload names were found on the server."""
+    if result.image_column_missing:
+        st.warning(f"{result.source_name} has no column **{result.image_column_missing}**: every product was "
+                   "categorized without its photo.")
+        return
+    photos = result.photos
+    if photos is None:
+        return
+    named = photos.found + photos.not_found
+    if named and not photos.found:
+        st.warning(f"None of the {named:,} photos named in **{photos.column}** was found under `{photos.folder}` "
+                   "on this server: every product was categorized without its photo.")
+    elif named:
+        missing = f"; {photos.not_found:,} not found there" if photos.not_found else ""
+        st.caption(f"Photos: {photos.found:,} of {result.rows:,} products have theirs under `{photos.folder}`"
+                   f"{missing}; {photos.without:,} name none.")
+    else:
+        st.caption(f"No product names a photo in **{photos.column}**.")
 
 
 # ------------------------------------------------------------------- model

@@ -11,18 +11,32 @@ read back for display.
     >>> result = predict_upload(clf, "catalog.csv", data, workdir)  # doctest: +SKIP
     >>> result.rows, result.needs_review, result.preview.columns[:3].tolist()  # doctest: +SKIP
     (630, 12, ['sku', 'prediction', 'confidence'])
+
+Photos. A browser upload carries the catalog file only, never the photos it
+names, and it is stored in a temporary folder with nothing beside it: the
+usual rule (relative image paths start from the catalog file's folder) would
+find no photo at all. For a model that reads photos, the paths in an
+uploaded catalog's image column are therefore read on the server, from
+`upload_image_folder(clf)`: the model's image_root as seen from the server's
+current directory (or that directory itself when the model has no
+image_root); absolute paths are read as they are, web addresses never. How
+many of the named photos exist there is counted (`UploadPhotos`), so the page
+can say when none were found rather than quietly predicting without them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import pandas as pd
 
+from prodcat.catalog.load import image_dir_for, image_refs, is_url
+from prodcat.catalog.readers import iter_table, read_columns
 from prodcat.errors import CatalogError, ConfigError, ProdcatError
 
 if TYPE_CHECKING:
@@ -39,12 +53,33 @@ MIME_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
 @dataclass
+class UploadPhotos:
+    """The photos an uploaded catalog names, as found on the server.
+
+    column: the image column read; folder: where its relative paths were read
+    from. found: products whose photo is a file there; not_found: a path with
+    no file there, or a web address (never fetched); without: empty cells.
+    A found file may still be unreadable: the model then treats the product
+    as having no photo.
+    """
+
+    column: str
+    folder: Path
+    found: int = 0
+    not_found: int = 0
+    without: int = 0
+
+
+@dataclass
 class CatalogPrediction:
     """The predictions for one uploaded catalog.
 
     preview / review_preview: the first rows of all predictions and of those
         needing review (at most `preview_rows` each).
     out_path / review_path: the complete files, for download.
+    photos: for a model that reads photos, those the upload names (None: the
+        model reads none); image_column_missing: the model reads photos but
+        the upload has no image column, so it was predicted without them.
     """
 
     source_name: str
@@ -57,6 +92,8 @@ class CatalogPrediction:
     out_path: Path
     review_path: Path
     out_format: str
+    photos: UploadPhotos | None = None
+    image_column_missing: str | None = None
 
     def download_name(self, review_only: bool = False) -> str:
         stem = _strip_suffixes(self.source_name)
@@ -71,6 +108,22 @@ def upload_format(name: str) -> str:
             f"{name} is not a catalog file this app reads: upload a .csv or .parquet file (.tsv and .jsonl work too)"
         )
     return UPLOAD_FORMATS[suffix]
+
+
+def upload_image_folder(clf: Categorizer) -> Path | None:
+    """The absolute folder on this server that relative photo paths of an
+    uploaded catalog start from; None when the model reads no photos.
+
+    The model's image_root as seen from the server's current directory (an
+    absolute image_root as it is), or that directory itself when it has none.
+
+    >>> upload_image_folder(Categorizer.load("models/fashion"))   # doctest: +SKIP
+    PosixPath('/srv/shop/images')
+    """
+    if not clf.reads_images() or not clf.fields_.image_col:
+        return None
+    folder = image_dir_for(clf.fields_)  # no catalog file: from the current directory
+    return Path(os.path.abspath(folder if folder is not None else os.curdir))
 
 
 def predict_upload(
@@ -89,7 +142,8 @@ def predict_upload(
     Raises a `ProdcatError` with one line naming the uploaded file (not the
     work folder) when the file is not a catalog, is not UTF-8, or has none of
     the model's text columns. Files are written under `workdir`, which the
-    caller owns; a later upload replaces the earlier files.
+    caller owns; a later upload replaces the earlier files. Photo paths in
+    the upload are read from `upload_image_folder(clf)` (see the module).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -108,8 +162,16 @@ def predict_upload(
             shutil.copyfileobj(data, handle)
     out_path = upload_dir / f"predictions.{out_format}"
     review_path = upload_dir / f"needs_review.{out_format}"
+    image_folder = upload_image_folder(clf)
+    # An absolute image_root: the rule "beside the catalog file" would look in the temporary folder.
+    photo_options = {"image_root": str(image_folder)} if image_folder is not None else {}
+    photos = image_column_missing = None
     try:
-        summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path)
+        summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
+                                   **photo_options)
+        if image_folder is not None:
+            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size)
+            image_column_missing = clf.fields_.image_col if photos is None else None
     except ProdcatError as exc:
         # The user knows the file by the name they uploaded, not by our work path.
         raise type(exc)(str(exc).replace(str(source), name)) from None
@@ -124,7 +186,31 @@ def predict_upload(
         out_path=out_path,
         review_path=review_path,
         out_format=out_format,
+        photos=photos,
+        image_column_missing=image_column_missing,
     )
+
+
+def count_photos(source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000) -> UploadPhotos | None:
+    """How many of the photos a catalog file names are files in `folder` (None: it has no image column).
+
+    Reads the image column alone, in chunks, and makes each cell's reference
+    as prediction does (template, folder); looks files up without opening them.
+    """
+    mapping = replace(clf.fields_, image_root=str(folder))
+    column = mapping.image_col
+    if column is None or column not in read_columns(source, **mapping.read_options()):
+        return None
+    photos = UploadPhotos(column=column, folder=folder)
+    for chunk in iter_table(source, [column], chunk_size=chunk_size, **mapping.read_options()):
+        for ref in image_refs(chunk[column].tolist(), mapping, folder):
+            if ref is None:
+                photos.without += 1
+            elif isinstance(ref, str) and not is_url(ref) and os.path.isfile(ref):
+                photos.found += 1
+            else:
+                photos.not_found += 1
+    return photos
 
 
 def read_head(path: str | Path, n_rows: int) -> pd.DataFrame:

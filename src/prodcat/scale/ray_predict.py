@@ -5,7 +5,8 @@ row and column for column, with the products spread over a pool of Ray actors
 that each load the model once:
 
     files (one, or a folder of them, in name order)
-      -> read tasks: prodcat's own readers, every value as text     (one task per file)
+      -> read tasks: prodcat's own readers, every value as text,    (one task per file)
+         photo cells turned into absolute image paths
       -> CategorizerPredictor actors: Categorizer.predict_table       (N workers)
       -> the driver: blocks in input order, ids or a 1-based `row`,
          one output file written atomically                          (streamed, flat memory)
@@ -24,6 +25,16 @@ and pyarrow's CSV parser differs on several of those points. Reading with the
 same code is what makes "exactly the local engine's predictions" true by
 construction instead of by luck.
 
+Photos. For a model that reads them (an image model, or an ensemble with an
+image member), the mapping's image column is read too, and each cell becomes
+the same image reference the local engine makes (`prodcat.catalog.load.
+image_ref`: template applied, relative paths joined to the file's image
+folder), with one difference: the image folder is resolved here, on the
+driver, per file (`image_dir_for`), and made absolute. Ray workers run in
+other processes, with another current directory, and on a cluster on other
+machines: like the input files, the photos must be readable there at the
+same absolute path. A model that reads only text never gets the column.
+
 Everything a user can get wrong (a bad model directory, a missing file, a
 missing column, a bad option) is checked before Ray starts and raised as the
 usual one-line `ProdcatError`; a fault found deeper into a file while Ray runs
@@ -40,13 +51,15 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
+from prodcat.catalog.load import image_dir_for, image_ref
 from prodcat.catalog.readers import iter_table, read_columns
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ProdcatError
@@ -66,6 +79,11 @@ COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 # parsing text is light beside predicting it.
 READ_TASK_CPUS = 0
 
+# The column in which read tasks hand each product's resolved image reference
+# to the actors ("" for none). Its own name: the mapping's image column may
+# also be an id column (the fashion preset's `id`), which must stay as it is.
+IMAGE_REF_COLUMN = "_prodcat_image_ref"
+
 
 def predict_with_ray(
     model_dir: str | Path,
@@ -79,6 +97,7 @@ def predict_with_ray(
     num_workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     review_out: str | Path | None = None,
+    **field_options: Any,
 ) -> dict[str, Any]:
     """Predict a catalog file, or a folder of them, on Ray; one output file.
 
@@ -99,6 +118,10 @@ def predict_with_ray(
         one CPU (default: every CPU of the local Ray or the cluster).
     batch_size: rows per read chunk and per prediction batch.
     review_out: also write the rows that need review to this file.
+    field_options (e.g. image_col=..., image_root=...): override the saved
+        field mapping for these files, as for `Categorizer.predict_file`;
+        relative image paths start from each file's own folder (see
+        FieldMapping), resolved on the driver into absolute paths.
 
     Returns {"rows", "needs_review", "seconds", "rows_per_second", "out",
     "review_out", "workers", "files", "startup_seconds"}; seconds and
@@ -120,16 +143,27 @@ def predict_with_ray(
     if num_workers is not None:
         _check_whole(num_workers, "number of workers", 1)
     clf.review_threshold(target_precision)
+    # predict_file's own handling of field options: the same names, the same checks
+    mapping = clf._field_options(field_options)
+    if not clf.reads_images():
+        # A text model ignores photos: neither read the column nor resolve paths.
+        mapping = replace(mapping, image_col=None)
     files = input_files(data)
     outputs = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
     for path in outputs:
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
-    read_options = clf.fields_.read_options()
-    id_cols, text_cols = plan_columns(files, clf.fields_, read_options)
-    absent = [c for c in clf.fields_.text_cols if c not in text_cols]
+    read_options = mapping.read_options()
+    plan = plan_columns(files, mapping, read_options)
+    id_cols, text_cols = plan.id_cols, plan.text_cols
+    absent = [c for c in mapping.text_cols if c not in text_cols]
     if absent:
         say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
+    if mapping.image_col and plan.image_col is None:
+        say.warn(
+            f"{files[0]} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
+        )
+    image_dirs = [image_folder(mapping, f) for f in files] if plan.image_col else None
 
     ray = _import_ray()
     saved_context = None
@@ -151,9 +185,8 @@ def predict_with_ray(
             say.warn(f"{workers} workers asked for but Ray has {cluster_cpus} CPU(s); the others wait for more nodes")
         saved_context = _configure_ray_data(ray, quiet)
         dataset = _prediction_dataset(
-            ray, files, id_cols + text_cols, read_options, clf_dir=Path(model_dir).resolve(),
-            id_cols=id_cols, top_k=top_k, target_precision=target_precision,
-            workers=workers, batch_size=batch_size,
+            ray, files, plan, mapping, image_dirs, clf_dir=Path(model_dir).resolve(),
+            top_k=top_k, target_precision=target_precision, workers=workers, batch_size=batch_size,
         )
         with PredictionOutput(out, review_out) as output:
             for table in _in_order(dataset):
@@ -180,7 +213,12 @@ class CategorizerPredictor:
 
     Each batch is a pandas DataFrame of text columns (as prodcat's readers
     give them: every value a str); the result is `Categorizer.predict_table`
-    with `id_cols` copied in front. Usable in a Ray pipeline of your own:
+    with `id_cols` copied in front. fields: the field mapping to read batches
+    with (`FieldMapping.to_dict()`; default: the model's own). Photos come
+    from the mapping's image column (or an `image` column) as predict_table
+    reads them: a relative path starts from the image root as seen from the
+    actor's current directory, which is not yours, so give such a pipeline
+    absolute paths or the images' bytes. Usable in a Ray pipeline of your own:
 
     >>> import ray                                                       # doctest: +SKIP
     >>> ds = ray.data.read_parquet("s3://shop/products/")                 # doctest: +SKIP
@@ -200,10 +238,15 @@ class CategorizerPredictor:
         id_cols: Sequence[str] = (),
         top_k: int = 3,
         target_precision: float | None = None,
+        fields: dict[str, Any] | None = None,
     ):
         from prodcat.categorizer import Categorizer
 
         self.categorizer = Categorizer.load(model_dir, quiet=True)
+        if fields is not None:
+            # How these batches are laid out (the driver's field options, the
+            # resolved image column); the fitted model itself is unchanged.
+            self.categorizer.fields_ = FieldMapping.from_dict(fields)
         self.id_cols = list(id_cols)
         self.top_k = top_k
         self.target_precision = target_precision
@@ -247,27 +290,54 @@ def input_files(data: str | Path) -> list[Path]:
     return [path]
 
 
-def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict) -> tuple[list[str], list[str]]:
-    """(id columns, text columns) to read, exactly as the local engine picks
-    them from the first file; every other file must hold the same ones."""
+class ColumnPlan(NamedTuple):
+    """The columns a Ray job reads from every file."""
+
+    id_cols: list[str]
+    text_cols: list[str]
+    #: the mapping's image column, or None when the mapping names none or the first file lacks it
+    image_col: str | None
+
+
+def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict) -> ColumnPlan:
+    """The id, text and image columns to read, exactly as the local engine
+    picks them from the first file; every other file must hold the same ones.
+
+    >>> plan_columns([Path("shop.csv")], mapping, mapping.read_options())   # doctest: +SKIP
+    ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image')
+    """
     present = set(read_columns(files[0], **read_options))
     id_cols = [c for c in mapping.id_cols if c in present]
     text_cols = [c for c in mapping.text_cols if c in present]
+    image_col = mapping.image_col if mapping.image_col in present else None
     if not text_cols:
         expected = ", ".join(repr(c) for c in mapping.text_cols)
         raise ColumnError(
             f"{files[0]} has none of the model's text columns ({expected}); columns are: "
             f"{', '.join(sorted(present)[:30])}"
         )
+    wanted = list(dict.fromkeys(id_cols + text_cols + ([image_col] if image_col else [])))
     for path in files[1:]:
         columns = set(read_columns(path, **read_options))
-        missing = [c for c in id_cols + text_cols if c not in columns]
+        missing = [c for c in wanted if c not in columns]
         if missing:
             raise ColumnError(
                 f"{path} has no column {', '.join(repr(c) for c in missing)}, which {files[0].name} has; "
                 "every file of a folder must hold the same columns"
             )
-    return id_cols, text_cols
+    return ColumnPlan(id_cols, text_cols, image_col)
+
+
+def image_folder(mapping: FieldMapping, catalog_file: Path) -> str:
+    """The absolute folder a file's relative image paths start from.
+
+    `image_dir_for` (the local engine's rule: an absolute image_root, a
+    relative one beside the file or else from the current directory, no
+    image_root: the file's folder), resolved against the driver's current
+    directory, because the workers reading the photos have another one.
+    """
+    folder = image_dir_for(mapping, catalog_file)
+    return os.path.abspath(folder if folder is not None else os.curdir)
 
 
 def _is_catalog_name(name: str) -> bool:
@@ -440,23 +510,32 @@ def _restore_ray_data(ray, saved: dict) -> None:
 
 
 def _prediction_dataset(
-    ray, files: list[Path], columns: list[str], read_options: dict, *, clf_dir: Path, id_cols: list[str],
-    top_k: int, target_precision: float | None, workers: int, batch_size: int,
+    ray, files: list[Path], plan: ColumnPlan, mapping: FieldMapping, image_dirs: list[str] | None, *,
+    clf_dir: Path, top_k: int, target_precision: float | None, workers: int, batch_size: int,
 ):
     # Absolute paths: Ray workers do not share the driver's working directory.
-    paths = [{"path": str(f.resolve())} for f in files]
-    dataset = ray.data.from_items(paths, override_num_blocks=len(paths))
+    items = [{"path": str(f.resolve()), "image_dir": image_dirs[i] if image_dirs else ""}
+             for i, f in enumerate(files)]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    keep = list(dict.fromkeys(plan.id_cols + plan.text_cols))
+    columns = keep + ([plan.image_col] if plan.image_col and plan.image_col not in keep else [])
     dataset = dataset.map_batches(
         _read_files,
         batch_size=1,
         batch_format="pandas",
-        fn_kwargs={"columns": columns, "read_options": read_options, "chunk_size": batch_size},
+        fn_kwargs={"columns": columns, "keep": keep, "read_options": mapping.read_options(),
+                   "chunk_size": batch_size, "image_col": plan.image_col, "image_template": mapping.image_template},
         num_cpus=READ_TASK_CPUS,
     )
+    # The actors read photos from the resolved column as they are: the
+    # template and the image folder were applied by the read tasks.
+    actor_fields = replace(mapping, image_col=IMAGE_REF_COLUMN if plan.image_col else None,
+                           image_root=None, image_template=None)
     return dataset.map_batches(
         CategorizerPredictor,
         fn_constructor_kwargs={
-            "model_dir": str(clf_dir), "id_cols": id_cols, "top_k": top_k, "target_precision": target_precision,
+            "model_dir": str(clf_dir), "id_cols": plan.id_cols, "top_k": top_k, "target_precision": target_precision,
+            "fields": actor_fields.to_dict(),
         },
         batch_size=batch_size,
         batch_format="pandas",
@@ -466,11 +545,25 @@ def _prediction_dataset(
     )
 
 
-def _read_files(batch: pd.DataFrame, *, columns: list[str], read_options: dict, chunk_size: int) -> Iterator[pd.DataFrame]:
-    """One Ray task per file: its rows as text, chunk by chunk, in file order."""
-    for path in batch["path"]:
+def _read_files(
+    batch: pd.DataFrame, *, columns: list[str], keep: list[str], read_options: dict, chunk_size: int,
+    image_col: str | None = None, image_template: str | None = None,
+) -> Iterator[pd.DataFrame]:
+    """One Ray task per file: its rows as text, chunk by chunk, in file order.
+
+    With an image column, each chunk also gets IMAGE_REF_COLUMN: every cell
+    as the local engine's `image_ref` makes it, from the file's absolute image
+    folder ("" for no photo, so the column stays plain text).
+    """
+    for path, image_dir in zip(batch["path"], batch["image_dir"]):
+        folder = Path(image_dir) if image_dir else None
         for chunk in iter_table(path, columns, chunk_size=chunk_size, **read_options):
-            yield chunk.reset_index(drop=True)
+            chunk = chunk.reset_index(drop=True)
+            if image_col is None:
+                yield chunk
+                continue
+            refs = [image_ref(cell, folder, image_template) for cell in chunk[image_col].tolist()]
+            yield chunk[keep].assign(**{IMAGE_REF_COLUMN: ["" if ref is None else ref for ref in refs]})
 
 
 def _in_order(dataset) -> Iterator[pd.DataFrame]:

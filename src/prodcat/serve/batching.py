@@ -25,7 +25,7 @@ from prodcat.categorizer import Categorizer
 
 @dataclass
 class _Job:
-    products: list[dict[str, str]]
+    products: list[dict[str, Any]]
     top_k: int
     target_precision: float | None
     future: asyncio.Future = field(repr=False)
@@ -94,7 +94,7 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def predict(
-        self, products: list[dict[str, str]], top_k: int = 3, target_precision: float | None = None
+        self, products: list[dict[str, Any]], top_k: int = 3, target_precision: float | None = None
     ) -> list[dict[str, Any]]:
         """The rows for these products, predicted in a batch with whatever else is waiting."""
         if self._task is None:
@@ -164,6 +164,6 @@ class MicroBatcher:
                 if not job.future.done():
                     job.future.set_result(mine)
 
-    def _predict_rows(self, products: list[dict[str, str]], top_k: int, target: float | None) -> list[dict]:
+    def _predict_rows(self, products: list[dict[str, Any]], top_k: int, target: float | None) -> list[dict]:
         self.model_calls += 1
         return table_rows(self.clf.predict_table(products, top_k=top_k, target_precision=target))
