@@ -90,7 +90,7 @@ def test_registered_under_their_names():
 
 def test_settings_have_image_defaults_and_are_checked():
     params = ImageResNetModel().get_params()
-    assert (params["image_size"], params["augment"], params["batch_size"], params["patience"]) == (128, True, 32, 4)
+    assert (params["image_size"], params["augment"], params["batch_size"], params["patience"]) == (96, True, 32, 3)
     json.dumps(params)
     assert ImageCNNModel(sampler="balanced").settings["sampler"] == "balanced"
     for bad in ({"image_size": 8}, {"image_size": "big"}, {"width": 0}, {"dropout": 1.0}, {"augment": "yes"},
