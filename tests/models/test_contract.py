@@ -10,7 +10,7 @@ import pytest
 from prodcat import Categorizer
 from prodcat.models import available_models, get_model_class
 from tiny_bert import tiny_checkpoint
-from tiny_catalogs import FORMATS, tiny_frame
+from tiny_catalogs import FORMATS, tiny_frame, tiny_image_frame
 
 # Small settings so neural models train in seconds; models without an entry use defaults.
 FAST_PARAMS: dict[str, dict] = {}
@@ -26,6 +26,16 @@ FAST_PARAMS["cnn"] = {"embedding_dim": 32, "filters": 32, "kernel_sizes": [1, 2]
                       "epochs": 15, "batch_size": 8, "lr": 2e-2, "num_threads": 1}
 FAST_PARAMS["transformer"] = {"d_model": 32, "num_heads": 2, "feedforward_size": 64, "dropout": 0.1,
                               "epochs": 15, "batch_size": 8, "lr": 5e-3, "num_threads": 1}
+# image models: 24-px photos whose colours tell the classes apart, tiny networks
+FAST_PARAMS["image-cnn"] = {"image_size": 16, "width": 0.25, "epochs": 6, "batch_size": 8, "lr": 1e-2,
+                            "dropout": 0.0, "num_threads": 1}
+FAST_PARAMS["image-resnet"] = dict(FAST_PARAMS["image-cnn"])
+# the ImageNet backbone fixed, so a new head learns 24-px colour tiles in a few steps
+FAST_PARAMS["image-pretrained"] = {"image_size": 32, "epochs": 8, "batch_size": 16, "lr": 3e-2,
+                                   "freeze_layers": -1, "augment": False, "num_threads": 1}
+# a text model and an image model: the multimodal case the ensemble exists for
+FAST_PARAMS["ensemble"] = {"members": ["tfidf-linear", "image-cnn"], "method": "stacking", "folds": 2,
+                           "member_params": {"image-cnn": FAST_PARAMS["image-cnn"]}}
 
 CASES = [
     pytest.param(name, fmt, id=f"{name}-{fmt}")
@@ -37,8 +47,13 @@ CASES = [
 
 @pytest.mark.parametrize("name, label_format", CASES)
 def test_fit_predict_save_load_predict_again(name, label_format, tmp_path):
-    frame = tiny_frame()
-    clf = Categorizer(model=name, params=FAST_PARAMS.get(name), quiet=True, seed=1, **FORMATS[label_format])
+    params = FAST_PARAMS.get(name)
+    if get_model_class(name)(**(params or {})).reads_images:
+        frame = tiny_image_frame(tmp_path / "photos")
+        images = {"image_col": "image", "image_root": str(tmp_path / "photos")}
+    else:
+        frame, images = tiny_frame(), {}
+    clf = Categorizer(model=name, params=params, quiet=True, seed=1, **FORMATS[label_format], **images)
     clf.fit(frame)
 
     new = frame.drop(columns=["category", "leaf", "tags"]).head(20)

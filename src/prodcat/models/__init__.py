@@ -24,6 +24,10 @@ _MODEL_MODULES = {
     "cnn": "prodcat.models.text_nets",
     "transformer": "prodcat.models.text_nets",
     "onnx": "prodcat.models.onnx_runtime",
+    "image-cnn": "prodcat.models.image_nets",
+    "image-resnet": "prodcat.models.image_nets",
+    "image-pretrained": "prodcat.models.image_pretrained",
+    "ensemble": "prodcat.models.ensemble",
 }
 
 
