@@ -188,8 +188,6 @@ def _dir_mb(path: Path) -> float:
 
 def _saved_and_exported(clf, texts: list[str], proba, model: str) -> dict:
     """Model size on disk and, for neural models, the ONNX int8 speed and agreement."""
-    import numpy as np
-
     from prodcat import Categorizer
 
     with tempfile.TemporaryDirectory() as tmp:
