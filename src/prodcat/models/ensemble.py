@@ -20,8 +20,11 @@ Two ways to combine the members' probabilities:
   out-of-fold probabilities; then the members are trained again on all the
   training products. The meta-model's probabilities are temperature-scaled
   (Platt for multi-label) on the validation split when there is one.
-  single / path: a multinomial logistic regression on the standardized
-  log-probabilities of all members. multi: one binary logistic regression per
+  single / path: log-linear pooling, one weight per member on its
+  log-probabilities plus one bias per class, fitted by (class-weighted)
+  cross-entropy: few parameters, so it holds up on small catalogs with many
+  classes where a full multinomial regression over members x classes
+  features over-fits. multi: one binary logistic regression per
   class on the members' logits for that class (members x classes features
   would make one model per class far too wide).
 
@@ -29,7 +32,8 @@ A member that cannot read a product (an image model on a product without a
 usable image: its `predict_proba_masked` mask is False) does not count on that
 row: `average` gives it weight 0 and renormalizes the others; `stacking`
 replaces its block of features by the mean of the available members' blocks
-and tells the meta-model through an availability indicator. So a product
+(multi-label: and tells each per-class regression through an availability
+indicator). So a product
 without an image falls back to its text.
 
 Settings:
@@ -85,6 +89,9 @@ METHODS = ("average", "stacking")
 # strongly informative, standardized columns per class; sklearn's default
 # C=1 keeps it from trusting a member's confident mistakes on rare classes.
 META_C = 1.0
+# A small L2 pull on the pooled meta-model's per-class biases: a class seen a
+# few times out of fold must not get an extreme prior.
+META_L2 = 1e-3
 META_MAX_ITER = 1000
 # Probabilities are clipped before logs: a member's exact 0 (tfidf-linear gives
 # it to a class it never saw) must not become -inf in the meta-model's features.
@@ -346,12 +353,52 @@ def _standardizer(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+def _fit_pooled(blocks: np.ndarray, y: np.ndarray, active: np.ndarray, class_weight: str | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Log-linear pooling: logits z_k = sum_m w_m * log p_m,k + b_k, fitted by (weighted) cross-entropy.
+
+    One weight per member and one bias per class: a multinomial regression on
+    all members x classes log-probabilities has K^2 x members coefficients and
+    over-fits the out-of-fold rows of a catalog with many classes and few
+    products (flipkart level 2: 0.48 macro-F1 against 0.71 for its text
+    member); this meta-model learns how far to trust each member and each
+    class's prior, which is what stacking needs to learn.
+    """
+    from scipy.optimize import minimize
+
+    n_members, n, n_classes = blocks.shape
+    if class_weight == "balanced":
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        sample = len(y) / (max(int((counts > 0).sum()), 1) * counts[y])
+    else:
+        sample = np.ones(len(y), np.float64)
+    sample = sample / sample.sum()
+    onehot = np.zeros((n, n_classes), np.float64)
+    onehot[np.arange(n), y] = 1.0
+
+    def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:n_members], theta[n_members:]
+        z = np.einsum("m,mnk->nk", w, blocks) + b
+        z[:, ~active] = -1e9
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = -float((sample * (log_p * onehot).sum(axis=1)).sum()) + META_L2 * float(b @ b) / 2
+        g = sample[:, None] * (np.exp(log_p) - onehot)
+        grad_w = np.einsum("nk,mnk->m", g, blocks)
+        grad_b = g.sum(axis=0) + META_L2 * b
+        return loss, np.concatenate([grad_w, grad_b])
+
+    # Starting from an equal-weight geometric mean of the members.
+    start = np.concatenate([np.full(n_members, 1.0 / n_members), np.zeros(n_classes)])
+    result = minimize(loss_and_grad, start, jac=True, method="L-BFGS-B", options={"maxiter": META_MAX_ITER})
+    return result.x[:n_members].astype(np.float64), result.x[n_members:].astype(np.float64)
+
+
 class _Meta:
     """The fitted meta-model as arrays, predicted with numpy (never a pickled sklearn object).
 
-    single / path: coef (K, F), intercept (K,), mean / scale (F,), active (K,)
-        over F = members x K log-probabilities + one indicator per member that
-        can be unavailable.
+    single / path: weights (M,), intercept (K,), active (K,): log-linear
+        pooling of the members' log-probabilities (see `_fit_pooled`).
     multi: coef (K, F), intercept (K,), mean / scale (K, F), active (K,),
         constant (K,) over F = members logits of the class + the indicators.
     """
@@ -378,22 +425,10 @@ class _Meta:
             warnings.simplefilter("ignore", ConvergenceWarning)
             if y.ndim == 2:
                 return cls._fit_multi(blocks, indicator_cols, y, indicators, regression)
-            x = np.hstack([blocks.transpose(1, 0, 2).reshape(n, n_members * n_classes), indicator_cols])
-            mean, scale = _standardizer(x, axis=0)
-            coef = np.zeros((n_classes, x.shape[1]), np.float64)
-            intercept = np.zeros(n_classes, np.float64)
-            active = np.zeros(n_classes, bool)
-            present = np.unique(y)
-            active[present] = True
-            if len(present) >= 2:
-                lr = regression().fit((x - mean) / scale, y)
-                rows = lr.classes_.astype(np.int64)
-                if len(rows) == 2:
-                    # sklearn keeps one row for two classes: softmax of (0, z) is sigmoid(z)
-                    coef[rows[1]], intercept[rows[1]] = lr.coef_[0], lr.intercept_[0]
-                else:
-                    coef[rows], intercept[rows] = lr.coef_, lr.intercept_
-        arrays = {"coef": coef, "intercept": intercept, "mean": mean, "scale": scale, "active": active}
+        active = np.zeros(n_classes, bool)
+        active[np.unique(y)] = True
+        weights, intercept = _fit_pooled(blocks, y, active, class_weight)
+        arrays = {"weights": weights, "intercept": intercept, "active": active}
         return cls(False, indicators, arrays, {})
 
     @classmethod
@@ -427,8 +462,7 @@ class _Meta:
         n_members, n, n_classes = blocks.shape
         indicator_cols = available[self.indicators].T.astype(np.float64)  # (n, J)
         if not self.multi:
-            x = np.hstack([blocks.transpose(1, 0, 2).reshape(n, n_members * n_classes), indicator_cols])
-            z = ((x - a["mean"]) / a["scale"]) @ a["coef"].T + a["intercept"]
+            z = np.einsum("m,mnk->nk", a["weights"], blocks) + a["intercept"]
             z[:, ~a["active"]] = -np.inf
             return z
         # One small regression per class, all classes at once: feature f of class k
@@ -464,7 +498,7 @@ class _Meta:
 
     # -------------------------------------------------------------- state
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"kind": "per-class" if self.multi else "multinomial", "indicators": list(self.indicators),
+        meta = {"kind": "per-class" if self.multi else "pooled", "indicators": list(self.indicators),
                 "calibration": dict(self.calibration)}
         arrays = {k: (v.astype(np.uint8) if v.dtype == bool else v.astype(np.float64)) for k, v in self.arrays.items()}
         return meta, arrays
@@ -473,11 +507,11 @@ class _Meta:
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], n_members: int, label_space: LabelSpace
                    ) -> _Meta:
         multi = label_space.is_multi
-        if meta["kind"] != ("per-class" if multi else "multinomial"):
+        if meta["kind"] != ("per-class" if multi else "pooled"):
             raise ModelDirError(
                 f"ensemble: a {meta['kind']!r} meta-model cannot predict {label_space.label_format} labels"
             )
-        names = ("coef", "intercept", "mean", "scale", "active") + (("constant",) if multi else ())
+        names = ("coef", "intercept", "mean", "scale", "active", "constant") if multi else ("weights", "intercept", "active")
         loaded = {}
         for name in names:
             if name not in arrays:
@@ -485,11 +519,12 @@ class _Meta:
             array = np.asarray(arrays[name])
             loaded[name] = array.astype(bool) if name == "active" else array.astype(np.float64)
         indicators = [int(i) for i in meta["indicators"]]
-        width = (n_members + len(indicators)) if multi else (n_members * label_space.n_classes + len(indicators))
-        if loaded["coef"].shape != (label_space.n_classes, width):
-            raise ModelDirError(
-                f"ensemble: meta-model coef has shape {loaded['coef'].shape}, expected {(label_space.n_classes, width)}"
-            )
+        if multi:
+            name, shape = "coef", (label_space.n_classes, n_members + len(indicators))
+        else:
+            name, shape = "weights", (n_members,)
+        if loaded[name].shape != shape:
+            raise ModelDirError(f"ensemble: meta-model {name} has shape {loaded[name].shape}, expected {shape}")
         return cls(multi, indicators, loaded, dict(meta["calibration"]))
 
 
