@@ -1,0 +1,213 @@
+"""Image models, the best text model and text + image ensembles on the real catalogs.
+
+    python benchmarks/bench_images.py [--data-root DIR] [--tasks ...] [--systems ...] [--out results.json]
+
+Tasks (catalogs under --data-root, default ../shared/data from the repo root):
+  fashion-subCategory   fashion/styles.csv, the products that have images/<id>.jpg (8,237), label subCategory
+  fashion-articleType   the same products, label articleType
+  flipkart-level1       flipkart/products.csv (preset flipkart: name + description, images/<image>), level 1
+  flipkart-level2       the same, level 2
+
+Systems: text (tfidf-linear, the best text model of bench_text), image-cnn,
+image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), and the
+two ensembles of tfidf-linear + image-pretrained (average, stacking). Every
+system is trained through the public facade, `Categorizer(...).fit(path)`,
+with its default settings, on the same grouped split (valid 0.1, test 0.2,
+seed 0), and scored on the same test products. Images/second is the whole
+test part predicted in one call (decoding included). For the ensembles the
+per-part figures (text alone, image alone, combined) come from the facade's
+`evaluate()` on the same test products.
+
+Each (task, system) runs in a fresh subprocess (`--worker`) so peak memory is
+its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_text import _peak_rss_mb, _dir_mb, machine_info  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "bench_images.json"
+VALID_SIZE, TEST_SIZE, SEED = 0.1, 0.2, 0
+
+# The fashion preset (title; image id -> images/<id>.jpg) with one category column as a flat label.
+FASHION_FIELDS = {"preset": "fashion", "label_format": "single"}
+TASKS: dict[str, dict] = {
+    "fashion-subCategory": {"file": "fashion/styles.csv", "with_images_only": True,
+                            "fields": {**FASHION_FIELDS, "label_col": "subCategory"}},
+    "fashion-articleType": {"file": "fashion/styles.csv", "with_images_only": True,
+                            "fields": {**FASHION_FIELDS, "label_col": "articleType"}},
+    "flipkart-level1": {"file": "flipkart/products.csv", "fields": {"preset": "flipkart", "label_level": 1}},
+    "flipkart-level2": {"file": "flipkart/products.csv", "fields": {"preset": "flipkart", "label_level": 2}},
+}
+
+SYSTEMS: dict[str, dict] = {
+    "text: tfidf-linear": {"model": "tfidf-linear"},
+    "image: image-cnn": {"model": "image-cnn"},
+    "image: image-resnet": {"model": "image-resnet"},
+    "image: image-pretrained": {"model": "image-pretrained"},
+    "ensemble: average": {"model": "ensemble",
+                          "params": {"members": ["tfidf-linear", "image-pretrained"], "method": "average"}},
+    "ensemble: stacking": {"model": "ensemble",
+                           "params": {"members": ["tfidf-linear", "image-pretrained"], "method": "stacking"}},
+}
+
+
+def _catalog_file(task: dict, data_root: Path, tmp: Path, sample: int | None = None) -> tuple[Path, dict]:
+    """The catalog to train on and its field options (fashion: only the products with a photo,
+    optionally a seeded random sample of them)."""
+    path = data_root / task["file"]
+    fields = dict(task["fields"])
+    if not task.get("with_images_only"):
+        return path, fields
+    from prodcat.catalog.readers import read_table
+
+    frame = read_table(path)  # prodcat's reader: the same rows a user's fit reads
+    images = path.parent / "images"
+    have = {p.stem for p in images.glob("*.jpg")}
+    subset = frame[frame["id"].isin(have)]
+    if sample is not None and sample < len(subset):
+        subset = subset.sample(n=sample, random_state=SEED)
+    out = tmp / f"{path.stem}-with-images.csv"
+    subset.to_csv(out, index=False)
+    fields["image_root"] = str(images)
+    return out, fields
+
+
+def worker(args) -> None:
+    import numpy as np
+
+    from prodcat import Categorizer
+
+    task, system = TASKS[args.task], SYSTEMS[args.system]
+    with tempfile.TemporaryDirectory() as tmp:
+        path, fields = _catalog_file(task, args.data_root, Path(tmp), args.sample)
+        started = time.perf_counter()
+        clf = Categorizer(system["model"], params=system.get("params"), **fields, valid_size=VALID_SIZE,
+                          test_size=TEST_SIZE, seed=SEED, quiet=True).fit(path)
+        fit_s = time.perf_counter() - started
+        test = clf._test_catalog
+        started = time.perf_counter()
+        proba = clf._proba(test.products)
+        predict_s = time.perf_counter() - started
+        metrics = clf.evaluate()
+        saved = clf.save(Path(tmp) / "model")
+        model_mb = _dir_mb(saved)
+    with_image = metrics.get("images", {}).get("with_image")
+    result = {
+        "task": args.task, "system": args.system, "seed": SEED, "sample": args.sample if task.get("with_images_only") else None,
+        "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "weighted_f1": metrics["weighted_f1"],
+        "components": metrics.get("components"),
+        "images": metrics.get("images"),
+        "fit_s": fit_s, "predict_s": predict_s, "n_test": len(test), "n_test_with_image": with_image,
+        "products_per_s": len(test) / max(predict_s, 1e-9),
+        "n_train": clf.training_["split"]["sizes"]["train"], "n_valid": clf.training_["split"]["sizes"]["valid"],
+        "n_classes": len(clf.classes_),
+        "model_mb": model_mb, "peak_rss_mb": _peak_rss_mb(),
+        "proba_rows_finite": bool(np.isfinite(proba).all()),
+    }
+    Path(args.result_file).write_text(json.dumps(result))
+
+
+def markdown_table(runs: list[dict]) -> str:
+    out = ["| task | products | system | macro-F1 | accuracy | fit s | products/s (predict, decoding included) | model MB |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        n = r["n_train"] + r.get("n_valid", 0) + r["n_test"]
+        out.append(f"| {r['task']} | {n:,} | {r['system']} | {r['macro_f1']:.3f} | {r['accuracy']:.3f} | {r['fit_s']:.0f} | "
+                   f"{r['products_per_s']:,.0f} | {r['model_mb']:.1f} |")
+    parts = [r for r in runs if r.get("components")]
+    if parts:
+        out += ["", "| task | ensemble | part | macro-F1 | accuracy |", "|---|---|---|---|---|"]
+        for r in parts:
+            for name, m in r["components"].items():
+                out.append(f"| {r['task']} | {r['system']} | {name} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of tasks")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="fashion tasks: a seeded random sample of this many products with a photo (CPU time)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.data_root = args.data_root.resolve()
+    if args.worker:
+        worker(args)
+        return 0
+
+    tasks = [t for t in args.tasks.split(",") if t]
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [t for t in tasks if t not in TASKS] + [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown task/system: {', '.join(unknown)}")
+    previous = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
+    runs, started = [], time.perf_counter()
+
+    def write_results() -> str:
+        # A partial rerun (some tasks or systems) keeps the other results of the file.
+        fresh = {(r["task"], r["system"]) for r in runs}
+        merged = [r for r in previous if (r["task"], r["system"]) not in fresh] + runs
+        order = {t: i for i, t in enumerate(TASKS)}, {s: i for i, s in enumerate(SYSTEMS)}
+        merged.sort(key=lambda r: (order[0].get(r["task"], 99), order[1].get(r["system"], 99)))
+        table = markdown_table(merged)
+        result = {
+            "benchmark": "bench_images",
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(["python", "benchmarks/bench_images.py", *(argv if argv is not None else sys.argv[1:])]),
+            "machine": machine_info(),
+            "protocol": {"split": "grouped by normalized text, stratified", "valid_size": VALID_SIZE,
+                         "test_size": TEST_SIZE, "seed": SEED, "settings": "defaults of each model"},
+            "total_seconds_this_run": time.perf_counter() - started,
+            "runs": merged,
+            "markdown": table,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+        return table
+
+    table = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in tasks:
+            for system in systems:
+                result_file = Path(tmp) / "result.json"
+                cmd = [sys.executable, __file__, "--worker", "--task", task, "--system", system,
+                       "--data-root", str(args.data_root), "--result-file", str(result_file)]
+                if args.sample is not None:
+                    cmd += ["--sample", str(args.sample)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+                    raise SystemExit(f"worker failed: {task} {system}")
+                r = json.loads(result_file.read_text())
+                runs.append(r)
+                print(f"{task:20s} {system:24s} macro-F1 {r['macro_f1']:.4f} acc {r['accuracy']:.4f} "
+                      f"fit {r['fit_s']:7.1f}s {r['products_per_s']:>8,.0f}/s", flush=True)
+                table = write_results()  # after every run: an interrupted benchmark keeps what it measured
+    print()
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())
