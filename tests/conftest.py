@@ -29,3 +29,24 @@ def shared_data() -> Path:
             pytest.fail(message + "; CI must not skip these tests")
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture
+def dummies(monkeypatch):
+    """The stand-in models of tests/dummy_models.py registered for one test;
+    returns the image references `image-dummy` received."""
+    from dummy_models import RecordingImageModel, register_dummies
+
+    register_dummies(monkeypatch)
+    return RecordingImageModel.seen
+
+
+@pytest.fixture
+def shop(tmp_path):
+    """A catalog file with its photos in shop/photos, named by the `image` column: (path, frame)."""
+    from tiny_catalogs import tiny_image_frame
+
+    frame = tiny_image_frame(tmp_path / "shop" / "photos", n_per_class=8)
+    path = tmp_path / "shop" / "catalog.csv"
+    frame.to_csv(path, index=False)
+    return path, frame

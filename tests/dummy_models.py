@@ -106,3 +106,4 @@ def register_dummies(monkeypatch) -> None:
         monkeypatch.setattr(cls, "name", name)
         monkeypatch.setitem(REGISTRY, name, cls)
     monkeypatch.setattr(RecordingImageModel, "seen", [])
+

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dummy_models import RecordingImageModel, register_dummies
 from prodcat import Categorizer
 from prodcat.errors import ColumnError, ConfigError
 from tiny_catalogs import FORMATS, tiny_image_frame
@@ -18,19 +17,6 @@ from tiny_catalogs import FORMATS, tiny_image_frame
 SINGLE = FORMATS["single"]
 
 
-@pytest.fixture
-def dummies(monkeypatch):
-    register_dummies(monkeypatch)
-    return RecordingImageModel.seen
-
-
-@pytest.fixture
-def shop(tmp_path):
-    """A catalog file with its photos in shop/photos, named by the `image` column."""
-    frame = tiny_image_frame(tmp_path / "shop" / "photos", n_per_class=8)
-    path = tmp_path / "shop" / "catalog.csv"
-    frame.to_csv(path, index=False)
-    return path, frame
 
 
 def fit_image_dummy(shop, **options) -> Categorizer:

@@ -9,25 +9,11 @@ from pathlib import Path
 import pytest
 
 from cli_runner import run
-from dummy_models import RecordingImageModel, register_dummies
 from prodcat.categorizer import Categorizer
-from tiny_catalogs import tiny_image_frame
 
 FIELDS = ["--text-cols", "title,description", "--label-col", "leaf"]
 
 
-@pytest.fixture
-def dummies(monkeypatch):
-    register_dummies(monkeypatch)
-    return RecordingImageModel.seen
-
-
-@pytest.fixture
-def shop(tmp_path):
-    frame = tiny_image_frame(tmp_path / "shop" / "photos", n_per_class=6)
-    path = tmp_path / "shop" / "catalog.csv"
-    frame.to_csv(path, index=False)
-    return path, frame
 
 
 def test_train_then_predict_with_an_image_root_override(dummies, shop, tmp_path, capsys):
