@@ -269,10 +269,10 @@ class Categorizer:
             if len(valid):
                 self.metrics_["validation"] = headline(self._score(valid, valid_proba))
             self._test_catalog = test
-            self._test_proba = self._proba(test.products) if len(test) else None
+            self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
             if self.test_metrics_ is not None:
-                self._add_part_metrics(self.test_metrics_, test, self._test_proba)
+                self._add_part_metrics(self.test_metrics_, test, self._test_parts)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         seen = text_fingerprints(train.products.texts + valid.products.texts)
@@ -330,16 +330,20 @@ class Categorizer:
             proba = self._proba(part.products)
         return compute_metrics(self.label_space_, part.labels, proba, self.thresholds_)
 
-    def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray) -> None:
-        """Add to `metrics` (of `proba` on `part`) what a model with parts and
-        products with photos need reported.
+    def _proba_and_parts(self, products: Products) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Probabilities and those of the model's parts (see `_add_part_metrics`), each part predicted once."""
+        proba, parts = self._require_fitted().predict_proba_with_components(products)
+        return proba.astype(np.float32, copy=False), parts
+
+    def _add_part_metrics(self, metrics: dict, part: Catalog, parts: dict[str, np.ndarray]) -> None:
+        """Add to `metrics` (of the combined model on `part`) what a model with
+        parts (`parts`: their probabilities) and products with photos need reported.
 
         components: for a model with parts (an ensemble's members), the
             headline figures of each part alone and "combined", all on the
             same products, so text alone / image alone / both compare fairly.
         images: how many of the products have a photo reference at all.
         """
-        parts = self._require_fitted().component_proba(part.products)
         if parts:
             components = {}
             for name, part_proba in parts.items():
@@ -606,7 +610,7 @@ class Categorizer:
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
-            catalog, excluded, proba = self._test_catalog, 0, self._test_proba
+            catalog, excluded, proba, parts = self._test_catalog, 0, self._test_proba, self._test_parts
         else:
             mapping = self._field_options(field_options).require_labels()
             catalog = load_catalog(data, self._with_image_column_if_present(data, mapping))
@@ -624,9 +628,9 @@ class Categorizer:
                         f"left out {excluded:,} of {len(catalog):,} products whose text the model saw in training"
                     )
                     catalog = catalog.take(np.flatnonzero(~seen))
-            proba = self._proba(catalog.products)
+            proba, parts = self._proba_and_parts(catalog.products)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
-        self._add_part_metrics(metrics, catalog, proba)
+        self._add_part_metrics(metrics, catalog, parts)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
@@ -703,6 +707,7 @@ class Categorizer:
         self.test_metrics_ = None
         self._test_catalog = None
         self._test_proba = None
+        self._test_parts = {}
         return self
 
     def __repr__(self) -> str:

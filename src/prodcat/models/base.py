@@ -96,6 +96,11 @@ class CategorizerModel(ABC):
         """
         return {}
 
+    def predict_proba_with_components(self, products: Products) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """`predict_proba` and `component_proba` together; a model with parts
+        overrides it so each part predicts (and decodes photos) once."""
+        return self.predict_proba(products), self.component_proba(products)
+
     @abstractmethod
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Everything prediction needs: a JSON-able dict and named arrays."""

@@ -773,17 +773,28 @@ class Ensemble(CategorizerModel):
         blocks, available = member_blocks(probas, masks, multi)
         return self._meta.proba(blocks, available)
 
-    def predict_proba_masked(self, products: Products) -> tuple[np.ndarray, np.ndarray | None]:
-        """The combined probabilities, and which products at least one member could read (None: all)."""
+    def _predict_all(self, products: Products) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
+        """Combined probabilities, the OR of the members' masks (None: all read), each member's probabilities."""
         self._check_fitted()
         if len(products) == 0:
-            return np.zeros((0, self.label_space.n_classes), np.float32), None
+            empty = np.zeros((0, self.label_space.n_classes), np.float32)
+            return empty, None, [empty for _ in self.members_]
         outputs = [self._member_output(i, products) for i in range(len(self.members_))]
-        masks = [m for _, m in outputs]
-        proba = self._combine([p for p, _ in outputs], masks)
+        probas, masks = [p for p, _ in outputs], [m for _, m in outputs]
+        proba = self._combine(probas, masks)
         if all(m is None for m in masks):
-            return proba, None
-        return proba, _availability(masks, len(products)).any(axis=0)
+            return proba, None, probas
+        return proba, _availability(masks, len(products)).any(axis=0), probas
+
+    def predict_proba_masked(self, products: Products) -> tuple[np.ndarray, np.ndarray | None]:
+        """The combined probabilities, and which products at least one member could read (None: all)."""
+        proba, mask, _ = self._predict_all(products)
+        return proba, mask
+
+    def predict_proba_with_components(self, products: Products) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Combined and per-member probabilities from one prediction by each member."""
+        proba, _, probas = self._predict_all(products)
+        return proba, {spec.key: p for spec, p in zip(self._specs, probas)}
 
     def predict_proba(self, products: Products) -> np.ndarray:
         return self.predict_proba_masked(products)[0]
