@@ -72,6 +72,35 @@ def test_early_stopping_stops_and_keeps_the_best_weights():
     assert f1 == pytest.approx(best["val_macro_f1"], abs=1e-9)
 
 
+def test_a_falling_validation_loss_keeps_training_going(monkeypatch):
+    # Scripted validation: macro-F1 wobbles below its first value while the loss
+    # falls (a network from scratch on a small catalog), then rises.
+    script = [(0.10, 4.0), (0.08, 3.9), (0.09, 3.8), (0.07, 3.7), (0.30, 3.0), (0.30, 3.1), (0.30, 3.2), (0.30, 3.3)]
+    original = Trainer._end_epoch
+
+    def scripted(self, *args):
+        metrics = original(self, *args)
+        f1, loss = script[metrics["epoch"] - 1]
+        return {**metrics, "val_macro_f1": f1, "val_loss": loss}
+
+    monkeypatch.setattr(Trainer, "_end_epoch", scripted)
+    result = fit(TinyNet(), blobs(seed=0), blobs(n=30, seed=1), epochs=len(script), patience=2)
+    # Stopping on macro-F1 alone would end at epoch 3; the falling loss carries
+    # it to the real gain at epoch 5, and two epochs without either end it.
+    assert result.best_epoch == 5
+    assert result.epochs_run == 7 and result.stopped_early
+
+
+def test_no_epochs_given_means_enough_epochs_for_min_steps():
+    # 240 products in batches of 16: 15 steps an epoch, so 600 steps take 40 epochs.
+    torch.manual_seed(0)
+    result = fit(TinyNet(), blobs(seed=0), None, epochs=None, min_steps=600)
+    assert result.epochs_run == 40
+    # On a catalog big enough, the budget stays DEFAULT_EPOCHS.
+    result = fit(TinyNet(), blobs(seed=0), None, epochs=None, min_steps=15)
+    assert result.epochs_run == 30
+
+
 def test_without_validation_it_trains_every_epoch():
     torch.manual_seed(0)
     result = fit(TinyNet(), blobs(seed=0), None, epochs=4)

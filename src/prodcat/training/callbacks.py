@@ -71,7 +71,7 @@ class ProgressBar(Callback):
 
     def _new_task(self, trainer: Trainer) -> None:
         state = trainer.state
-        description = f"{self.name} epoch {state.epoch + 1}/{trainer.settings.epochs}"
+        description = f"{self.name} epoch {state.epoch + 1}/{trainer.epochs}"
         self.task = self.progress.add_task(
             description, total=trainer.steps_per_epoch, completed=state.step_in_epoch, loss=float("nan"), speed=0.0
         )
@@ -89,7 +89,7 @@ class ProgressBar(Callback):
         # the bar is removed and the epoch's summary printed in its place, one line per epoch
         self.progress.remove_task(self.task)
         self.progress.console.print("  ".join(parts), soft_wrap=True)
-        if trainer.state.epoch < trainer.settings.epochs and not trainer.state.finished:
+        if trainer.state.epoch < trainer.epochs and not trainer.state.finished:
             self._new_task(trainer)
 
     def on_train_end(self, trainer: Trainer) -> None:

@@ -60,12 +60,26 @@ from prodcat.training.losses import make_loss
 Collate = Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]
 
 
+#: the epoch budget of `epochs=None` on a catalog big enough for `min_steps`
+DEFAULT_EPOCHS = 30
+#: ... and the most it becomes on a small one
+MAX_AUTO_EPOCHS = 300
+
+#: the least relative fall of the lowest validation loss that counts as progress
+#: for early stopping (see `Trainer._loss_fell`)
+LOSS_PROGRESS = 1e-3
+
+
 @dataclass
 class TrainingSettings:
     """How a network is trained. Every field is also a model setting of a TorchModel."""
 
-    #: most passes over the training data; early stopping usually ends sooner
-    epochs: int = 30
+    #: most passes over the training data; early stopping usually ends sooner.
+    #: None: DEFAULT_EPOCHS, or more on a small catalog, enough for `min_steps`
+    #: optimizer steps (at most MAX_AUTO_EPOCHS)
+    epochs: int | None = None
+    #: the fewest optimizer steps an epoch budget chosen by `epochs=None` allows
+    min_steps: int = 2000
     batch_size: int = 32
     #: peak learning rate of AdamW, reached after warm-up
     lr: float = 1e-3
@@ -75,7 +89,8 @@ class TrainingSettings:
     warmup_ratio: float = 0.06
     #: decay after warm-up: "linear" (to 0 at the last step of `epochs`), "cosine" or "constant"
     schedule: str = "linear"
-    #: epochs without a better validation macro-F1 before stopping
+    #: epochs in a row with neither a better validation macro-F1 nor a lower
+    #: validation loss before stopping
     patience: int = 3
     #: the least gain of validation macro-F1 that counts as better
     min_delta: float = 0.0
@@ -103,7 +118,7 @@ class TrainingSettings:
     sampler: str = "shuffle"
 
     #: settings that may be None
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"grad_clip", "num_threads"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"epochs", "grad_clip", "num_threads"})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "trainer") -> TrainingSettings:
@@ -117,8 +132,10 @@ class TrainingSettings:
         def fail(message: str) -> None:
             raise ConfigError(f"{where}: {message}")
 
-        for key in ("epochs", "batch_size", "eval_batch_size", "bucket_batches", "patience"):
+        for key in ("epochs", "batch_size", "eval_batch_size", "bucket_batches", "patience", "min_steps"):
             value = getattr(self, key)
+            if value is None and key in self.OPTIONAL:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(f"{key} must be a positive integer, got {value!r}")
         for key in ("checkpoint_every_steps", "log_every_steps"):
@@ -176,6 +193,7 @@ class TrainState:
     global_step: int = 0
     best_metric: float | None = None  # validation macro-F1 of the best epoch
     best_loss: float | None = None  # validation loss of the best epoch
+    lowest_loss: float | None = None  # lowest validation loss of any epoch
     best_epoch: int | None = None
     bad_epochs: int = 0
     finished: bool = False
@@ -227,6 +245,26 @@ def resolve_device(name: str) -> torch.device:
             raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present")
         return device
     raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
+
+
+def epoch_budget(epochs: int | None, steps_per_epoch: int, min_steps: int) -> int:
+    """The most epochs a run may take: `epochs` when given, else chosen from the data.
+
+    A network trained from scratch needs a number of optimizer steps more than
+    a number of passes: 750 products in batches of 64 make 12 steps an epoch,
+    and 30 epochs of those leave an LSTM barely past predicting the commonest
+    class. Early stopping still ends most runs well before the budget.
+
+        >>> epoch_budget(None, steps_per_epoch=410, min_steps=2000)  # 26k products
+        30
+        >>> epoch_budget(None, steps_per_epoch=12, min_steps=2000)  # 750 products
+        167
+        >>> epoch_budget(5, steps_per_epoch=12, min_steps=2000)
+        5
+    """
+    if epochs is not None:
+        return epochs
+    return min(MAX_AUTO_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(min_steps / max(steps_per_epoch, 1))))
 
 
 def lr_factor(step: int, total_steps: int, warmup_ratio: float, schedule: str) -> float:
@@ -430,6 +468,8 @@ class Trainer:
         self.say = Reporter(quiet)
         self.state = TrainState()
         self.steps_per_epoch = 0
+        #: the epoch budget of the current run (`epoch_budget`)
+        self.epochs = 0
         self.total_steps = 0
         self.current_lr = 0.0
         self.last_grad_norm: float | None = None
@@ -583,7 +623,8 @@ class Trainer:
         has_sparse = any(isinstance(o, torch.optim.SparseAdam) for o in optimizers)
 
         self.steps_per_epoch = math.ceil(len(train) / s.batch_size)
-        self.total_steps = s.epochs * self.steps_per_epoch
+        self.epochs = epoch_budget(s.epochs, self.steps_per_epoch, s.min_steps)
+        self.total_steps = self.epochs * self.steps_per_epoch
         targets = torch.from_numpy(np.asarray(train.targets))
         sample_weights = balanced_weights(train.targets) if s.sampler == "balanced" else None
         train_collate = train_collate or collate
@@ -624,7 +665,7 @@ class Trainer:
         try:
             for cb in callbacks:
                 cb.on_train_begin(self)
-            while not self.state.finished and self.state.epoch < s.epochs:
+            while not self.state.finished and self.state.epoch < self.epochs:
                 batches = batch_order(train.lengths, s.batch_size, self.seed, self.state.epoch, s.bucket_batches,
                                       sample_weights)
                 network.train()
@@ -645,11 +686,14 @@ class Trainer:
                 metrics = self._end_epoch(network, collate, valid, eval_loss_fn, multi, epoch_preds, epoch_true,
                                           n_classes)
                 if valid is not None and len(valid):
+                    progressed = self._loss_fell(metrics)
                     if self._improved(metrics):
                         self.state.best_metric, self.state.best_epoch = metrics["val_macro_f1"], metrics["epoch"]
                         self.state.best_loss = metrics["val_loss"]
-                        self.state.bad_epochs = 0
                         best_weights = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
+                        progressed = True
+                    if progressed:
+                        self.state.bad_epochs = 0
                     else:
                         self.state.bad_epochs += 1
                         if self.state.bad_epochs >= s.patience:
@@ -659,7 +703,7 @@ class Trainer:
                 self.state.step_in_epoch = 0
                 self.state.epoch_loss_sum, self.state.epoch_loss_count = 0.0, 0
                 epoch_preds, epoch_true = [], []
-                if self.state.epoch >= s.epochs:
+                if self.state.epoch >= self.epochs:
                     self.state.finished = True
                 save()
                 for cb in callbacks:
@@ -677,7 +721,7 @@ class Trainer:
             best_epoch=self.state.best_epoch,
             best_metric=self.state.best_metric,
             epochs_run=len(history),
-            stopped_early=len(history) < s.epochs,
+            stopped_early=len(history) < self.epochs,
             resumed_from=resumed_from,
             notes=notes,
         )
@@ -696,6 +740,25 @@ class Trainer:
         if f1 > state.best_metric + self.settings.min_delta:
             return True
         return f1 >= state.best_metric and loss is not None and (state.best_loss is None or loss < state.best_loss)
+
+    def _loss_fell(self, metrics: dict[str, Any]) -> bool:
+        """Whether validation loss reached a new low (recording it).
+
+        A falling loss keeps training going even while macro-F1 stands still:
+        on small catalogs a network learning from scratch spends its first
+        epochs predicting the commonest classes, with a flat macro-F1 and a
+        steadily falling loss, and stopping there leaves it untrained. A fall
+        of less than LOSS_PROGRESS (relative) is not progress, so a model
+        that has converged still stops. The weights kept are still those of
+        the best macro-F1.
+        """
+        loss = metrics.get("val_loss")
+        if loss is None or not math.isfinite(loss):
+            return False
+        if self.state.lowest_loss is not None and loss >= self.state.lowest_loss * (1 - LOSS_PROGRESS):
+            return False
+        self.state.lowest_loss = float(loss)
+        return True
 
     def _due(self) -> bool:
         s = self.settings
