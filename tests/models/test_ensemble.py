@@ -351,6 +351,21 @@ def test_a_fold_missing_a_class_still_gives_every_column():
     assert proba.argmax(axis=1).tolist() == [0, 1]
 
 
+def test_stacking_weighs_members_only_on_classes_their_fold_had_seen():
+    # "lamp", "sofa" and "vase" have one product each: held out, no member of
+    # that fold knows the class. Those rows must not drag the member weights
+    # down, and the final members (which know them) still predict them.
+    texts = [f"shirt {i}" for i in range(8)] + [f"mug {i}" for i in range(8)] + ["lamp", "sofa", "vase"]
+    labels = [("a",)] * 8 + [("b",)] * 8 + [("lamp",), ("sofa",), ("vase",)]
+    space = LabelSpace.from_labels(labels, "single")
+    model = Ensemble(**TEXT_MEMBERS, method="stacking").fit(Products.from_texts(texts), space.encode(labels), space)
+    assert model.fit_report_["meta_rows"] == 16
+    assert model._meta.arrays["active"].all()
+    assert (model._meta.arrays["weights"] > 0.5).all()
+    proba = model.predict_proba(Products.from_texts(["lamp", "sofa", "shirt 2"]))
+    assert [space.classes[k] for k in proba.argmax(axis=1)] == ["lamp", "sofa", "a"]
+
+
 # --- settings ----------------------------------------------------------------------------
 
 
