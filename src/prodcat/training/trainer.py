@@ -67,7 +67,7 @@ MAX_AUTO_EPOCHS = 300
 
 #: the least relative fall of the lowest validation loss that counts as progress
 #: for early stopping (see `Trainer._loss_fell`)
-LOSS_PROGRESS = 1e-3
+LOSS_PROGRESS = 1e-2
 
 
 @dataclass
@@ -686,12 +686,13 @@ class Trainer:
                 metrics = self._end_epoch(network, collate, valid, eval_loss_fn, multi, epoch_preds, epoch_true,
                                           n_classes)
                 if valid is not None and len(valid):
-                    progressed = self._loss_fell(metrics)
+                    # An equal macro-F1 at a lower loss makes a better checkpoint but,
+                    # alone, no progress: a converged model gets surer for ever.
+                    progressed = self._loss_fell(metrics) or self._f1_rose(metrics)
                     if self._improved(metrics):
                         self.state.best_metric, self.state.best_epoch = metrics["val_macro_f1"], metrics["epoch"]
                         self.state.best_loss = metrics["val_loss"]
                         best_weights = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
-                        progressed = True
                     if progressed:
                         self.state.bad_epochs = 0
                     else:
@@ -725,6 +726,10 @@ class Trainer:
             resumed_from=resumed_from,
             notes=notes,
         )
+
+    def _f1_rose(self, metrics: dict[str, Any]) -> bool:
+        best, f1 = self.state.best_metric, metrics["val_macro_f1"]
+        return best is None or (f1 is not None and f1 > best + self.settings.min_delta)
 
     def _improved(self, metrics: dict[str, Any]) -> bool:
         """A higher validation macro-F1, or the same one at a lower validation loss.
