@@ -18,8 +18,8 @@ Two ways to combine the members' probabilities:
   normalized text, so duplicates never sit on both sides; stratified by class)
   and predicts the held-out fold; a logistic regression learns from these
   out-of-fold probabilities (single / path: leaving out the products whose
-  class their fold's members never saw, see `_seen_by_fold`); then the members are trained again on all the
-  training products. The meta-model's probabilities are temperature-scaled
+  class their fold's members never saw, see `_seen_by_fold`); then the
+  members are trained again on all the training products. The meta-model's probabilities are temperature-scaled
   (Platt for multi-label) on the validation split when there is one.
   single / path: log-linear pooling, one weight per member on its
   log-probabilities plus one bias per class, fitted by (class-weighted)
@@ -338,7 +338,6 @@ def _seen_by_fold(y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) ->
     for train_idx, held_idx in splits:
         seen[held_idx] = np.isin(y[held_idx], y[train_idx])
     return seen
-
 
 
 def member_blocks(probas: list[np.ndarray], masks: list[np.ndarray | None], multi: bool

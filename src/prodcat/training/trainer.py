@@ -89,8 +89,8 @@ class TrainingSettings:
     warmup_ratio: float = 0.06
     #: decay after warm-up: "linear" (to 0 at the last step of `epochs`), "cosine" or "constant"
     schedule: str = "linear"
-    #: epochs in a row with neither a better validation macro-F1 nor a lower
-    #: validation loss before stopping
+    #: epochs in a row with neither a higher validation macro-F1 nor a validation
+    #: loss LOSS_PROGRESS below its lowest before stopping
     patience: int = 3
     #: the least gain of validation macro-F1 that counts as better
     min_delta: float = 0.0
