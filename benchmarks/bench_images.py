@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_text import _peak_rss_mb, _dir_mb, machine_info  # noqa: E402
+from bench_text import _dir_mb, _peak_rss_mb, add_worker_options, machine_info  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
     parser.add_argument("--sample", type=int, default=None,
                         help="fashion tasks: a seeded random sample of this many products with a photo (CPU time)")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--task", help=argparse.SUPPRESS)
-    parser.add_argument("--system", help=argparse.SUPPRESS)
-    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    add_worker_options(parser, seed=False)
     args = parser.parse_args(argv)
     args.data_root = args.data_root.resolve()
     if args.worker:

@@ -368,6 +368,16 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def add_worker_options(parser: argparse.ArgumentParser, *, seed: bool) -> None:
+    """The hidden options by which a benchmark runs each measurement in a worker subprocess."""
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--system", help=argparse.SUPPRESS)
+    if seed:
+        parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
@@ -377,11 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of tasks")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                         help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--task", help=argparse.SUPPRESS)
-    parser.add_argument("--system", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    add_worker_options(parser, seed=True)
     args = parser.parse_args(argv)
     args.data_root = args.data_root.resolve()
 
