@@ -737,14 +737,11 @@ class Trainer:
         The tie-break matters on small or easy validation sets, where macro-F1
         reaches its ceiling early while the model is still getting surer.
         """
+        if self._f1_rose(metrics):
+            return True
         state, f1, loss = self.state, metrics["val_macro_f1"], metrics["val_loss"]
-        if state.best_metric is None:
-            return True
-        if f1 is None:
-            return False
-        if f1 > state.best_metric + self.settings.min_delta:
-            return True
-        return f1 >= state.best_metric and loss is not None and (state.best_loss is None or loss < state.best_loss)
+        return (f1 is not None and f1 >= state.best_metric and loss is not None
+                and (state.best_loss is None or loss < state.best_loss))
 
     def _loss_fell(self, metrics: dict[str, Any]) -> bool:
         """Whether validation loss reached a new low (recording it).
