@@ -110,6 +110,8 @@ def worker(args) -> None:
         "task": args.task, "system": args.system, "seed": SEED, "sample": args.sample if task.get("with_images_only") else None,
         "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "weighted_f1": metrics["weighted_f1"],
         "components": metrics.get("components"),
+        # an ensemble's weights (average) or members' out-of-fold scores (stacking): why it scored what it did
+        "fit_report": getattr(clf._fitted, "fit_report_", None),
         "images": metrics.get("images"),
         "fit_s": fit_s, "predict_s": predict_s, "n_test": len(test), "n_test_with_image": with_image,
         "products_per_s": len(test) / max(predict_s, 1e-9),
