@@ -26,9 +26,9 @@ Two ways to combine the members' probabilities:
   log-probabilities plus one bias per class, fitted by cross-entropy
   (unweighted: the members are already class-weighted): few parameters, so
   it holds up on small catalogs with many classes where a full multinomial
-  regression over members x classes features over-fits. multi: one binary logistic regression per
-  class on the members' logits for that class (members x classes features
-  would make one model per class far too wide).
+  regression over members x classes features over-fits. multi: one binary
+  logistic regression per class on the members' logits for that class
+  (members x classes features would make one model per class far too wide).
 
 A member that cannot read a product (an image model on a product without a
 usable image: its `predict_proba_masked` mask is False) does not count on that
@@ -396,7 +396,7 @@ def _fit_pooled(blocks: np.ndarray, y: np.ndarray, active: np.ndarray) -> tuple[
     from scipy.optimize import minimize
 
     n_members, n, n_classes = blocks.shape
-    sample = np.full(n, 1.0 / max(n, 1))
+    rows = max(n, 1)
     onehot = np.zeros((n, n_classes), np.float64)
     onehot[np.arange(n), y] = 1.0
 
@@ -406,8 +406,8 @@ def _fit_pooled(blocks: np.ndarray, y: np.ndarray, active: np.ndarray) -> tuple[
         z[:, ~active] = -1e9
         z -= z.max(axis=1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        loss = -float((sample * (log_p * onehot).sum(axis=1)).sum()) + META_L2 * float(b @ b) / 2
-        g = sample[:, None] * (np.exp(log_p) - onehot)
+        loss = -float((log_p * onehot).sum()) / rows + META_L2 * float(b @ b) / 2
+        g = (np.exp(log_p) - onehot) / rows
         grad_w = np.einsum("nk,mnk->m", g, blocks)
         grad_b = g.sum(axis=0) + META_L2 * b
         return loss, np.concatenate([grad_w, grad_b])
