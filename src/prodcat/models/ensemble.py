@@ -253,8 +253,11 @@ def _macro_f1(y: np.ndarray, decided: np.ndarray, multi: bool) -> float:
 
 def _brier_score(y: np.ndarray, proba: np.ndarray, multi: bool) -> float:
     """Mean over products of the squared distance between the probabilities and the true label's 0/1 row."""
-    target = y.astype(np.float64) if multi else np.eye(proba.shape[1])[y]
-    return float(np.mean(np.sum((proba - target) ** 2, axis=1)))
+    p = proba.astype(np.float64)
+    if multi:
+        return float(np.mean(np.sum((p - y) ** 2, axis=1)))
+    # sum_k (p_k - [k = y])^2 without a products x classes one-hot matrix
+    return float(np.mean(np.sum(p * p, axis=1) - 2 * p[np.arange(len(y)), y] + 1))
 
 
 def _availability(masks: list[np.ndarray | None], n: int) -> np.ndarray:
