@@ -217,14 +217,13 @@ def test_the_weight_grid_covers_the_simplex():
     assert [0.5, 0.5] in simplex_grid(2, 0.05).round(6).tolist()
 
 
-
 def test_one_lucky_product_does_not_buy_a_weak_member_weight():
     # Three frequent classes and a rare one with a single validation product. The
     # weak member is confidently wrong on a third of the frequent products but gets
     # the rare one, which the strong member misses. Between weights 0.3 and 0.55 on
     # the weak member the decisions are all right (validation macro-F1 1.0 against
     # 0.74), yet the weak member makes every other product less certain: a search on
-    # macro-F1 chose 0.3 here. Log-loss sees the cost on all 37 products.
+    # macro-F1 chose 0.3 here. The Brier score sees the cost on all 37 products.
     y = np.array([0, 1, 2] * 12 + [3])
     n, k = len(y), 4
     strong = np.full((n, k), 0.04)
@@ -250,9 +249,10 @@ def test_complementary_members_share_the_weight():
     second[1::2] = 0.02
     second[np.arange(1, n, 2), y[1::2]] = 0.94
     np.testing.assert_allclose(tune_weights([first, second], [None, None], y, multi=False), [0.5, 0.5])
-    # multi-label targets: the same by binary cross-entropy
+    # multi-label targets: the same, the squared error summed over the classes
     y_multi = np.eye(4, dtype=np.uint8)[y]
     np.testing.assert_allclose(tune_weights([first, second], [None, None], y_multi, multi=True), [0.5, 0.5])
+
 
 # --- masks: a product without an image falls back to its text -------------------------
 
