@@ -159,6 +159,11 @@ def test_evaluate_reports_each_part_on_the_same_products(dummies, shop, tmp_path
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## By part" in report and "| prior |" in report and "| combined |" in report
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["components"] == parts
+    versus = metrics["versus_best_part"]
+    assert versus["best_part"] == "tfidf-linear" and versus["n"] == len(frame)
+    assert versus["macro_f1_gain"] == pytest.approx(parts["combined"]["macro_f1"] - parts["tfidf-linear"]["macro_f1"])
+    assert versus["changed"] >= versus["fixed"] + versus["broken"]
+    assert f"Against its best part alone (tfidf-linear): the combined model changes {versus['changed']:,} of" in report
 
 
 def test_the_saved_report_and_manifest_show_the_parts(dummies, shop, tmp_path):
@@ -168,6 +173,7 @@ def test_the_saved_report_and_manifest_show_the_parts(dummies, shop, tmp_path):
     assert "## By part" in (model_dir / "report" / "report.md").read_text()
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert set(manifest["metrics"]["test"]["components"]) == {"tfidf-linear", "prior", "combined"}
+    assert manifest["metrics"]["test"]["versus_best_part"]["best_part"] == "tfidf-linear"
     loaded = Categorizer.load(model_dir, quiet=True)
     again = loaded.evaluate(path, keep_seen=True)
     assert again["components"]["prior"] == clf.evaluate(path, keep_seen=True)["components"]["prior"]
@@ -179,7 +185,7 @@ def test_a_single_model_reports_no_parts_and_counts_photos(shop, tmp_path):
     frame.to_csv(path, index=False)
     clf = Categorizer(image_col="image", image_root="photos", quiet=True, **SINGLE).fit(path)
     metrics = clf.evaluate(path, keep_seen=True)
-    assert "components" not in metrics
+    assert "components" not in metrics and "versus_best_part" not in metrics
     assert metrics["images"] == {"with_image": len(frame) - 5, "without_image": 5}
     assert "images" not in Categorizer(quiet=True, **SINGLE).fit(path).evaluate(path, keep_seen=True)
 
@@ -200,3 +206,4 @@ def test_multi_label_parts_are_scored_too(dummies, tmp_path):
     metrics = clf.evaluate(frame, keep_seen=True)
     assert set(metrics["components"]) == {"tfidf-linear", "prior", "combined"}
     assert np.isfinite([part["macro_f1"] for part in metrics["components"].values()]).all()
+    assert metrics["versus_best_part"]["n"] == len(frame)

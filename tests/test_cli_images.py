@@ -44,6 +44,19 @@ def test_train_then_predict_with_an_image_root_override(dummies, shop, tmp_path,
     assert dummies[-1][0] == str(moved / frame["image"][0])
 
 
+def test_evaluate_prints_each_part_and_what_combining_changed(dummies, shop, tmp_path, capsys):
+    path, frame = shop
+    model_dir = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", path, *FIELDS, "--model", "parts-dummy", "--out", model_dir, "-q")
+    assert code == 0, err
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", path, "--out", tmp_path / "report", "--keep-seen")
+    assert code == 0, err
+    assert "  prior: " in out and "  combined: " in out
+    line = next(line for line in out.splitlines() if line.startswith("  combined vs "))
+    assert line.startswith("  combined vs tfidf-linear: ") and f" of {len(frame)} decisions changed" in line
+    assert "95% bootstrap [" in line
+
+
 @pytest.fixture
 def captured_fit(monkeypatch):
     """Categorizer.fit and save replaced by a recorder: what the CLI would train, without training."""

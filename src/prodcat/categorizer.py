@@ -45,7 +45,7 @@ from prodcat.catalog.readers import read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
-from prodcat.evaluation import compute_metrics, write_report
+from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.labels import LabelSpace, label_name
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -80,7 +80,7 @@ def headline(metrics: dict) -> dict:
             {k: level[k] for k in ("level", "n_classes", "accuracy", "macro_f1", "weighted_f1") if k in level}
             for level in metrics["levels"]
         ]
-    for key in ("components", "images"):
+    for key in ("components", "versus_best_part", "images"):
         if key in metrics:
             out[key] = metrics[key]
     return out
@@ -272,7 +272,7 @@ class Categorizer:
             self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
             if self.test_metrics_ is not None:
-                self._add_part_metrics(self.test_metrics_, test, self._test_parts)
+                self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         seen = text_fingerprints(train.products.texts + valid.products.texts)
@@ -335,13 +335,18 @@ class Categorizer:
         proba, parts = self._require_fitted().predict_proba_with_components(products)
         return proba.astype(np.float32, copy=False), parts
 
-    def _add_part_metrics(self, metrics: dict, part: Catalog, parts: dict[str, np.ndarray]) -> None:
-        """Add to `metrics` (of the combined model on `part`) what a model with
-        parts (`parts`: their probabilities) and products with photos need reported.
+    def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray,
+                          parts: dict[str, np.ndarray]) -> None:
+        """Add to `metrics` (of the combined model on `part`, `proba` its
+        probabilities) what a model with parts (`parts`: their probabilities)
+        and products with photos need reported.
 
         components: for a model with parts (an ensemble's members), the
             headline figures of each part alone and "combined", all on the
             same products, so text alone / image alone / both compare fairly.
+        versus_best_part: how many decisions the combination changed against
+            its best part, and the bootstrap interval of its macro-F1 gain
+            (`prodcat.evaluation.compare`).
         images: how many of the products have a photo reference at all.
         """
         if parts:
@@ -353,6 +358,8 @@ class Categorizer:
                 components[name] = {k: scored[k] for k in PART_KEYS}
             components["combined"] = {k: metrics[k] for k in PART_KEYS}
             metrics["components"] = components
+            metrics["versus_best_part"] = versus_best_part(self.label_space_, part.labels, parts, proba,
+                                                           self.thresholds_, seed=self.seed)
         images = part.products.images
         if images is not None:
             with_image = sum(ref is not None for ref in images)
@@ -630,7 +637,7 @@ class Categorizer:
                     catalog = catalog.take(np.flatnonzero(~seen))
             proba, parts = self._proba_and_parts(catalog.products)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
-        self._add_part_metrics(metrics, catalog, parts)
+        self._add_part_metrics(metrics, catalog, proba, parts)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model

@@ -273,6 +273,12 @@ def evaluate(
     metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, **options)
     for name, part in metrics.get("components", {}).items():
         typer.echo(f"  {name}: {_headline_line(part)}")
+    if "versus_best_part" in metrics:
+        v = metrics["versus_best_part"]
+        lo, hi = v["gain_interval"]
+        typer.echo(f"  combined vs {v['best_part']}: {v['changed']} of {v['n']} decisions changed "
+                   f"({v['fixed']} fixed, {v['broken']} broken), macro_f1 {v['macro_f1_gain']:+.4f} "
+                   f"(95% bootstrap [{lo:+.4f}, {hi:+.4f}])")
     typer.echo(_headline_line(metrics))
     typer.echo(f"report: {out / 'report.md'}")
 

@@ -185,3 +185,21 @@ def test_by_part_table_and_photo_count():
     assert text.index("## By part") < text.index("## Weakest")
     plain = compute_metrics(space, [("A",), ("B",)], np.array([[0.9, 0.1], [0.2, 0.8]]))
     assert "By part" not in render_markdown(plain) and "photo" not in render_markdown(plain)
+
+
+@pytest.mark.parametrize("interval, verdict", [
+    ([-0.002, 0.057], "not clearly different from its best part: the interval holds 0"),
+    ([0.01, 0.05], "better than its best part beyond the noise"),
+    ([-0.03, -0.001], "worse than its best part beyond the noise"),
+])
+def test_versus_best_part_paragraph_says_whether_the_gain_is_beyond_noise(interval, verdict):
+    space = LabelSpace("single", ["A", "B"])
+    metrics = compute_metrics(space, [("A",), ("B",)], np.array([[0.9, 0.1], [0.2, 0.8]]))
+    metrics["versus_best_part"] = {"best_part": "tfidf-linear", "n": 207, "changed": 2, "fixed": 1, "broken": 0,
+                                   "headroom": 3, "macro_f1_gain": 0.0427, "gain_interval": interval,
+                                   "resamples": 1000}
+    text = render_markdown(metrics)
+    assert ("Against its best part alone (tfidf-linear): the combined model changes 2 of 207 decisions "
+            "(1 fixed, 0 broken)") in text
+    assert "another part is right 3 times" in text and "Macro-F1 +0.043" in text
+    assert verdict in text

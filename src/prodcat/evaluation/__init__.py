@@ -5,7 +5,8 @@
     >>> write_report(metrics, "runs/eval")                       # doctest: +SKIP
 """
 
+from prodcat.evaluation.compare import versus_best_part
 from prodcat.evaluation.metrics import compute_metrics, precision_coverage
 from prodcat.evaluation.report import write_report
 
-__all__ = ["compute_metrics", "precision_coverage", "write_report"]
+__all__ = ["compute_metrics", "precision_coverage", "versus_best_part", "write_report"]

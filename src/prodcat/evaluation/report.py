@@ -168,6 +168,8 @@ def render_markdown(
 
     if metrics.get("components"):
         lines += _by_part(metrics["components"])
+    if metrics.get("versus_best_part"):
+        lines += [versus_best_part_text(metrics["versus_best_part"]), ""]
 
     per_class = metrics.get("per_class", {})
     weakest = sorted(
@@ -260,6 +262,24 @@ def _by_part(components: dict) -> list[str]:
         for name, part in components.items()
     ]
     return lines + _table(["part", "accuracy", "macro-F1", "weighted-F1"], rows) + [""]
+
+
+def versus_best_part_text(v: dict) -> str:
+    """One paragraph: did combining the parts change enough decisions to trust the gain?"""
+    lo, hi = v["gain_interval"]
+    if lo > 0:
+        verdict = "better than its best part beyond the noise of which products were drawn"
+    elif hi < 0:
+        verdict = "worse than its best part beyond the noise of which products were drawn"
+    else:
+        verdict = "not clearly different from its best part: the interval holds 0"
+    return (
+        f"Against its best part alone ({v['best_part']}): the combined model changes {v['changed']:,} of "
+        f"{v['n']:,} decisions ({v['fixed']:,} fixed, {v['broken']:,} broken). The best part is wrong on products "
+        f"where another part is right {v['headroom']:,} times: the most a combination could fix. "
+        f"Macro-F1 {v['macro_f1_gain']:+.3f}, 95% bootstrap interval [{lo:+.3f}, {hi:+.3f}] over these products "
+        f"({v['resamples']:,} resamples): {verdict}."
+    )
 
 
 def _mistakes(examples: pd.DataFrame) -> list[str]:
