@@ -110,6 +110,8 @@ def worker(args) -> None:
         "task": args.task, "system": args.system, "seed": SEED, "sample": args.sample if task.get("with_images_only") else None,
         "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "weighted_f1": metrics["weighted_f1"],
         "components": metrics.get("components"),
+        # decisions changed against the best part, headroom, bootstrap interval of the gain
+        "versus_best_part": metrics.get("versus_best_part"),
         # an ensemble's weights (average) or members' out-of-fold scores (stacking): why it scored what it did
         "fit_report": getattr(clf._fitted, "fit_report_", None),
         "images": metrics.get("images"),
@@ -136,6 +138,15 @@ def markdown_table(runs: list[dict]) -> str:
         for r in parts:
             for name, m in r["components"].items():
                 out.append(f"| {r['task']} | {r['system']} | {name} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} |")
+    versus = [r for r in runs if r.get("versus_best_part")]
+    if versus:
+        out += ["", "| task | ensemble | best part | changed | fixed | broken | headroom | macro-F1 gain | 95% interval |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in versus:
+            v = r["versus_best_part"]
+            lo, hi = v["gain_interval"]
+            out.append(f"| {r['task']} | {r['system']} | {v['best_part']} | {v['changed']} | {v['fixed']} | "
+                       f"{v['broken']} | {v['headroom']} | {v['macro_f1_gain']:+.3f} | [{lo:+.3f}, {hi:+.3f}] |")
     return "\n".join(out)
 
 
