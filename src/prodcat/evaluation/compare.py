@@ -140,9 +140,9 @@ def versus_best_part(
         if name != best:
             others_right |= truth.correct(d)
 
-    # Products with the same truth and the same two decisions are interchangeable in a
-    # resample: draw how many of each kind, not which products (kinds number in the
-    # hundreds or thousands where products number in the hundreds of thousands).
+    # Products with the same truth and the same two decisions are interchangeable: a
+    # resample is scored from how many of each kind it drew, so scoring costs the
+    # number of kinds (hundreds or thousands), not of products.
     rows = np.hstack([truth.true, ours, base]) if multi else np.stack([truth.true, ours, base], axis=1)
     _, first, kind = np.unique(rows, axis=0, return_index=True, return_inverse=True)
     kind = kind.reshape(-1)
