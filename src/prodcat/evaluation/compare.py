@@ -45,20 +45,19 @@ class _Truth:
 
     def __init__(self, space: LabelSpace, true_labels: Sequence[Label]):
         self.space = space
-        fmt = space.label_format
         index = space.index()
+        # multi: each product's label set; single / path: its one class name
+        names = ([list(lab) for lab in true_labels] if space.is_multi
+                 else [label_name(lab, space.label_format) for lab in true_labels])
+        found = {item for items in names for item in items} if space.is_multi else set(names)
+        unseen = sorted(name for name in found if name not in index)
+        columns = {**index, **{name: space.n_classes + i for i, name in enumerate(unseen)}}
+        self.n_columns = len(columns)
         if space.is_multi:
-            unseen = sorted({item for lab in true_labels for item in lab if item not in index})
-            columns = {**index, **{name: space.n_classes + i for i, name in enumerate(unseen)}}
-            self.n_columns = len(columns)
-            self.true = np.zeros((len(true_labels), self.n_columns), np.float32)
-            for row, lab in enumerate(true_labels):
-                self.true[row, [columns[item] for item in lab]] = 1.0
+            self.true = np.zeros((len(names), self.n_columns), np.float32)
+            for row, items in enumerate(names):
+                self.true[row, [columns[item] for item in items]] = 1.0
         else:
-            names = [label_name(lab, fmt) for lab in true_labels]
-            unseen = sorted({name for name in names if name not in index})
-            columns = {**index, **{name: space.n_classes + i for i, name in enumerate(unseen)}}
-            self.n_columns = len(columns)
             self.true = np.array([columns[name] for name in names], np.int64)
 
     def decide(self, proba: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
