@@ -91,6 +91,20 @@ def test_a_falling_validation_loss_keeps_training_going(monkeypatch):
     assert result.epochs_run == 7 and result.stopped_early
 
 
+def test_patience_stretches_with_a_budget_stretched_for_a_small_catalog():
+    # Validation that never improves after epoch 1 (labels unrelated to the inputs).
+    noise = blobs(n=60, seed=2)
+    noise.targets = np.random.default_rng(5).integers(0, 3, size=60)
+    # 15 steps an epoch; min_steps 900 stretches the budget to 60 epochs, twice
+    # DEFAULT_EPOCHS, so patience 2 becomes 4.
+    torch.manual_seed(0)
+    stretched = fit(TinyNet(), blobs(seed=0), noise, epochs=None, min_steps=900, patience=2)
+    torch.manual_seed(0)
+    given = fit(TinyNet(), blobs(seed=0), noise, epochs=60, min_steps=900, patience=2)
+    assert given.epochs_run == given.best_epoch + 2
+    assert stretched.stopped_early and stretched.epochs_run == stretched.best_epoch + 4
+
+
 def test_no_epochs_given_means_enough_epochs_for_min_steps():
     # 240 products in batches of 16: 15 steps an epoch, so 600 steps take 40 epochs.
     torch.manual_seed(0)

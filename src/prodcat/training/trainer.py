@@ -90,7 +90,8 @@ class TrainingSettings:
     #: decay after warm-up: "linear" (to 0 at the last step of `epochs`), "cosine" or "constant"
     schedule: str = "linear"
     #: epochs in a row with neither a higher validation macro-F1 nor a validation
-    #: loss LOSS_PROGRESS below its lowest before stopping
+    #: loss LOSS_PROGRESS below its lowest before stopping; stretched with the
+    #: budget of `epochs=None` on a small catalog (`patience_budget`)
     patience: int = 3
     #: the least gain of validation macro-F1 that counts as better
     min_delta: float = 0.0
@@ -265,6 +266,28 @@ def epoch_budget(epochs: int | None, steps_per_epoch: int, min_steps: int) -> in
     if epochs is not None:
         return epochs
     return min(MAX_AUTO_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(min_steps / max(steps_per_epoch, 1))))
+
+
+def patience_budget(patience: int, epochs: int | None, budget: int) -> int:
+    """Epochs without progress before stopping: `patience`, stretched with a stretched budget.
+
+    When `epoch_budget` stretches a small catalog's budget to reach
+    `min_steps`, an epoch is a few steps and 3 of them are too few to tell a
+    plateau from noise: on 735 flipkart products (12 steps an epoch) an LSTM
+    stopped at epoch 28 with its validation loss still falling every few
+    epochs. Patience stretches by the same factor, so it stays the same share
+    of the budget (3 of 30 epochs). A budget the user gave is not stretched.
+
+        >>> patience_budget(3, epochs=None, budget=30)   # 26k products
+        3
+        >>> patience_budget(3, epochs=None, budget=167)  # 750 products
+        17
+        >>> patience_budget(3, epochs=167, budget=167)
+        3
+    """
+    if epochs is not None or budget <= DEFAULT_EPOCHS:
+        return patience
+    return math.ceil(patience * budget / DEFAULT_EPOCHS)
 
 
 def lr_factor(step: int, total_steps: int, warmup_ratio: float, schedule: str) -> float:
@@ -470,6 +493,8 @@ class Trainer:
         self.steps_per_epoch = 0
         #: the epoch budget of the current run (`epoch_budget`)
         self.epochs = 0
+        #: ... and its patience (`patience_budget`)
+        self.patience = 0
         self.total_steps = 0
         self.current_lr = 0.0
         self.last_grad_norm: float | None = None
@@ -624,6 +649,7 @@ class Trainer:
 
         self.steps_per_epoch = math.ceil(len(train) / s.batch_size)
         self.epochs = epoch_budget(s.epochs, self.steps_per_epoch, s.min_steps)
+        self.patience = patience_budget(s.patience, s.epochs, self.epochs)
         self.total_steps = self.epochs * self.steps_per_epoch
         targets = torch.from_numpy(np.asarray(train.targets))
         sample_weights = balanced_weights(train.targets) if s.sampler == "balanced" else None
@@ -697,7 +723,7 @@ class Trainer:
                         self.state.bad_epochs = 0
                     else:
                         self.state.bad_epochs += 1
-                        if self.state.bad_epochs >= s.patience:
+                        if self.state.bad_epochs >= self.patience:
                             self.state.finished = True
                 self.state.history.append(metrics)
                 self.state.epoch += 1
