@@ -13,7 +13,9 @@ in the network, and share the trainer, calibration and saving of `TorchModel`:
   Transformer encoder with a padding mask, mean over the real tokens, output.
 
 Every network is padding-invariant: a product's logits do not depend on how
-long the other products in its batch are.
+long the other products in its batch are. Word vectors start random or
+(`embedding_init="lsa"`, the default of lstm and transformer) from LSA of the
+training texts (`prodcat.models.word_vectors`).
 
     >>> from prodcat import Categorizer
     >>> clf = Categorizer(model="lstm", params={"epochs": 5}, text_cols="title",
@@ -37,6 +39,7 @@ from prodcat.errors import ConfigError, ModelDirError
 from prodcat.models import register
 from prodcat.models.torch_base import TorchModel
 from prodcat.models.vocab import PAD_ID, UNK_ID, Vocabulary, tokenize
+from prodcat.models.word_vectors import lsa_word_vectors
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -98,6 +101,10 @@ class LSTMNet(nn.Module):
             nn.Linear(dense_size, n_classes),
         )
 
+    @property
+    def word_embedding(self) -> nn.Embedding:
+        return self.embedding
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.embedding_dropout(self.embedding(ids))
         # Packing makes the LSTM stop at each sequence's end, so the backward
@@ -138,6 +145,10 @@ class CNNNet(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, filters, k) for k in self.kernel_sizes)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(filters * len(self.kernel_sizes), n_classes)
+
+    @property
+    def word_embedding(self) -> nn.Embedding:
+        return self.embedding
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = padding_mask(lengths.to(ids.device), ids.shape[1])
@@ -198,6 +209,10 @@ class TransformerNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(d_model, n_classes)
 
+    @property
+    def word_embedding(self) -> nn.Embedding:
+        return self.token_embedding
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if ids.shape[1] > self.max_positions:
             raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than max_positions={self.max_positions}")
@@ -240,6 +255,9 @@ WORD_DEFAULTS: dict[str, Any] = {
     "max_vocab": 50_000,
     "embedding_dim": 128,
     "dropout": 0.3,
+    # starting word vectors: "random" or "lsa" (from the training texts, see
+    # prodcat.models.word_vectors); each model's default is measured below
+    "embedding_init": "random",
 }
 
 
@@ -265,6 +283,8 @@ class WordModel(TorchModel):
         super().__init__(**params)
         self.vocabulary: Vocabulary | None = None
         self.max_length_: int | None = None
+        #: LSA vectors of the vocabulary, from build_preprocessor to initialize_network
+        self._start_vectors: np.ndarray | None = None
 
     def check_settings(self, s: dict[str, Any]) -> None:
         name = self.name or type(self).__name__
@@ -275,6 +295,8 @@ class WordModel(TorchModel):
         dropout = s["dropout"]
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ConfigError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
+        if s["embedding_init"] not in ("lsa", "random"):
+            raise ConfigError(f"{name}: embedding_init must be 'lsa' or 'random', got {s['embedding_init']!r}")
 
     # --- preprocessing ------------------------------------------------------
     def build_preprocessor(self, products: Products) -> None:
@@ -286,6 +308,21 @@ class WordModel(TorchModel):
             lengths = np.fromiter((len(tokenize(t)) for t in products.texts), dtype=np.int64, count=len(products))
             chosen = math.ceil(float(np.percentile(lengths, LENGTH_PERCENTILE))) if len(lengths) else MIN_AUTO_LENGTH
             self.max_length_ = int(min(max(chosen, MIN_AUTO_LENGTH), MAX_AUTO_LENGTH))
+        self._start_vectors = None
+        if s["embedding_init"] == "lsa":
+            self._start_vectors = lsa_word_vectors(products.texts, self.vocabulary, dim=self.embedding_width(), seed=0)
+
+    def embedding_width(self) -> int:
+        return self.settings["embedding_dim"]
+
+    def initialize_network(self, network: nn.Module) -> None:
+        vectors, self._start_vectors = self._start_vectors, None
+        if vectors is None or not vectors.size:
+            return
+        known = np.flatnonzero(np.abs(vectors).sum(axis=1) > 0)
+        with torch.no_grad():
+            # The first k of the embedding's dimensions; any others keep their random start.
+            network.word_embedding.weight[torch.from_numpy(known), : vectors.shape[1]] = torch.from_numpy(vectors[known])
 
     def encode(self, products: Products) -> list[dict[str, Any]]:
         return [{"ids": ids or [UNK_ID]} for ids in self.vocabulary.encode_batch(products.texts, self.max_length_)]
@@ -318,8 +355,9 @@ class LSTMModel(WordModel):
     a ReLU layer and the output layer.
 
     Settings (besides the trainer's and max_length, min_freq, max_vocab,
-    embedding_dim, dropout): hidden_size (per direction), num_layers,
-    bidirectional, pooling ("max" over time or "last" hidden states), dense_size.
+    embedding_dim, dropout, embedding_init: "lsa" by default): hidden_size (per
+    direction), num_layers, bidirectional, pooling ("max" over time or "last"
+    hidden states), dense_size.
 
         >>> LSTMModel(hidden_size=64, pooling="last").get_params()["hidden_size"]
         64
@@ -332,6 +370,7 @@ class LSTMModel(WordModel):
         "bidirectional": True,
         "pooling": "max",
         "dense_size": 128,
+        "embedding_init": "lsa",
         "lr": 2e-3,
         "batch_size": 64,
     }
@@ -356,8 +395,8 @@ class CNNModel(WordModel):
     """Word embeddings, 1-D convolutions of several widths, max over time, output layer.
 
     Settings (besides the trainer's and max_length, min_freq, max_vocab,
-    embedding_dim, dropout): kernel_sizes (window widths in words), filters
-    (per width).
+    embedding_dim, dropout, embedding_init: "random" by default): kernel_sizes
+    (window widths in words), filters (per width).
 
         >>> CNNModel(kernel_sizes=[1, 2, 3]).get_params()["kernel_sizes"]
         [1, 2, 3]
@@ -392,9 +431,9 @@ class TransformerModel(WordModel):
     embeddings, pre-norm layers with a padding mask, mean over real tokens.
 
     Settings (besides the trainer's and max_length, min_freq, max_vocab,
-    dropout): d_model, num_heads, num_layers, feedforward_size. The position
-    table has max_length rows, so a product is never longer than the model
-    can place.
+    dropout, embedding_init: "lsa" by default): d_model, num_heads, num_layers,
+    feedforward_size. The position table has max_length rows, so a product is
+    never longer than the model can place.
 
         >>> TransformerModel(d_model=64, num_heads=2).get_params()["num_layers"]
         2
@@ -407,6 +446,7 @@ class TransformerModel(WordModel):
         "num_layers": 2,
         "feedforward_size": 256,
         "dropout": 0.1,
+        "embedding_init": "lsa",
         "lr": 1e-3,
         "batch_size": 64,
     }
@@ -416,6 +456,9 @@ class TransformerModel(WordModel):
         super().check_settings(s)
         if s["d_model"] % s["num_heads"]:
             raise ConfigError(f"transformer: d_model ({s['d_model']}) must be a multiple of num_heads ({s['num_heads']})")
+
+    def embedding_width(self) -> int:
+        return self.settings["d_model"]
 
     def build_network(self, n_classes: int) -> nn.Module:
         s = self.settings

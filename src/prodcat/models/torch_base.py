@@ -40,9 +40,10 @@ prediction and saving as plain data (JSON + float32 arrays, no pickle).
 
 Hooks (see each method): `build_preprocessor`, `encode`, `collate`,
 `build_network`, `preprocessor_state`, `load_preprocessor`, and optionally
-`collate_train`, `example_length`, `network_config`, `check_settings`. A
-network may define `lr_scales` ({parameter-name prefix: multiplier of lr}),
-e.g. to fine-tune a pretrained body slower than a new head.
+`collate_train`, `example_length`, `network_config`, `check_settings`,
+`initialize_network`. A network may define `lr_scales` ({parameter-name
+prefix: multiplier of lr}), e.g. to fine-tune a pretrained body slower than a
+new head.
 
 Settings: `self.settings` holds TRAINING_DEFAULTS, overridden by the
 subclass's DEFAULTS, overridden by the params given to `__init__`; an unknown
@@ -186,6 +187,13 @@ class TorchModel(CategorizerModel):
         """The network: `forward(**collate(examples))` returns logits (batch, n_classes)."""
         raise NotImplementedError
 
+    def initialize_network(self, network: torch.nn.Module) -> None:
+        """Optional hook: set starting weights learned from the training products.
+
+        Called once per fit, right after `build_network` and before training;
+        never on load, where the saved weights replace whatever a network starts with.
+        """
+
     def preprocessor_state(self) -> dict[str, Any]:
         """The preprocessor as JSON-able data (vocabularies as lists, tokenizer.json text, ...)."""
         raise NotImplementedError
@@ -246,6 +254,7 @@ class TorchModel(CategorizerModel):
         torch.manual_seed(seed)
         self.network_config_ = None
         network = self.build_network(self.n_classes)
+        self.initialize_network(network)
         self.network_config_ = self.network_config()
 
         trainer = Trainer(
