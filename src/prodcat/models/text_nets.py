@@ -240,11 +240,15 @@ MAX_AUTO_LENGTH = 256
 # cnn 0.956 / 0.882 (10 epochs), transformer 0.950 / 0.848 (11 epochs). On
 # flipkart level 2 (735 training products, 62 classes; the trainer's epoch
 # budget in steps lets them train 40-170 epochs) they stay below tfidf-linear
-# (0.889 / 0.709): cnn 0.836 / 0.586, lstm 0.758 / 0.448, transformer
-# 0.729 / 0.457. Words learned from scratch need more products than that:
-# in 30-40 epoch lstm runs, lr 5e-3 (macro-F1 0.44), max_length 64 (0.41),
-# dropout 0.5 (0.07), MiniLM's input embeddings as starting word vectors
-# (0.36) and no length bucketing (bucket_batches=1: 0.46) did no better.
+# (0.889 / 0.709): cnn 0.831 / 0.607, lstm 0.812 / 0.509, transformer
+# 0.792 / 0.574. Words learned from scratch need more products than that:
+# with random starting vectors lstm reached 0.758 / 0.448 (transformer
+# 0.729 / 0.457), and in 30-40 epoch lstm runs lr 5e-3 (macro-F1 0.44),
+# max_length 64 (0.41), dropout 0.5 (0.07), MiniLM's input embeddings as
+# starting word vectors (0.36) and no length bucketing (bucket_batches=1:
+# 0.46) did no better. LSA starting vectors (embedding_init) lifted lstm and
+# transformer and are their default; cnn did worse from them (0.538 against
+# 0.607), and fashion was level either way (docs/benchmarks.md).
 WORD_DEFAULTS: dict[str, Any] = {
     # words kept per product; None: chosen from the training data (see above)
     "max_length": None,
@@ -310,6 +314,7 @@ class WordModel(TorchModel):
             self.max_length_ = int(min(max(chosen, MIN_AUTO_LENGTH), MAX_AUTO_LENGTH))
         self._start_vectors = None
         if s["embedding_init"] == "lsa":
+            # A fixed SVD seed: the vectors depend on the training texts alone, not on the run's seed.
             self._start_vectors = lsa_word_vectors(products.texts, self.vocabulary, dim=self.embedding_width(), seed=0)
 
     def embedding_width(self) -> int:
