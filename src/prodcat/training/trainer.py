@@ -274,8 +274,8 @@ def patience_budget(patience: int, epochs: int | None, budget: int) -> int:
     When `epoch_budget` stretches a small catalog's budget to reach
     `min_steps`, an epoch is a few steps and 3 of them are too few to tell a
     plateau from noise: on 735 flipkart products (12 steps an epoch) an LSTM
-    stopped at epoch 28 with its validation loss still falling every few
-    epochs. Patience stretches by the same factor, so it stays the same share
+    stopped at epoch 38 of 167, at 0.95 training accuracy, with its
+    validation loss still falling every few epochs. Patience stretches by the same factor, so it stays the same share
     of the budget (3 of 30 epochs). A budget the user gave is not stretched.
 
         >>> patience_budget(3, epochs=None, budget=30)   # 26k products
