@@ -4,7 +4,16 @@
 
 By default it compares tfidf-linear with fastText; `--systems` adds prodcat's
 neural models (prodcat-bow, -lstm, -cnn, -transformer, -bert), which are also
-exported to ONNX with int8 weights and timed that way.
+exported to ONNX with int8 weights and timed that way. A prodcat system may
+name settings that differ from the model's defaults, as `prodcat train
+--param` takes them, so a setting is compared with the default in one run on
+the same splits:
+
+    --systems 'prodcat-lstm,prodcat-lstm[embedding_init=random]'
+    --systems 'prodcat-bert[epochs=10;patience=10]'
+
+(settings are separated by ';' since ',' separates systems; values are JSON
+where they parse as JSON, text otherwise). `--seeds 0,1,2` picks the seeds.
 
 Tasks (catalogs under --data-root, default ../shared/data from the repo root):
   fashion-articleType   fashion/styles.csv, text productDisplayName, label articleType
@@ -31,7 +40,9 @@ Every (task, system, seed) runs in a fresh subprocess (`--worker`), so peak
 memory (ru_maxrss of that process) does not leak between runs. Measured: fit
 seconds (wall), products predicted per second (the whole test part in one
 batched call), peak RSS. Seeds 0, 1, 2 (`--quick`: seed 0 only); the table
-gives mean ± sample std over seeds.
+gives mean ± sample std over seeds. Each prodcat run also records its
+settings and, for neural models, the trainer's history (per-epoch training
+and validation figures) and best epoch.
 """
 
 from __future__ import annotations
@@ -83,8 +94,33 @@ FASTTEXT_CONFIGS = {
 PRODCAT_MODELS = ("tfidf-linear", "bow", "lstm", "cnn", "transformer", "bert")
 NEURAL_MODELS = ("bow", "lstm", "cnn", "transformer", "bert")
 SYSTEMS = (*(f"prodcat-{m}" for m in PRODCAT_MODELS), *FASTTEXT_CONFIGS)
+# A system with settings: "prodcat-lstm[embedding_init=random;lr=0.001]".
+SYSTEM_WITH_SETTINGS = re.compile(r"(?P<base>[\w-]+)\[(?P<settings>[^\]]*)\]")
 # What a run measures unless --systems says otherwise: issue 2's comparison.
 DEFAULT_SYSTEMS = ("prodcat-tfidf-linear", *FASTTEXT_CONFIGS)
+
+
+def parse_system(system: str) -> tuple[str, dict]:
+    """(the base system, its settings) of a --systems entry; raises ValueError on a malformed one."""
+    match = SYSTEM_WITH_SETTINGS.fullmatch(system)
+    if match is None:
+        if "[" in system or "]" in system:
+            raise ValueError(f"{system!r}: settings go in one pair of brackets, e.g. prodcat-lstm[lr=0.001]")
+        return system, {}
+    base, settings = match["base"], {}
+    if not base.startswith("prodcat-"):
+        raise ValueError(f"{system!r}: only prodcat systems take settings")
+    for item in filter(None, (part.strip() for part in match["settings"].split(";"))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{system!r}: a setting needs KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key.strip()] = raw.strip()
+    if not settings:
+        raise ValueError(f"{system!r}: empty brackets")
+    return base, settings
 
 
 def _rss_now_mb() -> float | None:
@@ -129,7 +165,8 @@ def _scores(space, true_labels, proba) -> dict:
             "n_test_classes": len({c for c, s in m["per_class"].items() if s["support"] > 0})}
 
 
-def run_prodcat(task: dict, data_root: Path, seed: int, model: str = "tfidf-linear") -> dict:
+def run_prodcat(task: dict, data_root: Path, seed: int, model: str = "tfidf-linear",
+                settings: dict | None = None) -> dict:
     import numpy as np
 
     from prodcat import Categorizer
@@ -138,8 +175,8 @@ def run_prodcat(task: dict, data_root: Path, seed: int, model: str = "tfidf-line
     path = data_root / task["file"]
     rss_before = _rss_now_mb()
     started = time.perf_counter()
-    clf = Categorizer(model, **task["fields"], valid_size=VALID_SIZE, test_size=TEST_SIZE,
-                      seed=seed, quiet=True).fit(path)
+    clf = Categorizer(model, **task["fields"], params=settings or None, valid_size=VALID_SIZE,
+                      test_size=TEST_SIZE, seed=seed, quiet=True).fit(path)
     fit_s = time.perf_counter() - started
 
     # The same split, made directly: it must be the one the facade made.
@@ -179,6 +216,9 @@ def run_prodcat(task: dict, data_root: Path, seed: int, model: str = "tfidf-line
         "split_agrees_with_split_catalog": split_agrees,
         "facade_test_metrics_match": consistent,
         "rss_before_fit_mb": rss_before,
+        "settings": clf._fitted.get_params(),
+        "best_epoch": getattr(clf._fitted, "best_epoch_", None),
+        "history": getattr(clf._fitted, "history_", None),
     }
 
 
@@ -269,10 +309,11 @@ def run_fasttext(task: dict, data_root: Path, seed: int, config: dict) -> dict:
 
 def worker(args) -> None:
     task = TASKS[args.task]
-    if args.system.startswith("prodcat-"):
-        result = run_prodcat(task, args.data_root, args.seed, args.system[len("prodcat-"):])
+    system, settings = parse_system(args.system)
+    if system.startswith("prodcat-"):
+        result = run_prodcat(task, args.data_root, args.seed, system[len("prodcat-"):], settings)
     else:
-        result = run_fasttext(task, args.data_root, args.seed, FASTTEXT_CONFIGS[args.system])
+        result = run_fasttext(task, args.data_root, args.seed, FASTTEXT_CONFIGS[system])
     result.update(task=args.task, system=args.system, seed=args.seed,
                   products_per_s=result["n_predicted"] / max(result["predict_s"], 1e-9),
                   peak_rss_mb=_peak_rss_mb())
@@ -335,8 +376,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def summarize(runs: list[dict]) -> list[dict]:
     rows = []
+    systems = list(dict.fromkeys(r["system"] for r in runs))  # in the order they ran
     for task in TASKS:
-        for system in SYSTEMS:
+        for system in systems:
             mine = [r for r in runs if r["task"] == task and r["system"] == system]
             if not mine:
                 continue
@@ -384,9 +426,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding fashion/styles.csv and flipkart/products.csv (default ../shared/data)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file for all raw numbers")
     parser.add_argument("--quick", action="store_true", help="seed 0 only")
+    parser.add_argument("--seeds", help="comma-separated split seeds (default 0,1,2; --quick: 0)")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of tasks")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
-                        help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
+                        help=f"comma-separated subset of: {', '.join(SYSTEMS)}; a prodcat system may "
+                             "take settings in brackets, e.g. 'prodcat-lstm[embedding_init=random;lr=0.001]'")
     add_worker_options(parser, seed=True)
     args = parser.parse_args(argv)
     args.data_root = args.data_root.resolve()
@@ -397,13 +441,37 @@ def main(argv: list[str] | None = None) -> int:
 
     tasks = [t for t in args.tasks.split(",") if t]
     systems = [s for s in args.systems.split(",") if s]
-    unknown = [t for t in tasks if t not in TASKS] + [s for s in systems if s not in SYSTEMS]
+    try:
+        bases = [parse_system(s)[0] for s in systems]
+    except ValueError as error:
+        parser.error(str(error))
+    unknown = [t for t in tasks if t not in TASKS] + [b for b in bases if b not in SYSTEMS]
     if unknown:
         parser.error(f"unknown task/system: {', '.join(unknown)}")
+    if len(set(systems)) != len(systems):
+        parser.error("a system is named twice")
+    from prodcat.errors import ConfigError
+    from prodcat.models import create_model
+
+    for system in systems:
+        base, settings = parse_system(system)
+        if settings:
+            try:  # a misspelt setting fails here, not after an hour of other runs
+                create_model(base[len("prodcat-"):], **settings)
+            except ConfigError as error:
+                parser.error(f"{system}: {error}")
     for task in tasks:
         if not (args.data_root / TASKS[task]["file"]).is_file():
             parser.error(f"{args.data_root / TASKS[task]['file']} not found (use --data-root)")
-    seeds = SEEDS[:1] if args.quick else SEEDS
+    if args.seeds is not None:
+        try:
+            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+        except ValueError:
+            parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+        if not seeds:
+            parser.error("--seeds is empty")
+    else:
+        seeds = SEEDS[:1] if args.quick else SEEDS
 
     runs, started = [], time.perf_counter()
     load_at_start = os.getloadavg()
@@ -411,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         for task in tasks:
             for seed in seeds:
                 for system in systems:
-                    result_file = Path(tmp) / f"{task}.{system}.{seed}.json"
+                    result_file = Path(tmp) / f"{task}.{systems.index(system)}.{seed}.json"
                     cmd = [sys.executable, __file__, "--worker", "--task", task, "--system", system,
                            "--seed", str(seed), "--data-root", str(args.data_root), "--result-file", str(result_file)]
                     t0 = time.perf_counter()
