@@ -346,7 +346,8 @@ def machine_info() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     libs = {}
-    for dist in ("prodcat", "scikit-learn", "fasttext-numpy2", "numpy", "scipy", "pandas", "psutil"):
+    for dist in ("prodcat", "scikit-learn", "fasttext-numpy2", "numpy", "scipy", "pandas", "psutil",
+                 "torch", "transformers", "onnxruntime"):
         try:
             libs[dist] = version(dist)
         except PackageNotFoundError:
