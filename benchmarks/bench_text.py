@@ -107,17 +107,17 @@ def parse_system(system: str) -> tuple[str, dict]:
         if "[" in system or "]" in system:
             raise ValueError(f"{system!r}: settings go in one pair of brackets, e.g. prodcat-lstm[lr=0.001]")
         return system, {}
-    base, settings = match["base"], {}
+    from prodcat.cli import parse_params
+    from prodcat.errors import ConfigError
+
+    base = match["base"]
     if not base.startswith("prodcat-"):
         raise ValueError(f"{system!r}: only prodcat systems take settings")
-    for item in filter(None, (part.strip() for part in match["settings"].split(";"))):
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{system!r}: a setting needs KEY=VALUE, got {item!r}")
-        try:
-            settings[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            settings[key.strip()] = raw.strip()
+    try:
+        settings = parse_params([part.strip() for part in match["settings"].split(";") if part.strip()],
+                                option=f"{system!r}: a setting")
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
     if not settings:
         raise ValueError(f"{system!r}: empty brackets")
     return base, settings

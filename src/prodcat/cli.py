@@ -208,7 +208,7 @@ def train(
     mapping = resolve_fields(preset, config, **options)
     given = dict(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, image_size=image_size,
                  checkpoint=checkpoint, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers)
-    params = _model_params(model, _parse_params(param), given, members, method)
+    params = _model_params(model, parse_params(param), given, members, method)
     clf = Categorizer(
         model=model,
         fields=mapping,
@@ -233,12 +233,17 @@ def train(
         typer.echo(f"report: {out / 'report' / 'report.md'}")
 
 
-def _parse_params(items: list[str] | None) -> dict:
+def parse_params(items: list[str] | None, option: str = "--param") -> dict:
+    """Model settings from KEY=VALUE strings; a VALUE is JSON where it parses as JSON, text otherwise.
+
+        >>> parse_params(["lr=1e-3", "pooling=last", "max_length=null"])
+        {'lr': 0.001, 'pooling': 'last', 'max_length': None}
+    """
     params = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--param needs KEY=VALUE, got {item!r}")
+            raise ConfigError(f"{option} needs KEY=VALUE, got {item!r}")
         try:
             params[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -452,7 +457,7 @@ def tune(
     mapping = resolve_fields(preset, config, **options)
     given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
                  checkpoint=checkpoint)
-    params = _model_params(model, _parse_params(param), given, members, method)
+    params = _model_params(model, parse_params(param), given, members, method)
     header_shown = []
 
     def show(row: dict) -> None:
@@ -527,7 +532,7 @@ def leaderboard(
     ensemble = _ensemble_options(names, members, method)
     if ensemble:
         own["ensemble"] = dict(ensemble)
-    for key, value in _parse_params(param).items():
+    for key, value in parse_params(param).items():
         model_name, dot, setting = key.partition(".")
         if dot and model_name in names:
             own.setdefault(model_name, {})[setting] = value
