@@ -109,6 +109,8 @@ def bad_inputs(tmp_path):
         ("single class", ["train", "--data", one_class, *fields], "only one class"),
         ("every text empty", ["train", "--data", no_text, *fields], "is empty"),
         ("unknown model", ["train", "--data", good, *fields, "--model", "gpt"], "unknown model 'gpt'"),
+        ("param without value", ["train", "--data", good, *fields, "--param", "C"], "--param needs KEY=VALUE, got 'C'"),
+        ("unknown param", ["train", "--data", good, *fields, "--param", "Cee=1"], "unknown setting(s) 'Cee'"),
         ("missing model dir", ["predict", tmp_path / "no-model", "--data", good, "--out", tmp_path / "p.csv"],
          "model directory not found"),
         ("not a model dir", ["evaluate", tmp_path, "--data", good, "--out", tmp_path / "r"], "manifest.json is missing"),
