@@ -443,10 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [t for t in args.tasks.split(",") if t]
     systems = [s for s in args.systems.split(",") if s]
     try:
-        bases = [parse_system(s)[0] for s in systems]
+        parsed = [parse_system(s) for s in systems]
     except ValueError as error:
         parser.error(str(error))
-    unknown = [t for t in tasks if t not in TASKS] + [b for b in bases if b not in SYSTEMS]
+    unknown = [t for t in tasks if t not in TASKS] + [base for base, _ in parsed if base not in SYSTEMS]
     if unknown:
         parser.error(f"unknown task/system: {', '.join(unknown)}")
     if len(set(systems)) != len(systems):
@@ -454,8 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     from prodcat.errors import ConfigError
     from prodcat.models import create_model
 
-    for system in systems:
-        base, settings = parse_system(system)
+    for system, (base, settings) in zip(systems, parsed):
         if settings:
             try:  # a misspelt setting fails here, not after an hour of other runs
                 create_model(base[len("prodcat-"):], **settings)
