@@ -1,6 +1,6 @@
 """Image models, the best text model and text + image ensembles on the real catalogs.
 
-    python benchmarks/bench_images.py [--data-root DIR] [--tasks ...] [--systems ...] [--out results.json]
+    python benchmarks/bench_images.py [--data-root DIR] [--tasks ...] [--systems ...] [--seeds 0,1,2] [--out results.json]
 
 Tasks (catalogs under --data-root, default ../shared/data from the repo root):
   fashion-subCategory   fashion/styles.csv, the products that have images/<id>.jpg (8,237), label subCategory
@@ -13,13 +13,16 @@ image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), and the
 two ensembles of tfidf-linear + image-pretrained (average, stacking). Every
 system is trained through the public facade, `Categorizer(...).fit(path)`,
 with its default settings, on the same grouped split (valid 0.1, test 0.2,
-seed 0), and scored on the same test products. Images/second is the whole
+seed 0, or each of `--seeds`), and scored on the same test products. Images/second is the whole
 test part predicted in one call (decoding included). For the ensembles the
 per-part figures (text alone, image alone, combined) come from the facade's
 `evaluate()` on the same test products.
 
-Each (task, system) runs in a fresh subprocess (`--worker`) so peak memory is
-its own.
+Each (task, system, seed) runs in a fresh subprocess (`--worker`) so peak
+memory is its own. An ensemble trains its members itself with the same
+settings, seed and split as their single-model runs, so its per-part figures
+are those runs' figures: with several seeds, `ensemble: average` alone gives
+the text, the photo and the combination on each split.
 """
 
 from __future__ import annotations
@@ -35,12 +38,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_text import _dir_mb, _peak_rss_mb, add_worker_options, machine_info  # noqa: E402
+from bench_text import _dir_mb, _peak_rss_mb, add_worker_options, machine_info, parse_seeds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "bench_images.json"
-VALID_SIZE, TEST_SIZE, SEED = 0.1, 0.2, 0
+VALID_SIZE, TEST_SIZE, SEEDS = 0.1, 0.2, (0,)
 
 # The fashion preset (title; image id -> images/<id>.jpg) with one category column as a flat label.
 FASHION_FIELDS = {"preset": "fashion", "label_format": "single"}
@@ -65,9 +68,10 @@ SYSTEMS: dict[str, dict] = {
 }
 
 
-def _catalog_file(task: dict, data_root: Path, tmp: Path, sample: int | None = None) -> tuple[Path, dict]:
+def _catalog_file(task: dict, data_root: Path, tmp: Path, sample: int | None = None,
+                  seed: int = 0) -> tuple[Path, dict]:
     """The catalog to train on and its field options (fashion: only the products with a photo,
-    optionally a seeded random sample of them)."""
+    optionally a random sample of them drawn with the split's seed)."""
     path = data_root / task["file"]
     fields = dict(task["fields"])
     if not task.get("with_images_only"):
@@ -79,7 +83,7 @@ def _catalog_file(task: dict, data_root: Path, tmp: Path, sample: int | None = N
     have = {p.stem for p in images.glob("*.jpg")}
     subset = frame[frame["id"].isin(have)]
     if sample is not None and sample < len(subset):
-        subset = subset.sample(n=sample, random_state=SEED)
+        subset = subset.sample(n=sample, random_state=seed)
     out = tmp / f"{path.stem}-with-images.csv"
     subset.to_csv(out, index=False)
     fields["image_root"] = str(images)
@@ -93,10 +97,10 @@ def worker(args) -> None:
 
     task, system = TASKS[args.task], SYSTEMS[args.system]
     with tempfile.TemporaryDirectory() as tmp:
-        path, fields = _catalog_file(task, args.data_root, Path(tmp), args.sample)
+        path, fields = _catalog_file(task, args.data_root, Path(tmp), args.sample, args.seed)
         started = time.perf_counter()
         clf = Categorizer(system["model"], params=system.get("params"), **fields, valid_size=VALID_SIZE,
-                          test_size=TEST_SIZE, seed=SEED, quiet=True).fit(path)
+                          test_size=TEST_SIZE, seed=args.seed, quiet=True).fit(path)
         fit_s = time.perf_counter() - started
         test = clf._test_catalog
         started = time.perf_counter()
@@ -107,7 +111,7 @@ def worker(args) -> None:
         model_mb = _dir_mb(saved)
     with_image = metrics.get("images", {}).get("with_image")
     result = {
-        "task": args.task, "system": args.system, "seed": SEED, "sample": args.sample if task.get("with_images_only") else None,
+        "task": args.task, "system": args.system, "seed": args.seed, "sample": args.sample if task.get("with_images_only") else None,
         "macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "weighted_f1": metrics["weighted_f1"],
         "components": metrics.get("components"),
         # decisions changed against the best part, headroom, bootstrap interval of the gain
@@ -126,26 +130,26 @@ def worker(args) -> None:
 
 
 def markdown_table(runs: list[dict]) -> str:
-    out = ["| task | products | system | macro-F1 | accuracy | fit s | products/s (predict, decoding included) | model MB |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = ["| task | seed | products | system | macro-F1 | accuracy | fit s | products/s (predict, decoding included) | model MB |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         n = r["n_train"] + r.get("n_valid", 0) + r["n_test"]
-        out.append(f"| {r['task']} | {n:,} | {r['system']} | {r['macro_f1']:.3f} | {r['accuracy']:.3f} | {r['fit_s']:.0f} | "
+        out.append(f"| {r['task']} | {r['seed']} | {n:,} | {r['system']} | {r['macro_f1']:.3f} | {r['accuracy']:.3f} | {r['fit_s']:.0f} | "
                    f"{r['products_per_s']:,.0f} | {r['model_mb']:.1f} |")
     parts = [r for r in runs if r.get("components")]
     if parts:
-        out += ["", "| task | ensemble | part | macro-F1 | accuracy |", "|---|---|---|---|---|"]
+        out += ["", "| task | seed | ensemble | part | macro-F1 | accuracy |", "|---|---|---|---|---|---|"]
         for r in parts:
             for name, m in r["components"].items():
-                out.append(f"| {r['task']} | {r['system']} | {name} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} |")
+                out.append(f"| {r['task']} | {r['seed']} | {r['system']} | {name} | {m['macro_f1']:.3f} | {m['accuracy']:.3f} |")
     versus = [r for r in runs if r.get("versus_best_part")]
     if versus:
-        out += ["", "| task | ensemble | best part | changed | fixed | broken | headroom | macro-F1 gain | 95% interval |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        out += ["", "| task | seed | ensemble | best part | changed | fixed | broken | headroom | macro-F1 gain | 95% interval |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in versus:
             v = r["versus_best_part"]
             lo, hi = v["gain_interval"]
-            out.append(f"| {r['task']} | {r['system']} | {v['best_part']} | {v['changed']} | {v['fixed']} | "
+            out.append(f"| {r['task']} | {r['seed']} | {r['system']} | {v['best_part']} | {v['changed']} | {v['fixed']} | "
                        f"{v['broken']} | {v['headroom']} | {v['macro_f1_gain']:+.3f} | [{lo:+.3f}, {hi:+.3f}] |")
     return "\n".join(out)
 
@@ -158,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
     parser.add_argument("--sample", type=int, default=None,
                         help="fashion tasks: a seeded random sample of this many products with a photo (CPU time)")
-    add_worker_options(parser, seed=False)
+    parser.add_argument("--seeds", default="0", help="comma-separated split seeds (default 0)")
+    add_worker_options(parser, seed=True)
     args = parser.parse_args(argv)
     args.data_root = args.data_root.resolve()
     if args.worker:
@@ -170,15 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in tasks if t not in TASKS] + [s for s in systems if s not in SYSTEMS]
     if unknown:
         parser.error(f"unknown task/system: {', '.join(unknown)}")
+    seeds = parse_seeds(parser, args.seeds)
     previous = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
     runs, started = [], time.perf_counter()
 
     def write_results() -> str:
         # A partial rerun (some tasks or systems) keeps the other results of the file.
-        fresh = {(r["task"], r["system"]) for r in runs}
-        merged = [r for r in previous if (r["task"], r["system"]) not in fresh] + runs
+        fresh = {(r["task"], r["system"], r["seed"]) for r in runs}
+        merged = [r for r in previous if (r["task"], r["system"], r["seed"]) not in fresh] + runs
         order = {t: i for i, t in enumerate(TASKS)}, {s: i for i, s in enumerate(SYSTEMS)}
-        merged.sort(key=lambda r: (order[0].get(r["task"], 99), order[1].get(r["system"], 99)))
+        merged.sort(key=lambda r: (order[0].get(r["task"], 99), r["seed"], order[1].get(r["system"], 99)))
         table = markdown_table(merged)
         result = {
             "benchmark": "bench_images",
@@ -186,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python", "benchmarks/bench_images.py", *(argv if argv is not None else sys.argv[1:])]),
             "machine": machine_info(),
             "protocol": {"split": "grouped by normalized text, stratified", "valid_size": VALID_SIZE,
-                         "test_size": TEST_SIZE, "seed": SEED, "settings": "defaults of each model"},
+                         "test_size": TEST_SIZE, "seeds": sorted({r["seed"] for r in merged}),
+                         "settings": "defaults of each model"},
             "total_seconds_this_run": time.perf_counter() - started,
             "runs": merged,
             "markdown": table,
@@ -197,22 +204,21 @@ def main(argv: list[str] | None = None) -> int:
 
     table = ""
     with tempfile.TemporaryDirectory() as tmp:
-        for task in tasks:
-            for system in systems:
-                result_file = Path(tmp) / "result.json"
-                cmd = [sys.executable, __file__, "--worker", "--task", task, "--system", system,
-                       "--data-root", str(args.data_root), "--result-file", str(result_file)]
-                if args.sample is not None:
-                    cmd += ["--sample", str(args.sample)]
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-                    raise SystemExit(f"worker failed: {task} {system}")
-                r = json.loads(result_file.read_text())
-                runs.append(r)
-                print(f"{task:20s} {system:24s} macro-F1 {r['macro_f1']:.4f} acc {r['accuracy']:.4f} "
-                      f"fit {r['fit_s']:7.1f}s {r['products_per_s']:>8,.0f}/s", flush=True)
-                table = write_results()  # after every run: an interrupted benchmark keeps what it measured
+        for task, seed, system in ((t, seed, s) for t in tasks for seed in seeds for s in systems):
+            result_file = Path(tmp) / "result.json"
+            cmd = [sys.executable, __file__, "--worker", "--task", task, "--system", system, "--seed", str(seed),
+                   "--data-root", str(args.data_root), "--result-file", str(result_file)]
+            if args.sample is not None:
+                cmd += ["--sample", str(args.sample)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+                raise SystemExit(f"worker failed: {task} {system} seed {seed}")
+            r = json.loads(result_file.read_text())
+            runs.append(r)
+            print(f"{task:20s} {seed:>3} {system:24s} macro-F1 {r['macro_f1']:.4f} acc {r['accuracy']:.4f} "
+                  f"fit {r['fit_s']:7.1f}s {r['products_per_s']:>8,.0f}/s", flush=True)
+            table = write_results()  # after every run: an interrupted benchmark keeps what it measured
     print()
     print(table)
     return 0

@@ -421,6 +421,19 @@ def add_worker_options(parser: argparse.ArgumentParser, *, seed: bool) -> None:
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
 
 
+def parse_seeds(parser: argparse.ArgumentParser, text: str) -> tuple[int, ...]:
+    """The split seeds of a `--seeds 0,1,2` option; a malformed list is a usage error."""
+    try:
+        seeds = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {text!r}")
+    if not seeds:
+        parser.error("--seeds is empty")
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds names a seed twice: {text!r}")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
@@ -463,15 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in tasks:
         if not (args.data_root / TASKS[task]["file"]).is_file():
             parser.error(f"{args.data_root / TASKS[task]['file']} not found (use --data-root)")
-    if args.seeds is not None:
-        try:
-            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
-        except ValueError:
-            parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
-        if not seeds:
-            parser.error("--seeds is empty")
-    else:
-        seeds = SEEDS[:1] if args.quick else SEEDS
+    seeds = parse_seeds(parser, args.seeds) if args.seeds is not None else (SEEDS[:1] if args.quick else SEEDS)
 
     runs, started = [], time.perf_counter()
     load_at_start = os.getloadavg()
