@@ -252,8 +252,9 @@ MAX_AUTO_LENGTH = 256
 # (0.538 against 0.607), and fashion was level either way (docs/benchmarks.md).
 # For lstm on flipkart level 2, class_weight none, the balanced sampler,
 # weight_decay 0.1, embedding_dim 256, hidden/dense 64 and min_freq 1 each
-# moved macro-F1 by less than one run's spread (about 0.05 between 1 and 2
-# threads on the same split); min_freq 1 was level over three seeds.
+# moved macro-F1 by less than one run's spread (up to 0.08 between 1 and 2
+# threads on the same split); min_freq 1 was level over three seeds through
+# the benchmark and +0.03 over six runs.
 WORD_DEFAULTS: dict[str, Any] = {
     # words kept per product; None: chosen from the training data (see above)
     "max_length": None,
