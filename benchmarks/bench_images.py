@@ -13,8 +13,8 @@ image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), and the
 two ensembles of tfidf-linear + image-pretrained (average, stacking). Every
 system is trained through the public facade, `Categorizer(...).fit(path)`,
 with its default settings, on the same grouped split (valid 0.1, test 0.2,
-seed 0, or each of `--seeds`), and scored on the same test products. Images/second is the whole
-test part predicted in one call (decoding included). For the ensembles the
+seed 0, or each of `--seeds`), and scored on the same test products.
+Images/second is the whole test part predicted in one call (decoding included). For the ensembles the
 per-part figures (text alone, image alone, combined) come from the facade's
 `evaluate()` on the same test products.
 
@@ -161,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of tasks")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of: {', '.join(SYSTEMS)}")
     parser.add_argument("--sample", type=int, default=None,
-                        help="fashion tasks: a seeded random sample of this many products with a photo (CPU time)")
-    parser.add_argument("--seeds", default="0", help="comma-separated split seeds (default 0)")
+                        help="fashion tasks: a random sample of this many products with a photo, "
+                             "drawn with each split seed (CPU time)")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
+                        help=f"comma-separated split seeds (default {','.join(map(str, SEEDS))})")
     add_worker_options(parser, seed=True)
     args = parser.parse_args(argv)
     args.data_root = args.data_root.resolve()
