@@ -14,9 +14,9 @@ two ensembles of tfidf-linear + image-pretrained (average, stacking). Every
 system is trained through the public facade, `Categorizer(...).fit(path)`,
 with its default settings, on the same grouped split (valid 0.1, test 0.2,
 seed 0, or each of `--seeds`), and scored on the same test products.
-Images/second is the whole test part predicted in one call (decoding included). For the ensembles the
-per-part figures (text alone, image alone, combined) come from the facade's
-`evaluate()` on the same test products.
+Images/second is the whole test part predicted in one call (decoding
+included). For the ensembles the per-part figures (text alone, image alone,
+combined) come from the facade's `evaluate()` on the same test products.
 
 Each (task, system, seed) runs in a fresh subprocess (`--worker`) so peak
 memory is its own. An ensemble trains its members itself with the same
@@ -28,6 +28,7 @@ the text, the photo and the combination on each split.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
     table = ""
     with tempfile.TemporaryDirectory() as tmp:
-        for task, seed, system in ((t, seed, s) for t in tasks for seed in seeds for s in systems):
+        for task, seed, system in itertools.product(tasks, seeds, systems):
             result_file = Path(tmp) / "result.json"
             cmd = [sys.executable, __file__, "--worker", "--task", task, "--system", system, "--seed", str(seed),
                    "--data-root", str(args.data_root), "--result-file", str(result_file)]
