@@ -66,6 +66,7 @@ def _word_network(trial: Any) -> dict[str, Any]:
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
         "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         "min_freq": trial.suggest_int("min_freq", 1, 3),
+        "word_dropout": trial.suggest_float("word_dropout", 0.0, 0.3),
         # LSA starts helped lstm and hurt cnn on flipkart level 2 (docs/benchmarks.md)
         "embedding_init": trial.suggest_categorical("embedding_init", ["random", "lsa"]),
     }
@@ -102,6 +103,7 @@ def _transformer(trial: Any) -> dict[str, Any]:
         "dropout": trial.suggest_float("dropout", 0.0, 0.3),
         "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
         "min_freq": trial.suggest_int("min_freq", 1, 3),
+        "word_dropout": trial.suggest_float("word_dropout", 0.0, 0.3),
         "embedding_init": trial.suggest_categorical("embedding_init", ["random", "lsa"]),
     }
 

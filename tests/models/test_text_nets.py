@@ -136,6 +136,32 @@ def test_encoding_truncates_and_never_yields_an_empty_sequence():
     assert np.isfinite(proba).all()
 
 
+@pytest.mark.parametrize("name", ["lstm", "transformer"])
+def test_word_dropout_hides_training_words_only(name):
+    model, _ = fitted(name, word_dropout=0.5)
+    examples = model.encode(Products.from_texts(["Acme red cotton shirt"] * 50 + ["Nova blue mug"] * 50))
+    plain = model.collate(examples)
+    torch.manual_seed(0)
+    noisy = model.collate_train(examples)
+    torch.manual_seed(0)
+    assert torch.equal(model.collate_train(examples)["ids"], noisy["ids"]), "the trainer's seed must fix the draw"
+    assert torch.equal(noisy["lengths"], plain["lengths"])
+    real = plain["ids"] != PAD_ID
+    changed = noisy["ids"] != plain["ids"]
+    # Only real words change, and only into <unk>; padding stays padding.
+    assert (noisy["ids"][changed] == UNK_ID).all() and not changed[~real].any()
+    assert 0.35 < changed[real].float().mean() < 0.65
+    # Predicting never drops a word.
+    assert torch.equal(model.collate(examples)["ids"], plain["ids"])
+    assert np.isfinite(model.predict_proba(Products.from_texts(["Acme red cotton shirt"]))).all()
+
+
+def test_without_word_dropout_a_training_batch_is_the_prediction_batch():
+    model, _ = fitted("cnn")
+    examples = model.encode(Products.from_texts(["Acme red cotton shirt", "Nova blue mug"]))
+    assert torch.equal(model.collate_train(examples)["ids"], model.collate(examples)["ids"])
+
+
 def test_max_length_is_chosen_from_the_training_lengths_when_not_given():
     model = create_model("transformer", **TINY["transformer"], **{**TRAIN, "epochs": 1})
     lengths = [3] * 90 + [40] * 10  # 95th percentile: 40 words
@@ -233,6 +259,8 @@ def test_a_catalog_too_small_for_lsa_still_trains():
         ("lstm", {"pooling": "mean"}, "pooling must be 'max' or 'last'"),
         ("lstm", {"hidden_size": 0}, "hidden_size must be a positive integer"),
         ("lstm", {"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
+        ("cnn", {"word_dropout": 1.0}, r"word_dropout must be a number in \[0, 1\)"),
+        ("lstm", {"word_dropout": "some"}, "word_dropout must be a number"),
         ("cnn", {"kernel_sizes": []}, "kernel_sizes must be a non-empty list"),
         ("cnn", {"kernel_sizes": [2, 0]}, "kernel_sizes must be a non-empty list"),
         ("transformer", {"d_model": 30, "num_heads": 4}, r"d_model \(30\) must be a multiple of num_heads \(4\)"),

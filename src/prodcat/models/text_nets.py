@@ -265,6 +265,10 @@ WORD_DEFAULTS: dict[str, Any] = {
     "max_vocab": 50_000,
     "embedding_dim": 128,
     "dropout": 0.3,
+    # share of a training product's words replaced by <unk> at each step; a
+    # test product's rare and unseen words are <unk> too, so the network
+    # learns not to hang a class on one word
+    "word_dropout": 0.0,
     # starting word vectors: "random" or "lsa" (from the training texts, see
     # prodcat.models.word_vectors); each model's default is measured below
     "embedding_init": "random",
@@ -305,6 +309,9 @@ class WordModel(TorchModel):
         dropout = s["dropout"]
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ConfigError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
+        rate = s["word_dropout"]
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ConfigError(f"{name}: word_dropout must be a number in [0, 1), got {rate!r}")
         if s["embedding_init"] not in ("lsa", "random"):
             raise ConfigError(f"{name}: embedding_init must be 'lsa' or 'random', got {s['embedding_init']!r}")
 
@@ -345,6 +352,16 @@ class WordModel(TorchModel):
             ids[row, : lengths[row]] = example["ids"]
         return {"ids": torch.from_numpy(ids), "lengths": torch.from_numpy(lengths)}
 
+    def collate_train(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self.collate(examples)
+        rate = self.settings["word_dropout"]
+        if rate:
+            ids = batch["ids"]
+            # torch's RNG: seeded and checkpointed by the trainer (see TorchModel.collate_train)
+            dropped = (torch.rand(ids.shape) < rate) & (ids != PAD_ID)
+            batch["ids"] = ids.masked_fill(dropped, UNK_ID)
+        return batch
+
     def preprocessor_state(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary.to_dict(), "max_length": int(self.max_length_)}
 
@@ -366,7 +383,7 @@ class LSTMModel(WordModel):
     a ReLU layer and the output layer.
 
     Settings (besides the trainer's and max_length, min_freq, max_vocab,
-    embedding_dim, dropout, embedding_init: "lsa" by default): hidden_size (per
+    embedding_dim, dropout, word_dropout, embedding_init: "lsa" by default): hidden_size (per
     direction), num_layers, bidirectional, pooling ("max" over time or "last"
     hidden states), dense_size.
 
@@ -406,7 +423,7 @@ class CNNModel(WordModel):
     """Word embeddings, 1-D convolutions of several widths, max over time, output layer.
 
     Settings (besides the trainer's and max_length, min_freq, max_vocab,
-    embedding_dim, dropout, embedding_init: "random" by default): kernel_sizes
+    embedding_dim, dropout, word_dropout, embedding_init: "random" by default): kernel_sizes
     (window widths in words), filters (per width).
 
         >>> CNNModel(kernel_sizes=[1, 2, 3]).get_params()["kernel_sizes"]
@@ -442,7 +459,7 @@ class TransformerModel(WordModel):
     embeddings, pre-norm layers with a padding mask, mean over real tokens.
 
     Settings (besides the trainer's and max_length, min_freq, max_vocab,
-    dropout, embedding_init: "lsa" by default): d_model, num_heads, num_layers,
+    dropout, word_dropout, embedding_init: "lsa" by default): d_model, num_heads, num_layers,
     feedforward_size. The position table has max_length rows, so a product is
     never longer than the model can place.
 
