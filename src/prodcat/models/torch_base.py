@@ -176,7 +176,8 @@ class TorchModel(CategorizerModel):
         raise NotImplementedError
 
     def collate_train(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """The batch of a training step; defaults to `collate`. Image models augment here.
+        """The batch of a training step; defaults to `collate`. Image models augment
+        here, and word models hide words (`word_dropout`).
 
         Randomness drawn from torch's RNG is seeded and checkpointed by the
         trainer, so augmented runs stay reproducible and resumable.
