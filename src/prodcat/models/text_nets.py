@@ -287,6 +287,11 @@ def _positive_int(name: str, key: str, value: Any) -> None:
         raise ConfigError(f"{name}: {key} must be a positive integer, got {value!r}")
 
 
+def _probability_below_one(name: str, key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{name}: {key} must be a number in [0, 1), got {value!r}")
+
+
 class WordModel(TorchModel):
     """A TorchModel over word ids: the vocabulary, encoding and batching shared by
     `lstm`, `cnn` and `transformer`; a subclass only builds its network.
@@ -313,12 +318,8 @@ class WordModel(TorchModel):
             _positive_int(name, key, s[key])
         if s["max_vocab"] < 3:
             raise ConfigError(f"{name}: max_vocab must be at least 3 (<pad> and <unk> take two ids), got {s['max_vocab']}")
-        dropout = s["dropout"]
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ConfigError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
-        rate = s["word_dropout"]
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ConfigError(f"{name}: word_dropout must be a number in [0, 1), got {rate!r}")
+        for key in ("dropout", "word_dropout"):
+            _probability_below_one(name, key, s[key])
         if s["embedding_init"] not in ("lsa", "random"):
             raise ConfigError(f"{name}: embedding_init must be 'lsa' or 'random', got {s['embedding_init']!r}")
 
