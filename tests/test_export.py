@@ -14,7 +14,7 @@ from prodcat import Categorizer
 from prodcat.cli import main
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.export import export_model
-from tiny_catalogs import FORMATS, tiny_frame
+from tiny_catalogs import FORMATS, tiny_frame, tiny_image_frame
 
 NEURAL = ["bow", "lstm", "cnn", "transformer", "bert"]
 # Products a graph must handle like PyTorch: no text at all, only unknown
@@ -141,6 +141,7 @@ def test_tfidf_linear_is_refused_with_one_line(tmp_path, capsys):
     with pytest.raises(ConfigError, match="tfidf-linear model.*already fast on CPU"):
         export_model(source, tmp_path / "onnx", quiet=True)
 
+    capsys.readouterr()  # importing the contract test's settings may build the tiny BERT and print progress
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(source), "--out", str(tmp_path / "onnx2")])
     assert exit_info.value.code == 2
@@ -212,4 +213,41 @@ def test_a_graph_that_does_not_reproduce_pytorch_is_not_saved(trained, tmp_path,
     monkeypatch.setitem(prodcat.export.EXPORT_FORMS, "bow", ("padded_bag", doubled_logits))
     with pytest.raises(RuntimeError, match="does not reproduce PyTorch"):
         export_model(trained["bow"], tmp_path / "onnx", quiet=True)
+    assert not (tmp_path / "onnx").exists()
+
+
+def _photo_model(where: Path, model: str, params: dict) -> Path:
+    frame = tiny_image_frame(where / "photos", n_per_class=8)
+    clf = Categorizer(model=model, params=params, quiet=True, seed=1, image_col="image",
+                      image_root=str(where / "photos"), **FORMATS["single"])
+    return clf.fit(frame).save(where / model)
+
+
+def test_an_image_model_is_refused_rather_than_exported_blind(tmp_path, capsys):
+    # The graph and its check see text only: an exported image model predicted
+    # one class for every photo while the check reported 100% agreement.
+    source = _photo_model(tmp_path, "image-cnn", {**_fast_params()["image-cnn"], "epochs": 1})
+    capsys.readouterr()  # building the test models may print progress
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(source), "--out", str(tmp_path / "onnx")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"prodcat: error: {source} holds an image-cnn model, which reads product photos; "
+                   "ONNX export is for the neural text models bow, lstm, cnn, transformer and bert")
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_ensembles_are_refused_with_a_message_that_fits_them(dummies, tmp_path):
+    with_photos = _photo_model(tmp_path, "ensemble", {"members": ["tfidf-linear", "image-dummy"]})
+    with pytest.raises(ConfigError, match=r"holds an ensemble model \(tfidf-linear, image-dummy\), "
+                                          r"which reads product photos; ONNX export is for"):
+        export_model(with_photos, tmp_path / "onnx", quiet=True)
+
+    clf = Categorizer(model="ensemble", params={"members": ["tfidf-linear", "parts-dummy"]}, quiet=True, seed=1,
+                      **FORMATS["single"])
+    text_only = clf.fit(tiny_frame()).save(tmp_path / "text-ensemble")
+    with pytest.raises(ConfigError) as refused:
+        export_model(text_only, tmp_path / "onnx", quiet=True)
+    assert "an ensemble model (tfidf-linear, parts-dummy), which combines several models" in str(refused.value)
+    assert "fast on CPU" not in str(refused.value)
     assert not (tmp_path / "onnx").exists()

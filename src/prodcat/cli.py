@@ -402,7 +402,7 @@ def export(
     quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 quantization.")] = None,
     quiet: Quiet = False,
 ):
-    """Export a neural model for fast CPU inference; the result is itself a model directory."""
+    """Export a neural text model (bow, lstm, cnn, transformer, bert) for fast CPU inference; the result is itself a model directory."""
     from prodcat.export import export_model
 
     exported = export_model(model_dir, out, format=format, quantize=quantize, quiet=quiet)

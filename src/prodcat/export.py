@@ -1,4 +1,4 @@
-"""Export a neural model to ONNX: a model directory that ONNX Runtime runs on CPU.
+"""Export a neural text model to ONNX: a model directory that ONNX Runtime runs on CPU.
 
 The exported directory is itself a model directory (model "onnx", see
 `prodcat.models.onnx_runtime`): `Categorizer.load`, `prodcat predict`,
@@ -232,6 +232,32 @@ def agreement(
     }
 
 
+#: the models export is for, as the refusals name them
+EXPORTABLE = "bow, lstm, cnn, transformer and bert"
+
+
+def _refusal(name: str, source: Any) -> str | None:
+    """Why a fitted model cannot be exported (e.g. "an image-cnn model, which reads
+    product photos"), or None when it can.
+
+    The exported graph and its check feed text only: a model that reads
+    photos would be traced and checked without them, and come out predicting
+    one class for every product while the check agrees.
+    """
+    what = f"{'an' if name[:1] in 'aeiou' else 'a'} {name} model"
+    members = getattr(source, "member_keys", None)
+    if members:
+        what += f" ({', '.join(members)})"
+    if getattr(source, "reads_images", False):
+        return f"{what}, which reads product photos"
+    if members:
+        return f"{what}, which combines several models and has no single network to export"
+    if not hasattr(source, "network") or not hasattr(source, "load_preprocessor"):
+        # tfidf-linear: sparse features and one matrix product; ONNX would add nothing
+        return f"{what}, which has no neural network to export: it is already fast on CPU"
+    return None
+
+
 def export_model(
     model_dir: str | Path,
     out: str | Path,
@@ -242,14 +268,15 @@ def export_model(
     check_texts: Sequence[str] | None = None,
     quiet: bool = False,
 ) -> Path:
-    """Export the neural model in `model_dir` to an ONNX model directory `out`.
+    """Export the neural text model in `model_dir` to an ONNX model directory `out`.
 
     quantize: None (fp32, same probabilities within 1e-4) or "int8" (dynamic
     int8 weights: smaller and faster, labels may change for a few products).
     check_texts: products to compare PyTorch and ONNX on (default: synthetic).
-    Refuses a tfidf-linear model (already fast on CPU, no network), an already
-    exported model, `out` equal to `model_dir`, and an `out` folder that is
-    not a model directory. Returns `out`.
+    Refuses image models and any other model whose input is not text alone,
+    ensembles, a tfidf-linear model (already fast on CPU, no network), an
+    already exported model, `out` equal to `model_dir`, and an `out` folder
+    that is not a model directory. Returns `out`.
     """
     from prodcat.catalog.products import Products
     from prodcat.categorizer import Categorizer
@@ -271,11 +298,9 @@ def export_model(
     source = clf._fitted
     if clf.model == "onnx":
         raise ConfigError(f"{model_dir} is already an exported ONNX model; export its source model directory instead")
-    if not hasattr(source, "network") or not hasattr(source, "load_preprocessor"):
-        raise ConfigError(
-            f"{model_dir} holds a {clf.model} model, which has no neural network to export: it is already fast on CPU; "
-            "ONNX export is for bow, lstm, cnn, transformer and bert models"
-        )
+    refusal = _refusal(clf.model, source)
+    if refusal:
+        raise ConfigError(f"{model_dir} holds {refusal}; ONNX export is for the neural text models {EXPORTABLE}")
 
     texts = list(check_texts) if check_texts is not None else synthetic_texts(source)
     products = Products.from_texts(texts)
