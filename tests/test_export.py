@@ -251,3 +251,24 @@ def test_ensembles_are_refused_with_a_message_that_fits_them(dummies, tmp_path):
     assert "an ensemble model (tfidf-linear, parts-dummy), which combines several models" in str(refused.value)
     assert "fast on CPU" not in str(refused.value)
     assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.parametrize("label_agreement, warned", [(0.8281, True), (0.995, False)])
+def test_int8_export_warns_when_it_changes_many_labels(label_agreement, warned, trained, tmp_path, monkeypatch, capsys):
+    import prodcat.export
+
+    measured = prodcat.export.agreement
+    monkeypatch.setattr(prodcat.export, "agreement",
+                        lambda *args: {**measured(*args), "label_agreement": label_agreement})
+    capsys.readouterr()
+    out = export_model(trained["bow"], tmp_path / "int8", quantize="int8")
+
+    err = capsys.readouterr().err
+    warning = ("warning: int8 quantization changed the label of 17.19% of the 512 check products "
+               "(largest probability difference")
+    assert (warning in err) is warned
+    if warned:
+        assert "export without --quantize to keep PyTorch's labels" in err
+    # still exported, the user's choice, with the agreement on record
+    check = Categorizer.load(out).manifest_["training"]["export"]["check"]
+    assert check["label_agreement"] == label_agreement and check["products"] == 512
