@@ -150,3 +150,97 @@ def test_predict_refuses_to_overwrite_its_input(model_dir, tmp_path, capsys):
     code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", data)
     assert code != 0 and "refusing to overwrite the input" in err
     assert data.read_bytes() == before
+
+
+# --- --out and --logdir: refused before any work, never written into --------
+BOW = ["--model", "bow", "--epochs", "1", "--param", "dim=8", "--param", "num_threads=1"]
+FIELDS = ["--text-cols", "title,description", "--label-col", "leaf"]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Reading a catalog fails the test: a refused output must be refused before any."""
+    import prodcat.categorizer
+
+    def read(*args, **kwargs):
+        raise AssertionError("a catalog was read before the output was checked")
+
+    for name in ("load_catalog", "read_columns"):
+        monkeypatch.setattr(prodcat.categorizer, name, read)
+
+
+def _user_folder(tmp_path):
+    folder = tmp_path / "userdir"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("important")
+    return folder
+
+
+@pytest.mark.parametrize("command", [["train", *BOW], ["tune", "--trials", "1"]])
+def test_a_user_folder_is_refused_before_training_and_left_as_it_was(command, tmp_path, capsys, no_work):
+    folder = _user_folder(tmp_path)
+    code, _, err = run(capsys, command[0], "--data", _catalog(tmp_path), *FIELDS, *command[1:], "--out", folder, "-q")
+    assert code == 2
+    assert err.strip() == f"prodcat: error: {folder} exists and is not a prodcat model directory; refusing to overwrite it"
+    # no checkpoints/ or tensorboard/ left behind in it
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert (folder / "notes.txt").read_text() == "important"
+
+
+def _commands_with_a_file_as_out(tmp_path, model_dir, afile):
+    data = _catalog(tmp_path)
+    lb = tmp_path / "board"
+    (lb / "bow").mkdir(parents=True)
+    (lb / "bow" / "mine.txt").write_text("mine")
+    folder = tmp_path / "pred.csv"
+    folder.mkdir()
+    return [
+        (["train", "--data", data, *FIELDS, *BOW, "--out", afile], f"{afile} exists and is a file, not a model directory"),
+        (["train", "--data", data, *FIELDS, "--out", afile / "m"], f"{afile / 'm'} cannot be created: {afile} is a file"),
+        (["train", "--data", data, *FIELDS, *BOW, "--out", tmp_path / "m", "--logdir", afile],
+         f"{afile} exists and is a file, not a TensorBoard log directory"),
+        (["tune", "--data", data, *FIELDS, "--trials", "1", "--out", afile],
+         f"{afile} exists and is a file, not a model directory"),
+        (["leaderboard", "--data", data, *FIELDS, "--models", "tfidf-linear", "--out", afile],
+         f"{afile} exists and is a file, not a folder of model directories"),
+        # the second model's folder is checked before the first model trains
+        (["leaderboard", "--data", data, *FIELDS, "--models", "tfidf-linear,bow", "--out", lb],
+         f"{lb / 'bow'} exists and is not a prodcat model directory; refusing to overwrite it"),
+        (["evaluate", model_dir, "--data", data, "--out", afile], f"{afile} exists and is a file, not a report directory"),
+        (["export", model_dir, "--out", afile], f"{afile} exists and is a file, not a model directory"),
+        (["predict", model_dir, "--data", data, "--out", folder], f"cannot write predictions to {folder}: it is a directory"),
+        (["predict", model_dir, "--data", data, "--out", afile / "p.csv"],
+         f"cannot write predictions to {afile / 'p.csv'}: {afile} is a file, not a directory"),
+    ]
+
+
+def test_an_output_of_the_wrong_kind_gets_one_line_naming_it_before_any_work(model_dir, tmp_path, capsys, no_work):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for argv, message in _commands_with_a_file_as_out(tmp_path, model_dir, afile):
+        code, out, err = run(capsys, *argv, "-q")
+        assert code == 2, (argv, err)
+        assert err.startswith(f"prodcat: error: {message}") and len(err.strip().splitlines()) == 1, (argv, err)
+        assert afile.read_text() == "keep me"
+    assert not (tmp_path / "m").exists()
+    assert sorted(p.name for p in (tmp_path / "board").rglob("*")) == ["bow", "mine.txt"]
+
+
+def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monkeypatch):
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+
+    def interrupted(self, path):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Categorizer, "save", interrupted)
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
+    assert code == 130
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
+
+    code, stdout, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--resume")
+    assert code == 0, err
+    assert f"resuming from the checkpoint in {out / 'checkpoints'}" in err
+    assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()

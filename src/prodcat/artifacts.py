@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from prodcat import __version__
-from prodcat.errors import ModelDirError
+from prodcat.errors import ConfigError, ModelDirError, ProdcatError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -65,6 +65,51 @@ def _is_run_only(path: Path) -> bool:
     return all(entry.name in RUN_KEPT + RUN_DROPPED for entry in path.iterdir())
 
 
+def _file_among_parents(path: Path) -> Path | None:
+    """The nearest existing parent of `path` when it is a file (no folder can be made under it)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def _refuse_a_file_in_the_way(path: Path, what: str, error: type[ProdcatError]) -> None:
+    """A folder cannot be made at `path` when a file is there, or where one of its parents goes."""
+    if path.exists() and not path.is_dir():
+        raise error(f"{path} exists and is a file, not a {what}")
+    blocker = _file_among_parents(path)
+    if blocker is not None:
+        raise error(f"{path} cannot be created: {blocker} is a file, not a directory")
+
+
+def check_model_dir_target(target: str | Path) -> None:
+    """Refuse a target that saving a model there would refuse (see `atomic_directory`).
+
+    Commands call it before any work: a run writes its checkpoints and logs
+    into the target while it trains, so a late refusal would cost the
+    training and leave those files in the user's folder.
+    """
+    target = Path(target)
+    _refuse_a_file_in_the_way(target, "model directory", ModelDirError)
+    if target.is_dir() and not is_model_dir(target) and not _is_run_only(target):
+        raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
+
+
+def check_output_dir(path: str | Path, what: str) -> None:
+    """Refuse, before any work, an output folder (a report, TensorBoard logs) a file stands in the way of."""
+    _refuse_a_file_in_the_way(Path(path), what, ConfigError)
+
+
+def check_output_file(path: str | Path, what: str) -> None:
+    """Refuse, before any work, an output file path that is a folder or lies under a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"cannot write {what} to {path}: it is a directory")
+    blocker = _file_among_parents(path)
+    if blocker is not None:
+        raise ConfigError(f"cannot write {what} to {path}: {blocker} is a file, not a directory")
+
+
 @contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield an empty staging directory that replaces `target` on success.
@@ -74,11 +119,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     deletes a user's folder.
     """
     target = Path(target)
-    if target.exists():
-        if not target.is_dir():
-            raise ModelDirError(f"{target} exists and is a file, not a model directory")
-        if not is_model_dir(target) and not _is_run_only(target):
-            raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
+    check_model_dir_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:

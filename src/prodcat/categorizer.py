@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat import __version__
-from prodcat.artifacts import atomic_directory, read_model_dir, write_model_dir
+from prodcat.artifacts import atomic_directory, check_output_dir, check_output_file, read_model_dir, write_model_dir
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
     CatalogSource,
@@ -194,6 +194,10 @@ class Categorizer:
         if self.class_weight not in (None, "none", "balanced"):
             raise ConfigError(f"class weight must be 'balanced' or 'none', got {self.class_weight!r}")
         class_weight = None if self.class_weight in (None, "none") else self.class_weight
+        if logdir is not None:
+            check_output_dir(logdir, "TensorBoard log directory")
+        if checkpoint_dir is not None:
+            check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
         say = Reporter(self.quiet)
         mapping = self.resolve_fields().require_text().require_labels()
@@ -563,6 +567,7 @@ class Categorizer:
                 raise ConfigError(f"cannot write predictions to {path}: use a .csv, .tsv, .jsonl or .parquet file name")
             if path.exists() and data.exists() and path.resolve() == data.resolve():
                 raise ConfigError(f"refusing to overwrite the input catalog {data} with predictions")
+            check_output_file(path, "predictions")
         if review_out is not None and Path(review_out).resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)
@@ -614,6 +619,8 @@ class Categorizer:
         saved field mapping for this catalog.
         """
         self._require_fitted()
+        if report_dir is not None:
+            check_output_dir(report_dir, "report directory")
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")

@@ -200,9 +200,13 @@ def train(
     quiet: Quiet = False,
 ):
     """Train a categorizer on a labelled catalog and save it with its test report."""
+    from prodcat.artifacts import check_model_dir_target
     from prodcat.catalog.fields import resolve_fields
     from prodcat.categorizer import Categorizer
 
+    # Before anything else: training writes checkpoints and logs into OUT, so a
+    # folder that saving would refuse must be refused before it gets them.
+    check_model_dir_target(out)
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)

@@ -39,6 +39,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from prodcat.artifacts import check_model_dir_target
 from prodcat.errors import ConfigError
 
 FORMATS = ("onnx",)
@@ -295,6 +296,7 @@ def export_model(
         raise ConfigError(f"unknown quantization {quantize!r}; use int8 or leave --quantize out")
     if out.resolve() == model_dir.resolve():
         raise ConfigError(f"--out must be another directory than the model being exported ({model_dir})")
+    check_model_dir_target(out)  # before the tracing and the check, which saving would otherwise waste
 
     say = Reporter(quiet)
     clf = Categorizer.load(model_dir, quiet=quiet)

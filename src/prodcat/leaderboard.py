@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prodcat.artifacts import check_model_dir_target, check_output_dir
 from prodcat.errors import ConfigError
 
 COLUMNS = (
@@ -93,6 +94,12 @@ def leaderboard(
     for fixed in ("model", "params", "seed", "quiet"):
         if fixed in categorizer_options:
             raise ConfigError(f"leaderboard sets {fixed!r} itself; pass it as leaderboard's own argument")
+    if out is not None:
+        # Every target before the first model trains: a refusal at the second
+        # save would throw away the first model's training.
+        check_output_dir(out, "folder of model directories")
+        for name in models:
+            check_model_dir_target(Path(out) / name)
 
     say = Reporter(quiet)
     rows = []

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from prodcat.artifacts import check_model_dir_target
 from prodcat.errors import ConfigError
 
 #: trials when neither a count nor a time budget is given
@@ -183,6 +184,9 @@ def tune(
             raise ConfigError(f"tune sets {fixed!r} itself; pass it as tune's own argument")
     if categorizer_options.get("valid_size", 0.1) <= 0:
         raise ConfigError("tuning scores trials on the validation split: valid_size must be above 0")
+    if out is not None:
+        # not after the trials: saving would refuse it then, and the search would be lost
+        check_model_dir_target(out)
     fixed_params = dict(params or {})
     space = SEARCH_SPACES[model]
     say = Reporter(quiet)

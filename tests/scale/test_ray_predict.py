@@ -339,6 +339,8 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
     pd.DataFrame({"sku": ["2"], "name": ["shoe"]}).to_csv(mixed / "2.csv", index=False)
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
+    folder_out = tmp_path / "folder.parquet"
+    folder_out.mkdir()
 
     cases = [
         (ModelDirError, dict(model_dir=not_a_model, data=good), str(not_a_model)),
@@ -348,6 +350,7 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         (ConfigError, dict(out=tmp_path / "pred.xlsx"), "use a .parquet"),
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),
         (ConfigError, dict(out=good), "refusing to overwrite the input catalog"),
+        (ConfigError, dict(out=folder_out), f"cannot write predictions to {folder_out}: it is a directory"),
         (ConfigError, dict(top_k=0), "--top-k must be a whole number"),
         (ConfigError, dict(num_workers=0), "number of workers must be a whole number"),
         (ConfigError, dict(target_precision=1.5), "precision"),

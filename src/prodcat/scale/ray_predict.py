@@ -58,6 +58,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from prodcat.artifacts import check_output_file
 from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.load import image_dir_for, image_ref
 from prodcat.catalog.readers import iter_table, read_columns
@@ -375,6 +376,7 @@ def _check_outputs(outputs: list[Path], data: Path, files: list[Path]) -> None:
     for path, target in zip(outputs, resolved):
         if target in inputs:
             raise ConfigError(f"refusing to overwrite the input catalog {path} with predictions")
+        check_output_file(path, "predictions")
         if data.is_dir() and target.parent == data.resolve() and _is_catalog_name(target.name):
             # The next run over this folder would read these predictions as products.
             raise ConfigError(f"write {path} outside the input folder {data}, or the next run would read it as products")
