@@ -62,6 +62,40 @@ PART_KEYS = ("accuracy", "macro_f1", "weighted_f1", "n")
 #: the key of a product dict (and DataFrame column) holding a photo when the
 #: model's field mapping names no image column, or the product lacks it
 IMAGE_KEY = "image"
+#: the columns a prediction table starts with; `label_i` / `prob_i` follow for each rank
+DECISION_COLUMNS = ("prediction", "confidence", "needs_review")
+#: put before an id column's name in a predictions file when predict writes a column of that name
+ID_PREFIX = "id:"
+
+
+def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str, str]:
+    """The column each id column is copied to in a predictions file, in order, each once.
+
+    An id column named like a column predict writes (`written`) becomes
+    `id:NAME`: two `prediction` columns would make a CSV ambiguous, and
+    Parquet and JSON Lines cannot hold them at all.
+
+        >>> id_output_names(["sku", "prediction", "sku"], ["prediction", "confidence"])
+        {'sku': 'sku', 'prediction': 'id:prediction'}
+    """
+    taken = set(written)
+    names = {}
+    for column in dict.fromkeys(id_cols):
+        name = column
+        while name in taken:
+            name = ID_PREFIX + name
+        taken.add(name)
+        names[column] = name
+    return names
+
+
+def renamed_ids_warning(source: str | Path, names: dict[str, str]) -> str | None:
+    """The one-line warning for the id columns `id_output_names` renamed (None: none was)."""
+    renamed = {column: name for column, name in names.items() if column != name}
+    if not renamed:
+        return None
+    return (f"{source}: id column(s) {', '.join(map(repr, renamed))} copied as {', '.join(map(repr, renamed.values()))}, "
+            "since predict writes its own column(s) of that name")
 
 
 def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
@@ -520,18 +554,27 @@ class Categorizer:
         space = self.label_space_
         decided = space.decide(proba, self.thresholds_)
         confidence = self._confidence(proba, decided)
-        columns: dict[str, Any] = {
-            "prediction": space.decisions_to_names(decided),
-            "confidence": np.round(confidence.astype(np.float64), 6),
-            "needs_review": np.ones(len(proba), bool) if review_below is None else confidence < review_below,
-        }
-        k = max(1, min(top_k, space.n_classes))
+        columns: dict[str, Any] = dict(zip(DECISION_COLUMNS, (
+            space.decisions_to_names(decided),
+            np.round(confidence.astype(np.float64), 6),
+            np.ones(len(proba), bool) if review_below is None else confidence < review_below,
+        )))
+        k = self._ranks(top_k)
         top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         classes = np.asarray(space.classes, dtype=object)
         for rank in range(k):
             columns[f"label_{rank + 1}"] = classes[top[:, rank]]
             columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
         return pd.DataFrame(columns)
+
+    def _ranks(self, top_k: int) -> int:
+        return max(1, min(top_k, self.label_space_.n_classes))
+
+    def prediction_columns(self, top_k: int = 3) -> list[str]:
+        """The columns of `predict_table(..., top_k)`, which predictions files write after the ids."""
+        self._require_fitted()
+        ranked = [f"{kind}_{rank}" for rank in range(1, self._ranks(top_k) + 1) for kind in ("label", "prob")]
+        return [*DECISION_COLUMNS, *ranked]
 
     def predict_file(
         self,
@@ -547,7 +590,9 @@ class Categorizer:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
 
         Streams in chunks (memory stays flat however long the file), keeps the
-        input's row order, and copies its id columns (or a 1-based `row`).
+        input's row order, and copies its id columns (or a 1-based `row`); an
+        id column named like a column predict writes (`prediction`,
+        `confidence`, ...) is copied as `id:prediction` (see `id_output_names`).
         review_out also writes the rows that need review to their own file.
         Outputs appear only when complete. field_options (e.g. image_root=...)
         override the saved field mapping for this file; relative image paths
@@ -586,13 +631,20 @@ class Categorizer:
             header=mapping.header, column_names=mapping.column_names,
             file_format=mapping.file_format, encoding=mapping.encoding,
         )
+        id_names = id_output_names(ids, self.prediction_columns(top_k))
+        renamed = renamed_ids_warning(data, id_names)
+        if renamed:
+            say.warn(renamed)
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
         with PredictionOutput(out, review_out) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
                 table = self._table(self._proba(chunk.products), top_k, review_below)
                 first = output.rows + 1
-                front = chunk.frame[ids] if ids else pd.DataFrame({"row": np.arange(first, first + len(chunk))})
+                if ids:
+                    front = chunk.frame[list(id_names)].rename(columns=id_names)
+                else:
+                    front = pd.DataFrame({"row": np.arange(first, first + len(chunk))})
                 output.write(pd.concat([front.reset_index(drop=True), table], axis=1))
                 bar.update(task, advance=len(chunk))
         return output.summary(time.perf_counter() - started)

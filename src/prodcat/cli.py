@@ -292,7 +292,12 @@ def evaluate(
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
     data: Data,
-    out: Annotated[Path, typer.Option("--out", help="Predictions file: .csv, .tsv, .jsonl or .parquet.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Predictions file: .csv, .tsv, .jsonl or .parquet. It holds the model's id "
+                     "columns (or a 1-based `row`), then prediction, confidence, needs_review, label_1, prob_1, ...; "
+                     "an id column named like one of those is copied as id:NAME (e.g. id:prediction)."),
+    ],
     top_k: Annotated[int, typer.Option("--top-k", help="How many ranked labels to write per product.")] = 3,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows per streamed chunk.")] = 50_000,
     review_out: Annotated[
