@@ -281,7 +281,8 @@ class Categorizer:
             )
             model.fit(train.products, y_train, space, valid=valid_pair, seed=self.seed, class_weight=class_weight,
                       context=context)
-        self._fitted, self.label_space_, self.fields_ = model, space, mapping
+        # A latin-1 training file says nothing of the files predicted later.
+        self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
 
         self.thresholds_ = None
         self.review_confidence_ = np.zeros(0, np.float32)
@@ -594,9 +595,10 @@ class Categorizer:
         id column named like a column predict writes (`prediction`,
         `confidence`, ...) is copied as `id:prediction` (see `id_output_names`).
         review_out also writes the rows that need review to their own file.
-        Outputs appear only when complete. field_options (e.g. image_root=...)
-        override the saved field mapping for this file; relative image paths
-        start from this file's folder (see FieldMapping).
+        Outputs appear only when complete. field_options (e.g. image_root=...,
+        encoding="latin-1") override the saved field mapping for this file;
+        relative image paths start from this file's folder (see FieldMapping),
+        and the file is read as UTF-8 unless `encoding` says otherwise.
         """
         self._require_fitted()
         data, out = Path(data), Path(out)
@@ -662,8 +664,9 @@ class Categorizer:
 
         Products whose normalized text the model saw in training are left out
         (their count is reported) unless keep_seen=True: scoring them would
-        flatter the model. field_options (e.g. label_col=...) override the
-        saved field mapping for this catalog.
+        flatter the model. field_options (e.g. label_col=..., encoding="latin-1")
+        override the saved field mapping for this catalog (read as UTF-8
+        unless `encoding` says otherwise).
         """
         self._require_fitted()
         if data is None:
@@ -746,7 +749,8 @@ class Categorizer:
             except ConfigError:
                 raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
             space = LabelSpace.from_dict(manifest["labels"])
-            fields = FieldMapping.from_dict(manifest["fields"])
+            # older models kept their training file's encoding
+            fields = FieldMapping.from_dict(manifest["fields"]).for_model()
             model_arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
             model = model_cls.from_state(manifest["model"]["params"], state, model_arrays, space)
         except (KeyError, TypeError, ValueError) as exc:
