@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from cli_runner import run, run_ok
+from prodcat import Categorizer
 from prodcat.categorizer import id_output_names
-from prodcat.scale.ray_predict import CategorizerPredictor
+from prodcat.scale import ray_predict
+from prodcat.scale.ray_predict import CategorizerPredictor, predict_with_ray
 from tiny_catalogs import tiny_frame
 
 FIELDS = ["--text-cols", "title,description", "--label-col", "leaf"]
@@ -73,3 +75,74 @@ def test_an_id_column_that_clashes_only_at_a_larger_top_k_is_renamed_only_then()
     # a renamed column never lands on another id column, and each id is copied once
     assert id_output_names(["id:prediction", "prediction", "prediction"], written) == {
         "id:prediction": "id:prediction", "prediction": "id:id:prediction"}
+
+
+class RayWouldStart(Exception):
+    """Raised where the Ray job would start: its warnings have been said by then."""
+
+
+def stop_before_ray(monkeypatch) -> None:
+    def refuse():
+        raise RayWouldStart()
+
+    monkeypatch.setattr(ray_predict, "_import_ray", refuse)
+
+
+def test_the_ray_engine_warns_of_renamed_ids_before_it_starts(clashing, tmp_path, monkeypatch, capsys):
+    data, _, model_dir = clashing
+    stop_before_ray(monkeypatch)
+    with pytest.raises(RayWouldStart):
+        predict_with_ray(model_dir, data, tmp_path / "p.parquet")
+    assert "'prediction', 'confidence' copied as 'id:prediction', 'id:confidence'" in capsys.readouterr().err
+
+
+# --- a catalog without the model's id column --------------------------------
+@pytest.fixture(scope="module")
+def sku_model(tmp_path_factory):
+    """A model copying `sku`, and a labelled catalog without that column."""
+    folder = tmp_path_factory.mktemp("nosku")
+    frame = tiny_frame(n_per_class=6)
+    model_dir = folder / "model"
+    frame.to_csv(folder / "train.csv", index=False)
+    run_ok("train", "--data", folder / "train.csv", *FIELDS, *FAST, "--id-cols", "sku", "--out", model_dir, "-q")
+    nosku = folder / "nosku.csv"
+    frame.drop(columns=["sku"]).to_csv(nosku, index=False)
+    return model_dir, nosku, frame
+
+
+def test_evaluate_needs_no_id_column(sku_model, tmp_path, capsys):
+    model_dir, nosku, frame = sku_model
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", nosku, "--out", tmp_path / "report", "--keep-seen")
+    assert code == 0, err
+    assert f"n={len(frame)}" in out and "error" not in err
+    clf = Categorizer.load(model_dir, quiet=True)
+    assert clf.evaluate(frame.drop(columns=["sku"]), keep_seen=True)["n"] == len(frame)
+    assert clf.predict(nosku) == clf.predict(frame)
+
+
+def test_predict_says_in_one_line_that_it_numbers_the_rows_instead(sku_model, tmp_path, capsys, monkeypatch):
+    model_dir, nosku, frame = sku_model
+    out = tmp_path / "p.csv"
+    code, _, err = run(capsys, "predict", model_dir, "--data", nosku, "--out", out)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {nosku} has no id column 'sku'; its rows are numbered in a 'row' column instead"]
+    assert read_predictions(out)["row"].tolist() == [str(i) for i in range(1, len(frame) + 1)]
+
+    stop_before_ray(monkeypatch)
+    with pytest.raises(RayWouldStart):
+        predict_with_ray(model_dir, nosku, tmp_path / "p.parquet")
+    assert warnings[0] in capsys.readouterr().err
+
+
+def test_predict_names_the_id_columns_it_still_copies(tmp_path, capsys):
+    frame = tiny_frame(n_per_class=6)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model_dir = tmp_path / "model"
+    run_ok("train", "--data", tmp_path / "train.csv", *FIELDS, *FAST, "--id-cols", "sku,category", "--out", model_dir,
+           "-q")
+    frame.drop(columns=["sku"]).to_csv(tmp_path / "new.csv", index=False)
+    code, _, err = run(capsys, "predict", model_dir, "--data", tmp_path / "new.csv", "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    assert "new.csv has no id column 'sku'; only 'category' is copied" in err
+    assert read_predictions(tmp_path / "p.csv")["category"].tolist() == frame["category"].tolist()

@@ -89,6 +89,19 @@ def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str,
     return names
 
 
+def missing_ids_warning(source: str | Path, id_cols: Sequence[str], present: Sequence[str]) -> str | None:
+    """The one-line warning for a catalog lacking some of the model's id columns (None: it has them all).
+
+    `present`: those it has, which predict copies; with none, it numbers the rows.
+    """
+    missing = [c for c in dict.fromkeys(id_cols) if c not in present]
+    if not missing:
+        return None
+    instead = (f"only {', '.join(map(repr, dict.fromkeys(present)))} is copied" if present
+               else "its rows are numbered in a 'row' column instead")
+    return f"{source} has no id column {', '.join(map(repr, missing))}; {instead}"
+
+
 def renamed_ids_warning(source: str | Path, names: dict[str, str]) -> str | None:
     """The one-line warning for the id columns `id_output_names` renamed (None: none was)."""
     renamed = {column: name for column, name in names.items() if column != name}
@@ -418,22 +431,25 @@ class Categorizer:
         """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
         return bool(self._require_fitted().reads_images)
 
-    def _with_image_column_if_present(
+    def _readable_mapping(
         self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None
     ) -> FieldMapping:
-        """`mapping`, less its image column when `data` has no such column.
+        """`mapping`, less the id columns and the image column `data` lacks.
 
-        A model trained with photos still predicts products without them: its
-        image part falls back (an ensemble leans on its text part). Said once,
-        as a warning, when the model reads images.
+        Ids only name the rows of a predictions file, and scoring or
+        predicting a list needs none (`predict_file` says when it numbers the
+        rows instead). A model trained with photos still predicts products
+        without them: its image part falls back (an ensemble leans on its
+        text part). Said once, as a warning, when the model reads images.
         """
-        if not mapping.image_col:
-            return mapping
         if present is None and isinstance(data, pd.DataFrame):
             present = {str(c) for c in data.columns}
         elif present is None:
             present = set(read_columns(data, **mapping.read_options()))
-        if mapping.image_col in present:
+        ids = tuple(c for c in mapping.id_cols if c in present)
+        if ids != mapping.id_cols:
+            mapping = replace(mapping, id_cols=ids)
+        if not mapping.image_col or mapping.image_col in present:
             return mapping
         if self.reads_images():
             where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
@@ -466,7 +482,7 @@ class Categorizer:
         """
         self._require_fitted()
         if isinstance(data, Path):
-            mapping = self._with_image_column_if_present(data, self.fields_)
+            mapping = self._readable_mapping(data, self.fields_)
             return load_catalog(data, mapping, with_labels=False).products
         if isinstance(data, str):
             return Products.from_texts([data])
@@ -617,7 +633,6 @@ class Categorizer:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self._field_options(field_options)
         present = set(read_columns(data, **mapping.read_options()))
-        ids = [c for c in mapping.id_cols if c in present]
         text_cols = [c for c in mapping.text_cols if c in present]
         if not text_cols:
             missing = ", ".join(repr(c) for c in mapping.text_cols)
@@ -626,7 +641,12 @@ class Categorizer:
         if len(text_cols) < len(mapping.text_cols):
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
-        mapping = self._with_image_column_if_present(data, mapping, present)
+        wanted_ids = mapping.id_cols
+        mapping = self._readable_mapping(data, mapping, present)
+        ids = list(mapping.id_cols)
+        missing_ids = missing_ids_warning(data, wanted_ids, ids)
+        if missing_ids:
+            say.warn(missing_ids)
         read_as = FieldMapping(
             text_cols=tuple(text_cols), id_cols=tuple(ids), label_format=mapping.label_format,
             image_col=mapping.image_col, image_root=mapping.image_root, image_template=mapping.image_template,
@@ -675,7 +695,7 @@ class Categorizer:
             catalog, excluded, proba, parts = self._test_catalog, 0, self._test_proba, self._test_parts
         else:
             mapping = self._field_options(field_options).require_labels()
-            catalog = load_catalog(data, self._with_image_column_if_present(data, mapping))
+            catalog = load_catalog(data, self._readable_mapping(data, mapping))
             excluded = 0
             if not keep_seen:
                 seen = np.isin(text_fingerprints(catalog.products.texts), self.seen_fingerprints_)

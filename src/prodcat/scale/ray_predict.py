@@ -132,7 +132,7 @@ def predict_with_ray(
     {'rows': 630, 'needs_review': 41, 'seconds': ..., 'rows_per_second': ..., ...}
     """
     from prodcat.categorizer import (
-        PREDICTION_FORMATS, Categorizer, PredictionOutput, id_output_names, renamed_ids_warning,
+        PREDICTION_FORMATS, Categorizer, PredictionOutput, id_output_names, missing_ids_warning, renamed_ids_warning,
     )
 
     started = time.perf_counter()
@@ -161,6 +161,9 @@ def predict_with_ray(
     absent = [c for c in mapping.text_cols if c not in text_cols]
     if absent:
         say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
+    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols)
+    if missing_ids:
+        say.warn(missing_ids)
     renamed = renamed_ids_warning(files[0], id_output_names(id_cols, clf.prediction_columns(top_k)))
     if renamed:
         say.warn(renamed)
