@@ -107,8 +107,8 @@ def renamed_ids_warning(source: str | Path, names: dict[str, str]) -> str | None
     renamed = {column: name for column, name in names.items() if column != name}
     if not renamed:
         return None
-    return (f"{source}: id column(s) {', '.join(map(repr, renamed))} copied as {', '.join(map(repr, renamed.values()))}, "
-            "since predict writes its own column(s) of that name")
+    columns, copied = ", ".join(map(repr, renamed)), ", ".join(map(repr, renamed.values()))
+    return f"{source}: id column(s) {columns} copied as {copied}, since predict writes its own column(s) of that name"
 
 
 def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
