@@ -23,7 +23,7 @@ import time
 from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,9 @@ from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.labels import LabelSpace, label_name
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
+
+if TYPE_CHECKING:
+    from prodcat.images.decode import ImageStats  # Pillow loads only for models that read photos
 
 PREDICTION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 HEADLINE_KEYS = (
@@ -318,9 +321,11 @@ class Categorizer:
                 self.metrics_["validation"] = headline(self._score(valid, valid_proba))
             self._test_catalog = test
             self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
+            self._test_photos = model.image_stats() if len(test) and mapping.image_col else None
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
             if self.test_metrics_ is not None:
-                self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts)
+                self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts,
+                                       self._test_photos)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         seen = text_fingerprints(train.products.texts + valid.products.texts)
@@ -384,7 +389,7 @@ class Categorizer:
         return proba.astype(np.float32, copy=False), parts
 
     def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray,
-                          parts: dict[str, np.ndarray]) -> None:
+                          parts: dict[str, np.ndarray], photos: ImageStats | None = None) -> None:
         """Add to `metrics` (of the combined model on `part`, `proba` its
         probabilities) what a model with parts (`parts`: their probabilities)
         and products with photos need reported.
@@ -395,7 +400,9 @@ class Categorizer:
         versus_best_part: how many decisions the combination changed against
             its best part, and the bootstrap interval of its macro-F1 gain
             (`prodcat.evaluation.compare`).
-        images: how many of the products have a photo reference at all.
+        images: how many of the products have a photo reference at all, and
+            for a model that reads photos (`photos`: how reading them went),
+            how many could be used and why the others could not.
         """
         if parts:
             components = {}
@@ -412,6 +419,9 @@ class Categorizer:
         if images is not None:
             with_image = sum(ref is not None for ref in images)
             metrics["images"] = {"with_image": with_image, "without_image": len(images) - with_image}
+            if photos is not None:
+                metrics["images"].update(usable=photos.read, missing=photos.missing, unreadable=photos.unreadable,
+                                         too_large=photos.too_large)
 
     # -------------------------------------------------------------- predict
     def _require_fitted(self) -> CategorizerModel:
@@ -432,15 +442,14 @@ class Categorizer:
         return bool(self._require_fitted().reads_images)
 
     def _readable_mapping(
-        self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None
+        self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None, *,
+        allow_no_photos: bool = False,
     ) -> FieldMapping:
         """`mapping`, less the id columns and the image column `data` lacks.
 
         Ids only name the rows of a predictions file, and scoring or
         predicting a list needs none (`predict_file` says when it numbers the
-        rows instead). A model trained with photos still predicts products
-        without them: its image part falls back (an ensemble leans on its
-        text part). Said once, as a warning, when the model reads images.
+        rows instead). For the image column, see `_photo_mapping`.
         """
         if present is None and isinstance(data, pd.DataFrame):
             present = {str(c) for c in data.columns}
@@ -449,14 +458,65 @@ class Categorizer:
         ids = tuple(c for c in mapping.id_cols if c in present)
         if ids != mapping.id_cols:
             mapping = replace(mapping, id_cols=ids)
-        if not mapping.image_col or mapping.image_col in present:
-            return mapping
-        if self.reads_images():
-            where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
-            Reporter(self.quiet).warn(
-                f"{where} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
-            )
-        return replace(mapping, image_col=None)
+        has_column = bool(mapping.image_col) and mapping.image_col in present
+        return self._photo_mapping(data, mapping, has_column, allow_no_photos=allow_no_photos)
+
+    def reads_only_images(self) -> bool:
+        """Whether the fitted model reads nothing but product photos (an image model, or an ensemble of them)."""
+        model = self._require_fitted()
+        return bool(model.reads_images) and not model.reads_text
+
+    def _photo_mapping(
+        self, data: CatalogSource, mapping: FieldMapping, has_column: bool, say: Reporter | None = None, *,
+        allow_no_photos: bool = False,
+    ) -> FieldMapping:
+        """`mapping` for reading the photos of `data` (has_column: whether it has the image column).
+
+        A model with a text part still predicts products without photos: its
+        image part falls back (an ensemble leans on its text part), said as a
+        warning. A model that reads only photos would give every product the
+        same fallback prediction, so there a missing image column or image
+        folder is an error, unless allow_no_photos (then a warning too).
+        """
+        if not mapping.image_col or not self.reads_images():
+            return mapping if has_column else replace(mapping, image_col=None)
+        say = say or Reporter(self.quiet)
+        where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+        refuse = self.reads_only_images() and not allow_no_photos
+        if not has_column:
+            if refuse:
+                raise ColumnError(
+                    f"{where} has no image column {mapping.image_col!r}, and model {self.model!r} reads nothing "
+                    "but photos: pass --image-col with the column that names them"
+                )
+            fallback = ("the model's image part falls back to the text" if self._require_fitted().reads_text
+                        else "every product gets the model's one fallback prediction")
+            say.warn(f"{where} has no image column {mapping.image_col!r}; {fallback}")
+            return replace(mapping, image_col=None)
+        if mapping.image_root and not isinstance(data, pd.DataFrame):
+            folder = image_dir_for(mapping, data)
+            if folder is not None and not folder.is_dir():
+                if refuse:
+                    raise ConfigError(
+                        f"image folder {folder} not found, and model {self.model!r} reads nothing but photos: "
+                        "pass --image-root with the folder that holds them"
+                    )
+                say.warn(f"image folder {folder} not found: products will count as having no usable photo")
+        return mapping
+
+    def _say_photos(self, where: str | Path, stats: ImageStats | None, say: Reporter | None = None) -> None:
+        """One line on how many products of `where` had no usable photo, for a model that reads them."""
+        if stats is None:
+            return
+        say = say or Reporter(self.quiet)
+        unusable = stats.failed + stats.absent
+        if not unusable:
+            say.note(f"photos of {where}: {stats.summary()}")
+            return
+        fallback = ("decided by the model's text part" if self._require_fitted().reads_text
+                    else "all given the model's one fallback prediction")
+        say.warn(f"photos of {where}: {stats.summary()}; the {unusable:,} product(s) without a usable photo "
+                 f"are {fallback}")
 
     def _field_options(self, options: dict[str, Any]) -> FieldMapping:
         """The saved field mapping with `options` (e.g. image_root=...) overriding it."""
@@ -505,6 +565,10 @@ class Categorizer:
             image_fields = dict(image_col=IMAGE_KEY)
         else:
             image_fields = {}
+            if self.reads_only_images():
+                columns = " or ".join(repr(c) for c in dict.fromkeys([mapping.image_col, IMAGE_KEY]) if c)
+                raise ColumnError(f"the DataFrame has no image column {columns}, and model {self.model!r} "
+                                  "reads nothing but photos")
         missing = [c for c in mapping.text_cols if c not in frame.columns]
         image_only = bool(image_fields) and self.reads_images()
         if missing and (len(missing) < len(mapping.text_cols) or image_only):
@@ -602,6 +666,7 @@ class Categorizer:
         chunk_size: int = 50_000,
         review_out: str | Path | None = None,
         target_precision: float | None = None,
+        allow_no_photos: bool = False,
         **field_options: Any,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
@@ -615,6 +680,12 @@ class Categorizer:
         encoding="latin-1") override the saved field mapping for this file;
         relative image paths start from this file's folder (see FieldMapping),
         and the file is read as UTF-8 unless `encoding` says otherwise.
+
+        For a model that reads only photos, a file without the image column
+        or with an image folder that does not exist is an error (every
+        product would get the same fallback prediction), unless
+        allow_no_photos, for a caller that reports that itself. `photos` in
+        the summary counts how reading them went (see `ImageStats`).
         """
         self._require_fitted()
         data, out = Path(data), Path(out)
@@ -642,7 +713,7 @@ class Categorizer:
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
         wanted_ids = mapping.id_cols
-        mapping = self._readable_mapping(data, mapping, present)
+        mapping = self._readable_mapping(data, mapping, present, allow_no_photos=allow_no_photos)
         ids = list(mapping.id_cols)
         missing_ids = missing_ids_warning(data, wanted_ids, ids)
         if missing_ids:
@@ -657,11 +728,14 @@ class Categorizer:
         renamed = renamed_ids_warning(data, id_names)
         if renamed:
             say.warn(renamed)
+        photos: ImageStats | None = None
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
         with PredictionOutput(out, review_out) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
                 table = self._table(self._proba(chunk.products), top_k, review_below)
+                if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
+                    photos = counted if photos is None else photos.merge(counted)
                 first = output.rows + 1
                 if ids:
                     front = chunk.frame[list(id_names)].rename(columns=id_names)
@@ -669,7 +743,11 @@ class Categorizer:
                     front = pd.DataFrame({"row": np.arange(first, first + len(chunk))})
                 output.write(pd.concat([front.reset_index(drop=True), table], axis=1))
                 bar.update(task, advance=len(chunk))
-        return output.summary(time.perf_counter() - started)
+        self._say_photos(data, photos, say)
+        summary = output.summary(time.perf_counter() - started)
+        if photos is not None:
+            summary["photos"] = photos.to_dict()
+        return summary
 
     # ------------------------------------------------------------- evaluate
     def evaluate(
@@ -693,6 +771,7 @@ class Categorizer:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
             catalog, excluded, proba, parts = self._test_catalog, 0, self._test_proba, self._test_parts
+            photos = self._test_photos
         else:
             mapping = self._field_options(field_options).require_labels()
             catalog = load_catalog(data, self._readable_mapping(data, mapping))
@@ -711,8 +790,10 @@ class Categorizer:
                     )
                     catalog = catalog.take(np.flatnonzero(~seen))
             proba, parts = self._proba_and_parts(catalog.products)
+            photos = self._fitted.image_stats() if catalog.mapping.image_col else None
+            self._say_photos(catalog.source, photos)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
-        self._add_part_metrics(metrics, catalog, proba, parts)
+        self._add_part_metrics(metrics, catalog, proba, parts, photos)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
@@ -791,6 +872,7 @@ class Categorizer:
         self._test_catalog = None
         self._test_proba = None
         self._test_parts = {}
+        self._test_photos = None
         return self
 
     def __repr__(self) -> str:

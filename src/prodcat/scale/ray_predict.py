@@ -167,10 +167,8 @@ def predict_with_ray(
     renamed = renamed_ids_warning(files[0], id_output_names(id_cols, clf.prediction_columns(top_k)))
     if renamed:
         say.warn(renamed)
-    if mapping.image_col and plan.image_col is None:
-        say.warn(
-            f"{files[0]} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
-        )
+    # the local engine's rule: a warning where a text part falls back, an error where none does
+    mapping = clf._photo_mapping(files[0], mapping, plan.image_col is not None, say)
     image_dirs = [image_folder(mapping, f) for f in files] if plan.image_col else None
 
     ray = _import_ray()
