@@ -23,7 +23,7 @@ import time
 from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,9 @@ from prodcat.labels import LabelSpace, label_name
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
+if TYPE_CHECKING:
+    from prodcat.images.decode import ImageStats  # Pillow loads only for models that read photos
+
 PREDICTION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 HEADLINE_KEYS = (
     "n", "accuracy", "macro_f1", "weighted_f1", "micro_f1", "top3_accuracy", "ece",
@@ -62,6 +65,53 @@ PART_KEYS = ("accuracy", "macro_f1", "weighted_f1", "n")
 #: the key of a product dict (and DataFrame column) holding a photo when the
 #: model's field mapping names no image column, or the product lacks it
 IMAGE_KEY = "image"
+#: the columns a prediction table starts with; `label_i` / `prob_i` follow for each rank
+DECISION_COLUMNS = ("prediction", "confidence", "needs_review")
+#: put before an id column's name in a predictions file when predict writes a column of that name
+ID_PREFIX = "id:"
+
+
+def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str, str]:
+    """The column each id column is copied to in a predictions file, in order, each once.
+
+    An id column named like a column predict writes (`written`) becomes
+    `id:NAME`: two `prediction` columns would make a CSV ambiguous, and
+    Parquet and JSON Lines cannot hold them at all.
+
+        >>> id_output_names(["sku", "prediction", "sku"], ["prediction", "confidence"])
+        {'sku': 'sku', 'prediction': 'id:prediction'}
+    """
+    taken = set(written)
+    names = {}
+    for column in dict.fromkeys(id_cols):
+        name = column
+        while name in taken:
+            name = ID_PREFIX + name
+        taken.add(name)
+        names[column] = name
+    return names
+
+
+def missing_ids_warning(source: str | Path, id_cols: Sequence[str], present: Sequence[str]) -> str | None:
+    """The one-line warning for a catalog lacking some of the model's id columns (None: it has them all).
+
+    `present`: those it has, which predict copies; with none, it numbers the rows.
+    """
+    missing = [c for c in dict.fromkeys(id_cols) if c not in present]
+    if not missing:
+        return None
+    instead = (f"only {', '.join(map(repr, dict.fromkeys(present)))} is copied" if present
+               else "its rows are numbered in a 'row' column instead")
+    return f"{source} has no id column {', '.join(map(repr, missing))}; {instead}"
+
+
+def renamed_ids_warning(source: str | Path, names: dict[str, str]) -> str | None:
+    """The one-line warning for the id columns `id_output_names` renamed (None: none was)."""
+    renamed = {column: name for column, name in names.items() if column != name}
+    if not renamed:
+        return None
+    columns, copied = ", ".join(map(repr, renamed)), ", ".join(map(repr, renamed.values()))
+    return f"{source}: id column(s) {columns} copied as {copied}, since predict writes its own column(s) of that name"
 
 
 def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
@@ -251,7 +301,8 @@ class Categorizer:
             )
             model.fit(train.products, y_train, space, valid=valid_pair, seed=self.seed, class_weight=class_weight,
                       context=context)
-        self._fitted, self.label_space_, self.fields_ = model, space, mapping
+        # A latin-1 training file says nothing of the files predicted later.
+        self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
 
         self.thresholds_ = None
         self.review_confidence_ = np.zeros(0, np.float32)
@@ -274,9 +325,11 @@ class Categorizer:
                 self.metrics_["validation"] = headline(self._score(valid, valid_proba))
             self._test_catalog = test
             self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
+            self._test_photos = model.image_stats() if len(test) and mapping.image_col else None
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
             if self.test_metrics_ is not None:
-                self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts)
+                self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts,
+                                       self._test_photos)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         seen = text_fingerprints(train.products.texts + valid.products.texts)
@@ -340,7 +393,7 @@ class Categorizer:
         return proba.astype(np.float32, copy=False), parts
 
     def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray,
-                          parts: dict[str, np.ndarray]) -> None:
+                          parts: dict[str, np.ndarray], photos: ImageStats | None = None) -> None:
         """Add to `metrics` (of the combined model on `part`, `proba` its
         probabilities) what a model with parts (`parts`: their probabilities)
         and products with photos need reported.
@@ -351,7 +404,9 @@ class Categorizer:
         versus_best_part: how many decisions the combination changed against
             its best part, and the bootstrap interval of its macro-F1 gain
             (`prodcat.evaluation.compare`).
-        images: how many of the products have a photo reference at all.
+        images: how many of the products have a photo reference at all, and
+            for a model that reads photos (`photos`: how reading them went),
+            how many could be used and why the others could not.
         """
         if parts:
             components = {}
@@ -368,6 +423,9 @@ class Categorizer:
         if images is not None:
             with_image = sum(ref is not None for ref in images)
             metrics["images"] = {"with_image": with_image, "without_image": len(images) - with_image}
+            if photos is not None:
+                metrics["images"].update(usable=photos.read, missing=photos.missing, unreadable=photos.unreadable,
+                                         too_large=photos.too_large)
 
     # -------------------------------------------------------------- predict
     def _require_fitted(self) -> CategorizerModel:
@@ -387,29 +445,82 @@ class Categorizer:
         """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
         return bool(self._require_fitted().reads_images)
 
-    def _with_image_column_if_present(
-        self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None
+    def _readable_mapping(
+        self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None, *,
+        allow_no_photos: bool = False,
     ) -> FieldMapping:
-        """`mapping`, less its image column when `data` has no such column.
+        """`mapping`, less the id columns and the image column `data` lacks.
 
-        A model trained with photos still predicts products without them: its
-        image part falls back (an ensemble leans on its text part). Said once,
-        as a warning, when the model reads images.
+        Ids only name the rows of a predictions file, and scoring or
+        predicting a list needs none (`predict_file` says when it numbers the
+        rows instead). For the image column, see `_photo_mapping`.
         """
-        if not mapping.image_col:
-            return mapping
         if present is None and isinstance(data, pd.DataFrame):
             present = {str(c) for c in data.columns}
         elif present is None:
             present = set(read_columns(data, **mapping.read_options()))
-        if mapping.image_col in present:
-            return mapping
-        if self.reads_images():
-            where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
-            Reporter(self.quiet).warn(
-                f"{where} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
-            )
-        return replace(mapping, image_col=None)
+        ids = tuple(c for c in mapping.id_cols if c in present)
+        if ids != mapping.id_cols:
+            mapping = replace(mapping, id_cols=ids)
+        has_column = bool(mapping.image_col) and mapping.image_col in present
+        return self._photo_mapping(data, mapping, has_column, allow_no_photos=allow_no_photos)
+
+    def reads_only_images(self) -> bool:
+        """Whether the fitted model reads nothing but product photos (an image model, or an ensemble of them)."""
+        model = self._require_fitted()
+        return bool(model.reads_images) and not model.reads_text
+
+    def _photo_mapping(
+        self, data: CatalogSource, mapping: FieldMapping, has_column: bool, say: Reporter | None = None, *,
+        allow_no_photos: bool = False,
+    ) -> FieldMapping:
+        """`mapping` for reading the photos of `data` (has_column: whether it has the image column).
+
+        A model with a text part still predicts products without photos: its
+        image part falls back (an ensemble leans on its text part), said as a
+        warning. A model that reads only photos would give every product the
+        same fallback prediction, so there a missing image column or image
+        folder is an error, unless allow_no_photos (then a warning too).
+        """
+        if not mapping.image_col or not self.reads_images():
+            return mapping if has_column else replace(mapping, image_col=None)
+        say = say or Reporter(self.quiet)
+        where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+        refuse = self.reads_only_images() and not allow_no_photos
+        if not has_column:
+            if refuse:
+                raise ColumnError(
+                    f"{where} has no image column {mapping.image_col!r}, and model {self.model!r} reads nothing "
+                    "but photos: pass --image-col with the column that names them"
+                )
+            fallback = ("the model's image part falls back to the text" if self._require_fitted().reads_text
+                        else "every product gets the model's one fallback prediction")
+            say.warn(f"{where} has no image column {mapping.image_col!r}; {fallback}")
+            return replace(mapping, image_col=None)
+        if mapping.image_root and not isinstance(data, pd.DataFrame):
+            folder = image_dir_for(mapping, data)
+            if folder is not None and not folder.is_dir():
+                if refuse:
+                    raise ConfigError(
+                        f"image folder {folder} not found, and model {self.model!r} reads nothing but photos: "
+                        "pass --image-root with the folder that holds them"
+                    )
+                say.warn(f"image folder {folder} not found: products will count as having no usable photo")
+        return mapping
+
+    def _say_photos(self, where: str | Path, stats: ImageStats | None, say: Reporter | None = None) -> None:
+        """One line on how many products of `where` had no usable photo, for a model that reads them."""
+        if stats is None:
+            return
+        say = say or Reporter(self.quiet)
+        unusable = stats.failed + stats.absent
+        if not unusable:
+            say.note(f"photos of {where}: {stats.summary()}")
+            return
+        fallback = ("decided by the model's text part" if self._require_fitted().reads_text
+                    else "all given the model's one fallback prediction")
+        say.warn(f"photos of {where}: {stats.summary()}; the {unusable:,} product(s) without a usable photo "
+                 f"are {fallback}")
 
     def _field_options(self, options: dict[str, Any]) -> FieldMapping:
         """The saved field mapping with `options` (e.g. image_root=...) overriding it."""
@@ -435,7 +546,7 @@ class Categorizer:
         """
         self._require_fitted()
         if isinstance(data, Path):
-            mapping = self._with_image_column_if_present(data, self.fields_)
+            mapping = self._readable_mapping(data, self.fields_)
             return load_catalog(data, mapping, with_labels=False).products
         if isinstance(data, str):
             return Products.from_texts([data])
@@ -458,6 +569,10 @@ class Categorizer:
             image_fields = dict(image_col=IMAGE_KEY)
         else:
             image_fields = {}
+            if self.reads_only_images():
+                columns = " or ".join(repr(c) for c in dict.fromkeys([mapping.image_col, IMAGE_KEY]) if c)
+                raise ColumnError(f"the DataFrame has no image column {columns}, and model {self.model!r} "
+                                  "reads nothing but photos")
         missing = [c for c in mapping.text_cols if c not in frame.columns]
         image_only = bool(image_fields) and self.reads_images()
         if missing and (len(missing) < len(mapping.text_cols) or image_only):
@@ -524,18 +639,27 @@ class Categorizer:
         space = self.label_space_
         decided = space.decide(proba, self.thresholds_)
         confidence = self._confidence(proba, decided)
-        columns: dict[str, Any] = {
-            "prediction": space.decisions_to_names(decided),
-            "confidence": np.round(confidence.astype(np.float64), 6),
-            "needs_review": np.ones(len(proba), bool) if review_below is None else confidence < review_below,
-        }
-        k = max(1, min(top_k, space.n_classes))
+        columns: dict[str, Any] = dict(zip(DECISION_COLUMNS, (
+            space.decisions_to_names(decided),
+            np.round(confidence.astype(np.float64), 6),
+            np.ones(len(proba), bool) if review_below is None else confidence < review_below,
+        )))
+        k = self._ranks(top_k)
         top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         classes = np.asarray(space.classes, dtype=object)
         for rank in range(k):
             columns[f"label_{rank + 1}"] = classes[top[:, rank]]
             columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
         return pd.DataFrame(columns)
+
+    def _ranks(self, top_k: int) -> int:
+        return max(1, min(top_k, self.label_space_.n_classes))
+
+    def prediction_columns(self, top_k: int = 3) -> list[str]:
+        """The columns of `predict_table(..., top_k)`, which predictions files write after the ids."""
+        self._require_fitted()
+        ranked = [f"{kind}_{rank}" for rank in range(1, self._ranks(top_k) + 1) for kind in ("label", "prob")]
+        return [*DECISION_COLUMNS, *ranked]
 
     def predict_file(
         self,
@@ -546,16 +670,26 @@ class Categorizer:
         chunk_size: int = 50_000,
         review_out: str | Path | None = None,
         target_precision: float | None = None,
+        allow_no_photos: bool = False,
         **field_options: Any,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
 
         Streams in chunks (memory stays flat however long the file), keeps the
-        input's row order, and copies its id columns (or a 1-based `row`).
+        input's row order, and copies its id columns (or a 1-based `row`); an
+        id column named like a column predict writes (`prediction`,
+        `confidence`, ...) is copied as `id:prediction` (see `id_output_names`).
         review_out also writes the rows that need review to their own file.
-        Outputs appear only when complete. field_options (e.g. image_root=...)
-        override the saved field mapping for this file; relative image paths
-        start from this file's folder (see FieldMapping).
+        Outputs appear only when complete. field_options (e.g. image_root=...,
+        encoding="latin-1") override the saved field mapping for this file;
+        relative image paths start from this file's folder (see FieldMapping),
+        and the file is read as UTF-8 unless `encoding` says otherwise.
+
+        For a model that reads only photos, a file without the image column
+        or with an image folder that does not exist is an error (every
+        product would get the same fallback prediction), unless
+        allow_no_photos, for a caller that reports that itself. `photos` in
+        the summary counts how reading them went (see `ImageStats`).
         """
         self._require_fitted()
         data, out = Path(data), Path(out)
@@ -575,7 +709,6 @@ class Categorizer:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self._field_options(field_options)
         present = set(read_columns(data, **mapping.read_options()))
-        ids = [c for c in mapping.id_cols if c in present]
         text_cols = [c for c in mapping.text_cols if c in present]
         if not text_cols:
             missing = ", ".join(repr(c) for c in mapping.text_cols)
@@ -584,23 +717,42 @@ class Categorizer:
         if len(text_cols) < len(mapping.text_cols):
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
-        mapping = self._with_image_column_if_present(data, mapping, present)
+        wanted_ids = mapping.id_cols
+        mapping = self._readable_mapping(data, mapping, present, allow_no_photos=allow_no_photos)
+        ids = list(mapping.id_cols)
+        missing_ids = missing_ids_warning(data, wanted_ids, ids)
+        if missing_ids:
+            say.warn(missing_ids)
         read_as = FieldMapping(
             text_cols=tuple(text_cols), id_cols=tuple(ids), label_format=mapping.label_format,
             image_col=mapping.image_col, image_root=mapping.image_root, image_template=mapping.image_template,
             header=mapping.header, column_names=mapping.column_names,
             file_format=mapping.file_format, encoding=mapping.encoding,
         )
+        id_names = id_output_names(ids, self.prediction_columns(top_k))
+        renamed = renamed_ids_warning(data, id_names)
+        if renamed:
+            say.warn(renamed)
+        photos: ImageStats | None = None
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
         with PredictionOutput(out, review_out) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
                 table = self._table(self._proba(chunk.products), top_k, review_below)
+                if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
+                    photos = counted if photos is None else photos.merge(counted)
                 first = output.rows + 1
-                front = chunk.frame[ids] if ids else pd.DataFrame({"row": np.arange(first, first + len(chunk))})
+                if ids:
+                    front = chunk.frame[list(id_names)].rename(columns=id_names)
+                else:
+                    front = pd.DataFrame({"row": np.arange(first, first + len(chunk))})
                 output.write(pd.concat([front.reset_index(drop=True), table], axis=1))
                 bar.update(task, advance=len(chunk))
-        return output.summary(time.perf_counter() - started)
+        self._say_photos(data, photos, say)
+        summary = output.summary(time.perf_counter() - started)
+        if photos is not None:
+            summary["photos"] = photos.to_dict()
+        return summary
 
     # ------------------------------------------------------------- evaluate
     def evaluate(
@@ -615,8 +767,9 @@ class Categorizer:
 
         Products whose normalized text the model saw in training are left out
         (their count is reported) unless keep_seen=True: scoring them would
-        flatter the model. field_options (e.g. label_col=...) override the
-        saved field mapping for this catalog.
+        flatter the model. field_options (e.g. label_col=..., encoding="latin-1")
+        override the saved field mapping for this catalog (read as UTF-8
+        unless `encoding` says otherwise).
         """
         self._require_fitted()
         if report_dir is not None:
@@ -625,9 +778,10 @@ class Categorizer:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
             catalog, excluded, proba, parts = self._test_catalog, 0, self._test_proba, self._test_parts
+            photos = self._test_photos
         else:
             mapping = self._field_options(field_options).require_labels()
-            catalog = load_catalog(data, self._with_image_column_if_present(data, mapping))
+            catalog = load_catalog(data, self._readable_mapping(data, mapping))
             excluded = 0
             if not keep_seen:
                 seen = np.isin(text_fingerprints(catalog.products.texts), self.seen_fingerprints_)
@@ -643,8 +797,10 @@ class Categorizer:
                     )
                     catalog = catalog.take(np.flatnonzero(~seen))
             proba, parts = self._proba_and_parts(catalog.products)
+            photos = self._fitted.image_stats() if catalog.mapping.image_col else None
+            self._say_photos(catalog.source, photos)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
-        self._add_part_metrics(metrics, catalog, proba, parts)
+        self._add_part_metrics(metrics, catalog, proba, parts, photos)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
@@ -701,7 +857,8 @@ class Categorizer:
             except ConfigError:
                 raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
             space = LabelSpace.from_dict(manifest["labels"])
-            fields = FieldMapping.from_dict(manifest["fields"])
+            # older models kept their training file's encoding
+            fields = FieldMapping.from_dict(manifest["fields"]).for_model()
             model_arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
             model = model_cls.from_state(manifest["model"]["params"], state, model_arrays, space)
         except (KeyError, TypeError, ValueError) as exc:
@@ -722,6 +879,7 @@ class Categorizer:
         self._test_catalog = None
         self._test_proba = None
         self._test_parts = {}
+        self._test_photos = None
         return self
 
     def __repr__(self) -> str:

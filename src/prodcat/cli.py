@@ -38,6 +38,12 @@ LabelSep = Annotated[Optional[str], typer.Option("--label-sep", help="Separator 
 LabelLevel = Annotated[Optional[int], typer.Option("--label-level", help="Keep the first N levels of a path.")]
 IdCols = Annotated[Optional[str], typer.Option("--id-cols", help="Id columns copied to prediction files.")]
 Encoding = Annotated[Optional[str], typer.Option(help="Text encoding of CSV/TSV/JSONL files (default utf-8).")]
+# A model does not keep its training file's encoding: each file read later says its own.
+FileEncoding = Annotated[
+    Optional[str],
+    typer.Option(help="Text encoding of the --data file if CSV/TSV/JSONL (default utf-8, whatever the model "
+                 "was trained on)."),
+]
 ImageCol = Annotated[
     Optional[str],
     typer.Option("--image-col", help="Column holding each product's photo: a file name or a path (an empty cell: none)."),
@@ -265,7 +271,7 @@ def evaluate(
     label_format: LabelFormat = None,
     label_sep: LabelSep = None,
     label_level: LabelLevel = None,
-    encoding: Encoding = None,
+    encoding: FileEncoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
     keep_seen: Annotated[
@@ -296,7 +302,12 @@ def evaluate(
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
     data: Data,
-    out: Annotated[Path, typer.Option("--out", help="Predictions file: .csv, .tsv, .jsonl or .parquet.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Predictions file: .csv, .tsv, .jsonl or .parquet. It holds the model's id "
+                     "columns (or a 1-based `row`), then prediction, confidence, needs_review, label_1, prob_1, ...; "
+                     "an id column named like one of those is copied as id:NAME (e.g. id:prediction)."),
+    ],
     top_k: Annotated[int, typer.Option("--top-k", help="How many ranked labels to write per product.")] = 3,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows per streamed chunk.")] = 50_000,
     review_out: Annotated[
@@ -305,6 +316,7 @@ def predict(
     target_precision: Annotated[
         Optional[float], typer.Option("--target-precision", help="Override the model's review precision target.")
     ] = None,
+    encoding: FileEncoding = None,
     engine: Annotated[str, typer.Option(help="local (default) or ray: Ray Data over a file or a folder of files.")] = "local",
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="An existing Ray cluster (default: a local Ray).")
@@ -320,13 +332,14 @@ def predict(
         raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine!r}")
-    image_options = {k: v for k, v in dict(image_col=image_col, image_root=image_root).items() if v is not None}
+    field_options = {k: v for k, v in dict(image_col=image_col, image_root=image_root, encoding=encoding).items()
+                     if v is not None}
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
 
         summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
                                    target_precision=target_precision, review_out=review_out, quiet=quiet,
-                                   **image_options)
+                                   **field_options)
         typer.echo(f"wrote {summary['rows']:,} predictions to {out} with Ray ({summary['rows_per_second']:,} products/s)")
         typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
         return
@@ -334,7 +347,7 @@ def predict(
         raise ConfigError("--ray-address needs --engine ray")
     clf = Categorizer.load(model_dir, quiet=quiet)
     summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size, review_out=review_out,
-                               target_precision=target_precision, **image_options)
+                               target_precision=target_precision, **field_options)
     typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
     typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
 

@@ -167,8 +167,10 @@ def predict_upload(
     photo_options = {"image_root": str(image_folder)} if image_folder is not None else {}
     photos = image_column_missing = None
     try:
+        # The page says itself when an upload's photos are not on the server
+        # (show_upload_photos), where "pass --image-root" would mean nothing.
         summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
-                                   **photo_options)
+                                   allow_no_photos=True, **photo_options)
         if image_folder is not None:
             photos = count_photos(source, clf, image_folder, chunk_size=chunk_size)
             image_column_missing = clf.fields_.image_col if photos is None else None

@@ -17,6 +17,9 @@ from prodcat.errors import ConfigError
 
 LABEL_FORMATS = ("single", "multi", "path")
 
+# What a CSV / TSV / JSONL file is read as unless told otherwise.
+DEFAULT_ENCODING = "utf-8"
+
 # Joins a product's text fields into the one text that bag-of-words models
 # read. A visible separator keeps a title's last word and a description's first
 # word from fusing into one character n-gram.
@@ -51,6 +54,9 @@ class FieldMapping:
     header: False for files without a header row; columns are then named by
         `column_names` (or "0", "1", ...).
     file_format: "csv", "tsv", "jsonl" or "parquet"; None means from the suffix.
+    encoding: the text encoding of the file being read. It belongs to one
+        file, not to a layout: a model does not keep the one it was trained
+        with, and later files are read as UTF-8 unless told otherwise.
     """
 
     text_cols: tuple[str, ...] = ()
@@ -65,7 +71,7 @@ class FieldMapping:
     header: bool = True
     column_names: tuple[str, ...] | None = None
     file_format: str | None = None
-    encoding: str = "utf-8"
+    encoding: str = DEFAULT_ENCODING
 
     def __post_init__(self):
         for name in ("text_cols", "label_cols", "id_cols", "column_names"):
@@ -142,6 +148,10 @@ class FieldMapping:
         if unknown:
             raise ConfigError(f"unknown field option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
+
+    def for_model(self) -> FieldMapping:
+        """This mapping as a model keeps it: without the training file's own encoding."""
+        return replace(self, encoding=DEFAULT_ENCODING)
 
     def with_options(self, **options: Any) -> FieldMapping:
         """This mapping with every option that is not None replaced."""

@@ -130,10 +130,14 @@ def render_markdown(
     images = metrics.get("images")
     if images:
         lines.append("")
-        lines.append(
-            f"{images['with_image']} of {images['with_image'] + images['without_image']} products have a photo "
-            "reference (whether each photo could be read: `prodcat inspect`)."
-        )
+        total = images["with_image"] + images["without_image"]
+        line = f"{images['with_image']} of {total} products have a photo reference"
+        if "usable" in images:
+            failed = [f"{images[k]} {k.replace('_', ' ')}" for k in ("missing", "unreadable", "too_large") if images[k]]
+            line += f"; {images['usable']} of them could be used by the model"
+            lines.append(line + (f" ({', '.join(failed)})." if failed else "."))
+        else:
+            lines.append(line + " (whether each photo could be read: `prodcat inspect`).")
     lines.append("")
 
     lines += ["## Headline", ""]

@@ -12,12 +12,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from prodcat.catalog.products import Products
 from prodcat.labels import LabelSpace
+
+if TYPE_CHECKING:
+    from prodcat.images.decode import ImageStats
 
 
 @dataclass
@@ -46,6 +49,9 @@ class CategorizerModel(ABC):
     #: whether the model reads product photos (`Products.images`); an
     #: ensemble says so per instance, from its members
     reads_images: ClassVar[bool] = False
+    #: whether the model reads the products' text; one that reads only photos
+    #: has nothing to fall back on for a product without a usable one
+    reads_text: ClassVar[bool] = True
 
     def __init__(self, **params: Any):
         self.params = dict(params)
@@ -88,6 +94,10 @@ class CategorizerModel(ABC):
         gives such a member no weight on those rows.
         """
         return self.predict_proba(products), None
+
+    def image_stats(self) -> ImageStats | None:
+        """How reading photos went in the last prediction (None: the model reads none)."""
+        return None
 
     def component_proba(self, products: Products) -> dict[str, np.ndarray]:
         """Probabilities of the model's parts by name (an ensemble's members); {} for a single model.

@@ -167,6 +167,7 @@ class ImageTorchModel(TorchModel):
 
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     reads_images: ClassVar[bool] = True
+    reads_text: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -363,6 +364,9 @@ class ImageTorchModel(TorchModel):
         logits = self._logits(examples, np.ones(len(examples), dtype=np.int64))
         self.image_stats_ = _stats_of(examples)
         return logits, _mask_of(examples)
+
+    def image_stats(self) -> ImageStats | None:
+        return self.image_stats_
 
     def decision_function(self, products: Products) -> np.ndarray:
         """Uncalibrated logits, (n, n_classes) float32; `image_stats_` counts how reading went."""

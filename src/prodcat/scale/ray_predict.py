@@ -132,7 +132,9 @@ def predict_with_ray(
     >>> predict_with_ray("models/shop", "catalog.csv", "pred.parquet", quiet=True)  # doctest: +SKIP
     {'rows': 630, 'needs_review': 41, 'seconds': ..., 'rows_per_second': ..., ...}
     """
-    from prodcat.categorizer import PREDICTION_FORMATS, Categorizer, PredictionOutput
+    from prodcat.categorizer import (
+        PREDICTION_FORMATS, Categorizer, PredictionOutput, id_output_names, missing_ids_warning, renamed_ids_warning,
+    )
 
     started = time.perf_counter()
     say = Reporter(quiet)
@@ -160,10 +162,14 @@ def predict_with_ray(
     absent = [c for c in mapping.text_cols if c not in text_cols]
     if absent:
         say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
-    if mapping.image_col and plan.image_col is None:
-        say.warn(
-            f"{files[0]} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
-        )
+    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols)
+    if missing_ids:
+        say.warn(missing_ids)
+    renamed = renamed_ids_warning(files[0], id_output_names(id_cols, clf.prediction_columns(top_k)))
+    if renamed:
+        say.warn(renamed)
+    # the local engine's rule: a warning where a text part falls back, an error where none does
+    mapping = clf._photo_mapping(files[0], mapping, plan.image_col is not None, say)
     image_dirs = [image_folder(mapping, f) for f in files] if plan.image_col else None
 
     ray = _import_ray()
@@ -214,7 +220,8 @@ class CategorizerPredictor:
 
     Each batch is a pandas DataFrame of text columns (as prodcat's readers
     give them: every value a str); the result is `Categorizer.predict_table`
-    with `id_cols` copied in front. fields: the field mapping to read batches
+    with `id_cols` copied in front (renamed as `Categorizer.predict_file`
+    does, see `id_output_names`). fields: the field mapping to read batches
     with (`FieldMapping.to_dict()`; default: the model's own). Photos come
     from the mapping's image column (or an `image` column) as predict_table
     reads them: a relative path starts from the image root as seen from the
@@ -253,15 +260,18 @@ class CategorizerPredictor:
         self.target_precision = target_precision
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from prodcat.categorizer import id_output_names
+
         missing = [c for c in self.id_cols if c not in batch.columns]
         if missing:
             raise ColumnError(f"a batch has no id column {', '.join(repr(c) for c in missing)}")
         table = self.categorizer.predict_table(batch, top_k=self.top_k, target_precision=self.target_precision)
         if not self.id_cols:
             return table
+        names = id_output_names(self.id_cols, list(table.columns))
         # Ray hands string columns over as pyarrow-backed dtypes; the local
         # engine's ids are plain pandas strings, and the files must match.
-        ids = batch[self.id_cols].astype(str).reset_index(drop=True)
+        ids = batch[list(names)].astype(str).rename(columns=names).reset_index(drop=True)
         return pd.concat([ids, table], axis=1)
 
 

@@ -341,7 +341,8 @@ def create_app(
     @app.post(
         FILE_ROUTE,
         responses={
-            "200": {"description": "The predictions, in the upload's format: id columns (or a 1-based `row`), "
+            "200": {"description": "The predictions, in the upload's format: id columns (or a 1-based `row`; an id "
+                    "column named like a column below is sent as `id:NAME`), "
                     "prediction, confidence, needs_review, label_1, prob_1, ...",
                     "content": {media: {} for media in MEDIA_TYPES.values()}},
             "415": {"model": ErrorBody, "description": "The upload is not CSV, TSV, JSONL or Parquet."},
