@@ -35,6 +35,22 @@ def test_evaluate_uses_the_saved_field_mapping(model_dir, tmp_path, capsys):
     assert metrics["n"] == 630 and len(metrics["levels"]) == 2
 
 
+def test_evaluate_scores_a_coarser_level_and_refuses_another_label_format(model_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", tmp_path / "r", "--keep-seen",
+                         "--label-level", "1", "-q")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["level"] == 1 and metrics["accuracy"] > 0.9
+    assert "Scored at level 1" in (tmp_path / "r" / "report.md").read_text()
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", tmp_path / "r2", "--keep-seen",
+                         "--label-format", "single", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: model {model_dir} predicts path labels; --label-format single cannot score it "
+        "(leave --label-format out to read the labels as path)"
+    ]
+    assert not (tmp_path / "r2").exists()
+
+
 def test_predict_streams_in_input_order_with_ids(model_dir, tmp_path, capsys):
     out_csv = tmp_path / "pred.csv"
     code, out, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", out_csv, "--top-k", "2",

@@ -46,6 +46,7 @@ from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
+from prodcat.evaluation.metrics import at_level
 from prodcat.labels import LabelSpace, label_name
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -336,7 +337,7 @@ class Categorizer:
         return proba.astype(np.float32, copy=False), parts
 
     def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray,
-                          parts: dict[str, np.ndarray]) -> None:
+                          parts: dict[str, np.ndarray], level: int | None = None) -> None:
         """Add to `metrics` (of the combined model on `part`, `proba` its
         probabilities) what a model with parts (`parts`: their probabilities)
         and products with photos need reported.
@@ -348,18 +349,20 @@ class Categorizer:
             its best part, and the bootstrap interval of its macro-F1 gain
             (`prodcat.evaluation.compare`).
         images: how many of the products have a photo reference at all.
+        level: the path level `metrics` were scored at (see `compute_metrics`).
         """
         if parts:
             components = {}
             for name, part_proba in parts.items():
                 # The tuned multi-label thresholds belong to the combined model;
                 # a part alone is judged with the default decision.
-                scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32))
+                scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32),
+                                         level=level)
                 components[name] = {k: scored[k] for k in PART_KEYS}
             components["combined"] = {k: metrics[k] for k in PART_KEYS}
             metrics["components"] = components
             metrics["versus_best_part"] = versus_best_part(self.label_space_, part.labels, parts, proba,
-                                                           self.thresholds_, seed=self.seed)
+                                                           self.thresholds_, level=level, seed=self.seed)
         images = part.products.images
         if images is not None:
             with_image = sum(ref is not None for ref in images)
@@ -611,15 +614,19 @@ class Categorizer:
         Products whose normalized text the model saw in training are left out
         (their count is reported) unless keep_seen=True: scoring them would
         flatter the model. field_options (e.g. label_col=...) override the
-        saved field mapping for this catalog.
+        saved field mapping for this catalog; a label_level coarser than a
+        path model's scores it at that level (its predicted paths cut there),
+        and a label_format other than the model's is refused.
         """
         self._require_fitted()
+        level = None
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
             catalog, excluded, proba, parts = self._test_catalog, 0, self._test_proba, self._test_parts
         else:
             mapping = self._field_options(field_options).require_labels()
+            level = self._scoring_level(mapping)
             catalog = load_catalog(data, self._with_image_column_if_present(data, mapping))
             excluded = 0
             if not keep_seen:
@@ -636,23 +643,53 @@ class Categorizer:
                     )
                     catalog = catalog.take(np.flatnonzero(~seen))
             proba, parts = self._proba_and_parts(catalog.products)
-        metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
-        self._add_part_metrics(metrics, catalog, proba, parts)
+        metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_, level=level)
+        self._add_part_metrics(metrics, catalog, proba, parts, level)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
         if report_dir is not None:
             write_report(metrics, report_dir, title=f"{self.model} on {Path(catalog.source).name}",
-                         examples=self._examples(catalog, proba))
+                         examples=self._examples(catalog, proba, level))
         return metrics
 
-    def _examples(self, catalog: Catalog, proba: np.ndarray) -> pd.DataFrame:
+    def _scoring_level(self, mapping: FieldMapping) -> int | None:
+        """The path level labels read with `mapping` are scored at (None: the model's own classes).
+
+        Labels read another way than the model's would be scored against
+        classes it cannot predict: every product wrong, or `a|b` taken as one
+        class. A coarser level is well defined (cut the predicted paths); a
+        deeper one is not.
+        """
+        space = self.label_space_
+        model = f"model {self.model_dir_}" if getattr(self, "model_dir_", None) else f"this {self.model} model"
+        if mapping.label_format != space.label_format:
+            raise ConfigError(
+                f"{model} predicts {space.label_format} labels; --label-format {mapping.label_format} cannot "
+                f"score it (leave --label-format out to read the labels as {space.label_format})"
+            )
+        if space.label_format != "path" or mapping.label_level is None:
+            return None
+        if mapping.label_level > space.depth:
+            raise ConfigError(
+                f"{model} predicts paths of at most {space.depth} level(s); "
+                f"--label-level {mapping.label_level} asks for deeper ones"
+            )
+        return mapping.label_level if mapping.label_level < space.depth else None
+
+    def _examples(self, catalog: Catalog, proba: np.ndarray, level: int | None = None) -> pd.DataFrame:
         table = self._table(proba, 1, self.review_threshold())
+        predicted, confidence = table["prediction"], table["confidence"]
+        if level is not None:
+            decided = self.label_space_.decide(proba, self.thresholds_)
+            coarse, coarse_proba, decided = at_level(self.label_space_, proba, decided, level)
+            predicted = [coarse.classes[i] for i in decided]
+            confidence = np.round(coarse_proba[np.arange(len(decided)), decided].astype(np.float64), 6)
         return pd.DataFrame({
             "text": catalog.products.texts,
             "true": [label_name(lab, self.label_space_.label_format) for lab in catalog.labels],
-            "predicted": table["prediction"],
-            "confidence": table["confidence"],
+            "predicted": predicted,
+            "confidence": confidence,
         })
 
     # ------------------------------------------------------------ save/load
@@ -711,6 +748,7 @@ class Categorizer:
         self.metrics_ = manifest.get("metrics", {})
         self.training_ = manifest.get("training", {})
         self.manifest_ = manifest
+        self.model_dir_ = Path(path)
         self.test_metrics_ = None
         self._test_catalog = None
         self._test_proba = None

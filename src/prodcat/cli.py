@@ -260,7 +260,13 @@ def evaluate(
     label_col: LabelCol = None,
     label_format: LabelFormat = None,
     label_sep: LabelSep = None,
-    label_level: LabelLevel = None,
+    label_level: Annotated[
+        Optional[int],
+        typer.Option(
+            "--label-level",
+            help="Score a path model at its first N levels: true labels and predicted paths are both cut there.",
+        ),
+    ] = None,
     encoding: Encoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
@@ -269,7 +275,11 @@ def evaluate(
     ] = False,
     quiet: Quiet = False,
 ):
-    """Score a model on a labelled catalog; field options default to the model's."""
+    """Score a model on a labelled catalog; field options default to the model's.
+
+    --label-format must be the model's own (it is refused otherwise); a path model
+    can be scored at a coarser --label-level, never a deeper one.
+    """
     from prodcat.categorizer import Categorizer
 
     clf = Categorizer.load(model_dir, quiet=quiet)

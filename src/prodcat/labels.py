@@ -210,6 +210,14 @@ class LabelSpace:
         """The first `level` levels of a path name (the whole path if shorter)."""
         return PATH_JOINER.join(name.split(PATH_JOINER)[:level])
 
+    def coarsen(self, level: int) -> tuple[LabelSpace, np.ndarray]:
+        """The path space cut to its first `level` levels, and for each class
+        of this space the index of its ancestor among the coarse classes."""
+        ancestors = [self.ancestor(name, level) for name in self.classes]
+        coarse = LabelSpace(self.label_format, sorted(set(ancestors)))
+        index = coarse.index()
+        return coarse, np.array([index[a] for a in ancestors], dtype=np.int64)
+
     # --- persistence ------------------------------------------------------
     def to_dict(self) -> dict:
         return {"label_format": self.label_format, "classes": list(self.classes)}
