@@ -146,6 +146,21 @@ def test_every_bad_input_gives_one_clear_line(tmp_path, capsys):
         assert not out_dir.exists(), f"{case}: something was written"
 
 
+def test_a_damaged_model_directory_gives_one_line(model_dir, tmp_path, capsys):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model_dir, damaged)
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    manifest["review"]["threshold"] = "high"
+    (damaged / "manifest.json").write_text(json.dumps(manifest))
+    code, out, err = run(capsys, "predict", damaged, "--data", DEMO, "--out", tmp_path / "p.csv", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f'prodcat: error: {damaged / "manifest.json"} is damaged: review.threshold must be a number or null, got "high"'
+    ]
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_the_error_names_the_file(tmp_path, capsys):
     _, _, err = run(capsys, "inspect", "--data", tmp_path / "missing.tsv", "--text-cols", "t")
     assert "missing.tsv" in err

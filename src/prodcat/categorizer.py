@@ -724,21 +724,28 @@ class Categorizer:
     def load(cls, path: str | Path, *, quiet: bool = False) -> Categorizer:
         """Load a model directory. Reads JSON and safetensors only; never runs code from it."""
         manifest, state, arrays = read_model_dir(path)
+        name = manifest["model"]["name"]
         try:
-            name = manifest["model"]["name"]
-            try:
-                model_cls = get_model_class(name)
-            except ConfigError:
-                raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
+            model_cls = get_model_class(name)
+        except ConfigError:
+            raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
+        try:
             space = LabelSpace.from_dict(manifest["labels"])
             fields = FieldMapping.from_dict(manifest["fields"])
             model_arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
             model = model_cls.from_state(manifest["model"]["params"], state, model_arrays, space)
+            thresholds = arrays.get("prodcat.thresholds")
+            if thresholds is not None and thresholds.shape != (space.n_classes,):
+                raise ModelDirError(f"thresholds have shape {thresholds.shape}, expected ({space.n_classes},)")
+        except ProdcatError as exc:
+            # a model's own message (a weight of the wrong shape for the
+            # manifest's classes, ...) does not know which directory it reads
+            raise ModelDirError(f"{path} has an inconsistent manifest or model state: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
         self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
-        self.thresholds_ = arrays.get("prodcat.thresholds")
+        self.thresholds_ = thresholds
         self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
         self.review_confidence_ = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
         self.review_correct_ = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
