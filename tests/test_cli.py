@@ -161,6 +161,20 @@ def test_a_damaged_model_directory_gives_one_line(model_dir, tmp_path, capsys):
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
+    frame = tiny_frame()
+    frame.loc[[3, 7, 11], "leaf"] = ""
+    data = _catalog(tmp_path, frame)
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "leaf", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["empty_labels"] == {"column": "leaf", "rows": 3, "first_rows": [4, 8, 12]}
+    assert sum(report["class_counts"].values()) == len(frame) - 3
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "leaf",
+                       "--out", tmp_path / "m", "-q")
+    assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
+
+
 def test_the_error_names_the_file(tmp_path, capsys):
     _, _, err = run(capsys, "inspect", "--data", tmp_path / "missing.tsv", "--text-cols", "t")
     assert "missing.tsv" in err

@@ -361,7 +361,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the inspection as JSON.")] = False,
     top: Annotated[int, typer.Option(help="How many classes and examples to list.")] = 10,
 ):
-    """Classes, long tail, duplicates, conflicting labels, empty fields, text lengths, readable images."""
+    """Classes, long tail, duplicates, conflicting labels, empty fields and labels, text lengths, readable images."""
     from rich.console import Console
 
     from prodcat.catalog.fields import resolve_fields
@@ -371,7 +371,8 @@ def inspect(
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options).require_text()
-    catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols))
+    # finding empty labels is part of inspecting: reported, not refused
+    catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols), allow_empty_labels=True)
     report = inspect_catalog(catalog, top=top)
     if as_json:
         _print_json(report)

@@ -62,12 +62,14 @@ def parse_labels(
     where: str = "catalog",
     column: str = "label",
     first_row: int = 1,
+    require: bool = True,
 ) -> list[Label]:
     """Parse raw label cells (already strings) into label tuples.
 
     A cell in the form '["A >> B >> C"]' (a JSON list) is unwrapped: for paths
     its first element is the path, for multi-label its elements are the labels.
-    Empty cells are an error that names the rows.
+    Empty cells are an error that names the rows, unless require=False: then
+    they are kept as empty labels ().
     """
     if label_format == "single":
         labels = [(c.strip(),) if c.strip() else () for c in cells]
@@ -76,6 +78,8 @@ def parse_labels(
             unwrapped = [_unwrap_path(c) if label_format == "path" else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
+    if not require:
+        return labels
     return require_labels(labels, where=where, column=column, first_row=first_row)
 
 
