@@ -39,7 +39,7 @@ from prodcat.catalog.load import (
     iter_catalog,
     load_catalog,
 )
-from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import read_columns
 from prodcat.catalog.split import split_catalog
@@ -65,10 +65,12 @@ PART_KEYS = ("accuracy", "macro_f1", "weighted_f1", "n")
 IMAGE_KEY = "image"
 
 
-def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
-    """64-bit hashes of normalized texts: what a model has seen, without storing the texts."""
+def text_fingerprints(texts: Iterable[str], images: Sequence[str | bytes | None] | None = None) -> np.ndarray:
+    """64-bit hashes of normalized texts (for a product without text, of its
+    photo: see `product_keys`): what a model has seen, without storing them."""
     return np.array(
-        [int.from_bytes(hashlib.blake2b(normalize_text(t).encode(), digest_size=8).digest(), "little") for t in texts],
+        [int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+         for key in product_keys(list(texts), images)],
         dtype=np.uint64,
     )
 
@@ -197,8 +199,10 @@ class Categorizer:
         class_weight = None if self.class_weight in (None, "none") else self.class_weight
         started = time.perf_counter()
         say = Reporter(self.quiet)
-        mapping = self.resolve_fields().require_text().require_labels()
+        mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
+        if model.reads_text:
+            mapping.require_text()
         if not model.label_formats:
             raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
@@ -220,6 +224,7 @@ class Categorizer:
                 catalog.products.texts,
                 catalog.labels,
                 mapping.label_format,
+                images=catalog.products.images,
                 valid_size=self.valid_size,
                 test_size=0.0 if test_catalog is not None else self.test_size,
                 seed=self.seed,
@@ -276,7 +281,10 @@ class Categorizer:
                 self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
-        seen = text_fingerprints(train.products.texts + valid.products.texts)
+        seen = text_fingerprints(
+            train.products.texts + valid.products.texts,
+            None if train.products.images is None else train.products.images + valid.products.images,
+        )
         self.seen_fingerprints_ = np.unique(seen)
         self.training_ = {
             "source": catalog.source,
@@ -386,6 +394,10 @@ class Categorizer:
         """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
         return bool(self._require_fitted().reads_images)
 
+    def reads_text(self) -> bool:
+        """Whether the fitted model reads product texts (False: it reads only photos)."""
+        return bool(self._require_fitted().reads_text)
+
     def _with_image_column_if_present(
         self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None
     ) -> FieldMapping:
@@ -393,7 +405,8 @@ class Categorizer:
 
         A model trained with photos still predicts products without them: its
         image part falls back (an ensemble leans on its text part). Said once,
-        as a warning, when the model reads images.
+        as a warning, when the model reads images; a model that reads only
+        photos would have nothing to read, which is an error.
         """
         if not mapping.image_col:
             return mapping
@@ -403,8 +416,10 @@ class Categorizer:
             present = set(read_columns(data, **mapping.read_options()))
         if mapping.image_col in present:
             return mapping
+        where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+        if not self.reads_text():
+            raise ColumnError(f"{where} has no image column {mapping.image_col!r}, and the model reads only photos")
         if self.reads_images():
-            where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
             Reporter(self.quiet).warn(
                 f"{where} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
             )
@@ -457,6 +472,10 @@ class Categorizer:
             image_fields = dict(image_col=IMAGE_KEY)
         else:
             image_fields = {}
+        if not image_fields and not self.reads_text():
+            raise ColumnError(
+                f"the products have no image column ({mapping.image_col or IMAGE_KEY!r}), and the model reads only photos"
+            )
         missing = [c for c in mapping.text_cols if c not in frame.columns]
         image_only = bool(image_fields) and self.reads_images()
         if missing and (len(missing) < len(mapping.text_cols) or image_only):
@@ -474,10 +493,14 @@ class Categorizer:
         images = self._dict_images(items)
         if not any(c in item for item in items for c in text_cols):
             photos = images is not None and self.reads_images() and any(ref is not None for ref in images)
+            if not photos and not text_cols:
+                key = self.fields_.image_col or IMAGE_KEY
+                raise ColumnError(f"no product has a photo ({key!r}), and the model reads only photos")
             if not photos:
                 raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
         fields = {c: ["" if item.get(c) is None else str(item.get(c)) for item in items] for c in text_cols}
-        texts = [self.fields_.join_text(list(values)) for values in zip(*fields.values())]
+        texts = ([self.fields_.join_text(list(values)) for values in zip(*fields.values())] if text_cols
+                 else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
 
     def _dict_images(self, items: Sequence[dict]) -> list[str | bytes | None] | None:
@@ -575,11 +598,11 @@ class Categorizer:
         present = set(read_columns(data, **mapping.read_options()))
         ids = [c for c in mapping.id_cols if c in present]
         text_cols = [c for c in mapping.text_cols if c in present]
-        if not text_cols:
+        if not text_cols and self.reads_text():
             missing = ", ".join(repr(c) for c in mapping.text_cols)
             raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
         say = Reporter(self.quiet)
-        if len(text_cols) < len(mapping.text_cols):
+        if len(text_cols) < len(mapping.text_cols) and self.reads_text():
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
         mapping = self._with_image_column_if_present(data, mapping, present)
@@ -630,7 +653,8 @@ class Categorizer:
             catalog = load_catalog(data, self._with_image_column_if_present(data, mapping))
             excluded = 0
             if not keep_seen:
-                seen = np.isin(text_fingerprints(catalog.products.texts), self.seen_fingerprints_)
+                seen = np.isin(text_fingerprints(catalog.products.texts, catalog.products.images),
+                               self.seen_fingerprints_)
                 excluded = int(seen.sum())
                 if excluded == len(catalog):
                     raise CatalogError(

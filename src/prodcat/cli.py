@@ -370,7 +370,9 @@ def inspect(
 
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
-    mapping = resolve_fields(preset, config, **options).require_text()
+    mapping = resolve_fields(preset, config, **options)
+    if not mapping.image_col:  # a catalog of photos alone has no text column
+        mapping.require_text()
     # finding empty labels is part of inspecting: reported, not refused
     catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols), allow_empty_labels=True)
     report = inspect_catalog(catalog, top=top)

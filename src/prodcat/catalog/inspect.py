@@ -26,7 +26,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import label_name
 
@@ -121,6 +121,10 @@ def _empty_fields(catalog: Catalog) -> dict[str, int]:
     return empty
 
 
+def _shown_ref(ref: str | bytes) -> str:
+    return f"<{len(ref):,} bytes>" if isinstance(ref, bytes) else ref
+
+
 def _images(catalog: Catalog) -> dict[str, Any]:
     """How many products have a photo reference, and how many of those photos read.
 
@@ -152,7 +156,12 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
     412
     """
     texts = [str(t) for t in catalog.products.texts]
-    keys = [normalize_text(t) for t in texts]
+    images = catalog.products.images
+    # A product without text is known by its photo, as the split groups it,
+    # and shown by its photo's reference.
+    keys = product_keys(texts, images)
+    shown = [f"(photo) {_shown_ref(images[i])}" if not t.strip() and images and images[i] is not None else t
+             for i, t in enumerate(texts)]
     label_format = catalog.mapping.label_format
     report: dict[str, Any] = {
         "source": str(catalog.source),
@@ -186,12 +195,12 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
             }
         report["long_tail"] = _long_tail(counts, top)
 
-    report["duplicates"] = _duplicates(texts, keys, top)
+    report["duplicates"] = _duplicates(shown, keys, top)
 
     if catalog.labels is not None:
         # A multi-label product's label is its whole set: two listings conflict
         # when their sets differ.
-        report["conflicts"] = _conflicts([texts[i] for i in labelled], [keys[i] for i in labelled],
+        report["conflicts"] = _conflicts([shown[i] for i in labelled], [keys[i] for i in labelled],
                                          [label_name(lab, label_format) for lab in labels])
 
     report["empty_fields"] = _empty_fields(catalog)

@@ -122,7 +122,8 @@ def catalog_from_frame(
     allow_empty_labels: keep an empty label cell as the empty label () rather
     than refuse the catalog (for `inspect`, which reports them).
     """
-    mapping.require_text()
+    if not mapping.image_col:  # a catalog of photos alone has no text column
+        mapping.require_text()
     if with_labels:
         mapping.require_labels()
     images = None
@@ -139,7 +140,8 @@ def catalog_from_frame(
             frame = frame.assign(**{mapping.image_col: shown})
     frame = _as_string_frame(frame, mapping.columns(with_labels), source).reset_index(drop=True)
     text_columns = {col: frame[col].tolist() for col in mapping.text_cols}
-    texts = [mapping.join_text(list(values)) for values in zip(*text_columns.values())]
+    texts = ([mapping.join_text(list(values)) for values in zip(*text_columns.values())] if text_columns
+             else [""] * len(frame))
     labels = None
     if with_labels:
         if len(mapping.label_cols) > 1:
@@ -187,6 +189,8 @@ def load_catalog(
                                  allow_empty_labels=allow_empty_labels)
     images = catalog.products.images
     if not any(catalog.products.texts) and not (images and any(ref is not None for ref in images)):
+        if not mapping.text_cols:
+            raise CatalogError(f"no product of {source} has a photo in column {mapping.image_col!r}")
         raise CatalogError(f"every text in column(s) {', '.join(mapping.text_cols)} of {source} is empty")
     return catalog
 

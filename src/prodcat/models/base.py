@@ -46,6 +46,9 @@ class CategorizerModel(ABC):
     #: whether the model reads product photos (`Products.images`); an
     #: ensemble says so per instance, from its members
     reads_images: ClassVar[bool] = False
+    #: whether the model reads product texts; one that reads only photos
+    #: trains and predicts on catalogs without a text column
+    reads_text: ClassVar[bool] = True
 
     def __init__(self, **params: Any):
         self.params = dict(params)

@@ -596,15 +596,17 @@ class Ensemble(CategorizerModel):
         # config fails before any data is read.
         self._settings, self._specs = resolve_params(self.params)
         formats = ("single", "multi", "path")
-        reads_images = False
+        reads_images = reads_text = False
         for spec in self._specs:
             member = create_model(spec.name, **spec.params)
             formats = tuple(f for f in formats if f in member.label_formats)
             reads_images = reads_images or member.reads_images
+            reads_text = reads_text or member.reads_text
         # The ensemble learns the label formats all its members can, and reads
-        # photos when one of its members does.
+        # photos (texts) when one of its members does.
         self.label_formats = formats
         self.reads_images = reads_images
+        self.reads_text = reads_text
         self.members_: list[CategorizerModel] = []
         self.weights_: np.ndarray | None = None
         self._meta: _Meta | None = None

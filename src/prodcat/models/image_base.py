@@ -167,6 +167,7 @@ class ImageTorchModel(TorchModel):
 
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     reads_images: ClassVar[bool] = True
+    reads_text: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         super().__init__(**params)
