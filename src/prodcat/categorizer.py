@@ -405,8 +405,8 @@ class Categorizer:
 
         A model trained with photos still predicts products without them: its
         image part falls back (an ensemble leans on its text part). Said once,
-        as a warning, when the model reads images; a model that reads only
-        photos would have nothing to read, which is an error.
+        as a warning, when the model reads images. A mapping with no text
+        column leaves nothing to read without photos, which is an error.
         """
         if not mapping.image_col:
             return mapping
@@ -417,11 +417,12 @@ class Categorizer:
         if mapping.image_col in present:
             return mapping
         where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
-        if not self.reads_text():
+        if not mapping.text_cols:
             raise ColumnError(f"{where} has no image column {mapping.image_col!r}, and the model reads only photos")
         if self.reads_images():
+            fallback = "falls back to the text" if self.reads_text() else "predicts its fallback for every product"
             Reporter(self.quiet).warn(
-                f"{where} has no image column {mapping.image_col!r}; the model's image part falls back to the text"
+                f"{where} has no image column {mapping.image_col!r}; the model's image part {fallback}"
             )
         return replace(mapping, image_col=None)
 
@@ -472,7 +473,7 @@ class Categorizer:
             image_fields = dict(image_col=IMAGE_KEY)
         else:
             image_fields = {}
-        if not image_fields and not self.reads_text():
+        if not image_fields and not mapping.text_cols:
             raise ColumnError(
                 f"the products have no image column ({mapping.image_col or IMAGE_KEY!r}), and the model reads only photos"
             )
@@ -598,7 +599,8 @@ class Categorizer:
         present = set(read_columns(data, **mapping.read_options()))
         ids = [c for c in mapping.id_cols if c in present]
         text_cols = [c for c in mapping.text_cols if c in present]
-        if not text_cols and self.reads_text():
+        photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
+        if mapping.text_cols and not text_cols and not photos:
             missing = ", ".join(repr(c) for c in mapping.text_cols)
             raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
         say = Reporter(self.quiet)

@@ -387,7 +387,7 @@ def test_a_model_of_photos_alone_plans_its_image_column_instead_of_text(tmp_path
     data = tmp_path / "photos.csv"
     pd.DataFrame({"sku": ["a"], "image": ["a.png"]}).to_csv(data, index=False)
     mapping = FieldMapping(id_cols=("sku",), image_col="image")
-    plan = plan_columns([data], mapping, mapping.read_options(), reads_text=False)
+    plan = plan_columns([data], mapping, mapping.read_options())
     assert plan.text_cols == [] and plan.image_col == "image"
     with pytest.raises(ColumnError, match="has no image column 'photo', and the model reads only photos"):
-        plan_columns([data], FieldMapping(image_col="photo"), mapping.read_options(), reads_text=False)
+        plan_columns([data], FieldMapping(image_col="photo"), mapping.read_options())

@@ -154,7 +154,7 @@ def predict_with_ray(
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
     read_options = mapping.read_options()
-    plan = plan_columns(files, mapping, read_options, clf.reads_text())
+    plan = plan_columns(files, mapping, read_options)
     id_cols, text_cols = plan.id_cols, plan.text_cols
     absent = [c for c in mapping.text_cols if c not in text_cols]
     if absent and clf.reads_text():
@@ -299,13 +299,11 @@ class ColumnPlan(NamedTuple):
     image_col: str | None
 
 
-def plan_columns(
-    files: Sequence[Path], mapping: FieldMapping, read_options: dict, reads_text: bool = True
-) -> ColumnPlan:
+def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict) -> ColumnPlan:
     """The id, text and image columns to read, exactly as the local engine
     picks them from the first file; every other file must hold the same ones.
-    reads_text False: the model reads only photos, so the image column is the
-    one it needs, not a text column.
+    The mapping's image column is None unless the model reads photos; a file
+    must hold a text column or that image column.
 
     >>> plan_columns([Path("shop.csv")], mapping, mapping.read_options())   # doctest: +SKIP
     ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image')
@@ -314,9 +312,9 @@ def plan_columns(
     id_cols = [c for c in mapping.id_cols if c in present]
     text_cols = [c for c in mapping.text_cols if c in present]
     image_col = mapping.image_col if mapping.image_col in present else None
-    if not reads_text and image_col is None:
+    if not text_cols and image_col is None and not mapping.text_cols:
         raise ColumnError(f"{files[0]} has no image column {mapping.image_col!r}, and the model reads only photos")
-    if not text_cols and reads_text:
+    if not text_cols and image_col is None:
         expected = ", ".join(repr(c) for c in mapping.text_cols)
         raise ColumnError(
             f"{files[0]} has none of the model's text columns ({expected}); columns are: "
