@@ -77,6 +77,29 @@ def test_evaluate_writes_a_report(fitted, tmp_path):
     assert metrics["accuracy"] > 0.8
 
 
+def test_evaluate_at_a_coarser_level_scores_the_cut_paths(fitted):
+    fresh = tiny_frame(seed=9)
+    fresh["title"] = fresh["title"] + " other"
+    full = fitted.evaluate(fresh)
+    top = fitted.evaluate(fresh, label_level=1)
+    assert top["level"] == 1 and top["n_classes"] == 2 and top["n"] == full["n"]
+    assert top["accuracy"] == full["levels"][0]["accuracy"] > 0.9
+    assert set(top["per_class"]) == {"Apparel", "Home"}
+    with pytest.raises(ConfigError, match=r"paths of at most 2 level\(s\); --label-level 3"):
+        fitted.evaluate(fresh, label_level=3)
+
+
+def test_evaluate_refuses_a_label_format_other_than_the_models(tmp_path):
+    frame = tiny_frame()
+    multi = Categorizer(quiet=True, **FORMATS["multi"]).fit(frame)
+    with pytest.raises(ConfigError, match="predicts multi labels; --label-format single cannot score it"):
+        multi.evaluate(frame, label_format="single", keep_seen=True, report_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    single = Categorizer(quiet=True, **FORMATS["single"]).fit(frame)
+    with pytest.raises(ConfigError, match="predicts single labels; --label-format multi"):
+        single.evaluate(frame, label_format="multi", keep_seen=True)
+
+
 def test_multilabel_thresholds_are_chosen_on_validation():
     clf = Categorizer(quiet=True, **FORMATS["multi"]).fit(tiny_frame())
     assert clf.thresholds_.shape == (len(clf.classes_),)

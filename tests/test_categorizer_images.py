@@ -110,6 +110,27 @@ def test_an_image_only_product_is_fine_for_an_image_model_only(dummies, shop):
         text_model.predict(pd.DataFrame({"image": [png]}))
 
 
+def test_a_model_of_photos_alone_predicts_every_input_form_without_text(dummies, shop, monkeypatch, tmp_path):
+    from dummy_models import RecordingImageModel
+
+    monkeypatch.setattr(RecordingImageModel, "reads_text", False)
+    path, frame = shop
+    photos_only = path.parent / "photos_only.csv"
+    frame[["sku", "image", "leaf"]].to_csv(photos_only, index=False)
+    clf = Categorizer(model="image-dummy", label_col="leaf", image_col="image", image_root="photos",
+                      quiet=True).fit(photos_only)
+    assert clf.fields_.text_cols == () and not clf.reads_text()
+    png = (path.parent / "photos" / frame["image"][0]).read_bytes()
+    assert len(clf.predict([{"image": png}, {"image": png}])) == 2
+    assert dummies[-1] == [png, png]
+    assert len(clf.predict(pd.DataFrame({"image": [png]}))) == 1
+    assert len(clf.predict(photos_only)) == len(frame)
+    with pytest.raises(ColumnError, match=r"no product has a photo \('image'\), and the model reads only photos"):
+        clf.predict([{"title": "oxford shirt"}])
+    with pytest.raises(ColumnError, match="the products have no image column"):
+        clf.predict(pd.DataFrame({"title": ["oxford shirt"]}))
+
+
 def test_an_image_model_needs_an_image_column(dummies, shop):
     path, _ = shop
     with pytest.raises(ConfigError, match="--image-col"):

@@ -35,6 +35,22 @@ def test_evaluate_uses_the_saved_field_mapping(model_dir, tmp_path, capsys):
     assert metrics["n"] == 630 and len(metrics["levels"]) == 2
 
 
+def test_evaluate_scores_a_coarser_level_and_refuses_another_label_format(model_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", tmp_path / "r", "--keep-seen",
+                         "--label-level", "1", "-q")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["level"] == 1 and metrics["accuracy"] > 0.9
+    assert "Scored at level 1" in (tmp_path / "r" / "report.md").read_text()
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", tmp_path / "r2", "--keep-seen",
+                         "--label-format", "single", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: model {model_dir} predicts path labels; --label-format single cannot score it "
+        "(leave --label-format out to read the labels as path)"
+    ]
+    assert not (tmp_path / "r2").exists()
+
+
 def test_predict_streams_in_input_order_with_ids(model_dir, tmp_path, capsys):
     out_csv = tmp_path / "pred.csv"
     code, out, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", out_csv, "--top-k", "2",
@@ -128,6 +144,35 @@ def test_every_bad_input_gives_one_clear_line(tmp_path, capsys):
         assert lines[0].startswith("prodcat: error: ") and fragment in lines[0], (case, lines[0])
         assert "Traceback" not in err
         assert not out_dir.exists(), f"{case}: something was written"
+
+
+def test_a_damaged_model_directory_gives_one_line(model_dir, tmp_path, capsys):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model_dir, damaged)
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    manifest["review"]["threshold"] = "high"
+    (damaged / "manifest.json").write_text(json.dumps(manifest))
+    code, out, err = run(capsys, "predict", damaged, "--data", DEMO, "--out", tmp_path / "p.csv", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f'prodcat: error: {damaged / "manifest.json"} is damaged: review.threshold must be a number or null, got "high"'
+    ]
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
+    frame = tiny_frame()
+    frame.loc[[3, 7, 11], "leaf"] = ""
+    data = _catalog(tmp_path, frame)
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "leaf", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["empty_labels"] == {"column": "leaf", "rows": 3, "first_rows": [4, 8, 12]}
+    assert sum(report["class_counts"].values()) == len(frame) - 3
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "leaf",
+                       "--out", tmp_path / "m", "-q")
+    assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
 
 
 def test_the_error_names_the_file(tmp_path, capsys):

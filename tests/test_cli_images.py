@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cli_runner import run
@@ -116,6 +117,40 @@ def test_an_image_model_without_an_image_column_is_one_line(dummies, shop, tmp_p
     code, _, err = run(capsys, "train", "--data", path, *FIELDS, "--model", "image-dummy", "--out", tmp_path / "m")
     assert code != 0
     assert err.strip() == "prodcat: error: model 'image-dummy' learns from product photos: pass --image-col (and --image-root)"
+
+
+def test_a_catalog_of_photos_alone_trains_an_image_model(shop, tmp_path, capsys):
+    path, frame = shop
+    photos_only = path.parent / "photos_only.csv"
+    frame[["sku", "image", "leaf"]].to_csv(photos_only, index=False)
+    fields = ["--label-col", "leaf", "--image-col", "image", "--image-root", "photos"]
+    model_dir = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", photos_only, *fields, "--model", "image-cnn", "--epochs", "1",
+                       "--image-size", "16", "--param", "num_threads=1", "--out", model_dir, "-q")
+    assert code == 0, err
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["fields"]["text_cols"] == []
+    sizes = manifest["training"]["split"]["sizes"]  # split by photo, not one group of empty texts
+    assert 0 < sizes["test"] and sizes["train"] < len(frame)
+
+    code, _, err = run(capsys, "predict", model_dir, "--data", photos_only, "--out", tmp_path / "p.csv", "-q")
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(frame)
+    # the photos it trained on are recognised as seen, as texts are
+    code, _, err = run(capsys, "evaluate", model_dir, "--data", photos_only, "--out", tmp_path / "r", "-q")
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["excluded_seen_in_training"] == (
+        sizes["train"] + sizes["valid"])
+
+    no_photos = tmp_path / "no_photos.csv"
+    frame[["sku", "leaf"]].to_csv(no_photos, index=False)
+    code, _, err = run(capsys, "predict", model_dir, "--data", no_photos, "--out", tmp_path / "q.csv", "-q")
+    assert code == 2 and err.strip() == (
+        f"prodcat: error: {no_photos} has no image column 'image', and model 'image-cnn' reads nothing but photos: "
+        "pass --image-col with the column that names them")
+    # a model that reads text still needs a text column
+    code, _, err = run(capsys, "train", "--data", photos_only, *fields, "--out", tmp_path / "m2", "-q")
+    assert code == 2 and "no text column: pass --text-cols" in err
 
 
 def test_help_names_the_image_options(capsys):

@@ -79,9 +79,31 @@ def test_each_trial_is_reported_as_it_finishes():
     assert set(seen[0]) == set(TRIAL_COLUMNS)
 
 
-def test_fixed_params_win_over_the_search_space():
-    clf, summary = tune(DEMO, model="tfidf-linear", trials=2, seed=0, params={"C": 0.123}, quiet=True, **FIELDS)
+def test_fixed_params_are_not_searched_and_the_log_shows_them():
+    fixed = {"C": 0.123, "char_ngrams": [2, 4], "class_weight": "none"}
+    clf, summary = tune(DEMO, model="tfidf-linear", trials=3, seed=0, params=fixed, quiet=True, **FIELDS)
     assert clf._fitted.get_params()["C"] == pytest.approx(0.123)
+    assert clf._fitted.get_params()["char_ngrams"] == [2, 4]
+    assert summary["best"]["class_weight"] == "none"
+    for row in summary["history"]:
+        used = json.loads(row["params"])
+        assert {k: used[k] for k in fixed} == fixed
+    # Optuna sampled only what was left free
+    assert set(summary["best"]["searched"]) == {"word_ngrams_max", "min_df", "sublinear_tf"}
+    # and the free settings still vary between trials
+    assert len({row["params"] for row in summary["history"]}) > 1
+
+
+def test_a_fixed_setting_a_space_branches_on_is_followed():
+    import optuna
+
+    from prodcat.tuning import _LeavingOutFixed
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = SEARCH_SPACES["bow"](_LeavingOutFixed(trial, {"minn": 3}))
+    assert "minn" not in trial.params and "maxn" in trial.params  # maxn is searched because minn is 3
+    assert params["minn"] == 3 and params["maxn"] >= 4
 
 
 @pytest.mark.parametrize("name", sorted(SEARCH_SPACES))

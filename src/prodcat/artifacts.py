@@ -7,7 +7,8 @@
       report/              the evaluation report on the held-out test split
 
 Loading reads JSON and safetensors only: nothing in the directory is ever
-unpickled or executed. Saving builds the directory beside its target and
+unpickled or executed. It refuses a manifest that lacks what loading relies
+on (`check_manifest`) and model files that do not match their checksums. Saving builds the directory beside its target and
 swaps it in, so a crash leaves the previous model or nothing, never half one.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -26,6 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from prodcat import __version__
+from prodcat.catalog.fields import LABEL_FORMATS
 from prodcat.errors import ConfigError, ModelDirError, ProdcatError
 
 FORMAT_VERSION = 1
@@ -158,6 +161,105 @@ def write_model_dir(
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
+# What loading relies on in a manifest: each entry's key path, whether it is
+# required, and the JSON types it may have. Checked in one place, so a damaged
+# or hand-edited manifest is refused with one line here instead of failing
+# deep inside a model, or worse, loading. An optional object's entries are
+# checked when the object is there.
+MANIFEST_ENTRIES: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "prodcat_version": (True, ("a string",)),
+    "created": (False, ("a string",)),
+    "model": (True, ("an object",)),
+    "model.name": (True, ("a string",)),
+    "model.params": (True, ("an object",)),
+    "labels": (True, ("an object",)),
+    "labels.label_format": (True, ("a string",)),
+    "labels.classes": (True, ("a list of strings",)),
+    "fields": (True, ("an object",)),
+    "fields.text_cols": (False, ("a list of strings",)),
+    "fields.label_cols": (False, ("a list of strings",)),
+    "fields.label_format": (False, ("a string",)),
+    "fields.label_sep": (False, ("a string", "null")),
+    "fields.label_level": (False, ("an integer", "null")),
+    "fields.id_cols": (False, ("a list of strings",)),
+    "fields.image_col": (False, ("a string", "null")),
+    "fields.image_root": (False, ("a string", "null")),
+    "fields.image_template": (False, ("a string", "null")),
+    "fields.header": (False, ("true or false",)),
+    "fields.column_names": (False, ("a list of strings", "null")),
+    "fields.file_format": (False, ("a string", "null")),
+    "fields.encoding": (False, ("a string",)),
+    "review": (False, ("an object",)),
+    "review.target_precision": (False, ("a number",)),
+    "review.threshold": (False, ("a number", "null")),
+    "review.coverage": (False, ("a number", "null")),
+    "review.precision": (False, ("a number", "null")),
+    "training": (False, ("an object",)),
+    "metrics": (False, ("an object",)),
+    "libraries": (False, ("an object",)),
+    "files": (True, ("an object",)),
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _is(value: Any, kind: str) -> bool:
+    # JSON's true and false are no numbers, though Python's bool is an int
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return {
+        "a string": isinstance(value, str),
+        "an integer": isinstance(value, int) and not isinstance(value, bool),
+        "a number": number,
+        "true or false": isinstance(value, bool),
+        "an object": isinstance(value, dict),
+        "a list of strings": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "null": value is None,
+    }[kind]
+
+
+def check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """A ModelDirError naming PATH/manifest.json unless the manifest holds what loading relies on."""
+
+    def damaged(detail: str) -> ModelDirError:
+        return ModelDirError(f"{path / MANIFEST} is damaged: {detail}")
+
+    for key, (required, kinds) in MANIFEST_ENTRIES.items():
+        *parents, name = key.split(".")
+        holder: Any = manifest
+        for part in parents:  # checked before their entries: objects, or absent and optional
+            holder = holder.get(part)
+        if holder is None:
+            continue
+        if name not in holder:
+            if required:
+                raise damaged(f"{key} is missing")
+            continue
+        if not any(_is(holder[name], kind) for kind in kinds):
+            shown = json.dumps(holder[name], ensure_ascii=False)
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            raise damaged(f"{key} must be {' or '.join(kinds)}, got {shown}")
+
+    label_format = manifest["labels"]["label_format"]
+    if label_format not in LABEL_FORMATS:
+        raise damaged(f"labels.label_format must be one of {', '.join(LABEL_FORMATS)}, got {label_format!r}")
+    read_as = manifest["fields"].get("label_format", "single")
+    if read_as != label_format:
+        raise damaged(f"fields.label_format {read_as!r} differs from labels.label_format {label_format!r}")
+    classes = manifest["labels"]["classes"]
+    if len(set(classes)) < 2 or len(set(classes)) != len(classes):
+        raise damaged(f"labels.classes must be two or more different classes, got {len(classes)} "
+                      f"with {len(set(classes))} different")
+    # Without a checksum for each model file, a changed weights file would load unnoticed.
+    files = manifest["files"]
+    for name in (STATE, WEIGHTS):
+        if name not in files:
+            raise damaged(f"files has no checksum of {name}")
+    for name, info in files.items():
+        if Path(name).name != name or name in (".", ".."):
+            raise damaged(f"files names {name!r}, which is not a file of the model directory")
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str) or not _SHA256.fullmatch(info["sha256"]):
+            raise damaged(f"files.{name} must hold the sha256 of the file, 64 hex digits")
+
+
 def read_manifest(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
@@ -173,11 +275,16 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise ModelDirError(f"{path / MANIFEST} is not a prodcat manifest")
     version = manifest["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelDirError(f"{path / MANIFEST} is damaged: format_version must be a positive integer, got {version!r}")
+    # The format, not prodcat's version, says whether this prodcat can read a
+    # model: a newer prodcat that writes the same format makes readable models.
+    if version > FORMAT_VERSION:
         raise ModelDirError(
             f"{path} was written by prodcat {manifest.get('prodcat_version', '?')} (model format {version}); "
             f"this prodcat {__version__} reads format {FORMAT_VERSION} at most: upgrade prodcat"
         )
+    check_manifest(path, manifest)
     return manifest
 
 
@@ -190,8 +297,10 @@ def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], di
     missing = [name for name in (STATE, WEIGHTS) if not (path / name).is_file()]
     if missing:
         raise ModelDirError(f"{path} is incomplete: {', '.join(missing)} missing")
-    for name, info in manifest.get("files", {}).items():
-        if (path / name).is_file() and _sha256(path / name) != info.get("sha256"):
+    for name, info in manifest["files"].items():
+        if not (path / name).is_file():
+            raise ModelDirError(f"{path} is incomplete: {name} missing")
+        if _sha256(path / name) != info["sha256"]:
             raise ModelDirError(f"{path / name} does not match its checksum in {MANIFEST}: the file is corrupt or was changed")
     try:
         state = json.loads((path / STATE).read_text(encoding="utf-8"))

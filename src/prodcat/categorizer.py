@@ -39,13 +39,14 @@ from prodcat.catalog.load import (
     iter_catalog,
     load_catalog,
 )
-from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
+from prodcat.evaluation.metrics import at_level
 from prodcat.labels import LabelSpace, label_name
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -114,10 +115,12 @@ def renamed_ids_warning(source: str | Path, names: dict[str, str]) -> str | None
     return f"{source}: id column(s) {columns} copied as {copied}, since predict writes its own column(s) of that name"
 
 
-def text_fingerprints(texts: Iterable[str]) -> np.ndarray:
-    """64-bit hashes of normalized texts: what a model has seen, without storing the texts."""
+def text_fingerprints(texts: Iterable[str], images: Sequence[str | bytes | None] | None = None) -> np.ndarray:
+    """64-bit hashes of normalized texts (for a product without text, of its
+    photo: see `product_keys`): what a model has seen, without storing them."""
     return np.array(
-        [int.from_bytes(hashlib.blake2b(normalize_text(t).encode(), digest_size=8).digest(), "little") for t in texts],
+        [int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+         for key in product_keys(list(texts), images)],
         dtype=np.uint64,
     )
 
@@ -250,8 +253,10 @@ class Categorizer:
             check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
         say = Reporter(self.quiet)
-        mapping = self.resolve_fields().require_text().require_labels()
+        mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
+        if model.reads_text:
+            mapping.require_text()
         if not model.label_formats:
             raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
@@ -273,6 +278,7 @@ class Categorizer:
                 catalog.products.texts,
                 catalog.labels,
                 mapping.label_format,
+                images=catalog.products.images,
                 valid_size=self.valid_size,
                 test_size=0.0 if test_catalog is not None else self.test_size,
                 seed=self.seed,
@@ -332,7 +338,10 @@ class Categorizer:
                                        self._test_photos)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
-        seen = text_fingerprints(train.products.texts + valid.products.texts)
+        seen = text_fingerprints(
+            train.products.texts + valid.products.texts,
+            None if train.products.images is None else train.products.images + valid.products.images,
+        )
         self.seen_fingerprints_ = np.unique(seen)
         self.training_ = {
             "source": catalog.source,
@@ -393,7 +402,8 @@ class Categorizer:
         return proba.astype(np.float32, copy=False), parts
 
     def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray,
-                          parts: dict[str, np.ndarray], photos: ImageStats | None = None) -> None:
+                          parts: dict[str, np.ndarray], photos: ImageStats | None = None,
+                          level: int | None = None) -> None:
         """Add to `metrics` (of the combined model on `part`, `proba` its
         probabilities) what a model with parts (`parts`: their probabilities)
         and products with photos need reported.
@@ -407,18 +417,20 @@ class Categorizer:
         images: how many of the products have a photo reference at all, and
             for a model that reads photos (`photos`: how reading them went),
             how many could be used and why the others could not.
+        level: the path level `metrics` were scored at (see `compute_metrics`).
         """
         if parts:
             components = {}
             for name, part_proba in parts.items():
                 # The tuned multi-label thresholds belong to the combined model;
                 # a part alone is judged with the default decision.
-                scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32))
+                scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32),
+                                         level=level)
                 components[name] = {k: scored[k] for k in PART_KEYS}
             components["combined"] = {k: metrics[k] for k in PART_KEYS}
             metrics["components"] = components
             metrics["versus_best_part"] = versus_best_part(self.label_space_, part.labels, parts, proba,
-                                                           self.thresholds_, seed=self.seed)
+                                                           self.thresholds_, level=level, seed=self.seed)
         images = part.products.images
         if images is not None:
             with_image = sum(ref is not None for ref in images)
@@ -444,6 +456,10 @@ class Categorizer:
     def reads_images(self) -> bool:
         """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
         return bool(self._require_fitted().reads_images)
+
+    def reads_text(self) -> bool:
+        """Whether the fitted model reads product texts (False: it reads only photos)."""
+        return bool(self._require_fitted().reads_text)
 
     def _readable_mapping(
         self, data: CatalogSource, mapping: FieldMapping, present: set[str] | None = None, *,
@@ -488,7 +504,8 @@ class Categorizer:
         where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
         refuse = self.reads_only_images() and not allow_no_photos
         if not has_column:
-            if refuse:
+            # With no text column either, nothing would be left to read.
+            if refuse or (not mapping.text_cols and not allow_no_photos):
                 raise ColumnError(
                     f"{where} has no image column {mapping.image_col!r}, and model {self.model!r} reads nothing "
                     "but photos: pass --image-col with the column that names them"
@@ -569,9 +586,9 @@ class Categorizer:
             image_fields = dict(image_col=IMAGE_KEY)
         else:
             image_fields = {}
-            if self.reads_only_images():
+            if self.reads_only_images() or not mapping.text_cols:
                 columns = " or ".join(repr(c) for c in dict.fromkeys([mapping.image_col, IMAGE_KEY]) if c)
-                raise ColumnError(f"the DataFrame has no image column {columns}, and model {self.model!r} "
+                raise ColumnError(f"the products have no image column {columns}, and model {self.model!r} "
                                   "reads nothing but photos")
         missing = [c for c in mapping.text_cols if c not in frame.columns]
         image_only = bool(image_fields) and self.reads_images()
@@ -590,10 +607,14 @@ class Categorizer:
         images = self._dict_images(items)
         if not any(c in item for item in items for c in text_cols):
             photos = images is not None and self.reads_images() and any(ref is not None for ref in images)
+            if not photos and not text_cols:
+                key = self.fields_.image_col or IMAGE_KEY
+                raise ColumnError(f"no product has a photo ({key!r}), and the model reads only photos")
             if not photos:
                 raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
         fields = {c: ["" if item.get(c) is None else str(item.get(c)) for item in items] for c in text_cols}
-        texts = [self.fields_.join_text(list(values)) for values in zip(*fields.values())]
+        texts = ([self.fields_.join_text(list(values)) for values in zip(*fields.values())] if text_cols
+                 else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
 
     def _dict_images(self, items: Sequence[dict]) -> list[str | bytes | None] | None:
@@ -710,11 +731,12 @@ class Categorizer:
         mapping = self._field_options(field_options)
         present = set(read_columns(data, **mapping.read_options()))
         text_cols = [c for c in mapping.text_cols if c in present]
-        if not text_cols:
+        photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
+        if mapping.text_cols and not text_cols and not photos:
             missing = ", ".join(repr(c) for c in mapping.text_cols)
             raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
         say = Reporter(self.quiet)
-        if len(text_cols) < len(mapping.text_cols):
+        if len(text_cols) < len(mapping.text_cols) and self.reads_text():
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
         wanted_ids = mapping.id_cols
@@ -769,11 +791,14 @@ class Categorizer:
         (their count is reported) unless keep_seen=True: scoring them would
         flatter the model. field_options (e.g. label_col=..., encoding="latin-1")
         override the saved field mapping for this catalog (read as UTF-8
-        unless `encoding` says otherwise).
+        unless `encoding` says otherwise); a label_level coarser than a path
+        model's scores it at that level (its predicted paths cut there), and a
+        label_format other than the model's is refused.
         """
         self._require_fitted()
         if report_dir is not None:
             check_output_dir(report_dir, "report directory")
+        level = None
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
@@ -781,10 +806,12 @@ class Categorizer:
             photos = self._test_photos
         else:
             mapping = self._field_options(field_options).require_labels()
+            level = self._scoring_level(mapping)
             catalog = load_catalog(data, self._readable_mapping(data, mapping))
             excluded = 0
             if not keep_seen:
-                seen = np.isin(text_fingerprints(catalog.products.texts), self.seen_fingerprints_)
+                seen = np.isin(text_fingerprints(catalog.products.texts, catalog.products.images),
+                               self.seen_fingerprints_)
                 excluded = int(seen.sum())
                 if excluded == len(catalog):
                     raise CatalogError(
@@ -799,23 +826,53 @@ class Categorizer:
             proba, parts = self._proba_and_parts(catalog.products)
             photos = self._fitted.image_stats() if catalog.mapping.image_col else None
             self._say_photos(catalog.source, photos)
-        metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_)
-        self._add_part_metrics(metrics, catalog, proba, parts, photos)
+        metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_, level=level)
+        self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
         if report_dir is not None:
             write_report(metrics, report_dir, title=f"{self.model} on {Path(catalog.source).name}",
-                         examples=self._examples(catalog, proba))
+                         examples=self._examples(catalog, proba, level))
         return metrics
 
-    def _examples(self, catalog: Catalog, proba: np.ndarray) -> pd.DataFrame:
+    def _scoring_level(self, mapping: FieldMapping) -> int | None:
+        """The path level labels read with `mapping` are scored at (None: the model's own classes).
+
+        Labels read another way than the model's would be scored against
+        classes it cannot predict: every product wrong, or `a|b` taken as one
+        class. A coarser level is well defined (cut the predicted paths); a
+        deeper one is not.
+        """
+        space = self.label_space_
+        model = f"model {self.model_dir_}" if getattr(self, "model_dir_", None) else f"this {self.model} model"
+        if mapping.label_format != space.label_format:
+            raise ConfigError(
+                f"{model} predicts {space.label_format} labels; --label-format {mapping.label_format} cannot "
+                f"score it (leave --label-format out to read the labels as {space.label_format})"
+            )
+        if space.label_format != "path" or mapping.label_level is None:
+            return None
+        if mapping.label_level > space.depth:
+            raise ConfigError(
+                f"{model} predicts paths of at most {space.depth} level(s); "
+                f"--label-level {mapping.label_level} asks for deeper ones"
+            )
+        return mapping.label_level if mapping.label_level < space.depth else None
+
+    def _examples(self, catalog: Catalog, proba: np.ndarray, level: int | None = None) -> pd.DataFrame:
         table = self._table(proba, 1, self.review_threshold())
+        predicted, confidence = table["prediction"], table["confidence"]
+        if level is not None:
+            decided = self.label_space_.decide(proba, self.thresholds_)
+            coarse, coarse_proba, decided = at_level(self.label_space_, proba, decided, level)
+            predicted = [coarse.classes[i] for i in decided]
+            confidence = np.round(coarse_proba[np.arange(len(decided)), decided].astype(np.float64), 6)
         return pd.DataFrame({
             "text": catalog.products.texts,
             "true": [label_name(lab, self.label_space_.label_format) for lab in catalog.labels],
-            "predicted": table["prediction"],
-            "confidence": table["confidence"],
+            "predicted": predicted,
+            "confidence": confidence,
         })
 
     # ------------------------------------------------------------ save/load
@@ -850,22 +907,29 @@ class Categorizer:
     def load(cls, path: str | Path, *, quiet: bool = False) -> Categorizer:
         """Load a model directory. Reads JSON and safetensors only; never runs code from it."""
         manifest, state, arrays = read_model_dir(path)
+        name = manifest["model"]["name"]
         try:
-            name = manifest["model"]["name"]
-            try:
-                model_cls = get_model_class(name)
-            except ConfigError:
-                raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
+            model_cls = get_model_class(name)
+        except ConfigError:
+            raise ModelDirError(f"{path} needs model {name!r}, which this prodcat does not provide") from None
+        try:
             space = LabelSpace.from_dict(manifest["labels"])
             # older models kept their training file's encoding
             fields = FieldMapping.from_dict(manifest["fields"]).for_model()
             model_arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
             model = model_cls.from_state(manifest["model"]["params"], state, model_arrays, space)
+            thresholds = arrays.get("prodcat.thresholds")
+            if thresholds is not None and thresholds.shape != (space.n_classes,):
+                raise ModelDirError(f"thresholds have shape {thresholds.shape}, expected ({space.n_classes},)")
+        except ProdcatError as exc:
+            # a model's own message (a weight of the wrong shape for the
+            # manifest's classes, ...) does not know which directory it reads
+            raise ModelDirError(f"{path} has an inconsistent manifest or model state: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
         self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
-        self.thresholds_ = arrays.get("prodcat.thresholds")
+        self.thresholds_ = thresholds
         self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
         self.review_confidence_ = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
         self.review_correct_ = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
@@ -875,6 +939,7 @@ class Categorizer:
         self.metrics_ = manifest.get("metrics", {})
         self.training_ = manifest.get("training", {})
         self.manifest_ = manifest
+        self.model_dir_ = Path(path)
         self.test_metrics_ = None
         self._test_catalog = None
         self._test_proba = None

@@ -270,7 +270,13 @@ def evaluate(
     label_col: LabelCol = None,
     label_format: LabelFormat = None,
     label_sep: LabelSep = None,
-    label_level: LabelLevel = None,
+    label_level: Annotated[
+        Optional[int],
+        typer.Option(
+            "--label-level",
+            help="Score a path model at its first N levels: true labels and predicted paths are both cut there.",
+        ),
+    ] = None,
     encoding: FileEncoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
@@ -279,7 +285,11 @@ def evaluate(
     ] = False,
     quiet: Quiet = False,
 ):
-    """Score a model on a labelled catalog; field options default to the model's."""
+    """Score a model on a labelled catalog; field options default to the model's.
+
+    --label-format must be the model's own (it is refused otherwise); a path model
+    can be scored at a coarser --label-level, never a deeper one.
+    """
     from prodcat.categorizer import Categorizer
 
     clf = Categorizer.load(model_dir, quiet=quiet)
@@ -368,7 +378,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the inspection as JSON.")] = False,
     top: Annotated[int, typer.Option(help="How many classes and examples to list.")] = 10,
 ):
-    """Classes, long tail, duplicates, conflicting labels, empty fields, text lengths, readable images."""
+    """Classes, long tail, duplicates, conflicting labels, empty fields and labels, text lengths, readable images."""
     from rich.console import Console
 
     from prodcat.catalog.fields import resolve_fields
@@ -377,8 +387,11 @@ def inspect(
 
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
-    mapping = resolve_fields(preset, config, **options).require_text()
-    catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols))
+    mapping = resolve_fields(preset, config, **options)
+    if not mapping.image_col:  # a catalog of photos alone has no text column
+        mapping.require_text()
+    # finding empty labels is part of inspecting: reported, not refused
+    catalog = load_catalog(data, mapping, with_labels=bool(mapping.label_cols), allow_empty_labels=True)
     report = inspect_catalog(catalog, top=top)
     if as_json:
         _print_json(report)

@@ -29,7 +29,7 @@ class ConfigError(ProdcatError):
 
 
 class ModelDirError(ProdcatError):
-    """A model directory is missing, incomplete, corrupt or from a newer prodcat."""
+    """A model directory is missing, incomplete, corrupt or in a newer model format."""
 
 
 class UnknownModelError(ConfigError):

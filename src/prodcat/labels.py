@@ -62,12 +62,14 @@ def parse_labels(
     where: str = "catalog",
     column: str = "label",
     first_row: int = 1,
+    require: bool = True,
 ) -> list[Label]:
     """Parse raw label cells (already strings) into label tuples.
 
     A cell in the form '["A >> B >> C"]' (a JSON list) is unwrapped: for paths
     its first element is the path, for multi-label its elements are the labels.
-    Empty cells are an error that names the rows.
+    Empty cells are an error that names the rows, unless require=False: then
+    they are kept as empty labels ().
     """
     if label_format == "single":
         labels = [(c.strip(),) if c.strip() else () for c in cells]
@@ -76,6 +78,8 @@ def parse_labels(
             unwrapped = [_unwrap_path(c) if label_format == "path" else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
+    if not require:
+        return labels
     return require_labels(labels, where=where, column=column, first_row=first_row)
 
 
@@ -209,6 +213,14 @@ class LabelSpace:
     def ancestor(name: str, level: int) -> str:
         """The first `level` levels of a path name (the whole path if shorter)."""
         return PATH_JOINER.join(name.split(PATH_JOINER)[:level])
+
+    def coarsen(self, level: int) -> tuple[LabelSpace, np.ndarray]:
+        """The path space cut to its first `level` levels, and for each class
+        of this space the index of its ancestor among the coarse classes."""
+        ancestors = [self.ancestor(name, level) for name in self.classes]
+        coarse = LabelSpace(self.label_format, sorted(set(ancestors)))
+        index = coarse.index()
+        return coarse, np.array([index[a] for a in ancestors], dtype=np.int64)
 
     # --- persistence ------------------------------------------------------
     def to_dict(self) -> dict:

@@ -130,6 +130,45 @@ SEARCH_SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {
     "bert": _bert,
 }
 
+#: settings a search space asks Optuna for under another name
+SEARCHED_AS = {"char_ngrams_max": "char_ngrams", "word_ngrams_max": "word_ngrams"}
+
+
+class _LeavingOutFixed:
+    """An Optuna trial that does not search the settings fixed by the user.
+
+    A fixed setting must not be sampled: the sampler would learn from values
+    that were never used, and the trial log would show them. The space still
+    gets a value back for it (the fixed one where it is a valid choice, so a
+    space that branches on it, as bow's maxn on minn, follows the fixed
+    value); the fixed value replaces it in the settings afterwards.
+    """
+
+    def __init__(self, trial: Any, fixed: dict[str, Any]):
+        self._trial, self._fixed = trial, fixed
+
+    def _is_fixed(self, name: str) -> bool:
+        return SEARCHED_AS.get(name, name) in self._fixed
+
+    def suggest_float(self, name: str, low: float, high: float, **kwargs: Any) -> float:
+        if not self._is_fixed(name):
+            return self._trial.suggest_float(name, low, high, **kwargs)
+        value = self._fixed.get(name)
+        return value if isinstance(value, (int, float)) and low <= value <= high else low
+
+    def suggest_int(self, name: str, low: int, high: int, **kwargs: Any) -> int:
+        if not self._is_fixed(name):
+            return self._trial.suggest_int(name, low, high, **kwargs)
+        value = self._fixed.get(name)
+        return value if isinstance(value, int) and low <= value <= high else low
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        if not self._is_fixed(name):
+            return self._trial.suggest_categorical(name, choices)
+        value = self._fixed.get(name)
+        return value if value in choices else choices[0]
+
+
 TRIAL_COLUMNS = (
     "trial", "validation_macro_f1", "validation_accuracy", "validation_n", "fit_seconds", "best_so_far", "params",
 )
@@ -154,7 +193,8 @@ def tune(
         seconds have passed (a running trial finishes); neither: 20 trials.
     seed: seeds the split (the same for every trial), the models and the
         TPE sampler, so a search is reproducible.
-    params: settings fixed for every trial; they win over the search space.
+    params: settings fixed for every trial: left out of the search space
+        ("class_weight" among them sets the Categorizer option).
     out: save the best model there, with `tuning/trials.csv` and `tuning/best.json`.
     on_trial: called with each finished trial's row (default: a line on stderr).
     categorizer_options: anything `Categorizer` takes (text_cols, label_col,
@@ -196,11 +236,12 @@ def tune(
     kept: dict[str, Any] = {}
 
     def objective(trial: Any) -> float:
-        chosen = space(trial)
+        # what the trial uses, fixed settings included: the log shows that, not Optuna's draws
+        used = {**space(_LeavingOutFixed(trial, fixed_params)), **fixed_params}
         options = dict(categorizer_options)
-        if "class_weight" in chosen:
-            options["class_weight"] = chosen.pop("class_weight")
-        trial_params = {**chosen, **fixed_params}
+        trial_params = dict(used)
+        if "class_weight" in trial_params:
+            options["class_weight"] = trial_params.pop("class_weight")
         started = time.perf_counter()
         clf = Categorizer(model=model, params=trial_params, seed=seed, quiet=True, **options)
         clf.fit(data)
@@ -210,7 +251,7 @@ def tune(
             raise ConfigError("the catalog is too small for a validation split to score trials on")
         score = float(validation["macro_f1"])
         if "clf" not in kept or score > kept["score"]:
-            kept.update(clf=clf, score=score, trial=trial.number, params=trial_params,
+            kept.update(clf=clf, score=score, trial=trial.number, params=trial_params, searched=dict(trial.params),
                         class_weight=options.get("class_weight", "balanced"))
         row = {
             "trial": trial.number,
@@ -219,7 +260,7 @@ def tune(
             "validation_n": int(validation.get("n", 0)),
             "fit_seconds": round(seconds, 2),
             "best_so_far": round(kept["score"], 6),
-            "params": json.dumps(trial.params, sort_keys=True),
+            "params": json.dumps(used, sort_keys=True),
         }
         rows.append(row)
         report(row)
@@ -245,7 +286,7 @@ def tune(
         "best": {
             "trial": kept["trial"],
             "params": best._fitted.get_params(),
-            "searched": json.loads(next(r["params"] for r in rows if r["trial"] == kept["trial"])),
+            "searched": kept["searched"],
             "class_weight": kept["class_weight"],
             "validation": best.metrics_.get("validation", {}),
             # the only time the test split is looked at: the chosen model's score

@@ -165,3 +165,18 @@ def test_render_shows_headline_numbers_in_80_columns():
     assert "Top > Shirts" in text
     assert "Blue Mug" in text  # a conflict example
     assert "Levels" in text and "Long tail" in text and "Text length" in text
+
+
+def test_empty_labels_are_reported_and_left_out_of_the_class_figures():
+    rows = SINGLE_ROWS[:4] + [("Blue Mug", "", ()), ("Lamp", "", ())] + SINGLE_ROWS[6:]
+    report = inspect_catalog(make_catalog(rows, SINGLE), top=3)
+    assert report["rows"] == 10
+    assert report["empty_labels"] == {"column": "category", "rows": 2, "first_rows": [5, 6]}
+    assert report["class_counts"] == {"Shirts": 4, "Lamps": 2, "Mugs": 1, "Posters": 1}
+    # "Blue Mug" with no label is not a second label for "Blue Mug"
+    assert report["conflicts"]["texts"] == 0
+    console = Console(file=io.StringIO(), width=80)
+    render_inspection(report, console)
+    shown = console.file.getvalue()
+    assert "category (label)" in shown and "Rows with an empty label: 5, 6" in shown
+    assert "50.0%" in shown  # Shirts: 4 of the 8 labelled products

@@ -237,3 +237,30 @@ def test_fashion_split_has_no_leakage(shared_data):
     # The long tail of articleTypes is reported, not dropped.
     assert split.train_only_classes
     assert all(c.count(" > ") == 2 for c in split.train_only_classes)
+
+
+def test_products_without_text_are_grouped_by_their_photo():
+    # A catalog of photos alone: every text is empty. Grouped by text, all 60
+    # products would be one group and land in one part.
+    photos = [f"photo {i}".encode() for i in range(30)]
+    images = photos + photos  # each photo listed twice, as bytes
+    labels = [(f"c{i % 3}",) for i in range(30)] * 2
+    split = split_catalog([""] * 60, labels, "single", images=images, valid_size=0.2, test_size=0.2, seed=0)
+    assert min(len(split.train), len(split.valid), len(split.test)) >= 6
+    part = np.empty(60, int)
+    for p, rows in enumerate((split.train, split.valid, split.test)):
+        part[rows] = p
+    assert (part[:30] == part[30:]).all()  # both listings of a photo on the same side
+
+
+def test_a_photo_is_known_by_its_bytes_and_a_text_wins_over_it(tmp_path):
+    from prodcat.catalog.normalize import product_keys
+
+    (tmp_path / "a.png").write_bytes(b"same pixels")
+    (tmp_path / "copy of a.png").write_bytes(b"same pixels")
+    (tmp_path / "b.png").write_bytes(b"other pixels")
+    refs = [str(tmp_path / n) for n in ("a.png", "copy of a.png", "b.png", "gone.png")] + [str(tmp_path / "a.png")]
+    keys = product_keys(["", "", "", "", "Red Shirt"], refs)
+    assert keys[0] == keys[1] != keys[2]
+    assert keys[3] != keys[0] and keys[4] == normalize_text("Red Shirt")
+    assert product_keys(["", ""], None) == ["", ""]

@@ -30,6 +30,25 @@ def test_gain_is_the_difference_of_compute_metrics_macro_f1_even_with_unseen_cla
     assert v["n"] == 300 and v["resamples"] == 1000
 
 
+def test_at_a_coarser_level_parts_are_compared_on_their_cut_paths():
+    rng = np.random.default_rng(4)
+    space = LabelSpace("path", ["A > x", "A > y", "B > z", "B > w", "C > v"])
+    true = [(space.classes[i].split(" > ")[0],) for i in rng.integers(0, 5, 200)]
+    parts = {"text": rng.dirichlet(np.ones(5), 200), "photo": rng.dirichlet(np.ones(5), 200)}
+    both = rng.dirichlet(np.ones(5), 200)
+    v = versus_best_part(space, true, parts, both, level=1)
+    alone = {name: compute_metrics(space, true, p, level=1)["macro_f1"] for name, p in parts.items()}
+    best = max(alone, key=alone.get)
+    assert v["best_part"] == best
+    assert v["macro_f1_gain"] == pytest.approx(compute_metrics(space, true, both, level=1)["macro_f1"] - alone[best],
+                                               abs=1e-9)
+
+    def top_level(proba):
+        return np.array([space.classes[i][0] for i in proba.argmax(axis=1)])
+
+    assert v["changed"] == int((top_level(parts[best]) != top_level(both)).sum())
+
+
 def test_multi_label_gain_matches_compute_metrics_and_counts_whole_label_sets():
     space = LabelSpace("multi", ["red", "cotton", "kids"])
     true = [("red",), ("red", "cotton"), ("kids",), ("cotton", "new")]  # "new": a label the model does not know

@@ -169,6 +169,25 @@ def test_path_unseen_leaf_still_scores_its_known_ancestors():
     assert m["levels"][0]["accuracy"] == 1.0
 
 
+def test_a_coarser_level_cuts_the_decided_paths_and_sums_their_probabilities():
+    space = LabelSpace("path", ["A > a1", "A > a2", "B > b1"])
+    labels = [("A", "a1"), ("A", "a2"), ("B", "b1")]
+    # Row 2: its leaf decision is B > b1 although A's paths add up to more;
+    # a user cutting the predictions gets B, so that is what is scored.
+    proba = np.array([[0.7, 0.2, 0.1], [0.3, 0.3, 0.4], [0.1, 0.1, 0.8]])
+    full = compute_metrics(space, labels, proba)
+    m = compute_metrics(space, [lab[:1] for lab in labels], proba, level=1)
+    assert m["level"] == 1 and m["n_classes"] == 2 and [lv["level"] for lv in m["levels"]] == [1]
+    assert m["accuracy"] == full["levels"][0]["accuracy"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == full["levels"][0]["macro_f1"]
+    assert m["confusions"][0] == {"true": "A", "predicted": "B", "count": 1, "rate": 0.5}
+    assert m["top3_accuracy"] == 1.0
+    # confidence is the summed probability of the decided category, B's 0.4 here
+    assert sorted(r["threshold"] for r in m["precision_coverage"]) == pytest.approx([0.4, 0.8, 0.9])
+    assert "level" not in compute_metrics(space, labels, proba, level=2)
+    assert_plain_json(m)
+
+
 @pytest.fixture
 def multi_case():
     rng = np.random.default_rng(2)

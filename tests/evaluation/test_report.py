@@ -203,3 +203,15 @@ def test_versus_best_part_paragraph_says_whether_the_gain_is_beyond_noise(interv
             "(1 fixed, 0 broken)") in text
     assert "another part is right 3 times" in text and "Macro-F1 +0.043" in text
     assert verdict in text
+
+
+def test_class_names_without_a_glyph_in_the_font_draw_without_warnings(tmp_path):
+    import warnings
+
+    space = LabelSpace("single", ["厨房 🍳", "玩具", "靴子"])
+    labels = [("厨房 🍳",), ("玩具",), ("靴子",), ("玩具",)]
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2], [0.1, 0.2, 0.7]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Glyph ... missing from font warning fails the test
+        write_report(compute_metrics(space, labels, proba), tmp_path / "r")
+    assert (tmp_path / "r" / "confusion_matrix.png").is_file() and (tmp_path / "r" / "per_class_f1.png").is_file()

@@ -66,6 +66,35 @@ def test_missing_checkpoint_directory_is_named():
         model.build_preprocessor(tiny_products()[0])
 
 
+def test_a_folder_that_is_no_transformers_checkpoint_is_one_complete_line(tmp_path):
+    prodcat_model = tmp_path / "m_tfidf"
+    prodcat_model.mkdir()
+    (prodcat_model / "manifest.json").write_text("{}")
+    (tmp_path / "photos").mkdir()
+    for folder, fragment in ((prodcat_model, "is a prodcat model directory, not a transformers checkpoint"),
+                             (tmp_path / "photos", "has no config.json, so it is not a transformers checkpoint")):
+        model = create_model("bert", checkpoint=str(folder))
+        with pytest.raises(ConfigError) as error:
+            model.build_preprocessor(tiny_products()[0])
+        assert str(error.value).startswith(f"bert: checkpoint directory {str(folder)!r} ") and fragment in str(error.value)
+
+
+def test_a_loading_error_of_several_lines_is_kept_whole_on_one(tmp_path):
+    from prodcat.models.bert import load_pretrained
+
+    (tmp_path / "config.json").write_text("{}")
+
+    class Failing:
+        @staticmethod
+        def from_pretrained(*args, **kwargs):
+            raise ValueError("Couldn't instantiate the backend tokenizer from one of: \n(1) a file, \n(2) a slow one.")
+
+    with pytest.raises(ConfigError) as error:
+        load_pretrained(str(tmp_path), Failing)
+    assert str(error.value) == (f"bert: cannot load checkpoint directory {str(tmp_path)!r}: Couldn't instantiate "
+                                "the backend tokenizer from one of: (1) a file, (2) a slow one.")
+
+
 @pytest.mark.parametrize(
     "params, fault",
     [

@@ -382,3 +382,15 @@ def test_a_folder_is_read_in_name_order_with_numbers_as_numbers(tmp_path):
 
     assert [p.name for p in input_files(tmp_path)] == ["b.tsv", "part-1.parquet", "part-2.csv.gz", "part-10.csv"]
     assert input_files(tmp_path / "part-10.csv") == [tmp_path / "part-10.csv"]
+
+
+def test_a_model_of_photos_alone_plans_its_image_column_instead_of_text(tmp_path):
+    from prodcat.catalog.fields import FieldMapping
+
+    data = tmp_path / "photos.csv"
+    pd.DataFrame({"sku": ["a"], "image": ["a.png"]}).to_csv(data, index=False)
+    mapping = FieldMapping(id_cols=("sku",), image_col="image")
+    plan = plan_columns([data], mapping, mapping.read_options())
+    assert plan.text_cols == [] and plan.image_col == "image"
+    with pytest.raises(ColumnError, match="has no image column 'photo', and the model reads only photos"):
+        plan_columns([data], FieldMapping(image_col="photo"), mapping.read_options())

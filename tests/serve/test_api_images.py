@@ -56,6 +56,23 @@ def test_an_image_only_product_is_accepted_by_a_model_that_reads_photos(photo_mo
         assert "read by this model" in described
 
 
+def test_a_model_of_photos_alone_takes_products_without_text(monkeypatch, tmp_path):
+    register_dummies(monkeypatch)
+    monkeypatch.setattr(RecordingImageModel, "reads_text", False)
+    frame = tiny_image_frame(tmp_path / "photos", n_per_class=6)[["image", "leaf"]]
+    clf = Categorizer(model="image-dummy", label_col="leaf", image_col="image", image_root=str(tmp_path / "photos"),
+                      quiet=True).fit(frame)
+    png = next((tmp_path / "photos").glob("*.png")).read_bytes()
+    with TestClient(create_app(clf)) as client:
+        assert client.get("/v1/model").json()["text_fields"] == []
+        response = client.post("/v1/predict", json=[{"image": base64.b64encode(png).decode()}])
+        assert response.status_code == 200, response.text
+        assert len(response.json()["predictions"]) == 1
+        missing = client.post("/v1/predict", json=[{"sku": "x"}])
+        assert missing.status_code == 422
+        assert missing.json()["error"] == "products[0] has no 'image', and the model reads only photos"
+
+
 def test_a_text_model_still_needs_text(tmp_path):
     clf = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_image_frame(tmp_path / "p", n_per_class=6))
     with TestClient(create_app(clf)) as client:

@@ -30,7 +30,8 @@ TEXT_JOINER = " | "
 class FieldMapping:
     """How to read one catalog layout.
 
-    text_cols: columns joined (in this order, empty ones skipped) into the text.
+    text_cols: columns joined (in this order, empty ones skipped) into the text;
+        none for a catalog of photos alone, read by a model that reads only photos.
     label_cols: the label column; several columns form a path, top level first.
     label_format: "single", "multi" (several labels per product) or "path".
     label_sep: separator inside a label cell (None: detected from the data).

@@ -3,7 +3,8 @@
 The report answers the questions that decide how well any model can do: how
 many classes and how skewed (the long tail), how many products repeat (they
 inflate scores unless the split is grouped), how many identical texts carry
-different labels (no model can get both right), how many texts are empty, how
+different labels (no model can get both right), how many texts and labels
+are empty (class figures cover the labelled products only), how
 long the texts are, for path labels the same per level, and, when the mapping
 has an image field, how many products have a photo that can actually be read.
 
@@ -25,7 +26,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import label_name
 
@@ -120,6 +121,10 @@ def _empty_fields(catalog: Catalog) -> dict[str, int]:
     return empty
 
 
+def _shown_ref(ref: str | bytes) -> str:
+    return f"<{len(ref):,} bytes>" if isinstance(ref, bytes) else ref
+
+
 def _images(catalog: Catalog) -> dict[str, Any]:
     """How many products have a photo reference, and how many of those photos read.
 
@@ -151,7 +156,12 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
     412
     """
     texts = [str(t) for t in catalog.products.texts]
-    keys = [normalize_text(t) for t in texts]
+    images = catalog.products.images
+    # A product without text is known by its photo, as the split groups it,
+    # and shown by its photo's reference.
+    keys = product_keys(texts, images)
+    shown = [f"(photo) {_shown_ref(images[i])}" if not t.strip() and images and images[i] is not None else t
+             for i, t in enumerate(texts)]
     label_format = catalog.mapping.label_format
     report: dict[str, Any] = {
         "source": str(catalog.source),
@@ -161,7 +171,16 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
     }
 
     if catalog.labels is not None:
-        labels = [tuple(lab) for lab in catalog.labels]
+        # A catalog loaded with allow_empty_labels keeps () for an empty cell:
+        # counted here, and left out of every class figure.
+        empty = [i for i, lab in enumerate(catalog.labels) if not lab]
+        report["empty_labels"] = {
+            "column": ",".join(catalog.mapping.label_cols),
+            "rows": len(empty),
+            "first_rows": [i + 1 for i in empty[:top]],  # numbered from 1, as load errors number them
+        }
+        labelled = [i for i, lab in enumerate(catalog.labels) if lab]
+        labels = [tuple(catalog.labels[i]) for i in labelled]
         if label_format == "multi":
             counts = Counter(item for lab in labels for item in lab)
             per_product = [len(lab) for lab in labels]
@@ -176,12 +195,13 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
             }
         report["long_tail"] = _long_tail(counts, top)
 
-    report["duplicates"] = _duplicates(texts, keys, top)
+    report["duplicates"] = _duplicates(shown, keys, top)
 
     if catalog.labels is not None:
         # A multi-label product's label is its whole set: two listings conflict
         # when their sets differ.
-        report["conflicts"] = _conflicts(texts, keys, [label_name(lab, label_format) for lab in labels])
+        report["conflicts"] = _conflicts([shown[i] for i in labelled], [keys[i] for i in labelled],
+                                         [label_name(lab, label_format) for lab in labels])
 
     report["empty_fields"] = _empty_fields(catalog)
     report["empty_texts"] = sum(1 for t in texts if not t.strip())
@@ -265,13 +285,17 @@ def render_inspection(report: dict, console: Console) -> None:
         conf = report["conflicts"]
         head.add_row("Conflicts", f"{_n(conf['texts'])} texts with >1 label ({_n(conf['rows'])} rows)")
     head.add_row("Empty texts", _n(report["empty_texts"]))
+    empty_labels = report.get("empty_labels") or {}
+    if empty_labels.get("rows"):
+        head.add_row("Empty labels", f"{_n(empty_labels['rows'])} rows, left out of the class figures")
     console.print(head)
 
     if labelled:
         counts = report["class_counts"]
         top = max(len(report["long_tail"]["rarest"]), 1)
         unit = "labels" if report["label_format"] == "multi" else "products"
-        total = sum(counts.values()) if report["label_format"] == "multi" else rows
+        labelled_rows = rows - (report.get("empty_labels") or {}).get("rows", 0)
+        total = sum(counts.values()) if report["label_format"] == "multi" else labelled_rows
         table = _table("\nClasses", "Class", unit.capitalize(), "Share")
         for name, count in list(counts.items())[:top]:
             table.add_row(name, _n(count), _pct(count, total))
@@ -311,12 +335,19 @@ def render_inspection(report: dict, console: Console) -> None:
             table.add_row(_show_text(item["text"]), labels)
         console.print(table)
 
-    if report["empty_fields"]:
+    if report["empty_fields"] or empty_labels:
         table = _table("\nEmpty fields", "Column", "Empty rows", "Share")
         for col, count in report["empty_fields"].items():
             table.add_row(col, _n(count), _pct(count, rows))
-        table.add_row("(joined text)", _n(report["empty_texts"]), _pct(report["empty_texts"], rows))
+        if report["empty_fields"]:
+            table.add_row("(joined text)", _n(report["empty_texts"]), _pct(report["empty_texts"], rows))
+        if empty_labels:
+            table.add_row(f"{empty_labels['column']} (label)", _n(empty_labels["rows"]), _pct(empty_labels["rows"], rows))
         console.print(table)
+        if empty_labels.get("rows"):
+            first = ", ".join(str(row) for row in empty_labels["first_rows"])
+            more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
+            console.print(f"Rows with an empty label: {first}{more} (train and evaluate refuse them)")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")

@@ -112,14 +112,18 @@ def catalog_from_frame(
     with_labels: bool = True,
     first_row: int = 1,
     image_dir: Path | None = None,
+    allow_empty_labels: bool = False,
 ) -> Catalog:
     """Build a Catalog from a DataFrame; every mapped column is taken as text.
 
     image_dir: the folder relative image paths start from, from
     `image_dir_for` (None: `image_dir_for(mapping)`, i.e. from the current
     directory, as for a DataFrame). Image cells that are bytes stay bytes.
+    allow_empty_labels: keep an empty label cell as the empty label () rather
+    than refuse the catalog (for `inspect`, which reports them).
     """
-    mapping.require_text()
+    if not mapping.image_col:  # a catalog of photos alone has no text column
+        mapping.require_text()
     if with_labels:
         mapping.require_labels()
     images = None
@@ -136,16 +140,14 @@ def catalog_from_frame(
             frame = frame.assign(**{mapping.image_col: shown})
     frame = _as_string_frame(frame, mapping.columns(with_labels), source).reset_index(drop=True)
     text_columns = {col: frame[col].tolist() for col in mapping.text_cols}
-    texts = [mapping.join_text(list(values)) for values in zip(*text_columns.values())]
+    texts = ([mapping.join_text(list(values)) for values in zip(*text_columns.values())] if text_columns
+             else [""] * len(frame))
     labels = None
     if with_labels:
         if len(mapping.label_cols) > 1:
-            labels = require_labels(
-                path_labels_from_columns([frame[c].tolist() for c in mapping.label_cols], mapping.label_level),
-                where=source,
-                column=",".join(mapping.label_cols),
-                first_row=first_row,
-            )
+            labels = path_labels_from_columns([frame[c].tolist() for c in mapping.label_cols], mapping.label_level)
+            if not allow_empty_labels:
+                labels = require_labels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         else:
             labels = parse_labels(
                 frame[mapping.label_cols[0]].tolist(),
@@ -155,6 +157,7 @@ def catalog_from_frame(
                 where=source,
                 column=mapping.label_cols[0],
                 first_row=first_row,
+                require=not allow_empty_labels,
             )
     return Catalog(
         products=Products(texts=texts, fields=text_columns, images=images),
@@ -165,11 +168,14 @@ def catalog_from_frame(
     )
 
 
-def load_catalog(data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True) -> Catalog:
+def load_catalog(
+    data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False
+) -> Catalog:
     """Read and validate a whole catalog.
 
     Raises a ProdcatError naming the file and column or row for: a missing or
-    unreadable file, missing columns, empty labels, or no text at all.
+    unreadable file, missing columns, empty labels (unless allow_empty_labels:
+    then they are kept as (), see `catalog_from_frame`), or no text at all.
     """
     if isinstance(data, pd.DataFrame):
         source, frame = "<dataframe>", data
@@ -179,9 +185,12 @@ def load_catalog(data: CatalogSource, mapping: FieldMapping, *, with_labels: boo
         source = str(data)
         frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
     image_dir = image_dir_for(mapping, None if isinstance(data, pd.DataFrame) else data)
-    catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels, image_dir=image_dir)
+    catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels, image_dir=image_dir,
+                                 allow_empty_labels=allow_empty_labels)
     images = catalog.products.images
     if not any(catalog.products.texts) and not (images and any(ref is not None for ref in images)):
+        if not mapping.text_cols:
+            raise CatalogError(f"no product of {source} has a photo in column {mapping.image_col!r}")
         raise CatalogError(f"every text in column(s) {', '.join(mapping.text_cols)} of {source} is empty")
     return catalog
 

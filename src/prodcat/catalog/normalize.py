@@ -3,7 +3,8 @@
 Two listings of one product rarely match byte for byte: case, punctuation,
 doubled spaces and full-width characters differ. `normalize_text` folds those
 away, so duplicate counts (`prodcat inspect`) and the grouped split (no title
-on both sides of a split) see them as one text.
+on both sides of a split) see them as one text. A product with no text at all
+(a catalog of photos) is known by its photo instead (`product_keys`).
 
     >>> normalize_text("Puma Men's  T-Shirt!")
     'puma men s t shirt'
@@ -12,9 +13,11 @@ on both sides of a split) see them as one text.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import sys
 import unicodedata
+from typing import Sequence
 
 
 @functools.cache
@@ -46,3 +49,40 @@ def normalize_text(text: str) -> str:
     """
     folded = unicodedata.normalize("NFKC", str(text)).casefold()
     return _separator_pattern().sub(" ", folded).strip()
+
+
+#: starts the key of a product known by its photo; no normalized text holds "\0"
+PHOTO_KEY = "\0photo:"
+
+
+def product_keys(texts: Sequence[str], images: Sequence[str | bytes | None] | None = None) -> list[str]:
+    """Per product, the key that says which products are "the same".
+
+    The normalized text; for a product whose text is empty, its photo: the
+    digest of the photo's bytes, so one photo listed under two names (or
+    reached through two relative paths) is one product; a reference that
+    cannot be read (a URL, a missing file) stands for itself. Without either,
+    the empty text, as before photos were known.
+    """
+    keys = []
+    for i, text in enumerate(texts):
+        key = normalize_text(text)
+        image = images[i] if images is not None else None
+        if not key and image is not None:
+            key = PHOTO_KEY + _photo_digest(image)
+        keys.append(key)
+    return keys
+
+
+def _photo_digest(image: str | bytes) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    if isinstance(image, bytes):
+        digest.update(image)
+        return digest.hexdigest()
+    try:
+        with open(image, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return "ref:" + image
+    return digest.hexdigest()

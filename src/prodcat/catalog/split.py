@@ -4,7 +4,9 @@ A catalog lists the same product several times (re-listed, other colour, other
 seller), and a random row split puts one copy in train and another in test:
 the model is then tested on what it memorised and scores too high. So the
 split is *grouped*: every product whose text normalizes to the same key
-(`normalize_text`) lands in the same part, always.
+(`normalize_text`) lands in the same part, always. A product without text is
+grouped by its photo (`product_keys`), so a catalog of photos alone is split
+by photo rather than kept whole in one part.
 
 Within that constraint it is *stratified*: each class keeps about the
 requested share of its products in every part, and every class with at least
@@ -55,7 +57,7 @@ from typing import Sequence
 import numpy as np
 
 from prodcat.catalog.fields import LABEL_FORMATS
-from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.normalize import product_keys
 from prodcat.errors import ConfigError
 from prodcat.labels import Label, label_name
 
@@ -109,11 +111,14 @@ def split_catalog(
     test_size: float = 0.1,
     seed: int = 0,
     min_groups: int = 3,
+    images: Sequence[str | bytes | None] | None = None,
 ) -> Split:
     """Split rows into train / valid / test, grouped by normalized text, stratified by class.
 
     texts: one text per product (the joined text fields).
     labels: one label tuple per product (see `prodcat.labels`).
+    images: each product's photo (`Products.images`): what groups the
+        products whose text is empty.
     min_groups: a class found in fewer distinct texts goes wholly to train.
 
     >>> s = split_catalog(["red shirt", "Red shirt!", "blue jeans"], [("a",), ("a",), ("b",)],
@@ -132,7 +137,7 @@ def split_catalog(
     # data and the seed only.
     group_ids: dict[str, int] = {}
     group_of = np.fromiter(
-        (group_ids.setdefault(normalize_text(t), len(group_ids)) for t in texts), dtype=np.int64, count=n
+        (group_ids.setdefault(key, len(group_ids)) for key in product_keys(texts, images)), dtype=np.int64, count=n
     )
     n_groups = len(group_ids)
     group_sizes = np.bincount(group_of, minlength=n_groups)

@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from prodcat.evaluation.metrics import at_level
 from prodcat.labels import Label, LabelSpace, label_name
 
 #: resamples of the products behind the interval of the gain
@@ -99,6 +100,7 @@ def versus_best_part(
     combined: np.ndarray,
     thresholds: np.ndarray | None = None,
     *,
+    level: int | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> dict:
@@ -115,10 +117,23 @@ def versus_best_part(
     macro_f1_gain (combined minus best part) and gain_interval (its 95%
     paired bootstrap interval over the products, `resamples` draws).
     A product is right when its class (multi-label: its whole label set) is.
+    level: for a path model, compare at its first `level` levels, as
+    `compute_metrics` scores there.
     """
     if not parts:
         raise ValueError("versus_best_part: no parts to compare with")
+    leaves = space
+    coarser = level is not None and space.label_format == "path" and level < space.depth
+    if coarser:
+        space = space.coarsen(level)[0]
+        true_labels = [tuple(lab[:level]) for lab in true_labels]
     truth = _Truth(space, true_labels)
+
+    def decide(proba: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        if coarser:
+            return at_level(leaves, proba, leaves.decide(np.asarray(proba), thresholds), level)[2]
+        return truth.decide(proba, thresholds)
+
     n = len(truth.true)
     if n == 0:
         raise ValueError("versus_best_part: no products to compare on")
@@ -127,10 +142,10 @@ def versus_best_part(
     def macro_f1(decided: np.ndarray) -> float:
         return float(_macro_f1(truth.true, decided, ones, multi, truth.n_columns)[0])
 
-    decisions = {name: truth.decide(proba) for name, proba in parts.items()}
+    decisions = {name: decide(proba) for name, proba in parts.items()}
     alone = {name: macro_f1(d) for name, d in decisions.items()}
     best = max(alone, key=lambda name: alone[name])  # first of equals: the order parts were given
-    ours = truth.decide(combined, thresholds)
+    ours = decide(combined, thresholds)
     base = decisions[best]
     changed = (ours != base) if ours.ndim == 1 else (ours != base).any(axis=1)
     right_ours, right_base = truth.correct(ours), truth.correct(base)

@@ -50,12 +50,18 @@ def compute_metrics(
     proba: np.ndarray,
     thresholds: np.ndarray | None = None,
     *,
+    level: int | None = None,
     top_k: int = 3,
     n_confusions: int = 20,
 ) -> dict:
     """Score probabilities `proba` (n, n_classes; columns = `space.classes`).
 
     Decisions come from `space.decide(proba, thresholds)`.
+
+    level: for a path model, score at its first `level` levels (see
+      `at_level`): true labels are cut there, and so are the decided paths,
+      as the `levels` entries cut them. The result then has `level` and
+      describes the coarse classes.
 
     Keys for every label format:
       n, label_format, n_classes (the model's), accuracy, macro_f1,
@@ -100,11 +106,33 @@ def compute_metrics(
     if top_k < 1:
         raise ValueError("compute_metrics: top_k must be at least 1")
     decided = space.decide(proba, thresholds)
+    cut = level is not None and space.label_format == "path" and level < space.depth
+    if cut:
+        space, proba, decided = at_level(space, proba, decided, level)
+        true_labels = [tuple(lab[:level]) for lab in true_labels]
     if space.is_multi:
         metrics = _multi_metrics(space, true_labels, proba, decided, top_k, n_confusions)
     else:
         metrics = _single_metrics(space, true_labels, proba, decided, top_k, n_confusions)
+    if cut:
+        metrics["level"] = level
     return _plain(metrics)
+
+
+def at_level(
+    space: LabelSpace, proba: np.ndarray, decided: np.ndarray, level: int
+) -> tuple[LabelSpace, np.ndarray, np.ndarray]:
+    """A path model seen at its first `level` levels: (coarse space, probabilities, decisions).
+
+    A category's probability is the sum of its paths' probabilities; a
+    decision is the decided path cut to `level` levels, which is what a user
+    who cuts the predictions gets, and what the `levels` entries score.
+    """
+    coarse, parent = space.coarsen(level)
+    membership = np.zeros((space.n_classes, coarse.n_classes), dtype=np.float64)
+    membership[np.arange(space.n_classes), parent] = 1.0
+    summed = (np.asarray(proba, dtype=np.float64) @ membership).astype(np.asarray(proba).dtype)
+    return coarse, summed, parent[np.asarray(decided)]
 
 
 def precision_coverage(
@@ -159,7 +187,9 @@ def _single_metrics(space, true_labels, proba, decided, top_k, n_confusions) -> 
     ]
     metrics["confusion_focus"] = _confusion_focus(y_true, y_pred, pairs)
 
-    confidence = proba.max(axis=1).astype(np.float64)
+    # the probability of the decided class: the top-1 one, unless the
+    # decisions were cut from finer paths (`at_level`)
+    confidence = proba[np.arange(len(proba)), decided].astype(np.float64)
     correct = y_true == y_pred
     metrics["log_loss"] = _log_loss(true_ids, proba)
     metrics["ece"], metrics["calibration"] = _calibration(confidence, correct)

@@ -10,6 +10,7 @@ rather than all of them.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -44,8 +45,14 @@ def short_name(name: str, limit: int = _LABEL_CHARS) -> str:
 
 def _save(fig, path: str | Path) -> None:
     try:
-        # An explicit format, so a temporary name without .png still works.
-        fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
+        with warnings.catch_warnings():
+            # Class names in CJK or emoji have no glyph in the default font:
+            # they are drawn as boxes, and a warning per glyph on every train
+            # and evaluate would bury the output while telling the user nothing
+            # they can act on (the names themselves are right in the report).
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+            # An explicit format, so a temporary name without .png still works.
+            fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
 

@@ -127,6 +127,12 @@ def render_markdown(
     lines.append(
         f"{metrics['n']} products, label format `{fmt}`, {metrics['n_classes']} classes known to the model."
     )
+    if metrics.get("level"):
+        lines.append("")
+        lines.append(
+            f"Scored at level {metrics['level']}: true labels and predicted paths are cut to their first "
+            f"{metrics['level']} level(s)."
+        )
     images = metrics.get("images")
     if images:
         lines.append("")

@@ -49,8 +49,9 @@ class CategorizerModel(ABC):
     #: whether the model reads product photos (`Products.images`); an
     #: ensemble says so per instance, from its members
     reads_images: ClassVar[bool] = False
-    #: whether the model reads the products' text; one that reads only photos
-    #: has nothing to fall back on for a product without a usable one
+    #: whether the model reads product texts; one that reads only photos trains
+    #: and predicts on catalogs without a text column, and has nothing to fall
+    #: back on for a product without a usable photo
     reads_text: ClassVar[bool] = True
 
     def __init__(self, **params: Any):

@@ -144,11 +144,24 @@ def load_pretrained(checkpoint: str | None, loader: Any, **kwargs: Any) -> Any:
     name = default_checkpoint() if checkpoint is None else str(checkpoint)
     kwargs = {"trust_remote_code": False, **kwargs}
     if os.path.isdir(os.path.expanduser(name)):
+        folder = os.path.expanduser(name)
+        # Said up front: transformers' own error for such a folder is about
+        # tokenizer backends, which sends a user the wrong way.
+        if os.path.isfile(os.path.join(folder, "manifest.json")):
+            raise ConfigError(
+                f"bert: checkpoint directory {name!r} is a prodcat model directory, not a transformers "
+                "checkpoint; pass a folder with config.json and the model's files, or a hub id"
+            )
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            raise ConfigError(
+                f"bert: checkpoint directory {name!r} has no config.json, so it is not a transformers "
+                "checkpoint; pass a folder with config.json and the model's files, or a hub id"
+            )
         try:
             with _quiet_transformers():
                 return loader.from_pretrained(os.path.expanduser(name), local_files_only=True, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"bert: cannot load checkpoint directory {name!r}: {_first_line(exc)}") from None
+            raise ConfigError(f"bert: cannot load checkpoint directory {name!r}: {_one_line(exc)}") from None
     if _looks_like_path(name):
         raise ConfigError(f"bert: checkpoint directory {name!r} does not exist")
     try:
@@ -165,12 +178,14 @@ def load_pretrained(checkpoint: str | None, loader: Any, **kwargs: Any) -> Any:
         with _quiet_transformers():
             return loader.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"bert: cannot load checkpoint {name!r} from the model hub: {_first_line(exc)}") from None
+        raise ConfigError(f"bert: cannot load checkpoint {name!r} from the model hub: {_one_line(exc)}") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _one_line(exc: BaseException) -> str:
+    # transformers' messages span lines and the first often ends in "one of:";
+    # the whole message, on one line, is what the user needs
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 # --- the network ----------------------------------------------------------
@@ -429,7 +444,7 @@ class BertClassifier(TorchModel):
             self._pair_fields = list(state["pair_fields"])
             self._token_types = bool(state["token_types"])
         except Exception as exc:  # tokenizers raises a bare Exception for a malformed tokenizer.json
-            raise ModelDirError(f"bert: the saved tokenizer cannot be read ({_first_line(exc)})") from None
+            raise ModelDirError(f"bert: the saved tokenizer cannot be read ({_one_line(exc)})") from None
         self._tokenizer.enable_truncation(self._max_length, strategy="longest_first")
 
     # --- network ----------------------------------------------------------
@@ -456,7 +471,7 @@ class BertClassifier(TorchModel):
             try:
                 config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
             except (KeyError, ValueError) as exc:
-                raise ModelDirError(f"bert: the saved model config cannot be rebuilt ({_first_line(exc)})") from None
+                raise ModelDirError(f"bert: the saved model config cannot be rebuilt ({_one_line(exc)})") from None
             if pooling == "cls":
                 config.num_labels = n_classes
             with _quiet_transformers():

@@ -603,7 +603,7 @@ class Ensemble(CategorizerModel):
             reads_images = reads_images or member.reads_images
             reads_text = reads_text or member.reads_text
         # The ensemble learns the label formats all its members can, and reads
-        # photos (or text) when one of its members does.
+        # photos (texts) when one of its members does.
         self.label_formats = formats
         self.reads_images = reads_images
         self.reads_text = reads_text

@@ -160,7 +160,7 @@ def predict_with_ray(
     plan = plan_columns(files, mapping, read_options)
     id_cols, text_cols = plan.id_cols, plan.text_cols
     absent = [c for c in mapping.text_cols if c not in text_cols]
-    if absent:
+    if absent and clf.reads_text():
         say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
     missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols)
     if missing_ids:
@@ -313,6 +313,8 @@ class ColumnPlan(NamedTuple):
 def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict) -> ColumnPlan:
     """The id, text and image columns to read, exactly as the local engine
     picks them from the first file; every other file must hold the same ones.
+    The mapping's image column is None unless the model reads photos; a file
+    must hold a text column or that image column.
 
     >>> plan_columns([Path("shop.csv")], mapping, mapping.read_options())   # doctest: +SKIP
     ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image')
@@ -321,7 +323,9 @@ def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dic
     id_cols = [c for c in mapping.id_cols if c in present]
     text_cols = [c for c in mapping.text_cols if c in present]
     image_col = mapping.image_col if mapping.image_col in present else None
-    if not text_cols:
+    if not text_cols and image_col is None and not mapping.text_cols:
+        raise ColumnError(f"{files[0]} has no image column {mapping.image_col!r}, and the model reads only photos")
+    if not text_cols and image_col is None:
         expected = ", ".join(repr(c) for c in mapping.text_cols)
         raise ColumnError(
             f"{files[0]} has none of the model's text columns ({expected}); columns are: "

@@ -144,6 +144,8 @@ def check_products(
                 decoded = check_image(item[key], where, limits, key)
                 photo = decoded if photo is None else photo
         if not product and not (image_only and photo is not None):
+            if not text_cols:
+                raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
             fields = expected + (f" or an {IMAGE_FIELD!r}" if image_only else "")
             raise RequestError(422, f"{where} has none of the model's text fields ({fields})")
         checked: dict[str, Any] = {column: product.get(column, "") for column in text_cols}
