@@ -99,7 +99,8 @@ def sidebar(clf: Categorizer, model_dir: str) -> int:
     manifest = clf.manifest_
     st.sidebar.title("prodcat")
     st.sidebar.caption(f"Model: `{model_dir}`")
-    reads = list(clf.fields_.text_cols) + (["the product photo"] if clf.reads_images() else [])
+    reads = (list(clf.fields_.text_cols) if clf.reads_text() else []) + (
+        ["the product photo"] if clf.reads_images() else [])
     st.sidebar.markdown(
         f"**{manifest['model']['name']}**, {len(clf.classes_)} categories "
         f"({clf.fields_.label_format} labels)  \n"
@@ -123,7 +124,8 @@ def sidebar(clf: Categorizer, model_dir: str) -> int:
 
 # ------------------------------------------------------------- one product
 def product_page(clf: Categorizer, top_k: int) -> None:
-    text_cols = list(clf.fields_.text_cols)
+    # A model of photos alone would ignore whatever is typed: no text fields to mislead.
+    text_cols = list(clf.fields_.text_cols) if clf.reads_text() else []
     with st.form("product"):
         values = {}
         for i, column in enumerate(text_cols):
@@ -131,7 +133,8 @@ def product_page(clf: Categorizer, top_k: int) -> None:
                 values[column] = st.text_input(column, key=f"field_{column}")
             else:
                 values[column] = st.text_area(column, key=f"field_{column}", height=100)
-        image = st.file_uploader("image (optional)", type=IMAGE_TYPES, key="product_image")
+        image = st.file_uploader("image" if not text_cols else "image (optional)", type=IMAGE_TYPES,
+                                 key="product_image")
         submitted = st.form_submit_button("Categorize", type="primary")
     if submitted:
         # Kept past this run, so changing top-k (a rerun) still shows the product.
@@ -148,8 +151,11 @@ def product_page(clf: Categorizer, top_k: int) -> None:
     photo_usable = photo is not None and is_image(photo)
     if not any(v.strip() for v in product["values"].values()) and not (reads_images and photo_usable):
         # A photo model can categorize a photo alone; a text model needs text.
-        st.warning(f"Type at least one of: {', '.join(text_cols)}"
-                   + (", or upload a photo." if reads_images else "."))
+        if not text_cols:
+            st.warning("Upload a photo: this model reads nothing else.")
+        else:
+            st.warning(f"Type at least one of: {', '.join(text_cols)}"
+                       + (", or upload a photo." if reads_images else "."))
         if photo is not None and not photo_usable:
             st.error(unreadable_photo(product["image_name"]))
         return
