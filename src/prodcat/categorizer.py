@@ -483,8 +483,7 @@ class Categorizer:
 
     def reads_only_images(self) -> bool:
         """Whether the fitted model reads nothing but product photos (an image model, or an ensemble of them)."""
-        model = self._require_fitted()
-        return bool(model.reads_images) and not model.reads_text
+        return self.reads_images() and not self.reads_text()
 
     def _photo_mapping(
         self, data: CatalogSource, mapping: FieldMapping, has_column: bool, say: Reporter | None = None, *,
@@ -510,7 +509,7 @@ class Categorizer:
                     f"{where} has no image column {mapping.image_col!r}, and model {self.model!r} reads nothing "
                     "but photos: pass --image-col with the column that names them"
                 )
-            fallback = ("the model's image part falls back to the text" if self._require_fitted().reads_text
+            fallback = ("the model's image part falls back to the text" if self.reads_text()
                         else "every product gets the model's one fallback prediction")
             say.warn(f"{where} has no image column {mapping.image_col!r}; {fallback}")
             return replace(mapping, image_col=None)
@@ -534,7 +533,7 @@ class Categorizer:
         if not unusable:
             say.note(f"photos of {where}: {stats.summary()}")
             return
-        fallback = ("decided by the model's text part" if self._require_fitted().reads_text
+        fallback = ("decided by the model's text part" if self.reads_text()
                     else "all given the model's one fallback prediction")
         say.warn(f"photos of {where}: {stats.summary()}; the {unusable:,} product(s) without a usable photo "
                  f"are {fallback}")
