@@ -73,6 +73,19 @@ def test_a_model_of_photos_alone_takes_products_without_text(monkeypatch, tmp_pa
         assert missing.json()["error"] == "products[0] has no 'image', and the model reads only photos"
 
 
+def test_a_model_of_photos_alone_refuses_a_product_without_one_though_it_has_text(monkeypatch, photo_model):
+    # It would ignore the text and give the product its one fallback prediction.
+    clf, png = photo_model
+    monkeypatch.setattr(RecordingImageModel, "reads_text", False)
+    with TestClient(create_app(clf)) as client:
+        response = client.post("/v1/predict", json=[{"title": "oxford shirt", "image": base64.b64encode(png).decode()},
+                                                    {"title": "chef knife"}])
+        assert response.status_code == 422
+        assert response.json()["error"] == "products[1] has no 'image', and the model reads only photos"
+        described = str(client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"])
+        assert "reads nothing else: required" in described
+
+
 def test_a_text_model_still_needs_text(tmp_path):
     clf = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_image_frame(tmp_path / "p", n_per_class=6))
     with TestClient(create_app(clf)) as client:

@@ -241,6 +241,7 @@ def create_app(
         await batcher.start()
         app.state.clf, app.state.batcher = clf, batcher
         app.state.reads_images = clf.reads_images()
+        app.state.reads_only_images = clf.reads_only_images()
         # Whole files run beside the batcher, one at a time, so a large upload
         # does not hold up single-product requests.
         app.state.file_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodcat-file")
@@ -323,7 +324,8 @@ def create_app(
         least one must be there, unless the model reads photos and the product
         has one. Other keys are ignored, except `image`, a base64 photo (JPEG,
         PNG, ...) that image models and text + image ensembles read; a product
-        without one falls back to its text. Concurrent requests share model
+        without one falls back to its text, or is refused (422) by a model
+        that reads nothing but photos. Concurrent requests share model
         calls, so many small requests cost little more than one large one.
         """
         clf = request.app.state.clf
@@ -331,7 +333,7 @@ def create_app(
         products = check_products(
             parse_json_body(await request.body()), mapping.text_cols, limits,
             photo_keys=image_keys(mapping.image_col, mapping.text_cols, mapping.id_cols),
-            image_only=request.app.state.reads_images,
+            image_only=request.app.state.reads_images, photo_required=request.app.state.reads_only_images,
         )
         # Checked here so an unreachable target fails this request alone, not a shared batch.
         threshold = clf.review_threshold(target_precision)
@@ -420,7 +422,8 @@ def product_schema(clf: Categorizer, limits: ServeLimits) -> dict[str, Any]:
         for column in clf.fields_.text_cols
     }
     if IMAGE_FIELD not in properties:
-        used = ("read by this model; a product without one falls back to its text" if clf.reads_images()
+        used = ("read by this model, which reads nothing else: required" if clf.reads_only_images()
+                else "read by this model; a product without one falls back to its text" if clf.reads_images()
                 else "checked, and ignored by this text model")
         properties[IMAGE_FIELD] = {
             "type": ["string", "null"], "contentEncoding": "base64",

@@ -99,6 +99,7 @@ def check_products(
     *,
     photo_keys: tuple[str, ...] = (IMAGE_FIELD,),
     image_only: bool = False,
+    photo_required: bool = False,
 ) -> list[dict[str, Any]]:
     """The products as {text column: string} dicts, ready for `predict_table`,
     with the decoded photo under `image` (bytes) when one was sent.
@@ -106,6 +107,8 @@ def check_products(
     Each product must be an object holding at least one of the model's text
     columns as a string; a null or absent field reads as empty. image_only:
     the model reads photos, so a product with a photo and no text is fine.
+    photo_required: the model reads nothing but photos, so a product without
+    one would only get its fallback prediction: refused instead.
     Other keys (ids, prices) are ignored, except those in `photo_keys`
     (see `image_keys`), which must be base64 when present; the first one
     present is the product's photo.
@@ -143,6 +146,8 @@ def check_products(
             if key in item and key not in text_cols:
                 decoded = check_image(item[key], where, limits, key)
                 photo = decoded if photo is None else photo
+        if photo is None and photo_required:
+            raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
         if not product and not (image_only and photo is not None):
             if not text_cols:
                 raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
