@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from prodcat.evaluation.metrics import at_level
+from prodcat.evaluation.metrics import at_level, cut_labels, cuts_paths
 from prodcat.labels import Label, LabelSpace, label_name
 
 #: resamples of the products behind the interval of the gain
@@ -123,10 +123,10 @@ def versus_best_part(
     if not parts:
         raise ValueError("versus_best_part: no parts to compare with")
     leaves = space
-    coarser = level is not None and space.label_format == "path" and level < space.depth
+    coarser = cuts_paths(space, level)
     if coarser:
         space = space.coarsen(level)[0]
-        true_labels = [tuple(lab[:level]) for lab in true_labels]
+        true_labels = cut_labels(true_labels, level)
     truth = _Truth(space, true_labels)
 
     def decide(proba: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:

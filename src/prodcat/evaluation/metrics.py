@@ -106,10 +106,10 @@ def compute_metrics(
     if top_k < 1:
         raise ValueError("compute_metrics: top_k must be at least 1")
     decided = space.decide(proba, thresholds)
-    cut = level is not None and space.label_format == "path" and level < space.depth
+    cut = cuts_paths(space, level)
     if cut:
         space, proba, decided = at_level(space, proba, decided, level)
-        true_labels = [tuple(lab[:level]) for lab in true_labels]
+        true_labels = cut_labels(true_labels, level)
     if space.is_multi:
         metrics = _multi_metrics(space, true_labels, proba, decided, top_k, n_confusions)
     else:
@@ -117,6 +117,16 @@ def compute_metrics(
     if cut:
         metrics["level"] = level
     return _plain(metrics)
+
+
+def cuts_paths(space: LabelSpace, level: int | None) -> bool:
+    """Whether scoring `space` at `level` levels cuts its paths (a path space deeper than that)."""
+    return level is not None and space.label_format == "path" and level < space.depth
+
+
+def cut_labels(true_labels: Sequence[Label], level: int) -> list[tuple[str, ...]]:
+    """Path labels cut to their first `level` levels."""
+    return [tuple(label[:level]) for label in true_labels]
 
 
 def at_level(
