@@ -13,7 +13,9 @@ the same splits:
     --systems 'prodcat-bert[epochs=10;patience=10]'
 
 (settings are separated by ';' since ',' separates systems; values are JSON
-where they parse as JSON, text otherwise). `--seeds 0,1,2` picks the seeds.
+where they parse as JSON, text otherwise). `--seeds 0,1,2` picks the seeds;
+`--sample N` trains and tests on N rows of each catalog drawn with the split's
+seed, to see how a model does on a smaller catalog.
 
 Tasks (catalogs under --data-root, default ../shared/data from the repo root):
   fashion-articleType   fashion/styles.csv, text productDisplayName, label articleType
@@ -307,14 +309,32 @@ def run_fasttext(task: dict, data_root: Path, seed: int, config: dict) -> dict:
     }
 
 
+def sampled_data_root(task: dict, data_root: Path, tmp: Path, sample: int, seed: int) -> Path:
+    """A data root under `tmp` whose copy of the task's file holds `sample` of its rows,
+    drawn with the split's seed (all rows if it has no more than that)."""
+    from prodcat.catalog.readers import read_table
+
+    frame = read_table(data_root / task["file"])  # prodcat's reader: the rows a user's fit reads
+    if sample < len(frame):
+        frame = frame.sample(n=sample, random_state=seed)
+    out = tmp / task["file"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    return tmp
+
+
 def worker(args) -> None:
     task = TASKS[args.task]
     system, settings = parse_system(args.system)
-    if system.startswith("prodcat-"):
-        result = run_prodcat(task, args.data_root, args.seed, system[len("prodcat-"):], settings)
-    else:
-        result = run_fasttext(task, args.data_root, args.seed, FASTTEXT_CONFIGS[system])
-    result.update(task=args.task, system=args.system, seed=args.seed,
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = args.data_root
+        if args.sample is not None:
+            data_root = sampled_data_root(task, data_root, Path(tmp), args.sample, args.seed)
+        if system.startswith("prodcat-"):
+            result = run_prodcat(task, data_root, args.seed, system[len("prodcat-"):], settings)
+        else:
+            result = run_fasttext(task, data_root, args.seed, FASTTEXT_CONFIGS[system])
+    result.update(task=args.task, system=args.system, seed=args.seed, sample=args.sample,
                   products_per_s=result["n_predicted"] / max(result["predict_s"], 1e-9),
                   peak_rss_mb=_peak_rss_mb())
     Path(args.result_file).write_text(json.dumps(result))
@@ -440,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding fashion/styles.csv and flipkart/products.csv (default ../shared/data)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file for all raw numbers")
     parser.add_argument("--quick", action="store_true", help="seed 0 only")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="train and test on a random sample of this many rows of each catalog, "
+                             "drawn with the split's seed (how a model does on a smaller catalog)")
     parser.add_argument("--seeds", help="comma-separated split seeds (default 0,1,2; --quick: 0)")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of tasks")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
@@ -477,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.data_root / TASKS[task]["file"]).is_file():
             parser.error(f"{args.data_root / TASKS[task]['file']} not found (use --data-root)")
     seeds = parse_seeds(parser, args.seeds) if args.seeds is not None else (SEEDS[:1] if args.quick else SEEDS)
+    if args.sample is not None and args.sample < 1:
+        parser.error(f"--sample must be a positive number of rows, got {args.sample}")
 
     runs, started = [], time.perf_counter()
     load_at_start = os.getloadavg()
@@ -487,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
                     result_file = Path(tmp) / f"{task}.{systems.index(system)}.{seed}.json"
                     cmd = [sys.executable, __file__, "--worker", "--task", task, "--system", system,
                            "--seed", str(seed), "--data-root", str(args.data_root), "--result-file", str(result_file)]
+                    if args.sample is not None:
+                        cmd += ["--sample", str(args.sample)]
                     t0 = time.perf_counter()
                     proc = subprocess.run(cmd, capture_output=True, text=True)
                     if proc.returncode != 0:
@@ -509,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_start": load_at_start,
         "protocol": {"split": "prodcat.catalog.split.split_catalog (grouped by normalized text, stratified)",
                      "valid_size": VALID_SIZE, "test_size": TEST_SIZE, "seeds": list(seeds),
+                     "sample": args.sample,
                      "fasttext_fits_on": "train + valid", "prodcat_fits_on": "train (valid: calibration)"},
         "fasttext_configs": FASTTEXT_CONFIGS,
         "total_seconds": time.perf_counter() - started,
