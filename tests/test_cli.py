@@ -232,6 +232,48 @@ def test_a_user_folder_is_refused_before_training_and_left_as_it_was(command, tm
     assert (folder / "notes.txt").read_text() == "important"
 
 
+@pytest.mark.parametrize("where", ["user folder", "model directory", "model's report"])
+def test_evaluate_refuses_a_folder_that_is_not_a_report_before_loading_the_model(model_dir, where, tmp_path, capsys,
+                                                                                 monkeypatch):
+    from prodcat.categorizer import Categorizer
+
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    out = {"user folder": _user_folder(tmp_path), "model directory": model_dir,
+           "model's report": model_dir / "report"}[where]
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(Categorizer, "load", load)
+    code, _, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", out, "--keep-seen", "-q")
+    assert code == 2
+    expected = (f"{out} is the test report of model {model_dir}; write the evaluation elsewhere"
+                if where == "model's report" else
+                f"{out} exists and is not a prodcat report directory; refusing to write into it")
+    assert err.strip() == f"prodcat: error: {expected}"
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_evaluate_replaces_an_earlier_report_whole(model_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()  # an empty folder is taken too
+    code, _, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", out, "--keep-seen", "-q")
+    assert code == 0, err
+    assert (out / "levels.png").is_file()  # a path model's figure
+    (out / ".metrics.json.4242.0badcafe.tmp").write_text("left by a crash")
+    single = tmp_path / "single"
+    run_ok("train", "--data", _catalog(tmp_path), *FIELDS, "--out", single, "-q")
+
+    code, _, err = run(capsys, "evaluate", single, "--data", _catalog(tmp_path), "--out", out, "--keep-seen", "-q")
+    assert code == 0, err
+    # Nothing of the path model's report stays beside the new metrics.
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (single / "report").iterdir())
+    assert "levels" not in json.loads((out / "metrics.json").read_text())
+    assert not list(tmp_path.glob(".report.*"))  # no staging or retired folder left beside it
+    # As a folder made by hand: the staging folder's mode, not mkdtemp's private one.
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
 def _commands_with_a_file_as_out(tmp_path, model_dir, afile):
     data = _catalog(tmp_path)
     lb = tmp_path / "board"

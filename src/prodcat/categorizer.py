@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 
 from prodcat import __version__
-from prodcat.artifacts import atomic_directory, check_output_dir, check_output_file, read_model_dir, write_model_dir
+from prodcat.artifacts import (
+    atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir, write_model_dir,
+)
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
     CatalogSource,
@@ -796,7 +798,7 @@ class Categorizer:
         """
         self._require_fitted()
         if report_dir is not None:
-            check_output_dir(report_dir, "report directory")
+            check_report_dir_target(report_dir)
         level = None
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
@@ -831,8 +833,10 @@ class Categorizer:
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
         if report_dir is not None:
-            write_report(metrics, report_dir, title=f"{self.model} on {Path(catalog.source).name}",
-                         examples=self._examples(catalog, proba, level))
+            # Replaced whole: an earlier report's figures must not sit beside these metrics.
+            with atomic_directory(report_dir, check=check_report_dir_target) as staging:
+                write_report(metrics, staging, title=f"{self.model} on {Path(catalog.source).name}",
+                             examples=self._examples(catalog, proba, level))
         return metrics
 
     def _scoring_level(self, mapping: FieldMapping) -> int | None:
