@@ -175,6 +175,40 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
 
 
+def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):
+    frame = tiny_frame()
+    frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")
+    frame.loc[9, "category"] = frame.loc[9, "category"].replace(" > ", ">>")
+    frame.loc[10, "category"] = "Home > Kitchen/Dining"  # a "/" inside a level: no mistake
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path", "--label-sep", " > "]
+    examples = frame.loc[2, "category"]
+    expected = (f"{data}: label column 'category' is split on ' > ', but 3 row(s) use ' / ' or '>>' instead "
+                f"(row 3, 6, 10; e.g. {examples!r}): each such label is learned as a class of its own; "
+                "write them with ' > '")
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    assert json.loads(out)["mixed_separators"] == {
+        "column": "category", "separator": " > ", "others": {" / ": 2, ">>": 1}, "rows": 3, "first_rows": [3, 6, 10],
+        "example": examples}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    assert f"Mixed separators: {expected}" in " ".join(out.split())
+
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "label column 'category'" in line]
+    assert len(warnings) == 1 and " ".join(warnings[0].split()) == f"warning: {expected}"
+    # One column of proper paths: nothing to say.
+    frame.loc[[2, 5, 9], "category"] = "Apparel > Shirts"
+    data = _catalog(tmp_path, frame, name="clean.csv")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0 and json.loads(out)["mixed_separators"] is None
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2")
+    assert code == 0 and "split on" not in err
+
+
 def test_the_error_names_the_file(tmp_path, capsys):
     _, _, err = run(capsys, "inspect", "--data", tmp_path / "missing.tsv", "--text-cols", "t")
     assert "missing.tsv" in err

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from prodcat import __version__
 from prodcat.artifacts import (
@@ -49,7 +50,7 @@ from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level
-from prodcat.labels import LabelSpace, label_name
+from prodcat.labels import LabelSpace, label_name, mixed_path_separators_message
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
@@ -271,6 +272,10 @@ class Categorizer:
             catalog = load_catalog(data, mapping)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
+        for part in (catalog, test_catalog):
+            found = part.mixed_path_separators() if part is not None else None
+            if found:
+                say.warn(escape(mixed_path_separators_message(found, where=part.source, column=found["column"])))
         if reads_images and not isinstance(data, pd.DataFrame):
             image_dir = image_dir_for(mapping, data)
             if image_dir is not None and not image_dir.is_dir():
