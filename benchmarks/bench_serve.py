@@ -170,6 +170,13 @@ end
 """
 
 
+def parse_wrk_result(stdout: str) -> dict:
+    """The figures WRK_SCRIPT's `done` writes on its WRK_RESULT line of wrk's output."""
+    if "WRK_RESULT " not in stdout:
+        raise SystemExit(f"wrk printed no WRK_RESULT line: {stdout[-500:]!r}")
+    return json.loads(stdout.split("WRK_RESULT ", 1)[1].splitlines()[0])
+
+
 def run_wrk_scenario(url: str, products: list[dict], *, concurrency: int, per_request: int,
                      seconds: float, server: psutil.Process) -> dict:
     """One scenario driven by wrk for `seconds` (after a 2-second warm-up run)."""
@@ -185,7 +192,7 @@ def run_wrk_scenario(url: str, products: list[dict], *, concurrency: int, per_re
                  "-s", handle.name, f"{url}/v1/predict"],
                 capture_output=True, text=True, timeout=duration + 30, check=True,
             ).stdout
-            return json.loads(out.split("WRK_RESULT ", 1)[1].splitlines()[0])
+            return parse_wrk_result(out)
 
         run(2)
         server_cpu = sum(server.cpu_times()[:2])
