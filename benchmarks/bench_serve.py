@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import shutil
@@ -84,11 +85,14 @@ def free_port() -> int:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least q% of the values at or below it."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    # ceil rather than round(x + 0.5): Python rounds halves to even, so a whole
+    # q% of n (95% of 100) landed one rank too high every other time.
+    rank = min(len(ordered), max(1, math.ceil(q * len(ordered) / 100)))
+    return ordered[rank - 1]
 
 
 async def run_scenario(url: str, products: list[dict], *, concurrency: int, per_request: int,

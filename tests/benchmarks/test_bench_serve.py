@@ -1,4 +1,4 @@
-"""bench_serve's pure helpers: wrk's result line, the table."""
+"""bench_serve's pure helpers: latency percentiles, wrk's result line, the table."""
 
 import json
 import math
@@ -7,6 +7,16 @@ import re
 import pytest
 
 from bench_serve import WRK_SCRIPT, markdown_table, parse_wrk_result, percentile
+
+
+@pytest.mark.parametrize("n, q, expected", [
+    # nearest rank: the smallest value with at least q% of the values at or below it
+    (100, 50, 50), (100, 95, 95), (100, 99, 99), (100, 100, 100), (100, 1, 1),
+    (10, 50, 5), (10, 95, 10), (10, 90, 9), (2000, 95, 1900), (2000, 99, 1980), (1, 99, 1),
+])
+def test_percentile_is_the_nearest_rank(n, q, expected):
+    values = [float(v) for v in range(n, 0, -1)]  # order does not matter
+    assert percentile(values, q) == expected
 
 
 def test_percentile_of_nothing_is_nan():
