@@ -799,7 +799,9 @@ class Categorizer:
         override the saved field mapping for this catalog (read as UTF-8
         unless `encoding` says otherwise); a label_level coarser than a path
         model's scores it at that level (its predicted paths cut there), and a
-        label_format other than the model's is refused.
+        label_format other than the model's is refused. report_dir gets
+        metrics.json, report.md and the figures: a new or empty folder, or an
+        earlier report, which is replaced whole (see `check_report_dir_target`).
         """
         self._require_fitted()
         if report_dir is not None:
