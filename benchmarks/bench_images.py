@@ -130,6 +130,16 @@ def worker(args) -> None:
     Path(args.result_file).write_text(json.dumps(result))
 
 
+def merge_runs(previous: list[dict], runs: list[dict]) -> list[dict]:
+    """The results file's runs after this run: a partial rerun (some tasks or systems) replaces
+    the (task, system, seed) runs it measured again and keeps the others, in table order."""
+    fresh = {(r["task"], r["system"], r["seed"]) for r in runs}
+    merged = [r for r in previous if (r["task"], r["system"], r["seed"]) not in fresh] + runs
+    order = {t: i for i, t in enumerate(TASKS)}, {s: i for i, s in enumerate(SYSTEMS)}
+    merged.sort(key=lambda r: (order[0].get(r["task"], 99), r["seed"], order[1].get(r["system"], 99)))
+    return merged
+
+
 def markdown_table(runs: list[dict]) -> str:
     out = ["| task | seed | products | system | macro-F1 | accuracy | fit s | products/s (predict, decoding included) | model MB |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -183,11 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, started = [], time.perf_counter()
 
     def write_results() -> str:
-        # A partial rerun (some tasks or systems) keeps the other results of the file.
-        fresh = {(r["task"], r["system"], r["seed"]) for r in runs}
-        merged = [r for r in previous if (r["task"], r["system"], r["seed"]) not in fresh] + runs
-        order = {t: i for i, t in enumerate(TASKS)}, {s: i for i, s in enumerate(SYSTEMS)}
-        merged.sort(key=lambda r: (order[0].get(r["task"], 99), r["seed"], order[1].get(r["system"], 99)))
+        merged = merge_runs(previous, runs)
         table = markdown_table(merged)
         result = {
             "benchmark": "bench_images",

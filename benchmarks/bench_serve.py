@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import shutil
@@ -84,11 +85,14 @@ def free_port() -> int:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile: the smallest value with at least q% of the values at or below it."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    # ceil rather than round(x + 0.5): Python rounds halves to even, so a whole
+    # q% of n (95% of 100) landed one rank too high every other time.
+    rank = min(len(ordered), max(1, math.ceil(q * len(ordered) / 100)))
+    return ordered[rank - 1]
 
 
 async def run_scenario(url: str, products: list[dict], *, concurrency: int, per_request: int,
@@ -170,6 +174,13 @@ end
 """
 
 
+def parse_wrk_result(stdout: str) -> dict:
+    """The figures WRK_SCRIPT's `done` writes on its WRK_RESULT line of wrk's output."""
+    if "WRK_RESULT " not in stdout:
+        raise SystemExit(f"wrk printed no WRK_RESULT line: {stdout[-500:]!r}")
+    return json.loads(stdout.split("WRK_RESULT ", 1)[1].splitlines()[0])
+
+
 def run_wrk_scenario(url: str, products: list[dict], *, concurrency: int, per_request: int,
                      seconds: float, server: psutil.Process) -> dict:
     """One scenario driven by wrk for `seconds` (after a 2-second warm-up run)."""
@@ -185,7 +196,7 @@ def run_wrk_scenario(url: str, products: list[dict], *, concurrency: int, per_re
                  "-s", handle.name, f"{url}/v1/predict"],
                 capture_output=True, text=True, timeout=duration + 30, check=True,
             ).stdout
-            return json.loads(out.split("WRK_RESULT ", 1)[1].splitlines()[0])
+            return parse_wrk_result(out)
 
         run(2)
         server_cpu = sum(server.cpu_times()[:2])

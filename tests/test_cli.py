@@ -175,6 +175,40 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
 
 
+def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):
+    frame = tiny_frame()
+    frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")
+    frame.loc[9, "category"] = frame.loc[9, "category"].replace(" > ", ">>")
+    frame.loc[10, "category"] = "Home > Kitchen/Dining"  # a "/" inside a level: no mistake
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path", "--label-sep", " > "]
+    examples = frame.loc[2, "category"]
+    expected = (f"{data}: label column 'category' is split on ' > ', but 3 row(s) use ' / ' or '>>' instead "
+                f"(row 3, 6, 10; e.g. {examples!r}): each such label is learned as a class of its own; "
+                "write them with ' > '")
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    assert json.loads(out)["mixed_separators"] == {
+        "column": "category", "separator": " > ", "others": {" / ": 2, ">>": 1}, "rows": 3, "first_rows": [3, 6, 10],
+        "example": examples}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    assert f"Mixed separators: {expected}" in " ".join(out.split())
+
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "label column 'category'" in line]
+    assert len(warnings) == 1 and " ".join(warnings[0].split()) == f"warning: {expected}"
+    # One column of proper paths: nothing to say.
+    frame.loc[[2, 5, 9], "category"] = "Apparel > Shirts"
+    data = _catalog(tmp_path, frame, name="clean.csv")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0 and json.loads(out)["mixed_separators"] is None
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2")
+    assert code == 0 and "split on" not in err
+
+
 def test_the_error_names_the_file(tmp_path, capsys):
     _, _, err = run(capsys, "inspect", "--data", tmp_path / "missing.tsv", "--text-cols", "t")
     assert "missing.tsv" in err
@@ -230,6 +264,48 @@ def test_a_user_folder_is_refused_before_training_and_left_as_it_was(command, tm
     # no checkpoints/ or tensorboard/ left behind in it
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
     assert (folder / "notes.txt").read_text() == "important"
+
+
+@pytest.mark.parametrize("where", ["user folder", "model directory", "model's report"])
+def test_evaluate_refuses_a_folder_that_is_not_a_report_before_loading_the_model(model_dir, where, tmp_path, capsys,
+                                                                                 monkeypatch):
+    from prodcat.categorizer import Categorizer
+
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    out = {"user folder": _user_folder(tmp_path), "model directory": model_dir,
+           "model's report": model_dir / "report"}[where]
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(Categorizer, "load", load)
+    code, _, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", out, "--keep-seen", "-q")
+    assert code == 2
+    expected = (f"{out} is the test report of model {model_dir}; write the evaluation elsewhere"
+                if where == "model's report" else
+                f"{out} exists and is not a prodcat report directory; refusing to write into it")
+    assert err.strip() == f"prodcat: error: {expected}"
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_evaluate_replaces_an_earlier_report_whole(model_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()  # an empty folder is taken too
+    code, _, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", out, "--keep-seen", "-q")
+    assert code == 0, err
+    assert (out / "levels.png").is_file()  # a path model's figure
+    (out / ".metrics.json.4242.0badcafe.tmp").write_text("left by a crash")
+    single = tmp_path / "single"
+    run_ok("train", "--data", _catalog(tmp_path), *FIELDS, "--out", single, "-q")
+
+    code, _, err = run(capsys, "evaluate", single, "--data", _catalog(tmp_path), "--out", out, "--keep-seen", "-q")
+    assert code == 0, err
+    # Nothing of the path model's report stays beside the new metrics.
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (single / "report").iterdir())
+    assert "levels" not in json.loads((out / "metrics.json").read_text())
+    assert not list(tmp_path.glob(".report.*"))  # no staging or retired folder left beside it
+    # As a folder made by hand: the staging folder's mode, not mkdtemp's private one.
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode
 
 
 def _commands_with_a_file_as_out(tmp_path, model_dir, afile):

@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 
 from prodcat.errors import LabelError
-from prodcat.labels import LabelSpace, detect_separator, label_name, parse_labels, path_labels_from_columns
+from prodcat.labels import (
+    LabelSpace, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
+    path_labels_from_columns,
+)
 
 
 def test_single_labels_are_stripped():
@@ -44,6 +47,53 @@ def test_path_truncated_to_level():
 
 def test_double_separator_is_not_read_as_two_single_ones():
     assert detect_separator(["A >> B", "C >> D"], "path") == " >> "
+
+
+# --- one column, two separators ----------------------------------------------------
+PATHS = ["Apparel > Topwear > Shirts", "Apparel > Bottomwear > Jeans", "Home > Decor", "Apparel > Topwear > Shirts"]
+
+
+@pytest.mark.parametrize("sep", [">", " > ", None])
+@pytest.mark.parametrize("cell, other", [("Apparel / Topwear / Shirts", " / "), ("Apparel/Topwear", "/"),
+                                         ("Home | Decor", "|"), ("Home >> Decor", " >> ")])
+def test_a_path_written_with_another_separator_is_found(cell, other, sep):
+    cells = PATHS[:2] + [cell] + PATHS[2:]
+    used = sep or detect_separator(cells, "path")
+    if used == ">" and ">" in cell:
+        assert mixed_path_separators(cells, sep) is None  # ">>" read with ">" gives the same levels: no mistake
+        return
+    found = mixed_path_separators(cells, sep)
+    assert found == {"separator": used, "others": {other: 1}, "rows": 1, "first_rows": [3], "example": cell}
+    # what it would cost: a class of its own, one level deep
+    assert parse_labels(cells, "path", sep)[2] == (cell,)
+
+
+@pytest.mark.parametrize("cells, sep", [
+    (PATHS, None),
+    # A level name holding a "/" inside a proper path, or alone: legit labels.
+    (PATHS + ["Apparel > T-Shirts/Tops", "T-Shirts/Tops", "Accessories"], None),
+    (PATHS + ["Apparel > T-Shirts/Tops", "T-Shirts/Tops"], " > "),
+    # ">>" read with ">" gives the same levels
+    (PATHS + ["Apparel >> Topwear >> Shirts"], ">"),
+    # another separator, but not before one of the column's top levels
+    (PATHS + ["Kids / Toys"], None),
+    # no separator at all, or none splitting any cell into levels
+    (["Shirts", "Jeans"], None), (["Shirts/Tops", "Jeans"], ">"),
+    (['["Home >> Decor"]', '["Home >> Lamps"]', "Apparel >> Shirts"], None),
+])
+def test_legit_path_columns_raise_no_alarm(cells, sep):
+    assert mixed_path_separators(cells, sep) is None
+
+
+def test_mixed_separators_count_every_row_and_show_the_first():
+    cells = PATHS + ["Apparel / Topwear / Shirts"] * 7 + ['["Home | Decor"]']
+    found = mixed_path_separators(cells, " > ", top=5)
+    assert found == {"separator": " > ", "others": {" / ": 7, "|": 1}, "rows": 8, "first_rows": [5, 6, 7, 8, 9],
+                     "example": "Apparel / Topwear / Shirts"}
+    assert mixed_path_separators_message(found, where="cat.csv", column="category") == (
+        "cat.csv: label column 'category' is split on ' > ', but 8 row(s) use ' / ' or '|' instead "
+        "(row 5, 6, 7, 8, 9 and 3 more; e.g. 'Apparel / Topwear / Shirts'): each such label is learned as a class "
+        "of its own; write them with ' > '")
 
 
 def test_empty_labels_name_their_rows():

@@ -19,11 +19,10 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -98,6 +97,42 @@ def check_model_dir_target(target: str | Path) -> None:
         raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
 
 
+def is_report_dir(path: str | Path) -> bool:
+    """Whether `path` is a report folder `write_report` wrote: metrics.json, and nothing it does not write."""
+    from prodcat.evaluation.report import REPORT_FILES
+
+    path = Path(path)
+    if not (path / "metrics.json").is_file():
+        return False
+    # A crash of an older prodcat could leave write_report's hidden temporary files.
+    return all(entry.name in REPORT_FILES or _is_report_leftover(entry.name) for entry in path.iterdir())
+
+
+def _is_report_leftover(name: str) -> bool:
+    from prodcat.evaluation.report import REPORT_FILES
+
+    return name.endswith(".tmp") and any(name.startswith(f".{file}.") for file in REPORT_FILES)
+
+
+def check_report_dir_target(target: str | Path) -> None:
+    """Refuse a report folder that writing a report there would mix with other files.
+
+    The rule of `check_model_dir_target` for `evaluate --out`: a new or empty
+    folder, or an earlier report (replaced whole, so no figure of it is
+    left beside the new metrics). A user's folder, a model directory, or
+    the test report inside one (which its manifest's metrics describe) is
+    refused before any work.
+    """
+    target = Path(target)
+    _refuse_a_file_in_the_way(target, "report directory", ConfigError)
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if is_model_dir(target.parent) and target.name == "report":
+        raise ConfigError(f"{target} is the test report of model {target.parent}; write the evaluation elsewhere")
+    if not is_report_dir(target):
+        raise ConfigError(f"{target} exists and is not a prodcat report directory; refusing to write into it")
+
+
 def check_output_dir(path: str | Path, what: str) -> None:
     """Refuse, before any work, an output folder (a report, TensorBoard logs) a file stands in the way of."""
     _refuse_a_file_in_the_way(Path(path), what, ConfigError)
@@ -114,17 +149,22 @@ def check_output_file(path: str | Path, what: str) -> None:
 
 
 @contextmanager
-def atomic_directory(target: str | Path) -> Iterator[Path]:
+def atomic_directory(
+    target: str | Path, check: Callable[[str | Path], None] = check_model_dir_target
+) -> Iterator[Path]:
     """Yield an empty staging directory that replaces `target` on success.
 
     Refuses to replace anything that is not a prodcat model directory (or the
     logs and checkpoints of a run training into it), so a mistyped --out never
-    deletes a user's folder.
+    deletes a user's folder. check: the rule for what may be replaced
+    (`check_report_dir_target` for an evaluation report).
     """
     target = Path(target)
-    check_model_dir_target(target)
+    check(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    # mkdir rather than mkdtemp: the folder keeps the usual permissions (mkdtemp's are its owner's alone).
+    staging = target.parent / f".{target.name}.saving-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
     try:
         yield staging
         for name in RUN_KEPT:

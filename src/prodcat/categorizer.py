@@ -27,9 +27,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from prodcat import __version__
-from prodcat.artifacts import atomic_directory, check_output_dir, check_output_file, read_model_dir, write_model_dir
+from prodcat.artifacts import (
+    atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir, write_model_dir,
+)
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
     CatalogSource,
@@ -47,7 +50,7 @@ from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level
-from prodcat.labels import LabelSpace, label_name
+from prodcat.labels import LabelSpace, label_name, mixed_path_separators_message
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
@@ -269,6 +272,10 @@ class Categorizer:
             catalog = load_catalog(data, mapping)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
+        for part in (catalog, test_catalog):
+            found = part.mixed_path_separators() if part is not None else None
+            if found:
+                say.warn(escape(mixed_path_separators_message(found, where=part.source, column=found["column"])))
         if reads_images and not isinstance(data, pd.DataFrame):
             image_dir = image_dir_for(mapping, data)
             if image_dir is not None and not image_dir.is_dir():
@@ -792,11 +799,13 @@ class Categorizer:
         override the saved field mapping for this catalog (read as UTF-8
         unless `encoding` says otherwise); a label_level coarser than a path
         model's scores it at that level (its predicted paths cut there), and a
-        label_format other than the model's is refused.
+        label_format other than the model's is refused. report_dir gets
+        metrics.json, report.md and the figures: a new or empty folder, or an
+        earlier report, which is replaced whole (see `check_report_dir_target`).
         """
         self._require_fitted()
         if report_dir is not None:
-            check_output_dir(report_dir, "report directory")
+            check_report_dir_target(report_dir)
         level = None
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
@@ -831,8 +840,10 @@ class Categorizer:
         metrics["excluded_seen_in_training"] = excluded
         metrics["model"] = self.model
         if report_dir is not None:
-            write_report(metrics, report_dir, title=f"{self.model} on {Path(catalog.source).name}",
-                         examples=self._examples(catalog, proba, level))
+            # Replaced whole: an earlier report's figures must not sit beside these metrics.
+            with atomic_directory(report_dir, check=check_report_dir_target) as staging:
+                write_report(metrics, staging, title=f"{self.model} on {Path(catalog.source).name}",
+                             examples=self._examples(catalog, proba, level))
         return metrics
 
     def _scoring_level(self, mapping: FieldMapping) -> int | None:

@@ -265,7 +265,11 @@ def parse_params(items: list[str] | None, option: str = "--param") -> dict:
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
     data: Data,
-    out: Annotated[Path, typer.Option("--out", help="Report directory: metrics.json, report.md, plots.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Report directory: metrics.json, report.md, plots. A new or empty folder, or an "
+                     "earlier report, which is replaced."),
+    ],
     text_cols: TextCols = None,
     label_col: LabelCol = None,
     label_format: LabelFormat = None,
@@ -290,8 +294,10 @@ def evaluate(
     --label-format must be the model's own (it is refused otherwise); a path model
     can be scored at a coarser --label-level, never a deeper one.
     """
+    from prodcat.artifacts import check_report_dir_target
     from prodcat.categorizer import Categorizer
 
+    check_report_dir_target(out)  # before loading the model and scoring: a refusal then costs nothing
     clf = Categorizer.load(model_dir, quiet=quiet)
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)

@@ -113,6 +113,74 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     return tuple(sorted({i.strip() for i in items if i.strip()}))
 
 
+def mixed_path_separators(cells: Sequence[str], sep: str | None = None, *, top: int = 5) -> dict | None:
+    """The rows of a path label column written with another separator than the one it is split on.
+
+    A user's mistake that would pass silently: in a column of "Apparel > Shirts"
+    paths, "Apparel / Shirts" becomes one one-level class of its own. The rule
+    is conservative, so legit labels raise no alarm: a cell is counted only
+    when it does not hold the column's separator (`sep`, or the one detected
+    as `parse_labels` detects it) and another path separator splits it into
+    levels whose first is the top level of one of the column's proper paths.
+    A level name holding a "/" ("Apparel > T-Shirts/Tops", or a one-level
+    "T-Shirts/Tops") is never counted.
+
+    Returns None when no cell is counted, else {"separator", "others" (each
+    other separator -> its rows), "rows", "first_rows" (numbered from 1, at
+    most `top`), "example" (the first such cell)}.
+
+        >>> mixed_path_separators(["Apparel > Shirts", "Apparel / Shirts", "Home > T-Shirts/Tops"])["first_rows"]
+        [2]
+    """
+    paths = [_unwrap_path(c).strip() for c in cells]
+    if sep is None:
+        sep = detect_separator(paths, "path")
+        if sep is None:
+            return None
+    tops = set()
+    for path in paths:
+        if sep in path:
+            parts = [p.strip() for p in path.split(sep) if p.strip()]
+            if len(parts) > 1:
+                tops.add(parts[0])
+    if not tops:
+        return None
+    flagged: list[tuple[int, str]] = []
+    for row, path in enumerate(paths):
+        if sep in path:
+            continue
+        for other in PATH_SEPARATORS:
+            if other == sep or other not in path:
+                continue
+            parts = [p.strip() for p in path.split(other) if p.strip()]
+            if len(parts) > 1 and parts[0] in tops:
+                flagged.append((row, other))
+            break  # the longest separator in the cell is the one it was written with
+    if not flagged:
+        return None
+    others = Counter(other for _, other in flagged)
+    return {
+        "separator": sep,
+        "others": dict(others.most_common()),
+        "rows": len(flagged),
+        "first_rows": [row + 1 for row, _ in flagged[:top]],
+        "example": paths[flagged[0][0]],
+    }
+
+
+def mixed_path_separators_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `mixed_path_separators`' finding, for a warning."""
+    rows = ", ".join(str(r) for r in found["first_rows"])
+    more = found["rows"] - len(found["first_rows"])
+    others = " or ".join(repr(o) for o in found["others"])
+    return (
+        f"{where}: label column {column!r} is split on {found['separator']!r}, but {found['rows']} row(s) use "
+        f"{others} instead (row {rows}{f' and {more} more' if more > 0 else ''}; e.g. {found['example']!r}): "
+        "each such label is learned as a class of its own; write them with "
+        f"{found['separator']!r}"
+    )
+
+
 def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None = None) -> list[Label]:
     """Build paths from several columns (top level first); empty trailing levels are dropped."""
     labels = []

@@ -19,7 +19,10 @@ from prodcat import Categorizer
 from prodcat.cli import main
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.scale import ray_predict
-from prodcat.scale.ray_predict import IMAGE_REF_COLUMN, input_files, plan_columns, predict_with_ray, start_ray
+from prodcat.scale.ray_predict import (
+    IMAGE_REF_COLUMN, PHOTO_STATS_COLUMN, CategorizerPredictor, input_files, plan_columns, predict_with_ray, start_ray,
+    take_photo_stats,
+)
 from tiny_catalogs import tiny_image_frame
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo_catalog.csv"
@@ -205,18 +208,30 @@ def new_photos(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
 
 
 @pytest.mark.slow
-def test_an_image_model_reads_each_files_photos_on_the_workers(image_model_dir, new_photos, ray_session, tmp_path):
+def test_an_image_model_reads_each_files_photos_on_the_workers(image_model_dir, new_photos, ray_session, tmp_path,
+                                                               capsys):
     folder, frame = new_photos
     # The photo paths are relative to the files' folder, and the workers run
     # elsewhere: they only find the photos through the paths the driver resolved.
-    summary = predict_with_ray(image_model_dir, folder, tmp_path / "ray.parquet", quiet=True, num_workers=2,
-                               batch_size=7)
+    summary = predict_with_ray(image_model_dir, folder, tmp_path / "ray.parquet", num_workers=2, batch_size=7)
 
     local = pd.concat([local_predictions(image_model_dir, folder / name, tmp_path / f"{name}.parquet")
                        for name in ("part-1.csv", "part-2.csv")], ignore_index=True)
     ours = pd.read_parquet(tmp_path / "ray.parquet")
     pd.testing.assert_frame_equal(ours, local, check_exact=False, rtol=0, atol=1e-6)
     assert summary["rows"] == len(frame) == 24 and summary["files"] == 2
+    # The products without a usable photo are counted on the workers and
+    # reported as the local engine reports them.
+    gone = str(folder / "images" / "gone.png")
+    assert summary["photos"] == {"read": 22, "absent": 1, "missing": 1, "unreadable": 0, "too_large": 0,
+                                 "failures": [[gone, "no such file"]]}
+    local_summary = Categorizer.load(image_model_dir, quiet=True).predict_file(folder / "part-1.csv",
+                                                                               tmp_path / "one.parquet")
+    assert local_summary["photos"]["failures"] == summary["photos"]["failures"]
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"warning: photos of {folder}: 1 of 23 images could not be used: 1 missing (first: {gone}: no such "
+            "file); 1 product has no image; the 2 product(s) without a usable photo are all given the model's one "
+            "fallback prediction") in err
     assert ours["sku"].tolist() == frame["sku"].tolist()
     # Real predictions from the photos, not the fallback every product would get without them.
     with_photo = ours.iloc[2:]
@@ -286,6 +301,30 @@ def test_the_image_column_is_planned_and_every_file_must_hold_it(image_model_dir
     with pytest.raises(ColumnError) as caught:
         predict_with_ray(image_model_dir, mixed, tmp_path / "pred.parquet", quiet=True)
     assert str(caught.value).startswith(f"{mixed / '2.csv'} has no column 'image', which 1.csv has")
+
+
+def test_the_actors_count_each_batchs_photos_for_the_driver(image_model_dir, new_photos, tmp_path):
+    folder, frame = new_photos
+    # What the read tasks hand over: absolute references, "" for no photo.
+    refs = ["", str(folder / "images" / "gone.png")] + [str(folder / "images" / name) for name in frame["image"][2:6]]
+    batch = frame.iloc[:6].drop(columns="image").assign(**{IMAGE_REF_COLUMN: refs})
+    fields = Categorizer.load(image_model_dir, quiet=True).fields_.to_dict() | {
+        "image_col": IMAGE_REF_COLUMN, "image_root": None}
+    plain = CategorizerPredictor(image_model_dir, id_cols=["sku"], fields=fields)(batch)
+    counted = CategorizerPredictor(image_model_dir, id_cols=["sku"], fields=fields, count_photos=True)
+
+    first, second = counted(batch.iloc[:4]), counted(batch.iloc[4:])
+    assert list(first.columns) == list(plain.columns) + [PHOTO_STATS_COLUMN]
+    assert first[PHOTO_STATS_COLUMN].iloc[1:].tolist() == ["", "", ""]  # one batch, one count
+    # However Ray cuts or joins the blocks, the driver sums each batch once.
+    joined = pd.concat([first, second], ignore_index=True)
+    photos = take_photo_stats(joined.iloc[3:].copy(), take_photo_stats(joined.iloc[:3]))
+    assert (photos.read, photos.absent, photos.missing) == (4, 1, 1)
+    assert photos.failures == [(refs[1], "no such file")]
+    rest = joined.iloc[3:].copy()
+    take_photo_stats(rest)
+    pd.testing.assert_frame_equal(rest.reset_index(drop=True), plain.iloc[3:].reset_index(drop=True))
+    assert take_photo_stats(plain) is None and PHOTO_STATS_COLUMN not in plain.columns
 
 
 def test_read_tasks_hand_over_the_local_engines_image_references_made_absolute(tmp_path, monkeypatch):

@@ -5,7 +5,8 @@ many classes and how skewed (the long tail), how many products repeat (they
 inflate scores unless the split is grouped), how many identical texts carry
 different labels (no model can get both right), how many texts and labels
 are empty (class figures cover the labelled products only), how
-long the texts are, for path labels the same per level, and, when the mapping
+long the texts are, for path labels the same per level (and rows written with
+another path separator than the column's), and, when the mapping
 has an image field, how many products have a photo that can actually be read.
 
     >>> report = inspect_catalog(catalog)              # doctest: +SKIP
@@ -24,11 +25,12 @@ from typing import Any, Sequence
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
-from prodcat.labels import label_name
+from prodcat.labels import label_name, mixed_path_separators_message
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
 MAX_CLASS_COUNTS = 1000
@@ -228,6 +230,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
                 }
             )
         report["levels"] = levels
+        # A label written with another separator is a class of its own: one the user did not mean.
+        report["mixed_separators"] = catalog.mixed_path_separators(top)
 
     if check_images and catalog.mapping.image_col and catalog.products.images is not None:
         report["images"] = _images(catalog)
@@ -376,6 +380,10 @@ def render_inspection(report: dict, console: Console) -> None:
         if report.get("path_depths") and len(report["path_depths"]) > 1:
             depths = ", ".join(f"{d} levels: {_n(c)}" for d, c in report["path_depths"].items())
             console.print(f"Path depths: {depths}")
+    mixed = report.get("mixed_separators")
+    if mixed:
+        line = mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"])
+        console.print(f"\n[yellow]Mixed separators:[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
 
 
 def _render_images(images: dict, rows: int, console: Console) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
-from prodcat.labels import Label
+from prodcat.labels import Label, mixed_path_separators
 
 
 @dataclass
@@ -59,6 +59,17 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.products)
+
+    def mixed_path_separators(self, top: int = 5) -> dict | None:
+        """Rows of a path label column written with another separator than the
+        column's (see `prodcat.labels.mixed_path_separators`), with "column";
+        None when there are none, or the labels are no path of one column."""
+        mapping = self.mapping
+        if self.labels is None or mapping.label_format != "path" or len(mapping.label_cols) != 1:
+            return None
+        column = mapping.label_cols[0]
+        found = mixed_path_separators(self.frame[column].tolist(), mapping.label_sep, top=top)
+        return {"column": column, **found} if found else None
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)

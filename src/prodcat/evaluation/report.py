@@ -27,6 +27,11 @@ N_CONFUSED = 10
 N_MISTAKES = 20
 _CELL_CHARS = 160
 
+#: every file write_report may write; a folder holding only these is a report
+#: that `evaluate --out` may replace (see `prodcat.artifacts.check_report_dir_target`)
+REPORT_FILES = ("metrics.json", "report.md", "confusion_matrix.png", "per_class_f1.png", "levels.png",
+                "precision_coverage.png")
+
 
 def write_report(
     metrics: dict,

@@ -136,6 +136,13 @@ class ImageStats:
             "failures": [list(f) for f in self.failures],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ImageStats:
+        """The ImageStats `to_dict` gave (counts handed between processes, e.g. by Ray actors)."""
+        stats = cls(**{k: int(data[k]) for k in ("read", "absent", *FAILURE_KINDS)})
+        stats.failures = [(str(ref), str(reason)) for ref, reason in data.get("failures", [])]
+        return stats
+
     def summary(self) -> str:
         """One line, e.g. "12 of 8,237 images could not be used: 3 missing, 8 unreadable, 1 too large
         (first: images/17.jpg: not an image)"; products without an image are mentioned after a semicolon."""

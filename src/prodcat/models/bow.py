@@ -41,7 +41,7 @@ import torch
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError
 from prodcat.models import register
-from prodcat.models.torch_base import TorchModel
+from prodcat.models.torch_base import TorchModel, check_probability_below_one
 from prodcat.training.trainer import use_all_cores
 
 # --- hashing -------------------------------------------------------------------
@@ -287,8 +287,7 @@ class BagOfNgrams(TorchModel):
         buckets = settings["buckets"]
         if buckets < 2 or buckets > 1 << 30 or buckets & (buckets - 1):
             raise ConfigError(f"bow: buckets must be a power of two between 2 and 2**30, got {buckets}")
-        if not 0.0 <= settings["dropout"] < 1.0:
-            raise ConfigError(f"bow: dropout must be in [0, 1), got {settings['dropout']}")
+        check_probability_below_one("bow", "dropout", settings["dropout"])
 
     # --- preprocessing ---------------------------------------------------------------
     def _buckets(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

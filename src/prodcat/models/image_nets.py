@@ -31,6 +31,7 @@ from torch import nn
 from prodcat.errors import ConfigError
 from prodcat.models import register
 from prodcat.models.image_base import ImageTorchModel
+from prodcat.models.torch_base import check_probability_below_one
 
 #: channel counts of the four blocks / stages at width 1
 BASE_WIDTHS = (32, 64, 128, 256)
@@ -155,8 +156,7 @@ class ScratchImageModel(ImageTorchModel):
         name = self.name or type(self).__name__
         if not 0 < s["width"] <= 8:
             raise ConfigError(f"{name}: width must be a number above 0 and at most 8, got {s['width']!r}")
-        if not 0 <= s["dropout"] < 1:
-            raise ConfigError(f"{name}: dropout must be a number in [0, 1), got {s['dropout']!r}")
+        check_probability_below_one(name, "dropout", s["dropout"])
 
 
 @register("image-cnn")

@@ -37,7 +37,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.models import register
-from prodcat.models.torch_base import TorchModel
+from prodcat.models.torch_base import TorchModel, check_probability_below_one
 from prodcat.models.vocab import PAD_ID, UNK_ID, Vocabulary, tokenize
 from prodcat.models.word_vectors import lsa_word_vectors
 
@@ -293,11 +293,6 @@ def _positive_int(name: str, key: str, value: Any) -> None:
         raise ConfigError(f"{name}: {key} must be a positive integer, got {value!r}")
 
 
-def _probability_below_one(name: str, key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"{name}: {key} must be a number in [0, 1), got {value!r}")
-
-
 class WordModel(TorchModel):
     """A TorchModel over word ids: the vocabulary, encoding and batching shared by
     `lstm`, `cnn` and `transformer`; a subclass only builds its network.
@@ -325,7 +320,7 @@ class WordModel(TorchModel):
         if s["max_vocab"] < 3:
             raise ConfigError(f"{name}: max_vocab must be at least 3 (<pad> and <unk> take two ids), got {s['max_vocab']}")
         for key in ("dropout", "word_dropout"):
-            _probability_below_one(name, key, s[key])
+            check_probability_below_one(name, key, s[key])
         if s["embedding_init"] not in ("lsa", "random"):
             raise ConfigError(f"{name}: embedding_init must be 'lsa' or 'random', got {s['embedding_init']!r}")
 

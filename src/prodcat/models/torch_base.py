@@ -111,6 +111,12 @@ def _check_value(model: str, key: str, default: Any, value: Any) -> Any:
     return value
 
 
+def check_probability_below_one(model: str, key: str, value: Any) -> None:
+    """A ConfigError unless `value` is a number in [0, 1): a dropout rate, which at 1 would zero every unit."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{model}: {key} must be a number in [0, 1), got {value!r}")
+
+
 class TorchModel(CategorizerModel):
     """A CategorizerModel trained by the shared trainer; subclasses implement the hooks."""
 

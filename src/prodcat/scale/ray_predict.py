@@ -34,6 +34,9 @@ driver, per file (`image_dir_for`), and made absolute. Ray workers run in
 other processes, with another current directory, and on a cluster on other
 machines: like the input files, the photos must be readable there at the
 same absolute path. A model that reads only text never gets the column.
+How reading the photos went (missing, unreadable, too large) is counted on
+the workers and reported as the local engine reports it: one line on stderr
+and `photos` in the summary.
 
 Everything a user can get wrong (a bad model directory, a missing file, a
 missing column, a bad option) is checked before Ray starts and raised as the
@@ -43,6 +46,7 @@ is raised as the same one-line error, not as a Ray traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -53,7 +57,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -64,6 +68,9 @@ from prodcat.catalog.load import image_dir_for, image_ref
 from prodcat.catalog.readers import iter_table, read_columns
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ProdcatError
+
+if TYPE_CHECKING:
+    from prodcat.images.decode import ImageStats  # Pillow loads only for models that read photos
 
 # Rows per read chunk and per prediction batch: big enough that per-batch
 # overhead (a Ray task hop, one predict_proba call) is small, small enough
@@ -84,6 +91,12 @@ READ_TASK_CPUS = 0
 # to the actors ("" for none). Its own name: the mapping's image column may
 # also be an id column (the fashion preset's `id`), which must stay as it is.
 IMAGE_REF_COLUMN = "_prodcat_image_ref"
+
+# The column in which the actors hand the driver how reading the photos went:
+# each batch's ImageStats as JSON on its first row, "" on the others, so the
+# counts add up the same however Ray Data cuts or joins blocks on the way.
+# The driver drops it before writing.
+PHOTO_STATS_COLUMN = "_prodcat_photo_stats"
 
 
 def predict_with_ray(
@@ -125,7 +138,9 @@ def predict_with_ray(
         FieldMapping), resolved on the driver into absolute paths.
 
     Returns {"rows", "needs_review", "seconds", "rows_per_second", "out",
-    "review_out", "workers", "files", "startup_seconds"}; seconds and
+    "review_out", "workers", "files", "startup_seconds"}, and for a model
+    that reads photos from the files, "photos": how reading them went (see
+    `ImageStats`), as `Categorizer.predict_file` returns it; seconds and
     rows_per_second count the whole run, Ray's start-up included;
     startup_seconds is the part before prediction began (checks, Ray start).
 
@@ -195,8 +210,10 @@ def predict_with_ray(
             ray, files, plan, mapping, image_dirs, clf_dir=Path(model_dir).resolve(),
             top_k=top_k, target_precision=target_precision, workers=workers, batch_size=batch_size,
         )
+        photos = None
         with PredictionOutput(out, review_out) as output:
             for table in _in_order(dataset):
+                photos = take_photo_stats(table, photos)
                 if not id_cols:
                     table.insert(0, "row", np.arange(output.rows + 1, output.rows + len(table) + 1))
                 output.write(table)
@@ -206,13 +223,17 @@ def predict_with_ray(
         if we_started:
             ray.shutdown()
     seconds = time.perf_counter() - started
+    clf._say_photos(data, photos, say)
     say.note(f"predicted {output.rows:,} products with {workers} Ray worker(s) in {seconds:.1f} s")
-    return {
+    summary = {
         **output.summary(seconds),
         "workers": workers,
         "files": len(files),
         "startup_seconds": round(startup_seconds, 2),
     }
+    if photos is not None:
+        summary["photos"] = photos.to_dict()
+    return summary
 
 
 class CategorizerPredictor:
@@ -226,7 +247,9 @@ class CategorizerPredictor:
     from the mapping's image column (or an `image` column) as predict_table
     reads them: a relative path starts from the image root as seen from the
     actor's current directory, which is not yours, so give such a pipeline
-    absolute paths or the images' bytes. Usable in a Ray pipeline of your own:
+    absolute paths or the images' bytes. count_photos: add PHOTO_STATS_COLUMN,
+    how reading each batch's photos went (`take_photo_stats` sums and drops
+    it). Usable in a Ray pipeline of your own:
 
     >>> import ray                                                       # doctest: +SKIP
     >>> ds = ray.data.read_parquet("s3://shop/products/")                 # doctest: +SKIP
@@ -247,6 +270,7 @@ class CategorizerPredictor:
         top_k: int = 3,
         target_precision: float | None = None,
         fields: dict[str, Any] | None = None,
+        count_photos: bool = False,
     ):
         from prodcat.categorizer import Categorizer
 
@@ -258,6 +282,7 @@ class CategorizerPredictor:
         self.id_cols = list(id_cols)
         self.top_k = top_k
         self.target_precision = target_precision
+        self.count_photos = count_photos
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from prodcat.categorizer import id_output_names
@@ -266,13 +291,35 @@ class CategorizerPredictor:
         if missing:
             raise ColumnError(f"a batch has no id column {', '.join(repr(c) for c in missing)}")
         table = self.categorizer.predict_table(batch, top_k=self.top_k, target_precision=self.target_precision)
-        if not self.id_cols:
-            return table
-        names = id_output_names(self.id_cols, list(table.columns))
-        # Ray hands string columns over as pyarrow-backed dtypes; the local
-        # engine's ids are plain pandas strings, and the files must match.
-        ids = batch[list(names)].astype(str).rename(columns=names).reset_index(drop=True)
-        return pd.concat([ids, table], axis=1)
+        if self.id_cols:
+            names = id_output_names(self.id_cols, list(table.columns))
+            # Ray hands string columns over as pyarrow-backed dtypes; the local
+            # engine's ids are plain pandas strings, and the files must match.
+            ids = batch[list(names)].astype(str).rename(columns=names).reset_index(drop=True)
+            table = pd.concat([ids, table], axis=1)
+        if self.count_photos:
+            stats = self.categorizer._require_fitted().image_stats()
+            cells = [""] * len(table)
+            if stats is not None and cells:
+                cells[0] = json.dumps(stats.to_dict())
+            table[PHOTO_STATS_COLUMN] = cells
+        return table
+
+
+def take_photo_stats(table: pd.DataFrame, photos: ImageStats | None = None) -> ImageStats | None:
+    """`photos` merged with the counts in `table`'s PHOTO_STATS_COLUMN, which is dropped.
+
+    Unchanged `photos` when the table has no such column (a model that reads no photos).
+    """
+    if PHOTO_STATS_COLUMN not in table.columns:
+        return photos
+    from prodcat.images.decode import ImageStats
+
+    for cell in table.pop(PHOTO_STATS_COLUMN):
+        if cell:
+            counted = ImageStats.from_dict(json.loads(cell))
+            photos = counted if photos is None else photos.merge(counted)
+    return photos
 
 
 # --------------------------------------------------------------------------
@@ -551,7 +598,7 @@ def _prediction_dataset(
         CategorizerPredictor,
         fn_constructor_kwargs={
             "model_dir": str(clf_dir), "id_cols": plan.id_cols, "top_k": top_k, "target_precision": target_precision,
-            "fields": actor_fields.to_dict(),
+            "fields": actor_fields.to_dict(), "count_photos": plan.image_col is not None,
         },
         batch_size=batch_size,
         batch_format="pandas",
