@@ -38,10 +38,11 @@ from prodcat.catalog.load import (
     image_ref,
     iter_catalog,
     load_catalog,
+    with_text_column_names,
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import read_columns
+from prodcat.catalog.readers import cell_text, read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
@@ -123,6 +124,11 @@ def text_fingerprints(texts: Iterable[str], images: Sequence[str | bytes | None]
          for key in product_keys(list(texts), images)],
         dtype=np.uint64,
     )
+
+
+def _is_missing(value: Any) -> bool:
+    """Whether a product in a list of texts is a gap (None, NaN, pd.NA)."""
+    return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
 
 
 def headline(metrics: dict) -> dict:
@@ -568,14 +574,18 @@ class Categorizer:
             return Products.from_texts([data])
         if isinstance(data, dict):
             data = [data]
+        if isinstance(data, (pd.Series, np.ndarray)) and data.ndim == 1:
+            data = data.tolist()
         if isinstance(data, pd.DataFrame):
-            frame = data
-        elif isinstance(data, Sequence) and all(isinstance(x, str) for x in data):
-            return Products.from_texts(data)
+            frame = with_text_column_names(data)
+        elif isinstance(data, Sequence) and all(isinstance(x, str) or _is_missing(x) for x in data):
+            # a gap (None, NaN) is a product without text, as an empty cell of a DataFrame is
+            return Products.from_texts(["" if _is_missing(x) else x for x in data])
         elif isinstance(data, Sequence) and all(isinstance(x, dict) for x in data):
             return self._products_from_dicts(data)
         else:
-            raise ProdcatError("products must be a text, a list of texts, a dict or list of dicts, a DataFrame or a Path")
+            raise ProdcatError("products must be a text, a list (or Series) of texts, a dict or list of dicts, "
+                               "a DataFrame or a Path")
         mapping = self.fields_
         if mapping.image_col and mapping.image_col in frame.columns:
             image_fields = dict(image_col=mapping.image_col, image_root=mapping.image_root,
@@ -611,7 +621,8 @@ class Categorizer:
                 raise ColumnError(f"no product has a photo ({key!r}), and the model reads only photos")
             if not photos:
                 raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
-        fields = {c: ["" if item.get(c) is None else str(item.get(c)) for item in items] for c in text_cols}
+        # read as a DataFrame's cells are: NaN is empty, a list is JSON
+        fields = {c: [cell_text(item.get(c)) for item in items] for c in text_cols}
         texts = ([self.fields_.join_text(list(values)) for values in zip(*fields.values())] if text_cols
                  else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
@@ -639,7 +650,7 @@ class Categorizer:
     def predict_proba(self, products: Any) -> pd.DataFrame:
         """One row per product, one column per class."""
         proba = self._proba(self._products(products))
-        index = products.index if isinstance(products, pd.DataFrame) else None
+        index = products.index if isinstance(products, (pd.DataFrame, pd.Series)) else None
         return pd.DataFrame(proba, columns=self.classes_, index=index)
 
     def predict(self, products: Any) -> list:

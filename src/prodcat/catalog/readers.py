@@ -788,6 +788,29 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def cell_text(value: Any) -> str:
+    """One cell of a DataFrame or a product dict as catalog text, by the rules
+    a file is read with (`_cell`): a missing value (None, NaN, pd.NA) is "",
+    a number reads as written, a list (a numpy array too: pandas reads Parquet
+    lists as arrays) or a dict as JSON, so a label list in a DataFrame reads as
+    the same list in a file does.
+
+        >>> cell_text(["cotton", "men"]), cell_text(float("nan")), cell_text(7)
+        ('["cotton", "men"]', '', '7')
+    """
+    if type(value) is str:
+        return value
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, (list, tuple, dict)) and pd.isna(value):
+        return ""
+    return _cell(value)
+
+
 def _records_frame(records: list[dict[str, Any]], wanted: list[str], start: int) -> pd.DataFrame:
     data = {name: [_cell(r.get(name)) for r in records] for name in wanted}
     frame = pd.DataFrame(data, index=pd.RangeIndex(start, start + len(records)), columns=wanted)
