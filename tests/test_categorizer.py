@@ -231,3 +231,11 @@ def test_missing_values_read_as_empty_text_in_every_form_of_products(fitted):
     assert fitted.predict(series) == fitted.predict([text]) + empty
     assert fitted.predict_proba(series).index.tolist() == [10, 20]
     assert fitted.predict(np.array([text])) == fitted.predict([text])
+
+
+def test_a_catalog_that_is_neither_a_file_nor_a_frame_is_one_line(fitted):
+    records = tiny_frame().to_dict("records")
+    with pytest.raises(CatalogError, match=r"a catalog is a file path or a pandas DataFrame, not a list"):
+        Categorizer(quiet=True, **FORMATS["path"]).fit(records)
+    with pytest.raises(CatalogError, match="pandas DataFrame, not a list"):
+        fitted.evaluate(records)

@@ -34,6 +34,7 @@ from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
     CatalogSource,
     catalog_from_frame,
+    check_catalog_source,
     image_dir_for,
     image_ref,
     iter_catalog,
@@ -480,6 +481,7 @@ class Categorizer:
         if present is None and isinstance(data, pd.DataFrame):
             present = {str(c) for c in data.columns}
         elif present is None:
+            check_catalog_source(data)
             present = set(read_columns(data, **mapping.read_options()))
         ids = tuple(c for c in mapping.id_cols if c in present)
         if ids != mapping.id_cols:

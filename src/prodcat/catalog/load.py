@@ -188,6 +188,13 @@ def catalog_from_frame(
     )
 
 
+def check_catalog_source(data: Any) -> None:
+    """A CatalogError unless `data` is a file path or a DataFrame (what `load_catalog` reads)."""
+    if not isinstance(data, (str, os.PathLike, pd.DataFrame)):
+        hint = " (pandas.DataFrame(records) makes one of a list of dicts)" if isinstance(data, (list, tuple)) else ""
+        raise CatalogError(f"a catalog is a file path or a pandas DataFrame, not a {type(data).__name__}{hint}")
+
+
 def load_catalog(
     data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False
 ) -> Catalog:
@@ -202,6 +209,7 @@ def load_catalog(
         if frame.empty:
             raise CatalogError("the catalog DataFrame has no rows")
     else:
+        check_catalog_source(data)
         source = str(data)
         frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
     image_dir = image_dir_for(mapping, None if isinstance(data, pd.DataFrame) else data)
