@@ -239,3 +239,9 @@ def test_a_catalog_that_is_neither_a_file_nor_a_frame_is_one_line(fitted):
         Categorizer(quiet=True, **FORMATS["path"]).fit(records)
     with pytest.raises(CatalogError, match="pandas DataFrame, not a list"):
         fitted.evaluate(records)
+
+
+@pytest.mark.parametrize("top_k", [0, -1, 2.5])
+def test_predict_table_refuses_a_top_k_that_is_not_1_or_more(fitted, top_k):
+    with pytest.raises(ConfigError, match="top-k must be a whole number, 1 or more"):
+        fitted.predict_table(["oxford shirt"], top_k=top_k)

@@ -686,7 +686,9 @@ class Categorizer:
         return pd.DataFrame(columns)
 
     def _ranks(self, top_k: int) -> int:
-        return max(1, min(top_k, self.label_space_.n_classes))
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ConfigError(f"top-k must be a whole number, 1 or more; got {top_k!r}")
+        return min(int(top_k), self.label_space_.n_classes)
 
     def prediction_columns(self, top_k: int = 3) -> list[str]:
         """The columns of `predict_table(..., top_k)`, which predictions files write after the ids."""
