@@ -245,3 +245,9 @@ def test_a_catalog_that_is_neither_a_file_nor_a_frame_is_one_line(fitted):
 def test_predict_table_refuses_a_top_k_that_is_not_1_or_more(fitted, top_k):
     with pytest.raises(ConfigError, match="top-k must be a whole number, 1 or more"):
         fitted.predict_table(["oxford shirt"], top_k=top_k)
+
+
+def test_predict_file_given_a_frame_points_to_predict_table(fitted, tmp_path):
+    with pytest.raises(CatalogError, match=r"predict_file reads a catalog file, not a DataFrame: .*predict_table"):
+        fitted.predict_file(tiny_frame(), tmp_path / "out.csv")
+    assert not list(tmp_path.iterdir())

@@ -727,6 +727,9 @@ class Categorizer:
         the summary counts how reading them went (see `ImageStats`).
         """
         self._require_fitted()
+        if isinstance(data, pd.DataFrame):
+            raise CatalogError("predict_file reads a catalog file, not a DataFrame: use predict_table(frame)")
+        check_catalog_source(data)
         data, out = Path(data), Path(out)
         outputs = [out] + ([Path(review_out)] if review_out is not None else [])
         formats = []
