@@ -561,6 +561,9 @@ class Categorizer:
     def _products(self, data: Any) -> Products:
         """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path.
 
+        A pandas Series or 1-d array of texts is a list of texts; a missing
+        value (None, NaN) among texts, in a dict or in a DataFrame is empty.
+
         Photos come along for every form but plain texts: a DataFrame's image
         column (the mapping's, else `image`), a dict's image key (the
         mapping's image column, else `image`; a path or the bytes of an
@@ -656,7 +659,11 @@ class Categorizer:
         return pd.DataFrame(proba, columns=self.classes_, index=index)
 
     def predict(self, products: Any) -> list:
-        """The category of each product (a list of labels each, for multi-label models)."""
+        """The category of each product (a list of labels each, for multi-label models).
+
+        products: a text, a list (or Series) of texts, a dict or list of dicts
+        keyed by the model's text columns, a DataFrame, or a Path to a file.
+        """
         proba = self._proba(self._products(products))
         decided = self.label_space_.decide(proba, self.thresholds_)
         if self.label_space_.is_multi:
