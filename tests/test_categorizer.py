@@ -251,3 +251,19 @@ def test_predict_file_given_a_frame_points_to_predict_table(fitted, tmp_path):
     with pytest.raises(CatalogError, match=r"predict_file reads a catalog file, not a DataFrame: .*predict_table"):
         fitted.predict_file(tiny_frame(), tmp_path / "out.csv")
     assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_warns_when_no_label_is_a_class_the_model_knows(capsys):
+    # int labels, then a frame where a gap made pandas turn them into floats: "1.0" is not "1"
+    codes = {"Shirts": 1, "Shoes": 2, "Kitchen": 3, "Bedding": 4}
+    clf = Categorizer(text_cols=["title"], label_col="code").fit(tiny_frame().assign(code=lambda f: f.leaf.map(codes)))
+    new = tiny_frame(seed=4).assign(code=lambda f: f.leaf.map(codes).astype(float))
+    capsys.readouterr()
+    metrics = clf.evaluate(new)
+    err = capsys.readouterr().err
+    assert metrics["accuracy"] == 0
+    assert "no label in <dataframe> is a class this model knows" in err
+    assert "'1.0'" in err and "'1'" in err
+    # some unknown classes among known ones: counted, and said
+    clf.evaluate(tiny_frame(seed=4).assign(code=lambda f: f.leaf.map({**codes, "Shoes": 9})))
+    assert "24 of 96 labels in <dataframe> are classes this model never learned ('9')" in capsys.readouterr().err

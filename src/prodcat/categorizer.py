@@ -851,6 +851,7 @@ class Categorizer:
             photos = self._fitted.image_stats() if catalog.mapping.image_col else None
             self._say_photos(catalog.source, photos)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_, level=level)
+        self._say_unseen(catalog, metrics.get("unseen_classes") or {})
         self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
@@ -859,6 +860,25 @@ class Categorizer:
             write_report(metrics, report_dir, title=f"{self.model} on {Path(catalog.source).name}",
                          examples=self._examples(catalog, proba, level))
         return metrics
+
+    def _say_unseen(self, catalog: Catalog, unseen: dict[str, int]) -> None:
+        """Warn when true labels are classes the model never learned: each is scored
+        as an error, and when none is known, the labels are read wrong (another
+        column, "1.0" for "1") far more often than the model is that bad."""
+        if not unseen:
+            return
+        labels = sum(len(label) for label in catalog.labels) if self.label_space_.is_multi else len(catalog)
+        count = sum(unseen.values())
+        names = ", ".join(repr(name) for name in list(unseen)[:3]) + (", ..." if len(unseen) > 3 else "")
+        classes = self.label_space_.classes
+        known = ", ".join(repr(name) for name in classes[:3]) + (", ..." if len(classes) > 3 else "")
+        if count >= labels:
+            message = (f"no label in {catalog.source} is a class this model knows ({names}; the model's: {known}), "
+                       "so every product is scored as wrong: check the label column and how its labels are written")
+        else:
+            message = (f"{count:,} of {labels:,} labels in {catalog.source} are classes this model never learned "
+                       f"({names}): each is counted as an error")
+        Reporter(self.quiet).warn(message)
 
     def _scoring_level(self, mapping: FieldMapping) -> int | None:
         """The path level labels read with `mapping` are scored at (None: the model's own classes).
