@@ -226,6 +226,7 @@ class _Source:
         self.sep = ","
         self.columns: list[str] = []
         self.csv_names: list[str] | None = None  # names passed to pandas, or None for its own header
+        self.repeated: dict[str, int] = {}  # header names given to several columns, and how many
         self.json_array = False
 
     @classmethod
@@ -331,9 +332,14 @@ class _Source:
                         f"{len(file_names)} fields, saw {width}; a field holding the separator must be quoted"
                     )
             names = file_names + [str(i) for i in range(len(file_names), width)]
+            # pandas names a repeated header name's later columns NAME.1, ...:
+            # reading NAME would then take the first one without a word.
+            written = records[0] if records and len(records[0]) == len(file_names) else file_names
             if self.column_names:
                 given = list(self.column_names[:width])
                 names = given + names[len(given):]
+                written = given + written[len(given):]
+            self.repeated = {n: written.count(n) for n in written if written.count(n) > 1}
             self.csv_names = names if (names != file_names) else None
         else:
             if not records:
@@ -557,6 +563,10 @@ class _Source:
             missing = [c for c in wanted if c not in self.columns]
         if missing:
             raise ColumnError(_missing_columns_message(self, missing))
+        for column in wanted:
+            if column in self.repeated:
+                raise ColumnError(f"{self.path}: column {column!r} appears {self.repeated[column]} times in the "
+                                  "header; rename all but one")
         return wanted
 
     def chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
