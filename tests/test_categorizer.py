@@ -4,7 +4,7 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.catalog.normalize import normalize_text
-from prodcat.errors import CatalogError, ConfigError, ProdcatError
+from prodcat.errors import CatalogError, ColumnError, ConfigError, ProdcatError
 from tiny_catalogs import FORMATS, tiny_frame
 
 
@@ -267,3 +267,9 @@ def test_evaluate_warns_when_no_label_is_a_class_the_model_knows(capsys):
     # some unknown classes among known ones: counted, and said
     clf.evaluate(tiny_frame(seed=4).assign(code=lambda f: f.leaf.map({**codes, "Shoes": 9})))
     assert "24 of 96 labels in <dataframe> are classes this model never learned ('9')" in capsys.readouterr().err
+
+
+def test_a_frame_with_a_column_named_twice_is_one_line():
+    frame = pd.concat([tiny_frame()[["title", "leaf"]], tiny_frame()[["title"]]], axis=1)
+    with pytest.raises(ColumnError, match="column 'title' appears more than once in <dataframe>"):
+        Categorizer(quiet=True, text_cols=["title"], label_col="leaf").fit(frame)
