@@ -4,7 +4,7 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.catalog.normalize import normalize_text
-from prodcat.errors import CatalogError, ConfigError, ProdcatError
+from prodcat.errors import CatalogError, ColumnError, ConfigError, ProdcatError
 from tiny_catalogs import FORMATS, tiny_frame
 
 
@@ -180,3 +180,96 @@ def test_multilabel_thresholds_cut_midway_below_the_last_positive():
     assert choose_multilabel_thresholds(np.ones((2, 1)), np.array([[0.8], [0.4]]))[0] == pytest.approx(0.2)
     # No positive in validation: the default.
     assert choose_multilabel_thresholds(np.zeros((2, 1)), np.array([[0.8], [0.4]]))[0] == 0.5
+
+
+# ------------------------------------------------- the Python API, as a data scientist uses it
+def test_a_frame_with_integer_column_names_trains_saves_and_loads(tmp_path):
+    # pd.read_csv(header=None) names columns 0, 1, ...
+    frame = tiny_frame()[["title", "leaf"]]
+    frame.columns = [0, 1]
+    clf = Categorizer(quiet=True, text_cols=[0], label_col=1).fit(frame)
+    assert clf.fields_.text_cols == ("0",) and clf.fields_.label_cols == ("1",)
+    expected = clf.predict(frame.head(4))
+    assert expected == frame[1].head(4).tolist()
+    loaded = Categorizer.load(clf.save(tmp_path / "model"))
+    assert loaded.predict(frame.head(4)) == expected
+    assert loaded.evaluate(tiny_frame(seed=3)[["title", "leaf"]].set_axis([0, 1], axis=1))["n"] == len(frame)
+
+
+def test_list_cells_of_a_frame_are_read_as_a_file_reads_json_lists(tmp_path):
+    frame = tiny_frame()
+    frame["tag_list"] = frame["tags"].str.split("|")
+    frame["path_list"] = frame["category"].str.split(" > ")
+    multi = Categorizer(quiet=True, text_cols=["title"], label_col="tag_list", label_format="multi").fit(frame)
+    assert multi.classes_ == ["apparel", "bedding", "black", "blue", "home", "kitchen", "red", "shirts", "shoes"]
+    # pandas reads a Parquet list column as numpy arrays
+    path = tmp_path / "lists.parquet"
+    frame.to_parquet(path, index=False)
+    from_parquet = pd.read_parquet(path)
+    assert isinstance(from_parquet["tag_list"].iloc[0], np.ndarray)
+    assert Categorizer(quiet=True, text_cols=["title"], label_col="tag_list",
+                       label_format="multi").fit(from_parquet).classes_ == multi.classes_
+    # a list of a path's levels, in a frame or in the file
+    for data in (frame, path):
+        paths = Categorizer(quiet=True, text_cols=["title"], label_col="path_list", label_format="path").fit(data)
+        assert paths.classes_ == ["Apparel > Shirts", "Apparel > Shoes", "Home > Bedding", "Home > Kitchen"]
+
+
+def test_missing_values_read_as_empty_text_in_every_form_of_products(fitted):
+    text = "cotton oxford shirt with button collar"
+    expected = fitted.predict_proba([{"title": text}]).to_numpy()
+    for products in (
+        [{"title": text, "description": float("nan")}],
+        [{"title": text, "description": None}],
+        pd.DataFrame({"title": [text], "description": [np.nan]}),
+    ):
+        np.testing.assert_array_equal(fitted.predict_proba(products).to_numpy(), expected)
+    # a list or Series of texts with a gap: the gap is a product without text
+    empty = fitted.predict([""])
+    assert fitted.predict([text, None, float("nan")]) == fitted.predict([text]) + empty + empty
+    series = pd.Series([text, None], index=[10, 20])
+    assert fitted.predict(series) == fitted.predict([text]) + empty
+    assert fitted.predict_proba(series).index.tolist() == [10, 20]
+    assert fitted.predict(np.array([text])) == fitted.predict([text])
+
+
+def test_a_catalog_that_is_neither_a_file_nor_a_frame_is_one_line(fitted):
+    records = tiny_frame().to_dict("records")
+    with pytest.raises(CatalogError, match=r"a catalog is a file path or a pandas DataFrame, not a list"):
+        Categorizer(quiet=True, **FORMATS["path"]).fit(records)
+    with pytest.raises(CatalogError, match="pandas DataFrame, not a list"):
+        fitted.evaluate(records)
+
+
+@pytest.mark.parametrize("top_k", [0, -1, 2.5])
+def test_predict_table_refuses_a_top_k_that_is_not_1_or_more(fitted, top_k):
+    with pytest.raises(ConfigError, match="top-k must be a whole number, 1 or more"):
+        fitted.predict_table(["oxford shirt"], top_k=top_k)
+
+
+def test_predict_file_given_a_frame_points_to_predict_table(fitted, tmp_path):
+    with pytest.raises(CatalogError, match=r"predict_file reads a catalog file, not a DataFrame: .*predict_table"):
+        fitted.predict_file(tiny_frame(), tmp_path / "out.csv")
+    assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_warns_when_no_label_is_a_class_the_model_knows(capsys):
+    # int labels, then a frame where a gap made pandas turn them into floats: "1.0" is not "1"
+    codes = {"Shirts": 1, "Shoes": 2, "Kitchen": 3, "Bedding": 4}
+    clf = Categorizer(text_cols=["title"], label_col="code").fit(tiny_frame().assign(code=lambda f: f.leaf.map(codes)))
+    new = tiny_frame(seed=4).assign(code=lambda f: f.leaf.map(codes).astype(float))
+    capsys.readouterr()
+    metrics = clf.evaluate(new)
+    err = capsys.readouterr().err
+    assert metrics["accuracy"] == 0
+    assert "no label in <dataframe> is a class this model knows" in err
+    assert "'1.0'" in err and "'1'" in err
+    # some unknown classes among known ones: counted, and said
+    clf.evaluate(tiny_frame(seed=4).assign(code=lambda f: f.leaf.map({**codes, "Shoes": 9})))
+    assert "24 of 96 labels in <dataframe> are classes this model never learned ('9')" in capsys.readouterr().err
+
+
+def test_a_frame_with_a_column_named_twice_is_one_line():
+    frame = pd.concat([tiny_frame()[["title", "leaf"]], tiny_frame()[["title"]]], axis=1)
+    with pytest.raises(ColumnError, match="column 'title' appears more than once in <dataframe>"):
+        Categorizer(quiet=True, text_cols=["title"], label_col="leaf").fit(frame)

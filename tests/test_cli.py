@@ -94,6 +94,19 @@ def test_models_and_version(capsys):
     assert run(capsys, "--version")[1].startswith("prodcat 0.")
 
 
+def test_python_dash_m_prodcat_runs_the_command():
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "prodcat", "--version"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("prodcat 0.")
+
+
 # --- bad input: one line, non-zero exit, nothing written -------------------
 def _catalog(tmp_path, frame=None, name="cat.csv"):
     path = tmp_path / name

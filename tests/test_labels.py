@@ -34,10 +34,19 @@ def test_multi_label_cells(cell, expected):
         ('["Home Furnishing >> Curtains & Accessories >> Curtains >> Elegance..."]', None,
          ("Home Furnishing", "Curtains & Accessories", "Curtains", "Elegance...")),
         ("A/B/C", "/", ("A", "B", "C")),
+        # a list of levels (a DataFrame's list cell reads as this JSON), not a list of paths
+        ('["Apparel", "Topwear", "Shirts"]', None, ("Apparel", "Topwear", "Shirts")),
+        ('["Home >> Curtains", "Home >> Rugs"]', ">>", ("Home", "Curtains")),
     ],
 )
 def test_path_cells(cell, sep, expected):
     assert parse_labels([cell], "path", sep)[0] == expected
+
+
+def test_an_empty_json_list_is_an_empty_label_in_every_format():
+    for label_format in ("multi", "path"):
+        with pytest.raises(LabelError, match="empty in 1 row"):
+            parse_labels(["a > b", "[]"], label_format)
 
 
 def test_path_truncated_to_level():

@@ -95,3 +95,12 @@ def test_cli_leaderboard_unknown_setting_is_one_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("prodcat: error: no model among tfidf-linear has the setting(s) 'epoch'")
+
+
+def test_models_may_be_one_comma_separated_string_as_on_the_command_line():
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    board = leaderboard(tiny_frame(), models="tfidf-linear", quiet=True, **FORMATS["multi"])
+    assert board["model"].tolist() == ["tfidf-linear"]
+    with pytest.raises(UnknownModelError, match="unknown model 'bo'"):
+        leaderboard(tiny_frame(), models="tfidf-linear, bo", quiet=True, **FORMATS["multi"])

@@ -151,3 +151,24 @@ def test_cli_tune_unknown_model_is_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--model", "xgboost", "--out", tmp_path / "m")
     assert code == 2
     assert err.strip().startswith("prodcat: error: unknown model 'xgboost'") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--param", "nope=1"], "tfidf-linear: unknown setting(s) 'nope'"),
+    (["--valid-size", "0.01"], "the catalog is too small for a validation split"),
+])
+def test_cli_tune_a_mistake_found_in_the_first_trial_is_one_line(tmp_path, capfd, extra, says):
+    # Optuna logs a failed trial with its traceback before raising it again:
+    # the user gets prodcat's one line, not Optuna's stack.
+    catalog = tmp_path / "small.csv"
+    pd.read_csv(DEMO).head(40).to_csv(catalog, index=False)
+    code = 0
+    try:
+        from prodcat.cli import main
+
+        main(["tune", "--data", str(catalog), *CLI_FIELDS, "--trials", "2", "--out", str(tmp_path / "m"), *extra])
+    except SystemExit as exc:
+        code = exc.code
+    err = capfd.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith(f"prodcat: error: {says}") and len(err.splitlines()) == 1, err

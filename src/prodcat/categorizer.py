@@ -37,14 +37,16 @@ from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
     CatalogSource,
     catalog_from_frame,
+    check_catalog_source,
     image_dir_for,
     image_ref,
     iter_catalog,
     load_catalog,
+    with_text_column_names,
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import read_columns
+from prodcat.catalog.readers import cell_text, read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
@@ -126,6 +128,11 @@ def text_fingerprints(texts: Iterable[str], images: Sequence[str | bytes | None]
          for key in product_keys(list(texts), images)],
         dtype=np.uint64,
     )
+
+
+def _is_missing(value: Any) -> bool:
+    """Whether a product in a list of texts is a gap (None, NaN, pd.NA)."""
+    return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
 
 
 def headline(metrics: dict) -> dict:
@@ -481,6 +488,7 @@ class Categorizer:
         if present is None and isinstance(data, pd.DataFrame):
             present = {str(c) for c in data.columns}
         elif present is None:
+            check_catalog_source(data)
             present = set(read_columns(data, **mapping.read_options()))
         ids = tuple(c for c in mapping.id_cols if c in present)
         if ids != mapping.id_cols:
@@ -560,6 +568,9 @@ class Categorizer:
     def _products(self, data: Any) -> Products:
         """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path.
 
+        A pandas Series or 1-d array of texts is a list of texts; a missing
+        value (None, NaN) among texts, in a dict or in a DataFrame is empty.
+
         Photos come along for every form but plain texts: a DataFrame's image
         column (the mapping's, else `image`), a dict's image key (the
         mapping's image column, else `image`; a path or the bytes of an
@@ -575,14 +586,18 @@ class Categorizer:
             return Products.from_texts([data])
         if isinstance(data, dict):
             data = [data]
+        if isinstance(data, (pd.Series, np.ndarray)) and data.ndim == 1:
+            data = data.tolist()
         if isinstance(data, pd.DataFrame):
-            frame = data
-        elif isinstance(data, Sequence) and all(isinstance(x, str) for x in data):
-            return Products.from_texts(data)
+            frame = with_text_column_names(data)
+        elif isinstance(data, Sequence) and all(isinstance(x, str) or _is_missing(x) for x in data):
+            # a gap (None, NaN) is a product without text, as an empty cell of a DataFrame is
+            return Products.from_texts(["" if _is_missing(x) else x for x in data])
         elif isinstance(data, Sequence) and all(isinstance(x, dict) for x in data):
             return self._products_from_dicts(data)
         else:
-            raise ProdcatError("products must be a text, a list of texts, a dict or list of dicts, a DataFrame or a Path")
+            raise ProdcatError("products must be a text, a list (or Series) of texts, a dict or list of dicts, "
+                               "a DataFrame or a Path")
         mapping = self.fields_
         if mapping.image_col and mapping.image_col in frame.columns:
             image_fields = dict(image_col=mapping.image_col, image_root=mapping.image_root,
@@ -618,7 +633,8 @@ class Categorizer:
                 raise ColumnError(f"no product has a photo ({key!r}), and the model reads only photos")
             if not photos:
                 raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
-        fields = {c: ["" if item.get(c) is None else str(item.get(c)) for item in items] for c in text_cols}
+        # read as a DataFrame's cells are: NaN is empty, a list is JSON
+        fields = {c: [cell_text(item.get(c)) for item in items] for c in text_cols}
         texts = ([self.fields_.join_text(list(values)) for values in zip(*fields.values())] if text_cols
                  else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
@@ -646,11 +662,15 @@ class Categorizer:
     def predict_proba(self, products: Any) -> pd.DataFrame:
         """One row per product, one column per class."""
         proba = self._proba(self._products(products))
-        index = products.index if isinstance(products, pd.DataFrame) else None
+        index = products.index if isinstance(products, (pd.DataFrame, pd.Series)) else None
         return pd.DataFrame(proba, columns=self.classes_, index=index)
 
     def predict(self, products: Any) -> list:
-        """The category of each product (a list of labels each, for multi-label models)."""
+        """The category of each product (a list of labels each, for multi-label models).
+
+        products: a text, a list (or Series) of texts, a dict or list of dicts
+        keyed by the model's text columns, a DataFrame, or a Path to a file.
+        """
         proba = self._proba(self._products(products))
         decided = self.label_space_.decide(proba, self.thresholds_)
         if self.label_space_.is_multi:
@@ -680,7 +700,9 @@ class Categorizer:
         return pd.DataFrame(columns)
 
     def _ranks(self, top_k: int) -> int:
-        return max(1, min(top_k, self.label_space_.n_classes))
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ConfigError(f"top-k must be a whole number, 1 or more; got {top_k!r}")
+        return min(int(top_k), self.label_space_.n_classes)
 
     def prediction_columns(self, top_k: int = 3) -> list[str]:
         """The columns of `predict_table(..., top_k)`, which predictions files write after the ids."""
@@ -719,6 +741,9 @@ class Categorizer:
         the summary counts how reading them went (see `ImageStats`).
         """
         self._require_fitted()
+        if isinstance(data, pd.DataFrame):
+            raise CatalogError("predict_file reads a catalog file, not a DataFrame: use predict_table(frame)")
+        check_catalog_source(data)
         data, out = Path(data), Path(out)
         outputs = [out] + ([Path(review_out)] if review_out is not None else [])
         formats = []
@@ -835,6 +860,7 @@ class Categorizer:
             photos = self._fitted.image_stats() if catalog.mapping.image_col else None
             self._say_photos(catalog.source, photos)
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_, level=level)
+        self._say_unseen(catalog, metrics.get("unseen_classes") or {})
         self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
@@ -845,6 +871,25 @@ class Categorizer:
                 write_report(metrics, staging, title=f"{self.model} on {Path(catalog.source).name}",
                              examples=self._examples(catalog, proba, level))
         return metrics
+
+    def _say_unseen(self, catalog: Catalog, unseen: dict[str, int]) -> None:
+        """Warn when true labels are classes the model never learned: each is scored
+        as an error, and when none is known, the labels are read wrong (another
+        column, "1.0" for "1") far more often than the model is that bad."""
+        if not unseen:
+            return
+        labels = sum(len(label) for label in catalog.labels) if self.label_space_.is_multi else len(catalog)
+        count = sum(unseen.values())
+        names = ", ".join(repr(name) for name in list(unseen)[:3]) + (", ..." if len(unseen) > 3 else "")
+        classes = self.label_space_.classes
+        known = ", ".join(repr(name) for name in classes[:3]) + (", ..." if len(classes) > 3 else "")
+        if count >= labels:
+            message = (f"no label in {catalog.source} is a class this model knows ({names}; the model's: {known}), "
+                       "so every product is scored as wrong: check the label column and how its labels are written")
+        else:
+            message = (f"{count:,} of {labels:,} labels in {catalog.source} are classes this model never learned "
+                       f"({names}): each is counted as an error")
+        Reporter(self.quiet).warn(message)
 
     def _scoring_level(self, mapping: FieldMapping) -> int | None:
         """The path level labels read with `mapping` are scored at (None: the model's own classes).

@@ -67,7 +67,9 @@ def parse_labels(
     """Parse raw label cells (already strings) into label tuples.
 
     A cell in the form '["A >> B >> C"]' (a JSON list) is unwrapped: for paths
-    its first element is the path, for multi-label its elements are the labels.
+    its first element is the path (a list of several elements none of which
+    holds the separator, '["A", "B", "C"]', is the path's levels), for
+    multi-label its elements are the labels.
     Empty cells are an error that names the rows, unless require=False: then
     they are kept as empty labels ().
     """
@@ -103,8 +105,13 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     if not cell:
         return ()
     if label_format == "path":
-        path = _unwrap_path(cell)
-        parts = [p.strip() for p in (path.split(sep) if sep else [path])]
+        items = _json_list(cell)
+        if items is not None and len(items) > 1 and (sep is None or sep not in items[0]):
+            # ["Apparel", "Shirts"]: the path's levels, not a list of paths
+            parts = [p.strip() for p in items]
+        else:
+            path = cell if items is None else (items[0] if items else "")
+            parts = [p.strip() for p in (path.split(sep) if sep else [path])]
         parts = [p for p in parts if p]
         return tuple(parts[:level] if level else parts)
     items = _json_list(cell)

@@ -54,7 +54,7 @@ def split_shared_params(models: Sequence[str], shared: dict[str, Any]) -> dict[s
 
 def leaderboard(
     data: Any,
-    models: Sequence[str] = ("tfidf-linear", "bow"),
+    models: Sequence[str] | str = ("tfidf-linear", "bow"),
     *,
     params_by_model: dict[str, dict[str, Any]] | None = None,
     seed: int = 0,
@@ -64,6 +64,7 @@ def leaderboard(
 ) -> Any:
     """Train each model on the same split and return one row per model (a pandas DataFrame).
 
+    models: registered model names, a list or one comma-separated string.
     params_by_model: settings per model name, e.g. {"bow": {"epochs": 5}}.
     out: save each model to out/NAME (else to a temporary directory, only to
         measure its size).
@@ -80,6 +81,9 @@ def leaderboard(
     from prodcat.console import Reporter
     from prodcat.models import get_model_class
 
+    if isinstance(models, str):
+        # "tfidf-linear,bow", as --models takes it; list() would make it letters
+        models = [name.strip() for name in models.split(",") if name.strip()]
     models = list(models)
     if not models:
         raise ConfigError("--models needs at least one model name")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prodcat.artifacts import check_model_dir_target
-from prodcat.errors import ConfigError
+from prodcat.errors import ConfigError, ProdcatError
 
 #: trials when neither a count nor a time budget is given
 DEFAULT_TRIALS = 20
@@ -235,7 +235,20 @@ def tune(
     rows: list[dict[str, Any]] = []
     kept: dict[str, Any] = {}
 
+    failed: list[ProdcatError] = []
+
     def objective(trial: Any) -> float:
+        try:
+            return run_trial(trial)
+        except ProdcatError as exc:
+            # A user's mistake (a bad setting, a catalog too small) ends the
+            # search as one line: raised through Optuna, it would first be
+            # logged with Optuna's traceback. Pruned trials are not logged.
+            failed.append(exc)
+            trial.study.stop()
+            raise optuna.TrialPruned() from None
+
+    def run_trial(trial: Any) -> float:
         # what the trial uses, fixed settings included: the log shows that, not Optuna's draws
         used = {**space(_LeavingOutFixed(trial, fixed_params)), **fixed_params}
         options = dict(categorizer_options)
@@ -271,6 +284,8 @@ def tune(
     started = time.perf_counter()
     study.optimize(objective, n_trials=trials, timeout=timeout, gc_after_trial=False, show_progress_bar=False)
     seconds = time.perf_counter() - started
+    if failed:
+        raise failed[0]
     if "clf" not in kept:
         raise ConfigError(f"no trial finished within the timeout of {timeout} s; give more time")
 

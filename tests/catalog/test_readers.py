@@ -395,6 +395,16 @@ def test_missing_columns_suggest_close_names(tmp_path):
         read_table(path, ["titel", "zzz"])
 
 
+def test_a_column_named_twice_in_the_header_is_refused_when_read(tmp_path):
+    # pandas would name the second one title.1 and the first would be read without a word
+    path = _write(tmp_path, "dup.csv", "title,description,title,category\nshirt,a,knife,Shirts\n")
+    with pytest.raises(ColumnError, match=r"dup\.csv: column 'title' appears 2 times in the header; rename all but one"):
+        read_table(path, ["title", "category"])
+    # a repeated column nobody reads does not matter
+    assert read_table(path, ["description", "category"]).to_dict("records") == [
+        {"description": "a", "category": "Shirts"}]
+
+
 def test_missing_column_lists_at_most_30_columns(tmp_path):
     names = [f"col{i}" for i in range(45)]
     path = _write(tmp_path, "wide.csv", ",".join(names) + "\n" + ",".join("x" * 45) + "\n")

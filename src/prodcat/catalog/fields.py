@@ -75,12 +75,14 @@ class FieldMapping:
     encoding: str = DEFAULT_ENCODING
 
     def __post_init__(self):
+        # Column names are text, as a file's header and a saved manifest hold
+        # them: a DataFrame's column 0 is read as "0".
         for name in ("text_cols", "label_cols", "id_cols", "column_names"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, (value,))
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                object.__setattr__(self, name, (str(value),))
             elif value is not None:
-                object.__setattr__(self, name, tuple(value))
+                object.__setattr__(self, name, tuple(_column_name(v) for v in value))
         if self.label_format not in LABEL_FORMATS:
             raise ConfigError(
                 f"unknown label format {self.label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
@@ -158,6 +160,11 @@ class FieldMapping:
         """This mapping with every option that is not None replaced."""
         given = {k: v for k, v in options.items() if v is not None}
         return replace(self, **given) if given else self
+
+
+def _column_name(value: Any) -> Any:
+    """A column name as text; anything else is left for the checks to refuse."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def check_image_template(template: str) -> None:

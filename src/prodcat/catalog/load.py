@@ -18,7 +18,7 @@ import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import iter_table, read_table
+from prodcat.catalog.readers import cell_text, iter_table, read_table
 from prodcat.errors import CatalogError, ColumnError
 from prodcat.labels import parse_labels, path_labels_from_columns, require_labels
 
@@ -34,8 +34,19 @@ def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.
         raise ColumnError(
             f"column {', '.join(repr(c) for c in missing)} not found in {where}{hint} columns are: {', '.join(have[:30])}"
         )
+    repeated = sorted({c for c in columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise ColumnError(f"column {', '.join(map(repr, repeated))} appears more than once in {where}")
     picked = frame[columns]
-    return picked.astype(object).where(picked.notna(), "").astype(str)
+    text = {}
+    for column in columns:
+        values = picked[column]
+        if values.dtype == object and not all(type(v) is str for v in values.tolist()):
+            # lists, dicts, numpy arrays, numbers mixed with text: read as a file's cells are
+            text[column] = [cell_text(v) for v in values.tolist()]
+        else:
+            text[column] = values.astype(object).where(values.notna(), "").astype(str)
+    return pd.DataFrame(text, index=picked.index, columns=columns)
 
 
 _URL_SCHEMES = ("http://", "https://")
@@ -44,6 +55,14 @@ _URL_SCHEMES = ("http://", "https://")
 def is_url(ref: str) -> bool:
     """Whether an image reference is a web address (kept as given, never fetched)."""
     return ref[:8].lower().startswith(_URL_SCHEMES)
+
+
+def with_text_column_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its column names as text, as a field mapping names them
+    (`pd.read_csv(header=None)` names them 0, 1, ...)."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.rename(columns=str)
 
 
 def image_dir_for(mapping: FieldMapping, catalog_file: str | Path | None = None) -> Path | None:
@@ -124,6 +143,7 @@ def catalog_from_frame(
     """
     if not mapping.image_col:  # a catalog of photos alone has no text column
         mapping.require_text()
+    frame = with_text_column_names(frame)
     if with_labels:
         mapping.require_labels()
     images = None
@@ -168,6 +188,13 @@ def catalog_from_frame(
     )
 
 
+def check_catalog_source(data: Any) -> None:
+    """A CatalogError unless `data` is a file path or a DataFrame (what `load_catalog` reads)."""
+    if not isinstance(data, (str, os.PathLike, pd.DataFrame)):
+        hint = " (pandas.DataFrame(records) makes one of a list of dicts)" if isinstance(data, (list, tuple)) else ""
+        raise CatalogError(f"a catalog is a file path or a pandas DataFrame, not a {type(data).__name__}{hint}")
+
+
 def load_catalog(
     data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False
 ) -> Catalog:
@@ -182,6 +209,7 @@ def load_catalog(
         if frame.empty:
             raise CatalogError("the catalog DataFrame has no rows")
     else:
+        check_catalog_source(data)
         source = str(data)
         frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
     image_dir = image_dir_for(mapping, None if isinstance(data, pd.DataFrame) else data)

@@ -226,6 +226,7 @@ class _Source:
         self.sep = ","
         self.columns: list[str] = []
         self.csv_names: list[str] | None = None  # names passed to pandas, or None for its own header
+        self.repeated: dict[str, int] = {}  # header names given to several columns, and how many
         self.json_array = False
 
     @classmethod
@@ -331,9 +332,14 @@ class _Source:
                         f"{len(file_names)} fields, saw {width}; a field holding the separator must be quoted"
                     )
             names = file_names + [str(i) for i in range(len(file_names), width)]
+            # pandas names a repeated header name's later columns NAME.1, ...:
+            # reading NAME would then take the first one without a word.
+            written = records[0] if records and len(records[0]) == len(file_names) else file_names
             if self.column_names:
                 given = list(self.column_names[:width])
                 names = given + names[len(given):]
+                written = given + written[len(given):]
+            self.repeated = {n: written.count(n) for n in written if written.count(n) > 1}
             self.csv_names = names if (names != file_names) else None
         else:
             if not records:
@@ -557,6 +563,10 @@ class _Source:
             missing = [c for c in wanted if c not in self.columns]
         if missing:
             raise ColumnError(_missing_columns_message(self, missing))
+        for column in wanted:
+            if column in self.repeated:
+                raise ColumnError(f"{self.path}: column {column!r} appears {self.repeated[column]} times in the "
+                                  "header; rename all but one")
         return wanted
 
     def chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -786,6 +796,29 @@ def _cell(value: Any) -> str:
     if isinstance(value, (list, dict, tuple)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def cell_text(value: Any) -> str:
+    """One cell of a DataFrame or a product dict as catalog text, by the rules
+    a file is read with (`_cell`): a missing value (None, NaN, pd.NA) is "",
+    a number reads as written, a list (a numpy array too: pandas reads Parquet
+    lists as arrays) or a dict as JSON, so a label list in a DataFrame reads as
+    the same list in a file does.
+
+        >>> cell_text(["cotton", "men"]), cell_text(float("nan")), cell_text(7)
+        ('["cotton", "men"]', '', '7')
+    """
+    if type(value) is str:
+        return value
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, (list, tuple, dict)) and pd.isna(value):
+        return ""
+    return _cell(value)
 
 
 def _records_frame(records: list[dict[str, Any]], wanted: list[str], start: int) -> pd.DataFrame:
