@@ -273,3 +273,15 @@ def test_a_frame_with_a_column_named_twice_is_one_line():
     frame = pd.concat([tiny_frame()[["title", "leaf"]], tiny_frame()[["title"]]], axis=1)
     with pytest.raises(ColumnError, match="column 'title' appears more than once in <dataframe>"):
         Categorizer(quiet=True, text_cols=["title"], label_col="leaf").fit(frame)
+
+
+def test_predict_given_a_file_name_as_text_says_to_pass_a_path(tmp_path, monkeypatch, capsys):
+    clf = Categorizer(**FORMATS["path"]).fit(tiny_frame())
+    tiny_frame(seed=3).to_csv(tmp_path / "new.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert len(clf.predict("new.csv")) == 1  # still the text it was given, as documented
+    assert "'new.csv' is classified as a product's text; it names a file: pass Path('new.csv')" in capsys.readouterr().err
+    clf.predict(["missing.csv", "cotton shirt"])
+    clf.predict("other.csv")  # no such file: a text like any other
+    assert "names a file" not in capsys.readouterr().err

@@ -46,7 +46,7 @@ from prodcat.catalog.load import (
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import cell_text, read_columns
+from prodcat.catalog.readers import CATALOG_SUFFIXES, COMPRESSION_SUFFIXES, cell_text, read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
@@ -128,6 +128,20 @@ def text_fingerprints(texts: Iterable[str], images: Sequence[str | bytes | None]
          for key in product_keys(list(texts), images)],
         dtype=np.uint64,
     )
+
+
+def _names_a_catalog_file(text: str) -> bool:
+    """Whether a text is the name of an existing catalog file (a user passing a file as a str)."""
+    if len(text) > 4096 or "\n" in text:
+        return False
+    path = Path(text.strip())
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes = suffixes[:-1]
+    try:
+        return bool(suffixes) and suffixes[-1] in CATALOG_SUFFIXES and path.is_file()
+    except OSError:  # a name too long for the file system, say
+        return False
 
 
 def _is_missing(value: Any) -> bool:
@@ -583,6 +597,11 @@ class Categorizer:
             mapping = self._readable_mapping(data, self.fields_)
             return load_catalog(data, mapping, with_labels=False).products
         if isinstance(data, str):
+            if _names_a_catalog_file(data):
+                # The text is classified as asked; the likelier intent gets one line.
+                Reporter(self.quiet).warn(
+                    f"{data!r} is classified as a product's text; it names a file: "
+                    f"pass Path({data!r}) to predict its products")
             return Products.from_texts([data])
         if isinstance(data, dict):
             data = [data]
@@ -669,7 +688,8 @@ class Categorizer:
         """The category of each product (a list of labels each, for multi-label models).
 
         products: a text, a list (or Series) of texts, a dict or list of dicts
-        keyed by the model's text columns, a DataFrame, or a Path to a file.
+        keyed by the model's text columns, a DataFrame, or a Path to a file
+        (a str is always a text; one that names a file gets a warning).
         """
         proba = self._proba(self._products(products))
         decided = self.label_space_.decide(proba, self.thresholds_)

@@ -53,6 +53,10 @@ _SUFFIX_FORMATS = {
 # Compression pandas (and we, for JSON Lines) undo by suffix.
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".xz": "xz"}
 
+#: file name endings a catalog file may have (before a compression suffix)
+CATALOG_SUFFIXES = frozenset(_SUFFIX_FORMATS)
+COMPRESSION_SUFFIXES = frozenset(_COMPRESSION)
+
 _FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
 
 # Enough to judge the format, the separator and the first records without
