@@ -209,6 +209,26 @@ def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(t
     assert code == 0 and "split on" not in err
 
 
+# --- user text is printed as written, never read as rich markup -------------
+def _bracketed_catalog(tmp_path, name="cat[new].csv"):
+    """A catalog whose file name, text column and labels hold square brackets; "[/bold] Odd" is a
+    class too small to split, so training warns with its name."""
+    frame = tiny_frame().rename(columns={"title": "[title]"})
+    frame["leaf"] = frame["leaf"].replace("Shirts", "[sale] Shirts")
+    frame.loc[[0, 1], "leaf"] = "[/bold] Odd"
+    return _catalog(tmp_path, frame, name), ["--text-cols", "[title],description", "--label-col", "leaf"]
+
+
+def test_a_label_like_a_closing_tag_does_not_stop_quiet_training_or_a_leaderboard(tmp_path, capsys):
+    # quiet output is still rendered (then dropped): "[/bold]" used to raise MarkupError there too
+    data, fields = _bracketed_catalog(tmp_path)
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "-q")
+    assert code == 0 and err == "", err
+    code, out, err = run(capsys, "leaderboard", "--data", data, *fields, "--models", "tfidf-linear")
+    assert code == 0, err
+    assert "✓ training tfidf-linear (" in err and out.splitlines()[1].split()[0] == "tfidf-linear"
+
+
 def test_the_error_names_the_file(tmp_path, capsys):
     _, _, err = run(capsys, "inspect", "--data", tmp_path / "missing.tsv", "--text-cols", "t")
     assert "missing.tsv" in err
