@@ -219,6 +219,29 @@ def _bracketed_catalog(tmp_path, name="cat[new].csv"):
     return _catalog(tmp_path, frame, name), ["--text-cols", "[title],description", "--label-col", "leaf"]
 
 
+def test_names_with_brackets_show_up_intact_in_train_inspect_and_predict(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "240")  # no path folded over two lines
+    data, fields = _bracketed_catalog(tmp_path)
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"reading {data} (" in err
+    assert "kept in training only and are not scored: [/bold] Odd\n" in err
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert f"Source {data}" in lines
+    assert "[sale] Shirts │ 24 │ 25.0%" in lines and "[/bold] Odd │ 2 │ 2.1%" in lines
+    assert "[title] │ 0 │ 0.0%" in lines
+    assert "Rarest: [/bold] Odd (2), Kitchen (22), Bedding (24), Shoes (24), [sale] Shirts (24)" in lines
+
+    new = _catalog(tmp_path, tiny_frame().drop(columns="title"), "new[new].csv")
+    code, out, err = run(capsys, "predict", tmp_path / "m", "--data", new, "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    assert f"warning: {new} has no column [title]; those fields are read as empty" in err.splitlines()
+    assert "predicting new[new].csv" in err
+
+
 def test_a_label_like_a_closing_tag_does_not_stop_quiet_training_or_a_leaderboard(tmp_path, capsys):
     # quiet output is still rendered (then dropped): "[/bold]" used to raise MarkupError there too
     data, fields = _bracketed_catalog(tmp_path)
