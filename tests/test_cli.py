@@ -191,7 +191,7 @@ def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(t
     assert code == 0, err
     assert json.loads(out)["mixed_separators"] == {
         "column": "category", "separator": " > ", "others": {" / ": 2, ">>": 1}, "rows": 3, "first_rows": [3, 6, 10],
-        "example": examples}
+        "example": examples, "separator_unused": False}
     code, out, err = run(capsys, "inspect", "--data", data, *fields)
     assert code == 0, err
     assert f"Mixed separators: {expected}" in " ".join(out.split())
@@ -206,6 +206,38 @@ def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(t
     code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
     assert code == 0 and json.loads(out)["mixed_separators"] is None
     code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2")
+    assert code == 0 and "split on" not in err
+
+
+def test_a_separator_that_no_label_holds_is_a_finding_and_a_training_warning(tmp_path, capsys):
+    frame = tiny_frame()
+    frame["category"] = frame["category"].str.replace(" > ", " / ")
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path", "--label-sep", ">"]
+    expected = (f"{data}: label column 'category' is split on '>', which no cell holds, but {len(frame)} row(s) "
+                f"use ' / ' (row 1, 2, 3, 4, 5 and {len(frame) - 5} more; e.g. {frame.loc[0, 'category']!r}): "
+                "every label is read as a one-level path; pass --label-sep ' / '")
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    finding = json.loads(out)["mixed_separators"]
+    assert finding["separator_unused"] and finding["others"] == {" / ": len(frame)}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    shown = " ".join(out.split())  # inspect lists the first 10 rows
+    first_ten = f"(row 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and {len(frame) - 10} more;"
+    assert f"Wrong separator: {expected.split(' (row ')[0]} {first_ten}" in shown
+    assert shown.endswith("every label is read as a one-level path; pass --label-sep ' / '")
+
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "label column 'category'" in line]
+    assert len(warnings) == 1 and " ".join(warnings[0].split()) == f"warning: {expected}"
+    # A flat column read as paths: one level is what it holds, nothing to say.
+    flat = ["--text-cols", "title", "--label-col", "leaf", "--label-format", "path", "--label-sep", ">"]
+    code, out, err = run(capsys, "inspect", "--data", data, *flat, "--json")
+    assert code == 0 and json.loads(out)["mixed_separators"] is None
+    code, _, err = run(capsys, "train", "--data", data, *flat, "--out", tmp_path / "m2")
     assert code == 0 and "split on" not in err
 
 

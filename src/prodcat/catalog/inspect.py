@@ -6,7 +6,7 @@ inflate scores unless the split is grouped), how many identical texts carry
 different labels (no model can get both right), how many texts and labels
 are empty (class figures cover the labelled products only), how
 long the texts are, for path labels the same per level (and rows written with
-another path separator than the column's), and, when the mapping
+another path separator than the column's, or a separator no row holds), and, when the mapping
 has an image field, how many products have a photo that can actually be read.
 
     >>> report = inspect_catalog(catalog)              # doctest: +SKIP
@@ -230,7 +230,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
                 }
             )
         report["levels"] = levels
-        # A label written with another separator is a class of its own: one the user did not mean.
+        # A label written with another separator is a class of its own: one the user did not mean
+        # (every label is, when no cell holds the separator given).
         report["mixed_separators"] = catalog.mixed_path_separators(top)
 
     if check_images and catalog.mapping.image_col and catalog.products.images is not None:
@@ -397,7 +398,8 @@ def render_inspection(report: dict, console: Console) -> None:
     mixed = report.get("mixed_separators")
     if mixed:
         line = mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"])
-        console.print(Text.assemble("\n", ("Mixed separators:", "yellow"), " ", line), soft_wrap=True)
+        what = "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:"
+        console.print(Text.assemble("\n", (what, "yellow"), " ", line), soft_wrap=True)
 
 
 def _render_images(images: dict, rows: int, console: Console) -> None:
