@@ -204,7 +204,7 @@ def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(t
     assert code == 0, err
     assert json.loads(out)["mixed_separators"] == {
         "column": "category", "separator": " > ", "others": {" / ": 2, ">>": 1}, "rows": 3, "first_rows": [3, 6, 10],
-        "example": examples}
+        "example": examples, "separator_unused": False}
     code, out, err = run(capsys, "inspect", "--data", data, *fields)
     assert code == 0, err
     assert f"Mixed separators: {expected}" in " ".join(out.split())
@@ -220,6 +220,81 @@ def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(t
     assert code == 0 and json.loads(out)["mixed_separators"] is None
     code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2")
     assert code == 0 and "split on" not in err
+
+
+def test_a_separator_that_no_label_holds_is_a_finding_and_a_training_warning(tmp_path, capsys):
+    frame = tiny_frame()
+    frame["category"] = frame["category"].str.replace(" > ", " / ")
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path", "--label-sep", ">"]
+    expected = (f"{data}: label column 'category' is split on '>', which no cell holds, but {len(frame)} row(s) "
+                f"use ' / ' (row 1, 2, 3, 4, 5 and {len(frame) - 5} more; e.g. {frame.loc[0, 'category']!r}): "
+                "every label is read as a one-level path; pass --label-sep ' / '")
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    finding = json.loads(out)["mixed_separators"]
+    assert finding["separator_unused"] and finding["others"] == {" / ": len(frame)}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    shown = " ".join(out.split())  # inspect lists the first 10 rows
+    first_ten = f"(row 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and {len(frame) - 10} more;"
+    assert f"Wrong separator: {expected.split(' (row ')[0]} {first_ten}" in shown
+    assert shown.endswith("every label is read as a one-level path; pass --label-sep ' / '")
+
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "label column 'category'" in line]
+    assert len(warnings) == 1 and " ".join(warnings[0].split()) == f"warning: {expected}"
+    # A flat column read as paths: one level is what it holds, nothing to say.
+    flat = ["--text-cols", "title", "--label-col", "leaf", "--label-format", "path", "--label-sep", ">"]
+    code, out, err = run(capsys, "inspect", "--data", data, *flat, "--json")
+    assert code == 0 and json.loads(out)["mixed_separators"] is None
+    code, _, err = run(capsys, "train", "--data", data, *flat, "--out", tmp_path / "m2")
+    assert code == 0 and "split on" not in err
+
+
+# --- user text is printed as written, never read as rich markup -------------
+def _bracketed_catalog(tmp_path, name="cat[new].csv"):
+    """A catalog whose file name, text column and labels hold square brackets; "[/bold] Odd" is a
+    class too small to split, so training warns with its name."""
+    frame = tiny_frame().rename(columns={"title": "[title]"})
+    frame["leaf"] = frame["leaf"].replace("Shirts", "[sale] Shirts")
+    frame.loc[[0, 1], "leaf"] = "[/bold] Odd"
+    return _catalog(tmp_path, frame, name), ["--text-cols", "[title],description", "--label-col", "leaf"]
+
+
+def test_names_with_brackets_show_up_intact_in_train_inspect_and_predict(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "240")  # no path folded over two lines
+    data, fields = _bracketed_catalog(tmp_path)
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"reading {data} (" in err
+    assert "kept in training only and are not scored: [/bold] Odd\n" in err
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert f"Source {data}" in lines
+    assert "[sale] Shirts │ 24 │ 25.0%" in lines and "[/bold] Odd │ 2 │ 2.1%" in lines
+    assert "[title] │ 0 │ 0.0%" in lines
+    assert "Rarest: [/bold] Odd (2), Kitchen (22), Bedding (24), Shoes (24), [sale] Shirts (24)" in lines
+
+    new = _catalog(tmp_path, tiny_frame().drop(columns="title"), "new[new].csv")
+    code, out, err = run(capsys, "predict", tmp_path / "m", "--data", new, "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    assert f"warning: {new} has no column [title]; those fields are read as empty" in err.splitlines()
+    assert "predicting new[new].csv" in err
+
+
+def test_a_label_like_a_closing_tag_does_not_stop_quiet_training_or_a_leaderboard(tmp_path, capsys):
+    # quiet output is still rendered (then dropped): "[/bold]" used to raise MarkupError there too
+    data, fields = _bracketed_catalog(tmp_path)
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "-q")
+    assert code == 0 and err == "", err
+    code, out, err = run(capsys, "leaderboard", "--data", data, *fields, "--models", "tfidf-linear")
+    assert code == 0, err
+    assert "✓ training tfidf-linear (" in err and out.splitlines()[1].split()[0] == "tfidf-linear"
 
 
 def test_the_error_names_the_file(tmp_path, capsys):

@@ -72,7 +72,8 @@ def test_a_path_written_with_another_separator_is_found(cell, other, sep):
         assert mixed_path_separators(cells, sep) is None  # ">>" read with ">" gives the same levels: no mistake
         return
     found = mixed_path_separators(cells, sep)
-    assert found == {"separator": used, "others": {other: 1}, "rows": 1, "first_rows": [3], "example": cell}
+    assert found == {"separator": used, "others": {other: 1}, "rows": 1, "first_rows": [3], "example": cell,
+                     "separator_unused": False}
     # what it would cost: a class of its own, one level deep
     assert parse_labels(cells, "path", sep)[2] == (cell,)
 
@@ -98,11 +99,36 @@ def test_mixed_separators_count_every_row_and_show_the_first():
     cells = PATHS + ["Apparel / Topwear / Shirts"] * 7 + ['["Home | Decor"]']
     found = mixed_path_separators(cells, " > ", top=5)
     assert found == {"separator": " > ", "others": {" / ": 7, "|": 1}, "rows": 8, "first_rows": [5, 6, 7, 8, 9],
-                     "example": "Apparel / Topwear / Shirts"}
+                     "example": "Apparel / Topwear / Shirts", "separator_unused": False}
     assert mixed_path_separators_message(found, where="cat.csv", column="category") == (
         "cat.csv: label column 'category' is split on ' > ', but 8 row(s) use ' / ' or '|' instead "
         "(row 5, 6, 7, 8, 9 and 3 more; e.g. 'Apparel / Topwear / Shirts'): each such label is learned as a class "
         "of its own; write them with ' > '")
+
+
+# --- a separator no cell holds ------------------------------------------------------
+@pytest.mark.parametrize("sep, other", [(">", " / "), (" > ", ">"), (" > ", " >> "), ("/", "|"), ("|", " > ")])
+def test_a_separator_that_no_cell_holds_is_found_with_the_one_they_use(sep, other):
+    cells = [path.replace(" > ", other) for path in PATHS] + ["Apparel", ""]
+    found = mixed_path_separators(cells, sep)
+    assert found == {"separator": sep, "others": {other: 4}, "rows": 4, "first_rows": [1, 2, 3, 4],
+                     "example": cells[0], "separator_unused": True}
+    # what it would cost: every label one level, a class of its own
+    assert parse_labels(cells[:4], "path", sep) == [(cell,) for cell in cells[:4]]
+    assert mixed_path_separators_message(found, where="cat.csv", column="category") == (
+        f"cat.csv: label column 'category' is split on {sep!r}, which no cell holds, but 4 row(s) use {other!r} "
+        f"(row 1, 2, 3, 4; e.g. {cells[0]!r}): every label is read as a one-level path; pass --label-sep {other!r}")
+    assert mixed_path_separators(cells, other) is None and mixed_path_separators(cells) is None
+
+
+@pytest.mark.parametrize("cells", [
+    ["Shirts", "Jeans", "Home Decor"],  # a flat column
+    ["T-Shirts/Tops", "Shorts/Skirts", "Jeans"],  # names with a "/", no tree: no top level is shared
+    ["Apparel / Shirts", "Apparel / Jeans", "Shirts", "Jeans"],  # half the cells, not most
+    ["Apparel / Shirts", "Apparel | Jeans", "Home / Bath", "Home | Decor"],  # no one other separator for most
+])
+def test_a_column_with_no_cell_split_by_the_separator_but_no_other_path_raises_no_alarm(cells):
+    assert mixed_path_separators(cells, " > ") is None
 
 
 def test_empty_labels_name_their_rows():

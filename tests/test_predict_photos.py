@@ -153,3 +153,16 @@ def test_an_ensemble_with_a_text_part_warns_and_predicts_from_the_text(text_and_
                        "--out", tmp_path / "p.csv")
     assert code == 0, err
     assert "has no image column 'nope'; the model's image part falls back to the text" in " ".join(err.split())
+
+
+def test_evaluate_names_a_file_with_brackets_as_written(image_only, shop, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # the warning on one line
+    folder, frame = shop
+    bracketed = folder / "damaged[new].csv"
+    damaged = frame.copy()
+    damaged.loc[1, "image"] = "gone[sale].png"
+    damaged.to_csv(bracketed, index=False)
+    code, _, err = run(capsys, "evaluate", image_only, "--data", bracketed, "--out", tmp_path / "report", "--keep-seen")
+    assert code == 0, err
+    assert (f"warning: photos of {bracketed}: 1 of {len(frame)} images could not be used: 1 missing (first: "
+            f"{folder / 'photos' / 'gone[sale].png'}: no such file); the 1 product(s) without a usable photo") in err

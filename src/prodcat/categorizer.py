@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from rich.markup import escape
 
 from prodcat import __version__
 from prodcat.artifacts import (
@@ -296,7 +295,7 @@ class Categorizer:
         for part in (catalog, test_catalog):
             found = part.mixed_path_separators() if part is not None else None
             if found:
-                say.warn(escape(mixed_path_separators_message(found, where=part.source, column=found["column"])))
+                say.warn(mixed_path_separators_message(found, where=part.source, column=found["column"]))
         if reads_images and not isinstance(data, pd.DataFrame):
             image_dir = image_dir_for(mapping, data)
             if image_dir is not None and not image_dir.is_dir():

@@ -1,4 +1,10 @@
-"""Progress output on stderr, silenced by --quiet; stdout stays for results."""
+"""Progress output on stderr, silenced by --quiet; stdout stays for results.
+
+Every message is plain text: file names, columns, labels and product texts
+go into them as they are, so nothing in a message is read as rich markup
+("[sale] Shirts" stays whole, "[/bold]" raises nothing). The Reporter adds
+its own styling (the tick, "warning:") around the text.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 
 class Reporter:
@@ -15,25 +22,31 @@ class Reporter:
         self.quiet = quiet
         self.console = Console(stderr=True, quiet=quiet)
 
+    def _plain(self, message: str) -> Text:
+        # Text, not str: rich reads neither markup nor emoji codes in it; numbers and paths are still highlighted.
+        return self.console.highlighter(Text(message))
+
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
         """A spinner while a long step runs, then one line with its duration."""
         started = time.perf_counter()
-        with self.console.status(message + " ..."):
+        with self.console.status(Text(message + " ...")):
             yield
-        self.console.print(f"[green]✓[/green] {message} [dim]({time.perf_counter() - started:.1f} s)[/dim]", soft_wrap=True)
+        seconds = time.perf_counter() - started
+        line = Text.assemble(("✓", "green"), " ", self._plain(message), " ", (f"({seconds:.1f} s)", "dim"))
+        self.console.print(line, soft_wrap=True)
 
     def note(self, message: str) -> None:
-        self.console.print(message, soft_wrap=True)
+        self.console.print(self._plain(message), soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+        self.console.print(Text.assemble(("warning:", "yellow"), " ", self._plain(message)), soft_wrap=True)
 
     def progress(self, description: str, total: int | None = None) -> tuple[Progress, int]:
         """A progress bar over rows (total may be unknown); use as a context manager."""
         bar = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # the description names the user's file
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),

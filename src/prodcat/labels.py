@@ -120,6 +120,15 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     return tuple(sorted({i.strip() for i in items if i.strip()}))
 
 
+def _written_with(path: str, sep: str) -> tuple[str, list[str]] | None:
+    """The separator other than `sep` a cell was written with, and the levels it makes; None if none is in it."""
+    for other in PATH_SEPARATORS:
+        if other != sep and other in path:
+            # the first in PATH_SEPARATORS (the longest) is the one the cell was written with
+            return other, [p.strip() for p in path.split(other) if p.strip()]
+    return None
+
+
 def mixed_path_separators(cells: Sequence[str], sep: str | None = None, *, top: int = 5) -> dict | None:
     """The rows of a path label column written with another separator than the one it is split on.
 
@@ -132,18 +141,29 @@ def mixed_path_separators(cells: Sequence[str], sep: str | None = None, *, top: 
     A level name holding a "/" ("Apparel > T-Shirts/Tops", or a one-level
     "T-Shirts/Tops") is never counted.
 
+    When no cell holds a given `sep` at all (a wrong --label-sep: every label
+    would be one level), the column has no proper paths to compare with; then
+    the cells written with one other separator are counted if they are most
+    of the labelled cells and form a tree (two different paths share a top
+    level), so a flat column, or one of names like "T-Shirts/Tops", is left alone.
+
     Returns None when no cell is counted, else {"separator", "others" (each
     other separator -> its rows), "rows", "first_rows" (numbered from 1, at
-    most `top`), "example" (the first such cell)}.
+    most `top`), "example" (the first such cell), "separator_unused" (True
+    when no cell holds the separator: the one in "others" is the column's)}.
 
         >>> mixed_path_separators(["Apparel > Shirts", "Apparel / Shirts", "Home > T-Shirts/Tops"])["first_rows"]
         [2]
+        >>> mixed_path_separators(["Apparel / Shirts", "Apparel / Shoes", "Home / Bath"], ">")["others"]
+        {' / ': 3}
     """
     paths = [_unwrap_path(c).strip() for c in cells]
     if sep is None:
         sep = detect_separator(paths, "path")
         if sep is None:
             return None
+    if not any(sep in path for path in paths):
+        return _unused_separator(paths, sep, top)
     tops = set()
     for path in paths:
         if sep in path:
@@ -156,13 +176,30 @@ def mixed_path_separators(cells: Sequence[str], sep: str | None = None, *, top: 
     for row, path in enumerate(paths):
         if sep in path:
             continue
-        for other in PATH_SEPARATORS:
-            if other == sep or other not in path:
-                continue
-            parts = [p.strip() for p in path.split(other) if p.strip()]
-            if len(parts) > 1 and parts[0] in tops:
-                flagged.append((row, other))
-            break  # the longest separator in the cell is the one it was written with
+        written = _written_with(path, sep)
+        if written is not None and len(written[1]) > 1 and written[1][0] in tops:
+            flagged.append((row, written[0]))
+    return _finding(paths, sep, flagged, top, unused=False)
+
+
+def _unused_separator(paths: list[str], sep: str, top: int) -> dict | None:
+    """`mixed_path_separators` for a column in which no cell holds `sep`."""
+    by_separator: dict[str, list[tuple[int, list[str]]]] = {}
+    for row, path in enumerate(paths):
+        written = _written_with(path, sep)
+        if written is not None and len(written[1]) > 1:
+            by_separator.setdefault(written[0], []).append((row, written[1]))
+    if not by_separator:
+        return None  # a flat column: one level is what it holds
+    other, rows = max(by_separator.items(), key=lambda kv: len(kv[1]))
+    labelled = sum(1 for path in paths if path)
+    distinct = {tuple(parts) for _, parts in rows}
+    if 2 * len(rows) <= labelled or len({parts[0] for parts in distinct}) == len(distinct):
+        return None
+    return _finding(paths, sep, [(row, other) for row, _ in rows], top, unused=True)
+
+
+def _finding(paths: list[str], sep: str, flagged: list[tuple[int, str]], top: int, *, unused: bool) -> dict | None:
     if not flagged:
         return None
     others = Counter(other for _, other in flagged)
@@ -172,6 +209,7 @@ def mixed_path_separators(cells: Sequence[str], sep: str | None = None, *, top: 
         "rows": len(flagged),
         "first_rows": [row + 1 for row, _ in flagged[:top]],
         "example": paths[flagged[0][0]],
+        "separator_unused": unused,
     }
 
 
@@ -179,11 +217,17 @@ def mixed_path_separators_message(found: dict, *, where: str, column: str) -> st
     """One line on `mixed_path_separators`' finding, for a warning."""
     rows = ", ".join(str(r) for r in found["first_rows"])
     more = found["rows"] - len(found["first_rows"])
+    which = f"row {rows}{f' and {more} more' if more > 0 else ''}; e.g. {found['example']!r}"
     others = " or ".join(repr(o) for o in found["others"])
+    if found.get("separator_unused"):
+        return (
+            f"{where}: label column {column!r} is split on {found['separator']!r}, which no cell holds, but "
+            f"{found['rows']} row(s) use {others} ({which}): every label is read as a one-level path; "
+            f"pass --label-sep {others}"
+        )
     return (
         f"{where}: label column {column!r} is split on {found['separator']!r}, but {found['rows']} row(s) use "
-        f"{others} instead (row {rows}{f' and {more} more' if more > 0 else ''}; e.g. {found['example']!r}): "
-        "each such label is learned as a class of its own; write them with "
+        f"{others} instead ({which}): each such label is learned as a class of its own; write them with "
         f"{found['separator']!r}"
     )
 

@@ -6,7 +6,7 @@ inflate scores unless the split is grouped), how many identical texts carry
 different labels (no model can get both right), how many texts and labels
 are empty (class figures cover the labelled products only), how
 long the texts are, for path labels the same per level (and rows written with
-another path separator than the column's), and, when the mapping
+another path separator than the column's, or a separator no row holds), and, when the mapping
 has an image field, how many products have a photo that can actually be read.
 
     >>> report = inspect_catalog(catalog)              # doctest: +SKIP
@@ -25,8 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
@@ -230,7 +230,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
                 }
             )
         report["levels"] = levels
-        # A label written with another separator is a class of its own: one the user did not mean.
+        # A label written with another separator is a class of its own: one the user did not mean
+        # (every label is, when no cell holds the separator given).
         report["mixed_separators"] = catalog.mixed_path_separators(top)
 
     if check_images and catalog.mapping.image_col and catalog.products.images is not None:
@@ -258,7 +259,9 @@ def _show_text(text: str) -> str:
 
 
 def _table(title: str, *columns: str, numeric_from: int = 1) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", show_edge=False, pad_edge=False)
+    # A Text title is printed as written (the images title names the user's column); being Text,
+    # it carries its own style (title_style is for str titles).
+    table = Table(title=Text(title, style="bold"), title_justify="left", show_edge=False, pad_edge=False)
     for i, column in enumerate(columns):
         if i >= numeric_from:
             table.add_column(column, justify="right", no_wrap=True)
@@ -267,6 +270,17 @@ def _table(title: str, *columns: str, numeric_from: int = 1) -> Table:
             # table stays one line per entry in 80 columns.
             table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=56)
     return table
+
+
+def _row(table: Table, *cells: str) -> None:
+    # Cells are plain Text: a class, column or product text like "[sale] Shirts" is shown as written, never
+    # read as rich markup (which would drop it, or raise on "[/b]") or as an emoji code.
+    table.add_row(*(Text(cell) for cell in cells))
+
+
+def _say(console: Console, line: str, **options: Any) -> None:
+    """One line of plain text (it may hold class names, columns, paths), styled by nothing in it."""
+    console.print(Text(line), **options)
 
 
 def render_inspection(report: dict, console: Console) -> None:
@@ -278,20 +292,20 @@ def render_inspection(report: dict, console: Console) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("Source", report["source"])
-    head.add_row("Rows", _n(rows))
-    head.add_row("Label format", report["label_format"] if labelled else "(no labels)")
+    _row(head, "Source", report["source"])
+    _row(head, "Rows", _n(rows))
+    _row(head, "Label format", report["label_format"] if labelled else "(no labels)")
     if labelled:
-        head.add_row("Classes", _n(report["classes"]))
-    head.add_row("Distinct texts", f"{_n(dup['groups'])} ({_pct(dup['groups'], rows)})")
-    head.add_row("Duplicate rows", f"{_n(dup['normalized'])} ({_pct(dup['normalized'], rows)}) after normalizing")
+        _row(head, "Classes", _n(report["classes"]))
+    _row(head, "Distinct texts", f"{_n(dup['groups'])} ({_pct(dup['groups'], rows)})")
+    _row(head, "Duplicate rows", f"{_n(dup['normalized'])} ({_pct(dup['normalized'], rows)}) after normalizing")
     if labelled:
         conf = report["conflicts"]
-        head.add_row("Conflicts", f"{_n(conf['texts'])} texts with >1 label ({_n(conf['rows'])} rows)")
-    head.add_row("Empty texts", _n(report["empty_texts"]))
+        _row(head, "Conflicts", f"{_n(conf['texts'])} texts with >1 label ({_n(conf['rows'])} rows)")
+    _row(head, "Empty texts", _n(report["empty_texts"]))
     empty_labels = report.get("empty_labels") or {}
     if empty_labels.get("rows"):
-        head.add_row("Empty labels", f"{_n(empty_labels['rows'])} rows, left out of the class figures")
+        _row(head, "Empty labels", f"{_n(empty_labels['rows'])} rows, left out of the class figures")
     console.print(head)
 
     if labelled:
@@ -302,33 +316,33 @@ def render_inspection(report: dict, console: Console) -> None:
         total = sum(counts.values()) if report["label_format"] == "multi" else labelled_rows
         table = _table("\nClasses", "Class", unit.capitalize(), "Share")
         for name, count in list(counts.items())[:top]:
-            table.add_row(name, _n(count), _pct(count, total))
+            _row(table, name, _n(count), _pct(count, total))
         if report["classes"] > top:
-            table.add_row(f"... {report['classes'] - top:,} more", "", "")
+            _row(table, f"... {report['classes'] - top:,} more", "", "")
         console.print(table)
         if "labels_per_product" in report:
             lpp = report["labels_per_product"]
-            console.print(f"Labels per product: mean {_n(lpp['mean'])}, max {_n(lpp['max'])}")
+            _say(console, f"Labels per product: mean {_n(lpp['mean'])}, max {_n(lpp['max'])}")
 
         tail = report["long_tail"]
         table = _table("\nLong tail", "", "Classes", "Products")
         for limit in (5, 10):
             row = tail[f"under_{limit}"]
-            table.add_row(f"fewer than {limit} {unit}", _n(row["classes"]), _n(row["products"]))
-        table.add_row(f"classes holding 50% of {unit}", _n(tail["classes_for_50pct"]), "")
-        table.add_row(f"classes holding 80% of {unit}", _n(tail["classes_for_80pct"]), "")
-        table.add_row("imbalance (largest / smallest)", _n(tail["imbalance_ratio"]), "")
+            _row(table, f"fewer than {limit} {unit}", _n(row["classes"]), _n(row["products"]))
+        _row(table, f"classes holding 50% of {unit}", _n(tail["classes_for_50pct"]), "")
+        _row(table, f"classes holding 80% of {unit}", _n(tail["classes_for_80pct"]), "")
+        _row(table, "imbalance (largest / smallest)", _n(tail["imbalance_ratio"]), "")
         console.print(table)
         if tail["rarest"]:
             rarest = ", ".join(f"{name} ({count})" for name, count in tail["rarest"].items())
-            console.print(f"Rarest: {rarest}", overflow="fold")
+            _say(console, f"Rarest: {rarest}", overflow="fold")
 
     if dup["top"]:
         table = _table("\nMost repeated texts", "Text", "Rows")
         for item in dup["top"]:
-            table.add_row(_show_text(item["text"]), _n(item["count"]))
+            _row(table, _show_text(item["text"]), _n(item["count"]))
         console.print(table)
-        console.print(f"Exact repeats: {_n(dup['exact'])}; after normalizing: {_n(dup['normalized'])}")
+        _say(console, f"Exact repeats: {_n(dup['exact'])}; after normalizing: {_n(dup['normalized'])}")
 
     if labelled and report["conflicts"]["examples"]:
         table = _table("\nSame text, different labels", "Text", "Labels")
@@ -336,28 +350,28 @@ def render_inspection(report: dict, console: Console) -> None:
         table.columns[1].no_wrap = False
         for item in report["conflicts"]["examples"]:
             labels = ", ".join(f"{name} ({count})" for name, count in item["labels"].items())
-            table.add_row(_show_text(item["text"]), labels)
+            _row(table, _show_text(item["text"]), labels)
         console.print(table)
 
     if report["empty_fields"] or empty_labels:
         table = _table("\nEmpty fields", "Column", "Empty rows", "Share")
         for col, count in report["empty_fields"].items():
-            table.add_row(col, _n(count), _pct(count, rows))
+            _row(table, col, _n(count), _pct(count, rows))
         if report["empty_fields"]:
-            table.add_row("(joined text)", _n(report["empty_texts"]), _pct(report["empty_texts"], rows))
+            _row(table, "(joined text)", _n(report["empty_texts"]), _pct(report["empty_texts"], rows))
         if empty_labels:
-            table.add_row(f"{empty_labels['column']} (label)", _n(empty_labels["rows"]), _pct(empty_labels["rows"], rows))
+            _row(table, f"{empty_labels['column']} (label)", _n(empty_labels["rows"]), _pct(empty_labels["rows"], rows))
         console.print(table)
         if empty_labels.get("rows"):
             first = ", ".join(str(row) for row in empty_labels["first_rows"])
             more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
-            console.print(f"Rows with an empty label: {first}{more} (train and evaluate refuse them)")
+            _say(console, f"Rows with an empty label: {first}{more} (train and evaluate refuse them)")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")
     for unit_name in ("chars", "words"):
         s = lengths[unit_name]
-        table.add_row(unit_name, *(_n(s[k]) for k in ("min", "median", "mean", "p95", "max")))
+        _row(table, unit_name, *(_n(s[k]) for k in ("min", "median", "mean", "p95", "max")))
     console.print(table)
 
     if report.get("images"):
@@ -367,7 +381,8 @@ def render_inspection(report: dict, console: Console) -> None:
         table = _table("\nLevels", "Level", "Classes", "<5", "<10", "50% in", "80% in", "Imbalance")
         for level in report["levels"]:
             tail = level["long_tail"]
-            table.add_row(
+            _row(
+                table,
                 str(level["level"]),
                 _n(level["classes"]),
                 _n(tail["under_5"]["classes"]),
@@ -379,27 +394,28 @@ def render_inspection(report: dict, console: Console) -> None:
         console.print(table)
         if report.get("path_depths") and len(report["path_depths"]) > 1:
             depths = ", ".join(f"{d} levels: {_n(c)}" for d, c in report["path_depths"].items())
-            console.print(f"Path depths: {depths}")
+            _say(console, f"Path depths: {depths}")
     mixed = report.get("mixed_separators")
     if mixed:
         line = mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"])
-        console.print(f"\n[yellow]Mixed separators:[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
+        what = "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:"
+        console.print(Text.assemble("\n", (what, "yellow"), " ", line), soft_wrap=True)
 
 
 def _render_images(images: dict, rows: int, console: Console) -> None:
     table = _table(f"\nImages (column {images['column']})", "", "Products", "Share")
     readable, given = images["read"], images["with_reference"]
-    table.add_row("with an image reference", _n(given), _pct(given, rows))
-    table.add_row("readable", _n(readable), _pct(readable, rows))
+    _row(table, "with an image reference", _n(given), _pct(given, rows))
+    _row(table, "readable", _n(readable), _pct(readable, rows))
     for key, what in (("missing", "missing (no such file, or a URL)"), ("unreadable", "unreadable"),
                       ("too_large", "too large")):
         if images.get(key):
-            table.add_row(what, _n(images[key]), _pct(images[key], rows))
+            _row(table, what, _n(images[key]), _pct(images[key], rows))
     console.print(table)
     if images.get("failures"):
-        console.print("First failures:")
+        _say(console, "First failures:")
     for ref, reason in images.get("failures", []):
-        console.print(f"  {_short_path(ref)}: {reason}", overflow="fold", markup=False, highlight=False)
+        _say(console, f"  {_short_path(ref)}: {reason}", overflow="fold")
 
 
 def _short_path(ref: str) -> str:

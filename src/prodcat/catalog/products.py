@@ -62,8 +62,9 @@ class Catalog:
 
     def mixed_path_separators(self, top: int = 5) -> dict | None:
         """Rows of a path label column written with another separator than the
-        column's (see `prodcat.labels.mixed_path_separators`), with "column";
-        None when there are none, or the labels are no path of one column."""
+        column's, or most rows when no cell holds the separator given (see
+        `prodcat.labels.mixed_path_separators`), with "column"; None when
+        there are none, or the labels are no path of one column."""
         mapping = self.mapping
         if self.labels is None or mapping.label_format != "path" or len(mapping.label_cols) != 1:
             return None

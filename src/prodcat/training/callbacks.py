@@ -55,7 +55,7 @@ class ProgressBar(Callback):
 
     def on_train_begin(self, trainer: Trainer) -> None:
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # plain text, as the Reporter prints it
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f}  {task.fields[speed]:,.0f} products/s"),
@@ -88,7 +88,7 @@ class ProgressBar(Callback):
             parts.append(f"val loss {metrics['val_loss']:.4f}  val macro-F1 {metrics['val_macro_f1']:.4f}")
         # the bar is removed and the epoch's summary printed in its place, one line per epoch
         self.progress.remove_task(self.task)
-        self.progress.console.print("  ".join(parts), soft_wrap=True)
+        self.progress.console.print("  ".join(parts), soft_wrap=True, markup=False, emoji=False)
         if trainer.state.epoch < trainer.epochs and not trainer.state.finished:
             self._new_task(trainer)
 
