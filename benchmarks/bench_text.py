@@ -220,6 +220,7 @@ def run_prodcat(task: dict, data_root: Path, seed: int, model: str = "tfidf-line
         "rss_before_fit_mb": rss_before,
         "settings": clf._fitted.get_params(),
         "best_epoch": getattr(clf._fitted, "best_epoch_", None),
+        "batch_size_used": getattr(clf._fitted, "batch_size_", None),
         "history": getattr(clf._fitted, "history_", None),
     }
 

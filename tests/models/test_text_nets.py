@@ -108,6 +108,18 @@ def test_learns_predicts_and_reloads_from_plain_data(name):
     params = json.loads(json.dumps(model.get_params()))
     again = get_model_class(name).from_state(params, restored_state, arrays, space)
     np.testing.assert_allclose(again.predict_proba(probe), proba, atol=1e-6)
+    assert model.batch_size_ == again.batch_size_ == TRAIN["batch_size"]
+
+
+def test_a_batch_size_chosen_from_the_data_is_kept_with_the_model():
+    products, labels = catalog(12, seed=0)
+    space = LabelSpace.from_labels(labels, "single")
+    model = create_model("lstm", **TINY["lstm"], **{**TRAIN, "epochs": 1, "batch_size": None})
+    model.fit(products, space.encode(labels), space, context=QUIET)
+    state, arrays = model.get_state()
+    again = get_model_class("lstm").from_state(model.get_params(), json.loads(json.dumps(state)), arrays, space)
+    assert model.get_params()["batch_size"] is None
+    assert model.batch_size_ == again.batch_size_ == 16
 
 
 def test_vocabulary_comes_from_training_products_only():

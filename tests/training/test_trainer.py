@@ -117,14 +117,14 @@ def test_no_epochs_given_means_enough_epochs_for_min_steps():
 
 def test_no_batch_size_given_means_smaller_batches_on_a_small_catalog():
     # min_steps 300 asks for epochs of at least 10 steps: 240 products make 15
-    # batches of 16 (chosen) but only 7 of 32 or 3 of 64; with min_steps 30
+    # batches of 16 (chosen) but only 4 of 64; with min_steps 30
     # (1 step an epoch) the largest, 64, is enough.
     for min_steps, batch_size in ((300, 16), (30, 64)):
         torch.manual_seed(0)
         trainer = Trainer(TrainingSettings(epochs=2, batch_size=None, min_steps=min_steps, lr=0.05, num_threads=1),
                           quiet=True)
-        trainer.fit(TinyNet(), collate, blobs(seed=0), None, label_format="single", n_classes=3)
-        assert trainer.batch_size == batch_size
+        result = trainer.fit(TinyNet(), collate, blobs(seed=0), None, label_format="single", n_classes=3)
+        assert trainer.batch_size == result.batch_size == batch_size
         assert trainer.steps_per_epoch == -(-240 // batch_size)
         assert trainer.state.global_step == 2 * trainer.steps_per_epoch
 

@@ -135,6 +135,7 @@ class TorchModel(CategorizerModel):
         #: per-epoch metrics of the last fit (empty after loading)
         self.history_: list[dict[str, Any]] = []
         self.best_epoch_: int | None = None
+        self.batch_size_: int | None = None
         self.device_ = torch.device("cpu")
         #: extra `prodcat.training.Callback`s for the next fit (not saved)
         self.callbacks: list[Callback] = []
@@ -282,6 +283,7 @@ class TorchModel(CategorizerModel):
         )
         self.network, self.device_ = network.eval(), trainer.device
         self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.batch_size_ = result.batch_size
 
         if valid_split is not None:
             logits = self._logits(valid_split.examples, valid_split.lengths)
@@ -348,6 +350,8 @@ class TorchModel(CategorizerModel):
             "n_classes": int(self.n_classes),
             "calibration": dict(self.calibration),
             "best_epoch": self.best_epoch_,
+            # the batch size training used, when batch_size=None left it to the data
+            "batch_size": self.batch_size_,
             "history": self.history_,
         }
         arrays = {}
@@ -376,6 +380,7 @@ class TorchModel(CategorizerModel):
             model.network_config_ = dict(state.get("network_config") or {})
             model.calibration = dict(state["calibration"])
             model.best_epoch_ = state.get("best_epoch")
+            model.batch_size_ = state.get("batch_size")  # absent in directories saved before it was kept
             network = model.build_network(model.n_classes)
         except KeyError as exc:
             raise ModelDirError(f"{name}: saved state lacks {exc.args[0]!r}") from None

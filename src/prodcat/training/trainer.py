@@ -217,6 +217,8 @@ class TrainResult:
     #: the global step a resumed run started from (None: a fresh run)
     resumed_from: int | None
     notes: list[str]
+    #: products per step, as given or chosen from the data (batch_budget)
+    batch_size: int | None = None
 
 
 # --- small pieces, public so tests and models can use them --------------------
@@ -269,8 +271,10 @@ def epoch_budget(epochs: int | None, steps_per_epoch: int, min_steps: int) -> in
     return min(MAX_AUTO_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(min_steps / max(steps_per_epoch, 1))))
 
 
-#: the batch sizes `batch_size=None` chooses from, smallest first
-AUTO_BATCH_SIZES = (16, 32, 64)
+#: the batch sizes `batch_size=None` chooses from, smallest first. 32 was
+#: measured and dropped: on a 2,800-product sample of fashion it did no better
+#: than 16 (docs/benchmarks.md), and on flipkart's 735 products worse.
+AUTO_BATCH_SIZES = (16, 64)
 
 
 def batch_budget(batch_size: int | None, n_train: int, min_steps: int) -> int:
@@ -287,8 +291,8 @@ def batch_budget(batch_size: int | None, n_train: int, min_steps: int) -> int:
 
         >>> batch_budget(None, n_train=26_000, min_steps=2000)
         64
-        >>> batch_budget(None, n_train=2_200, min_steps=2000)
-        32
+        >>> batch_budget(None, n_train=2_800, min_steps=2000)
+        16
         >>> batch_budget(None, n_train=735, min_steps=2000)
         16
         >>> batch_budget(8, n_train=735, min_steps=2000)
@@ -787,6 +791,7 @@ class Trainer:
             stopped_early=len(history) < self.epochs,
             resumed_from=resumed_from,
             notes=notes,
+            batch_size=self.batch_size,
         )
 
     def _f1_rose(self, metrics: dict[str, Any]) -> bool:
