@@ -222,6 +222,22 @@ def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(t
     assert code == 0 and "split on" not in err
 
 
+@pytest.mark.parametrize("command", [["leaderboard", "--models", "tfidf-linear,bow", "--epochs", "1"],
+                                     ["tune", "--model", "tfidf-linear", "--trials", "2"]])
+def test_leaderboard_and_tune_warn_about_the_catalog_once(command, tmp_path, capsys):
+    frame = tiny_frame()
+    frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path", "--label-sep", " > "]
+    out = ["--out", tmp_path / "tuned"] if command[0] == "tune" else []
+    code, _, err = run(capsys, command[0], "--data", data, *fields, *command[1:], *out)
+    assert code == 0, err
+    assert len([line for line in err.splitlines() if "label column 'category' is split on" in line]) == 1
+    out = ["--out", tmp_path / "tuned-quietly"] if command[0] == "tune" else []
+    code, _, err = run(capsys, command[0], "--data", data, *fields, *command[1:], *out, "-q")
+    assert code == 0 and "split on" not in err
+
+
 def test_a_separator_that_no_label_holds_is_a_finding_and_a_training_warning(tmp_path, capsys):
     frame = tiny_frame()
     frame["category"] = frame["category"].str.replace(" > ", " / ")

@@ -26,3 +26,13 @@ def test_every_message_is_printed_as_written(quiet, capsys):
     assert f"warning: warn {USER_TEXT}" in lines
     assert any(line.startswith(f"✓ step {USER_TEXT} (") for line in lines)
     assert f"bar {USER_TEXT}" in err
+
+
+@pytest.mark.parametrize("quiet, warnings, shown", [(True, True, True), (False, False, False), (True, None, False)])
+def test_warnings_can_be_shown_or_kept_apart_from_quiet(quiet, warnings, shown, capsys):
+    say = Reporter(quiet, warnings=warnings)
+    say.note("a note")
+    say.warn("a finding")
+    err = capsys.readouterr().err
+    assert ("warning: a finding" in err) is shown
+    assert ("a note" in err) is (not quiet)

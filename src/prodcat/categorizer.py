@@ -275,7 +275,7 @@ class Categorizer:
         if checkpoint_dir is not None:
             check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
-        say = Reporter(self.quiet)
+        say = self._reporter()
         mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
         if model.reads_text:
@@ -467,6 +467,11 @@ class Categorizer:
                                          too_large=photos.too_large)
 
     # -------------------------------------------------------------- predict
+    def _reporter(self) -> Reporter:
+        # _warnings_when_quiet: set by leaderboard and tune on their first fit, whose
+        # progress they keep quiet but whose findings about the catalog they show
+        return Reporter(self.quiet, warnings=getattr(self, "_warnings_when_quiet", None))
+
     def _require_fitted(self) -> CategorizerModel:
         if self._fitted is None:
             raise ProdcatError("this Categorizer is not fitted yet: call fit() or Categorizer.load()")
@@ -527,7 +532,7 @@ class Categorizer:
         """
         if not mapping.image_col or not self.reads_images():
             return mapping if has_column else replace(mapping, image_col=None)
-        say = say or Reporter(self.quiet)
+        say = say or self._reporter()
         where = "the DataFrame" if isinstance(data, pd.DataFrame) else str(data)
         refuse = self.reads_only_images() and not allow_no_photos
         if not has_column:
@@ -556,7 +561,7 @@ class Categorizer:
         """One line on how many products of `where` had no usable photo, for a model that reads them."""
         if stats is None:
             return
-        say = say or Reporter(self.quiet)
+        say = say or self._reporter()
         unusable = stats.failed + stats.absent
         if not unusable:
             say.note(f"photos of {where}: {stats.summary()}")
@@ -598,7 +603,7 @@ class Categorizer:
         if isinstance(data, str):
             if _names_a_catalog_file(data):
                 # The text is classified as asked; the likelier intent gets one line.
-                Reporter(self.quiet).warn(
+                self._reporter().warn(
                     f"{data!r} is classified as a product's text; it names a file: "
                     f"pass Path({data!r}) to predict its products")
             return Products.from_texts([data])
@@ -785,7 +790,7 @@ class Categorizer:
         if mapping.text_cols and not text_cols and not photos:
             missing = ", ".join(repr(c) for c in mapping.text_cols)
             raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
-        say = Reporter(self.quiet)
+        say = self._reporter()
         if len(text_cols) < len(mapping.text_cols) and self.reads_text():
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
@@ -871,7 +876,7 @@ class Categorizer:
                         "scoring them would flatter the model (use --keep-seen to score them anyway)"
                     )
                 if excluded:
-                    Reporter(self.quiet).warn(
+                    self._reporter().warn(
                         f"left out {excluded:,} of {len(catalog):,} products whose text the model saw in training"
                     )
                     catalog = catalog.take(np.flatnonzero(~seen))
@@ -908,7 +913,7 @@ class Categorizer:
         else:
             message = (f"{count:,} of {labels:,} labels in {catalog.source} are classes this model never learned "
                        f"({names}): each is counted as an error")
-        Reporter(self.quiet).warn(message)
+        self._reporter().warn(message)
 
     def _scoring_level(self, mapping: FieldMapping) -> int | None:
         """The path level labels read with `mapping` are scored at (None: the model's own classes).

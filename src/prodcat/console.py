@@ -18,9 +18,15 @@ from rich.text import Text
 
 
 class Reporter:
-    def __init__(self, quiet: bool = False):
+    """quiet: no progress, notes or warnings; warnings=True shows warnings all the same
+    (a leaderboard's or a search's fits: their progress would interleave with
+    the caller's, but a finding about the user's catalog must still reach them)."""
+
+    def __init__(self, quiet: bool = False, *, warnings: bool | None = None):
         self.quiet = quiet
         self.console = Console(stderr=True, quiet=quiet)
+        show = not quiet if warnings is None else warnings
+        self._warnings = self.console if show == (not quiet) else Console(stderr=True, quiet=not show)
 
     def _plain(self, message: str) -> Text:
         # Text, not str: rich reads neither markup nor emoji codes in it; numbers and paths are still highlighted.
@@ -40,7 +46,7 @@ class Reporter:
         self.console.print(self._plain(message), soft_wrap=True)
 
     def warn(self, message: str) -> None:
-        self.console.print(Text.assemble(("warning:", "yellow"), " ", self._plain(message)), soft_wrap=True)
+        self._warnings.print(Text.assemble(("warning:", "yellow"), " ", self._plain(message)), soft_wrap=True)
 
     def progress(self, description: str, total: int | None = None) -> tuple[Progress, int]:
         """A progress bar over rows (total may be unknown); use as a context manager."""

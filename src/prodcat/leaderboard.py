@@ -111,6 +111,8 @@ def leaderboard(
         for name in models:
             clf = Categorizer(model=name, params=params_by_model.get(name), seed=seed, quiet=True,
                               **categorizer_options)
+            # the catalog's warnings once, with the first model: every model reads the same catalog
+            clf._warnings_when_quiet = not quiet and not rows
             with say.step(f"training {name}"):
                 started = time.perf_counter()
                 clf.fit(data)

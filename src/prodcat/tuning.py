@@ -257,6 +257,8 @@ def tune(
             options["class_weight"] = trial_params.pop("class_weight")
         started = time.perf_counter()
         clf = Categorizer(model=model, params=trial_params, seed=seed, quiet=True, **options)
+        # the catalog's warnings once, with the first trial: every trial reads the same catalog
+        clf._warnings_when_quiet = not quiet and not rows
         clf.fit(data)
         seconds = time.perf_counter() - started
         validation = clf.metrics_.get("validation")
