@@ -9,6 +9,7 @@ showing that function's result placed in the session state.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -57,6 +58,11 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of Markdown whose only markup is backslash escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 # ------------------------------------------------------------ the app shell
 def test_app_without_a_model_says_how_to_start_it(monkeypatch):
     at = run_app(monkeypatch, None)
@@ -67,7 +73,7 @@ def test_app_without_a_model_says_how_to_start_it(monkeypatch):
 def test_app_on_a_folder_that_is_not_a_model_shows_one_error_line(monkeypatch, tmp_path):
     at = run_app(monkeypatch, tmp_path)
     [error] = texts(at.error)
-    assert str(tmp_path) in error and "\n" not in error
+    assert str(tmp_path) in shown(error) and "\n" not in error
     assert not at.tabs
 
 
@@ -94,6 +100,22 @@ def test_typing_a_product_shows_its_category_bars_and_review_flag(monkeypatch, m
     expected = clf.predict_table([{"title": "oxford collar cotton shirt", "description": ""}])
     flag = texts(at.warning) if expected["needs_review"][0] else texts(at.success)
     assert any(("Needs review" if expected["needs_review"][0] else "Confident") in line for line in flag)
+
+
+def test_labels_and_column_names_show_as_written_not_as_markdown(monkeypatch, tmp_path):
+    # $...$ is LaTeX, *...* emphasis, :red[...] colour, "1." a list in Streamlit's Markdown
+    frame = tiny_frame().rename(columns={"title": "title_*new*"})
+    frame["leaf"] = frame["leaf"].map({"Shirts": "$5 *sale* shirts", "Shoes": ":red[shoes]", "Kitchen": "1. kitchen"}
+                                      ).fillna(frame["leaf"])
+    model_dir = tmp_path / "odd"
+    Categorizer(text_cols=["title_*new*"], label_col="leaf", quiet=True).fit(frame).save(model_dir)
+    at = run_app(monkeypatch, model_dir)
+    assert r"Reads: title\_\*new\*" in " ".join(texts(at.sidebar.markdown))
+    at.text_input(key="field_title_*new*").input("oxford collar cotton shirt")
+    at.button[0].click().run()
+    assert r"### \$5 \*sale\* shirts" in texts(at.markdown)
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert {bar.split(" — ")[0] for bar in bars} == {r"\$5 \*sale\* shirts", r"\:red\[shoes\]", r"1\. kitchen"}
 
 
 def test_top_k_setting_changes_the_number_of_bars(monkeypatch, model_dir):

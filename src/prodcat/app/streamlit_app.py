@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -89,9 +90,24 @@ def percent(value: float) -> str:
     return f"{value:.1%}"
 
 
+# What Streamlit's Markdown reads inside a line: emphasis, code, links, LaTeX
+# ($...$), emoji and colour codes (:name:, :red[...]), strikethrough. Labels,
+# column and file names go into messages through md(), so "$5 *sale*" shows
+# as written.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]$~:<])")
+# ... and what it reads at the start of a line: headings, quotes, lists.
+_MARKDOWN_LINE_START = re.compile(r"^(\s*\d*)([#>+.)-])", re.MULTILINE)
+
+
+def md(text: object) -> str:
+    """Text as Streamlit Markdown that shows it as written."""
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", str(text))
+    return _MARKDOWN_LINE_START.sub(r"\1\\\2", escaped)
+
+
 def show_labels(prediction: str) -> str:
     # Multi-label predictions come joined by "|"; a list reads better.
-    return " · ".join(prediction.split("|")) if prediction else "(no category)"
+    return " · ".join(md(label) for label in prediction.split("|")) if prediction else "(no category)"
 
 
 # ------------------------------------------------------------------ sidebar
@@ -104,7 +120,7 @@ def sidebar(clf: Categorizer, model_dir: str) -> int:
     st.sidebar.markdown(
         f"**{manifest['model']['name']}**, {len(clf.classes_)} categories "
         f"({clf.fields_.label_format} labels)  \n"
-        f"Reads: {', '.join(reads)}"
+        f"Reads: {md(', '.join(reads))}"
     )
     threshold = clf.review_threshold()
     target = (manifest.get("review") or {}).get("target_precision")
@@ -154,7 +170,7 @@ def product_page(clf: Categorizer, top_k: int) -> None:
         if not text_cols:
             st.warning("Upload a photo: this model reads nothing else.")
         else:
-            st.warning(f"Type at least one of: {', '.join(text_cols)}"
+            st.warning(f"Type at least one of: {md(', '.join(text_cols))}"
                        + (", or upload a photo." if reads_images else "."))
         if photo is not None and not photo_usable:
             st.error(unreadable_photo(product["image_name"]))
@@ -181,7 +197,7 @@ def product_page(clf: Categorizer, top_k: int) -> None:
         st.markdown(f"**Top {shown} categories**")
         for rank in range(1, shown + 1):
             probability = float(row[f"prob_{rank}"])
-            st.progress(min(max(probability, 0.0), 1.0), text=f"{row[f'label_{rank}']} — {percent(probability)}")
+            st.progress(min(max(probability, 0.0), 1.0), text=f"{md(row[f'label_{rank}'])} — {percent(probability)}")
     if picture is not None:
         with picture:
             if not photo_usable:
@@ -205,7 +221,7 @@ def is_image(data: bytes) -> bool:
 
 
 def unreadable_photo(name: str) -> str:
-    return f"{name} is not an image this app can read (use PNG, JPEG, WebP or GIF)."
+    return f"{md(name)} is not an image this app can read (use PNG, JPEG, WebP or GIF)."
 
 
 # ----------------------------------------------------------------- catalog
@@ -216,17 +232,17 @@ def forget_catalog() -> None:
 
 def catalog_page(clf: Categorizer, top_k: int) -> None:
     fields = clf.fields_
-    ids = f" Id columns copied to the output: {', '.join(fields.id_cols)}." if fields.id_cols else ""
+    ids = f" Id columns copied to the output: {md(', '.join(fields.id_cols))}." if fields.id_cols else ""
     st.markdown(
-        f"Upload a catalog (CSV or Parquet) with the columns **{', '.join(fields.text_cols)}**.{ids} "
+        f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}**.{ids} "
         "Any size: it is predicted in chunks, the page previews the first "
         f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
     )
     image_folder = uploads.upload_image_folder(clf)
     if image_folder is not None:
         st.info(
-            f"Photos: this model reads them from the column **{fields.image_col}**, as paths of files **on this "
-            f"server** (an upload cannot carry photos). Relative paths start from `{image_folder}` (the model's "
+            f"Photos: this model reads them from the column **{md(fields.image_col)}**, as paths of files **on "
+            f"this server** (an upload cannot carry photos). Relative paths start from {md(image_folder)} (the model's "
             "image folder, from where the app was started); absolute paths are read as they are, web addresses "
             "not at all. A product whose photo is not there is predicted as the model predicts products "
             "without a photo.",
@@ -250,7 +266,7 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
                 log.exception("categorizing %s failed", upload.name)
                 st.session_state["catalog_error"] = f"could not categorize {upload.name}: {exc}"
     if st.session_state.get("catalog_error"):
-        st.error(st.session_state["catalog_error"])
+        st.error(md(st.session_state["catalog_error"]))
     result = st.session_state.get("catalog_result")
     if result is not None:
         show_catalog_result(result)
@@ -258,7 +274,7 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
 
 def show_catalog_result(result: uploads.CatalogPrediction) -> None:
     st.success(
-        f"{result.rows:,} products from {result.source_name} categorized in {result.seconds:.2f} s "
+        f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
     )
     show_upload_photos(result)
@@ -294,7 +310,7 @@ def show_catalog_result(result: uploads.CatalogPrediction) -> None:
 def show_upload_photos(result: uploads.CatalogPrediction) -> None:
     """How many of the photos the upload names were found on the server."""
     if result.image_column_missing:
-        st.warning(f"{result.source_name} has no column **{result.image_column_missing}**: every product was "
+        st.warning(f"{md(result.source_name)} has no column **{md(result.image_column_missing)}**: every product was "
                    "categorized without its photo.")
         return
     photos = result.photos
@@ -302,14 +318,14 @@ def show_upload_photos(result: uploads.CatalogPrediction) -> None:
         return
     named = photos.found + photos.not_found
     if named and not photos.found:
-        st.warning(f"None of the {named:,} photos named in **{photos.column}** was found under `{photos.folder}` "
+        st.warning(f"None of the {named:,} photos named in **{md(photos.column)}** was found under {md(photos.folder)} "
                    "on this server: every product was categorized without its photo.")
     elif named:
         missing = f"; {photos.not_found:,} not found there" if photos.not_found else ""
-        st.caption(f"Photos: {photos.found:,} of {result.rows:,} products have theirs under `{photos.folder}`"
+        st.caption(f"Photos: {photos.found:,} of {result.rows:,} products have theirs under {md(photos.folder)}"
                    f"{missing}; {photos.without:,} name none.")
     else:
-        st.caption(f"No product names a photo in **{photos.column}**.")
+        st.caption(f"No product names a photo in **{md(photos.column)}**.")
 
 
 # ------------------------------------------------------------------- model
@@ -409,7 +425,7 @@ def main() -> None:
     try:
         clf = load_categorizer(model_dir)
     except ProdcatError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
     top_k = sidebar(clf, model_dir)
     st.title("Product categorizer")
