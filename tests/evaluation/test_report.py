@@ -130,6 +130,8 @@ def test_no_temporary_files_left_and_rewrite_replaces(tmp_path):
         ("back\\slash", "back\\\\slash"),
         (None, ""),
         (0.5, "0.5"),
+        ("$5 *sale* [new] <b>_x_ ~~y~~ `z`", r"\$5 \*sale\* \[new\] \<b>\_x\_ \~\~y\~\~ \`z\`"),
+        ("Apparel > Shirts", "Apparel > Shirts"),
     ],
 )
 def test_escape_cell(raw, cell):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -89,13 +90,18 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
 # --- markdown -----------------------------------------------------------------
 
 
+# What Markdown reads inside a line (GitHub's: $ starts math): a label such as
+# "*sale*" or "[new] shirts" must show as written.
+_MARKDOWN_INLINE = re.compile(r"([\\|`*_\[\]<~$])")
+
+
 def escape_cell(value: object, limit: int = _CELL_CHARS) -> str:
-    """A value as one markdown table cell: one line, `|` escaped, cut to `limit`."""
+    """A value as one markdown table cell: one line, Markdown escaped, cut to `limit`."""
     text = "" if value is None else str(value)
     text = " ".join(text.split())  # newlines and tabs would break the row
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text.replace("\\", "\\\\").replace("|", "\\|")
+    return _MARKDOWN_INLINE.sub(r"\\\1", text)
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
