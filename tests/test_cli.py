@@ -378,3 +378,14 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     assert code == 0, err
     assert f"resuming from the checkpoint in {out / 'checkpoints'}" in err
     assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("setting", ["loss=focal", "sampler=balanced"])
+def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before_training(tmp_path, capsys, setting):
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", *BOW, "--param", setting, "--out", out, "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    key, value = setting.split("=")
+    assert err.startswith(f"prodcat: error: bow: {key}='{value}' ")
+    assert not out.exists()  # refused before a checkpoint or a log was written

@@ -229,6 +229,20 @@ def test_multi_label_uses_binary_cross_entropy():
     assert f1 == pytest.approx(result.best_metric)
 
 
+@pytest.mark.parametrize("settings, message", [
+    (dict(loss="focal"), "loss='focal' is for single and path labels; multi-label training uses binary cross-entropy"),
+    (dict(sampler="balanced"), "sampler='balanced' draws products by their one class"),
+])
+def test_a_setting_multi_label_training_cannot_use_is_refused_not_ignored(settings, message):
+    # It used to train plain BCE with shuffling while the manifest said focal / balanced.
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 8, np.uint8)
+    split = EncodedSplit([{"x": row} for row in y.astype(np.float32)], y, np.ones(len(y), np.int64))
+    with pytest.raises(ConfigError, match=message):
+        fit(TinyNet(n_classes=2), split, None, label_format="multi", n_classes=2, **settings)
+    for label_format in ("single", "path"):
+        TrainingSettings(**settings).check_label_format(label_format)
+
+
 def test_same_seed_same_probabilities_other_seed_other_ones():
     def run(seed):
         torch.manual_seed(seed)

@@ -239,6 +239,8 @@ class TorchModel(CategorizerModel):
             raise ConfigError(f"{name}: class_weight must be None or 'balanced', got {class_weight!r}")
         if label_space.label_format not in self.label_formats:
             raise ConfigError(f"{name} cannot learn {label_space.label_format!r} labels")
+        # before the preprocessor and the network are built: a refusal then costs nothing
+        TrainingSettings.from_dict(self.settings, where=name).check_label_format(label_space.label_format, name)
         products, y = self._usable(products, y, label_space)
         if len(products) == 0:
             raise ConfigError(f"{name}: no training products with a known label")

@@ -98,7 +98,7 @@ class TrainingSettings:
     min_delta: float = 0.0
     #: largest gradient norm (None: no clipping)
     grad_clip: float | None = 1.0
-    #: "ce" (cross-entropy) or "focal" for single / path; multi-label always uses BCE
+    #: "ce" (cross-entropy) or "focal" for single / path; multi-label always uses BCE (focal is refused there)
     loss: str = "ce"
     focal_gamma: float = 2.0
     #: batch size for validation and prediction
@@ -116,7 +116,8 @@ class TrainingSettings:
     #: CPU threads (None: every core this process may use)
     num_threads: int | None = None
     #: "shuffle" (every example once per epoch) or "balanced" (as many draws, with replacement,
-    #: each example with probability 1 / its class's count: rare classes are seen as often as common ones)
+    #: each example with probability 1 / its class's count: rare classes are seen as often as common ones;
+    #: single / path only, refused for multi-label)
     sampler: str = "shuffle"
 
     #: settings that may be None
@@ -169,6 +170,23 @@ class TrainingSettings:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 fail(f"{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
+
+    def check_label_format(self, label_format: str, where: str = "trainer") -> None:
+        """Refuse a setting that means nothing for the label format, rather than train without it.
+
+        Multi-label training has one loss (binary cross-entropy per label) and no
+        one class per product for the balanced sampler to draw by; `class_weight`
+        "balanced" weighs each label's positives up instead.
+        """
+        if label_format != "multi":
+            return
+        advice = "multi-label training uses binary cross-entropy, whose class_weight 'balanced' (the default) " \
+                 "weighs each label's rare positives up"
+        if self.loss == "focal":
+            raise ConfigError(f"{where}: loss='focal' is for single and path labels; {advice}")
+        if self.sampler == "balanced":
+            raise ConfigError(f"{where}: sampler='balanced' draws products by their one class, which a multi-label "
+                              f"product does not have; {advice}")
 
 
 TRAINING_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainingSettings)}
@@ -667,6 +685,7 @@ class Trainer:
         s = self.settings
         if len(train) == 0:
             raise ConfigError(f"{self.name}: nothing to train on")
+        s.check_label_format(label_format, self.name)
         multi = label_format == "multi"
         use_all_cores(s.num_threads)
         torch.manual_seed(self.seed)
