@@ -380,6 +380,36 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()
 
 
+def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,
+                                                                                            monkeypatch):
+    # It used to go on silently: half a run on one setting or catalog, half on another.
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    with monkeypatch.context() as patch:
+        patch.setattr(Categorizer, "save", lambda self, path: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)[0] == 130
+    edited = tiny_frame()
+    edited["title"] = edited["title"].str.replace("blue", "navy")
+    refusals = [
+        ([*FIELDS, *BOW, "--epochs", "2"], "was trained with other settings (epochs 1, this run 2)"),
+        ([*FIELDS, *BOW, "--param", "dropout=0.5"], "was trained with other settings (dropout 0.0, this run 0.5)"),
+        ([*FIELDS, *BOW, "--class-weight", "none"], "has class weight 'balanced', this run 'none'"),
+        ([*FIELDS, "--model", "cnn", "--epochs", "1"], "was trained with other settings (model 'bow', this run 'cnn'"),
+    ]
+    for flags, message in refusals:
+        code, _, err = run(capsys, "train", "--data", data, *flags, "--out", out, "--resume", "-q")
+        assert code == 2 and len(err.strip().splitlines()) == 1, (flags, err)
+        assert message in err, (flags, err)
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, edited, "edited.csv"), *FIELDS, *BOW,
+                       "--out", out, "--resume", "-q")
+    assert code == 2 and "was trained on other products (was the catalog changed?)" in err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
+
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--resume")
+    assert code == 0 and "resuming from the checkpoint" in err
+
+
 @pytest.mark.parametrize("setting", ["loss=focal", "sampler=balanced"])
 def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before_training(tmp_path, capsys, setting):
     data, out = _catalog(tmp_path), tmp_path / "model"

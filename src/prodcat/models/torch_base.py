@@ -280,7 +280,7 @@ class TorchModel(CategorizerModel):
         result = trainer.fit(
             network, self.collate, train_split, valid_split,
             label_format=label_space.label_format, n_classes=self.n_classes, class_weight=class_weight,
-            train_collate=self.collate_train,
+            train_collate=self.collate_train, run_settings={"model": name, **self.get_params()},
         )
         self.network, self.device_ = network.eval(), trainer.device
         self.history_, self.best_epoch_ = result.history, result.best_epoch
