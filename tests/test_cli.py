@@ -419,3 +419,31 @@ def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before
     key, value = setting.split("=")
     assert err.startswith(f"prodcat: error: bow: {key}='{value}' ")
     assert not out.exists()  # refused before a checkpoint or a log was written
+
+
+@pytest.mark.parametrize("where", [".", "checkpoints", "report", "report/tb"])
+def test_a_logdir_inside_the_model_directory_that_saving_replaces_is_refused_before_training(tmp_path, capsys,
+                                                                                             no_work, where):
+    # --logdir equal to --out used to train to the end, then refuse to save over the event files.
+    out = tmp_path / "model"
+    logdir = out / where
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", out, "--logdir", logdir)
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: --logdir {logdir} is inside the model directory {out}, which saving replaces but for "
+        f"its tensorboard/ folder: leave --logdir out (logs go to {out / 'tensorboard'}), or give a folder under "
+        "it or outside the model directory"
+    ]
+    assert not out.exists()
+
+
+def test_logs_under_the_model_directorys_tensorboard_folder_or_outside_it_are_kept(tmp_path, capsys):
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    for logdir in (out / "tensorboard" / "run-2", tmp_path / "runs"):
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--logdir", logdir, "-q")
+        assert code == 0, err
+        assert list(logdir.glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_state.json", "report", "tensorboard",
+                                                     "weights.safetensors"]
+    Categorizer.load(out).predict(["oxford cotton shirt"])

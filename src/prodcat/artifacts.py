@@ -97,6 +97,27 @@ def check_model_dir_target(target: str | Path) -> None:
         raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
 
 
+def check_logdir_target(logdir: str | Path, model_dir: str | Path) -> None:
+    """Refuse a TensorBoard folder inside the model directory that saving would not keep.
+
+    Saving replaces MODEL_DIR whole but for its `tensorboard/` (`RUN_KEPT`):
+    logs written to MODEL_DIR itself would make it a folder saving refuses at
+    the end of the run, and logs in `checkpoints/` or `report/` would be lost.
+    """
+    logdir, model_dir = Path(logdir), Path(model_dir)
+    inside, out = logdir.resolve(), model_dir.resolve()
+    if inside != out and out not in inside.parents:
+        return
+    kept = [out / name for name in RUN_KEPT]
+    if any(inside == folder or folder in inside.parents for folder in kept):
+        return
+    raise ConfigError(
+        f"--logdir {logdir} is inside the model directory {model_dir}, which saving replaces but for its "
+        f"{RUN_KEPT[0]}/ folder: leave --logdir out (logs go to {model_dir / RUN_KEPT[0]}), or give a folder "
+        "under it or outside the model directory"
+    )
+
+
 def is_report_dir(path: str | Path) -> bool:
     """Whether `path` is a report folder `write_report` wrote: metrics.json, and nothing it does not write."""
     from prodcat.evaluation.report import REPORT_FILES
