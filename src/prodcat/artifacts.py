@@ -195,7 +195,12 @@ def atomic_directory(
         if target.exists():
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(target, retired)
-            os.rename(staging, target)
+            try:
+                os.rename(staging, target)
+            except BaseException:
+                # interrupted mid-swap: the previous model (and a run's checkpoints) go back in place
+                os.rename(retired, target)
+                raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.rename(staging, target)
