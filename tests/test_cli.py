@@ -373,6 +373,12 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
         code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
     assert code == 130
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
+    # predicting with it says what the folder is, and how to make it a model
+    code, _, err = run(capsys, "predict", out, "--data", data, "--out", tmp_path / "p.csv")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {out} holds an unfinished training run, not a model yet: run the same `prodcat train` "
+        "again with --resume to finish it"
+    ]
 
     code, stdout, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--resume")
     assert code == 0, err

@@ -333,6 +333,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not path.is_dir():
         raise ModelDirError(f"{path} is not a model directory (it is a file)")
     if not (path / MANIFEST).is_file():
+        if (path / RUN_DROPPED[0]).is_dir():
+            raise ModelDirError(f"{path} holds an unfinished training run, not a model yet: run the same "
+                                "`prodcat train` again with --resume to finish it")
         raise ModelDirError(f"{path} is not a prodcat model directory: {MANIFEST} is missing")
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
