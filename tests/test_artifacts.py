@@ -60,6 +60,33 @@ def test_crash_mid_save_keeps_the_previous_model(fitted, tmp_path):
     Categorizer.load(model_dir)
 
 
+def test_an_interrupt_between_the_two_renames_of_the_swap_puts_the_previous_model_back(fitted, tmp_path,
+                                                                                        monkeypatch):
+    # Ctrl+C after the old folder was moved aside and before the new one took its
+    # place used to leave no model at all, the old one (and a run's checkpoints)
+    # hidden in .m.old-*.
+    import os
+
+    model_dir = fitted.save(tmp_path / "m")
+    (model_dir / "checkpoints").mkdir()
+    (model_dir / "checkpoints" / "checkpoint.json").write_text("{}")
+    real_rename, renames = os.rename, []
+
+    def rename(source, target):
+        renames.append(target)
+        if len(renames) == 2:
+            raise KeyboardInterrupt
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        fitted.save(model_dir)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert (model_dir / "checkpoints" / "checkpoint.json").is_file()
+    Categorizer.load(model_dir)
+
+
 def test_crash_during_first_save_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         with atomic_directory(tmp_path / "new") as staging:

@@ -464,8 +464,83 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
         code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
     assert code == 130
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
+    # predicting with it says what the folder is, and how to make it a model
+    code, _, err = run(capsys, "predict", out, "--data", data, "--out", tmp_path / "p.csv")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {out} holds an unfinished training run, not a model yet: run the same `prodcat train` "
+        "again with --resume to finish it"
+    ]
 
     code, stdout, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--resume")
     assert code == 0, err
     assert f"resuming from the checkpoint in {out / 'checkpoints'}" in err
     assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()
+
+
+def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,
+                                                                                            monkeypatch):
+    # It used to go on silently: half a run on one setting or catalog, half on another.
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    with monkeypatch.context() as patch:
+        patch.setattr(Categorizer, "save", lambda self, path: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)[0] == 130
+    edited = tiny_frame()
+    edited["title"] = edited["title"].str.replace("blue", "navy")
+    refusals = [
+        ([*FIELDS, *BOW, "--epochs", "2"], "was trained with other settings (epochs 1, this run 2)"),
+        ([*FIELDS, *BOW, "--param", "dropout=0.5"], "was trained with other settings (dropout 0.0, this run 0.5)"),
+        ([*FIELDS, *BOW, "--class-weight", "none"], "has class weight 'balanced', this run 'none'"),
+        ([*FIELDS, "--model", "cnn", "--epochs", "1"], "was trained with other settings (model 'bow', this run 'cnn'"),
+    ]
+    for flags, message in refusals:
+        code, _, err = run(capsys, "train", "--data", data, *flags, "--out", out, "--resume", "-q")
+        assert code == 2 and len(err.strip().splitlines()) == 1, (flags, err)
+        assert message in err, (flags, err)
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, edited, "edited.csv"), *FIELDS, *BOW,
+                       "--out", out, "--resume", "-q")
+    assert code == 2 and "was trained on other products (was the catalog changed?)" in err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
+
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--resume")
+    assert code == 0 and "resuming from the checkpoint" in err
+
+
+@pytest.mark.parametrize("setting", ["loss=focal", "sampler=balanced"])
+def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before_training(tmp_path, capsys, setting):
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", *BOW, "--param", setting, "--out", out, "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    key, value = setting.split("=")
+    assert err.startswith(f"prodcat: error: bow: {key}='{value}' ")
+    assert not out.exists()  # refused before a checkpoint or a log was written
+
+
+@pytest.mark.parametrize("where", [".", "checkpoints", "report", "report/tb"])
+def test_a_logdir_inside_the_model_directory_that_saving_replaces_is_refused_before_training(tmp_path, capsys,
+                                                                                             no_work, where):
+    # --logdir equal to --out used to train to the end, then refuse to save over the event files.
+    out = tmp_path / "model"
+    logdir = out / where
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", out, "--logdir", logdir)
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: --logdir {logdir} is inside the model directory {out}, which saving replaces but for "
+        f"its tensorboard/ folder: leave --logdir out (logs go to {out / 'tensorboard'}), or give a folder under "
+        "it or outside the model directory"
+    ]
+    assert not out.exists()
+
+
+def test_logs_under_the_model_directorys_tensorboard_folder_or_outside_it_are_kept(tmp_path, capsys):
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    for logdir in (out / "tensorboard" / "run-2", tmp_path / "runs"):
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--logdir", logdir, "-q")
+        assert code == 0, err
+        assert list(logdir.glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_state.json", "report", "tensorboard",
+                                                     "weights.safetensors"]
+    Categorizer.load(out).predict(["oxford cotton shirt"])

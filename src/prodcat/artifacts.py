@@ -97,6 +97,27 @@ def check_model_dir_target(target: str | Path) -> None:
         raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
 
 
+def check_logdir_target(logdir: str | Path, model_dir: str | Path) -> None:
+    """Refuse a TensorBoard folder inside the model directory that saving would not keep.
+
+    Saving replaces MODEL_DIR whole but for its `tensorboard/` (`RUN_KEPT`):
+    logs written to MODEL_DIR itself would make it a folder saving refuses at
+    the end of the run, and logs in `checkpoints/` or `report/` would be lost.
+    """
+    logdir, model_dir = Path(logdir), Path(model_dir)
+    inside, out = logdir.resolve(), model_dir.resolve()
+    if inside != out and out not in inside.parents:
+        return
+    kept = [out / name for name in RUN_KEPT]
+    if any(inside == folder or folder in inside.parents for folder in kept):
+        return
+    raise ConfigError(
+        f"--logdir {logdir} is inside the model directory {model_dir}, which saving replaces but for its "
+        f"{RUN_KEPT[0]}/ folder: leave --logdir out (logs go to {model_dir / RUN_KEPT[0]}), or give a folder "
+        "under it or outside the model directory"
+    )
+
+
 def is_report_dir(path: str | Path) -> bool:
     """Whether `path` is a report folder `write_report` wrote: metrics.json, and nothing it does not write."""
     from prodcat.evaluation.report import REPORT_FILES
@@ -174,7 +195,12 @@ def atomic_directory(
         if target.exists():
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(target, retired)
-            os.rename(staging, target)
+            try:
+                os.rename(staging, target)
+            except BaseException:
+                # interrupted mid-swap: the previous model (and a run's checkpoints) go back in place
+                os.rename(retired, target)
+                raise
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.rename(staging, target)
@@ -307,6 +333,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not path.is_dir():
         raise ModelDirError(f"{path} is not a model directory (it is a file)")
     if not (path / MANIFEST).is_file():
+        if (path / RUN_DROPPED[0]).is_dir():
+            raise ModelDirError(f"{path} holds an unfinished training run, not a model yet: run the same "
+                                "`prodcat train` again with --resume to finish it")
         raise ModelDirError(f"{path} is not a prodcat model directory: {MANIFEST} is missing")
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))

@@ -201,18 +201,21 @@ def train(
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     logdir: Annotated[
-        Optional[Path], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard).")
+        Optional[Path], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard; a folder "
+                     "inside MODEL_DIR must be under its tensorboard/, the one folder saving keeps).")
     ] = None,
     quiet: Quiet = False,
 ):
     """Train a categorizer on a labelled catalog and save it with its test report."""
-    from prodcat.artifacts import check_model_dir_target
+    from prodcat.artifacts import check_logdir_target, check_model_dir_target
     from prodcat.catalog.fields import resolve_fields
     from prodcat.categorizer import Categorizer
 
     # Before anything else: training writes checkpoints and logs into OUT, so a
     # folder that saving would refuse must be refused before it gets them.
     check_model_dir_target(out)
+    if logdir is not None:
+        check_logdir_target(logdir, out)
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)

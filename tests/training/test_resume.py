@@ -1,6 +1,7 @@
 """Checkpoints: an interrupted run, resumed, ends where an uninterrupted one does; no pickle anywhere."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -51,12 +52,13 @@ class InterruptAfter(Callback):
             raise KeyboardInterrupt
 
 
-def run(checkpoint_dir=None, resume=False, callbacks=(), n_classes=3, **overrides):
+def run(checkpoint_dir=None, resume=False, callbacks=(), n_classes=3, class_weight=None, **overrides):
     torch.manual_seed(0)
     net = Net() if n_classes == 3 else torch.nn.Sequential(torch.nn.Linear(2, n_classes))
     trainer = Trainer(TrainingSettings(**{**SETTINGS, **overrides}), seed=7, quiet=True,
                       checkpoint_dir=checkpoint_dir, resume=resume, callbacks=callbacks)
-    result = trainer.fit(net, collate, TRAIN, VALID, label_format="single", n_classes=n_classes)
+    result = trainer.fit(net, collate, TRAIN, VALID, label_format="single", n_classes=n_classes,
+                         class_weight=class_weight)
     return net, result
 
 
@@ -110,7 +112,7 @@ def test_resume_without_a_checkpoint_starts_fresh_and_says_so(tmp_path):
 def test_resume_with_another_number_of_classes_is_refused(tmp_path):
     run(tmp_path, epochs=1)
     with pytest.raises(ConfigError, match="number of classes 3, this run 4"):
-        run(tmp_path, resume=True, n_classes=4)
+        run(tmp_path, resume=True, n_classes=4, epochs=1)
 
 
 def test_a_finished_run_resumes_to_the_same_model(tmp_path):
@@ -118,6 +120,54 @@ def test_a_finished_run_resumes_to_the_same_model(tmp_path):
     again, result = run(tmp_path, resume=True, epochs=2)
     assert result.resumed_from == 26
     np.testing.assert_array_equal(probe(again), probe(first))
+
+
+def interrupted(checkpoint_dir, **overrides):
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint_dir, callbacks=[InterruptAfter(22)], **overrides)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # a longer budget changes the schedule the checkpoint's steps were taken on
+    (dict(epochs=6), "was trained with other settings (epochs 4, this run 6); resume with the first run's settings"),
+    (dict(lr=0.5, loss="focal"), "(loss 'ce', this run 'focal'; lr 0.05, this run 0.5)"),
+    (dict(class_weight="balanced"), "has class weight 'none', this run 'balanced'"),
+])
+def test_a_run_resumed_with_other_settings_is_refused_and_its_checkpoint_kept(tmp_path, overrides, message):
+    # It used to go on silently with the new settings, mixing two runs in one model.
+    interrupted(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run(tmp_path, resume=True, **overrides)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_settings_of_speed_and_logging_may_change_on_resume(tmp_path):
+    straight, _ = run()
+    interrupted(tmp_path)
+    resumed, result = run(tmp_path, resume=True, num_threads=2, checkpoint_every_steps=3, log_every_steps=7,
+                          eval_batch_size=17, checkpoint_every_seconds=1.0)
+    assert result.resumed_from == 20
+    np.testing.assert_allclose(probe(resumed), probe(straight), atol=1e-5)
+
+
+def test_a_run_resumed_on_other_products_is_refused(tmp_path):
+    interrupted(tmp_path)
+    other = EncodedSplit(TRAIN.examples[::-1], TRAIN.targets[::-1].copy(), TRAIN.lengths)  # as many products
+    torch.manual_seed(0)
+    trainer = Trainer(TrainingSettings(**SETTINGS), seed=7, quiet=True, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ConfigError, match=r"was trained on other products \(was the catalog changed\?\)"):
+        trainer.fit(Net(), collate, other, VALID, label_format="single", n_classes=3)
+
+
+def test_a_run_resumed_with_other_parameters_frozen_is_one_clear_error(tmp_path):
+    interrupted(tmp_path)
+    torch.manual_seed(0)
+    net = Net()
+    net.layers[0].requires_grad_(False)
+    trainer = Trainer(TrainingSettings(**SETTINGS), seed=7, quiet=True, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="trained other parameters"):
+        trainer.fit(net, collate, TRAIN, VALID, label_format="single", n_classes=3)
 
 
 @pytest.mark.parametrize("name, model_params", [

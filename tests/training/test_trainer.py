@@ -229,6 +229,20 @@ def test_multi_label_uses_binary_cross_entropy():
     assert f1 == pytest.approx(result.best_metric)
 
 
+@pytest.mark.parametrize("settings, message", [
+    (dict(loss="focal"), "loss='focal' is for single and path labels; multi-label training uses binary cross-entropy"),
+    (dict(sampler="balanced"), "sampler='balanced' draws products by their one class"),
+])
+def test_a_setting_multi_label_training_cannot_use_is_refused_not_ignored(settings, message):
+    # It used to train plain BCE with shuffling while the manifest said focal / balanced.
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 8, np.uint8)
+    split = EncodedSplit([{"x": row} for row in y.astype(np.float32)], y, np.ones(len(y), np.int64))
+    with pytest.raises(ConfigError, match=message):
+        fit(TinyNet(n_classes=2), split, None, label_format="multi", n_classes=2, **settings)
+    for label_format in ("single", "path"):
+        TrainingSettings(**settings).check_label_format(label_format)
+
+
 def test_same_seed_same_probabilities_other_seed_other_ones():
     def run(seed):
         torch.manual_seed(seed)
@@ -324,6 +338,27 @@ def test_tensorboard_event_files_have_the_scalars(tmp_path):
     assert expected <= tags
     assert len(events.Scalars("val/macro_f1")) == 3
     assert len(events.Scalars("train/loss_step")) == 45 // 5  # 15 steps per epoch, every 5th
+
+
+def test_a_fresh_run_in_a_logdir_hides_the_curves_of_the_runs_before_it(tmp_path):
+    # `train` logs into MODEL_DIR/tensorboard, which saving keeps: retraining into the same
+    # folder used to show one curve made of both runs (and the web app drew it as the model's).
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def train(epochs, seed):
+        torch.manual_seed(seed)
+        t = Trainer(TrainingSettings(epochs=epochs, batch_size=16, lr=0.05, num_threads=1), seed=seed, quiet=True,
+                    logdir=tmp_path)
+        return t.fit(TinyNet(), collate, blobs(seed=0), blobs(n=60, seed=1), label_format="single", n_classes=3)
+
+    train(3, seed=0)
+    second = train(2, seed=1)
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2  # nothing deleted
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/macro_f1")] == [15, 30]
+    assert [e.value for e in events.Scalars("val/macro_f1")] == pytest.approx(
+        [h["val_macro_f1"] for h in second.history])
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):

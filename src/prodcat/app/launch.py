@@ -59,14 +59,18 @@ def launch(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8501) 
     """Check the model directory, then serve the app until the server stops.
 
     Raises ModelDirError (one line) for a directory that is not a model, and
-    ConfigError for a port outside 1-65535. Exits with Streamlit's status when
-    the server fails.
+    ConfigError for a port outside 1-65535, a port in use or a host that does
+    not resolve. Exits with Streamlit's status when the server fails.
     """
     from prodcat import Categorizer
+
+    from prodcat.listen import check_can_listen
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     Categorizer.load(model_dir, quiet=True)
+    # Streamlit would answer a taken port with a log line and an unknown host with a traceback.
+    check_can_listen(host, port)
     server = subprocess.Popen(streamlit_command(model_dir, host=host, port=port))
     previous = None
     if threading.current_thread() is threading.main_thread():

@@ -240,6 +240,8 @@ class TorchModel(CategorizerModel):
             raise ConfigError(f"{name}: class_weight must be None or 'balanced', got {class_weight!r}")
         if label_space.label_format not in self.label_formats:
             raise ConfigError(f"{name} cannot learn {label_space.label_format!r} labels")
+        # before the preprocessor and the network are built: a refusal then costs nothing
+        TrainingSettings.from_dict(self.settings, where=name).check_label_format(label_space.label_format, name)
         products, y = self._usable(products, y, label_space)
         if len(products) == 0:
             raise ConfigError(f"{name}: no training products with a known label")
@@ -279,7 +281,7 @@ class TorchModel(CategorizerModel):
         result = trainer.fit(
             network, self.collate, train_split, valid_split,
             label_format=label_space.label_format, n_classes=self.n_classes, class_weight=class_weight,
-            train_collate=self.collate_train,
+            train_collate=self.collate_train, run_settings={"model": name, **self.get_params()},
         )
         self.network, self.device_ = network.eval(), trainer.device
         self.history_, self.best_epoch_ = result.history, result.best_epoch

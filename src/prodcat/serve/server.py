@@ -24,7 +24,6 @@ import logging
 import math
 import os
 import shutil
-import socket
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -44,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prodcat import __version__
 from prodcat.categorizer import Categorizer
 from prodcat.errors import ConfigError, ProdcatError
+from prodcat.listen import check_can_listen
 from prodcat.serve.batching import MicroBatcher
 from prodcat.serve.validation import (
     IMAGE_FIELD,
@@ -531,7 +531,7 @@ def serve(
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {port}")
     clf = Categorizer.load(model_dir, quiet=True)
-    _check_can_listen(host, port)
+    check_can_listen(host, port)
     if workers == 1:
         uvicorn.run(create_app(clf, limits=limits), host=host, port=port, log_level=log_level)
         return
@@ -540,18 +540,3 @@ def serve(
     if limits is not None:
         os.environ[LIMITS_ENV] = json.dumps(asdict(limits))
     uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, host=host, port=port, log_level=log_level)
-
-
-def _check_can_listen(host: str, port: int) -> None:
-    """A taken port or unknown host as one line, before uvicorn logs its own traceback."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -103,7 +103,9 @@ class TensorBoardLogger(Callback):
     Per epoch (x-axis: global step): train/loss, train/accuracy, train/macro_f1,
     val/loss, val/accuracy, val/macro_f1, train/lr, epoch. Every
     `log_every_steps` steps: train/loss_step. A resumed run drops what the
-    interrupted one logged after its checkpoint, so curves do not double back.
+    interrupted one logged after its checkpoint, and a fresh run all that
+    earlier runs logged in its folder (TensorBoard's purge on restart: the
+    files stay, their points are hidden), so curves do not double back.
     """
 
     TAGS = {
@@ -120,7 +122,8 @@ class TensorBoardLogger(Callback):
         from torch.utils.tensorboard import SummaryWriter
 
         self.logdir.mkdir(parents=True, exist_ok=True)
-        purge = trainer.state.global_step or None
+        # step 0 for a fresh run: a retrained MODEL_DIR/tensorboard shows this run alone
+        purge = trainer.state.global_step
         self.writer = SummaryWriter(log_dir=str(self.logdir), purge_step=purge)
 
     def on_step_end(self, trainer: Trainer, loss: float) -> None:

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
 import math
 import os
 import time
@@ -98,7 +100,7 @@ class TrainingSettings:
     min_delta: float = 0.0
     #: largest gradient norm (None: no clipping)
     grad_clip: float | None = 1.0
-    #: "ce" (cross-entropy) or "focal" for single / path; multi-label always uses BCE
+    #: "ce" (cross-entropy) or "focal" for single / path; multi-label always uses BCE (focal is refused there)
     loss: str = "ce"
     focal_gamma: float = 2.0
     #: batch size for validation and prediction
@@ -116,7 +118,8 @@ class TrainingSettings:
     #: CPU threads (None: every core this process may use)
     num_threads: int | None = None
     #: "shuffle" (every example once per epoch) or "balanced" (as many draws, with replacement,
-    #: each example with probability 1 / its class's count: rare classes are seen as often as common ones)
+    #: each example with probability 1 / its class's count: rare classes are seen as often as common ones;
+    #: single / path only, refused for multi-label)
     sampler: str = "shuffle"
 
     #: settings that may be None
@@ -170,8 +173,62 @@ class TrainingSettings:
             if getattr(self, key) not in allowed:
                 fail(f"{key} must be one of {', '.join(allowed)}; got {getattr(self, key)!r}")
 
+    def check_label_format(self, label_format: str, where: str = "trainer") -> None:
+        """Refuse a setting that means nothing for the label format, rather than train without it.
+
+        Multi-label training has one loss (binary cross-entropy per label) and no
+        one class per product for the balanced sampler to draw by; `class_weight`
+        "balanced" weighs each label's positives up instead.
+        """
+        if label_format != "multi":
+            return
+        advice = "multi-label training uses binary cross-entropy, whose class_weight 'balanced' (the default) " \
+                 "weighs each label's rare positives up"
+        if self.loss == "focal":
+            raise ConfigError(f"{where}: loss='focal' is for single and path labels; {advice}")
+        if self.sampler == "balanced":
+            raise ConfigError(f"{where}: sampler='balanced' draws products by their one class, which a multi-label "
+                              f"product does not have; {advice}")
+
 
 TRAINING_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainingSettings)}
+
+#: settings a resumed run may change: they say how fast, or how often to save
+#: and log, not what is learned. Any other difference refuses to resume.
+RESUME_FREE_SETTINGS = frozenset(
+    {"num_threads", "eval_batch_size", "checkpoint_every_steps", "checkpoint_every_seconds", "log_every_steps"}
+)
+
+
+def examples_digest(split: EncodedSplit) -> str:
+    """sha256 of a split's encoded examples and targets: whether a resumed run trains on the same products.
+
+    A photo given by its path counts by its file name, so a run resumed from
+    another working directory (the same photos reached by another path) is
+    the same run.
+    """
+    digest = hashlib.sha256()
+    targets = np.ascontiguousarray(split.targets)
+    digest.update(f"{targets.dtype}{targets.shape}".encode())
+    digest.update(targets.tobytes())
+    for example in split.examples:
+        for key in sorted(example):
+            value = example[key]
+            digest.update(f"\0{key}\0".encode())
+            if isinstance(value, str):
+                digest.update(os.path.basename(value).encode())
+            elif isinstance(value, (bytes, bytearray, memoryview)):
+                digest.update(value)
+            elif value is None:
+                digest.update(b"\0none")
+            else:
+                array = np.asarray(value)
+                if array.dtype == object:
+                    digest.update(repr(value).encode())
+                else:
+                    digest.update(f"{array.dtype}{array.shape}".encode())
+                    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -579,28 +636,54 @@ class Trainer:
             raise ConfigError(f"{self.name}: the network has no trainable parameters")
         return optimizers
 
-    def _fingerprint(self, network: torch.nn.Module, train: EncodedSplit, label_format: str, n_classes: int) -> dict:
+    def _fingerprint(self, network: torch.nn.Module, train: EncodedSplit, label_format: str, n_classes: int,
+                     class_weight: str | None, run_settings: dict[str, Any] | None) -> dict:
         """What must match for a checkpoint to continue this run."""
+        if run_settings is None:
+            run_settings = {f.name: getattr(self.settings, f.name) for f in fields(self.settings)}
+        # through JSON, as the checkpoint holds it: a tuple and the list it was saved as are one value
+        settings = json.loads(json.dumps({k: v for k, v in run_settings.items() if k not in RESUME_FREE_SETTINGS}))
         return {
             "label_format": label_format,
             "n_classes": int(n_classes),
             "n_train": len(train),
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "class_weight": class_weight or "none",  # as --class-weight names it
+            "settings": settings,
+            "data": examples_digest(train),
+            "trainable": [name for name, p in network.named_parameters() if p.requires_grad],
             "parameters": {k: list(v.shape) for k, v in network.state_dict().items()},
         }
 
     def _check_fingerprint(self, saved: dict, current: dict) -> None:
+        """Refuse a checkpoint of another run. A checkpoint of an older prodcat may lack
+        some entries; those are not checked."""
         where = self.checkpoint_dir
         advice = f"delete {where} or train without resume"
+        if "settings" in saved and saved["settings"] != current["settings"]:
+            before, now = saved["settings"], current["settings"]
+            changed = [k for k in sorted(set(before) | set(now), key=lambda k: (k != "model", k))
+                       if before.get(k, "unset") != now.get(k, "unset")]
+            shown = "; ".join(f"{k} {before.get(k, 'unset')!r}, this run {now.get(k, 'unset')!r}" for k in changed[:3])
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            raise ConfigError(f"cannot resume: the checkpoint in {where} was trained with other settings "
+                              f"({shown}{more}); resume with the first run's settings, or {advice}")
         for key, what in (("label_format", "label format"), ("n_classes", "number of classes"),
-                          ("n_train", "number of training products"), ("batch_size", "batch_size"), ("seed", "seed")):
-            if saved.get(key) != current[key]:
+                          ("n_train", "number of training products"), ("batch_size", "batch_size"), ("seed", "seed"),
+                          ("class_weight", "class weight")):
+            if key in saved and saved[key] != current[key]:
                 raise ConfigError(
                     f"cannot resume: the checkpoint in {where} has {what} {saved.get(key)!r}, this run {current[key]!r}; {advice}"
                 )
+        if "data" in saved and saved["data"] != current["data"]:
+            raise ConfigError(f"cannot resume: the checkpoint in {where} was trained on other products (was the "
+                              f"catalog changed?); {advice}")
         if saved.get("parameters") != current["parameters"]:
             raise ConfigError(f"cannot resume: the checkpoint in {where} is for a network of another shape; {advice}")
+        if "trainable" in saved and saved["trainable"] != current["trainable"]:
+            raise ConfigError(f"cannot resume: the checkpoint in {where} trained other parameters (another "
+                              f"freeze setting?); {advice}")
 
     # ----------------------------------------------------------- checkpoints
     def _save(self, network, optimizers, scaler, best_weights, fingerprint, epoch_preds, epoch_true) -> None:
@@ -639,7 +722,11 @@ class Trainer:
             raise ConfigError(f"cannot resume: the checkpoint in {self.checkpoint_dir} has other optimizers")
         for i, (optimizer, plain) in enumerate(zip(optimizers, saved["optimizers"])):
             # load_state_dict moves moments to their parameter's device (step counts stay on CPU)
-            optimizer_from_plain(optimizer, f"optimizer.{i}", tensors, plain)
+            try:
+                optimizer_from_plain(optimizer, f"optimizer.{i}", tensors, plain)
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise ConfigError(f"cannot resume: the optimizer state in {self.checkpoint_dir} does not fit this "
+                                  f"run ({exc}); delete {self.checkpoint_dir} or train without resume") from None
         if scaler is not None and saved.get("grad_scaler"):
             scaler.load_state_dict(saved["grad_scaler"])
         restore_rng(tensors)
@@ -661,16 +748,21 @@ class Trainer:
         n_classes: int,
         class_weight: str | None = None,
         train_collate: Collate | None = None,
+        run_settings: dict[str, Any] | None = None,
     ) -> TrainResult:
         """Train `network` in place; on return it holds the best weights (by validation macro-F1).
 
         Without `valid` it trains for `epochs` epochs and keeps the last weights.
         train_collate: the batches of training steps (e.g. with augmentation);
         validation always uses `collate`.
+        run_settings: the settings a resumed run must share with its checkpoint
+        (a model's, with its own besides the trainer's; default: the trainer's),
+        but for `RESUME_FREE_SETTINGS`.
         """
         s = self.settings
         if len(train) == 0:
             raise ConfigError(f"{self.name}: nothing to train on")
+        s.check_label_format(label_format, self.name)
         multi = label_format == "multi"
         use_all_cores(s.num_threads)
         torch.manual_seed(self.seed)
@@ -694,7 +786,8 @@ class Trainer:
         targets = torch.from_numpy(np.asarray(train.targets))
         sample_weights = balanced_weights(train.targets) if s.sampler == "balanced" else None
         train_collate = train_collate or collate
-        fingerprint = self._fingerprint(network, train, label_format, n_classes)
+        fingerprint = (self._fingerprint(network, train, label_format, n_classes, class_weight, run_settings)
+                       if self.checkpoint_dir is not None else None)
 
         self.state = TrainState()
         best_weights: dict[str, torch.Tensor] | None = None
