@@ -537,10 +537,25 @@ def test_logs_under_the_model_directorys_tensorboard_folder_or_outside_it_are_ke
     from prodcat.categorizer import Categorizer
 
     data, out = _catalog(tmp_path), tmp_path / "model"
-    for logdir in (out / "tensorboard" / "run-2", tmp_path / "runs"):
+    model_files = ["manifest.json", "model_state.json", "report", "weights.safetensors"]
+    for logdir, kept in ((out / "tensorboard" / "run-2", ["tensorboard"]), (tmp_path / "runs", [])):
         code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--logdir", logdir, "-q")
         assert code == 0, err
         assert list(logdir.glob("events.out.tfevents.*"))
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_state.json", "report", "tensorboard",
-                                                     "weights.safetensors"]
-    Categorizer.load(out).predict(["oxford cotton shirt"])
+        # the second model's curves are in runs/: the first one's would pass for its own in the model directory
+        assert sorted(p.name for p in out.iterdir()) == sorted(model_files + kept)
+        Categorizer.load(out).predict(["oxford cotton shirt"])
+
+
+def test_a_model_that_logs_nothing_does_not_keep_the_curves_of_the_model_it_replaces(tmp_path, capsys):
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "-q")
+    assert code == 0 and list((out / "tensorboard").glob("events.out.tfevents.*")), err
+    Categorizer.load(out).save(out)  # saved again as it is: its curves stay
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--model", "tfidf-linear", "--out", out, "-q")
+    assert code == 0, err
+    assert not (out / "tensorboard").exists()
+    assert Categorizer.load(out).manifest_["model"]["name"] == "tfidf-linear"

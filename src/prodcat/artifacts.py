@@ -171,14 +171,16 @@ def check_output_file(path: str | Path, what: str) -> None:
 
 @contextmanager
 def atomic_directory(
-    target: str | Path, check: Callable[[str | Path], None] = check_model_dir_target
+    target: str | Path, check: Callable[[str | Path], None] = check_model_dir_target, *, keep_run_logs: bool = True
 ) -> Iterator[Path]:
     """Yield an empty staging directory that replaces `target` on success.
 
     Refuses to replace anything that is not a prodcat model directory (or the
     logs and checkpoints of a run training into it), so a mistyped --out never
     deletes a user's folder. check: the rule for what may be replaced
-    (`check_report_dir_target` for an evaluation report).
+    (`check_report_dir_target` for an evaluation report). keep_run_logs:
+    whether the target's TensorBoard folder (`RUN_KEPT`) is carried over, as
+    it is when it holds the curves of the run being saved.
     """
     target = Path(target)
     check(target)
@@ -188,7 +190,7 @@ def atomic_directory(
     staging.mkdir()
     try:
         yield staging
-        for name in RUN_KEPT:
+        for name in RUN_KEPT if keep_run_logs else ():
             if (target / name).is_dir() and not (staging / name).exists():
                 shutil.copytree(target / name, staging / name)
         _fsync_tree(staging)

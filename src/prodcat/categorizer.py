@@ -30,7 +30,7 @@ import pandas as pd
 
 from prodcat import __version__
 from prodcat.artifacts import (
-    atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir, write_model_dir,
+    RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
@@ -127,6 +127,22 @@ def text_fingerprints(texts: Iterable[str], images: Sequence[str | bytes | None]
          for key in product_keys(list(texts), images)],
         dtype=np.uint64,
     )
+
+
+def _files_state(folder: Path | None) -> dict[str, tuple[int, int]]:
+    """Size and modification time of each file under `folder` (none when it is absent)."""
+    if folder is None or not folder.is_dir():
+        return {}
+    return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for f in folder.rglob("*") if f.is_file()}
+
+
+def _written_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> bool:
+    """Whether a file under `folder` is new or changed since `before` was taken (any file when None).
+
+    Compared by name, size and time, not by a clock: file times may be coarse.
+    """
+    now = _files_state(folder)
+    return bool(now) if before is None else any(before.get(name) != state for name, state in now.items())
 
 
 def _names_a_catalog_file(text: str) -> bool:
@@ -276,6 +292,10 @@ class Categorizer:
             check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
         say = self._reporter()
+        # where this fit may log its curves, and since when: what saving keeps of a
+        # model directory's earlier logs (a model trained in one go logs nothing)
+        self._tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
+        self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
         mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
         if model.reads_text:
@@ -975,7 +995,13 @@ class Categorizer:
             "metrics": getattr(self, "metrics_", {}),
             "libraries": _library_versions(),
         }
-        with atomic_directory(path) as staging:
+        # The target's TensorBoard folder stays only when it holds this model's
+        # curves: the logs of a replaced model would pass for this one's.
+        logs = Path(path).resolve() / RUN_KEPT[0]
+        ours = getattr(self, "_tensorboard_dir", None)
+        keep_logs = ours is not None and (ours == logs or logs in ours.parents) and _written_since(
+            ours, getattr(self, "_tensorboard_before", None))
+        with atomic_directory(path, keep_run_logs=keep_logs) as staging:
             write_model_dir(staging, manifest, state, all_arrays)
             if getattr(self, "test_metrics_", None) is not None:
                 write_report(self.test_metrics_, staging / "report", title=f"{self.model}: held-out test split",
@@ -1019,6 +1045,8 @@ class Categorizer:
         self.training_ = manifest.get("training", {})
         self.manifest_ = manifest
         self.model_dir_ = Path(path)
+        self._tensorboard_dir = Path(path).resolve() / RUN_KEPT[0]
+        self._tensorboard_before = None  # whatever is there: the curves of the run that trained it
         self.test_metrics_ = None
         self._test_catalog = None
         self._test_proba = None
