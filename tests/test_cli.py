@@ -518,6 +518,19 @@ def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before
     assert not out.exists()  # refused before a checkpoint or a log was written
 
 
+def test_an_ensemble_refuses_a_members_multi_label_setting_before_any_member_trains(tmp_path, capsys):
+    # It used to train tfidf-linear (and with a neural member first, for minutes), then refuse at bow.
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", "--model", "ensemble", "--members", "tfidf-linear,bow",
+                       "--param", 'member_params={"bow": {"loss": "focal"}}', "--out", out)
+    assert code == 2 and err.strip().splitlines() == [
+        "prodcat: error: bow: loss='focal' is for single and path labels; multi-label training uses binary "
+        "cross-entropy, whose class_weight 'balanced' (the default) weighs each label's rare positives up"
+    ]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("where", [".", "checkpoints", "report", "report/tb"])
 def test_a_logdir_inside_the_model_directory_that_saving_replaces_is_refused_before_training(tmp_path, capsys,
                                                                                              no_work, where):

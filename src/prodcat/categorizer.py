@@ -304,6 +304,9 @@ class Categorizer:
             raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
             raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
+        # settings this label format refuses (focal loss on multi-label; for an ensemble,
+        # any member's), before the catalog is read
+        model.check_label_format(mapping.label_format)
         reads_images = model.reads_images
         if reads_images and not mapping.image_col:
             raise ConfigError(f"model {self.model!r} learns from product photos: pass --image-col (and --image-root)")

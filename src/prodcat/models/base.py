@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from prodcat.catalog.products import Products
+from prodcat.errors import ConfigError
 from prodcat.labels import LabelSpace
 
 if TYPE_CHECKING:
@@ -60,6 +61,17 @@ class CategorizerModel(ABC):
 
     def get_params(self) -> dict[str, Any]:
         return dict(self.params)
+
+    def check_label_format(self, label_format: str) -> None:
+        """ConfigError unless these settings can learn `label_format` labels; reads no data.
+
+        The facade calls it before reading a catalog, and an ensemble for
+        every member before the first one trains, so a refusal costs nothing.
+        A model whose settings mean nothing for some format (focal loss on
+        multi-label) refuses it here as well as in `fit`.
+        """
+        if label_format not in self.label_formats:
+            raise ConfigError(f"{self.name or type(self).__name__} cannot learn {label_format!r} labels")
 
     @abstractmethod
     def fit(
