@@ -518,6 +518,13 @@ def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before
     assert not out.exists()  # refused before a checkpoint or a log was written
 
 
+def test_resume_with_tfidf_linear_warns_that_it_has_nothing_to_continue(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, "--out", tmp_path / "model", "--resume")
+    assert code == 0, err
+    assert "warning: tfidf-linear trains in one go: resume has nothing to continue; training from the start" in \
+        err.splitlines()
+
+
 def test_an_ensemble_refuses_a_members_multi_label_setting_before_any_member_trains(tmp_path, capsys):
     # It used to train tfidf-linear (and with a neural member first, for minutes), then refuse at bow.
     data, out = _catalog(tmp_path), tmp_path / "model"

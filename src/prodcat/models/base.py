@@ -54,6 +54,10 @@ class CategorizerModel(ABC):
     #: and predicts on catalogs without a text column, and has nothing to fall
     #: back on for a product without a usable photo
     reads_text: ClassVar[bool] = True
+    #: whether fit checkpoints a run that `FitContext.resume` can continue; a
+    #: model trained in one go (tfidf-linear) has nothing to resume. An
+    #: ensemble says so per instance: when one of its members does
+    resumable: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = dict(params)

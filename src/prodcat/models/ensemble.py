@@ -596,17 +596,19 @@ class Ensemble(CategorizerModel):
         # config fails before any data is read.
         self._settings, self._specs = resolve_params(self.params)
         formats = ("single", "multi", "path")
-        reads_images = reads_text = False
+        reads_images = reads_text = resumable = False
         for spec in self._specs:
             member = create_model(spec.name, **spec.params)
             formats = tuple(f for f in formats if f in member.label_formats)
             reads_images = reads_images or member.reads_images
             reads_text = reads_text or member.reads_text
-        # The ensemble learns the label formats all its members can, and reads
-        # photos (texts) when one of its members does.
+            resumable = resumable or member.resumable
+        # The ensemble learns the label formats all its members can, reads
+        # photos (texts) when one of its members does, and resumes when one can.
         self.label_formats = formats
         self.reads_images = reads_images
         self.reads_text = reads_text
+        self.resumable = resumable
         self.members_: list[CategorizerModel] = []
         self.weights_: np.ndarray | None = None
         self._meta: _Meta | None = None

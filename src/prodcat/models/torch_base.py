@@ -120,6 +120,7 @@ def check_probability_below_one(model: str, key: str, value: Any) -> None:
 class TorchModel(CategorizerModel):
     """A CategorizerModel trained by the shared trainer; subclasses implement the hooks."""
 
+    resumable = True  # the trainer checkpoints and resumes
     #: the subclass's own settings and defaults (they may also override TRAINING_DEFAULTS)
     DEFAULTS: ClassVar[dict[str, Any]] = {}
 
