@@ -58,6 +58,12 @@ class CategorizerModel(ABC):
     #: model trained in one go (tfidf-linear) has nothing to resume. An
     #: ensemble says so per instance: when one of its members does
     resumable: ClassVar[bool] = False
+    #: settings that a value meant for many models never sets here (a named CLI
+    #: option such as --max-length or --batch-size, a leaderboard's shared
+    #: --param, the named options an ensemble hands its members): ones the
+    #: model accepts but does not use, or whose name means something else here.
+    #: `--param KEY=VALUE` for this model alone still sets them.
+    unshared_settings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = dict(params)
