@@ -1,5 +1,6 @@
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -203,3 +204,98 @@ def test_zero_dimensional_arrays_keep_their_shape(tmp_path):
     _, _, loaded = read_model_dir(tmp_path / "m")
     assert loaded["count"].shape == () and int(loaded["count"]) == 7
     assert loaded["matrix"].shape == (2, 3)
+
+
+# --- what a killed save leaves ------------------------------------------------------
+
+_SAVE_THEN_HANG = """
+import sys, time
+from prodcat.artifacts import atomic_directory
+with atomic_directory(sys.argv[1]) as staging:
+    (staging / "weights.safetensors").write_bytes(b"half")
+    print(staging, flush=True)
+    time.sleep(120)
+"""
+
+
+def _start_a_save(target):
+    """A process in the middle of saving into `target`, and its staging folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    process = subprocess.Popen([sys.executable, "-c", _SAVE_THEN_HANG, str(target)], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    return process, Path(process.stdout.readline().strip())
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_the_next_save_removes_what_a_killed_save_left_but_never_a_running_saves_folder(fitted, tmp_path):
+    # SIGKILL cannot be handled: the killed save used to leave its hidden .m.saving-* folder for good.
+    import signal
+
+    model_dir = fitted.save(tmp_path / "m")
+    killed, left = _start_a_save(model_dir)
+    running, in_use = _start_a_save(model_dir)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert left.is_dir() and in_use.is_dir()
+        fitted.save(model_dir)
+        assert not left.exists()
+        assert in_use.is_dir() and (in_use / WEIGHTS).read_bytes() == b"half"  # its process still runs
+    finally:
+        for process in (killed, running):
+            process.kill()
+            process.wait()
+            process.stdout.close()
+    Categorizer.load(model_dir)
+
+
+def test_a_staging_folder_whose_lock_is_held_is_kept_though_its_pid_runs_nowhere_here(fitted, tmp_path):
+    # A save in another PID namespace (a container with this host name): its PID means nothing here, its lock does.
+    import fcntl
+    import os
+
+    from prodcat.artifacts import _staging_prefix
+
+    model_dir = fitted.save(tmp_path / "m")
+    locked = tmp_path / f"{_staging_prefix(model_dir)}{_dead_pid()}-0123abcd"
+    free = tmp_path / f"{_staging_prefix(model_dir)}{_dead_pid()}-4567cdef"
+    other_host = tmp_path / f".m.saving-00000000-{_dead_pid()}-89abcdef"
+    older_prodcat = tmp_path / ".m.saving-0123456789ab"  # an older prodcat's name says nothing of its owner
+    other_target = tmp_path / f"{_staging_prefix(tmp_path / 'm2')}{_dead_pid()}-0123abcd"
+    for folder in (locked, free, other_host, older_prodcat, other_target):
+        folder.mkdir()
+    fd = os.open(locked, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fitted.save(model_dir)
+    finally:
+        os.close(fd)
+    assert not free.exists()
+    assert locked.is_dir() and other_host.is_dir() and older_prodcat.is_dir() and other_target.is_dir()
+
+
+def test_a_save_killed_mid_swap_keeps_the_previous_model_and_loading_says_where(fitted, tmp_path):
+    # Killed between moving the model aside and renaming the new one into place: .m.old-* holds
+    # the only copy of the previous model. It is never removed, and loading points at it.
+    model_dir = fitted.save(tmp_path / "m")
+    aside = tmp_path / ".m.old-0123abcd"
+    model_dir.rename(aside)
+    message = (f"model directory not found: {model_dir}; a save killed while replacing it left the previous model in "
+               f"{aside}: rename that folder to m to use it")
+    with pytest.raises(ModelDirError, match=re.escape(message)):
+        Categorizer.load(model_dir)
+    fitted.save(model_dir)
+    assert aside.is_dir()
+    Categorizer.load(aside)

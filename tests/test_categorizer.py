@@ -43,6 +43,32 @@ def test_path_metrics_have_every_level(fitted):
     assert levels[0]["accuracy"] >= levels[1]["accuracy"] - 1e-9  # a coarser level is never harder
 
 
+@pytest.mark.parametrize("model, params", [
+    ("bow", {"loss": "focal"}),
+    ("ensemble", {"members": "tfidf-linear,bow", "member_params": {"bow": {"sampler": "balanced"}}}),
+])
+def test_settings_the_label_format_refuses_fail_before_the_catalog_is_read(tmp_path, model, params):
+    # A missing catalog file would be the error if the catalog were read first.
+    clf = Categorizer(model, params=params, quiet=True, **FORMATS["multi"])
+    with pytest.raises(ConfigError, match="^bow: (loss='focal'|sampler='balanced') "):
+        clf.fit(tmp_path / "no-such-catalog.csv")
+
+
+@pytest.mark.parametrize("model, params, warned", [
+    ("tfidf-linear", None, True),
+    ("ensemble", {"members": "tfidf-linear,tfidf-linear"}, True),
+    ("ensemble", {"members": "tfidf-linear,bow", "member_params": {"bow": {"epochs": 1, "dim": 8}}}, False),
+])
+def test_resume_with_a_model_trained_in_one_go_says_it_has_nothing_to_continue(tmp_path, capsys, model, params,
+                                                                             warned):
+    # It used to do nothing special, silently: the user thought an interrupted run continued.
+    Categorizer(model, params=params, **FORMATS["single"]).fit(tiny_frame(), checkpoint_dir=tmp_path / "ckpt",
+                                                               resume=True)
+    line = f"warning: {model} trains in one go: resume has nothing to continue; training from the start"
+    lines = capsys.readouterr().err.splitlines()
+    assert lines.count(line) == (1 if warned else 0), lines
+
+
 def test_no_duplicate_text_leaks_from_training_into_test():
     frame = tiny_frame()
     frame = pd.concat([frame, frame.assign(title=frame["title"].str.upper() + "!")], ignore_index=True)

@@ -518,6 +518,56 @@ def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before
     assert not out.exists()  # refused before a checkpoint or a log was written
 
 
+@pytest.mark.parametrize("command, option, message", [
+    (["train", "--model", "bow"], ["--freeze-embeddings"],
+     "--freeze-embeddings is a setting of bert; model bow does not take it"),
+    (["train", "--model", "lstm"], ["--freeze-layers", "2"],
+     "--freeze-layers is a setting of bert and image-pretrained; model lstm does not take it"),
+    (["train", "--model", "bow"], ["--checkpoint", "x"],
+     "--checkpoint is a setting of bert and image-pretrained; model bow does not take it"),
+    # bow and the image models accept max_length (every neural model has it) but do not use it
+    (["train", "--model", "bow"], ["--max-length", "16"],
+     "--max-length is a setting of bert, cnn, lstm and transformer; model bow does not take it"),
+    (["train", "--model", "tfidf-linear"], ["--image-size", "32"],
+     "--image-size is a setting of image-cnn, image-pretrained and image-resnet; model tfidf-linear does not take it"),
+    # tfidf-linear's batch_size is how many rows it featurizes at once, not products per step
+    (["tune", "--model", "tfidf-linear"], ["--batch-size", "8"],
+     "--batch-size is a setting of bert, bow, cnn, image-cnn, image-pretrained, image-resnet, lstm and transformer; "
+     "model tfidf-linear does not take it"),
+    (["train", "--model", "ensemble", "--members", "tfidf-linear,bow"], ["--freeze-embeddings"],
+     "--freeze-embeddings is a setting of bert; no member of the ensemble (tfidf-linear, bow) takes it"),
+    (["leaderboard", "--models", "tfidf-linear,bow"], ["--checkpoint", "x"],
+     "--checkpoint is a setting of bert and image-pretrained; none of tfidf-linear, bow takes it"),
+    (["train", "--model", "bow"], ["--method", "stacking"], "--method applies to --model ensemble only, not bow"),
+])
+def test_an_option_of_other_models_says_which_models_take_it(tmp_path, capsys, no_work, command, option, message):
+    # It used to print the model's whole list of known settings, which does not say whose option it is.
+    out = [] if command[0] == "leaderboard" else ["--out", tmp_path / "model"]
+    code, _, err = run(capsys, *command, *option, "--data", _catalog(tmp_path), *FIELDS, *out)
+    assert code == 2 and err.strip().splitlines() == [f"prodcat: error: {message}"]
+    assert not (tmp_path / "model").exists()
+
+
+def test_resume_with_tfidf_linear_warns_that_it_has_nothing_to_continue(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, "--out", tmp_path / "model", "--resume")
+    assert code == 0, err
+    assert "warning: tfidf-linear trains in one go: resume has nothing to continue; training from the start" in \
+        err.splitlines()
+
+
+def test_an_ensemble_refuses_a_members_multi_label_setting_before_any_member_trains(tmp_path, capsys):
+    # It used to train tfidf-linear (and with a neural member first, for minutes), then refuse at bow.
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", "--model", "ensemble", "--members", "tfidf-linear,bow",
+                       "--param", 'member_params={"bow": {"loss": "focal"}}', "--out", out)
+    assert code == 2 and err.strip().splitlines() == [
+        "prodcat: error: bow: loss='focal' is for single and path labels; multi-label training uses binary "
+        "cross-entropy, whose class_weight 'balanced' (the default) weighs each label's rare positives up"
+    ]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("where", [".", "checkpoints", "report", "report/tb"])
 def test_a_logdir_inside_the_model_directory_that_saving_replaces_is_refused_before_training(tmp_path, capsys,
                                                                                              no_work, where):

@@ -94,7 +94,8 @@ def test_named_options_go_to_the_ensemble_members_that_have_them(shop, tmp_path,
     code, _, err = run(capsys, "train", "--model", "ensemble", "--members", "tfidf-linear,bow", "--checkpoint", "x",
                        "--data", path, *FIELDS, "--out", tmp_path / "model")
     assert code != 0
-    assert "no model among tfidf-linear, bow has the setting(s) 'checkpoint'" in err
+    assert "--checkpoint is a setting of bert and image-pretrained; no member of the ensemble (tfidf-linear, bow) " \
+           "takes it" in err
 
 
 @pytest.mark.parametrize("command", [

@@ -8,7 +8,7 @@ import pytest
 from prodcat import Categorizer
 from prodcat.cli import main
 from prodcat.errors import ConfigError, UnknownModelError
-from prodcat.leaderboard import COLUMNS, leaderboard, render, split_shared_params
+from prodcat.leaderboard import COLUMNS, leaderboard, models_taking, render, split_shared_params
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
 FIELDS = dict(text_cols=["title", "description"], label_col="category", label_format="path")
@@ -60,6 +60,18 @@ def test_shared_settings_go_to_the_models_that_have_them():
     }
     with pytest.raises(ConfigError, match="no model among tfidf-linear, bow has the setting\\(s\\) 'epoch'"):
         split_shared_params(["tfidf-linear", "bow"], {"epoch": 3})
+
+
+def test_a_shared_setting_skips_the_models_where_it_does_nothing_or_means_something_else():
+    # bow accepts max_length (every neural model has it) but does not use it; tfidf-linear's
+    # batch_size is rows featurized at once when predicting: 8 would only slow its speed column.
+    assert split_shared_params(["tfidf-linear", "bow", "lstm"], {"max_length": 16, "batch_size": 8}) == {
+        "tfidf-linear": {},
+        "bow": {"batch_size": 8},
+        "lstm": {"max_length": 16, "batch_size": 8},
+    }
+    assert models_taking("freeze_embeddings") == ["bert"]
+    assert models_taking("max_length") == ["bert", "cnn", "lstm", "transformer"]
 
 
 @pytest.mark.parametrize(

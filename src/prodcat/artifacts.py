@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +170,97 @@ def check_output_file(path: str | Path, what: str) -> None:
         raise ConfigError(f"cannot write {what} to {path}: {blocker} is a file, not a directory")
 
 
+# --- staging folders a killed save leaves -------------------------------------
+#
+# A save builds `.NAME.saving-HOST-PID-RANDOM` beside its target. An exception
+# or an interrupt removes it; SIGKILL (or a power cut) cannot, so the next save
+# into the same target removes those a dead process left. Only when all of it
+# holds: HOST is this machine (a PID says nothing about another one sharing the
+# folder), no process PID runs here, and the folder's lock is free (the saving
+# process holds an flock on it until it ends; the kernel drops it when it dies,
+# SIGKILL included, and it also guards a save in another PID namespace, say a
+# container with this host name). Where locks are unavailable nothing is
+# removed. A `.NAME.old-*` folder is never removed: a save killed between its two
+# renames leaves the previous model there, its only copy (`read_manifest`
+# points at it when NAME is missing).
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _staging_prefix(target: Path) -> str:
+    return f".{target.name}.saving-{_host_tag()}-"
+
+
+def _lock(folder: Path) -> int | None:
+    """An open descriptor of `folder` holding its exclusive flock, or None when it cannot be had."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, and no folder is ever judged abandoned
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by a running save, or no locks on this file system
+        os.close(fd)
+        return None
+    return fd
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or nothing this check can tell: assume it runs
+    return True
+
+
+def remove_abandoned_staging(target: str | Path) -> list[Path]:
+    """Remove the staging folders of saves into `target` whose process died; return them."""
+    target = Path(target)
+    prefix = _staging_prefix(target)
+    removed = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        # the whole rest: another target's staging may start with this prefix ("m" and "m.saving-...")
+        owner = re.fullmatch(r"([0-9]+)-[0-9a-f]{8}", entry.name[len(prefix):])
+        if owner is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid = int(owner.group(1))
+        if pid == os.getpid() or _pid_running(pid):
+            continue
+        fd = _lock(entry)
+        if fd is None:
+            continue
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(entry)
+    return removed
+
+
+def moved_aside(target: str | Path) -> list[Path]:
+    """`.NAME.old-*` folders beside a missing `target`: a save killed mid-swap left the previous model there."""
+    target = Path(target)
+    if target.exists() or not target.parent.is_dir():
+        return []
+    prefix = f".{target.name}.old-"
+    found = [p for p in target.parent.iterdir() if p.name.startswith(prefix) and p.is_dir() and is_model_dir(p)]
+    return sorted(found, key=lambda p: p.stat().st_mtime)  # the newest last
+
+
 @contextmanager
 def atomic_directory(
     target: str | Path, check: Callable[[str | Path], None] = check_model_dir_target, *, keep_run_logs: bool = True
@@ -181,13 +273,19 @@ def atomic_directory(
     (`check_report_dir_target` for an evaluation report). keep_run_logs:
     whether the target's TensorBoard folder (`RUN_KEPT`) is carried over, as
     it is when it holds the curves of the run being saved.
+
+    Staging folders that earlier saves into `target` left when killed are
+    removed first (`remove_abandoned_staging`).
     """
     target = Path(target)
     check(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_staging(target)
     # mkdir rather than mkdtemp: the folder keeps the usual permissions (mkdtemp's are its owner's alone).
-    staging = target.parent / f".{target.name}.saving-{uuid.uuid4().hex[:12]}"
+    # The name carries this host and process, so a later save can tell whether it was abandoned.
+    staging = target.parent / f"{_staging_prefix(target)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
+    lock = _lock(staging)  # held until this save ends: the sign that the folder is in use
     try:
         yield staging
         for name in RUN_KEPT if keep_run_logs else ():
@@ -209,6 +307,9 @@ def atomic_directory(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def write_model_dir(
@@ -331,6 +432,10 @@ def check_manifest(path: Path, manifest: dict[str, Any]) -> None:
 def read_manifest(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
+        aside = moved_aside(path)
+        if aside:
+            raise ModelDirError(f"model directory not found: {path}; a save killed while replacing it left the "
+                                f"previous model in {aside[-1]}: rename that folder to {path.name} to use it")
         raise ModelDirError(f"model directory not found: {path}")
     if not path.is_dir():
         raise ModelDirError(f"{path} is not a model directory (it is a file)")

@@ -277,7 +277,8 @@ class Categorizer:
 
         logdir: TensorBoard event files, for models trained in epochs.
         checkpoint_dir / resume: where such models checkpoint, and whether to
-        continue an interrupted run from there.
+        continue an interrupted run from there (a model trained in one go,
+        tfidf-linear, warns that it has nothing to continue).
         """
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
@@ -304,6 +305,11 @@ class Categorizer:
             raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
             raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
+        # settings this label format refuses (focal loss on multi-label; for an ensemble,
+        # any member's), before the catalog is read
+        model.check_label_format(mapping.label_format)
+        if resume and not model.resumable:
+            say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         reads_images = model.reads_images
         if reads_images and not mapping.image_col:
             raise ConfigError(f"model {self.model!r} learns from product photos: pass --image-col (and --image-root)")

@@ -56,6 +56,10 @@ ImageRoot = Annotated[
         "then in the current directory (default: the catalog file's folder).",
     ),
 ]
+MaxLength = Annotated[
+    Optional[int], typer.Option("--max-length", help="Text models that tokenize (lstm, cnn, transformer, bert): "
+                                "tokens per product.")
+]
 ImageSize = Annotated[
     Optional[int], typer.Option("--image-size", help="Image models: the side in pixels photos are resized to.")
 ]
@@ -119,8 +123,32 @@ def _ensemble_options(models: list[str], members: str | None, method: str | None
     given = {k: v for k, v in dict(members=_columns(members), method=method).items() if v is not None}
     if given and "ensemble" not in models:
         flags = " and ".join(f"--{k}" for k in given)
-        raise ConfigError(f"{flags} apply to --model ensemble only, not {', '.join(models)}")
+        raise ConfigError(f"{flags} {'apply' if len(given) > 1 else 'applies'} to --model ensemble only, "
+                          f"not {', '.join(models)}")
     return given
+
+
+def _check_named_options(options: dict, models: list[str], refusal: str) -> None:
+    """One line for a named option (--checkpoint, --max-length, ...) that none of `models` takes.
+
+    It names the models that do take it: the generic list of a model's known
+    settings does not say that --freeze-embeddings is bert's. `refusal` ends
+    the line ("model bow does not take it"). A plug-in model that lists no
+    settings (`get_params()` of a default instance is empty) is left to take
+    or refuse what it is given.
+    """
+    from prodcat.leaderboard import model_settings, models_taking
+    from prodcat.models import get_model_class
+
+    def takes(name: str, key: str) -> bool:
+        cls = get_model_class(name)
+        return key in model_settings(name) or (key not in cls.unshared_settings and not cls().get_params())
+
+    for key in options:
+        if not any(takes(name, key) for name in models):
+            takers = models_taking(key)
+            whose = " and ".join([", ".join(takers[:-1]), takers[-1]] if len(takers) > 1 else takers) or "no model"
+            raise ConfigError(f"--{key.replace('_', '-')} is a setting of {whose}; {refusal}")
 
 
 def _model_params(model: str, params: dict, options: dict, members: str | None, method: str | None) -> dict:
@@ -133,12 +161,16 @@ def _model_params(model: str, params: dict, options: dict, members: str | None, 
     """
     params = {**params, **_ensemble_options([model], members, method)}
     options = {k: v for k, v in options.items() if v is not None}
-    if model != "ensemble" or not options:
+    if not options:
+        return params
+    if model != "ensemble":
+        _check_named_options(options, [model], f"model {model} does not take it")
         return {**params, **options}
     from prodcat.leaderboard import split_shared_params
     from prodcat.models import create_model
 
     names = create_model("ensemble", **{k: v for k, v in params.items() if k == "members"}).get_params()["members"]
+    _check_named_options(options, names, f"no member of the ensemble ({', '.join(names)}) takes it")
     member_params = {name: dict(settings) for name, settings in (params.get("member_params") or {}).items()}
     for name, settings in split_shared_params(list(dict.fromkeys(names)), options).items():
         if settings:
@@ -191,7 +223,7 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs (early stopping may end sooner).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Neural models: peak learning rate.")] = None,
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
+    max_length: MaxLength = None,
     image_size: ImageSize = None,
     checkpoint: Checkpoint = None,
     freeze_embeddings: Annotated[
@@ -481,7 +513,7 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seed for the split, the models and the sampler.")] = 0,
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs per trial.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
+    max_length: MaxLength = None,
     image_size: ImageSize = None,
     checkpoint: Checkpoint = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
@@ -552,7 +584,7 @@ def leaderboard(
     seed: Annotated[int, typer.Option(help="Seed for the split (shared by every model) and the models.")] = 0,
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Neural models: tokens per product.")] = None,
+    max_length: MaxLength = None,
     image_size: ImageSize = None,
     checkpoint: Checkpoint = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
@@ -577,9 +609,10 @@ def leaderboard(
             own.setdefault(model_name, {})[setting] = value
         else:
             shared[key] = value
-    given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
-                 checkpoint=checkpoint)
-    shared.update({k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
+                                   checkpoint=checkpoint).items() if v is not None}
+    _check_named_options(given, names, f"none of {', '.join(names)} takes it")
+    shared.update(given)
     params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
     board = run_leaderboard(
         data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,

@@ -34,10 +34,27 @@ SPEED_REPEAT_BELOW = 10_000
 
 
 def model_settings(name: str) -> set[str]:
-    """The setting names a registered model accepts."""
+    """The setting names a registered model takes from a value shared by several models.
+
+    All it accepts but its `unshared_settings` (bow's max_length, which it
+    does not use; tfidf-linear's batch_size, which means something else there).
+    """
     from prodcat.models import get_model_class
 
-    return set(get_model_class(name)().get_params())
+    cls = get_model_class(name)
+    return set(cls().get_params()) - cls.unshared_settings
+
+
+def models_taking(setting: str) -> list[str]:
+    """The registered models (not ensemble, which hands it to its members) a shared `setting` goes to.
+
+        >>> models_taking("freeze_embeddings")
+        ['bert']
+    """
+    from prodcat.models import available_models, get_model_class
+
+    return [name for name in available_models()
+            if name != "ensemble" and get_model_class(name).label_formats and setting in model_settings(name)]
 
 
 def split_shared_params(models: Sequence[str], shared: dict[str, Any]) -> dict[str, dict[str, Any]]:

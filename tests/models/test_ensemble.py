@@ -424,6 +424,23 @@ def test_label_formats_are_those_every_member_can_learn():
         Ensemble(members=["tfidf-linear", "test-picture"]).fit(products, y, space)
 
 
+@pytest.mark.parametrize("setting", [{"loss": "focal"}, {"sampler": "balanced"}])
+@pytest.mark.parametrize("members, key", [(["test-noise", "bow"], "bow"), (["test-noise", "bow", "bow"], "bow#2")])
+def test_a_member_setting_the_label_format_refuses_fails_before_any_member_trains(monkeypatch, setting, members, key):
+    # It used to train the members before it (minutes with a neural one), then refuse at that member.
+    trained = []
+    monkeypatch.setattr(Noise, "fit", lambda self, *args, **kwargs: trained.append(self) or self)
+    model = Ensemble(members=members, member_params={key: {**BOW, **setting}})
+    space, train, held, _ = _parts("multi")
+    name, value = next(iter(setting.items()))
+    prefix = "bow: " if key == "bow" else "ensemble member bow#2: bow: "
+    with pytest.raises(ConfigError, match=f"^{prefix}{name}='{value}' ") as error:
+        model.fit(*train, space, held)
+    assert "\n" not in str(error.value)
+    assert trained == []
+    model.check_label_format("single")  # single and path labels take them
+
+
 @pytest.mark.parametrize(
     "params, message",
     [

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from prodcat.catalog.products import Products
+from prodcat.errors import ConfigError
 from prodcat.labels import LabelSpace
 
 if TYPE_CHECKING:
@@ -53,6 +54,16 @@ class CategorizerModel(ABC):
     #: and predicts on catalogs without a text column, and has nothing to fall
     #: back on for a product without a usable photo
     reads_text: ClassVar[bool] = True
+    #: whether fit checkpoints a run that `FitContext.resume` can continue; a
+    #: model trained in one go (tfidf-linear) has nothing to resume. An
+    #: ensemble says so per instance: when one of its members does
+    resumable: ClassVar[bool] = False
+    #: settings that a value meant for many models never sets here (a named CLI
+    #: option such as --max-length or --batch-size, a leaderboard's shared
+    #: --param, the named options an ensemble hands its members): ones the
+    #: model accepts but does not use, or whose name means something else here.
+    #: `--param KEY=VALUE` for this model alone still sets them.
+    unshared_settings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = dict(params)
@@ -60,6 +71,17 @@ class CategorizerModel(ABC):
 
     def get_params(self) -> dict[str, Any]:
         return dict(self.params)
+
+    def check_label_format(self, label_format: str) -> None:
+        """ConfigError unless these settings can learn `label_format` labels; reads no data.
+
+        The facade calls it before reading a catalog, and an ensemble for
+        every member before the first one trains, so a refusal costs nothing.
+        A model whose settings mean nothing for some format (focal loss on
+        multi-label) refuses it here as well as in `fit`.
+        """
+        if label_format not in self.label_formats:
+            raise ConfigError(f"{self.name or type(self).__name__} cannot learn {label_format!r} labels")
 
     @abstractmethod
     def fit(

@@ -240,6 +240,9 @@ class BagOfNgrams(TorchModel):
         4
     """
 
+    # every TorchModel has max_length, but n-grams are hashed from the whole text
+    unshared_settings = frozenset({"max_length"})
+
     DEFAULTS = {
         # embedding width (fastText's dim)
         "dim": 100,

@@ -596,17 +596,19 @@ class Ensemble(CategorizerModel):
         # config fails before any data is read.
         self._settings, self._specs = resolve_params(self.params)
         formats = ("single", "multi", "path")
-        reads_images = reads_text = False
+        reads_images = reads_text = resumable = False
         for spec in self._specs:
             member = create_model(spec.name, **spec.params)
             formats = tuple(f for f in formats if f in member.label_formats)
             reads_images = reads_images or member.reads_images
             reads_text = reads_text or member.reads_text
-        # The ensemble learns the label formats all its members can, and reads
-        # photos (texts) when one of its members does.
+            resumable = resumable or member.resumable
+        # The ensemble learns the label formats all its members can, reads
+        # photos (texts) when one of its members does, and resumes when one can.
         self.label_formats = formats
         self.reads_images = reads_images
         self.reads_text = reads_text
+        self.resumable = resumable
         self.members_: list[CategorizerModel] = []
         self.weights_: np.ndarray | None = None
         self._meta: _Meta | None = None
@@ -614,6 +616,19 @@ class Ensemble(CategorizerModel):
 
     def get_params(self) -> dict[str, Any]:
         return json.loads(json.dumps(self._settings))
+
+    def check_label_format(self, label_format: str) -> None:
+        """Every member's own check (its settings for this label format), before any member trains."""
+        if label_format not in self.label_formats:
+            members = ", ".join(s.name for s in self._specs)
+            raise ConfigError(f"ensemble: not every member ({members}) can learn {label_format!r} labels")
+        for spec in self._specs:
+            try:
+                create_model(spec.name, **spec.params).check_label_format(label_format)
+            except ConfigError as exc:
+                if spec.key == spec.name:
+                    raise  # the member's message starts with its name
+                raise ConfigError(f"ensemble member {spec.key}: {exc}") from None
 
     @property
     def member_keys(self) -> list[str]:
@@ -635,9 +650,8 @@ class Ensemble(CategorizerModel):
         context = context or FitContext()
         if class_weight not in (None, "balanced"):
             raise ConfigError(f"ensemble: class_weight must be None or 'balanced', got {class_weight!r}")
-        if label_space.label_format not in self.label_formats:
-            members = ", ".join(s.name for s in self._specs)
-            raise ConfigError(f"ensemble: not every member ({members}) can learn {label_space.label_format!r} labels")
+        # every member's refusal before the first member trains (minutes, with a neural one)
+        self.check_label_format(label_space.label_format)
         multi = label_space.is_multi
         products, y = self._usable(products, y, label_space, "training")
         if len(products) == 0:

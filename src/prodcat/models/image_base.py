@@ -168,6 +168,8 @@ class ImageTorchModel(TorchModel):
     DEFAULTS: ClassVar[dict[str, Any]] = {}
     reads_images: ClassVar[bool] = True
     reads_text: ClassVar[bool] = False
+    # every TorchModel has max_length (tokens per product); a photo has no tokens
+    unshared_settings: ClassVar[frozenset[str]] = frozenset({"max_length"})
 
     def __init__(self, **params: Any):
         super().__init__(**params)

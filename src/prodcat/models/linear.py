@@ -296,6 +296,8 @@ class TfidfLinear(CategorizerModel):
     """
 
     label_formats = ("single", "multi", "path")
+    # its batch_size is the rows featurized at once when predicting, not --batch-size's products per step
+    unshared_settings = frozenset({"batch_size"})
 
     def __init__(self, **params: Any):
         super().__init__(**params)

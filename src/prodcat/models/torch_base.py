@@ -120,6 +120,7 @@ def check_probability_below_one(model: str, key: str, value: Any) -> None:
 class TorchModel(CategorizerModel):
     """A CategorizerModel trained by the shared trainer; subclasses implement the hooks."""
 
+    resumable = True  # the trainer checkpoints and resumes
     #: the subclass's own settings and defaults (they may also override TRAINING_DEFAULTS)
     DEFAULTS: ClassVar[dict[str, Any]] = {}
 
@@ -165,6 +166,12 @@ class TorchModel(CategorizerModel):
 
     def check_settings(self, settings: dict[str, Any]) -> None:
         """Optional hook: raise ConfigError for a bad value of the subclass's own settings."""
+
+    def check_label_format(self, label_format: str) -> None:
+        """The label formats the model learns, and the trainer's settings that mean nothing for this one."""
+        super().check_label_format(label_format)
+        name = self.name or type(self).__name__
+        TrainingSettings.from_dict(self.settings, where=name).check_label_format(label_format, name)
 
     def get_params(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in self.settings.items()}
@@ -238,10 +245,8 @@ class TorchModel(CategorizerModel):
         name = self.name or type(self).__name__
         if class_weight not in (None, "balanced"):
             raise ConfigError(f"{name}: class_weight must be None or 'balanced', got {class_weight!r}")
-        if label_space.label_format not in self.label_formats:
-            raise ConfigError(f"{name} cannot learn {label_space.label_format!r} labels")
         # before the preprocessor and the network are built: a refusal then costs nothing
-        TrainingSettings.from_dict(self.settings, where=name).check_label_format(label_space.label_format, name)
+        self.check_label_format(label_space.label_format)
         products, y = self._usable(products, y, label_space)
         if len(products) == 0:
             raise ConfigError(f"{name}: no training products with a known label")
