@@ -116,3 +116,13 @@ def test_models_may_be_one_comma_separated_string_as_on_the_command_line():
     assert board["model"].tolist() == ["tfidf-linear"]
     with pytest.raises(UnknownModelError, match="unknown model 'bo'"):
         leaderboard(tiny_frame(), models="tfidf-linear, bo", quiet=True, **FORMATS["multi"])
+
+
+def test_a_setting_the_labels_refuse_stops_the_board_before_any_model_trains(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(Categorizer, "fit", lambda self, *a, **k: trained.append(self.model))
+    # focal loss means nothing for multi-label: bow refuses it, and tfidf-linear, first, must not train meanwhile
+    with pytest.raises(ConfigError, match="loss='focal' is for single and path labels"):
+        leaderboard(DEMO, models=["tfidf-linear", "bow"], params_by_model={"bow": {"loss": "focal"}}, out=tmp_path / "b",
+                    quiet=True, text_cols=["title"], label_col="tags", label_format="multi")
+    assert trained == [] and not (tmp_path / "b").exists()

@@ -297,22 +297,10 @@ class Categorizer:
         # model directory's earlier logs (a model trained in one go logs nothing)
         self._tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
         self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
-        mapping = self.resolve_fields().require_labels()
-        model = create_model(self.model, **(self.params or {}))
-        if model.reads_text:
-            mapping.require_text()
-        if not model.label_formats:
-            raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
-        if mapping.label_format not in model.label_formats:
-            raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
-        # settings this label format refuses (focal loss on multi-label; for an ensemble,
-        # any member's), before the catalog is read
-        model.check_label_format(mapping.label_format)
+        mapping, model = self.check_setup()
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         reads_images = model.reads_images
-        if reads_images and not mapping.image_col:
-            raise ConfigError(f"model {self.model!r} learns from product photos: pass --image-col (and --image-root)")
 
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
             catalog = load_catalog(data, mapping)
@@ -493,6 +481,25 @@ class Categorizer:
                                          too_large=photos.too_large)
 
     # -------------------------------------------------------------- predict
+    def check_setup(self) -> tuple[FieldMapping, CategorizerModel]:
+        """The field mapping and the untrained model `fit` would use, checked
+        without reading any data: the model's settings, its label formats
+        (focal loss on multi-label, an ensemble's every member) and the fields
+        it needs. Raises the error `fit` would raise before its first minute.
+        """
+        mapping = self.resolve_fields().require_labels()
+        model = create_model(self.model, **(self.params or {}))
+        if model.reads_text:
+            mapping.require_text()
+        if not model.label_formats:
+            raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
+        if mapping.label_format not in model.label_formats:
+            raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
+        model.check_label_format(mapping.label_format)
+        if model.reads_images and not mapping.image_col:
+            raise ConfigError(f"model {self.model!r} learns from product photos: pass --image-col (and --image-root)")
+        return mapping, model
+
     def _reporter(self) -> Reporter:
         # _warnings_when_quiet: set by leaderboard and tune on their first fit, whose
         # progress they keep quiet but whose findings about the catalog they show

@@ -122,6 +122,12 @@ def leaderboard(
         for name in models:
             check_model_dir_target(Path(out) / name)
 
+    # Every model's settings against the label format and fields before the first
+    # trains: a refusal at the third model would throw the first two away.
+    for name in models:
+        Categorizer(model=name, params=params_by_model.get(name), seed=seed, quiet=True,
+                    **categorizer_options).check_setup()
+
     say = Reporter(quiet)
     rows = []
     with tempfile.TemporaryDirectory(prefix="prodcat-leaderboard-") as scratch:
