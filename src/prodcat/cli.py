@@ -86,7 +86,7 @@ Method = Annotated[
     Optional[str],
     typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
 
 
 def _columns(value: str | None) -> list[str] | None:
