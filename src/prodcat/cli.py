@@ -629,6 +629,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("prodcat: interrupted", err=True)
         sys.exit(130)
+    except SystemExit as exc:
+        # typer turns Ctrl-C into a silent exit 130 (Exit raised from the KeyboardInterrupt)
+        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            typer.echo("prodcat: interrupted", err=True)
+        raise
 
 
 if __name__ == "__main__":
