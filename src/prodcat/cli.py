@@ -180,7 +180,11 @@ def train(
     ] = None,
     valid_size: Annotated[float, typer.Option(help="Share held out for calibration and tuning.")] = 0.1,
     test_size: Annotated[float, typer.Option(help="Share held out for the test report.")] = 0.1,
-    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="Score this file instead of a test split.")] = None,
+    test_data: Annotated[
+        Optional[Path],
+        typer.Option("--test-data", help="Score this file instead of a test split, leaving out products the model "
+                     "trains on."),
+    ] = None,
     class_weight: Annotated[
         str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
     ] = "balanced",
