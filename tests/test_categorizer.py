@@ -155,6 +155,20 @@ def test_separate_test_file(tmp_path):
     assert clf.metrics_["test"]["n"] == len(held_out)
 
 
+def test_a_separate_test_file_leaves_out_products_the_model_trains_on(capsys):
+    # It used to score them: a test file sharing titles with the catalog flattered the model.
+    frame = tiny_frame()
+    held_out = tiny_frame(seed=4)
+    held_out["title"] = held_out["title"] + " held"
+    with_copies = pd.concat([held_out, frame.iloc[:5]], ignore_index=True)
+    clf = Categorizer(**FORMATS["single"]).fit(frame, test_data=with_copies)
+    assert clf.metrics_["test"]["n"] == len(held_out)
+    assert clf.test_metrics_["excluded_seen_in_training"] == 5
+    assert f"left out 5 of {len(with_copies)} products whose text the model trains on" in capsys.readouterr().err
+    with pytest.raises(CatalogError, match="every product in <dataframe> was seen in training"):
+        Categorizer(quiet=True, **FORMATS["single"]).fit(frame, test_data=frame)
+
+
 def test_review_threshold_reaches_the_target_precision_on_validation(fitted):
     review = fitted.review_
     assert review["target_precision"] == 0.95

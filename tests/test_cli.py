@@ -463,6 +463,8 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
         patch.setattr(Categorizer, "save", interrupted)
         code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
     assert code == 130
+    # typer turns Ctrl-C into a silent exit 130; the user is told what happened
+    assert err.strip().splitlines()[-1] == "prodcat: interrupted"
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
     # predicting with it says what the folder is, and how to make it a model
     code, _, err = run(capsys, "predict", out, "--data", data, "--out", tmp_path / "p.csv")

@@ -325,7 +325,19 @@ class Categorizer:
                 seed=self.seed,
             )
         train, valid = catalog.take(split.train), catalog.take(split.valid)
-        test = test_catalog if test_catalog is not None else catalog.take(split.test)
+        seen = np.unique(text_fingerprints(
+            train.products.texts + valid.products.texts,
+            None if train.products.images is None else train.products.images + valid.products.images,
+        ))
+        excluded = 0
+        if test_catalog is not None:
+            # A test file sharing products with the catalog would flatter the model, as evaluate knows.
+            test, excluded = self._leave_out_seen(
+                test_catalog, seen, say, hint="pass a test file of other products, or no --test-data for a "
+                "held-out split", warning="the model trains on",
+            )
+        else:
+            test = catalog.take(split.test)
         if split.train_only_classes:
             names = ", ".join(list(split.train_only_classes)[:5])
             more = len(split.train_only_classes) - 5
@@ -377,13 +389,11 @@ class Categorizer:
             if self.test_metrics_ is not None:
                 self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts,
                                        self._test_photos)
+                if test_catalog is not None:
+                    self.test_metrics_["excluded_seen_in_training"] = excluded
                 self.metrics_["test"] = headline(self.test_metrics_)
 
-        seen = text_fingerprints(
-            train.products.texts + valid.products.texts,
-            None if train.products.images is None else train.products.images + valid.products.images,
-        )
-        self.seen_fingerprints_ = np.unique(seen)
+        self.seen_fingerprints_ = seen
         self.training_ = {
             "source": catalog.source,
             "test_source": test_catalog.source if test_catalog is not None else None,
@@ -900,19 +910,9 @@ class Categorizer:
             catalog = load_catalog(data, self._readable_mapping(data, mapping))
             excluded = 0
             if not keep_seen:
-                seen = np.isin(text_fingerprints(catalog.products.texts, catalog.products.images),
-                               self.seen_fingerprints_)
-                excluded = int(seen.sum())
-                if excluded == len(catalog):
-                    raise CatalogError(
-                        f"every product in {catalog.source} was seen in training; "
-                        "scoring them would flatter the model (use --keep-seen to score them anyway)"
-                    )
-                if excluded:
-                    self._reporter().warn(
-                        f"left out {excluded:,} of {len(catalog):,} products whose text the model saw in training"
-                    )
-                    catalog = catalog.take(np.flatnonzero(~seen))
+                catalog, excluded = self._leave_out_seen(
+                    catalog, self.seen_fingerprints_, self._reporter(), hint="use --keep-seen to score them anyway"
+                )
             proba, parts = self._proba_and_parts(catalog.products)
             photos = self._fitted.image_stats() if catalog.mapping.image_col else None
             self._say_photos(catalog.source, photos)
@@ -928,6 +928,23 @@ class Categorizer:
                 write_report(metrics, staging, title=f"{self.model} on {Path(catalog.source).name}",
                              examples=self._examples(catalog, proba, level))
         return metrics
+
+    @staticmethod
+    def _leave_out_seen(catalog: Catalog, seen_fingerprints: np.ndarray, say: Reporter, *, hint: str,
+                        warning: str = "the model saw in training") -> tuple[Catalog, int]:
+        """`catalog` without the products whose text (a product without text: photo) is
+        among `seen_fingerprints`, and how many were left out; an error when that is all of them."""
+        seen = np.isin(text_fingerprints(catalog.products.texts, catalog.products.images), seen_fingerprints)
+        excluded = int(seen.sum())
+        if excluded == len(catalog):
+            raise CatalogError(
+                f"every product in {catalog.source} was seen in training; scoring them would flatter the model "
+                f"({hint})"
+            )
+        if excluded:
+            say.warn(f"left out {excluded:,} of {len(catalog):,} products whose text {warning}")
+            catalog = catalog.take(np.flatnonzero(~seen))
+        return catalog, excluded
 
     def _say_unseen(self, catalog: Catalog, unseen: dict[str, int]) -> None:
         """Warn when true labels are classes the model never learned: each is scored

@@ -90,7 +90,7 @@ Method = Annotated[
     Optional[str],
     typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
 
 
 def _columns(value: str | None) -> list[str] | None:
@@ -212,7 +212,11 @@ def train(
     ] = None,
     valid_size: Annotated[float, typer.Option(help="Share held out for calibration and tuning.")] = 0.1,
     test_size: Annotated[float, typer.Option(help="Share held out for the test report.")] = 0.1,
-    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="Score this file instead of a test split.")] = None,
+    test_data: Annotated[
+        Optional[Path],
+        typer.Option("--test-data", help="Score this file instead of a test split, leaving out products the model "
+                     "trains on."),
+    ] = None,
     class_weight: Annotated[
         str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
     ] = "balanced",
@@ -662,6 +666,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("prodcat: interrupted", err=True)
         sys.exit(130)
+    except SystemExit as exc:
+        # typer turns Ctrl-C into a silent exit 130 (Exit raised from the KeyboardInterrupt)
+        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            typer.echo("prodcat: interrupted", err=True)
+        raise
 
 
 if __name__ == "__main__":
