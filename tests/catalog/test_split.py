@@ -215,6 +215,29 @@ def test_multi_label_rarest_label_reaches_every_part():
     assert split.train_only_classes["silk"] == len(silk_rows)
 
 
+def test_multi_label_validation_reaches_its_share_without_taking_rare_tags_from_training():
+    # Most products carry one of 60 rare tags (5 texts each) beside a common one, so
+    # splitting by the rarest label alone leaves validation nearly empty.
+    texts, labels = [], []
+    for g in range(400):
+        common = ("men",) if g % 2 else ("women",)
+        rare = (f"tag{g % 60}",) if g < 300 else ()
+        texts.append(f"product number {g}")
+        labels.append(tuple(sorted(common + rare)))
+    split = split_catalog(texts, labels, "multi", valid_size=0.1, test_size=0.1, seed=0)
+    assert_no_leakage(split, texts)
+    assert len(split.valid) == 40  # 10% of 400, where the rarest-label rule alone gave 10
+    valid_tags = Counter(t for i in split.valid.tolist() for t in labels[i] if t.startswith("tag"))
+    assert not valid_tags  # a tag with 4 training texts gives none of them away
+    for name in ("men", "women"):
+        assert sum(name in labels[i] for i in split.valid.tolist()) > 10
+    again = split_catalog(texts, labels, "multi", valid_size=0.1, test_size=0.1, seed=0)
+    assert split.valid.tolist() == again.valid.tolist()
+    # single and path labels are split as before: by their one class, no top-up
+    single = split_catalog(texts, [(lab[-1],) for lab in labels], "single", valid_size=0.1, test_size=0.1, seed=0)
+    assert len(single.valid) < 40
+
+
 def test_empty_catalog():
     split = split_catalog([], [], "single")
     assert split.train.size == split.valid.size == split.test.size == 0
