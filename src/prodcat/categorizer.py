@@ -45,7 +45,7 @@ from prodcat.catalog.load import (
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import CATALOG_SUFFIXES, COMPRESSION_SUFFIXES, cell_text, read_columns
+from prodcat.catalog.readers import cell_text, has_catalog_suffix, read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
@@ -150,11 +150,8 @@ def _names_a_catalog_file(text: str) -> bool:
     if len(text) > 4096 or "\n" in text:
         return False
     path = Path(text.strip())
-    suffixes = [s.lower() for s in path.suffixes[-2:]]
-    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
-        suffixes = suffixes[:-1]
     try:
-        return bool(suffixes) and suffixes[-1] in CATALOG_SUFFIXES and path.is_file()
+        return has_catalog_suffix(path) and path.is_file()
     except OSError:  # a name too long for the file system, say
         return False
 

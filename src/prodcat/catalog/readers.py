@@ -53,10 +53,6 @@ _SUFFIX_FORMATS = {
 # Compression pandas (and we, for JSON Lines) undo by suffix.
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".xz": "xz"}
 
-#: file name endings a catalog file may have (before a compression suffix)
-CATALOG_SUFFIXES = frozenset(_SUFFIX_FORMATS)
-COMPRESSION_SUFFIXES = frozenset(_COMPRESSION)
-
 _FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
 
 # Enough to judge the format, the separator and the first records without
@@ -621,6 +617,15 @@ class _TextHandle:
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
+
+
+def has_catalog_suffix(path: str | Path) -> bool:
+    """Whether a file name ends as a catalog file's does (a compression suffix allowed).
+
+        >>> has_catalog_suffix("new.csv.gz"), has_catalog_suffix("notes.md")
+        (True, False)
+    """
+    return _split_compression(Path(path))[0] in _SUFFIX_FORMATS
 
 
 def _split_compression(path: Path) -> tuple[str, str | None]:
