@@ -132,3 +132,22 @@ def test_fasttext_lines_hold_one_example_each():
     assert _ft_label(" Home  Decor ") == "__label__Home_Decor"
     assert _ft_text(" red\nshirt\r\n\r\nfor\u2028men\x85 ") == "red shirt for men"
     assert len(_ft_text("a\vb\fc").splitlines()) == 1
+
+
+# --- --sample ---------------------------------------------------------------------------
+def test_a_sample_is_drawn_with_the_split_seed_under_the_tasks_own_path(tmp_path):
+    import pandas as pd
+
+    root = tmp_path / "data"
+    (root / "shop").mkdir(parents=True)
+    pd.DataFrame({"title": [f"product {i}" for i in range(50)], "label": ["a", "b"] * 25}).to_csv(
+        root / "shop" / "products.csv", index=False)
+    task = {"file": "shop/products.csv"}
+    first = bench_text.sampled_data_root(task, root, tmp_path / "one", sample=10, seed=3)
+    again = bench_text.sampled_data_root(task, root, tmp_path / "two", sample=10, seed=3)
+    other = bench_text.sampled_data_root(task, root, tmp_path / "three", sample=10, seed=4)
+    rows = [pd.read_csv(r / "shop" / "products.csv")["title"].tolist() for r in (first, again, other)]
+    assert first == tmp_path / "one" and len(rows[0]) == 10 and len(set(rows[0])) == 10
+    assert rows[0] == rows[1] and rows[0] != rows[2]
+    whole = bench_text.sampled_data_root(task, root, tmp_path / "all", sample=500, seed=3)
+    assert len(pd.read_csv(whole / "shop" / "products.csv")) == 50
