@@ -290,8 +290,8 @@ class Categorizer:
             check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
         say = self._reporter()
-        # where this fit may log its curves, and since when: what saving keeps of a
-        # model directory's earlier logs (a model trained in one go logs nothing)
+        # where this fit may log its curves, and what was there before it: saving keeps
+        # a model directory's logs only if this fit wrote some (tfidf-linear writes none)
         self._tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
         self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
         mapping, model = self.check_setup()
