@@ -145,6 +145,19 @@ def _written_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> b
     return bool(now) if before is None else any(before.get(name) != state for name, state in now.items())
 
 
+def _absent_image_folder(mapping: FieldMapping, data: Any) -> Path | None:
+    """The folder a catalog file's relative photo paths start from, when it does not exist
+    (None for a DataFrame, whose paths start from the current directory)."""
+    if isinstance(data, pd.DataFrame):
+        return None
+    folder = image_dir_for(mapping, data)
+    return folder if folder is not None and not folder.is_dir() else None
+
+
+def _no_image_folder(folder: Path) -> str:
+    return f"image folder {folder} not found: products will count as having no usable photo"
+
+
 def _names_a_catalog_file(text: str) -> bool:
     """Whether a text is the name of an existing catalog file (a user passing a file as a str)."""
     if len(text) > 4096 or "\n" in text:
@@ -307,10 +320,10 @@ class Categorizer:
             found = part.mixed_path_separators() if part is not None else None
             if found:
                 say.warn(mixed_path_separators_message(found, where=part.source, column=found["column"]))
-        if reads_images and not isinstance(data, pd.DataFrame):
-            image_dir = image_dir_for(mapping, data)
-            if image_dir is not None and not image_dir.is_dir():
-                say.warn(f"image folder {image_dir} not found: products will count as having no usable photo")
+        if reads_images:
+            absent = _absent_image_folder(mapping, data)
+            if absent is not None:
+                say.warn(_no_image_folder(absent))
         with say.step("splitting (grouped by normalized text)"):
             split = split_catalog(
                 catalog.products.texts,
@@ -586,15 +599,14 @@ class Categorizer:
                         else "every product gets the model's one fallback prediction")
             say.warn(f"{where} has no image column {mapping.image_col!r}; {fallback}")
             return replace(mapping, image_col=None)
-        if mapping.image_root and not isinstance(data, pd.DataFrame):
-            folder = image_dir_for(mapping, data)
-            if folder is not None and not folder.is_dir():
-                if refuse:
-                    raise ConfigError(
-                        f"image folder {folder} not found, and model {self.model!r} reads nothing but photos: "
-                        "pass --image-root with the folder that holds them"
-                    )
-                say.warn(f"image folder {folder} not found: products will count as having no usable photo")
+        folder = _absent_image_folder(mapping, data) if mapping.image_root else None
+        if folder is not None:
+            if refuse:
+                raise ConfigError(
+                    f"image folder {folder} not found, and model {self.model!r} reads nothing but photos: "
+                    "pass --image-root with the folder that holds them"
+                )
+            say.warn(_no_image_folder(folder))
         return mapping
 
     def _say_photos(self, where: str | Path, stats: ImageStats | None, say: Reporter | None = None) -> None:
