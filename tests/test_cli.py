@@ -550,6 +550,25 @@ def test_an_option_of_other_models_says_which_models_take_it(tmp_path, capsys, n
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.parametrize("model, why", [
+    ("bow", "its n-grams are hashed from the whole text"),
+    ("image-cnn", "a photo has no tokens"),
+])
+def test_a_setting_the_model_never_reads_is_refused_when_given_directly(tmp_path, capsys, no_work, model, why):
+    # `--param max_length=16` used to be accepted, saved with the model and ignored.
+    code, _, err = run(capsys, "train", "--model", model, "--param", "max_length=16", "--data", _catalog(tmp_path),
+                       *FIELDS, "--out", tmp_path / "model")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {model}: max_length means nothing for this model ({why}); leave it out"]
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_model_saved_with_an_unused_setting_still_loads():
+    from prodcat.models import create_model
+    # models saved before the check carry the ignored value; loading builds them from their settings
+    assert create_model("bow", max_length=16).get_params()["max_length"] == 16
+
+
 def test_resume_with_tfidf_linear_warns_that_it_has_nothing_to_continue(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, "--out", tmp_path / "model", "--resume")
     assert code == 0, err

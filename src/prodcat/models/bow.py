@@ -241,7 +241,8 @@ class BagOfNgrams(TorchModel):
     """
 
     # every TorchModel has max_length, but n-grams are hashed from the whole text
-    unshared_settings = frozenset({"max_length"})
+    unused_settings = {"max_length": "its n-grams are hashed from the whole text"}
+    unshared_settings = frozenset(unused_settings)
 
     DEFAULTS = {
         # embedding width (fastText's dim)

@@ -169,7 +169,8 @@ class ImageTorchModel(TorchModel):
     reads_images: ClassVar[bool] = True
     reads_text: ClassVar[bool] = False
     # every TorchModel has max_length (tokens per product); a photo has no tokens
-    unshared_settings: ClassVar[frozenset[str]] = frozenset({"max_length"})
+    unused_settings: ClassVar[dict[str, str]] = {"max_length": "a photo has no tokens"}
+    unshared_settings: ClassVar[frozenset[str]] = frozenset(unused_settings)
 
     def __init__(self, **params: Any):
         super().__init__(**params)

@@ -123,6 +123,11 @@ class TorchModel(CategorizerModel):
     resumable = True  # the trainer checkpoints and resumes
     #: the subclass's own settings and defaults (they may also override TRAINING_DEFAULTS)
     DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: trainer settings this model accepts but never reads, and why (bow's
+    #: max_length). Fit refuses a value other than the default, which would
+    #: otherwise be saved with the model and ignored; loading still accepts
+    #: one, so a model saved before this check still loads.
+    unused_settings: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **params: Any):
         super().__init__(**params)
@@ -172,6 +177,10 @@ class TorchModel(CategorizerModel):
         super().check_label_format(label_format)
         name = self.name or type(self).__name__
         TrainingSettings.from_dict(self.settings, where=name).check_label_format(label_format, name)
+        defaults = self.all_defaults()
+        for key, why in self.unused_settings.items():
+            if self.settings[key] != defaults[key]:
+                raise ConfigError(f"{name}: {key} means nothing for this model ({why}); leave it out")
 
     def get_params(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in self.settings.items()}
