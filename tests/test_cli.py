@@ -589,6 +589,21 @@ def test_an_ensemble_refuses_a_members_multi_label_setting_before_any_member_tra
     assert not out.exists()
 
 
+@pytest.mark.parametrize("members, checkpoint, message", [
+    ("tfidf-linear,bert", "./no/such/minilm", "bert: checkpoint directory './no/such/minilm' does not exist"),
+    ("tfidf-linear,image-pretrained", "./no/such/vit",
+     "image-pretrained: checkpoint directory './no/such/vit' does not exist"),
+])
+def test_an_ensemble_refuses_a_members_missing_checkpoint_before_any_member_trains(tmp_path, capsys, members,
+                                                                                   checkpoint, message):
+    # It used to train tfidf-linear first and find the missing folder when the next member started.
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--image-col", "title", "--model", "ensemble",
+                       "--members", members, "--checkpoint", checkpoint, "--out", out)
+    assert code == 2 and err.strip().splitlines() == [f"prodcat: error: {message}"]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("where", [".", "checkpoints", "report", "report/tb"])
 def test_a_logdir_inside_the_model_directory_that_saving_replaces_is_refused_before_training(tmp_path, capsys,
                                                                                              no_work, where):

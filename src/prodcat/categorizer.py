@@ -515,7 +515,7 @@ class Categorizer:
             raise ConfigError(f"model {self.model!r} cannot be trained: train its source model and export that again")
         if mapping.label_format not in model.label_formats:
             raise ConfigError(f"model {self.model!r} does not support {mapping.label_format} labels")
-        model.check_label_format(mapping.label_format)
+        model.check_before_fit(mapping.label_format)
         if model.reads_images and not mapping.image_col:
             raise ConfigError(f"model {self.model!r} learns from product photos: pass --image-col (and --image-root)")
         return mapping, model

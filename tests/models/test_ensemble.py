@@ -438,7 +438,7 @@ def test_a_member_setting_the_label_format_refuses_fails_before_any_member_train
         model.fit(*train, space, held)
     assert "\n" not in str(error.value)
     assert trained == []
-    model.check_label_format("single")  # single and path labels take them
+    model.check_before_fit("single")  # single and path labels take them
 
 
 @pytest.mark.parametrize(

@@ -72,8 +72,9 @@ class CategorizerModel(ABC):
     def get_params(self) -> dict[str, Any]:
         return dict(self.params)
 
-    def check_label_format(self, label_format: str) -> None:
-        """ConfigError unless these settings can learn `label_format` labels; reads no data.
+    def check_before_fit(self, label_format: str) -> None:
+        """ConfigError unless these settings can learn `label_format` labels and
+        what they name is there (a checkpoint directory); reads no data.
 
         The facade calls it before reading a catalog, and an ensemble for
         every member before the first one trains, so a refusal costs nothing.

@@ -134,17 +134,15 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_pretrained(checkpoint: str | None, loader: Any, **kwargs: Any) -> Any:
-    """`loader.from_pretrained(checkpoint)`, offline when the hub cannot be reached.
-
-    A local directory is used as is; a hub id is read from the local cache
-    first, then downloaded only when the hub is online and reachable. Every
-    failure is one ConfigError line naming the checkpoint, within seconds.
+def check_checkpoint_location(checkpoint: str | None) -> str:
+    """The checkpoint's name (the bundled MiniLM's directory for None), after
+    the checks that need neither the network nor loading: a directory must be
+    a transformers checkpoint, and a name written as a path must exist.
+    A hub id passes; whether it can be fetched is `load_pretrained`'s to say.
     """
     name = default_checkpoint() if checkpoint is None else str(checkpoint)
-    kwargs = {"trust_remote_code": False, **kwargs}
-    if os.path.isdir(os.path.expanduser(name)):
-        folder = os.path.expanduser(name)
+    folder = os.path.expanduser(name)
+    if os.path.isdir(folder):
         # Said up front: transformers' own error for such a folder is about
         # tokenizer backends, which sends a user the wrong way.
         if os.path.isfile(os.path.join(folder, "manifest.json")):
@@ -157,13 +155,26 @@ def load_pretrained(checkpoint: str | None, loader: Any, **kwargs: Any) -> Any:
                 f"bert: checkpoint directory {name!r} has no config.json, so it is not a transformers "
                 "checkpoint; pass a folder with config.json and the model's files, or a hub id"
             )
+    elif _looks_like_path(name):
+        raise ConfigError(f"bert: checkpoint directory {name!r} does not exist")
+    return name
+
+
+def load_pretrained(checkpoint: str | None, loader: Any, **kwargs: Any) -> Any:
+    """`loader.from_pretrained(checkpoint)`, offline when the hub cannot be reached.
+
+    A local directory is used as is; a hub id is read from the local cache
+    first, then downloaded only when the hub is online and reachable. Every
+    failure is one ConfigError line naming the checkpoint, within seconds.
+    """
+    name = check_checkpoint_location(checkpoint)
+    kwargs = {"trust_remote_code": False, **kwargs}
+    if os.path.isdir(os.path.expanduser(name)):
         try:
             with _quiet_transformers():
                 return loader.from_pretrained(os.path.expanduser(name), local_files_only=True, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"bert: cannot load checkpoint directory {name!r}: {_one_line(exc)}") from None
-    if _looks_like_path(name):
-        raise ConfigError(f"bert: checkpoint directory {name!r} does not exist")
     try:
         with _quiet_transformers():
             return loader.from_pretrained(name, local_files_only=True, **kwargs)
@@ -346,6 +357,11 @@ class BertClassifier(TorchModel):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"bert: freeze_layers must be a whole number of layers (0 or more), got {n!r}")
         _check_positive("head_lr", s["head_lr"])
+
+    def check_before_fit(self, label_format: str) -> None:
+        super().check_before_fit(label_format)
+        # Before any data is read, and for an ensemble before its first member trains.
+        check_checkpoint_location(self.settings["checkpoint"])
 
     # --- preprocessing ----------------------------------------------------
     def build_preprocessor(self, products: Products) -> None:

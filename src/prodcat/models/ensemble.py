@@ -617,14 +617,14 @@ class Ensemble(CategorizerModel):
     def get_params(self) -> dict[str, Any]:
         return json.loads(json.dumps(self._settings))
 
-    def check_label_format(self, label_format: str) -> None:
+    def check_before_fit(self, label_format: str) -> None:
         """Every member's own check (its settings for this label format), before any member trains."""
         if label_format not in self.label_formats:
             members = ", ".join(s.name for s in self._specs)
             raise ConfigError(f"ensemble: not every member ({members}) can learn {label_format!r} labels")
         for spec in self._specs:
             try:
-                create_model(spec.name, **spec.params).check_label_format(label_format)
+                create_model(spec.name, **spec.params).check_before_fit(label_format)
             except ConfigError as exc:
                 if spec.key == spec.name:
                     raise  # the member's message starts with its name
@@ -651,7 +651,7 @@ class Ensemble(CategorizerModel):
         if class_weight not in (None, "balanced"):
             raise ConfigError(f"ensemble: class_weight must be None or 'balanced', got {class_weight!r}")
         # every member's refusal before the first member trains (minutes, with a neural one)
-        self.check_label_format(label_space.label_format)
+        self.check_before_fit(label_space.label_format)
         multi = label_space.is_multi
         products, y = self._usable(products, y, label_space, "training")
         if len(products) == 0:

@@ -317,6 +317,16 @@ class ImagePretrained(ImageTorchModel):
         if rate >= 1:
             raise ConfigError(f"{NAME}: drop_path_rate must be below 1, got {rate!r}")
 
+    def check_before_fit(self, label_format: str) -> None:
+        super().check_before_fit(label_format)
+        if self.settings["checkpoint"] is not None:  # None: the bundled EfficientNet-Lite0
+            from prodcat.models.bert import check_checkpoint_location
+
+            try:
+                check_checkpoint_location(self.settings["checkpoint"])
+            except ConfigError as exc:
+                raise _with_our_name(exc) from None
+
     def fit(self, products: Products, y: np.ndarray, label_space: LabelSpace,
             valid: tuple[Products, np.ndarray] | None = None, **options: Any) -> ImagePretrained:
         """`ImageTorchModel.fit`; an image_size of None becomes the backbone's own size (saved with the model)."""

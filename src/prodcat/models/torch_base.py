@@ -172,9 +172,9 @@ class TorchModel(CategorizerModel):
     def check_settings(self, settings: dict[str, Any]) -> None:
         """Optional hook: raise ConfigError for a bad value of the subclass's own settings."""
 
-    def check_label_format(self, label_format: str) -> None:
+    def check_before_fit(self, label_format: str) -> None:
         """The label formats the model learns, and the trainer's settings that mean nothing for this one."""
-        super().check_label_format(label_format)
+        super().check_before_fit(label_format)
         name = self.name or type(self).__name__
         TrainingSettings.from_dict(self.settings, where=name).check_label_format(label_format, name)
         defaults = self.all_defaults()
@@ -255,7 +255,7 @@ class TorchModel(CategorizerModel):
         if class_weight not in (None, "balanced"):
             raise ConfigError(f"{name}: class_weight must be None or 'balanced', got {class_weight!r}")
         # before the preprocessor and the network are built: a refusal then costs nothing
-        self.check_label_format(label_space.label_format)
+        self.check_before_fit(label_space.label_format)
         products, y = self._usable(products, y, label_space)
         if len(products) == 0:
             raise ConfigError(f"{name}: no training products with a known label")
