@@ -466,6 +466,8 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     # typer turns Ctrl-C into a silent exit 130; the user is told what happened
     assert err.strip().splitlines()[-1] == "prodcat: interrupted"
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
+    interrupted_curves = sorted((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert interrupted_curves
     # predicting with it says what the folder is, and how to make it a model
     code, _, err = run(capsys, "predict", out, "--data", data, "--out", tmp_path / "p.csv")
     assert code == 2 and err.strip().splitlines() == [
@@ -477,6 +479,8 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     assert code == 0, err
     assert f"resuming from the checkpoint in {out / 'checkpoints'}" in err
     assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()
+    # the resumed run's curves go on from the interrupted run's event files, which stay
+    assert set(interrupted_curves) <= set((out / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,
@@ -631,6 +635,23 @@ def test_logs_under_the_model_directorys_tensorboard_folder_or_outside_it_are_ke
         # the second model's curves are in runs/: the first one's would pass for its own in the model directory
         assert sorted(p.name for p in out.iterdir()) == sorted(model_files + kept)
         Categorizer.load(out).predict(["oxford cotton shirt"])
+
+
+def test_a_retrained_ensemble_keeps_only_its_own_members_curves(tmp_path, capsys):
+    # The replaced ensemble's member-2-bow/ folder used to stay beside the new member-2-lstm/.
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    neural = ["--epochs", "1"]
+    for second in ("bow", "lstm"):
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--model", "ensemble",
+                           "--members", f"tfidf-linear,{second}", *neural, "--out", out, "-q")
+        assert code == 0, err
+        assert sorted(p.name for p in (out / "tensorboard").iterdir()) == [f"member-2-{second}"]
+        assert len(list((out / "tensorboard" / f"member-2-{second}").glob("events.out.tfevents.*"))) == 1
+    # a fresh run of the same model replaces the event file its run before wrote
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--model", "ensemble",
+                       "--members", "tfidf-linear,lstm", *neural, "--out", out, "-q")
+    assert code == 0, err
+    assert len(list((out / "tensorboard" / "member-2-lstm").glob("events.out.tfevents.*"))) == 1
 
 
 def test_a_model_that_logs_nothing_does_not_keep_the_curves_of_the_model_it_replaces(tmp_path, capsys):

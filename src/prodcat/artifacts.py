@@ -23,7 +23,7 @@ import socket
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 import numpy as np
 
@@ -261,9 +261,17 @@ def moved_aside(target: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime)  # the newest last
 
 
+def _remove_empty_folders(top: Path) -> None:
+    """Remove the folders under `top` that hold no file, deepest first (`top` stays)."""
+    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
 @contextmanager
 def atomic_directory(
-    target: str | Path, check: Callable[[str | Path], None] = check_model_dir_target, *, keep_run_logs: bool = True
+    target: str | Path, check: Callable[[str | Path], None] = check_model_dir_target, *, keep_run_logs: bool = True,
+    run_logs_left_out: Collection[Path] = (),
 ) -> Iterator[Path]:
     """Yield an empty staging directory that replaces `target` on success.
 
@@ -272,7 +280,8 @@ def atomic_directory(
     deletes a user's folder. check: the rule for what may be replaced
     (`check_report_dir_target` for an evaluation report). keep_run_logs:
     whether the target's TensorBoard folder (`RUN_KEPT`) is carried over, as
-    it is when it holds the curves of the run being saved.
+    it is when it holds the curves of the run being saved. run_logs_left_out:
+    files in it that are not (a replaced run's), with the folders they empty.
 
     Staging folders that earlier saves into `target` left when killed are
     removed first (`remove_abandoned_staging`).
@@ -288,9 +297,13 @@ def atomic_directory(
     lock = _lock(staging)  # held until this save ends: the sign that the folder is in use
     try:
         yield staging
+        left_out = {Path(f).resolve() for f in run_logs_left_out}
         for name in RUN_KEPT if keep_run_logs else ():
             if (target / name).is_dir() and not (staging / name).exists():
-                shutil.copytree(target / name, staging / name)
+                shutil.copytree(target / name, staging / name,
+                                ignore=lambda folder, names: [n for n in names if Path(folder, n).resolve() in left_out])
+                if left_out:
+                    _remove_empty_folders(staging / name)
         _fsync_tree(staging)
         if target.exists():
             retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"

@@ -145,6 +145,13 @@ def _written_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> b
     return bool(now) if before is None else any(before.get(name) != state for name, state in now.items())
 
 
+def _unchanged_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> list[Path]:
+    """The files under `folder` that `before` holds with the same size and time (none when None)."""
+    if before is None:
+        return []
+    return [Path(name) for name, state in _files_state(folder).items() if before.get(name) == state]
+
+
 def _absent_image_folder(mapping: FieldMapping, data: Any) -> Path | None:
     """The folder a catalog file's relative photo paths start from, when it does not exist
     (None for a DataFrame, whose paths start from the current directory)."""
@@ -307,6 +314,8 @@ class Categorizer:
         # a model directory's logs only if this fit wrote some (tfidf-linear writes none)
         self._tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
         self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
+        # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
+        self._tensorboard_resumed = resume
         mapping, model = self.check_setup()
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
@@ -1038,9 +1047,13 @@ class Categorizer:
         # curves: the logs of a replaced model would pass for this one's.
         logs = Path(path).resolve() / RUN_KEPT[0]
         ours = getattr(self, "_tensorboard_dir", None)
-        keep_logs = ours is not None and (ours == logs or logs in ours.parents) and _written_since(
-            ours, getattr(self, "_tensorboard_before", None))
-        with atomic_directory(path, keep_run_logs=keep_logs) as staging:
+        before = getattr(self, "_tensorboard_before", None)
+        keep_logs = ours is not None and (ours == logs or logs in ours.parents) and _written_since(ours, before)
+        # A fresh run's folder keeps none of the files it did not write: a replaced
+        # ensemble's member folders would otherwise sit beside this one's.
+        replaced = [] if not keep_logs or getattr(self, "_tensorboard_resumed", False) else _unchanged_since(
+            ours, before)
+        with atomic_directory(path, keep_run_logs=keep_logs, run_logs_left_out=replaced) as staging:
             write_model_dir(staging, manifest, state, all_arrays)
             if getattr(self, "test_metrics_", None) is not None:
                 write_report(self.test_metrics_, staging / "report", title=f"{self.model}: held-out test split",
