@@ -100,6 +100,11 @@ def _unwrap_path(cell: str) -> str:
     return items[0] if items else cell
 
 
+def _levels(path: str, sep: str | None) -> list[str]:
+    """The levels of `path` split on `sep` (the whole path when None), stripped, empty ones left out."""
+    return [p.strip() for p in (path.split(sep) if sep else [path]) if p.strip()]
+
+
 def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None) -> Label:
     cell = cell.strip()
     if not cell:
@@ -108,11 +113,9 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
         items = _json_list(cell)
         if items is not None and len(items) > 1 and (sep is None or sep not in items[0]):
             # ["Apparel", "Shirts"]: the path's levels, not a list of paths
-            parts = [p.strip() for p in items]
+            parts = [p.strip() for p in items if p.strip()]
         else:
-            path = cell if items is None else (items[0] if items else "")
-            parts = [p.strip() for p in (path.split(sep) if sep else [path])]
-        parts = [p for p in parts if p]
+            parts = _levels(cell if items is None else (items[0] if items else ""), sep)
         return tuple(parts[:level] if level else parts)
     items = _json_list(cell)
     if items is None:
@@ -125,7 +128,7 @@ def _written_with(path: str, sep: str) -> tuple[str, list[str]] | None:
     for other in PATH_SEPARATORS:
         if other != sep and other in path:
             # the first in PATH_SEPARATORS (the longest) is the one the cell was written with
-            return other, [p.strip() for p in path.split(other) if p.strip()]
+            return other, _levels(path, other)
     return None
 
 
@@ -167,7 +170,7 @@ def mixed_path_separators(cells: Sequence[str], sep: str | None = None, *, top: 
     tops = set()
     for path in paths:
         if sep in path:
-            parts = [p.strip() for p in path.split(sep) if p.strip()]
+            parts = _levels(path, sep)
             if len(parts) > 1:
                 tops.add(parts[0])
     if not tops:
