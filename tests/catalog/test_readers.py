@@ -405,6 +405,18 @@ def test_a_column_named_twice_in_the_header_is_refused_when_read(tmp_path):
         {"description": "a", "category": "Shirts"}]
 
 
+def test_a_column_named_twice_in_a_parquet_schema_is_refused_when_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    columns = [pa.array(["shirt"]), pa.array(["knife"]), pa.array(["Shirts"])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["title", "title", "category"]), path)
+    with pytest.raises(ColumnError, match=r"dup\.parquet: column 'title' appears 2 times in the schema; rename all but one"):
+        read_table(path, ["title", "category"])
+    assert read_table(path, ["category"]).to_dict("records") == [{"category": "Shirts"}]
+
+
 def test_missing_column_lists_at_most_30_columns(tmp_path):
     names = [f"col{i}" for i in range(45)]
     path = _write(tmp_path, "wide.csv", ",".join(names) + "\n" + ",".join("x" * 45) + "\n")

@@ -520,6 +520,9 @@ class _Source:
             names = [n for n in parquet.schema_arrow.names if not _INDEX_COLUMN.fullmatch(n)]
         finally:
             parquet.close()
+        # Arrow lets several fields share a name (Spark and polars can write them); reading one of those
+        # by name would fail deep in pyarrow.
+        self.repeated = {n: names.count(n) for n in names if names.count(n) > 1}
         self.columns = names
 
     def _parquet_chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -565,8 +568,9 @@ class _Source:
             raise ColumnError(_missing_columns_message(self, missing))
         for column in wanted:
             if column in self.repeated:
+                where = "schema" if self.format == "parquet" else "header"
                 raise ColumnError(f"{self.path}: column {column!r} appears {self.repeated[column]} times in the "
-                                  "header; rename all but one")
+                                  f"{where}; rename all but one")
         return wanted
 
     def chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
