@@ -49,6 +49,14 @@ def test_an_empty_json_list_is_an_empty_label_in_every_format():
             parse_labels(["a > b", "[]"], label_format)
 
 
+def test_null_items_of_a_json_list_are_no_labels():
+    # Parquet list columns hold nulls; a pandas list holding NaN is written as JSON NaN
+    assert parse_labels(['["cotton", null]', '["men", NaN, "cotton"]', "[null]", '["x", "y"]'], "multi",
+                        require=False) == [("cotton",), ("cotton", "men"), (), ("x", "y")]
+    assert parse_labels(['["Home", null, "Bath"]', '[null, "Home >> Curtains"]'], "path") == [
+        ("Home", "Bath"), ("Home", "Curtains")]
+
+
 def test_path_truncated_to_level():
     cells = ['["A >> B >> C >> D"]', "A >> E"]
     assert parse_labels(cells, "path", level=2) == [("A", "B"), ("A", "E")]

@@ -36,8 +36,9 @@ def _json_list(cell: str) -> list[str] | None:
         value = json.loads(cell)
     except json.JSONDecodeError:
         return None
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
-        return [str(v) for v in value]
+    if isinstance(value, list) and all(v is None or isinstance(v, (str, int, float)) for v in value):
+        # A null item (a Parquet list's null, a pandas NaN written as JSON NaN) is no label.
+        return [str(v) for v in value if v is not None and v == v]
     return None
 
 
