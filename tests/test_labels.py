@@ -49,6 +49,12 @@ def test_an_empty_json_list_is_an_empty_label_in_every_format():
             parse_labels(["a > b", "[]"], label_format)
 
 
+def test_json_list_cells_have_no_say_in_the_multi_label_separator():
+    # a DataFrame column mixing Python lists and "a|b" text: the lists' commas are JSON's
+    cells = ['["cotton", "men"]', '["silk", "women"]', "wool|kids"]
+    assert parse_labels(cells, "multi")[2] == ("kids", "wool")
+
+
 def test_null_items_of_a_json_list_are_no_labels():
     # Parquet list columns hold nulls; a pandas list holding NaN is written as JSON NaN
     assert parse_labels(['["cotton", null]', '["men", NaN, "cotton"]', "[null]", '["x", "y"]'], "multi",

@@ -78,7 +78,11 @@ def parse_labels(
         labels = [(c.strip(),) if c.strip() else () for c in cells]
     else:
         if sep is None:
-            unwrapped = [_unwrap_path(c) if label_format == "path" else c for c in cells]
+            if label_format == "path":
+                unwrapped = [_unwrap_path(c) for c in cells]
+            else:
+                # A JSON list's commas part its items, not labels: it has no say in the separator.
+                unwrapped = ["" if _json_list(c.strip()) is not None else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
     if not require:
