@@ -63,6 +63,13 @@ def test_null_items_of_a_json_list_are_no_labels():
         ("Home", "Bath"), ("Home", "Curtains")]
 
 
+@pytest.mark.parametrize("cell", ["Apparel > > Shirts", "> Apparel > Shirts", "Apparel > Shirts >",
+                                  "Apparel >  > Shirts", "Apparel >> >> Shirts"])
+def test_an_empty_level_of_a_path_cell_is_dropped(cell):
+    # a spaced separator beside another, or at either end, leaves no level named "> Shirts" or "Shirts >"
+    assert parse_labels([cell, "Home > Bath"], "path")[0] == ("Apparel", "Shirts")
+
+
 def test_path_truncated_to_level():
     cells = ['["A >> B >> C >> D"]', "A >> E"]
     assert parse_labels(cells, "path", level=2) == [("A", "B"), ("A", "E")]

@@ -12,6 +12,7 @@ upper levels are recovered from the leaf, so every level can be scored.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -116,13 +117,27 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
             parts = [p.strip() for p in items]
         else:
             path = cell if items is None else (items[0] if items else "")
-            parts = [p.strip() for p in (path.split(sep) if sep else [path])]
+            parts = [p.strip() for p in (_split_path(path, sep) if sep else [path])]
         parts = [p for p in parts if p]
         return tuple(parts[:level] if level else parts)
     items = _json_list(cell)
     if items is None:
         items = cell.split(sep) if sep else [cell]
     return tuple(sorted({i.strip() for i in items if i.strip()}))
+
+
+def _split_path(path: str, sep: str) -> list[str]:
+    """`path` split into its levels on `sep`.
+
+    A separator written with spaces (" > ") is also found where it has lost
+    one: beside another ("A > > C"), at the start or end of a stripped cell
+    ("> C", "A > B >"). Split on " > " alone, those leave a level named
+    "> C"; found, the empty level is dropped as the other empty ones are.
+    """
+    core = sep.strip()
+    if not core or core == sep:
+        return path.split(sep)
+    return re.split(rf"(?:^|\s+){re.escape(core)}(?=\s|$)", path)
 
 
 def _written_with(path: str, sep: str) -> tuple[str, list[str]] | None:
