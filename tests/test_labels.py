@@ -4,7 +4,7 @@ import pytest
 from prodcat.errors import LabelError
 from prodcat.labels import (
     LabelSpace, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
-    path_labels_from_columns,
+    path_labels_from_columns, require_labels,
 )
 
 
@@ -160,6 +160,14 @@ def test_empty_labels_name_their_rows():
 def test_paths_from_columns_drop_empty_trailing_levels():
     labels = path_labels_from_columns([["Apparel", "Home"], ["Topwear", "Bath"], ["Shirts", ""]])
     assert labels == [("Apparel", "Topwear", "Shirts"), ("Home", "Bath")]
+
+
+def test_paths_from_columns_cut_to_a_level_drop_the_levels_left_empty():
+    columns = [["Apparel", "", "Home"], ["", "Bath", "Kitchen"], ["Shirts", "Mats", ""]]
+    assert path_labels_from_columns(columns, 2) == [("Apparel",), ("", "Bath"), ("Home", "Kitchen")]
+    assert path_labels_from_columns(columns, 1) == [("Apparel",), (), ("Home",)]
+    with pytest.raises(LabelError, match="empty in 1 row"):
+        require_labels(path_labels_from_columns([["Apparel", ""], ["Shirts", "Bath"]], 1), where="c.csv", column="a,b")
 
 
 def test_label_space_encodes_and_decides_single():

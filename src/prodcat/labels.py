@@ -256,10 +256,11 @@ def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None
     """Build paths from several columns (top level first); empty trailing levels are dropped."""
     labels = []
     for parts in zip(*columns):
-        parts = [p.strip() for p in parts]
+        # Cut before the empty levels go: an empty top level cut to one level is an empty label, not a class "".
+        parts = [p.strip() for p in parts][:level]
         while parts and not parts[-1]:
             parts.pop()
-        labels.append(tuple(parts[:level] if level else parts))
+        labels.append(tuple(parts))
     return labels
 
 
