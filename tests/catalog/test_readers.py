@@ -405,6 +405,17 @@ def test_a_column_named_twice_in_the_header_is_refused_when_read(tmp_path):
         {"description": "a", "category": "Shirts"}]
 
 
+def test_spaces_around_header_names_are_no_part_of_them(tmp_path):
+    # a hand-written "sku, title" header: --text-cols title could never name " title"
+    path = _write(tmp_path, "padded.csv", "sku, title , category\n007, Shirt ,Shirts\n")
+    assert read_columns(path) == ["sku", "title", "category"]
+    assert read_table(path, ["title", "category"]).to_dict("records") == [{"title": " Shirt ", "category": "Shirts"}]
+    # unless that makes two columns one: then the name is refused as a repeated one
+    path = _write(tmp_path, "twice.csv", "title, title,category\nshirt,knife,Shirts\n")
+    with pytest.raises(ColumnError, match=r"twice\.csv: column 'title' appears 2 times in the header"):
+        read_table(path, ["title", "category"])
+
+
 def test_a_column_named_twice_in_a_parquet_schema_is_refused_when_read(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

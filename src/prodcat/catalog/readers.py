@@ -331,10 +331,11 @@ class _Source:
                         f"{self.path}: malformed {_FORMAT_NAMES[self.format]} at line 2: expected "
                         f"{len(file_names)} fields, saw {width}; a field holding the separator must be quoted"
                     )
-            names = file_names + [str(i) for i in range(len(file_names), width)]
+            names = _unpadded(file_names) + [str(i) for i in range(len(file_names), width)]
             # pandas names a repeated header name's later columns NAME.1, ...:
             # reading NAME would then take the first one without a word.
             written = records[0] if records and len(records[0]) == len(file_names) else file_names
+            written = [name.strip() or name for name in written]
             if self.column_names:
                 given = list(self.column_names[:width])
                 names = given + names[len(given):]
@@ -768,6 +769,20 @@ def _sniff_separator(head: str, header: bool) -> str:
         if any(_count_outside_quotes(line, best) != counts[best] for line in lines[1:-1] or lines[1:]):
             return ","
     return best
+
+
+def _unpadded(names: list[str]) -> list[str]:
+    """Header names without the spaces around them, unless that makes one another's name.
+
+    A header written "sku, title, category" names its columns " title" and
+    " category", which no --text-cols can name (the CLI strips its names).
+    """
+    unpadded: list[str] = []
+    for name in names:
+        bare = name.strip()
+        taken = not bare or bare in unpadded or bare in names
+        unpadded.append(name if bare != name and taken else bare)
+    return unpadded
 
 
 def _first_records(head: str, sep: str, complete: bool) -> list[list[str]]:
