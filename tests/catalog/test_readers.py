@@ -325,8 +325,17 @@ def test_not_utf8_names_the_byte_and_line(tmp_path):
     with pytest.raises(CatalogError) as caught:
         read_table(path)
     assert str(caught.value) == (
-        f"{path} is not UTF-8 text: byte 0xE9 at line 3; re-save it as UTF-8 or pass --encoding latin-1"
+        f"{path} is not UTF-8 text: byte 0xE9 at line 3; re-save it as UTF-8 or pass --encoding cp1252"
     )
+
+
+def test_the_encoding_a_not_utf8_error_suggests_reads_an_excel_export_right(tmp_path):
+    # Excel on Windows writes cp1252: read as latin-1, its quote in "Men’s" would be the control character U+0092
+    path = _write(tmp_path, "excel.csv", data="id,title\n1,Café\n2,Men’s “oxford” shirt – €20\n".encode("cp1252"))
+    with pytest.raises(CatalogError) as caught:
+        read_table(path)
+    suggested = str(caught.value).rsplit("--encoding ", 1)[1]
+    assert read_table(path, encoding=suggested)["title"].tolist() == ["Café", "Men’s “oxford” shirt – €20"]
 
 
 @pytest.mark.parametrize("name", ["deep.csv", "deep.jsonl"])

@@ -297,8 +297,10 @@ class _Source:
         found = _find_bad_byte(self.path, self.compression, self.encoding)
         where = f": byte 0x{found[1]:02X} at line {found[0]}" if found else ""
         if _is_utf8(self.encoding):
+            # cp1252 (Excel on Windows) reads every latin-1 letter the same, and its quotes, dashes and euro
+            # sign too, where latin-1 would make them invisible control characters.
             return CatalogError(
-                f"{self.path} is not UTF-8 text{where}; re-save it as UTF-8 or pass --encoding latin-1"
+                f"{self.path} is not UTF-8 text{where}; re-save it as UTF-8 or pass --encoding cp1252"
             )
         return CatalogError(
             f"{self.path} is not valid {self.encoding} text{where}; pass its real encoding with --encoding"
