@@ -375,6 +375,9 @@ def test_invalid_json_line(tmp_path):
     path = _write(tmp_path, "bad.jsonl", '{"id": 1}\n\n{"id": 2,}\n')
     with pytest.raises(CatalogError, match=r"bad\.jsonl: invalid JSON at line 3"):
         read_table(path)
+    cut_short = _write(tmp_path, "cut.jsonl", '{"id": 1}\n{"id": 2, "title": "chef knife", \n')
+    with pytest.raises(CatalogError, match=r"cut\.jsonl: invalid JSON at line 2: .* \(column 34\)"):
+        read_table(cut_short)
     not_object = _write(tmp_path, "list.jsonl", '{"id": 1}\n[1, 2]\n')
     with pytest.raises(CatalogError, match=r"list\.jsonl: line 2 is not a JSON object"):
         read_table(not_object)

@@ -458,7 +458,8 @@ class _Source:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    # without its line end, which a line cut short would be blamed on (as "column 1")
+                    record = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
                     raise CatalogError(
                         f"{self.path}: invalid JSON at line {number}: {exc.msg} (column {exc.colno}); "
