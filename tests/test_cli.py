@@ -89,6 +89,13 @@ def test_inspect_terminal_and_json(capsys):
     assert report["rows"] == 630 and report["classes"] == 10
 
 
+def test_inspect_refuses_a_top_below_one(capsys):
+    # a negative --top sliced the lists from their far end: all but the rarest few
+    code, out, err = run(capsys, "inspect", "--data", DEMO, *DEMO_FIELDS, "--top", "-2", "--json")
+    assert code == 2 and err.strip().splitlines() == ["prodcat: error: --top must be 1 or more, got -2"]
+    assert out == ""
+
+
 def test_models_and_version(capsys):
     assert "tfidf-linear" in run(capsys, "models")[1]
     assert run(capsys, "--version")[1].startswith("prodcat 0.")

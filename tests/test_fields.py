@@ -35,6 +35,12 @@ def test_inconsistent_options_are_refused(options, message):
         resolve_fields(text_cols=["t"], **options)
 
 
+def test_a_label_column_read_as_text_is_refused():
+    mapping = resolve_fields(text_cols=["title", "sub"], label_cols=["master", "sub"], label_format="path")
+    with pytest.raises(ConfigError, match="column 'sub' is both a text and a label column"):
+        mapping.require_labels()
+
+
 def test_unknown_preset_and_unknown_config_keys(tmp_path):
     with pytest.raises(ConfigError, match="unknown preset 'fashon'; presets: fashion"):
         resolve_fields("fashon")

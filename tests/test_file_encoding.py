@@ -65,7 +65,7 @@ def test_predict_and_evaluate_read_a_latin1_file_only_when_told(latin_model, tmp
         assert code == 2 and out == ""
         assert err.strip().splitlines() == [
             f"prodcat: error: {latin} is not UTF-8 text: byte 0xE9 at line 2; re-save it as UTF-8 or pass "
-            "--encoding latin-1"
+            "--encoding cp1252"
         ]
         code, _, err = run(capsys, *command, "--encoding", "latin-1", "-q")
         assert code == 0, err

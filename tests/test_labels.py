@@ -4,7 +4,7 @@ import pytest
 from prodcat.errors import LabelError
 from prodcat.labels import (
     LabelSpace, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
-    path_labels_from_columns,
+    path_labels_from_columns, require_labels,
 )
 
 
@@ -47,6 +47,27 @@ def test_an_empty_json_list_is_an_empty_label_in_every_format():
     for label_format in ("multi", "path"):
         with pytest.raises(LabelError, match="empty in 1 row"):
             parse_labels(["a > b", "[]"], label_format)
+
+
+def test_json_list_cells_have_no_say_in_the_multi_label_separator():
+    # a DataFrame column mixing Python lists and "a|b" text: the lists' commas are JSON's
+    cells = ['["cotton", "men"]', '["silk", "women"]', "wool|kids"]
+    assert parse_labels(cells, "multi")[2] == ("kids", "wool")
+
+
+def test_null_items_of_a_json_list_are_no_labels():
+    # Parquet list columns hold nulls; a pandas list holding NaN is written as JSON NaN
+    assert parse_labels(['["cotton", null]', '["men", NaN, "cotton"]', "[null]", '["x", "y"]'], "multi",
+                        require=False) == [("cotton",), ("cotton", "men"), (), ("x", "y")]
+    assert parse_labels(['["Home", null, "Bath"]', '[null, "Home >> Curtains"]'], "path") == [
+        ("Home", "Bath"), ("Home", "Curtains")]
+
+
+@pytest.mark.parametrize("cell", ["Apparel > > Shirts", "> Apparel > Shirts", "Apparel > Shirts >",
+                                  "Apparel >  > Shirts", "Apparel >> >> Shirts"])
+def test_an_empty_level_of_a_path_cell_is_dropped(cell):
+    # a spaced separator beside another, or at either end, leaves no level named "> Shirts" or "Shirts >"
+    assert parse_labels([cell, "Home > Bath"], "path")[0] == ("Apparel", "Shirts")
 
 
 def test_path_truncated_to_level():
@@ -139,6 +160,14 @@ def test_empty_labels_name_their_rows():
 def test_paths_from_columns_drop_empty_trailing_levels():
     labels = path_labels_from_columns([["Apparel", "Home"], ["Topwear", "Bath"], ["Shirts", ""]])
     assert labels == [("Apparel", "Topwear", "Shirts"), ("Home", "Bath")]
+
+
+def test_paths_from_columns_cut_to_a_level_drop_the_levels_left_empty():
+    columns = [["Apparel", "", "Home"], ["", "Bath", "Kitchen"], ["Shirts", "Mats", ""]]
+    assert path_labels_from_columns(columns, 2) == [("Apparel",), ("", "Bath"), ("Home", "Kitchen")]
+    assert path_labels_from_columns(columns, 1) == [("Apparel",), (), ("Home",)]
+    with pytest.raises(LabelError, match="empty in 1 row"):
+        require_labels(path_labels_from_columns([["Apparel", ""], ["Shirts", "Bath"]], 1), where="c.csv", column="a,b")
 
 
 def test_label_space_encodes_and_decides_single():

@@ -430,6 +430,8 @@ def inspect(
     from prodcat.catalog.inspect import inspect_catalog, render_inspection
     from prodcat.catalog.load import load_catalog
 
+    if top < 1:
+        raise ConfigError(f"--top must be 1 or more, got {top}")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)

@@ -12,6 +12,7 @@ upper levels are recovered from the leaf, so every level can be scored.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -36,8 +37,9 @@ def _json_list(cell: str) -> list[str] | None:
         value = json.loads(cell)
     except json.JSONDecodeError:
         return None
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
-        return [str(v) for v in value]
+    if isinstance(value, list) and all(v is None or isinstance(v, (str, int, float)) for v in value):
+        # A null item (a Parquet list's null, a pandas NaN written as JSON NaN) is no label.
+        return [str(v) for v in value if v is not None and v == v]
     return None
 
 
@@ -77,7 +79,11 @@ def parse_labels(
         labels = [(c.strip(),) if c.strip() else () for c in cells]
     else:
         if sep is None:
-            unwrapped = [_unwrap_path(c) if label_format == "path" else c for c in cells]
+            if label_format == "path":
+                unwrapped = [_unwrap_path(c) for c in cells]
+            else:
+                # A JSON list's commas part its items, not labels: it has no say in the separator.
+                unwrapped = ["" if _json_list(c.strip()) is not None else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
     if not require:
@@ -102,7 +108,7 @@ def _unwrap_path(cell: str) -> str:
 
 def _levels(path: str, sep: str | None) -> list[str]:
     """The levels of `path` split on `sep` (the whole path when None), stripped, empty ones left out."""
-    return [p.strip() for p in (path.split(sep) if sep else [path]) if p.strip()]
+    return [p.strip() for p in (_split_path(path, sep) if sep else [path]) if p.strip()]
 
 
 def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None) -> Label:
@@ -121,6 +127,20 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     if items is None:
         items = cell.split(sep) if sep else [cell]
     return tuple(sorted({i.strip() for i in items if i.strip()}))
+
+
+def _split_path(path: str, sep: str) -> list[str]:
+    """`path` split into its levels on `sep`.
+
+    A separator written with spaces (" > ") is also found where it has lost
+    one: beside another ("A > > C"), at the start or end of a stripped cell
+    ("> C", "A > B >"). Split on " > " alone, those leave a level named
+    "> C"; found, the empty level is dropped as the other empty ones are.
+    """
+    core = sep.strip()
+    if not core or core == sep:
+        return path.split(sep)
+    return re.split(rf"(?:^|\s+){re.escape(core)}(?=\s|$)", path)
 
 
 def _written_with(path: str, sep: str) -> tuple[str, list[str]] | None:
@@ -239,10 +259,11 @@ def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None
     """Build paths from several columns (top level first); empty trailing levels are dropped."""
     labels = []
     for parts in zip(*columns):
-        parts = [p.strip() for p in parts]
+        # Cut before the empty levels go: an empty top level cut to one level is an empty label, not a class "".
+        parts = [p.strip() for p in parts][:level]
         while parts and not parts[-1]:
             parts.pop()
-        labels.append(tuple(parts[:level] if level else parts))
+        labels.append(tuple(parts))
     return labels
 
 

@@ -325,8 +325,17 @@ def test_not_utf8_names_the_byte_and_line(tmp_path):
     with pytest.raises(CatalogError) as caught:
         read_table(path)
     assert str(caught.value) == (
-        f"{path} is not UTF-8 text: byte 0xE9 at line 3; re-save it as UTF-8 or pass --encoding latin-1"
+        f"{path} is not UTF-8 text: byte 0xE9 at line 3; re-save it as UTF-8 or pass --encoding cp1252"
     )
+
+
+def test_the_encoding_a_not_utf8_error_suggests_reads_an_excel_export_right(tmp_path):
+    # Excel on Windows writes cp1252: read as latin-1, its quote in "Men’s" would be the control character U+0092
+    path = _write(tmp_path, "excel.csv", data="id,title\n1,Café\n2,Men’s “oxford” shirt – €20\n".encode("cp1252"))
+    with pytest.raises(CatalogError) as caught:
+        read_table(path)
+    suggested = str(caught.value).rsplit("--encoding ", 1)[1]
+    assert read_table(path, encoding=suggested)["title"].tolist() == ["Café", "Men’s “oxford” shirt – €20"]
 
 
 @pytest.mark.parametrize("name", ["deep.csv", "deep.jsonl"])
@@ -366,6 +375,9 @@ def test_invalid_json_line(tmp_path):
     path = _write(tmp_path, "bad.jsonl", '{"id": 1}\n\n{"id": 2,}\n')
     with pytest.raises(CatalogError, match=r"bad\.jsonl: invalid JSON at line 3"):
         read_table(path)
+    cut_short = _write(tmp_path, "cut.jsonl", '{"id": 1}\n{"id": 2, "title": "chef knife", \n')
+    with pytest.raises(CatalogError, match=r"cut\.jsonl: invalid JSON at line 2: .* \(column 34\)"):
+        read_table(cut_short)
     not_object = _write(tmp_path, "list.jsonl", '{"id": 1}\n[1, 2]\n')
     with pytest.raises(CatalogError, match=r"list\.jsonl: line 2 is not a JSON object"):
         read_table(not_object)
@@ -403,6 +415,29 @@ def test_a_column_named_twice_in_the_header_is_refused_when_read(tmp_path):
     # a repeated column nobody reads does not matter
     assert read_table(path, ["description", "category"]).to_dict("records") == [
         {"description": "a", "category": "Shirts"}]
+
+
+def test_spaces_around_header_names_are_no_part_of_them(tmp_path):
+    # a hand-written "sku, title" header: --text-cols title could never name " title"
+    path = _write(tmp_path, "padded.csv", "sku, title , category\n007, Shirt ,Shirts\n")
+    assert read_columns(path) == ["sku", "title", "category"]
+    assert read_table(path, ["title", "category"]).to_dict("records") == [{"title": " Shirt ", "category": "Shirts"}]
+    # unless that makes two columns one: then the name is refused as a repeated one
+    path = _write(tmp_path, "twice.csv", "title, title,category\nshirt,knife,Shirts\n")
+    with pytest.raises(ColumnError, match=r"twice\.csv: column 'title' appears 2 times in the header"):
+        read_table(path, ["title", "category"])
+
+
+def test_a_column_named_twice_in_a_parquet_schema_is_refused_when_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    columns = [pa.array(["shirt"]), pa.array(["knife"]), pa.array(["Shirts"])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["title", "title", "category"]), path)
+    with pytest.raises(ColumnError, match=r"dup\.parquet: column 'title' appears 2 times in the schema; rename all but one"):
+        read_table(path, ["title", "category"])
+    assert read_table(path, ["category"]).to_dict("records") == [{"category": "Shirts"}]
 
 
 def test_missing_column_lists_at_most_30_columns(tmp_path):

@@ -114,6 +114,11 @@ class FieldMapping:
     def require_labels(self) -> FieldMapping:
         if not self.label_cols:
             raise ConfigError("no label column: pass --label-col or a --preset")
+        # A model that reads the label among its text scores perfectly on every split and learns nothing.
+        both = [c for c in self.label_cols if c in self.text_cols]
+        if both:
+            raise ConfigError(f"column {both[0]!r} is both a text and a label column: the model would read each "
+                              "product's answer; leave it out of --text-cols")
         return self
 
     def columns(self, with_labels: bool = True) -> list[str]:

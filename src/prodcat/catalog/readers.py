@@ -297,8 +297,10 @@ class _Source:
         found = _find_bad_byte(self.path, self.compression, self.encoding)
         where = f": byte 0x{found[1]:02X} at line {found[0]}" if found else ""
         if _is_utf8(self.encoding):
+            # cp1252 (Excel on Windows) reads every latin-1 letter the same, and its quotes, dashes and euro
+            # sign too, where latin-1 would make them invisible control characters.
             return CatalogError(
-                f"{self.path} is not UTF-8 text{where}; re-save it as UTF-8 or pass --encoding latin-1"
+                f"{self.path} is not UTF-8 text{where}; re-save it as UTF-8 or pass --encoding cp1252"
             )
         return CatalogError(
             f"{self.path} is not valid {self.encoding} text{where}; pass its real encoding with --encoding"
@@ -331,10 +333,11 @@ class _Source:
                         f"{self.path}: malformed {_FORMAT_NAMES[self.format]} at line 2: expected "
                         f"{len(file_names)} fields, saw {width}; a field holding the separator must be quoted"
                     )
-            names = file_names + [str(i) for i in range(len(file_names), width)]
+            names = _unpadded(file_names) + [str(i) for i in range(len(file_names), width)]
             # pandas names a repeated header name's later columns NAME.1, ...:
             # reading NAME would then take the first one without a word.
             written = records[0] if records and len(records[0]) == len(file_names) else file_names
+            written = [name.strip() or name for name in written]
             if self.column_names:
                 given = list(self.column_names[:width])
                 names = given + names[len(given):]
@@ -455,7 +458,8 @@ class _Source:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    # without its line end, which a line cut short would be blamed on (as "column 1")
+                    record = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
                     raise CatalogError(
                         f"{self.path}: invalid JSON at line {number}: {exc.msg} (column {exc.colno}); "
@@ -520,6 +524,9 @@ class _Source:
             names = [n for n in parquet.schema_arrow.names if not _INDEX_COLUMN.fullmatch(n)]
         finally:
             parquet.close()
+        # Arrow lets several fields share a name (Spark and polars can write them); reading one of those
+        # by name would fail deep in pyarrow.
+        self.repeated = {n: names.count(n) for n in names if names.count(n) > 1}
         self.columns = names
 
     def _parquet_chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -565,8 +572,9 @@ class _Source:
             raise ColumnError(_missing_columns_message(self, missing))
         for column in wanted:
             if column in self.repeated:
+                where = "schema" if self.format == "parquet" else "header"
                 raise ColumnError(f"{self.path}: column {column!r} appears {self.repeated[column]} times in the "
-                                  "header; rename all but one")
+                                  f"{where}; rename all but one")
         return wanted
 
     def chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -764,6 +772,20 @@ def _sniff_separator(head: str, header: bool) -> str:
         if any(_count_outside_quotes(line, best) != counts[best] for line in lines[1:-1] or lines[1:]):
             return ","
     return best
+
+
+def _unpadded(names: list[str]) -> list[str]:
+    """Header names without the spaces around them, unless that makes one another's name.
+
+    A header written "sku, title, category" names its columns " title" and
+    " category", which no --text-cols can name (the CLI strips its names).
+    """
+    unpadded: list[str] = []
+    for name in names:
+        bare = name.strip()
+        taken = not bare or bare in unpadded or bare in names
+        unpadded.append(name if bare != name and taken else bare)
+    return unpadded
 
 
 def _first_records(head: str, sep: str, complete: bool) -> list[list[str]]:
