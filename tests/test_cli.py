@@ -195,6 +195,42 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
 
 
+def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_warning(tmp_path, capsys):
+    # They used to be learned silently as classes of their own, splitting one class's products.
+    frame = tiny_frame()
+    shirts = frame.index[frame["leaf"] == "Shirts"]
+    frame.loc[shirts[:3], "leaf"] = "shirts"
+    frame.loc[shirts[3:4], "leaf"] = "SHIRTS"
+    bedding = frame.index[frame["leaf"] == "Bedding"]
+    frame.loc[bedding, "leaf"] = "Bed Linen"
+    frame.loc[bedding[:2], "leaf"] = "Bed  Linen"  # two spaces
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "leaf"]
+    expected = (f"{data}: label column 'leaf' has 2 class(es) written in more than one way, differing only in "
+                "case or spacing: 'Bed Linen' (22) / 'Bed  Linen' (2); 'Shirts' (20) / 'shirts' (3) / 'SHIRTS' (1): "
+                "each spelling is learned as a class of its own; write each class one way")
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    # both have 24 products: the first in alphabetical order comes first
+    assert json.loads(out)["spelled_apart"] == {"column": "leaf", "groups": 2, "rows": 6, "first": [
+        [["Bed Linen", 22], ["Bed  Linen", 2]], [["Shirts", 20], ["shirts", 3], ["SHIRTS", 1]]]}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    assert f"Classes spelled apart: {' '.join(expected.split())}" in " ".join(out.split())
+
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "written in more than one way" in line]
+    assert len(warnings) == 1 and " ".join(warnings[0].split()) == f"warning: {' '.join(expected.split())}"
+    # Each class written one way: nothing to say.
+    data = _catalog(tmp_path, tiny_frame(), name="clean.csv")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0 and json.loads(out)["spelled_apart"] is None
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2")
+    assert code == 0 and "more than one way" not in err
+
+
 def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):
     frame = tiny_frame()
     frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")

@@ -3,7 +3,7 @@ import pytest
 
 from prodcat.errors import LabelError
 from prodcat.labels import (
-    LabelSpace, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
+    LabelSpace, classes_spelled_apart, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
     path_labels_from_columns, require_labels,
 )
 
@@ -204,3 +204,14 @@ def test_one_class_is_refused():
 def test_label_space_round_trips_as_data():
     space = LabelSpace.from_labels([("a", "b"), ("a", "c")], "path")
     assert LabelSpace.from_dict(space.to_dict()) == space
+
+
+def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_one():
+    paths = [("Apparel", "Shirts")] * 3 + [("apparel", "Shirts"), ("Home", "Bath")]
+    assert classes_spelled_apart(paths, "path")["first"] == [[["Apparel > Shirts", 3], ["apparel > Shirts", 1]]]
+    # a tag is a class of its own, whichever products carry it
+    tags = [("Blue", "Shirts"), ("blue",), ("Shirts",), ("red",)]
+    found = classes_spelled_apart(tags, "multi")
+    assert found == {"groups": 1, "rows": 1, "first": [[["Blue", 1], ["blue", 1]]]}
+    # one spelling each, however alike the names look otherwise
+    assert classes_spelled_apart([("T-Shirts",), ("T Shirts",), ("Shirts",), ()], "single") is None

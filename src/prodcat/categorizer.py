@@ -51,7 +51,7 @@ from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level
-from prodcat.labels import LabelSpace, label_name, mixed_path_separators_message
+from prodcat.labels import LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
@@ -329,6 +329,9 @@ class Categorizer:
             found = part.mixed_path_separators() if part is not None else None
             if found:
                 say.warn(mixed_path_separators_message(found, where=part.source, column=found["column"]))
+            apart = part.classes_spelled_apart() if part is not None else None
+            if apart:
+                say.warn(classes_spelled_apart_message(apart, where=part.source, column=apart["column"]))
         if reads_images:
             absent = _absent_image_folder(mapping, data)
             if absent is not None:

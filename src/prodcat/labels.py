@@ -267,6 +267,53 @@ def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None
     return labels
 
 
+def _spelling(level: str) -> str:
+    return " ".join(level.split()).casefold()
+
+
+def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: int = 5) -> dict | None:
+    """Classes that differ only in letter case or spacing: one class the user meant, learned as several.
+
+    "Shirts", "shirts" and "Shirts " read the same to a person, but each is
+    a class of its own to a model, which splits their products between them.
+    A path compares level by level, a multi-label column tag by tag.
+
+    Returns None when there are none, else {"groups" (how many), "rows"
+    (labels spelled as a group's less common spellings), "first" (at most
+    `top` groups, most products first: each a list of [class, products],
+    most common spelling first)}.
+
+        >>> classes_spelled_apart([("Shirts",)] * 3 + [("shirts",), ("Men  Shirts",), ("Mugs",)], "single")["first"]
+        [[['Shirts', 3], ['shirts', 1]]]
+    """
+    counts: Counter = Counter()
+    for label in labels:
+        counts.update([(tag,) for tag in label] if label_format == "multi" else [tuple(label)] if label else [])
+    spellings: dict[tuple[str, ...], list[tuple[Label, int]]] = {}
+    for label, n in counts.items():
+        spellings.setdefault(tuple(_spelling(level) for level in label), []).append((label, n))
+    groups = [sorted(g, key=lambda item: (-item[1], item[0])) for g in spellings.values() if len(g) > 1]
+    if not groups:
+        return None
+    groups.sort(key=lambda g: (-sum(n for _, n in g), g[0][0]))
+    return {
+        "groups": len(groups),
+        "rows": sum(n for g in groups for _, n in g[1:]),
+        "first": [[[label_name(label, label_format), n] for label, n in g] for g in groups[:top]],
+    }
+
+
+def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `classes_spelled_apart`' finding, for a warning."""
+    shown = "; ".join(" / ".join(f"{name!r} ({n})" for name, n in group) for group in found["first"])
+    more = found["groups"] - len(found["first"])
+    return (
+        f"{where}: label column {column!r} has {found['groups']} class(es) written in more than one way, "
+        f"differing only in case or spacing: {shown}{f'; and {more} more' if more > 0 else ''}: "
+        "each spelling is learned as a class of its own; write each class one way"
+    )
+
+
 def label_name(label: Label, label_format: str) -> str:
     """How a label reads in reports and prediction files."""
     return PATH_JOINER.join(label) if label_format == "path" else "|".join(label)

@@ -30,7 +30,7 @@ from rich.text import Text
 
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
-from prodcat.labels import label_name, mixed_path_separators_message
+from prodcat.labels import classes_spelled_apart_message, label_name, mixed_path_separators_message
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
 MAX_CLASS_COUNTS = 1000
@@ -196,6 +196,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
                 "max": max(per_product, default=None),
             }
         report["long_tail"] = _long_tail(counts, top)
+        # "Shirts" and "shirts" are two classes to a model, splitting one class's products
+        report["spelled_apart"] = catalog.classes_spelled_apart(top)
 
     report["duplicates"] = _duplicates(shown, keys, top)
 
@@ -395,6 +397,10 @@ def render_inspection(report: dict, console: Console) -> None:
         if report.get("path_depths") and len(report["path_depths"]) > 1:
             depths = ", ".join(f"{d} levels: {_n(c)}" for d, c in report["path_depths"].items())
             _say(console, f"Path depths: {depths}")
+    apart = report.get("spelled_apart")
+    if apart:
+        line = classes_spelled_apart_message(apart, where=report["source"], column=apart["column"])
+        console.print(Text.assemble("\n", ("Classes spelled apart:", "yellow"), " ", line), soft_wrap=True)
     mixed = report.get("mixed_separators")
     if mixed:
         line = mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
-from prodcat.labels import Label, mixed_path_separators
+from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators
 
 
 @dataclass
@@ -71,6 +71,14 @@ class Catalog:
         column = mapping.label_cols[0]
         found = mixed_path_separators(self.frame[column].tolist(), mapping.label_sep, top=top)
         return {"column": column, **found} if found else None
+
+    def classes_spelled_apart(self, top: int = 5) -> dict | None:
+        """Classes differing only in case or spacing (`prodcat.labels.classes_spelled_apart`),
+        with "column"; None when there are none or the catalog has no labels."""
+        if self.labels is None:
+            return None
+        found = classes_spelled_apart(self.labels, self.mapping.label_format, top=top)
+        return {"column": ",".join(self.mapping.label_cols), **found} if found else None
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)
