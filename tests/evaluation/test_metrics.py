@@ -93,6 +93,16 @@ def test_unseen_true_classes_are_errors_not_crashes():
     assert_plain_json(m)
 
 
+def test_supports_are_counts_even_when_every_prediction_is_wrong():
+    # sklearn returns float supports when no prediction is right
+    space = LabelSpace("path", ["A > a1", "B > b1", "C > c1"])
+    proba = np.array([[0.2, 0.5, 0.3], [0.5, 0.2, 0.3]])
+    m = compute_metrics(space, [("A", "a1"), ("C", "c1")], proba)
+    for per_class in [m["per_class"]] + [lv["per_class"] for lv in m["levels"]]:
+        assert all(type(row["support"]) is int for row in per_class.values())
+    assert m["per_class"]["A > a1"]["support"] == 1
+
+
 def test_confusions_most_frequent_first_with_rates():
     space = LabelSpace("single", ["A", "B", "C"])
     pairs = [("A", "B")] * 5 + [("B", "C")] * 3 + [("C", "A")] * 1 + [("A", "A")] * 5 + [("B", "B")] * 3

@@ -221,8 +221,10 @@ def _flat_scores(y_true, y_pred) -> dict:
 def _per_class(y_true, y_pred) -> dict:
     labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    # int(): sklearn gives float supports when no prediction is right, which
+    # would read "1.0" products in metrics.json and "1.0000" in report.md
     return {
-        name: {"precision": p[i], "recall": r[i], "f1": f[i], "support": s[i]}
+        name: {"precision": p[i], "recall": r[i], "f1": f[i], "support": int(s[i])}
         for i, name in enumerate(labels)
     }
 
