@@ -92,6 +92,24 @@ def test_evaluate_leaves_out_products_seen_in_training(fitted):
     mixed = pd.concat([frame.head(10), fresh], ignore_index=True)
     metrics = no_test_split.evaluate(mixed)
     assert metrics["excluded_seen_in_training"] == 10 and metrics["n"] == len(fresh)
+    assert metrics["kept_seen_in_training"] == 0
+
+
+def test_evaluate_with_keep_seen_says_how_many_products_are_scored_in_sample(tmp_path, capsys):
+    # Products the model trained on are scored right from memory: a mislabeled
+    # one is not among the confident mistakes, so the report must say so.
+    frame = tiny_frame()
+    clf = Categorizer(test_size=0, **FORMATS["single"]).fit(frame)
+    fresh = tiny_frame(seed=5)
+    fresh["title"] = fresh["title"] + " new"
+    capsys.readouterr()
+    metrics = clf.evaluate(pd.concat([frame.head(10), fresh], ignore_index=True), keep_seen=True,
+                           report_dir=tmp_path / "report")
+    assert metrics["kept_seen_in_training"] == 10 and metrics["excluded_seen_in_training"] == 0
+    assert "10 of 106 products were seen in training and are scored anyway" in capsys.readouterr().err
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "10 of these products were seen in training and scored anyway" in report
+    assert clf.evaluate(fresh, keep_seen=True)["kept_seen_in_training"] == 0
 
 
 def test_evaluate_writes_a_report(fitted, tmp_path):

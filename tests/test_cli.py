@@ -413,7 +413,7 @@ def test_a_user_folder_is_refused_before_training_and_left_as_it_was(command, tm
     assert (folder / "notes.txt").read_text() == "important"
 
 
-@pytest.mark.parametrize("where", ["user folder", "model directory", "model's report"])
+@pytest.mark.parametrize("where", ["user folder", "model directory", "model's report", "new folder in a model"])
 def test_evaluate_refuses_a_folder_that_is_not_a_report_before_loading_the_model(model_dir, where, tmp_path, capsys,
                                                                                  monkeypatch):
     from prodcat.categorizer import Categorizer
@@ -421,17 +421,24 @@ def test_evaluate_refuses_a_folder_that_is_not_a_report_before_loading_the_model
     def load(*args, **kwargs):
         raise AssertionError("the model was loaded before --out was checked")
 
+    # A new folder inside a model directory would vanish with the next save there.
     out = {"user folder": _user_folder(tmp_path), "model directory": model_dir,
-           "model's report": model_dir / "report"}[where]
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+           "model's report": model_dir / "report", "new folder in a model": model_dir / "holdout"}[where]
+    def files():
+        return {p: p.read_bytes() for root in (out, model_dir) for p in root.rglob("*") if p.is_file()}
+
+    before = files()
     monkeypatch.setattr(Categorizer, "load", load)
     code, _, err = run(capsys, "evaluate", model_dir, "--data", DEMO, "--out", out, "--keep-seen", "-q")
     assert code == 2
-    expected = (f"{out} is the test report of model {model_dir}; write the evaluation elsewhere"
-                if where == "model's report" else
-                f"{out} exists and is not a prodcat report directory; refusing to write into it")
+    expected = {
+        "model's report": f"{out} is the test report of model {model_dir}; write the evaluation elsewhere",
+        "new folder in a model": f"{out} is inside model directory {model_dir.resolve()}, which saving a model there "
+                                 "replaces whole; write the evaluation elsewhere",
+    }.get(where, f"{out} exists and is not a prodcat report directory; refusing to write into it")
     assert err.strip() == f"prodcat: error: {expected}"
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert files() == before
+    assert not (model_dir / "holdout").exists()
 
 
 def test_evaluate_replaces_an_earlier_report_whole(model_dir, tmp_path, capsys):

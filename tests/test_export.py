@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -183,6 +184,21 @@ def test_exporting_onto_itself_or_an_export_is_refused(trained, tmp_path):
     out = export_model(trained["cnn"], tmp_path / "onnx", quiet=True)
     with pytest.raises(ConfigError, match="already an exported ONNX model"):
         export_model(out, tmp_path / "again", quiet=True)
+
+
+def test_an_out_inside_the_model_or_holding_it_is_refused(trained, tmp_path):
+    # Saving the export, or retraining the source, would replace the folder
+    # holding the other model whole and delete it without a word.
+    source = trained["cnn"]
+    before = sorted(p.name for p in source.iterdir())
+    with pytest.raises(ConfigError, match="neither inside it nor holding it"):
+        export_model(source, source / "onnx", quiet=True)
+    assert sorted(p.name for p in source.iterdir()) == before
+    outer = export_model(source, tmp_path / "outer", quiet=True)
+    inner = Path(shutil.copytree(source, outer / "inner"))
+    with pytest.raises(ConfigError, match="neither inside it nor holding it"):
+        export_model(inner, outer, quiet=True)
+    assert Categorizer.load(inner).model == "cnn"
 
 
 def test_an_exported_model_cannot_be_trained(trained, tmp_path):

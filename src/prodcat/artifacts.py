@@ -142,15 +142,21 @@ def check_report_dir_target(target: str | Path) -> None:
     The rule of `check_model_dir_target` for `evaluate --out`: a new or empty
     folder, or an earlier report (replaced whole, so no figure of it is
     left beside the new metrics). A user's folder, a model directory, or
-    the test report inside one (which its manifest's metrics describe) is
-    refused before any work.
+    a folder inside one (its test report, which its manifest's metrics
+    describe, or any other) is refused before any work.
     """
     target = Path(target)
     _refuse_a_file_in_the_way(target, "report directory", ConfigError)
-    if not target.is_dir() or not any(target.iterdir()):
-        return
     if is_model_dir(target.parent) and target.name == "report":
         raise ConfigError(f"{target} is the test report of model {target.parent}; write the evaluation elsewhere")
+    # Saving a model replaces its directory whole: a report inside one would
+    # vanish with the next `train --out` there, or pass for the model's own.
+    holder = next((parent for parent in target.resolve().parents if is_model_dir(parent)), None)
+    if holder is not None:
+        raise ConfigError(f"{target} is inside model directory {holder}, which saving a model there replaces whole; "
+                          "write the evaluation elsewhere")
+    if not target.is_dir() or not any(target.iterdir()):
+        return
     if not is_report_dir(target):
         raise ConfigError(f"{target} exists and is not a prodcat report directory; refusing to write into it")
 

@@ -908,7 +908,7 @@ class Categorizer:
 
         Products whose normalized text the model saw in training are left out
         (their count is reported) unless keep_seen=True: scoring them would
-        flatter the model. field_options (e.g. label_col=..., encoding="latin-1")
+        flatter the model, so then their count is reported as kept. field_options (e.g. label_col=..., encoding="latin-1")
         override the saved field mapping for this catalog (read as UTF-8
         unless `encoding` says otherwise); a label_level coarser than a path
         model's scores it at that level (its predicted paths cut there), and a
@@ -923,14 +923,23 @@ class Categorizer:
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
-            catalog, excluded, proba, parts = self._test_catalog, 0, self._test_proba, self._test_parts
+            catalog, excluded, kept_seen = self._test_catalog, 0, 0
+            proba, parts = self._test_proba, self._test_parts
             photos = self._test_photos
         else:
             mapping = self._field_options(field_options).require_labels()
             level = self._scoring_level(mapping)
             catalog = load_catalog(data, self._readable_mapping(data, mapping))
-            excluded = 0
-            if not keep_seen:
+            excluded = kept_seen = 0
+            if keep_seen:
+                # Scored in-sample: the figures and the confident mistakes must say so.
+                kept_seen = int(self._seen(catalog, self.seen_fingerprints_).sum())
+                if kept_seen:
+                    self._reporter().warn(
+                        f"{kept_seen:,} of {len(catalog):,} products were seen in training and are scored anyway: "
+                        "the figures flatter the model"
+                    )
+            else:
                 catalog, excluded = self._leave_out_seen(
                     catalog, self.seen_fingerprints_, self._reporter(), hint="use --keep-seen to score them anyway"
                 )
@@ -942,6 +951,7 @@ class Categorizer:
         self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
+        metrics["kept_seen_in_training"] = kept_seen
         metrics["model"] = self.model
         if report_dir is not None:
             # Replaced whole: an earlier report's figures must not sit beside these metrics.
@@ -955,7 +965,7 @@ class Categorizer:
                         warning: str = "the model saw in training") -> tuple[Catalog, int]:
         """`catalog` without the products whose text (a product without text: photo) is
         among `seen_fingerprints`, and how many were left out; an error when that is all of them."""
-        seen = np.isin(text_fingerprints(catalog.products.texts, catalog.products.images), seen_fingerprints)
+        seen = Categorizer._seen(catalog, seen_fingerprints)
         excluded = int(seen.sum())
         if excluded == len(catalog):
             raise CatalogError(
@@ -966,6 +976,11 @@ class Categorizer:
             say.warn(f"left out {excluded:,} of {len(catalog):,} products whose text {warning}")
             catalog = catalog.take(np.flatnonzero(~seen))
         return catalog, excluded
+
+    @staticmethod
+    def _seen(catalog: Catalog, seen_fingerprints: np.ndarray) -> np.ndarray:
+        """Which products of `catalog` the model saw in training (by text; without text, by photo)."""
+        return np.isin(text_fingerprints(catalog.products.texts, catalog.products.images), seen_fingerprints)
 
     def _say_unseen(self, catalog: Catalog, unseen: dict[str, int]) -> None:
         """Warn when true labels are classes the model never learned: each is scored

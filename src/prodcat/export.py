@@ -279,7 +279,7 @@ def export_model(
     check_texts: products to compare PyTorch and ONNX on (default: synthetic).
     Refuses image models and any other model whose input is not text alone,
     ensembles, a tfidf-linear model (already fast on CPU, no network), an
-    already exported model, `out` equal to `model_dir`, and an `out` folder
+    already exported model, `out` equal to, inside or holding `model_dir`, and an `out` folder
     that is not a model directory. Returns `out`.
     """
     from prodcat.catalog.products import Products
@@ -294,8 +294,14 @@ def export_model(
         quantize = None
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ConfigError(f"unknown quantization {quantize!r}; use int8 or leave --quantize out")
-    if out.resolve() == model_dir.resolve():
-        raise ConfigError(f"--out must be another directory than the model being exported ({model_dir})")
+    source_dir, target = model_dir.resolve(), out.resolve()
+    if target == source_dir or source_dir in target.parents or target in source_dir.parents:
+        # Saving replaces --out whole, and retraining the source replaces it whole:
+        # either would silently delete the other model.
+        raise ConfigError(
+            f"--out must be another directory than the model being exported ({model_dir}), "
+            f"neither inside it nor holding it; got {out}"
+        )
     check_model_dir_target(out)  # before the tracing and the check, which saving would otherwise waste
 
     say = Reporter(quiet)

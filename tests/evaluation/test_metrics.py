@@ -72,6 +72,20 @@ def test_top_k_key_follows_k(single_case):
     assert m["top2_accuracy"] == top_k_accuracy_score(y, proba, k=2, labels=range(6))
 
 
+@pytest.mark.parametrize("label_format", ["single", "multi"])
+def test_top_k_ranks_equal_probabilities_as_the_predictions_list_them(label_format):
+    # A confident model's other probabilities are often exactly 0 in float32:
+    # sklearn's tie-breaking would count the last of them as in the top 2.
+    space = LabelSpace(label_format, ["A", "B", "C", "D"])
+    proba = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
+    m = compute_metrics(space, [("D",), ("C",)], proba, top_k=2)
+    assert m["top2_accuracy"] == 0.0  # the predictions file lists A, B and D, A
+    tied = np.array([[0.5, 0.5, 0.0, 0.0]])
+    single = LabelSpace("single", ["A", "B", "C", "D"])
+    m = compute_metrics(single, [("A",)], tied, top_k=1)
+    assert m["top1_accuracy"] == m["accuracy"] == 1.0  # argmax decides A on the tie
+
+
 def test_unseen_true_classes_are_errors_not_crashes():
     space = LabelSpace("single", ["A", "B", "C"])
     labels = [("A",), ("B",), ("C",), ("Ghost",), ("Ghost",), ("Phantom",)]
@@ -91,6 +105,16 @@ def test_unseen_true_classes_are_errors_not_crashes():
     assert m["log_loss"] == pytest.approx(-np.log(0.8))  # on the known rows only
     assert {"true": "Ghost", "predicted": "A", "count": 1, "rate": 0.5} in m["confusions"]
     assert_plain_json(m)
+
+
+def test_supports_are_counts_even_when_every_prediction_is_wrong():
+    # sklearn returns float supports when no prediction is right
+    space = LabelSpace("path", ["A > a1", "B > b1", "C > c1"])
+    proba = np.array([[0.2, 0.5, 0.3], [0.5, 0.2, 0.3]])
+    m = compute_metrics(space, [("A", "a1"), ("C", "c1")], proba)
+    for per_class in [m["per_class"]] + [lv["per_class"] for lv in m["levels"]]:
+        assert all(type(row["support"]) is int for row in per_class.values())
+    assert m["per_class"]["A > a1"]["support"] == 1
 
 
 def test_confusions_most_frequent_first_with_rates():

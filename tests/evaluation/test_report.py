@@ -189,6 +189,16 @@ def test_by_part_table_and_photo_count():
     assert "By part" not in render_markdown(plain) and "photo" not in render_markdown(plain)
 
 
+def test_report_says_how_many_products_seen_in_training_were_left_out_or_kept():
+    space = LabelSpace("single", ["A", "B"])
+    metrics = compute_metrics(space, [("A",), ("B",)], np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert "seen in training" not in render_markdown(metrics) and "saw in training" not in render_markdown(metrics)
+    left_out = render_markdown({**metrics, "excluded_seen_in_training": 7, "kept_seen_in_training": 0})
+    assert "7 products the model saw in training were left out." in left_out
+    kept = render_markdown({**metrics, "excluded_seen_in_training": 0, "kept_seen_in_training": 2})
+    assert "2 of these products were seen in training and scored anyway (`--keep-seen`)" in kept
+
+
 @pytest.mark.parametrize("interval, verdict", [
     ([-0.002, 0.057], "not clearly different from its best part: the interval holds 0"),
     ([0.01, 0.05], "better than its best part beyond the noise"),

@@ -221,18 +221,26 @@ def _flat_scores(y_true, y_pred) -> dict:
 def _per_class(y_true, y_pred) -> dict:
     labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    # int(): sklearn gives float supports when no prediction is right, which
+    # would read "1.0" products in metrics.json and "1.0000" in report.md
     return {
-        name: {"precision": p[i], "recall": r[i], "f1": f[i], "support": s[i]}
+        name: {"precision": p[i], "recall": r[i], "f1": f[i], "support": int(s[i])}
         for i, name in enumerate(labels)
     }
 
 
+def _top_k_ranks(proba: np.ndarray, k: int) -> np.ndarray:
+    """The k most probable class ids per row, ranked as predictions list them
+    (`label_1` ... `label_k`): equal probabilities in class order, as argmax
+    breaks them. sklearn's top_k_accuracy_score breaks them the other way, so
+    a confident model's many probabilities of exactly 0 would put into its
+    "top 3" a class that neither the decision nor the predictions file has."""
+    return np.argsort(-proba, axis=1, kind="stable")[:, : min(k, proba.shape[1])]
+
+
 def _top_k_single(true_ids: np.ndarray, proba: np.ndarray, k: int) -> float:
-    # Same ordering and tie-breaking as sklearn's top_k_accuracy_score; a true
-    # class the model does not know (id -1) is never a hit.
-    k = min(k, proba.shape[1])
-    ranked = np.argsort(proba, axis=1, kind="mergesort")[:, ::-1][:, :k]
-    return float((ranked == true_ids[:, None]).any(axis=1).mean())
+    # a true class the model does not know (id -1) is never a hit
+    return float((_top_k_ranks(proba, k) == true_ids[:, None]).any(axis=1).mean())
 
 
 def _confusion_pairs(y_true, y_pred) -> list[tuple[tuple[str, str], int]]:
@@ -335,8 +343,7 @@ def _multi_metrics(space, true_labels, proba, decided, top_k, n_confusions) -> d
         "samples_f1": f1_score(y_true, y_pred, average="samples", zero_division=0),
         "hamming_loss": hamming_loss(y_true, y_pred),
     }
-    k = min(top_k, space.n_classes)
-    ranked = np.argsort(proba, axis=1, kind="mergesort")[:, ::-1][:, :k]
+    ranked = _top_k_ranks(proba, top_k)
     known_true = y_true[:, : space.n_classes]
     metrics[f"top{top_k}_accuracy"] = float(np.take_along_axis(known_true, ranked, axis=1).any(axis=1).mean())
 

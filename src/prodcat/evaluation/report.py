@@ -144,6 +144,16 @@ def render_markdown(
             f"Scored at level {metrics['level']}: true labels and predicted paths are cut to their first "
             f"{metrics['level']} level(s)."
         )
+    if metrics.get("kept_seen_in_training"):
+        lines.append("")
+        lines.append(
+            f"{metrics['kept_seen_in_training']} of these products were seen in training and scored anyway "
+            "(`--keep-seen`): the figures flatter the model, and a mislabeled product it learned by heart is "
+            "not among its mistakes."
+        )
+    elif metrics.get("excluded_seen_in_training"):
+        lines.append("")
+        lines.append(f"{metrics['excluded_seen_in_training']} products the model saw in training were left out.")
     images = metrics.get("images")
     if images:
         lines.append("")
