@@ -907,9 +907,9 @@ class Categorizer:
         """Metrics on a labelled catalog (by default the test split held out by fit).
 
         Products whose normalized text the model saw in training are left out
-        (their count is reported) unless keep_seen=True: scoring them would
-        flatter the model, so then their count is reported as kept. field_options (e.g. label_col=..., encoding="latin-1")
-        override the saved field mapping for this catalog (read as UTF-8
+        (their count is reported) unless keep_seen=True, which scores them
+        and reports how many were kept: scoring them flatters the model.
+        field_options (e.g. label_col=..., encoding="cp1252") override the saved field mapping for this catalog (read as UTF-8
         unless `encoding` says otherwise); a label_level coarser than a path
         model's scores it at that level (its predicted paths cut there), and a
         label_format other than the model's is refused. report_dir gets
