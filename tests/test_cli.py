@@ -231,6 +231,19 @@ def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_
     assert code == 0 and "more than one way" not in err
 
 
+def test_label_columns_with_an_empty_middle_level_are_refused_naming_the_row(tmp_path, capsys):
+    # ("Apparel", "", "Shirts") used to train a class "Apparel >  > Shirts", a level named ""
+    frame = tiny_frame()
+    frame["top"], frame["middle"] = frame["category"].str.split(" > ").str[0], "Any"
+    frame.loc[4, "middle"] = ""
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), "--text-cols", "title",
+                       "--label-col", "top,middle,leaf", "--label-format", "path", "--out", tmp_path / "m")
+    example = [frame.loc[4, "top"], "", frame.loc[4, "leaf"]]
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {tmp_path / 'cat.csv'}: label column 'top,middle,leaf': a level is empty while a level "
+        f"after it is not, in 1 row(s): row 5 (levels {example}); fill it, or empty the levels after it"]
+
+
 def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):
     frame = tiny_frame()
     frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")

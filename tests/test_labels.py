@@ -3,7 +3,7 @@ import pytest
 
 from prodcat.errors import LabelError
 from prodcat.labels import (
-    LabelSpace, classes_spelled_apart, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
+    LabelSpace, check_path_levels, classes_spelled_apart, detect_separator, label_name, mixed_path_separators, mixed_path_separators_message, parse_labels,
     path_labels_from_columns, require_labels,
 )
 
@@ -215,3 +215,16 @@ def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_o
     assert found == {"groups": 1, "rows": 1, "first": [[["Blue", 1], ["blue", 1]]]}
     # one spelling each, however alike the names look otherwise
     assert classes_spelled_apart([("T-Shirts",), ("T Shirts",), ("Shirts",), ()], "single") is None
+
+
+def test_path_levels_that_no_class_name_can_hold_are_refused_naming_their_rows():
+    # "Kids > Toys" as one level was cut into two wherever a class was scored at a level
+    joined = [("Home", "Kids > Toys"), ("Home", "Bath"), ("Home", "Kids > Toys")]
+    with pytest.raises(LabelError, match=r"^c.csv: label column 'cat': a level holds ' > ', which joins a path's "
+                                         r"levels, in 2 row\(s\): row 1, 3 \(levels \['Home', 'Kids > Toys'\]\); "
+                                         r"write it without ' > '$"):
+        check_path_levels(joined, where="c.csv", column="cat")
+    with pytest.raises(LabelError, match=r"a level is empty while a level after it is not, in 1 row\(s\): row 3 "):
+        check_path_levels([("A", "B"), ("A",), ("A", "", "C")], where="c.csv", column="a,b,c")
+    fine = [("Home", "Kids>Toys"), ("Apparel", "Shirts"), ("Apparel",)]
+    assert check_path_levels(fine, where="c.csv", column="cat") == fine

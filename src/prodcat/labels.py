@@ -101,6 +101,29 @@ def require_labels(labels: list[Label], *, where: str, column: str, first_row: i
     return labels
 
 
+def check_path_levels(labels: list[Label], *, where: str, column: str, first_row: int = 1) -> list[Label]:
+    """The path labels unchanged, or a LabelError naming the rows no path can hold.
+
+    A level holding " > " (possible with another separator, a JSON list of
+    levels or label columns) would be read as two levels wherever a class
+    name is cut to a level, and so scored at the wrong levels. An empty level
+    before a filled one (label columns "Apparel", "", "Shirts") would be a
+    level named "".
+    """
+    joined = [i for i, lab in enumerate(labels) if any(PATH_JOINER in level for level in lab)]
+    gaps = [i for i, lab in enumerate(labels) if any(not level for level in lab)]
+    for rows, what, remedy in (
+        (joined, f"a level holds {PATH_JOINER!r}, which joins a path's levels", f"write it without {PATH_JOINER!r}"),
+        (gaps, "a level is empty while a level after it is not", "fill it, or empty the levels after it"),
+    ):
+        if rows:
+            shown = ", ".join(str(first_row + i) for i in rows[:5])
+            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            raise LabelError(f"{where}: label column {column!r}: {what}, in {len(rows)} row(s): row {shown}{more} "
+                             f"(levels {list(labels[rows[0]])}); {remedy}")
+    return labels
+
+
 def _unwrap_path(cell: str) -> str:
     items = _json_list(cell.strip())
     return items[0] if items else cell

@@ -20,7 +20,7 @@ from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, iter_table, read_table
 from prodcat.errors import CatalogError, ColumnError
-from prodcat.labels import parse_labels, path_labels_from_columns, require_labels
+from prodcat.labels import check_path_levels, parse_labels, path_labels_from_columns, require_labels
 
 CatalogSource = str | Path | pd.DataFrame
 
@@ -179,6 +179,8 @@ def catalog_from_frame(
                 first_row=first_row,
                 require=not allow_empty_labels,
             )
+        if mapping.label_format == "path":
+            labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
     return Catalog(
         products=Products(texts=texts, fields=text_columns, images=images),
         labels=labels,
