@@ -723,8 +723,16 @@ def test_a_model_that_logs_nothing_does_not_keep_the_curves_of_the_model_it_repl
     data, out = _catalog(tmp_path), tmp_path / "model"
     code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "-q")
     assert code == 0 and list((out / "tensorboard").glob("events.out.tfevents.*")), err
-    Categorizer.load(out).save(out)  # saved again as it is: its curves stay
+    report = (out / "report" / "report.md").read_text()
+    Categorizer.load(out).save(out)  # saved again as it is: its curves and its test report stay
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert (out / "report" / "report.md").read_text() == report
+    Categorizer.load(out).save(tmp_path / "copy")  # a copy is the same model: the same report
+    assert (tmp_path / "copy" / "report" / "report.md").read_text() == report
+    refit = Categorizer.load(out)
+    refit.test_size, refit.quiet, refit.text_cols, refit.label_col = 0.0, True, ["title", "description"], "leaf"
+    refit.fit(data).save(tmp_path / "refit")  # another model, with no test split: no report of the old one
+    assert not (tmp_path / "refit" / "report").exists()
     code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--model", "tfidf-linear", "--out", out, "-q")
     assert code == 0, err
     assert not (out / "tensorboard").exists()

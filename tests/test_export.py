@@ -78,7 +78,7 @@ def test_fp32_export_predicts_like_pytorch(name, trained, tmp_path):
     assert manifest["labels"] == source_manifest["labels"]
     check = manifest["training"]["export"]["check"]
     assert check["label_agreement"] == 1.0 and check["max_abs_probability_difference"] <= 1e-4
-    # plain data only: the graph travels as bytes inside safetensors, the report is copied
+    # plain data only: the graph travels as bytes inside safetensors; the source's report is saved with it
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_state.json", "report", "weights.safetensors"]
     assert (out / "report" / "report.md").is_file()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shutil
 import tempfile
 import time
 from dataclasses import fields as dataclass_fields, replace
@@ -316,6 +317,7 @@ class Categorizer:
         self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
         # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
         self._tensorboard_resumed = resume
+        self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
         mapping, model = self.check_setup()
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
@@ -1076,6 +1078,9 @@ class Categorizer:
             if getattr(self, "test_metrics_", None) is not None:
                 write_report(self.test_metrics_, staging / "report", title=f"{self.model}: held-out test split",
                              examples=self._examples(self._test_catalog, self._test_proba))
+            elif getattr(self, "_loaded_report", None) is not None and self._loaded_report.is_dir():
+                # A loaded model saved again (or exported) is the model its test report describes.
+                shutil.copytree(self._loaded_report, staging / "report")
         return Path(path)
 
     @classmethod
@@ -1115,6 +1120,7 @@ class Categorizer:
         self.training_ = manifest.get("training", {})
         self.manifest_ = manifest
         self.model_dir_ = Path(path)
+        self._loaded_report = Path(path) / "report"
         self._tensorboard_dir = Path(path).resolve() / RUN_KEPT[0]
         self._tensorboard_before = None  # whatever is there: the curves of the run that trained it
         self.test_metrics_ = None

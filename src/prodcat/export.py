@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import shutil
 import sys
 import tempfile
 import warnings
@@ -360,9 +359,7 @@ def export_model(
     # Training info stays the source's; the export is recorded beside it, so the
     # manifest tells where the model came from and how far it was checked.
     clf.training_ = {**getattr(clf, "training_", {}), "export": exported.export_info}
-    clf.save(out)
-    if (model_dir / "report").is_dir() and not (out / "report").exists():
-        shutil.copytree(model_dir / "report", out / "report")
+    clf.save(out)  # with the source's test report: the export is that model
     return out
 
 
