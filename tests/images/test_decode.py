@@ -164,6 +164,13 @@ def test_a_missing_file(tmp_path):
     assert reader.stats.failures == [(str(tmp_path / "nope.jpg"), "no such file")]
 
 
+def test_a_name_too_long_for_the_file_system_is_missing_not_raised(tmp_path):
+    # a stray long text in the image column; Path.exists raises ENAMETOOLONG rather than answer False
+    reader = ImageReader()
+    assert reader.read(str(tmp_path / ("x" * 300 + ".jpg"))) is None
+    assert reader.stats.missing == 1 and reader.stats.failures[0][1] == "file name too long"
+
+
 def test_a_corrupt_file_is_unreadable(tmp_path):
     path = tmp_path / "corrupt.jpg"
     path.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg" + bytes(range(256)))

@@ -233,10 +233,17 @@ def _source(ref: ImageRef) -> tuple[object | None, ReadResult | None]:
     if not text.strip():
         return None, ReadResult(None, "absent")
     path = Path(text)
-    if not path.exists():
-        return None, ReadResult(None, "missing", "no such file")
-    if not path.is_file():
-        return None, ReadResult(None, "unreadable", "not a file")
+    try:
+        if not path.exists():
+            return None, ReadResult(None, "missing", "no such file")
+        if not path.is_file():
+            return None, ReadResult(None, "unreadable", "not a file")
+    except PermissionError:
+        return None, ReadResult(None, "unreadable", "permission denied")
+    except OSError as exc:
+        # exists() raises where no file can be (a name too long for the file
+        # system): one such cell must not stop a run.
+        return None, ReadResult(None, "missing", (exc.strerror or "no such file").lower())
     return path, None
 
 
