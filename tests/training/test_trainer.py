@@ -321,6 +321,37 @@ def test_training_steps_use_train_collate_and_validation_collate():
     assert seen["train"] == 2 * 4  # every training step, no validation batch
 
 
+class PoisonAt(Callback):
+    """Makes the first layer's weights NaN before the optimizer step of a given step, as a too high
+    learning rate does."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_before_optimizer_step(self, trainer, network):
+        if trainer.state.global_step + 1 == self.step:
+            with torch.no_grad():
+                network.layers[0].weight.fill_(float("nan"))
+
+
+@pytest.mark.parametrize("with_validation", [True, False])
+def test_a_run_that_diverges_before_a_best_epoch_is_one_clear_error(with_validation):
+    # It used to keep (or pick as best) the NaN weights: a saved model predicting NaN for every product.
+    torch.manual_seed(0)
+    valid = blobs(n=60, seed=1) if with_validation else None
+    with pytest.raises(ConfigError, match=r"^training: training diverged in epoch 1 .*learning rate below 0\.05$"):
+        fit(TinyNet(), blobs(seed=0), valid, epochs=3, callbacks=[PoisonAt(3)])
+
+
+def test_a_run_that_diverges_later_stops_with_the_best_weights_before():
+    torch.manual_seed(0)
+    net, train, valid = TinyNet(), blobs(seed=0), blobs(n=60, seed=1)
+    result = fit(net, train, valid, epochs=5, callbacks=[PoisonAt(15 * 2 + 3)])  # 15 steps an epoch: in epoch 3
+    assert result.epochs_run == 2 and result.stopped_early and result.best_epoch in (1, 2)
+    assert any("diverged in epoch 3" in note and "keeping the weights of epoch" in note for note in result.notes)
+    assert np.isfinite(logits_of(net, valid)).all()
+
+
 def test_tensorboard_event_files_have_the_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -519,6 +519,11 @@ def accuracy_and_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, multi: bool) -
     return accuracy, float(f1.mean()) if present.any() else 0.0
 
 
+def weights_finite(network: torch.nn.Module) -> bool:
+    """Whether every floating-point weight and buffer of a network is a finite number."""
+    return all(bool(torch.isfinite(t).all()) for t in network.state_dict().values() if t.is_floating_point())
+
+
 def clip_gradients(parameters: list[torch.nn.Parameter], max_norm: float) -> float:
     """Scale all gradients so their joint L2 norm is at most max_norm; returns the norm before.
 
@@ -844,6 +849,16 @@ class Trainer:
 
                 metrics = self._end_epoch(network, collate, valid, eval_loss_fn, multi, epoch_preds, epoch_true,
                                           n_classes)
+                if self._diverged(network, metrics, valid):
+                    # A diverged network gives every product NaN probabilities: saved, it would
+                    # be a model that looks trained and is not.
+                    where = f"{self.name}: training diverged in epoch {metrics['epoch']} (a loss or weight is not finite)"
+                    if best_weights is None:
+                        raise ConfigError(f"{where}; train with a learning rate below {s.lr:g}")
+                    notes.append(f"{where}; keeping the weights of epoch {self.state.best_epoch}")
+                    self.say.note(notes[-1])
+                    self.state.finished = True
+                    break
                 if valid is not None and len(valid):
                     # An equal macro-F1 at a lower loss makes a better checkpoint but,
                     # alone, no progress: a converged model gets surer for ever.
@@ -886,6 +901,14 @@ class Trainer:
             notes=notes,
             batch_size=self.batch_size,
         )
+
+    @staticmethod
+    def _diverged(network: torch.nn.Module, metrics: dict[str, Any], valid: EncodedSplit | None) -> bool:
+        """Whether the epoch left the network useless: a weight, the training loss or the validation
+        loss not finite (`_end_epoch` stores those losses as None)."""
+        validated = valid is not None and len(valid) > 0
+        return (metrics["train_loss"] is None or (validated and metrics["val_loss"] is None)
+                or not weights_finite(network))
 
     def _f1_rose(self, metrics: dict[str, Any]) -> bool:
         best, f1 = self.state.best_metric, metrics["val_macro_f1"]
