@@ -273,6 +273,22 @@ def test_image_network_substitutes_missing_logits_and_spares_the_net_blank_rows(
     torch.testing.assert_close(network.missing_logits.grad, torch.full((3,), 2.0))
 
 
+def test_a_training_batch_with_one_usable_photo_at_a_small_size_trains():
+    # At 16 px the residual net's last feature map is 1x1: batch norm in training saw one value per
+    # channel and torch raised ValueError, stopping the run (a last batch of one product, or a batch
+    # whose other products have no photo).
+    torch.manual_seed(0)
+    network = ImageNetwork(ImageResNetNet(3, widths=(8, 8, 16, 16)), 3).train()
+    logits = network(torch.randn(3, 3, 16, 16), torch.tensor([False, True, False]))
+    logits.sum().backward()
+    assert logits.shape == (3, 3) and network.net.training
+    assert network.net.output.weight.grad is not None
+
+    model = ImageResNetModel(**{**TINY, "batch_size": 9, "epochs": 1})  # 64 products: a last batch of one
+    model.fit(*squares(64, 0), SPACE, seed=0, context=QUIET)
+    assert model.network is not None
+
+
 @pytest.mark.parametrize("net_class", [ImageCNNNet, ImageResNetNet])
 @pytest.mark.parametrize("side", [16, 40, 128])
 def test_networks_take_any_square_size(net_class, side):

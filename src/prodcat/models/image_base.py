@@ -120,13 +120,28 @@ class ImageNetwork(nn.Module):
     def forward(self, pixels: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         present = present.to(torch.bool)
         if bool(present.all()):
-            return self.net(pixels)
+            return self._net(pixels)
         missing = self.missing_logits.unsqueeze(0).expand(present.shape[0], -1)
         if not bool(present.any()):
             return missing
         rows = present.nonzero().squeeze(1)
-        inner = self.net(pixels.index_select(0, rows))
+        inner = self._net(pixels.index_select(0, rows))
         return missing.to(inner.dtype).contiguous().index_copy(0, rows, inner)
+
+    def _net(self, pixels: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.net(pixels)
+        except ValueError:
+            # A training batch with one usable photo, at an image_size whose last feature map
+            # is 1x1: batch norm has one value per channel and torch refuses it. That photo
+            # is run on the running statistics instead.
+            if not (self.training and pixels.shape[0] == 1):
+                raise
+        self.net.eval()
+        try:
+            return self.net(pixels)
+        finally:
+            self.net.train()
 
 
 def _stats_of(examples: list[dict[str, Any]]) -> ImageStats:
