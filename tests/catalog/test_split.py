@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 from collections import Counter
@@ -287,3 +288,13 @@ def test_a_photo_is_known_by_its_bytes_and_a_text_wins_over_it(tmp_path):
     assert keys[0] == keys[1] != keys[2]
     assert keys[3] != keys[0] and keys[4] == normalize_text("Red Shirt")
     assert product_keys(["", ""], None) == ["", ""]
+
+
+def test_a_photo_path_that_is_a_fifo_stands_for_itself_rather_than_hang(tmp_path):
+    # Reading a FIFO (or a device) for its bytes waited for ever: train and inspect of a catalog
+    # of photos hung on one such cell.
+    from prodcat.catalog.normalize import product_keys
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    keys = product_keys(["", ""], [str(tmp_path / "pipe.jpg"), str(tmp_path)])
+    assert keys[0] != keys[1] and keys[0].endswith(str(tmp_path / "pipe.jpg"))

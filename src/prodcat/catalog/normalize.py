@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 import sys
 import unicodedata
@@ -79,6 +80,9 @@ def _photo_digest(image: str | bytes) -> str:
     if isinstance(image, bytes):
         digest.update(image)
         return digest.hexdigest()
+    if not os.path.isfile(image):
+        # a folder, or a FIFO or device, whose read would never end
+        return "ref:" + image
     try:
         with open(image, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
