@@ -59,6 +59,20 @@ def test_renders_the_image_table(tmp_path, monkeypatch):
     assert "  photos/corrupt.jpg: " in text and "  photos/lost.jpg: " in text
 
 
+def test_a_photo_that_is_a_symlink_loop_is_counted_and_shown(tmp_path, monkeypatch):
+    # Showing the failure resolved the path, and a loop raised RuntimeError: a traceback from inspect.
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").symlink_to(tmp_path / "photos" / "b.jpg")
+    (tmp_path / "photos" / "b.jpg").symlink_to(tmp_path / "photos" / "a.jpg")
+    pd.DataFrame({"title": ["loop"], "category": ["Shirts"], "photo": ["a.jpg"]}).to_csv(tmp_path / "c.csv", index=False)
+    report = inspect_catalog(load_catalog(tmp_path / "c.csv", MAPPING))
+    assert report["images"]["missing"] == 1
+    monkeypatch.chdir(tmp_path)
+    buffer = io.StringIO()
+    render_inspection(report, Console(file=buffer, width=200))
+    assert "photos/a.jpg: no such file" in buffer.getvalue()
+
+
 def test_no_image_field_or_no_check_gives_no_image_section(tmp_path):
     catalog = shop(tmp_path)
     assert "images" not in inspect_catalog(catalog, check_images=False)

@@ -430,5 +430,5 @@ def _short_path(ref: str) -> str:
         return ref
     try:
         return str(Path(ref).resolve().relative_to(Path.cwd()))
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
         return ref
