@@ -904,11 +904,12 @@ class Trainer:
 
     @staticmethod
     def _diverged(network: torch.nn.Module, metrics: dict[str, Any], valid: EncodedSplit | None) -> bool:
-        """Whether the epoch left the network useless: a weight, the training loss or the validation
-        loss not finite (`_end_epoch` stores those losses as None)."""
+        """Whether the epoch left the network useless: a weight or the validation loss not finite
+        (`_end_epoch` stores such a loss as None). Not the training loss: with fp16 on a GPU a step
+        that overflows is skipped by the gradient scaler, and the epoch's mean loss is then not
+        finite while the weights are fine."""
         validated = valid is not None and len(valid) > 0
-        return (metrics["train_loss"] is None or (validated and metrics["val_loss"] is None)
-                or not weights_finite(network))
+        return (validated and metrics["val_loss"] is None) or not weights_finite(network)
 
     def _f1_rose(self, metrics: dict[str, Any]) -> bool:
         best, f1 = self.state.best_metric, metrics["val_macro_f1"]
