@@ -352,6 +352,27 @@ def test_a_run_that_diverges_later_stops_with_the_best_weights_before():
     assert np.isfinite(logits_of(net, valid)).all()
 
 
+class SkippedOverflowAt(Callback):
+    """Counts a non-finite loss in the epoch's mean at a given step while the weights stay finite,
+    as an fp16 step that overflows and that the gradient scaler skips does."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, loss):
+        if trainer.state.global_step == self.step:
+            trainer.state.epoch_loss_sum = float("inf")
+
+
+def test_an_epoch_with_a_skipped_overflowing_step_goes_on(capsys):
+    torch.manual_seed(0)
+    t = Trainer(TrainingSettings(epochs=3, batch_size=16, lr=0.05, num_threads=1), quiet=False,
+                callbacks=[SkippedOverflowAt(15 + 4)])  # 15 steps an epoch: in epoch 2
+    result = t.fit(TinyNet(), collate, blobs(seed=0), blobs(n=60, seed=1), label_format="single", n_classes=3)
+    assert result.epochs_run == 3 and not any("diverged" in note for note in result.notes)
+    assert "epoch 2: loss not finite" in capsys.readouterr().err
+
+
 def test_tensorboard_event_files_have_the_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

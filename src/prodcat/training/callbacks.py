@@ -83,9 +83,9 @@ class ProgressBar(Callback):
         self.progress.update(self.task, advance=1, loss=loss, speed=speed)
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        parts = [f"{self.name} epoch {metrics['epoch']}: loss {metrics['train_loss']:.4f}"]
+        parts = [f"{self.name} epoch {metrics['epoch']}: loss {_figure(metrics['train_loss'])}"]
         if metrics.get("val_macro_f1") is not None:
-            parts.append(f"val loss {metrics['val_loss']:.4f}  val macro-F1 {metrics['val_macro_f1']:.4f}")
+            parts.append(f"val loss {_figure(metrics['val_loss'])}  val macro-F1 {metrics['val_macro_f1']:.4f}")
         # the bar is removed and the epoch's summary printed in its place, one line per epoch
         self.progress.remove_task(self.task)
         self.progress.console.print("  ".join(parts), soft_wrap=True, markup=False, emoji=False)
@@ -95,6 +95,11 @@ class ProgressBar(Callback):
     def on_train_end(self, trainer: Trainer) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def _figure(loss: float | None) -> str:
+    # None: not finite (an fp16 step that overflowed and was skipped counts in the epoch's mean)
+    return "not finite" if loss is None else f"{loss:.4f}"
 
 
 class TensorBoardLogger(Callback):
