@@ -196,7 +196,7 @@ def test_max_length_is_chosen_from_the_training_data():
     wordy = Products.from_texts(["shirt " * n for n in range(1, 200)])
     model = create_model("bert", checkpoint=tiny_checkpoint())
     model.build_preprocessor(wordy)
-    # the 95th percentile (~190 tokens) is capped by the tiny model's 64 positions
+    # the 99.9th percentile (~200 tokens) is capped by the tiny model's 64 positions
     assert model._max_length == 64
     assert max(len(e["ids"]) for e in model.encode(wordy)) == 64
 
