@@ -137,20 +137,16 @@ def _files_state(folder: Path | None) -> dict[str, tuple[int, int]]:
     return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for f in folder.rglob("*") if f.is_file()}
 
 
-def _written_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> bool:
-    """Whether a file under `folder` is new or changed since `before` was taken (any file when None).
+def _written_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> tuple[list[Path], list[Path]]:
+    """The files under `folder` new or changed since `before` was taken (all of them when None),
+    and those it holds unchanged, from one look at the folder.
 
     Compared by name, size and time, not by a clock: file times may be coarse.
     """
     now = _files_state(folder)
-    return bool(now) if before is None else any(before.get(name) != state for name, state in now.items())
-
-
-def _unchanged_since(folder: Path, before: dict[str, tuple[int, int]] | None) -> list[Path]:
-    """The files under `folder` that `before` holds with the same size and time (none when None)."""
-    if before is None:
-        return []
-    return [Path(name) for name, state in _files_state(folder).items() if before.get(name) == state]
+    written = [Path(name) for name, state in now.items() if before is None or before.get(name) != state]
+    unchanged = [Path(name) for name, state in now.items() if before is not None and before.get(name) == state]
+    return written, unchanged
 
 
 def _absent_image_folder(mapping: FieldMapping, data: Any) -> Path | None:
@@ -327,11 +323,11 @@ class Categorizer:
             catalog = load_catalog(data, mapping)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
-        for part in (catalog, test_catalog):
-            found = part.mixed_path_separators() if part is not None else None
+        for part in (p for p in (catalog, test_catalog) if p is not None):
+            found = part.mixed_path_separators()
             if found:
                 say.warn(mixed_path_separators_message(found, where=part.source, column=found["column"]))
-            apart = part.classes_spelled_apart() if part is not None else None
+            apart = part.classes_spelled_apart()
             if apart:
                 say.warn(classes_spelled_apart_message(apart, where=part.source, column=apart["column"]))
         if reads_images:
@@ -1068,11 +1064,12 @@ class Categorizer:
         logs = Path(path).resolve() / RUN_KEPT[0]
         ours = getattr(self, "_tensorboard_dir", None)
         before = getattr(self, "_tensorboard_before", None)
-        keep_logs = ours is not None and (ours == logs or logs in ours.parents) and _written_since(ours, before)
+        in_model_dir = ours is not None and (ours == logs or logs in ours.parents)
+        written, unchanged = _written_since(ours, before) if in_model_dir else ([], [])
+        keep_logs = bool(written)
         # A fresh run's folder keeps none of the files it did not write: a replaced
         # ensemble's member folders would otherwise sit beside this one's.
-        replaced = [] if not keep_logs or getattr(self, "_tensorboard_resumed", False) else _unchanged_since(
-            ours, before)
+        replaced = [] if not keep_logs or getattr(self, "_tensorboard_resumed", False) else unchanged
         with atomic_directory(path, keep_run_logs=keep_logs, run_logs_left_out=replaced) as staging:
             write_model_dir(staging, manifest, state, all_arrays)
             if getattr(self, "test_metrics_", None) is not None:
