@@ -399,13 +399,17 @@ def render_inspection(report: dict, console: Console) -> None:
             _say(console, f"Path depths: {depths}")
     apart = report.get("spelled_apart")
     if apart:
-        line = classes_spelled_apart_message(apart, where=report["source"], column=apart["column"])
-        console.print(Text.assemble("\n", ("Classes spelled apart:", "yellow"), " ", line), soft_wrap=True)
+        _finding(console, "Classes spelled apart:",
+                 classes_spelled_apart_message(apart, where=report["source"], column=apart["column"]))
     mixed = report.get("mixed_separators")
     if mixed:
-        line = mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"])
-        what = "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:"
-        console.print(Text.assemble("\n", (what, "yellow"), " ", line), soft_wrap=True)
+        _finding(console, "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:",
+                 mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"]))
+
+
+def _finding(console: Console, title: str, line: str) -> None:
+    """A label finding that train also warns about: its title in yellow, its line as written."""
+    console.print(Text.assemble("\n", (title, "yellow"), " ", line), soft_wrap=True)
 
 
 def _render_images(images: dict, rows: int, console: Console) -> None:
