@@ -806,6 +806,7 @@ class Categorizer:
         review_out: str | Path | None = None,
         target_precision: float | None = None,
         allow_no_photos: bool = False,
+        confine_photos: bool = False,
         **field_options: Any,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
@@ -825,6 +826,11 @@ class Categorizer:
         product would get the same fallback prediction), unless
         allow_no_photos, for a caller that reports that itself. `photos` in
         the summary counts how reading them went (see `ImageStats`).
+
+        confine_photos: the file came from someone else (the server's and the
+        app's uploads), so its photo paths are read only inside the image
+        folder; an absolute path elsewhere or one climbing out with ".."
+        counts as a missing photo and is never opened.
         """
         self._require_fitted()
         if isinstance(data, pd.DataFrame):
@@ -876,7 +882,7 @@ class Categorizer:
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
         with PredictionOutput(out, review_out) as output, bar:
-            for chunk in iter_catalog(data, read_as, chunk_size=chunk_size):
+            for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
                 table = self._table(self._proba(chunk.products), top_k, review_below)
                 if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
                     photos = counted if photos is None else photos.merge(counted)

@@ -9,6 +9,7 @@ one all get its single fallback.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pandas as pd
@@ -209,3 +210,23 @@ def test_a_text_model_reads_no_photos_from_an_upload(clf_text, new_shop, tmp_pat
 @pytest.fixture(scope="module")
 def clf_text(model_dir) -> Categorizer:
     return Categorizer.load(model_dir, quiet=True)
+
+
+def test_an_uploads_photo_outside_the_servers_image_folder_is_not_read(image_clf, new_shop, tmp_path, monkeypatch):
+    # A browser upload must not make the server read its other files: "../" and absolute paths are not found.
+    folder, frame = new_shop
+    monkeypatch.chdir(folder)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    first = frame["image"].iloc[1]
+    (outside / first).write_bytes((folder / "images" / first).read_bytes())
+    climbing = os.path.relpath(outside / first, folder / "images")
+    assert climbing.startswith("../") and (folder / "images" / climbing).is_file()
+    photos = ["", climbing, str(outside / first), f"./{first}"]
+    upload = frame[["sku", "title"]].head(4).assign(image=photos).to_csv(index=False).encode()
+    result = predict_upload(image_clf, "new.csv", upload, tmp_path / "work")
+    assert (result.photos.found, result.photos.not_found, result.photos.without) == (1, 2, 1)
+    predicted = read_head(result.out_path, 10)
+    # The two refused rows get the fallback of the product without a photo; the last one is read.
+    assert predicted["prob_1"].iloc[1] == predicted["prob_1"].iloc[2] == predicted["prob_1"].iloc[0]
+    assert predicted["prediction"].iloc[3] == frame["category"].iloc[1]

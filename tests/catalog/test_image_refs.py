@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from prodcat.catalog.fields import PRESETS, FieldMapping, resolve_fields
 from prodcat.catalog.load import catalog_from_frame, image_dir_for, image_ref, iter_catalog, load_catalog
 from prodcat.errors import ColumnError, ConfigError
+from prodcat.images.decode import ImageReader, RefusedPath
 
 MAPPING = FieldMapping(text_cols=("title",), label_cols=("category",), image_col="photo")
 
@@ -175,3 +177,28 @@ def test_fashion_preset_finds_the_photos_beside_styles_csv(shared_data, tmp_path
     assert existing > 200  # about a fifth of the products have a photo
     first = catalog.frame["id"][0]
     assert images[0] == str(shared_data / "fashion" / "images" / f"{first}.jpg")
+
+
+def test_a_confined_reference_stays_inside_the_image_folder(tmp_path):
+    # For catalogs sent by someone else (server and app uploads): names alone decide, nothing is opened.
+    folder = tmp_path / "photos"
+    assert image_ref("a.jpg", folder, confine=True) == str(folder / "a.jpg")
+    assert image_ref("sub/../b.jpg", folder, confine=True) == str(folder / "sub/../b.jpg")
+    assert image_ref(str(folder / "c.jpg"), folder, confine=True) == str(folder / "c.jpg")
+    assert image_ref("https://cdn.example.com/d.jpg", folder, confine=True) == "https://cdn.example.com/d.jpg"
+    for cell in ("../e.jpg", "sub/../../e.jpg", "/etc/passwd", str(tmp_path / "photos-old" / "f.jpg"), ".."):
+        refused = image_ref(cell, folder, confine=True)
+        assert isinstance(refused, RefusedPath) and str(refused) == cell
+    # A template is applied before the check: "{}.jpg" cannot be used to climb out either.
+    assert isinstance(image_ref("../../etc/secret", folder, "{}.jpg", confine=True), RefusedPath)
+    # Unconfined (the user's own catalog), absolute and ".." paths are theirs to use.
+    assert image_ref("../e.jpg", folder) == str(folder / "../e.jpg")
+
+
+def test_a_refused_path_counts_as_missing_and_is_never_opened(tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8)).save(secret)
+    reader = ImageReader()
+    assert reader.read(RefusedPath(str(secret))) is None
+    assert reader.stats.missing == 1
+    assert reader.stats.failures == [(str(secret), "outside the image folder: not read")]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from dummy_models import RecordingImageModel, register_dummies
 from prodcat import Categorizer
 from prodcat.catalog.fields import FieldMapping
+from prodcat.images.decode import ImageReader, RefusedPath
 from prodcat.serve import create_app
 from tiny_catalogs import FORMATS, tiny_image_frame
 
@@ -107,3 +110,39 @@ def test_an_id_image_column_is_not_read_as_base64(monkeypatch, tmp_path):
         response = client.post("/v1/predict", json=[{"title": "oxford shirt", "sku": "SHI-001"}])
         assert response.status_code == 200, response.text
         assert RecordingImageModel.seen[-1] is None
+
+
+def test_an_uploaded_catalog_can_name_no_photo_outside_the_image_folder(photo_model, tmp_path):
+    # A client's file is data from elsewhere: "../" and absolute paths must not reach other files of the server.
+    clf, png = photo_model
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png)
+    inside = next((tmp_path / "photos").glob("*.png"))
+    upload = pd.DataFrame({
+        "title": ["oxford shirt", "chef knife", "linen duvet", "lace sneaker"],
+        "photo": [inside.name, "../secret.png", str(secret), f"sub/../{inside.name}"],
+    }).to_csv(index=False).encode()
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        response = client.post("/v1/predict/file", files={"file": ("shop.csv", upload, "text/csv")})
+        assert response.status_code == 200, response.text
+    [refs] = RecordingImageModel.seen
+    assert Path(refs[0]).resolve() == Path(refs[3]).resolve() == inside
+    assert [type(ref) for ref in refs[1:3]] == [RefusedPath, RefusedPath]
+    assert [str(ref) for ref in refs[1:3]] == ["../secret.png", str(secret)]
+    assert ImageReader().read_result(refs[1]).reason == "outside the image folder: not read"
+
+
+def test_an_uploaded_catalog_reads_relative_photos_from_the_servers_image_folder(monkeypatch, tmp_path):
+    # The upload lands in a temporary folder; "beside the catalog file" would find nothing there.
+    register_dummies(monkeypatch)
+    frame = tiny_image_frame(tmp_path / "photos", n_per_class=6).rename(columns={"image": "photo"})
+    monkeypatch.chdir(tmp_path)
+    clf = Categorizer(model="image-dummy", image_col="photo", image_root="photos", quiet=True,
+                      **FORMATS["single"]).fit(frame)
+    upload = frame[["title", "photo"]].head(2).to_csv(index=False).encode()
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        response = client.post("/v1/predict/file", files={"file": ("shop.csv", upload, "text/csv")})
+        assert response.status_code == 200, response.text
+    assert RecordingImageModel.seen[-1] == [str(tmp_path / "photos" / name) for name in frame["photo"].head(2)]

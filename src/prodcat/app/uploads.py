@@ -19,7 +19,10 @@ find no photo at all. For a model that reads photos, the paths in an
 uploaded catalog's image column are therefore read on the server, from
 `upload_image_folder(clf)`: the model's image_root as seen from the server's
 current directory (or that directory itself when the model has no
-image_root); absolute paths are read as they are, web addresses never. How
+image_root). Only files inside that folder are read: an absolute path
+elsewhere, or one climbing out with "..", counts as not found (an upload
+comes from a browser, not from the server's owner); web addresses are never
+fetched. How
 many of the named photos exist there is counted (`UploadPhotos`), so the page
 can say when none were found rather than quietly predicting without them.
 """
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import pandas as pd
 
-from prodcat.catalog.load import image_dir_for, image_refs, is_url
+from prodcat.catalog.load import image_refs, is_url, served_image_folder
 from prodcat.catalog.readers import iter_table, read_columns
 from prodcat.errors import CatalogError, ConfigError, ProdcatError
 
@@ -122,8 +125,7 @@ def upload_image_folder(clf: Categorizer) -> Path | None:
     """
     if not clf.reads_images() or not clf.fields_.image_col:
         return None
-    folder = image_dir_for(clf.fields_)  # no catalog file: from the current directory
-    return Path(os.path.abspath(folder if folder is not None else os.curdir))
+    return served_image_folder(clf.fields_)
 
 
 def predict_upload(
@@ -170,7 +172,7 @@ def predict_upload(
         # The page says itself when an upload's photos are not on the server
         # (show_upload_photos), where "pass --image-root" would mean nothing.
         summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
-                                   allow_no_photos=True, **photo_options)
+                                   allow_no_photos=True, confine_photos=True, **photo_options)
         if image_folder is not None:
             photos = count_photos(source, clf, image_folder, chunk_size=chunk_size)
             image_column_missing = clf.fields_.image_col if photos is None else None
@@ -205,7 +207,7 @@ def count_photos(source: Path, clf: Categorizer, folder: Path, *, chunk_size: in
         return None
     photos = UploadPhotos(column=column, folder=folder)
     for chunk in iter_table(source, [column], chunk_size=chunk_size, **mapping.read_options()):
-        for ref in image_refs(chunk[column].tolist(), mapping, folder):
+        for ref in image_refs(chunk[column].tolist(), mapping, folder, confine=True):
             if ref is None:
                 photos.without += 1
             elif isinstance(ref, str) and not is_url(ref) and os.path.isfile(ref):

@@ -20,6 +20,7 @@ from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, iter_table, read_table
 from prodcat.errors import CatalogError, ColumnError
+from prodcat.images.decode import RefusedPath
 from prodcat.labels import check_path_levels, parse_labels, path_labels_from_columns, require_labels
 
 CatalogSource = str | Path | pd.DataFrame
@@ -86,12 +87,30 @@ def image_dir_for(mapping: FieldMapping, catalog_file: str | Path | None = None)
     return root
 
 
-def image_ref(value: Any, image_dir: Path | None, template: str | None = None) -> str | bytes | None:
+def served_image_folder(mapping: FieldMapping) -> Path:
+    """The absolute folder that relative photo paths of a catalog sent to a
+    server (`prodcat serve`'s file route, the app's upload) start from.
+
+    An upload lands in a temporary folder with no photos beside it, so the
+    rule "beside the catalog file" would find none: the mapping's image_root
+    as seen from the server's current directory is used (an absolute one as
+    it is), or that directory itself when it has none.
+    """
+    folder = image_dir_for(mapping)  # no catalog file: from the current directory
+    return Path(os.path.abspath(folder if folder is not None else os.curdir))
+
+
+def image_ref(
+    value: Any, image_dir: Path | None, template: str | None = None, *, confine: bool = False
+) -> str | bytes | RefusedPath | None:
     """One cell as an image reference: None (no photo), bytes, a URL, or a path.
 
     Empty cells, None and NaN give None; bytes stay bytes (an encoded image
     given through the Python API or HTTP); a template turns the cell into a
-    file name; a relative path is joined to `image_dir`.
+    file name; a relative path is joined to `image_dir`. confine: the
+    catalog came from someone else (an upload), so a path that ends outside
+    `image_dir` (absolute elsewhere, or climbing out with "..") is a
+    `RefusedPath`, never opened.
     """
     if value is None:
         return None
@@ -112,15 +131,30 @@ def image_ref(value: Any, image_dir: Path | None, template: str | None = None) -
         if is_url(text):
             return text
     path = Path(text)  # a cell is data: no "~" expansion
+    if confine and not _inside(path, image_dir):
+        return RefusedPath(text)
     if path.is_absolute() or image_dir is None:
         return str(path)
     return str(image_dir / path)
 
 
-def image_refs(values: Sequence[Any], mapping: FieldMapping, image_dir: Path | None) -> list[str | bytes | None]:
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Whether `path` (relative ones from `folder`, None: the current directory) names a file inside `folder`.
+
+    Judged on the names alone, as a web server does: a symbolic link the
+    folder's owner put there is followed, "../" written by a client is not.
+    """
+    base = os.path.abspath(folder if folder is not None else os.curdir)
+    target = os.path.abspath(os.path.join(base, path))
+    return target.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def image_refs(
+    values: Sequence[Any], mapping: FieldMapping, image_dir: Path | None, *, confine: bool = False
+) -> list[str | bytes | RefusedPath | None]:
     """`image_ref` of each cell of the mapping's image column."""
     template = mapping.image_template
-    return [image_ref(value, image_dir, template) for value in values]
+    return [image_ref(value, image_dir, template, confine=confine) for value in values]
 
 
 def catalog_from_frame(
@@ -132,6 +166,7 @@ def catalog_from_frame(
     first_row: int = 1,
     image_dir: Path | None = None,
     allow_empty_labels: bool = False,
+    confine_photos: bool = False,
 ) -> Catalog:
     """Build a Catalog from a DataFrame; every mapped column is taken as text.
 
@@ -140,6 +175,7 @@ def catalog_from_frame(
     directory, as for a DataFrame). Image cells that are bytes stay bytes.
     allow_empty_labels: keep an empty label cell as the empty label () rather
     than refuse the catalog (for `inspect`, which reports them).
+    confine_photos: photo paths outside image_dir are refused (see `image_ref`).
     """
     if not mapping.image_col:  # a catalog of photos alone has no text column
         mapping.require_text()
@@ -152,7 +188,7 @@ def catalog_from_frame(
         if image_dir is None:
             image_dir = image_dir_for(mapping)
         cells = frame[mapping.image_col].tolist()
-        images = image_refs(cells, mapping, image_dir)
+        images = image_refs(cells, mapping, image_dir, confine=confine_photos)
         if any(isinstance(cell, (bytes, bytearray, memoryview)) for cell in cells):
             # The text frame shows an encoded image by its size: pandas would try to decode it as text.
             shown = [f"<{len(cell):,} bytes>" if isinstance(cell, (bytes, bytearray, memoryview)) else cell
@@ -225,11 +261,14 @@ def load_catalog(
     return catalog
 
 
-def iter_catalog(path: str | Path, mapping: FieldMapping, *, chunk_size: int = 50_000) -> Iterator[Catalog]:
-    """Unlabelled catalog chunks in file order, for predicting files of any size."""
+def iter_catalog(
+    path: str | Path, mapping: FieldMapping, *, chunk_size: int = 50_000, confine_photos: bool = False
+) -> Iterator[Catalog]:
+    """Unlabelled catalog chunks in file order, for predicting files of any size
+    (confine_photos: see `image_ref`'s confine)."""
     columns = mapping.columns(with_labels=False)
     image_dir = image_dir_for(mapping, path)
     for chunk in iter_table(path, columns, chunk_size=chunk_size, **mapping.read_options()):
         first_row = int(chunk.index[0]) + 1 if len(chunk) else 1
         yield catalog_from_frame(chunk, mapping, source=str(path), with_labels=False, first_row=first_row,
-                                 image_dir=image_dir)
+                                 image_dir=image_dir, confine_photos=confine_photos)

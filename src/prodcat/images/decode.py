@@ -43,8 +43,23 @@ from PIL import Image, ImageOps
 #: 120 MB of RGB; anything larger in a catalog is a mistake or an attack.
 DEFAULT_MAX_PIXELS = 40_000_000
 
+
+
+@dataclass(frozen=True)
+class RefusedPath:
+    """A photo path that is never opened: a catalog someone else sent (an
+    upload to the server or the app) named a file outside the image folder.
+    Counted as missing, with the path as the catalog wrote it."""
+
+    path: str
+    reason: str = "outside the image folder: not read"
+
+    def __str__(self) -> str:
+        return self.path
+
+
 #: What an image reference may be.
-ImageRef = Union[str, os.PathLike, bytes, bytearray, memoryview, None]
+ImageRef = Union[str, os.PathLike, bytes, bytearray, memoryview, RefusedPath, None]
 
 # Raster formats a product catalog can hold. Pillow could open more, some of
 # them through external programs (EPS via Ghostscript); a catalog does not
@@ -223,6 +238,8 @@ def _source(ref: ImageRef) -> tuple[object | None, ReadResult | None]:
         return None, ReadResult(None, "absent")
     if isinstance(ref, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(ref)), None
+    if isinstance(ref, RefusedPath):
+        return None, ReadResult(None, "missing", ref.reason)
     if not isinstance(ref, (str, os.PathLike)):
         return None, ReadResult(None, "unreadable", f"not an image reference ({type(ref).__name__})")
     text = os.fspath(ref)

@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prodcat import __version__
 from prodcat.categorizer import Categorizer
+from prodcat.catalog.load import served_image_folder
 from prodcat.errors import ConfigError, ProdcatError
 from prodcat.listen import check_can_listen
 from prodcat.serve.batching import MicroBatcher
@@ -369,6 +370,9 @@ def create_app(
         # A shallow copy shares the fitted model; only how the upload is read differs.
         reader = copy.copy(clf)
         reader.fields_ = replace(clf.fields_, file_format=UPLOAD_SUFFIXES[suffix])
+        if clf.reads_images() and clf.fields_.image_col:
+            # The upload's folder holds no photos: they are read from the server's own image folder.
+            reader.fields_ = replace(reader.fields_, image_root=str(served_image_folder(clf.fields_)))
         reader.quiet = True
         loop = asyncio.get_running_loop()
         try:
@@ -376,7 +380,9 @@ def create_app(
                 await loop.run_in_executor(None, shutil.copyfileobj, file.file, handle, 1 << 20)
             summary = await loop.run_in_executor(
                 request.app.state.file_executor,
-                lambda: reader.predict_file(source, out, top_k=top_k, target_precision=target_precision),
+                # A client's file may name any path on this machine: photos are read only inside the image folder.
+                lambda: reader.predict_file(source, out, top_k=top_k, target_precision=target_precision,
+                                            confine_photos=True),
             )
         except ProdcatError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
