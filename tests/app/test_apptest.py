@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from prodcat import Categorizer
 from prodcat.app.launch import APP_SCRIPT, MODEL_ENV
 from prodcat.app.model_report import curve_charts, read_report, training_curves
-from prodcat.app.uploads import predict_upload, read_head, upload_format
+from prodcat.app.uploads import ENCODINGS, predict_upload, read_head, upload_format
 from prodcat.errors import CatalogError, ColumnError
 from tiny_catalogs import FORMATS, tiny_frame
 
@@ -199,6 +199,19 @@ def test_bad_uploads_are_one_line_naming_the_uploaded_file(clf, tmp_path, name, 
     assert str(work) not in message and "\n" not in message
 
 
+def test_a_windows_1252_upload_is_read_with_the_encoding_the_page_offers(clf, tmp_path):
+    data = "sku,title\n1,Café crème mug – 30 cl\n".encode("cp1252")
+    with pytest.raises(CatalogError) as caught:
+        predict_upload(clf, "excel.csv", data, tmp_path / "work")
+    # The app has no --encoding option: the hint names the choice on the page.
+    assert "choose Windows-1252 (Excel on Windows) as its encoding above" in str(caught.value)
+    assert "--encoding" not in str(caught.value)
+    assert "cp1252" in ENCODINGS
+    result = predict_upload(clf, "excel.csv", data, tmp_path / "work", encoding="cp1252")
+    assert result.rows == 1
+    assert clf.predict(["Café crème mug – 30 cl"])[0] == result.preview["prediction"].iloc[0]
+
+
 def test_upload_format_accepts_compressed_catalogs_only():
     assert upload_format("Products.CSV") == "csv"
     assert upload_format("products.csv.gz") == "csv"
@@ -228,6 +241,18 @@ def test_catalog_page_shows_predictions_filters_review_and_offers_downloads(monk
     at.checkbox(key="only_review").check().run()
     [table] = at.tabs[1].dataframe
     assert len(table.value) == result.needs_review and table.value["needs_review"].all()
+
+
+def test_the_catalog_page_reads_an_upload_in_the_encoding_chosen(monkeypatch, model_dir):
+    data = "sku,title\n1,Café crème mug – 30 cl\n2,Oxford shirt\n".encode("cp1252")
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("excel.csv", data, "text/csv"))
+    at.run()
+    [error] = texts(at.tabs[1].error)
+    assert "choose Windows-1252 (Excel on Windows) as its encoding above" in error
+    at.selectbox(key="encoding").select("cp1252").run()
+    assert not at.exception and not at.tabs[1].error
+    assert any("2 products from excel.csv categorized" in s for s in texts(at.tabs[1].success))
 
 
 # -------------------------------------------------------------------- model

@@ -243,23 +243,27 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
         st.info(
             f"Photos: this model reads them from the column **{md(fields.image_col)}**, as paths of files **on "
             f"this server** (an upload cannot carry photos). Relative paths start from {md(image_folder)} (the model's "
-            "image folder, from where the app was started); absolute paths are read as they are, web addresses "
-            "not at all. A product whose photo is not there is predicted as the model predicts products "
-            "without a photo.",
+            "image folder, from where the app was started), and only files inside that folder are read: an "
+            "absolute path elsewhere or one climbing out with `..` is not, web addresses not at all. A product "
+            "whose photo is not there is predicted as the model predicts products without a photo.",
             icon=":material/photo_library:",
         )
     out_format = st.radio("Download as", uploads.OUTPUT_FORMATS, format_func=FORMAT_NAMES.get, horizontal=True,
                           key="out_format")
+    encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
+                            key="encoding", help="UTF-8 unless the file says otherwise: a CSV saved by Excel on "
+                            "Windows is often Windows-1252.")
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_catalog)
     if upload is not None:
-        key = (upload.file_id, top_k, out_format)
+        key = (upload.file_id, top_k, out_format, encoding)
         if st.session_state.get("catalog_key") != key:
             forget_catalog()
             st.session_state["catalog_key"] = key
             try:
                 with st.spinner(f"Categorizing {upload.name}…"):
                     st.session_state["catalog_result"] = uploads.predict_upload(
-                        clf, upload.name, upload, session_workdir(), top_k=top_k, out_format=out_format)
+                        clf, upload.name, upload, session_workdir(), top_k=top_k, out_format=out_format,
+                        encoding=encoding)
             except ProdcatError as exc:
                 st.session_state["catalog_error"] = str(exc)
             except Exception as exc:  # a bug, but the page shows a line, not a traceback

@@ -53,6 +53,9 @@ OUTPUT_FORMATS = ("csv", "parquet")
 #: rows shown in the browser; the download holds them all
 PREVIEW_ROWS = 1_000
 MIME_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+#: text encodings an upload may be read with (the app's choice), and their names
+ENCODINGS = {"utf-8": "UTF-8", "cp1252": "Windows-1252 (Excel on Windows)", "latin-1": "Latin-1 (ISO-8859-1)",
+             "utf-16": "UTF-16"}
 
 
 @dataclass
@@ -138,6 +141,7 @@ def predict_upload(
     out_format: str = "csv",
     preview_rows: int = PREVIEW_ROWS,
     chunk_size: int = 50_000,
+    encoding: str = "utf-8",
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -146,6 +150,8 @@ def predict_upload(
     the model's text columns. Files are written under `workdir`, which the
     caller owns; a later upload replaces the earlier files. Photo paths in
     the upload are read from `upload_image_folder(clf)` (see the module).
+    encoding: of a CSV, TSV or JSONL upload (a key of ENCODINGS or any
+    Python codec name).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -172,13 +178,13 @@ def predict_upload(
         # The page says itself when an upload's photos are not on the server
         # (show_upload_photos), where "pass --image-root" would mean nothing.
         summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
-                                   allow_no_photos=True, confine_photos=True, **photo_options)
+                                   allow_no_photos=True, confine_photos=True, encoding=encoding, **photo_options)
         if image_folder is not None:
-            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size)
+            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding)
             image_column_missing = clf.fields_.image_col if photos is None else None
     except ProdcatError as exc:
         # The user knows the file by the name they uploaded, not by our work path.
-        raise type(exc)(str(exc).replace(str(source), name)) from None
+        raise type(exc)(_as_the_app_says_it(str(exc).replace(str(source), name))) from None
     return CatalogPrediction(
         source_name=name,
         rows=summary["rows"],
@@ -195,13 +201,22 @@ def predict_upload(
     )
 
 
-def count_photos(source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000) -> UploadPhotos | None:
+def _as_the_app_says_it(message: str) -> str:
+    """A reader's error in the app's words: it has a choice of encoding, not an --encoding option."""
+    message = message.replace("pass its real encoding with --encoding", "choose its real encoding above")
+    return re.sub(r"pass --encoding (\S+)", lambda m: f"choose {ENCODINGS.get(m[1], m[1])} as its encoding above",
+                  message)
+
+
+def count_photos(
+    source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000, encoding: str = "utf-8"
+) -> UploadPhotos | None:
     """How many of the photos a catalog file names are files in `folder` (None: it has no image column).
 
     Reads the image column alone, in chunks, and makes each cell's reference
     as prediction does (template, folder); looks files up without opening them.
     """
-    mapping = replace(clf.fields_, image_root=str(folder))
+    mapping = replace(clf.fields_, image_root=str(folder), encoding=encoding)
     column = mapping.image_col
     if column is None or column not in read_columns(source, **mapping.read_options()):
         return None
