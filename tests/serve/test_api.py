@@ -320,6 +320,23 @@ def test_a_parquet_upload_comes_back_as_parquet(client, clf, temp_root):
     assert list(temp_root.iterdir()) == []
 
 
+def test_an_upload_in_another_encoding_is_read_with_the_encoding_parameter(client, clf, temp_root):
+    data = "title,description\nCafé crème mug,porcelaine – 30 cl\n".encode("cp1252")
+    refused = client.post("/v1/predict/file", files={"file": ("excel.csv", data, "text/csv")})
+    assert refused.status_code == 422
+    # A client of the API has no --encoding option: the hint names the query parameter.
+    assert "add ?encoding=cp1252 to the URL" in refused.json()["error"]
+    assert "--encoding" not in refused.json()["error"]
+    response = client.post("/v1/predict/file?encoding=cp1252", files={"file": ("excel.csv", data, "text/csv")})
+    assert response.status_code == 200, response.text
+    out = pd.read_csv(io.BytesIO(response.content))
+    assert out["prediction"].tolist() == clf.predict_table(
+        [{"title": "Café crème mug", "description": "porcelaine – 30 cl"}])["prediction"].tolist()
+    unknown = client.post("/v1/predict/file?encoding=klingon", files={"file": ("excel.csv", data, "text/csv")})
+    assert unknown.status_code == 422 and "unknown encoding 'klingon'" in unknown.json()["error"]
+    assert list(temp_root.iterdir()) == []
+
+
 @pytest.mark.parametrize("name, content, status, says", [
     ("shop.csv", b"name,price\nshirt,3\n", 422,
      "shop.csv has none of the model's text columns ('title', 'description')"),

@@ -22,6 +22,7 @@ import copy
 import json
 import logging
 import math
+import re
 import os
 import shutil
 import tempfile
@@ -359,6 +360,8 @@ def create_app(
         file: UploadFile = File(description="A catalog (.csv, .tsv, .jsonl, .parquet) with the model's text columns."),
         top_k: int = TopK,
         target_precision: float | None = TargetPrecision,
+        encoding: str = Query("utf-8", max_length=40, description="Text encoding of a CSV, TSV or JSONL upload "
+                              "(e.g. cp1252 for a CSV saved by Excel on Windows)."),
     ):
         """Categorize a whole catalog file; the predictions come back in the same format, in input order."""
         clf = request.app.state.clf
@@ -382,11 +385,11 @@ def create_app(
                 request.app.state.file_executor,
                 # A client's file may name any path on this machine: photos are read only inside the image folder.
                 lambda: reader.predict_file(source, out, top_k=top_k, target_precision=target_precision,
-                                            confine_photos=True),
+                                            confine_photos=True, encoding=encoding),
             )
         except ProdcatError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
-            raise RequestError(422, str(exc).replace(str(source), name)) from None
+            raise RequestError(422, _as_the_api_says_it(str(exc).replace(str(source), name))) from None
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
@@ -418,6 +421,12 @@ def create_app(
     app.add_middleware(_BodyLimit, limits=limits)
     app.add_middleware(_CatchAll, counter=counter)
     return app
+
+
+def _as_the_api_says_it(message: str) -> str:
+    """A reader's error in the API's words: an `encoding` query parameter, not the CLI's --encoding."""
+    message = message.replace("pass its real encoding with --encoding", "pass its real encoding as ?encoding=")
+    return re.sub(r"pass --encoding (\S+)", r"add ?encoding=\1 to the URL", message)
 
 
 def product_schema(clf: Categorizer, limits: ServeLimits) -> dict[str, Any]:
