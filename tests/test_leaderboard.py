@@ -81,6 +81,8 @@ def test_a_shared_setting_skips_the_models_where_it_does_nothing_or_means_someth
         ({"models": []}, ConfigError, "at least one model"),
         ({"models": ["bow", "bow"]}, ConfigError, "lists a model twice"),
         ({"models": ["tfidf-linear"], "params_by_model": {"lstm": {}}}, ConfigError, "settings given for lstm"),
+        # no test products: every score would be empty and the ranking arbitrary
+        ({"models": ["tfidf-linear"], "test_size": 0.0}, ConfigError, "test_size must be above 0"),
     ],
 )
 def test_bad_options_fail_before_any_training(kwargs, error, message):
@@ -126,3 +128,11 @@ def test_a_setting_the_labels_refuse_stops_the_board_before_any_model_trains(tmp
         leaderboard(DEMO, models=["tfidf-linear", "bow"], params_by_model={"bow": {"loss": "focal"}}, out=tmp_path / "b",
                     quiet=True, text_cols=["title"], label_col="tags", label_format="multi")
     assert trained == [] and not (tmp_path / "b").exists()
+
+
+def test_a_catalog_too_small_for_a_test_split_is_refused_not_ranked():
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    # two products per class: the split leaves no test products to score on
+    with pytest.raises(ConfigError, match="too small for a test split"):
+        leaderboard(tiny_frame(n_per_class=2), models="tfidf-linear", quiet=True, **FORMATS["single"])

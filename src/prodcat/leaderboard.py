@@ -115,6 +115,9 @@ def leaderboard(
     for fixed in ("model", "params", "seed", "quiet"):
         if fixed in categorizer_options:
             raise ConfigError(f"leaderboard sets {fixed!r} itself; pass it as leaderboard's own argument")
+    # Without test products every score column is empty and the order of the rows means nothing.
+    if categorizer_options.get("test_size", 0.1) <= 0:
+        raise ConfigError("the leaderboard scores every model on the test split: test_size must be above 0")
     if out is not None:
         # Every target before the first model trains: a refusal at the second
         # save would throw away the first model's training.
@@ -142,6 +145,8 @@ def leaderboard(
                 fit_seconds = time.perf_counter() - started
             test = clf._test_catalog
             test_metrics = clf.metrics_.get("test", {})
+            if not test_metrics:
+                raise ConfigError("the catalog is too small for a test split to score the models on")
             speed = None
             if test is not None and len(test):
                 clf._proba(test.products.take(np.arange(min(len(test), 64))))  # warm-up: lazy imports, threads
