@@ -364,7 +364,11 @@ def predict(
                      "an id column named like one of those is copied as id:NAME (e.g. id:prediction)."),
     ],
     top_k: Annotated[int, typer.Option("--top-k", help="How many ranked labels to write per product.")] = 3,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows per streamed chunk.")] = 50_000,
+    chunk_size: Annotated[
+        Optional[int],
+        typer.Option("--chunk-size", help="Rows per streamed chunk (default 50,000); with --engine ray, rows per "
+                     "read chunk and per prediction batch (default 10,000)."),
+    ] = None,
     review_out: Annotated[
         Optional[Path], typer.Option("--review-out", help="Also write the rows that need review to this file.")
     ] = None,
@@ -383,7 +387,7 @@ def predict(
     """Predict every product of a catalog file, streaming, in input order."""
     from prodcat.categorizer import Categorizer
 
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine!r}")
@@ -392,17 +396,20 @@ def predict(
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
 
+        # each worker holds a batch's features at a time: --chunk-size is how a user bounds that memory
+        batching = {} if chunk_size is None else {"batch_size": chunk_size}
         summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
                                    target_precision=target_precision, review_out=review_out, quiet=quiet,
-                                   **field_options)
+                                   **batching, **field_options)
         typer.echo(f"wrote {summary['rows']:,} predictions to {out} with Ray ({summary['rows_per_second']:,} products/s)")
         typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
         return
     if ray_address is not None:
         raise ConfigError("--ray-address needs --engine ray")
     clf = Categorizer.load(model_dir, quiet=quiet)
-    summary = clf.predict_file(data, out, top_k=top_k, chunk_size=chunk_size, review_out=review_out,
-                               target_precision=target_precision, **field_options)
+    chunking = {} if chunk_size is None else {"chunk_size": chunk_size}
+    summary = clf.predict_file(data, out, top_k=top_k, review_out=review_out, target_precision=target_precision,
+                               **chunking, **field_options)
     typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
     typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
 

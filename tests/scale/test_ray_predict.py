@@ -23,6 +23,7 @@ from prodcat.scale.ray_predict import (
     IMAGE_REF_COLUMN, PHOTO_STATS_COLUMN, CategorizerPredictor, input_files, plan_columns, predict_with_ray, start_ray,
     take_photo_stats,
 )
+from cli_runner import run
 from tiny_catalogs import tiny_image_frame
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo_catalog.csv"
@@ -433,3 +434,24 @@ def test_a_model_of_photos_alone_plans_its_image_column_instead_of_text(tmp_path
     assert plan.text_cols == [] and plan.image_col == "image"
     with pytest.raises(ColumnError, match="has no image column 'photo', and the model reads only photos"):
         plan_columns([data], FieldMapping(image_col="photo"), mapping.read_options())
+
+
+def test_cli_chunk_size_sets_the_ray_batch_size(model_dir, tmp_path, monkeypatch, capsys):
+    # A worker holds a batch's features at a time: --chunk-size is the CLI's only
+    # handle on that memory, and the Ray engine used to drop it for 10,000 rows.
+    asked = {}
+
+    def record(model, data, out, **options):
+        asked.update(options)
+        return {"rows": 0, "rows_per_second": 0, "needs_review": 0}
+
+    monkeypatch.setattr(ray_predict, "predict_with_ray", record)
+    code, _, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", tmp_path / "p.parquet",
+                       "--engine", "ray", "--chunk-size", "500")
+    assert code == 0, err
+    assert asked["batch_size"] == 500
+
+    asked.clear()
+    code, _, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", tmp_path / "p.parquet", "--engine", "ray")
+    assert code == 0, err
+    assert "batch_size" not in asked  # the engine's own default
