@@ -8,7 +8,9 @@ row by row. The checks that must fail before Ray starts run without it.
 
 import os
 import socket
+import threading
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
@@ -414,6 +416,43 @@ def test_an_address_nothing_listens_on_fails_in_seconds():
         start_ray(f"127.0.0.1:{port}", quiet=True)
     assert time.perf_counter() - started < 5
 
+
+
+@contextmanager
+def one_answer_server(answer: bytes):
+    """A server on a loopback port that reads what a client sends and answers `answer` once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        with suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(1024)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_an_address_where_another_server_listens_fails_in_seconds():
+    # The dashboard's port instead of the GCS's: Ray would retry for minutes, warning all along.
+    with one_answer_server(b"HTTP/1.1 400 Bad Request\r\n\r\n") as port:
+        started = time.perf_counter()
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port} answers, but not as Ray"):
+            start_ray(f"127.0.0.1:{port}", quiet=True)
+    assert time.perf_counter() - started < 5
+
+
+def test_an_address_that_answers_http2_as_ray_does_is_left_to_ray():
+    from prodcat.scale.ray_predict import _check_reachable
+
+    with one_answer_server(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])) as port:  # an empty SETTINGS frame, as gRPC answers
+        _check_reachable(f"ray://127.0.0.1:{port}")
 
 def test_a_folder_is_read_in_name_order_with_numbers_as_numbers(tmp_path):
     for name in ("part-10.csv", "part-2.csv.gz", "part-1.parquet", ".hidden.csv", "_SUCCESS", "notes.md", "b.tsv"):

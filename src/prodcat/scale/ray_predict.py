@@ -488,21 +488,52 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, quiet:
     return True
 
 
+# What a client opens an HTTP/2 connection with: the preface, then an empty SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS_FRAME = 4
+
+
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail in seconds on an address nothing listens on: Ray itself retries
-    for minutes, printing a warning every few seconds."""
+    """Fail in seconds on an address where Ray does not listen: Ray itself
+    retries for minutes, printing a warning every few seconds.
+
+    Nothing listening is one case. Another server on that port (the
+    dashboard's 8265 instead of 6379, a web server) is the other: Ray's GCS
+    and Ray Client both speak gRPC, so they answer HTTP/2's preface with a
+    SETTINGS frame, and a server that answers anything else is not Ray. One
+    that answers nothing is left to Ray, as is a cluster behind TLS, whose
+    handshake comes first.
+    """
     target = address.split("://", 1)[-1]
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
         return  # "auto", "local" or a name Ray resolves itself
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as connection:
+            answer = b"" if _ray_uses_tls() else _first_answer(connection, HTTP2_PREFACE)
     except OSError as exc:
         raise ConfigError(
             f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); "
             "is `ray start --head` running there, and is the port open?"
         ) from None
+    if len(answer) >= 4 and answer[3] != HTTP2_SETTINGS_FRAME:
+        raise ConfigError(
+            f"{address} answers, but not as Ray: give the port of Ray's GCS (6379 unless `ray start --port` "
+            "said otherwise) or of Ray Client (ray://HOST:10001), not the dashboard's (8265)"
+        )
+
+
+def _first_answer(connection: socket.socket, greeting: bytes) -> bytes:
+    """The first bytes a server sends back after `greeting` (b"" when it closes or stays silent)."""
+    try:
+        connection.sendall(greeting)
+        return connection.recv(9)
+    except OSError:  # a timeout or a reset: the server's own business, Ray will say
+        return b""
+
+
+def _ray_uses_tls() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
 
 
 def _import_ray():
