@@ -94,6 +94,21 @@ def test_fixed_params_are_not_searched_and_the_log_shows_them():
     assert len({row["params"] for row in summary["history"]}) > 1
 
 
+
+def test_a_chosen_class_weight_is_fixed_not_overridden_by_the_search(tmp_path, capsys):
+    # tfidf-linear's space searches class_weight: a user's own choice used to be
+    # replaced by the sampler's in every trial, with nothing said.
+    _, summary = tune(DEMO, model="tfidf-linear", trials=3, seed=0, class_weight="none", quiet=True, **FIELDS)
+    assert [json.loads(row["params"])["class_weight"] for row in summary["history"]] == ["none"] * 3
+    assert summary["best"]["class_weight"] == "none" and "class_weight" not in summary["best"]["searched"]
+
+    code, _, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--trials", "2", "--class-weight", "none",
+                       "--out", tmp_path / "m", "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "m" / "tuning" / "best.json").read_text())["best"]["class_weight"] == "none"
+    assert set(pd.read_csv(tmp_path / "m" / "tuning" / "trials.csv")["params"].map(
+        lambda p: json.loads(p)["class_weight"])) == {"none"}
+
 def test_a_fixed_setting_a_space_branches_on_is_followed():
     import optuna
 

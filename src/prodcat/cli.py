@@ -521,8 +521,10 @@ def tune(
     valid_size: Annotated[float, typer.Option(help="Share held out to score the trials on.")] = 0.1,
     test_size: Annotated[float, typer.Option(help="Share held out for the best model's test report.")] = 0.1,
     class_weight: Annotated[
-        str, typer.Option("--class-weight", help="'balanced' (default) or 'none', unless the search space picks it.")
-    ] = "balanced",
+        Optional[str],
+        typer.Option("--class-weight", help="'balanced' or 'none' for every trial (default: searched where the "
+                     "model's space searches it, as tfidf-linear's does, else 'balanced')."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split, the models and the sampler.")] = 0,
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs per trial.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,
@@ -551,10 +553,10 @@ def tune(
             header_shown.append(True)
         typer.echo("  ".join(str(row[c]) for c in TRIAL_COLUMNS))
 
+    chosen = {} if class_weight is None else {"class_weight": class_weight}
     _, summary = run_tune(
         data, model=model, trials=trials, timeout=timeout, seed=seed, params=params, out=out, on_trial=show,
-        quiet=quiet, fields=mapping, valid_size=valid_size, test_size=test_size, class_weight=class_weight,
-        device=device,
+        quiet=quiet, fields=mapping, valid_size=valid_size, test_size=test_size, device=device, **chosen,
     )
     best = summary["best"]
     typer.echo(f"best trial {best['trial']} of {summary['trials']}: validation {_headline_line(best['validation'])}")

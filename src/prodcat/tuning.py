@@ -194,7 +194,8 @@ def tune(
     seed: seeds the split (the same for every trial), the models and the
         TPE sampler, so a search is reproducible.
     params: settings fixed for every trial: left out of the search space
-        ("class_weight" among them sets the Categorizer option).
+        ("class_weight" among them sets the Categorizer option, as does
+        class_weight passed as a Categorizer option).
     out: save the best model there, with `tuning/trials.csv` and `tuning/best.json`.
     on_trial: called with each finished trial's row (default: a line on stderr).
     categorizer_options: anything `Categorizer` takes (text_cols, label_col,
@@ -228,6 +229,12 @@ def tune(
         # not after the trials: saving would refuse it then, and the search would be lost
         check_model_dir_target(out)
     fixed_params = dict(params or {})
+    if "class_weight" in categorizer_options:
+        # A class_weight the user chose is fixed, as in params: a space that
+        # searches it (tfidf-linear's) would otherwise override it unsaid.
+        chosen = categorizer_options.pop("class_weight")
+        if fixed_params.setdefault("class_weight", chosen) != chosen:
+            raise ConfigError(f"class_weight is given twice: {chosen!r} and {fixed_params['class_weight']!r} in params")
     space = SEARCH_SPACES[model]
     say = Reporter(quiet)
     report = on_trial or (lambda row: say.note(_trial_line(row)))
