@@ -11,7 +11,7 @@ from prodcat import Categorizer
 from cli_runner import run
 from prodcat.errors import ConfigError, UnknownModelError
 from prodcat.models import create_model
-from prodcat.tuning import SEARCH_SPACES, TRIAL_COLUMNS, tune
+from prodcat.tuning import SEARCH_SPACES, TRIAL_COLUMNS, save_tuning, tune
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
 FIELDS = dict(text_cols=["title", "description"], label_col="category", label_format="path")
@@ -189,3 +189,27 @@ def test_cli_tune_a_mistake_found_in_the_first_trial_is_one_line(tmp_path, capfd
     # the first trial's findings about the catalog may come first, each one line
     assert lines[-1].startswith(f"prodcat: error: {says}"), lines
     assert all(line.startswith("warning: ") for line in lines[:-1]), lines
+
+
+def test_a_trial_log_that_fails_to_write_leaves_no_model_behind(tmp_path, monkeypatch):
+    # The log used to be written into the model directory after it appeared:
+    # a full disk or Ctrl-C there left a tuned model without its search.
+    clf, summary = tune(DEMO, model="tfidf-linear", trials=1, seed=0, quiet=True, **FIELDS)
+    out = tmp_path / "best"
+
+    write_text = Path.write_text
+
+    def disk_full_at_the_log(path, *args, **kwargs):
+        if path.name == "best.json":  # the model's own files are written by now
+            raise OSError(28, "No space left on device")
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_full_at_the_log)
+    with pytest.raises(OSError, match="No space left"):
+        save_tuning(clf, summary, out)
+    monkeypatch.undo()
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no staging folder left either
+
+    save_tuning(clf, summary, out)
+    assert len(pd.read_csv(out / "tuning" / "trials.csv")) == 1 and (out / "tuning" / "best.json").is_file()

@@ -24,7 +24,7 @@ import time
 from dataclasses import fields as dataclass_fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1045,8 +1045,13 @@ class Categorizer:
         })
 
     # ------------------------------------------------------------ save/load
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory atomically (see `prodcat.artifacts`)."""
+    def save(self, path: str | Path, *, also_write: Callable[[Path], None] | None = None) -> Path:
+        """Write the model directory atomically (see `prodcat.artifacts`).
+
+        also_write: called with the folder being saved, before it becomes
+        `path`, to add files of one's own (tune's trial log): they appear
+        with the model or, if writing them fails, neither does.
+        """
         model = self._require_fitted()
         state, arrays = model.get_state()
         all_arrays = {f"model.{k}": v for k, v in arrays.items()}
@@ -1084,6 +1089,8 @@ class Categorizer:
             elif getattr(self, "_loaded_report", None) is not None and self._loaded_report.is_dir():
                 # A loaded model saved again (or exported) is the model its test report describes.
                 shutil.copytree(self._loaded_report, staging / "report")
+            if also_write is not None:
+                also_write(staging)
         return Path(path)
 
     @classmethod

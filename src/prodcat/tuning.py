@@ -325,18 +325,21 @@ def tune(
 
 
 def save_tuning(clf: Any, summary: dict[str, Any], out: str | Path) -> Path:
-    """Save the best model to `out`, then its trial log in `out/tuning/`."""
-    out = Path(out)
-    clf.save(out)
-    folder = out / "tuning"
-    folder.mkdir(exist_ok=True)
-    with open(folder / "trials.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(TRIAL_COLUMNS))
-        writer.writeheader()
-        writer.writerows(summary["history"])
-    best = {k: v for k, v in summary.items() if k != "history"}
-    (folder / "best.json").write_text(json.dumps(best, indent=2, ensure_ascii=False), encoding="utf-8")
-    return out
+    """Save the best model to `out` with its trial log in `out/tuning/`, all or nothing."""
+
+    def write_trial_log(model_dir: Path) -> None:
+        folder = model_dir / "tuning"
+        folder.mkdir()
+        with open(folder / "trials.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(TRIAL_COLUMNS))
+            writer.writeheader()
+            writer.writerows(summary["history"])
+        best = {k: v for k, v in summary.items() if k != "history"}
+        (folder / "best.json").write_text(json.dumps(best, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    # In the save, not after it: a log that failed to write (a full disk, Ctrl-C)
+    # would leave a tuned model whose search cannot be read back.
+    return clf.save(out, also_write=write_trial_log)
 
 
 def _trial_line(row: dict[str, Any]) -> str:
