@@ -154,6 +154,15 @@ def test_class_weight_balanced_is_accepted():
         TfidfLinear().fit(products, y, space, class_weight="heavy")
 
 
+def test_a_min_df_no_term_reaches_is_one_line_naming_it():
+    # Every term pruned: scikit-learn's own error ("0 feature(s)") names neither the setting nor the fix.
+    products = Products.from_texts(["oxford shirt", "chef knife", "linen duvet", "lace sneaker"])
+    space = LabelSpace("single", ["a", "b"])
+    with pytest.raises(ConfigError, match=r"^tfidf-linear: no word or character n-gram is in at least min_df=50 of "
+                                          r"the 4 training texts; lower min_df$"):
+        TfidfLinear(min_df=50).fit(products, np.array([0, 1, 0, 1]), space)
+
+
 def test_unknown_and_bad_settings_raise_config_error():
     with pytest.raises(ConfigError, match=r"'ngram'.*known: .*word_ngrams"):
         TfidfLinear(ngram=(1, 2))

@@ -337,6 +337,10 @@ class TfidfLinear(CategorizerModel):
         self.label_space = label_space
 
         blocks = [b for b in (_Block.learn("word", texts, p), _Block.learn("char_wb", texts, p)) if b is not None]
+        if not blocks:
+            # scikit-learn would stop on "0 feature(s)", naming neither the setting nor the fix
+            raise ConfigError(f"tfidf-linear: no word or character n-gram is in at least min_df={p['min_df']} of the "
+                              f"{len(texts):,} training texts; lower min_df")
         self._features = _Features(blocks)
         x = self._features.transform(texts)
 
