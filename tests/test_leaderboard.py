@@ -136,3 +136,30 @@ def test_a_catalog_too_small_for_a_test_split_is_refused_not_ranked():
     # two products per class: the split leaves no test products to score on
     with pytest.raises(ConfigError, match="too small for a test split"):
         leaderboard(tiny_frame(n_per_class=2), models="tfidf-linear", quiet=True, **FORMATS["single"])
+
+
+def test_a_model_that_refuses_to_train_is_left_off_and_the_others_are_kept(tmp_path, capsys):
+    # image-cnn finds no photo (the folder is not there): tfidf-linear, trained first, must not be thrown away.
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    catalog = tmp_path / "shop.csv"
+    tiny_frame().assign(image=lambda f: f["sku"] + ".png").to_csv(catalog, index=False)
+    fields = dict(FORMATS["single"], image_col="image", image_root=str(tmp_path / "no-photos-here"))
+    board = leaderboard(catalog, models=["tfidf-linear", "image-cnn"], out=tmp_path / "board", quiet=True, **fields)
+    assert board["model"].tolist() == ["tfidf-linear"]
+    assert list(board.attrs["failed"]) == ["image-cnn"]
+    assert "has an image file that exists" in board.attrs["failed"]["image-cnn"]
+    assert Categorizer.load(tmp_path / "board" / "tfidf-linear").predict(["oxford shirt"])
+
+    argv = ["leaderboard", "--data", str(catalog), "--text-cols", "title,description", "--label-col", "leaf",
+            "--image-col", "image", "--image-root", str(tmp_path / "no-photos-here"),
+            "--models", "tfidf-linear,image-cnn", "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 1  # a partial board is not a complete one
+    out, err = capsys.readouterr()
+    assert "tfidf-linear" in out and "image-cnn" not in out
+    assert err.strip().startswith("prodcat: error: image-cnn failed and is not on the board: image-cnn: none of")
+
+    with pytest.raises(ConfigError, match="image-cnn: none of"):
+        leaderboard(catalog, models=["image-cnn"], quiet=True, **fields)

@@ -637,6 +637,11 @@ def leaderboard(
         _print_json(json.loads(board.to_json(orient="records")))
     else:
         typer.echo(render(board))
+    failed = board.attrs.get("failed", {})
+    for name, message in failed.items():
+        typer.echo(f"prodcat: error: {name} failed and is not on the board: {message}", err=True)
+    if failed:
+        raise typer.Exit(1)  # a script must not take a partial board for a complete one
 
 
 @app.command()

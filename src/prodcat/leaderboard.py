@@ -90,6 +90,11 @@ def leaderboard(
 
     Rows are sorted by test macro-F1, best first. products_per_second is the
     speed of `predict_proba` on the test products, read from memory.
+
+    A model that refuses to train (a ConfigError: no usable photo, a run that
+    diverged) is left off the board, which goes on with the others;
+    `board.attrs["failed"]` maps each such model to its error. When every
+    model fails, the first one's error is raised.
     """
     import numpy as np
     import pandas as pd
@@ -133,16 +138,25 @@ def leaderboard(
 
     say = Reporter(quiet)
     rows = []
+    failed: dict[str, ConfigError] = {}
     with tempfile.TemporaryDirectory(prefix="prodcat-leaderboard-") as scratch:
         for name in models:
             clf = Categorizer(model=name, params=params_by_model.get(name), seed=seed, quiet=True,
                               **categorizer_options)
             # the catalog's warnings once, with the first model: every model reads the same catalog
             clf._warnings_when_quiet = not quiet and not rows
-            with say.step(f"training {name}"):
-                started = time.perf_counter()
-                clf.fit(data)
-                fit_seconds = time.perf_counter() - started
+            try:
+                with say.step(f"training {name}"):
+                    started = time.perf_counter()
+                    clf.fit(data)
+                    fit_seconds = time.perf_counter() - started
+            except ConfigError as exc:
+                # One model's refusal (no usable photo, a run that diverged) must not
+                # throw away the models trained before it, nor stop those after it.
+                # A catalog's fault (CatalogError) is every model's: it stops the board.
+                failed[name] = exc
+                say.warn(f"{name} failed, the board goes on without it: {exc}")
+                continue
             test = clf._test_catalog
             test_metrics = clf.metrics_.get("test", {})
             if not test_metrics:
@@ -170,8 +184,12 @@ def leaderboard(
                 "size_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()),
                 "path": str(target) if out is not None else None,
             })
+    if not rows:
+        raise next(iter(failed.values()))
     board = pd.DataFrame(rows, columns=list(COLUMNS))
-    return board.sort_values("test_macro_f1", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    board = board.sort_values("test_macro_f1", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    board.attrs["failed"] = {name: str(exc) for name, exc in failed.items()}
+    return board
 
 
 def render(board: Any) -> str:
