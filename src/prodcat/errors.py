@@ -16,6 +16,10 @@ class CatalogError(ProdcatError):
     """A catalog file cannot be read: missing, empty, binary, not UTF-8, malformed."""
 
 
+class EmptyCatalogError(CatalogError):
+    """A catalog file holds no product: empty, or a header (a schema) alone."""
+
+
 class ColumnError(CatalogError):
     """A column named by the field mapping is not in the catalog."""
 

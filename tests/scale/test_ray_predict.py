@@ -19,7 +19,7 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.cli import main
-from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
+from prodcat.errors import CatalogError, ColumnError, ConfigError, EmptyCatalogError, ModelDirError
 from prodcat.scale import ray_predict
 from prodcat.scale.ray_predict import (
     IMAGE_REF_COLUMN, PHOTO_STATS_COLUMN, CategorizerPredictor, input_files, plan_columns, predict_with_ray, start_ray,
@@ -88,7 +88,7 @@ def assert_same_file(ray_out: Path, local_out: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_folder_of_csv_files_gives_the_local_engines_predictions(model_dir, products, ray_session, tmp_path):
+def test_folder_of_csv_files_gives_the_local_engines_predictions(model_dir, products, ray_session, tmp_path, capsys):
     folder = tmp_path / "catalog"
     folder.mkdir()
     # part-10 must come last although it sorts first as text
@@ -96,9 +96,14 @@ def test_folder_of_csv_files_gives_the_local_engines_predictions(model_dir, prod
                        ("part-10.csv", slice(2100, None))):
         products.iloc[rows].to_csv(folder / name, index=False)
     (folder / "_SUCCESS").write_text("")
+    # empty parts, as Spark and Hadoop jobs leave them: skipped, with a warning
+    (folder / "part-3.csv").write_text(",".join(products.columns) + "\n")
+    (folder / "part-4.csv").write_text("")
     products.to_csv(tmp_path / "whole.csv", index=False)
 
-    summary = predict_with_ray(model_dir, folder, tmp_path / "ray.parquet", quiet=True, num_workers=2, batch_size=300)
+    summary = predict_with_ray(model_dir, folder, tmp_path / "ray.parquet", quiet=False, num_workers=2, batch_size=300)
+    assert (f"warning: skipped 2 of 5 files that hold no rows (first: {folder / 'part-3.csv'} has a header but no "
+            "rows)") in capsys.readouterr().err
 
     local = local_predictions(model_dir, tmp_path / "whole.csv", tmp_path / "local.parquet")
     ours = assert_same_file(tmp_path / "ray.parquet", tmp_path / "local.parquet")
@@ -381,6 +386,12 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
     pd.DataFrame({"sku": ["2"], "name": ["shoe"]}).to_csv(mixed / "2.csv", index=False)
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("sku,title,description\n")
+    all_empty = tmp_path / "all_empty"
+    all_empty.mkdir()
+    (all_empty / "part-1.csv").write_text("sku,title,description\n")
+    (all_empty / "part-2.csv").write_text("")
     folder_out = tmp_path / "folder.parquet"
     folder_out.mkdir()
 
@@ -388,6 +399,9 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         (ModelDirError, dict(model_dir=not_a_model, data=good), str(not_a_model)),
         (CatalogError, dict(data=tmp_path / "missing.csv"), "catalog file not found"),
         (CatalogError, dict(data=empty_folder), "holds no catalog files"),
+        # found before Ray starts, not 13 s into it
+        (EmptyCatalogError, dict(data=header_only), f"{header_only} has a header but no rows"),
+        (EmptyCatalogError, dict(data=all_empty), f"every catalog file in {all_empty} is empty or holds a header"),
         (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has no column 'title', 'description'"),
         (ConfigError, dict(out=tmp_path / "pred.xlsx"), "use a .parquet"),
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),

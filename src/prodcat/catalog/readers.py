@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from prodcat.errors import CatalogError, ColumnError, ConfigError
+from prodcat.errors import CatalogError, ColumnError, ConfigError, EmptyCatalogError
 
 SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -265,7 +265,7 @@ class _Source:
         complete = len(raw) <= _HEAD_BYTES
         raw = raw[:_HEAD_BYTES]
         if not raw.lstrip(codecs.BOM_UTF8).strip() and complete:
-            raise CatalogError(f"{self.path} is empty")
+            raise EmptyCatalogError(f"{self.path} is empty")
         kind = _FORMAT_NAMES[self.format]
         sniff = raw[:_SNIFF_BYTES]
         for magic, what, hint in _MAGIC:
@@ -319,7 +319,7 @@ class _Source:
             except Exception as exc:  # noqa: BLE001 - any pandas failure is a bad file
                 raise self._csv_error(exc) from None
             if not file_names:
-                raise CatalogError(f"{self.path} is empty")
+                raise EmptyCatalogError(f"{self.path} is empty")
             # Rows with more fields than the header (a trailing separator on
             # every row, a header short of names) would make pandas take the
             # first column as the index or silently drop the last one; name the
@@ -398,14 +398,14 @@ class _Source:
             raise self._csv_error(exc) from None
         if start == 0:
             if self.header:
-                raise CatalogError(f"{self.path} has a header but no rows")
-            raise CatalogError(f"{self.path} is empty")
+                raise EmptyCatalogError(f"{self.path} has a header but no rows")
+            raise EmptyCatalogError(f"{self.path} is empty")
 
     def _csv_error(self, exc: Exception) -> CatalogError:
         if isinstance(exc, UnicodeDecodeError):
             return self._decode_error()
         if isinstance(exc, pd.errors.EmptyDataError):
-            return CatalogError(f"{self.path} is empty")
+            return EmptyCatalogError(f"{self.path} is empty")
         if isinstance(exc, ImportError):
             return CatalogError(f"cannot read {self.path}: {_first_line(exc)}")
         if isinstance(exc, (EOFError, OSError, lzma.LZMAError)):
@@ -480,7 +480,7 @@ class _Source:
             if limit is not None and seen >= limit:
                 break
         if seen == 0:
-            raise CatalogError(f"{self.path} has no rows" if self.json_array else f"{self.path} is empty")
+            raise EmptyCatalogError(f"{self.path} has no rows" if self.json_array else f"{self.path} is empty")
         return list(keys)
 
     def _jsonl_chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
@@ -518,7 +518,7 @@ class _Source:
 
     def _open_parquet(self) -> None:
         if self.path.stat().st_size == 0:
-            raise CatalogError(f"{self.path} is empty")
+            raise EmptyCatalogError(f"{self.path} is empty")
         parquet = self._parquet_file()
         try:
             names = [n for n in parquet.schema_arrow.names if not _INDEX_COLUMN.fullmatch(n)]
@@ -534,7 +534,7 @@ class _Source:
         start = 0
         try:
             if parquet.metadata.num_rows == 0:
-                raise CatalogError(f"{self.path} has a schema but no rows")
+                raise EmptyCatalogError(f"{self.path} has a schema but no rows")
             batches = parquet.iter_batches(batch_size=chunk_size, columns=wanted, use_pandas_metadata=False)
             while True:
                 try:

@@ -67,7 +67,7 @@ from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.load import image_dir_for, image_ref
 from prodcat.catalog.readers import iter_table, read_columns
 from prodcat.console import Reporter
-from prodcat.errors import CatalogError, ColumnError, ConfigError, ProdcatError
+from prodcat.errors import CatalogError, ColumnError, ConfigError, EmptyCatalogError, ProdcatError
 
 if TYPE_CHECKING:
     from prodcat.images.decode import ImageStats  # Pillow loads only for models that read photos
@@ -172,6 +172,7 @@ def predict_with_ray(
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
     read_options = mapping.read_options()
+    files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say)
     plan = plan_columns(files, mapping, read_options)
     id_cols, text_cols = plan.id_cols, plan.text_cols
     absent = [c for c in mapping.text_cols if c not in text_cols]
@@ -346,6 +347,32 @@ def input_files(data: str | Path) -> list[Path]:
     if not path.exists():
         raise CatalogError(f"catalog file not found: {path}")
     return [path]
+
+
+def files_with_rows(files: list[Path], read_options: dict, *, folder: bool, say: Reporter) -> list[Path]:
+    """The files that hold at least one product, checked before Ray starts.
+
+    A folder of part files (Spark, Hadoop, a split export) often holds empty
+    ones, a header or a schema alone: they are skipped with a warning, and
+    only a folder of nothing but empty files is an error. A single file with
+    no rows is one, as with the local engine.
+    """
+    kept, empty = [], []
+    for path in files:
+        try:
+            first = read_columns(path, **read_options)[:1]
+            next(iter(iter_table(path, first, chunk_size=1, **read_options)))
+        except EmptyCatalogError as exc:
+            if not folder:
+                raise
+            empty.append((path, exc))
+            continue
+        kept.append(path)
+    if not kept:
+        raise EmptyCatalogError(f"every catalog file in {files[0].parent} is empty or holds a header alone")
+    if empty:
+        say.warn(f"skipped {len(empty):,} of {len(files):,} files that hold no rows (first: {empty[0][1]})")
+    return kept
 
 
 class ColumnPlan(NamedTuple):
