@@ -191,6 +191,12 @@ def test_a_confined_reference_stays_inside_the_image_folder(tmp_path):
         assert isinstance(refused, RefusedPath) and str(refused) == cell
     # A template is applied before the check: "{}.jpg" cannot be used to climb out either.
     assert isinstance(image_ref("../../etc/secret", folder, "{}.jpg", confine=True), RefusedPath)
+    # The template's own folder is the model owner's choice; only the cell is held inside it.
+    assert image_ref("1163", folder, "/srv/photos/{}.jpg", confine=True) == "/srv/photos/1163.jpg"
+    assert image_ref("1163", folder, "large/{}.jpg", confine=True) == str(folder / "large" / "1163.jpg")
+    for cell in ("../1163", "../../etc/x"):
+        assert isinstance(image_ref(cell, folder, "/srv/photos/{}.jpg", confine=True), RefusedPath)
+        assert isinstance(image_ref(cell, folder, "large/{}.jpg", confine=True), RefusedPath)
     # Unconfined (the user's own catalog), absolute and ".." paths are theirs to use.
     assert image_ref("../e.jpg", folder) == str(folder / "../e.jpg")
 

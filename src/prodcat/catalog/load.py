@@ -131,22 +131,32 @@ def image_ref(
         if is_url(text):
             return text
     path = Path(text)  # a cell is data: no "~" expansion
-    if confine and not _inside(path, image_dir):
+    if not path.is_absolute() and image_dir is not None:
+        path = image_dir / path
+    if confine and not _inside(path, _confining_folder(image_dir, template)):
         return RefusedPath(text)
-    if path.is_absolute() or image_dir is None:
-        return str(path)
-    return str(image_dir / path)
+    return str(path)
+
+
+def _confining_folder(image_dir: Path | None, template: str | None) -> Path | None:
+    """The folder a confined cell must stay in: the image folder, or the
+    folder the template's own fixed part names ("/srv/photos/{}.jpg" is the
+    model owner's choice; only the cell comes from the client)."""
+    fixed = os.path.dirname(template.format("\0").split("\0")[0]) if template else ""
+    if not fixed:
+        return image_dir
+    folder = Path(fixed)
+    return folder if folder.is_absolute() or image_dir is None else image_dir / folder
 
 
 def _inside(path: Path, folder: Path | None) -> bool:
-    """Whether `path` (relative ones from `folder`, None: the current directory) names a file inside `folder`.
+    """Whether `path` names a file inside `folder` (None: the current directory).
 
     Judged on the names alone, as a web server does: a symbolic link the
     folder's owner put there is followed, "../" written by a client is not.
     """
     base = os.path.abspath(folder if folder is not None else os.curdir)
-    target = os.path.abspath(os.path.join(base, path))
-    return target.startswith(base.rstrip(os.sep) + os.sep)
+    return os.path.abspath(path).startswith(base.rstrip(os.sep) + os.sep)
 
 
 def image_refs(
