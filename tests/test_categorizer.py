@@ -343,3 +343,11 @@ def test_predict_given_a_file_name_as_text_says_to_pass_a_path(tmp_path, monkeyp
     clf.predict(["missing.csv", "cotton shirt"])
     clf.predict("other.csv")  # no such file: a text like any other
     assert "names a file" not in capsys.readouterr().err
+
+
+def test_a_frame_without_the_columns_names_them_and_those_it_has():
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_frame())
+    with pytest.raises(ColumnError) as caught:
+        clf.predict(pd.DataFrame({"titel": ["oxford shirt"], "price": [3]}))
+    assert str(caught.value) == ("columns 'title', 'description' not found in input; did you mean 'titel' for 'title'? "
+                                 "columns are: titel, price")

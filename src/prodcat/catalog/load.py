@@ -8,7 +8,6 @@ the image models read them, and `prodcat inspect` checks them.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import cell_text, iter_table, read_table
+from prodcat.catalog.readers import cell_text, iter_table, missing_columns_message, read_table
 from prodcat.errors import CatalogError, ColumnError
 from prodcat.images.decode import RefusedPath
 from prodcat.labels import check_path_levels, parse_labels, path_labels_from_columns, require_labels
@@ -29,12 +28,7 @@ CatalogSource = str | Path | pd.DataFrame
 def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        have = [str(c) for c in frame.columns]
-        hints = [m for c in missing for m in difflib.get_close_matches(c, have, n=1)]
-        hint = f"; did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
-        raise ColumnError(
-            f"column {', '.join(repr(c) for c in missing)} not found in {where}{hint} columns are: {', '.join(have[:30])}"
-        )
+        raise ColumnError(missing_columns_message(missing, [str(c) for c in frame.columns], where))
     repeated = sorted({c for c in columns if list(frame.columns).count(c) > 1})
     if repeated:
         raise ColumnError(f"column {', '.join(map(repr, repeated))} appears more than once in {where}")

@@ -888,7 +888,14 @@ def _arrow_strings(array) -> list[str] | Any:
 
 
 def _missing_columns_message(source: _Source, missing: list[str]) -> str:
-    columns = source.columns
+    message = missing_columns_message(missing, source.columns, str(source.path))
+    if source.format in ("csv", "tsv") and not source.header and not source.column_names:
+        message += " (read without a header row; name them with --column-names)"
+    return message
+
+
+def missing_columns_message(missing: list[str], columns: list[str], where: str) -> str:
+    """One line naming the missing columns, a close name for each where there is one, and the columns there are."""
     hints = []
     lowered = {c.lower(): c for c in columns}
     for name in missing:
@@ -897,18 +904,15 @@ def _missing_columns_message(source: _Source, missing: list[str]) -> str:
             hints.append((name, match[0]))
     shown = ", ".join(columns[:30]) + (f", ... ({len(columns)} columns)" if len(columns) > 30 else "")
     if len(missing) == 1:
-        message = f"column {missing[0]!r} not found in {source.path}"
+        message = f"column {missing[0]!r} not found in {where}"
         message += f"; did you mean {hints[0][1]!r}?" if hints else ";"
     else:
-        message = f"columns {', '.join(repr(m) for m in missing)} not found in {source.path}"
+        message = f"columns {', '.join(repr(m) for m in missing)} not found in {where}"
         if hints:
             message += "; did you mean " + ", ".join(f"{good!r} for {bad!r}" for bad, good in hints) + "?"
         else:
             message += ";"
-    message += f" columns are: {shown}"
-    if source.format in ("csv", "tsv") and not source.header and not source.column_names:
-        message += " (read without a header row; name them with --column-names)"
-    return message
+    return message + f" columns are: {shown}"
 
 
 def _json_kind(value: Any) -> str:
