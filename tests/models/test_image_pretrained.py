@@ -22,7 +22,8 @@ from prodcat.errors import ConfigError
 from prodcat.labels import LabelSpace
 from prodcat.models import create_model, get_model_class
 from prodcat.models.efficientnet_lite import MEAN, N_BLOCKS, STD, imagenet_state_dict
-from prodcat.models.image_pretrained import DEFAULT_IMAGE_SIZE, ImagePretrained
+from prodcat.models import torch_base
+from prodcat.models.image_pretrained import DEFAULT_IMAGE_SIZE, PROBE_C, PROBE_CS, ImagePretrained
 from tiny_bert import tiny_checkpoint
 from tiny_catalogs import FORMATS, tiny_image_frame
 
@@ -140,15 +141,103 @@ def test_a_zero_backbone_scale_trains_only_the_head(photos):
     assert all(torch.equal(weights[k], shipped[k]) for k in convs)
 
 
-def test_the_whole_backbone_frozen_still_learns_the_colours(photos):
+# --- the whole EfficientNet-Lite0 backbone frozen: the head in closed form ------------
+
+
+@pytest.fixture
+def no_trainer(monkeypatch):
+    """The SGD trainer, made to fail if anything builds it."""
+    class Refused:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("the SGD trainer was built")
+
+    monkeypatch.setattr(torch_base, "Trainer", Refused)
+
+
+def test_the_whole_backbone_frozen_fits_the_head_without_the_trainer(photos, no_trainer):
     products, y, _ = photos
-    model = fitted(photos, freeze_layers=-1, lr=0.05, epochs=4, augment=False)
-    trainable = {n for n, p in model.network.named_parameters() if p.requires_grad}
-    assert trainable == {"net.model._fc.weight", "net.model._fc.bias", "missing_logits"}
+    model = fitted(photos, freeze_layers=-1)
+    assert model.fits_head_in_closed_form()
+    [row] = model.history_
+    assert row["C"] in PROBE_CS and [r["C"] for r in row["grid"]] == list(PROBE_CS)
+    assert row["val_macro_f1"] == max(r["val_macro_f1"] for r in row["grid"])
+    assert model.best_epoch_ == 1 and model.calibration["fitted_on"] != "none (no validation split)"
     shipped = imagenet_state_dict()
-    assert torch.equal(model.network.state_dict()["net.model._blocks.15._bn2.running_mean"],
-                       shipped["_blocks.15._bn2.running_mean"])
-    assert (model.predict_proba(products).argmax(axis=1) == y).mean() > 0.8
+    weights = model.network.state_dict()
+    assert torch.equal(weights["net.model._blocks.15._bn2.running_mean"], shipped["_blocks.15._bn2.running_mean"])
+    assert torch.equal(weights["net.model._conv_head.weight"], shipped["_conv_head.weight"])
+    # the head standardizes with the training photos' statistics, saved as plain arrays with the weights
+    state, arrays = model.get_state()
+    assert state["network_config"] == {"backbone": "efficientnet-lite0", "head": "probe"}
+    assert arrays["net.model._fc.mean"].shape == arrays["net.model._fc.scale"].shape == (1280,)
+    assert arrays["net.model._fc.linear.weight"].shape == (3, 1280)
+    assert arrays["net.model._fc.mean"].any() and not np.all(arrays["net.model._fc.scale"] == 1)
+    assert (model.predict_proba(products).argmax(axis=1) == y).mean() > 0.9  # chance: 1/3
+    # what fit counted while reading the photos: 23 of 24 training ones (product 5 has none)
+    assert model.train_image_stats_.to_dict()["read"] == 23
+
+
+def test_the_closed_form_head_is_deterministic_and_reloads_exactly(photos):
+    products, _, _ = photos
+    model, again = fitted(photos, freeze_layers=-1), fitted(photos, freeze_layers=-1)
+    _, first = model.get_state()
+    _, second = again.get_state()
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    proba = model.predict_proba(products)
+    assert np.array_equal(again.predict_proba(products), proba)
+    assert np.array_equal(reloaded(model).predict_proba(products), proba)
+
+
+def test_without_a_validation_split_the_head_takes_the_default_c(photos, no_trainer):
+    products, y, space = photos
+    model = create_model("image-pretrained", **FAST, freeze_layers=-1).fit(products, y, space)
+    assert model.history_[0]["C"] == PROBE_C and "grid" not in model.history_[0]
+    assert model.best_epoch_ is None and model.calibration["fitted_on"] == "none (no validation split)"
+    assert (model.predict_proba(products).argmax(axis=1) == y).mean() > 0.9
+
+
+def test_a_product_without_a_photo_gets_the_training_prior(photos, no_trainer):
+    products, y, space = photos
+    # 8 red, 8 green, 2 blue training products: the prior is far from uniform
+    train = np.array([i for i in range(24) if y[i] != space.classes.index("blue")] + [2, 26])
+    model = create_model("image-pretrained", **FAST, freeze_layers=-1).fit(products.take(train), y[train], space)
+    counts = np.bincount(y[train], minlength=3)
+    expected = np.log((counts + 1) / (len(train) + 3))
+    assert np.allclose(model.network.missing_logits.detach().numpy(), expected)
+    proba, mask = model.predict_proba_masked(Products(texts=["", ""], images=[None, products.images[0]]))
+    assert mask.tolist() == [False, True]
+    assert np.allclose(proba[0], np.exp(expected) / np.exp(expected).sum(), atol=1e-6)
+
+
+def test_multi_label_heads_are_fitted_in_closed_form_too(photos, no_trainer):
+    products, y, space = photos
+    labels = [(name, "warm") if name == "red" else (name,) for name in np.asarray(space.classes)[y]]
+    multi = LabelSpace.from_labels(labels, "multi")
+    targets = multi.encode(labels)
+    train, valid = np.arange(24), np.arange(24, 36)
+    model = create_model("image-pretrained", **FAST, freeze_layers=-1).fit(
+        products.take(train), targets[train], multi, (products.take(valid), targets[valid]))
+    assert "C" in model.history_[0]
+    decided = model.predict_proba(products) > 0.5
+    has_photo = np.array([ref is not None for ref in products.images])
+    assert (decided == targets.astype(bool)).all(axis=1)[has_photo].mean() > 0.9
+
+
+def test_unreadable_training_photos_are_refused(photos, tmp_path):
+    _, y, space = photos
+    refs = []
+    for i in range(6):
+        (tmp_path / f"{i}.png").write_bytes(b"not a photo")
+        refs.append(str(tmp_path / f"{i}.png"))
+    with pytest.raises(ConfigError, match="none of the 6 training photos can be used"):
+        create_model("image-pretrained", **FAST, freeze_layers=-1).fit(
+            Products(texts=[""] * 6, images=refs), y[:6], space)
+
+
+def test_a_frozen_transformers_checkpoint_still_trains_its_head_by_sgd(photos, tiny_vit):
+    model = fitted(photos, checkpoint=str(tiny_vit), freeze_layers=-1, epochs=1)
+    assert not model.fits_head_in_closed_form()
+    assert "train_loss" in model.history_[0] and "C" not in model.history_[0]
 
 
 @pytest.mark.parametrize(

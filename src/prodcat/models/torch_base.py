@@ -72,6 +72,7 @@ from prodcat.training.trainer import (
     EncodedSplit,
     Trainer,
     TrainingSettings,
+    TrainResult,
     predict_logits,
     use_all_cores,
 )
@@ -281,6 +282,31 @@ class TorchModel(CategorizerModel):
         self.initialize_network(network)
         self.network_config_ = self.network_config()
 
+        result = self.train_network(network, train_split, valid_split, settings=settings, seed=seed,
+                                    class_weight=class_weight, context=context)
+        self.network = network.eval()
+        self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.batch_size_ = result.batch_size
+
+        if valid_split is not None:
+            logits = result.valid_logits
+            if logits is None:
+                logits = self._logits(valid_split.examples, valid_split.lengths)
+            self.calibration = calibrate_scores(logits, valid_split.targets, label_space.is_multi)
+        else:
+            self.calibration = identity_calibration(label_space.is_multi)
+        return self
+
+    def train_network(self, network: torch.nn.Module, train_split: EncodedSplit, valid_split: EncodedSplit | None,
+                      *, settings: TrainingSettings, seed: int, class_weight: str | None,
+                      context: FitContext) -> TrainResult:
+        """Learn the network's weights (in place) and set `self.device_`; the shared `Trainer` by default.
+
+        A subclass may learn some networks another way (image-pretrained fits a
+        frozen backbone's head in closed form); it returns a `TrainResult` like the
+        trainer's, whose `valid_logits` may spare the validation pass that calibrates.
+        """
+        name = self.name or type(self).__name__
         trainer = Trainer(
             settings,
             seed=seed,
@@ -294,19 +320,11 @@ class TorchModel(CategorizerModel):
         )
         result = trainer.fit(
             network, self.collate, train_split, valid_split,
-            label_format=label_space.label_format, n_classes=self.n_classes, class_weight=class_weight,
+            label_format=self.label_space.label_format, n_classes=self.n_classes, class_weight=class_weight,
             train_collate=self.collate_train, run_settings={"model": name, **self.get_params()},
         )
-        self.network, self.device_ = network.eval(), trainer.device
-        self.history_, self.best_epoch_ = result.history, result.best_epoch
-        self.batch_size_ = result.batch_size
-
-        if valid_split is not None:
-            logits = self._logits(valid_split.examples, valid_split.lengths)
-            self.calibration = calibrate_scores(logits, valid_split.targets, label_space.is_multi)
-        else:
-            self.calibration = identity_calibration(label_space.is_multi)
-        return self
+        self.device_ = trainer.device
+        return result
 
     def _usable(self, products: Products, y: np.ndarray, label_space: LabelSpace) -> tuple[Products, np.ndarray]:
         """The products with a known target (id -1 marks a class the label space lacks)."""

@@ -276,6 +276,9 @@ class TrainResult:
     notes: list[str]
     #: products per step, as given or chosen from the data (batch_budget)
     batch_size: int | None = None
+    #: the validation split's logits under the final weights, when the training computed them
+    #: (a closed-form fit does); None: the model runs the validation products again to calibrate
+    valid_logits: np.ndarray | None = None
 
 
 # --- small pieces, public so tests and models can use them --------------------
