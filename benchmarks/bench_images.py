@@ -62,6 +62,8 @@ SYSTEMS: dict[str, dict] = {
     "image: image-cnn": {"model": "image-cnn"},
     "image: image-resnet": {"model": "image-resnet"},
     "image: image-pretrained": {"model": "image-pretrained"},
+    # the whole backbone frozen: the head fitted in closed form (a linear probe), no SGD
+    "image: image-pretrained probe": {"model": "image-pretrained", "params": {"freeze_layers": -1}},
     "ensemble: average": {"model": "ensemble",
                           "params": {"members": ["tfidf-linear", "image-pretrained"], "method": "average"}},
     "ensemble: stacking": {"model": "ensemble",

@@ -319,6 +319,8 @@ def _standardized(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndar
     """What `ProbeHead` does before its linear layer, in numpy."""
     z = (x - mean) * scale
     return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), _NORM_EPS)
+
+
 #: how far below the lowest learned logit a class no training photo shows starts
 _ABSENT_MARGIN = 10.0
 
