@@ -9,10 +9,11 @@ Tasks (catalogs under --data-root, default ../shared/data from the repo root):
   flipkart-level2       the same, level 2
 
 Systems: text (tfidf-linear, the best text model of bench_text), image-cnn,
-image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), and the
-two ensembles of tfidf-linear + image-pretrained (average, stacking). Every
-system is trained through the public facade, `Categorizer(...).fit(path)`,
-with its default settings, on the same grouped split (valid 0.1, test 0.2,
+image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), its
+linear probe (`image-pretrained probe`: freeze_layers=-1, the head fitted in
+closed form), and the two ensembles of tfidf-linear + image-pretrained
+(average, stacking). Every system is trained through the public facade,
+`Categorizer(...).fit(path)`, with its default settings (the probe: that one), on the same grouped split (valid 0.1, test 0.2,
 seed 0, or each of `--seeds`), and scored on the same test products.
 Images/second is the whole test part predicted in one call (decoding
 included). For the ensembles the per-part figures (text alone, image alone,
