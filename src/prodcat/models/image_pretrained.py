@@ -58,12 +58,11 @@ training labels' smoothed prior (`prior_logits`). `history_` holds one row
 logdir, checkpoints, resume and callbacks do not apply to this fit; they are
 ignored. A transformers checkpoint with freeze_layers=-1 still trains its head
 by SGD (its head is not always one linear layer).
-Seed-0 figures on 2 CPU cores (2026-12-07, bench_images' splits), macro-F1 of
-the probe vs the fine-tuned default (5 blocks frozen, 10 SGD epochs): fashion
-articleType (8,237 photos) 0.680 vs 0.646, subCategory 0.745 vs 0.726,
-flipkart level 2 (1,050 products) 0.436 vs 0.295; the probe's fit is one
-forward pass over the photos plus seconds of logistic regression, against
-about 18 minutes of fine-tuning on fashion.
+Through the facade on 2 CPU cores (bench_images.py, seed 0, 2026-12-07),
+macro-F1 and fit time of the probe vs the fine-tuned default (5 blocks
+frozen, 10 SGD epochs): fashion articleType (8,237 photos) 0.678 in 243 s vs
+0.646 in about 1,000 s, subCategory 0.754 in 245 s vs 0.726 in 1,084 s,
+flipkart level 2 (1,050 products) 0.430 in 31 s vs 0.295 in 118 s.
 
 Speed on 2 CPU cores (batches of 32, EfficientNet-Lite0, images/second):
 160 px: predict 204, train 87 with 6 blocks frozen (45 with none, 214 with
