@@ -19,16 +19,15 @@ and says it is not read.
 An uploaded catalog cannot carry photos, only their paths in its image
 column. Those paths are read on the server: relative ones from the model's
 image_root as seen from the directory the app was started in (or that
-directory itself when the model has none), absolute ones as they are, web
-addresses never (see `prodcat.app.uploads`). So a photo model gets the photos
-of an upload only when the app runs where the photos are, e.g. started beside
-the catalog's images/ folder; the page names that folder and says how many
-of the named photos were found there, and products without one are predicted
-as the model predicts products without a photo. This also means an upload
-can make the server open image files it can read by their path: they are
-only decoded and categorized, never sent back, but serve the app (it listens
-on 127.0.0.1 by default) only to people you would let run `prodcat predict`
-on that machine.
+directory itself when the model has none), and only inside that folder: an
+absolute path elsewhere or one climbing out with ".." counts as not found
+and is never opened; web addresses are never fetched (see
+`prodcat.app.uploads`). So a photo model gets the photos of an upload only
+when the app runs where the photos are, e.g. started beside the catalog's
+images/ folder; the page names that folder and says how many of the named
+photos were found there, and products without one are predicted as the model
+predicts products without a photo. The app listens on 127.0.0.1 by default:
+serve it further only to people you would let use its model.
 """
 
 from __future__ import annotations
