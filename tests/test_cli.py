@@ -617,6 +617,25 @@ def test_an_option_of_other_models_says_which_models_take_it(tmp_path, capsys, n
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.parametrize("command", [["train", "--out", "model"], ["train", *BOW, "--out", "model"],
+                                     ["tune", "--trials", "1", "--out", "model"],
+                                     ["leaderboard", "--models", "tfidf-linear,bow"]])
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_seed_no_model_can_take_is_one_line_before_the_catalog_is_read(tmp_path, capsys, no_work, command, seed):
+    # -1 was a numpy traceback from the split, 2**32 one from scikit-learn's LinearSVC after the split
+    argv = [str(tmp_path / a) if a == "model" else a for a in command]
+    code, _, err = run(capsys, *argv, "--seed", seed, "--data", _catalog(tmp_path), *FIELDS)
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: seed must be a whole number from 0 to 4294967295, got {seed}"]
+    assert not (tmp_path / "model").exists()
+
+
+def test_the_largest_seed_trains(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--seed", "4294967295", "--data", _catalog(tmp_path), *FIELDS,
+                       "--out", tmp_path / "model", "-q")
+    assert code == 0, err
+
+
 @pytest.mark.parametrize("model, why", [
     ("bow", "its n-grams are hashed from the whole text"),
     ("image-cnn", "a photo has no tokens"),

@@ -173,6 +173,20 @@ def _names_a_catalog_file(text: str) -> bool:
         return False
 
 
+#: the largest seed every model takes: scikit-learn's random_state (tfidf-linear) stops at 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any) -> None:
+    """ConfigError unless `seed` is a whole number every model and the split can be seeded with.
+
+    numpy's split generator refuses a negative seed and scikit-learn one above
+    MAX_SEED; found there, either was a traceback after the catalog was read.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+
+
 def _is_missing(value: Any) -> bool:
     """Whether a product in a list of texts is a gap (None, NaN, pd.NA)."""
     return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
@@ -517,6 +531,7 @@ class Categorizer:
         (focal loss on multi-label, an ensemble's every member) and the fields
         it needs. Raises the error `fit` would raise before its first minute.
         """
+        check_seed(self.seed)
         mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
         if model.reads_text:
