@@ -526,8 +526,10 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
         patch.setattr(Categorizer, "save", interrupted)
         code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
     assert code == 130
-    # typer turns Ctrl-C into a silent exit 130; the user is told what happened
-    assert err.strip().splitlines()[-1] == "prodcat: interrupted"
+    # typer turns Ctrl-C into a silent exit 130; the user is told what happened, and how to go on
+    assert err.strip().splitlines()[-1] == (
+        f"prodcat: interrupted; its last checkpoint is in {out / 'checkpoints'}: run the same command with "
+        "--resume to continue from there")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
     interrupted_curves = sorted((out / "tensorboard").glob("events.out.tfevents.*"))
     assert interrupted_curves
@@ -544,6 +546,17 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()
     # the resumed run's curves go on from the interrupted run's event files, which stay
     assert set(interrupted_curves) <= set((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_does_not_offer_to_resume(tmp_path, capsys, monkeypatch):
+    from prodcat.categorizer import Categorizer
+
+    def interrupted(self, data, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Categorizer, "fit", interrupted)
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", tmp_path / "model")
+    assert code == 130 and err.strip().splitlines()[-1] == "prodcat: interrupted"
 
 
 def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,
