@@ -643,6 +643,29 @@ def test_a_seed_no_model_can_take_is_one_line_before_the_catalog_is_read(tmp_pat
     assert not (tmp_path / "model").exists()
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="this machine has a CUDA device")
+def test_device_cuda_without_one_is_refused_before_the_catalog_is_read(tmp_path, capsys, no_work):
+    # it was refused only once the trainer started: after reading, splitting and building the vocabulary
+    code, _, err = run(capsys, "train", *BOW, "--device", "cuda", "--data", _catalog(tmp_path), *FIELDS,
+                       "--out", tmp_path / "model")
+    assert code == 2 and err.strip().splitlines() == [
+        "prodcat: error: device 'cuda' was requested but there is no CUDA device; use --device cpu or auto"]
+    assert not (tmp_path / "model").exists()
+
+
+def test_device_cuda_with_a_model_trained_on_the_cpu_is_warned_about(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--device", "cuda", "--data", _catalog(tmp_path), *FIELDS,
+                       "--out", tmp_path / "model")
+    assert code == 0, err
+    assert "tfidf-linear trains on the CPU: device 'cuda' means nothing for it" in err
+
+
 def test_the_largest_seed_trains(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--seed", "4294967295", "--data", _catalog(tmp_path), *FIELDS,
                        "--out", tmp_path / "model", "-q")

@@ -331,6 +331,15 @@ class Categorizer:
         mapping, model = self.check_setup()
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
+        if self.device == "cuda":
+            # A model trained in one go (tfidf-linear) runs on the CPU whatever the device. One trained in
+            # epochs is refused here, not after the catalog is read and its vocabulary or LSA vectors built.
+            if not model.resumable:
+                say.warn(f"{self.model} trains on the CPU: device 'cuda' means nothing for it")
+            else:
+                from prodcat.training.trainer import resolve_device
+
+                resolve_device(self.device)
         reads_images = model.reads_images
 
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
