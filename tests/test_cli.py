@@ -666,6 +666,26 @@ def test_device_cuda_with_a_model_trained_on_the_cpu_is_warned_about(tmp_path, c
     assert "tfidf-linear trains on the CPU: device 'cuda' means nothing for it" in err
 
 
+@pytest.mark.parametrize("catalog, options, why", [
+    ("full", ["--valid-size", "0"], "valid size 0"),
+    # 6 products a class: none to spare for a validation share of 0.1, the default
+    ("small", [], "too few products for a validation share of 0.1"),
+])
+def test_training_without_validation_products_says_what_is_lost(tmp_path, capsys, catalog, options, why):
+    # It trained silently: a neural model ran all its epochs (300 on a small catalog) and stayed uncalibrated.
+    frame = tiny_frame(6) if catalog == "small" else tiny_frame()
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), *FIELDS, *BOW, *options,
+                       "--out", tmp_path / "model")
+    assert code == 0, err
+    assert (f"no validation products ({why}): bow trains every epoch of its budget without early stopping, "
+            "is not calibrated, and no review threshold is chosen") in " ".join(err.split())
+
+
+def test_a_model_with_validation_products_is_not_warned_about_them(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", tmp_path / "model")
+    assert code == 0 and "no validation products" not in err
+
+
 def test_the_largest_seed_trains(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--seed", "4294967295", "--data", _catalog(tmp_path), *FIELDS,
                        "--out", tmp_path / "model", "-q")

@@ -393,6 +393,14 @@ class Categorizer:
         y_train = space.encode(train.labels)
         known, y_valid = self._known_rows(valid, space)
         valid_pair = (valid.products.take(np.flatnonzero(known)), y_valid[known]) if known.any() else None
+        if valid_pair is None:
+            # Said before training: a small catalog's default split leaves no validation
+            # product, and a neural model then ran its whole epoch budget (300 on a few
+            # dozen products) with nothing to say so.
+            why = "valid size 0" if not self.valid_size else f"too few products for a validation share of {self.valid_size}"
+            stopping = "trains every epoch of its budget without early stopping, " if model.resumable else ""
+            say.warn(f"no validation products ({why}): {self.model} {stopping}is not calibrated, and no review "
+                     "threshold is chosen")
         with say.step(f"training {self.model} on {len(train):,} products, {space.n_classes} classes"):
             context = FitContext(
                 device=self.device,
