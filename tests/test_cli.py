@@ -526,8 +526,10 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
         patch.setattr(Categorizer, "save", interrupted)
         code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
     assert code == 130
-    # typer turns Ctrl-C into a silent exit 130; the user is told what happened
-    assert err.strip().splitlines()[-1] == "prodcat: interrupted"
+    # typer turns Ctrl-C into a silent exit 130; the user is told what happened, and how to go on
+    assert err.strip().splitlines()[-1] == (
+        f"prodcat: interrupted; its last checkpoint is in {out / 'checkpoints'}: run the same command with "
+        "--resume to continue from there")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "tensorboard"]
     interrupted_curves = sorted((out / "tensorboard").glob("events.out.tfevents.*"))
     assert interrupted_curves
@@ -544,6 +546,17 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     assert (out / "manifest.json").is_file() and not (out / "checkpoints").exists()
     # the resumed run's curves go on from the interrupted run's event files, which stay
     assert set(interrupted_curves) <= set((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_run_interrupted_before_its_first_checkpoint_does_not_offer_to_resume(tmp_path, capsys, monkeypatch):
+    from prodcat.categorizer import Categorizer
+
+    def interrupted(self, data, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Categorizer, "fit", interrupted)
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", tmp_path / "model")
+    assert code == 130 and err.strip().splitlines()[-1] == "prodcat: interrupted"
 
 
 def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,
@@ -615,6 +628,68 @@ def test_an_option_of_other_models_says_which_models_take_it(tmp_path, capsys, n
     code, _, err = run(capsys, *command, *option, "--data", _catalog(tmp_path), *FIELDS, *out)
     assert code == 2 and err.strip().splitlines() == [f"prodcat: error: {message}"]
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--out", "model"], ["train", *BOW, "--out", "model"],
+                                     ["tune", "--trials", "1", "--out", "model"],
+                                     ["leaderboard", "--models", "tfidf-linear,bow"]])
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_seed_no_model_can_take_is_one_line_before_the_catalog_is_read(tmp_path, capsys, no_work, command, seed):
+    # -1 was a numpy traceback from the split, 2**32 one from scikit-learn's LinearSVC after the split
+    argv = [str(tmp_path / a) if a == "model" else a for a in command]
+    code, _, err = run(capsys, *argv, "--seed", seed, "--data", _catalog(tmp_path), *FIELDS)
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: seed must be a whole number from 0 to 4294967295, got {seed}"]
+    assert not (tmp_path / "model").exists()
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="this machine has a CUDA device")
+def test_device_cuda_without_one_is_refused_before_the_catalog_is_read(tmp_path, capsys, no_work):
+    # it was refused only once the trainer started: after reading, splitting and building the vocabulary
+    code, _, err = run(capsys, "train", *BOW, "--device", "cuda", "--data", _catalog(tmp_path), *FIELDS,
+                       "--out", tmp_path / "model")
+    assert code == 2 and err.strip().splitlines() == [
+        "prodcat: error: device 'cuda' was requested but there is no CUDA device; use --device cpu or auto"]
+    assert not (tmp_path / "model").exists()
+
+
+def test_device_cuda_with_a_model_trained_on_the_cpu_is_warned_about(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--device", "cuda", "--data", _catalog(tmp_path), *FIELDS,
+                       "--out", tmp_path / "model")
+    assert code == 0, err
+    assert "tfidf-linear trains on the CPU: device 'cuda' means nothing for it" in err
+
+
+@pytest.mark.parametrize("catalog, options, why", [
+    ("full", ["--valid-size", "0"], "valid size 0"),
+    # 6 products a class: none to spare for a validation share of 0.1, the default
+    ("small", [], "too few products for a validation share of 0.1"),
+])
+def test_training_without_validation_products_says_what_is_lost(tmp_path, capsys, catalog, options, why):
+    # It trained silently: a neural model ran all its epochs (300 on a small catalog) and stayed uncalibrated.
+    frame = tiny_frame(6) if catalog == "small" else tiny_frame()
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), *FIELDS, *BOW, *options,
+                       "--out", tmp_path / "model")
+    assert code == 0, err
+    assert (f"no validation products ({why}): bow trains every epoch of its budget without early stopping, "
+            "is not calibrated, and no review threshold is chosen") in " ".join(err.split())
+
+
+def test_a_model_with_validation_products_is_not_warned_about_them(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", tmp_path / "model")
+    assert code == 0 and "no validation products" not in err
+
+
+def test_the_largest_seed_trains(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--seed", "4294967295", "--data", _catalog(tmp_path), *FIELDS,
+                       "--out", tmp_path / "model", "-q")
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("model, why", [

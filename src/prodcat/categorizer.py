@@ -173,6 +173,20 @@ def _names_a_catalog_file(text: str) -> bool:
         return False
 
 
+#: the largest seed every model takes: scikit-learn's random_state (tfidf-linear) stops at 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any) -> None:
+    """ConfigError unless `seed` is a whole number every model and the split can be seeded with.
+
+    numpy's split generator refuses a negative seed and scikit-learn one above
+    MAX_SEED; found there, either was a traceback after the catalog was read.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+
+
 def _is_missing(value: Any) -> bool:
     """Whether a product in a list of texts is a gap (None, NaN, pd.NA)."""
     return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
@@ -317,6 +331,15 @@ class Categorizer:
         mapping, model = self.check_setup()
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
+        if self.device == "cuda":
+            # A model trained in one go (tfidf-linear) runs on the CPU whatever the device. One trained in
+            # epochs is refused here, not after the catalog is read and its vocabulary or LSA vectors built.
+            if not model.resumable:
+                say.warn(f"{self.model} trains on the CPU: device 'cuda' means nothing for it")
+            else:
+                from prodcat.training.trainer import resolve_device
+
+                resolve_device(self.device)
         reads_images = model.reads_images
 
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
@@ -370,6 +393,14 @@ class Categorizer:
         y_train = space.encode(train.labels)
         known, y_valid = self._known_rows(valid, space)
         valid_pair = (valid.products.take(np.flatnonzero(known)), y_valid[known]) if known.any() else None
+        if valid_pair is None:
+            # Said before training: a small catalog's default split leaves no validation
+            # product, and a neural model then ran its whole epoch budget (300 on a few
+            # dozen products) with nothing to say so.
+            why = "valid size 0" if not self.valid_size else f"too few products for a validation share of {self.valid_size}"
+            stopping = "trains every epoch of its budget without early stopping, " if model.resumable else ""
+            say.warn(f"no validation products ({why}): {self.model} {stopping}is not calibrated, and no review "
+                     "threshold is chosen")
         with say.step(f"training {self.model} on {len(train):,} products, {space.n_classes} classes"):
             context = FitContext(
                 device=self.device,
@@ -517,6 +548,7 @@ class Categorizer:
         (focal loss on multi-label, an ensemble's every member) and the fields
         it needs. Raises the error `fit` would raise before its first minute.
         """
+        check_seed(self.seed)
         mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
         if model.reads_text:

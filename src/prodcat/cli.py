@@ -272,9 +272,19 @@ def train(
     )
     # A run trains into MODEL_DIR: TensorBoard logs stay there, checkpoints
     # are dropped once the model is saved (see prodcat.artifacts).
-    clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=out / "checkpoints",
-            resume=resume)
-    clf.save(out)
+    checkpoints = out / "checkpoints"
+    try:
+        clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=checkpoints,
+                resume=resume)
+        clf.save(out)
+    except KeyboardInterrupt:
+        from prodcat.training.checkpoints import STATE_FILE
+
+        # An ensemble's members checkpoint in folders of their own under it.
+        if checkpoints.is_dir() and any(checkpoints.rglob(STATE_FILE)):
+            raise _Interrupted(f"its last checkpoint is in {checkpoints}: run the same command with --resume "
+                               "to continue from there") from None
+        raise
     test = clf.metrics_.get("test")
     typer.echo(f"saved {out}")
     if test:
@@ -668,6 +678,15 @@ def _root(
     pass
 
 
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that left a checkpoint: the message says how to go on from it."""
+
+
+def _say_interrupted(exc: BaseException) -> None:
+    hint = f"; {exc}" if isinstance(exc, _Interrupted) else ""
+    typer.echo(f"prodcat: interrupted{hint}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="prodcat")
@@ -679,13 +698,14 @@ def main(argv: list[str] | None = None) -> None:
         where = f": {exc.filename}" if exc.filename else ""
         typer.echo(f"prodcat: error: {exc.strerror or exc}{where}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("prodcat: interrupted", err=True)
+    except KeyboardInterrupt as exc:
+        _say_interrupted(exc)
         sys.exit(130)
     except SystemExit as exc:
         # typer turns Ctrl-C into a silent exit 130 (Exit raised from the KeyboardInterrupt)
-        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
-            typer.echo("prodcat: interrupted", err=True)
+        interrupt = getattr(exc.__context__, "__cause__", None)
+        if isinstance(interrupt, KeyboardInterrupt):
+            _say_interrupted(interrupt)
         raise
 
 

@@ -207,7 +207,7 @@ def tune(
     """
     import optuna
 
-    from prodcat.categorizer import Categorizer
+    from prodcat.categorizer import Categorizer, check_seed
     from prodcat.console import Reporter
     from prodcat.models import get_model_class
 
@@ -220,6 +220,7 @@ def tune(
         raise ConfigError(f"--timeout must be a number of seconds above 0, got {timeout!r}")
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
+    check_seed(seed)  # before Optuna's sampler, which would fail on it with a traceback
     for fixed in ("model", "params", "seed", "quiet"):
         if fixed in categorizer_options:
             raise ConfigError(f"tune sets {fixed!r} itself; pass it as tune's own argument")
