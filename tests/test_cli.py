@@ -677,8 +677,12 @@ def test_training_without_validation_products_says_what_is_lost(tmp_path, capsys
     code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), *FIELDS, *BOW, *options,
                        "--out", tmp_path / "model")
     assert code == 0, err
-    assert (f"no validation products ({why}): bow trains every epoch of its budget without early stopping, "
-            "is not calibrated, and no review threshold is chosen") in " ".join(err.split())
+    assert (f"no validation products ({why}): bow trains every epoch of its budget without early stopping and "
+            "is not calibrated; no review threshold is chosen") in " ".join(err.split())
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), *FIELDS, *options,
+                       "--out", tmp_path / "linear")
+    # tfidf-linear calibrates on out-of-fold scores: only the threshold is lost
+    assert code == 0 and f"no validation products ({why}): no review threshold is chosen" in " ".join(err.split())
 
 
 def test_a_model_with_validation_products_is_not_warned_about_them(tmp_path, capsys):

@@ -398,9 +398,11 @@ class Categorizer:
             # product, and a neural model then ran its whole epoch budget (300 on a few
             # dozen products) with nothing to say so.
             why = "valid size 0" if not self.valid_size else f"too few products for a validation share of {self.valid_size}"
-            stopping = "trains every epoch of its budget without early stopping, " if model.resumable else ""
-            say.warn(f"no validation products ({why}): {self.model} {stopping}is not calibrated, and no review "
-                     "threshold is chosen")
+            # (tfidf-linear calibrates on out-of-fold scores instead; the neural models stay uncalibrated)
+            lost = (f"{self.model} trains every epoch of its budget without early stopping and is not calibrated; "
+                    if model.resumable else "")
+            thresholds = "no review threshold nor per-label thresholds are" if space.is_multi else "no review threshold is"
+            say.warn(f"no validation products ({why}): {lost}{thresholds} chosen")
         with say.step(f"training {self.model} on {len(train):,} products, {space.n_classes} classes"):
             context = FitContext(
                 device=self.device,
