@@ -621,6 +621,13 @@ def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before
     (["leaderboard", "--models", "tfidf-linear,bow"], ["--checkpoint", "x"],
      "--checkpoint is a setting of bert and image-pretrained; none of tfidf-linear, bow takes it"),
     (["train", "--model", "bow"], ["--method", "stacking"], "--method applies to --model ensemble only, not bow"),
+    # a text checkpoint for bert is no image checkpoint for image-pretrained: refused before bert trains
+    (["train", "--model", "ensemble", "--members", "bert,image-pretrained"], ["--freeze-layers", "2"],
+     "--freeze-layers would go to both bert and image-pretrained, which read it differently; give each its own with "
+     """--param member_params='{"NAME": {"SETTING": VALUE}}'"""),
+    (["leaderboard", "--models", "bert,image-pretrained"], ["--checkpoint", "x"],
+     "--checkpoint would go to both bert and image-pretrained, which read it differently; give each its own with "
+     "--param NAME.SETTING=VALUE"),
 ])
 def test_an_option_of_other_models_says_which_models_take_it(tmp_path, capsys, no_work, command, option, message):
     # It used to print the model's whole list of known settings, which does not say whose option it is.

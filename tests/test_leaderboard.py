@@ -62,6 +62,17 @@ def test_shared_settings_go_to_the_models_that_have_them():
         split_shared_params(["tfidf-linear", "bow"], {"epoch": 3})
 
 
+def test_a_value_that_names_one_models_own_thing_is_not_shared_between_two():
+    # bert would load the checkpoint as a text model and image-pretrained as an image model: the second
+    # failed on it after the first had trained. One model taking it is fine.
+    for key in ("checkpoint", "freeze_layers"):
+        with pytest.raises(ConfigError, match=rf"^--{key.replace('_', '-')} would go to both bert and image-pretrained, "
+                                              r"which read it differently; give each its own with --param NAME"):
+            split_shared_params(["tfidf-linear", "bert", "image-pretrained"], {key: 2})
+    assert split_shared_params(["tfidf-linear", "bert"], {"freeze_layers": 2}) == {
+        "tfidf-linear": {}, "bert": {"freeze_layers": 2}}
+
+
 def test_a_shared_setting_skips_the_models_where_it_does_nothing_or_means_something_else():
     # bow accepts max_length (every neural model has it) but does not use it; tfidf-linear's
     # batch_size is rows featurized at once when predicting: 8 would only slow its speed column.

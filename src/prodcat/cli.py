@@ -172,7 +172,8 @@ def _model_params(model: str, params: dict, options: dict, members: str | None, 
     names = create_model("ensemble", **{k: v for k, v in params.items() if k == "members"}).get_params()["members"]
     _check_named_options(options, names, f"no member of the ensemble ({', '.join(names)}) takes it")
     member_params = {name: dict(settings) for name, settings in (params.get("member_params") or {}).items()}
-    for name, settings in split_shared_params(list(dict.fromkeys(names)), options).items():
+    own_value = """--param member_params='{"NAME": {"SETTING": VALUE}}'"""
+    for name, settings in split_shared_params(list(dict.fromkeys(names)), options, own_value).items():
         if settings:
             member_params[name] = {**member_params.get(name, {}), **settings}
     return {**params, "member_params": member_params}

@@ -57,15 +57,30 @@ def models_taking(setting: str) -> list[str]:
             if name != "ensemble" and get_model_class(name).label_formats and setting in model_settings(name)]
 
 
-def split_shared_params(models: Sequence[str], shared: dict[str, Any]) -> dict[str, dict[str, Any]]:
+#: settings whose value names something of one model's own: a checkpoint is a text model
+#: for bert and an image model for image-pretrained, freeze_layers counts transformer
+#: layers for one and backbone blocks for the other. One value cannot go to two models.
+ONE_MODELS_VALUE = ("checkpoint", "freeze_layers")
+
+
+def split_shared_params(models: Sequence[str], shared: dict[str, Any],
+                        own_value: str = "--param NAME.SETTING=VALUE") -> dict[str, dict[str, Any]]:
     """Give each shared setting (e.g. epochs) to the models that have it.
 
-    A setting no model has is an error (a typo would otherwise do nothing).
+    A setting no model has is an error (a typo would otherwise do nothing), and
+    so is one of ONE_MODELS_VALUE that several models have: the second would
+    fail on it, after the first had trained. `own_value` says how to give each
+    model its own value instead.
     """
     known = {name: model_settings(name) for name in models}
     unused = sorted(k for k in shared if not any(k in keys for keys in known.values()))
     if unused:
         raise ConfigError(f"no model among {', '.join(models)} has the setting(s) {', '.join(map(repr, unused))}")
+    for key in ONE_MODELS_VALUE:
+        takers = [name for name in models if key in known[name]]
+        if key in shared and len(takers) > 1:
+            raise ConfigError(f"--{key.replace('_', '-')} would go to both {takers[0]} and {takers[1]}, which read it "
+                              f"differently; give each its own with {own_value}")
     return {name: {k: v for k, v in shared.items() if k in known[name]} for name in models}
 
 
