@@ -823,3 +823,22 @@ def test_a_model_that_logs_nothing_does_not_keep_the_curves_of_the_model_it_repl
     assert code == 0, err
     assert not (out / "tensorboard").exists()
     assert Categorizer.load(out).manifest_["model"]["name"] == "tfidf-linear"
+
+
+def test_test_data_scores_that_file_and_refuses_a_test_size_it_would_ignore(tmp_path, capsys, no_work):
+    holdout = _catalog(tmp_path, tiny_frame(seed=7), "holdout.csv")
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, "--test-data", holdout,
+                       "--test-size", "0.3", "--out", tmp_path / "model")
+    assert code == 2 and err.strip().splitlines() == [
+        "prodcat: error: --test-size splits a test share off --data; with --test-data the test products are that "
+        "file's: give one or the other"]
+    assert not (tmp_path / "model").exists()
+
+
+def test_test_data_is_what_the_test_report_scores(tmp_path, capsys):
+    holdout = tiny_frame(seed=7)
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, "--test-data",
+                       _catalog(tmp_path, holdout, "holdout.csv"), "--out", tmp_path / "model", "-q")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "model" / "report" / "metrics.json").read_text())
+    assert metrics["n"] + metrics.get("excluded_seen_in_training", 0) == len(holdout)

@@ -212,7 +212,9 @@ def train(
         Optional[list[str]], typer.Option("--param", help="Model setting KEY=VALUE (JSON value), repeatable.")
     ] = None,
     valid_size: Annotated[float, typer.Option(help="Share held out for calibration and tuning.")] = 0.1,
-    test_size: Annotated[float, typer.Option(help="Share held out for the test report.")] = 0.1,
+    test_size: Annotated[
+        Optional[float], typer.Option(help="Share held out for the test report (default 0.1; not with --test-data).")
+    ] = None,
     test_data: Annotated[
         Optional[Path],
         typer.Option("--test-data", help="Score this file instead of a test split, leaving out products the model "
@@ -253,6 +255,10 @@ def train(
     check_model_dir_target(out)
     if logdir is not None:
         check_logdir_target(logdir, out)
+    if test_data is not None and test_size is not None:
+        # it would be ignored: the test products are --test-data's, and no test share is split off
+        raise ConfigError("--test-size splits a test share off --data; with --test-data the test products are that "
+                          "file's: give one or the other")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
@@ -264,7 +270,7 @@ def train(
         fields=mapping,
         params=params,
         valid_size=valid_size,
-        test_size=test_size,
+        test_size=0.1 if test_size is None else test_size,
         seed=seed,
         class_weight=class_weight,
         target_precision=target_precision,
