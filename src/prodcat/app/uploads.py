@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import pandas as pd
 
 from prodcat.catalog.load import image_refs, is_url, served_image_folder
-from prodcat.catalog.readers import iter_table, read_columns
+from prodcat.catalog.readers import iter_table, read_columns, reword_encoding_hint
 from prodcat.errors import CatalogError, ConfigError, ProdcatError
 
 if TYPE_CHECKING:
@@ -203,9 +203,8 @@ def predict_upload(
 
 def _as_the_app_says_it(message: str) -> str:
     """A reader's error in the app's words: it has a choice of encoding, not an --encoding option."""
-    message = message.replace("pass its real encoding with --encoding", "choose its real encoding above")
-    return re.sub(r"pass --encoding (\S+)", lambda m: f"choose {ENCODINGS.get(m[1], m[1])} as its encoding above",
-                  message)
+    return reword_encoding_hint(message, lambda name: "choose its real encoding above" if name is None
+                                else f"choose {ENCODINGS.get(name, name)} as its encoding above")
 
 
 def count_photos(

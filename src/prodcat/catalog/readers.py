@@ -28,7 +28,7 @@ import json
 import lzma
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -892,6 +892,17 @@ def _missing_columns_message(source: _Source, missing: list[str]) -> str:
     if source.format in ("csv", "tsv") and not source.header and not source.column_names:
         message += " (read without a header row; name them with --column-names)"
     return message
+
+
+#: a reader's advice to name the file's encoding, in the CLI's words (see `reword_encoding_hint`)
+_ENCODING_HINT = re.compile(r"pass --encoding (\S+)|pass its real encoding with --encoding")
+
+
+def reword_encoding_hint(message: str, hint: Callable[[str | None], str]) -> str:
+    """A reader's error with its --encoding advice in the words of an edge that has no such
+    option (the server's query parameter, the app's choice): hint(name) replaces
+    "pass --encoding NAME", hint(None) "pass its real encoding with --encoding"."""
+    return _ENCODING_HINT.sub(lambda match: hint(match[1]), message)
 
 
 def missing_columns_message(missing: list[str], columns: list[str], where: str) -> str:

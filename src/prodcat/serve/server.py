@@ -22,7 +22,6 @@ import copy
 import json
 import logging
 import math
-import re
 import os
 import shutil
 import tempfile
@@ -44,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prodcat import __version__
 from prodcat.categorizer import Categorizer
 from prodcat.catalog.load import served_image_folder
+from prodcat.catalog.readers import reword_encoding_hint
 from prodcat.errors import ConfigError, ProdcatError
 from prodcat.listen import check_can_listen
 from prodcat.serve.batching import MicroBatcher
@@ -425,8 +425,8 @@ def create_app(
 
 def _as_the_api_says_it(message: str) -> str:
     """A reader's error in the API's words: an `encoding` query parameter, not the CLI's --encoding."""
-    message = message.replace("pass its real encoding with --encoding", "pass its real encoding as ?encoding=")
-    return re.sub(r"pass --encoding (\S+)", r"add ?encoding=\1 to the URL", message)
+    return reword_encoding_hint(message, lambda name: "pass its real encoding as ?encoding=" if name is None
+                                else f"add ?encoding={name} to the URL")
 
 
 def product_schema(clf: Categorizer, limits: ServeLimits) -> dict[str, Any]:
