@@ -9,7 +9,7 @@ import pytest
 
 from prodcat import Categorizer
 from cli_runner import run
-from prodcat.errors import ConfigError, UnknownModelError
+from prodcat.errors import ConfigError, Interrupted, UnknownModelError
 from prodcat.models import create_model
 from prodcat.tuning import SEARCH_SPACES, TRIAL_COLUMNS, save_tuning, tune
 
@@ -213,3 +213,49 @@ def test_a_trial_log_that_fails_to_write_leaves_no_model_behind(tmp_path, monkey
 
     save_tuning(clf, summary, out)
     assert len(pd.read_csv(out / "tuning" / "trials.csv")) == 1 and (out / "tuning" / "best.json").is_file()
+
+
+def _interrupt_at_fit(monkeypatch, number: int) -> None:
+    """Ctrl-C during the `number`-th trial's fit (1-based)."""
+    fit, calls = Categorizer.fit, []
+
+    def fit_until(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == number:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Categorizer, "fit", fit_until)
+
+
+def test_ctrl_c_keeps_the_best_model_of_the_finished_trials(tmp_path, monkeypatch):
+    # It used to lose every finished trial: a long search stopped by hand left nothing.
+    _interrupt_at_fit(monkeypatch, 3)
+    out = tmp_path / "best"
+    with pytest.raises(Interrupted, match=r"^after 2 trials; the best so far \(trial \d, validation macro-F1 "
+                                          rf"0\.\d{{4}}\) is saved in {out}$") as caught:
+        tune(DEMO, model="tfidf-linear", trials=5, seed=0, out=out, quiet=True, **FIELDS)
+    best, summary = caught.value.result
+    assert summary["stopped_by"] == "interrupted" and summary["trials"] == 2
+    assert len(pd.read_csv(out / "tuning" / "trials.csv")) == 2
+    saved = Categorizer.load(out)
+    assert saved.training_["tuning"]["stopped_by"] == "interrupted"
+    assert saved.predict(["linen duvet cover"]) == best.predict(["linen duvet cover"])
+
+
+def test_ctrl_c_in_the_first_trial_is_a_plain_interrupt(tmp_path, monkeypatch, capsys):
+    _interrupt_at_fit(monkeypatch, 1)
+    code, _, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--model", "tfidf-linear", "--trials", "3",
+                       "--out", tmp_path / "best", "--quiet")
+    assert code == 130 and err.strip() == "prodcat: interrupted"
+    assert not (tmp_path / "best").exists()
+
+
+def test_cli_ctrl_c_says_where_the_best_so_far_is(tmp_path, monkeypatch, capsys):
+    _interrupt_at_fit(monkeypatch, 2)
+    out = tmp_path / "best"
+    code, _, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--model", "tfidf-linear", "--trials", "3",
+                       "--out", out, "--quiet")
+    assert code == 130
+    assert err.strip().startswith("prodcat: interrupted; after 1 trial; the best so far (trial 0, validation ")
+    assert err.strip().endswith(f"is saved in {out}") and (out / "manifest.json").is_file()

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from prodcat import __version__
-from prodcat.errors import ConfigError, ProdcatError
+from prodcat.errors import ConfigError, Interrupted, ProdcatError
 
 app = typer.Typer(
     name="prodcat",
@@ -289,7 +289,7 @@ def train(
 
         # An ensemble's members checkpoint in folders of their own under it.
         if checkpoints.is_dir() and any(checkpoints.rglob(STATE_FILE)):
-            raise _Interrupted(f"its last checkpoint is in {checkpoints}: run the same command with --resume "
+            raise Interrupted(f"its last checkpoint is in {checkpoints}: run the same command with --resume "
                                "to continue from there") from None
         raise
     test = clf.metrics_.get("test")
@@ -685,12 +685,8 @@ def _root(
     pass
 
 
-class _Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a run that left a checkpoint: the message says how to go on from it."""
-
-
 def _say_interrupted(exc: BaseException) -> None:
-    hint = f"; {exc}" if isinstance(exc, _Interrupted) else ""
+    hint = f"; {exc}" if isinstance(exc, Interrupted) else ""
     typer.echo(f"prodcat: interrupted{hint}", err=True)
 
 

@@ -38,3 +38,8 @@ class ModelDirError(ProdcatError):
 
 class UnknownModelError(ConfigError):
     """No model is registered under the requested name."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C that left something to go on from (a checkpoint, the best model so far):
+    the message says what and where. Still a KeyboardInterrupt, so a script stops."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prodcat.artifacts import check_model_dir_target
-from prodcat.errors import ConfigError, ProdcatError
+from prodcat.errors import ConfigError, Interrupted, ProdcatError
 
 #: trials when neither a count nor a time budget is given
 DEFAULT_TRIALS = 20
@@ -204,6 +204,11 @@ def tune(
     The summary holds the objective, the number of trials, why the search
     stopped, every trial's row and the best trial (params, validation and
     test headline metrics).
+
+    Ctrl-C once a trial has finished keeps the search's work: the best model
+    so far is saved to `out` as usual (stopped_by "interrupted"), then
+    `prodcat.errors.Interrupted` is raised, its `result` holding what tune
+    would have returned.
     """
     import optuna
 
@@ -292,7 +297,14 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     started = time.perf_counter()
-    study.optimize(objective, n_trials=trials, timeout=timeout, gc_after_trial=False, show_progress_bar=False)
+    interrupted = False
+    try:
+        study.optimize(objective, n_trials=trials, timeout=timeout, gc_after_trial=False, show_progress_bar=False)
+    except KeyboardInterrupt:
+        # Ctrl-C after some trials finished: their best model is saved rather than lost.
+        if "clf" not in kept:
+            raise
+        interrupted = True
     seconds = time.perf_counter() - started
     if failed:
         raise failed[0]
@@ -300,7 +312,8 @@ def tune(
         raise ConfigError(f"no trial finished within the timeout of {timeout} s; give more time")
 
     best: Any = kept["clf"]
-    stopped_by = "trials" if trials is not None and len(rows) >= trials else "timeout"
+    stopped_by = ("interrupted" if interrupted else
+                  "trials" if trials is not None and len(rows) >= trials else "timeout")
     summary = {
         "model": model,
         "objective": OBJECTIVE,
@@ -322,6 +335,12 @@ def tune(
     best.training_ = {**best.training_, "tuning": {k: v for k, v in summary.items() if k != "history"}}
     if out is not None:
         save_tuning(best, summary, out)
+    if interrupted:
+        where = f"saved in {out}" if out is not None else "not saved (no out given)"
+        stop = Interrupted(f"after {len(rows)} trial{'s' if len(rows) != 1 else ''}; the best so far (trial "
+                           f"{kept['trial']}, validation macro-F1 {kept['score']:.4f}) is {where}")
+        stop.result = (best, summary)  # for a notebook: what tune would have returned
+        raise stop
     return best, summary
 
 
