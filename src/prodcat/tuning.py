@@ -249,6 +249,7 @@ def tune(
     kept: dict[str, Any] = {}
 
     failed: list[ProdcatError] = []
+    interrupted: list[int] = []  # the trial Ctrl-C stopped
 
     def objective(trial: Any) -> float:
         try:
@@ -258,6 +259,12 @@ def tune(
             # search as one line: raised through Optuna, it would first be
             # logged with Optuna's traceback. Pruned trials are not logged.
             failed.append(exc)
+            trial.study.stop()
+            raise optuna.TrialPruned() from None
+        except KeyboardInterrupt:
+            # Ctrl-C: the finished trials' best is kept (below). Raised through Optuna,
+            # it would first log the trial as failed, with its settings, on stderr.
+            interrupted.append(trial.number)
             trial.study.stop()
             raise optuna.TrialPruned() from None
 
@@ -297,14 +304,13 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     started = time.perf_counter()
-    interrupted = False
     try:
         study.optimize(objective, n_trials=trials, timeout=timeout, gc_after_trial=False, show_progress_bar=False)
-    except KeyboardInterrupt:
-        # Ctrl-C after some trials finished: their best model is saved rather than lost.
-        if "clf" not in kept:
-            raise
-        interrupted = True
+    except KeyboardInterrupt:  # between trials, outside the objective
+        interrupted.append(len(rows))
+    if interrupted and "clf" not in kept:
+        raise KeyboardInterrupt
+    # After Ctrl-C, the finished trials' best model is saved rather than lost.
     seconds = time.perf_counter() - started
     if failed:
         raise failed[0]
