@@ -173,6 +173,13 @@ def test_separate_test_file(tmp_path):
     assert clf.metrics_["test"]["n"] == len(held_out)
 
 
+def test_a_test_size_given_with_test_data_is_refused_not_ignored():
+    # No test share is split off when test_data is given: a test_size did nothing and said nothing.
+    with pytest.raises(ConfigError, match="^test_size splits a test share off the training catalog; with test data"):
+        Categorizer(quiet=True, test_size=0.3, **FORMATS["single"]).fit(tiny_frame(), test_data=tiny_frame(seed=4))
+    assert Categorizer().test_size is None  # unset: 0.1 of the catalog, or none with test_data
+
+
 def test_a_separate_test_file_leaves_out_products_the_model_trains_on(capsys):
     # It used to score them: a test file sharing titles with the catalog flattered the model.
     frame = tiny_frame()

@@ -830,8 +830,8 @@ def test_test_data_scores_that_file_and_refuses_a_test_size_it_would_ignore(tmp_
     code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, "--test-data", holdout,
                        "--test-size", "0.3", "--out", tmp_path / "model")
     assert code == 2 and err.strip().splitlines() == [
-        "prodcat: error: --test-size splits a test share off --data; with --test-data the test products are that "
-        "file's: give one or the other"]
+        "prodcat: error: test_size splits a test share off the training catalog; with test data the test products "
+        "are that file's: give one or the other"]
     assert not (tmp_path / "model").exists()
 
 

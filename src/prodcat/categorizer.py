@@ -173,6 +173,9 @@ def _names_a_catalog_file(text: str) -> bool:
         return False
 
 
+#: the test share split off the training catalog when none is given (and no test data)
+DEFAULT_TEST_SIZE = 0.1
+
 #: the largest seed every model takes: scikit-learn's random_state (tfidf-linear) stops at 2**32 - 1
 MAX_SEED = 2**32 - 1
 
@@ -218,7 +221,8 @@ class Categorizer:
         relative to `image_root`, see FieldMapping for where that is found).
     params: the model's own settings, e.g. {"C": 0.5}.
     valid_size / test_size: fractions held out, grouped by normalized text so
-        duplicates never straddle two parts.
+        duplicates never straddle two parts. test_size None: 0.1, or no test
+        share when `fit` is given test_data (a test_size given with it is refused).
     seed: makes the split and the model reproducible.
     class_weight: "balanced" (default: catalogs are long-tailed, and on the
         fashion catalog it lifts macro-F1 at equal accuracy) or None.
@@ -245,7 +249,7 @@ class Categorizer:
         image_root: str | Path | None = None,
         params: dict[str, Any] | None = None,
         valid_size: float = 0.1,
-        test_size: float = 0.1,
+        test_size: float | None = None,
         seed: int = 0,
         class_weight: str | None = "balanced",
         target_precision: float = 0.95,
@@ -329,6 +333,10 @@ class Categorizer:
         self._tensorboard_resumed = resume
         self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
         mapping, model = self.check_setup()
+        if test_data is not None and self.test_size is not None:
+            # it would be ignored: the test products are test_data's, and no test share is split off
+            raise ConfigError("test_size splits a test share off the training catalog; with test data the test "
+                              "products are that file's: give one or the other")
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         if self.device == "cuda":
@@ -364,7 +372,8 @@ class Categorizer:
                 mapping.label_format,
                 images=catalog.products.images,
                 valid_size=self.valid_size,
-                test_size=0.0 if test_catalog is not None else self.test_size,
+                test_size=0.0 if test_catalog is not None else DEFAULT_TEST_SIZE if self.test_size is None
+                else self.test_size,
                 seed=self.seed,
             )
         train, valid = catalog.take(split.train), catalog.take(split.valid)

@@ -255,10 +255,6 @@ def train(
     check_model_dir_target(out)
     if logdir is not None:
         check_logdir_target(logdir, out)
-    if test_data is not None and test_size is not None:
-        # it would be ignored: the test products are --test-data's, and no test share is split off
-        raise ConfigError("--test-size splits a test share off --data; with --test-data the test products are that "
-                          "file's: give one or the other")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
@@ -270,7 +266,7 @@ def train(
         fields=mapping,
         params=params,
         valid_size=valid_size,
-        test_size=0.1 if test_size is None else test_size,
+        test_size=test_size,
         seed=seed,
         class_weight=class_weight,
         target_precision=target_precision,
