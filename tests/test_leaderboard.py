@@ -141,6 +141,13 @@ def test_a_setting_the_labels_refuse_stops_the_board_before_any_model_trains(tmp
     assert trained == [] and not (tmp_path / "b").exists()
 
 
+def test_a_test_size_of_none_is_the_categorizers_default():
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    board = leaderboard(tiny_frame(), models="tfidf-linear", test_size=None, quiet=True, **FORMATS["single"])
+    assert board["test_n"].iloc[0] > 0
+
+
 def test_a_catalog_too_small_for_a_test_split_is_refused_not_ranked():
     from tiny_catalogs import FORMATS, tiny_frame
 

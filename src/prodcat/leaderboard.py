@@ -136,7 +136,8 @@ def leaderboard(
         if fixed in categorizer_options:
             raise ConfigError(f"leaderboard sets {fixed!r} itself; pass it as leaderboard's own argument")
     # Without test products every score column is empty and the order of the rows means nothing.
-    if categorizer_options.get("test_size", 0.1) <= 0:
+    test_size = categorizer_options.get("test_size")  # None: the Categorizer's default share
+    if test_size is not None and test_size <= 0:
         raise ConfigError("the leaderboard scores every model on the test split: test_size must be above 0")
     if out is not None:
         # Every target before the first model trains: a refusal at the second

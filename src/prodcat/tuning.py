@@ -249,9 +249,10 @@ def tune(
     kept: dict[str, Any] = {}
 
     failed: list[ProdcatError] = []
-    interrupted: list[int] = []  # the trial Ctrl-C stopped
+    interrupted = False  # by Ctrl-C, in a trial or between two
 
     def objective(trial: Any) -> float:
+        nonlocal interrupted
         try:
             return run_trial(trial)
         except ProdcatError as exc:
@@ -264,7 +265,7 @@ def tune(
         except KeyboardInterrupt:
             # Ctrl-C: the finished trials' best is kept (below). Raised through Optuna,
             # it would first log the trial as failed, with its settings, on stderr.
-            interrupted.append(trial.number)
+            interrupted = True
             trial.study.stop()
             raise optuna.TrialPruned() from None
 
@@ -307,7 +308,7 @@ def tune(
     try:
         study.optimize(objective, n_trials=trials, timeout=timeout, gc_after_trial=False, show_progress_bar=False)
     except KeyboardInterrupt:  # between trials, outside the objective
-        interrupted.append(len(rows))
+        interrupted = True
     if interrupted and "clf" not in kept:
         raise KeyboardInterrupt
     # After Ctrl-C, the finished trials' best model is saved rather than lost.

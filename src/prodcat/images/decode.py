@@ -44,7 +44,6 @@ from PIL import Image, ImageOps
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
-
 @dataclass(frozen=True)
 class RefusedPath:
     """A photo path that is never opened: a catalog someone else sent (an
