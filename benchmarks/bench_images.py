@@ -11,8 +11,10 @@ Tasks (catalogs under --data-root, default ../shared/data from the repo root):
 Systems: text (tfidf-linear, the best text model of bench_text), image-cnn,
 image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), its
 linear probe (`image-pretrained probe`: freeze_layers=-1, the head fitted in
-closed form), and the two ensembles of tfidf-linear + image-pretrained
-(average, stacking). Every system is trained through the public facade,
+closed form), the two ensembles of tfidf-linear + image-pretrained
+(average, stacking), the ensemble's default of two text models (`text
+average`: tfidf-linear + bow) and three members averaged (`text, cnn,
+probe`: tfidf-linear + cnn + the probe). Every system is trained through the public facade,
 `Categorizer(...).fit(path)`, with its default settings (the probe: that one), on the same grouped split (valid 0.1, test 0.2,
 seed 0, or each of `--seeds`), and scored on the same test products.
 Images/second is the whole test part predicted in one call (decoding
@@ -69,6 +71,12 @@ SYSTEMS: dict[str, dict] = {
                           "params": {"members": ["tfidf-linear", "image-pretrained"], "method": "average"}},
     "ensemble: stacking": {"model": "ensemble",
                            "params": {"members": ["tfidf-linear", "image-pretrained"], "method": "stacking"}},
+    # the ensemble's default members, two text models: does a second text model add what the photo cannot?
+    "ensemble: text average": {"model": "ensemble", "params": {"members": ["tfidf-linear", "bow"]}},
+    # a word-sequence text model beside TF-IDF, and the photo's probe
+    "ensemble: text, cnn, probe": {"model": "ensemble",
+                                   "params": {"members": ["tfidf-linear", "cnn", "image-pretrained"],
+                                              "member_params": {"image-pretrained": {"freeze_layers": -1}}}},
 }
 
 
