@@ -13,7 +13,7 @@ image-resnet, image-pretrained (EfficientNet-Lite0 ImageNet weights), its
 linear probe (`image-pretrained probe`: freeze_layers=-1, the head fitted in
 closed form), the two ensembles of tfidf-linear + image-pretrained
 (average, stacking), the ensemble's default of two text models (`text
-average`: tfidf-linear + bow) and three members averaged (`text, cnn,
+average`: tfidf-linear + bow) and three members averaged (`text + cnn +
 probe`: tfidf-linear + cnn + the probe). Every system is trained through the public facade,
 `Categorizer(...).fit(path)`, with its default settings (the probe: that one), on the same grouped split (valid 0.1, test 0.2,
 seed 0, or each of `--seeds`), and scored on the same test products.
@@ -74,7 +74,7 @@ SYSTEMS: dict[str, dict] = {
     # the ensemble's default members, two text models: does a second text model add what the photo cannot?
     "ensemble: text average": {"model": "ensemble", "params": {"members": ["tfidf-linear", "bow"]}},
     # a word-sequence text model beside TF-IDF, and the photo's probe
-    "ensemble: text, cnn, probe": {"model": "ensemble",
+    "ensemble: text + cnn + probe": {"model": "ensemble",
                                    "params": {"members": ["tfidf-linear", "cnn", "image-pretrained"],
                                               "member_params": {"image-pretrained": {"freeze_layers": -1}}}},
 }
