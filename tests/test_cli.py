@@ -539,6 +539,14 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
         f"prodcat: error: {out} holds an unfinished training run, not a model yet: run the same `prodcat train` "
         "again with --resume to finish it"
     ]
+    # the same command without --resume would have deleted the checkpoint and started over
+    checkpoint_files = sorted((out / "checkpoints").rglob("*"))
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {out} holds the checkpoint of an interrupted run: add --resume to continue it, or "
+        f"delete {out / 'checkpoints'} to train from the start"
+    ]
+    assert sorted((out / "checkpoints").rglob("*")) == checkpoint_files
 
     code, stdout, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "--resume")
     assert code == 0, err

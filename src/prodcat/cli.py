@@ -255,6 +255,11 @@ def train(
     check_model_dir_target(out)
     if logdir is not None:
         check_logdir_target(logdir, out)
+    checkpoints = out / "checkpoints"
+    if not resume and _holds_a_checkpoint(checkpoints):
+        # A fresh run would delete it: hours of an interrupted run lost to a missing flag.
+        raise ConfigError(f"{out} holds the checkpoint of an interrupted run: add --resume to continue it, or "
+                          f"delete {checkpoints} to train from the start")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
@@ -275,16 +280,12 @@ def train(
     )
     # A run trains into MODEL_DIR: TensorBoard logs stay there, checkpoints
     # are dropped once the model is saved (see prodcat.artifacts).
-    checkpoints = out / "checkpoints"
     try:
         clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=checkpoints,
                 resume=resume)
         clf.save(out)
     except KeyboardInterrupt:
-        from prodcat.training.checkpoints import STATE_FILE
-
-        # An ensemble's members checkpoint in folders of their own under it.
-        if checkpoints.is_dir() and any(checkpoints.rglob(STATE_FILE)):
+        if _holds_a_checkpoint(checkpoints):
             raise Interrupted(f"its last checkpoint is in {checkpoints}: run the same command with --resume "
                                "to continue from there") from None
         raise
@@ -293,6 +294,13 @@ def train(
     if test:
         typer.echo(f"test: {_headline_line(test)}")
         typer.echo(f"report: {out / 'report' / 'report.md'}")
+
+
+def _holds_a_checkpoint(folder: Path) -> bool:
+    from prodcat.training.checkpoints import STATE_FILE
+
+    # An ensemble's members checkpoint in folders of their own under it.
+    return folder.is_dir() and any(folder.rglob(STATE_FILE))
 
 
 def parse_params(items: list[str] | None, option: str = "--param") -> dict:

@@ -343,6 +343,26 @@ def test_a_run_that_diverges_before_a_best_epoch_is_one_clear_error(with_validat
         fit(TinyNet(), blobs(seed=0), valid, epochs=3, callbacks=[PoisonAt(3)])
 
 
+def test_a_run_that_diverges_before_a_best_epoch_leaves_no_checkpoint_to_resume(tmp_path):
+    # Its checkpoints hold NaN weights: the rerun at a lower learning rate must start fresh, not be
+    # told to resume them.
+    torch.manual_seed(0)
+    t = Trainer(TrainingSettings(epochs=3, batch_size=16, lr=0.05, num_threads=1, checkpoint_every_steps=1),
+                seed=0, quiet=True, callbacks=[PoisonAt(3)], checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match="diverged"):
+        t.fit(TinyNet(), collate, blobs(seed=0), blobs(n=60, seed=1), label_format="single", n_classes=3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_diverges_between_checkpoints_still_stops_with_the_best_weights(tmp_path):
+    # A checkpoint due after the loss went NaN used to end the run in json's "Out of range float values".
+    torch.manual_seed(0)
+    t = Trainer(TrainingSettings(epochs=5, batch_size=16, lr=0.05, num_threads=1, checkpoint_every_steps=1),
+                seed=0, quiet=True, callbacks=[PoisonAt(15 * 2 + 3)], checkpoint_dir=tmp_path)
+    result = t.fit(TinyNet(), collate, blobs(seed=0), blobs(n=60, seed=1), label_format="single", n_classes=3)
+    assert result.epochs_run == 2 and result.best_epoch in (1, 2)
+
+
 def test_a_run_that_diverges_later_stops_with_the_best_weights_before():
     torch.manual_seed(0)
     net, train, valid = TinyNet(), blobs(seed=0), blobs(n=60, seed=1)

@@ -845,7 +845,10 @@ class Trainer:
                     self.state.global_step += 1
                     self.state.epoch_loss_sum += loss_value * len(idx)
                     self.state.epoch_loss_count += len(idx)
-                    if self.checkpoint_dir is not None and self.state.step_in_epoch < len(batches) and self._due():
+                    # A NaN running loss is a diverging run (the epoch's end says so): not worth
+                    # resuming, and not JSON.
+                    if (self.checkpoint_dir is not None and self.state.step_in_epoch < len(batches) and self._due()
+                            and math.isfinite(self.state.epoch_loss_sum)):
                         save()
                     for cb in callbacks:
                         cb.on_step_end(self, loss_value)
@@ -857,6 +860,9 @@ class Trainer:
                     # be a model that looks trained and is not.
                     where = f"{self.name}: training diverged in epoch {metrics['epoch']} (a loss or weight is not finite)"
                     if best_weights is None:
+                        # Nothing worth resuming: the rerun at a lower rate must start fresh.
+                        if self.checkpoint_dir is not None:
+                            clear_checkpoints(self.checkpoint_dir)
                         raise ConfigError(f"{where}; train with a learning rate below {s.lr:g}")
                     notes.append(f"{where}; keeping the weights of epoch {self.state.best_epoch}")
                     self.say.note(notes[-1])
