@@ -121,6 +121,23 @@ def test_evaluate_writes_a_report(fitted, tmp_path):
     assert metrics["accuracy"] > 0.8
 
 
+def test_confident_mistakes_leave_out_products_of_classes_the_model_never_learned(fitted, tmp_path):
+    # A class new in the test file is wrong whatever the model says: its products, all confident
+    # "mistakes", used to fill the list of probably mislabeled products and push the real ones out.
+    fresh = tiny_frame(seed=9)
+    fresh["title"] = fresh["title"] + " other"
+    fresh.loc[fresh.index[:30], "category"] = "Garden > Tools"
+    mislabeled = fresh.index[fresh["leaf"] == "Shirts"][-1]
+    fresh.loc[mislabeled, "category"] = "Home > Kitchen"
+    metrics = fitted.evaluate(fresh, report_dir=tmp_path / "report")
+    assert metrics["unseen_classes"] == {"Garden > Tools": 30}
+    report = (tmp_path / "report" / "report.md").read_text()
+    mistakes = report[report.index("## Confident mistakes"):]
+    assert "Garden" not in mistakes
+    assert fresh.loc[mislabeled, "title"] in mistakes
+    assert "classes the model never learned are not listed here" in mistakes
+
+
 def test_evaluate_at_a_coarser_level_scores_the_cut_paths(fitted):
     fresh = tiny_frame(seed=9)
     fresh["title"] = fresh["title"] + " other"

@@ -1073,19 +1073,30 @@ class Categorizer:
         return mapping.label_level if mapping.label_level < space.depth else None
 
     def _examples(self, catalog: Catalog, proba: np.ndarray, level: int | None = None) -> pd.DataFrame:
+        """The products the report's confident mistakes are drawn from, with their decisions.
+
+        A product whose label holds a class the model never learned is wrong whatever it
+        predicts, so it says nothing about being mislabeled: it is left out (the report
+        lists those classes on their own), else a class new in the file fills the list.
+        """
+        space = self.label_space_
         table = self._table(proba, 1, self.review_threshold())
         predicted, confidence = table["prediction"], table["confidence"]
         if level is not None:
-            decided = self.label_space_.decide(proba, self.thresholds_)
-            coarse, coarse_proba, decided = at_level(self.label_space_, proba, decided, level)
-            predicted = [coarse.classes[i] for i in decided]
+            decided = space.decide(proba, self.thresholds_)
+            space, coarse_proba, decided = at_level(space, proba, decided, level)
+            predicted = [space.classes[i] for i in decided]
             confidence = np.round(coarse_proba[np.arange(len(decided)), decided].astype(np.float64), 6)
-        return pd.DataFrame({
+        known = set(space.classes)
+        learned = [all(tag in known for tag in lab) if space.is_multi else label_name(lab, space.label_format) in known
+                   for lab in catalog.labels]
+        examples = pd.DataFrame({
             "text": catalog.products.texts,
-            "true": [label_name(lab, self.label_space_.label_format) for lab in catalog.labels],
+            "true": [label_name(lab, space.label_format) for lab in catalog.labels],
             "predicted": predicted,
             "confidence": confidence,
         })
+        return examples[learned].reset_index(drop=True)
 
     # ------------------------------------------------------------ save/load
     def save(self, path: str | Path, *, also_write: Callable[[Path], None] | None = None) -> Path:

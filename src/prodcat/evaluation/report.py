@@ -47,7 +47,8 @@ def write_report(
 
     `examples`: optional products with columns `true`, `predicted`,
     `confidence` (and e.g. `text`, `id`); the most confident wrong ones are
-    listed as probably mislabeled or hard.
+    listed as probably mislabeled or hard. Leave out the products of classes
+    the model never learned (`unseen_classes`): the report lists those apart.
     """
     from prodcat.evaluation import plots
 
@@ -275,7 +276,7 @@ def render_markdown(
             lines += [f"### {captions.get(name, name)}", "", f"![]({name})", ""]
 
     if examples is not None:
-        lines += _mistakes(examples)
+        lines += _mistakes(examples, unseen=bool(unseen))
 
     return "\n".join(lines).rstrip() + "\n"
 
@@ -313,7 +314,7 @@ def versus_best_part_text(v: dict) -> str:
     )
 
 
-def _mistakes(examples: pd.DataFrame) -> list[str]:
+def _mistakes(examples: pd.DataFrame, *, unseen: bool = False) -> list[str]:
     needed = {"true", "predicted"}
     if not needed <= set(examples.columns):
         return ["## Confident mistakes", "", "Examples given without `true` and `predicted` columns; none listed.", ""]
@@ -322,6 +323,9 @@ def _mistakes(examples: pd.DataFrame) -> list[str]:
         wrong = wrong.sort_values("confidence", ascending=False, kind="stable")
     wrong = wrong.head(N_MISTAKES)
     lines = [f"## Confident mistakes: probably mislabeled or hard ({len(wrong)})", ""]
+    if unseen:
+        lines += ["Products of classes the model never learned are not listed here: they are wrong whatever it "
+                  "predicts (see above).", ""]
     if wrong.empty:
         return lines + ["No wrong predictions among the examples.", ""]
     first = [c for c in ("id", "text") if c in wrong.columns]
