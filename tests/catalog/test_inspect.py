@@ -117,7 +117,7 @@ def test_multi_label_counts_per_label():
     report = inspect_catalog(make_catalog(rows, mapping))
     assert report["classes"] == 5
     assert report["class_counts"] == {"men": 3, "summer": 2, "linen": 1, "winter": 1, "women": 1}
-    assert report["labels_per_product"] == {"mean": 2.0, "max": 3}
+    assert report["labels_per_product"] == {"mean": 2.0, "max": 3, "total": 8}
     assert report["duplicates"]["normalized"] == 1 and report["duplicates"]["exact"] == 0
     assert report["conflicts"]["texts"] == 1
     assert report["conflicts"]["examples"][0]["labels"] == {"linen|men|summer": 1, "men|summer": 1}
@@ -180,3 +180,17 @@ def test_empty_labels_are_reported_and_left_out_of_the_class_figures():
     shown = console.file.getvalue()
     assert "category (label)" in shown and "Rows with an empty label: 5, 6" in shown
     assert "50.0%" in shown  # Shirts: 4 of the 8 labelled products
+
+
+def test_multi_label_shares_count_every_label_when_class_counts_are_cut(monkeypatch):
+    # class_counts keeps the most common classes only: summing it for the share's whole
+    # gave "common" 60% of the label uses when it holds 50%.
+    monkeypatch.setattr("prodcat.catalog.inspect.MAX_CLASS_COUNTS", 3)
+    mapping = FieldMapping(text_cols=("title", "description"), label_cols=("category",), label_format="multi")
+    rows = [(f"item {i}", "", ("common", f"rare{i}")) for i in range(6)]
+    report = inspect_catalog(make_catalog(rows, mapping), top=1)
+    assert len(report["class_counts"]) == 3 and report["classes"] == 7
+    assert report["labels_per_product"]["total"] == 12
+    console = Console(file=io.StringIO(), width=80)
+    render_inspection(report, console)
+    assert "50.0%" in console.file.getvalue()

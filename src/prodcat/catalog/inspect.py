@@ -194,6 +194,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
             report["labels_per_product"] = {
                 "mean": round(float(np.mean(per_product)), 3) if per_product else None,
                 "max": max(per_product, default=None),
+                # the whole the classes' shares are of: class_counts may list only the most common
+                "total": sum(per_product),
             }
         report["long_tail"] = _long_tail(counts, top)
         # "Shirts" and "shirts" are two classes to a model, splitting one class's products
@@ -315,7 +317,7 @@ def render_inspection(report: dict, console: Console) -> None:
         top = max(len(report["long_tail"]["rarest"]), 1)
         unit = "labels" if report["label_format"] == "multi" else "products"
         labelled_rows = rows - (report.get("empty_labels") or {}).get("rows", 0)
-        total = sum(counts.values()) if report["label_format"] == "multi" else labelled_rows
+        total = report["labels_per_product"]["total"] if report["label_format"] == "multi" else labelled_rows
         table = _table("\nClasses", "Class", unit.capitalize(), "Share")
         for name, count in list(counts.items())[:top]:
             _row(table, name, _n(count), _pct(count, total))
