@@ -290,3 +290,10 @@ def test_bad_shapes_are_refused(single_case):
         compute_metrics(space, labels, proba[:, :3])
     with pytest.raises(ValueError, match="no products"):
         compute_metrics(space, [], proba[:0])
+
+
+def test_a_certain_right_model_has_a_log_loss_of_zero_not_minus_zero():
+    # -log(1.0) is -0.0, which the report printed as "log loss -0.0000"
+    space = LabelSpace("single", ["A", "B"])
+    m = compute_metrics(space, [("A",), ("B",)], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert m["log_loss"] == 0.0 and str(m["log_loss"]) == "0.0"

@@ -275,7 +275,7 @@ def _log_loss(true_ids: np.ndarray, proba: np.ndarray) -> float | None:
     p = proba[rows].astype(np.float64)
     p = p / np.clip(p.sum(axis=1, keepdims=True), _EPS, None)
     picked = np.clip(p[np.arange(rows.size), true_ids[rows]], _EPS, 1.0)
-    return float(-np.log(picked).mean())
+    return 0.0 - float(np.log(picked).mean())  # not -0.0 when every pick is certain
 
 
 def _calibration(confidence: np.ndarray, correct: np.ndarray) -> tuple[float, list[dict]]:
