@@ -329,6 +329,17 @@ def test_predict_table_refuses_a_top_k_that_is_not_1_or_more(fitted, top_k):
         fitted.predict_table(["oxford shirt"], top_k=top_k)
 
 
+def test_evaluate_of_the_held_out_split_scores_a_coarser_level_and_refuses_reading_options(fitted, tmp_path):
+    # Both were ignored without a word: leaf figures came back for label_level=1.
+    top = fitted.evaluate(label_level=1, report_dir=tmp_path / "report")
+    assert top["level"] == 1 and set(top["per_class"]) <= {"Apparel", "Home"}
+    assert top["accuracy"] == fitted.evaluate()["levels"][0]["accuracy"]
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| Apparel > " not in report[report.index("## Confident mistakes"):]
+    with pytest.raises(ConfigError, match="^text_cols: an option for reading a catalog, but the held-out test split"):
+        fitted.evaluate(text_cols=["title"])
+
+
 def test_predict_file_given_a_frame_points_to_predict_table(fitted, tmp_path):
     with pytest.raises(CatalogError, match=r"predict_file reads a catalog file, not a DataFrame: .*predict_table"):
         fitted.predict_file(tiny_frame(), tmp_path / "out.csv")

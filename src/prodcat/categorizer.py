@@ -51,7 +51,7 @@ from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
-from prodcat.evaluation.metrics import at_level
+from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -959,7 +959,8 @@ class Categorizer:
         field_options (e.g. label_col=..., encoding="cp1252") override the saved field mapping for this catalog (read as UTF-8
         unless `encoding` says otherwise); a label_level coarser than a path
         model's scores it at that level (its predicted paths cut there), and a
-        label_format other than the model's is refused. report_dir gets
+        label_format other than the model's is refused. Scoring the held-out
+        split (no data), label_level is the one field option taken. report_dir gets
         metrics.json, report.md and the figures: a new or empty folder, or an
         earlier report, which is replaced whole (see `check_report_dir_target`).
         """
@@ -970,6 +971,12 @@ class Categorizer:
         if data is None:
             if getattr(self, "_test_catalog", None) is None or not len(self._test_catalog):
                 raise ConfigError("no held-out test split to score: pass a labelled catalog")
+            # The split is read already: an option on how to read a catalog would be ignored without a word.
+            reading = sorted(k for k, v in field_options.items() if v is not None and k != "label_level")
+            if reading:
+                raise ConfigError(f"{', '.join(reading)}: an option for reading a catalog, but the held-out test "
+                                  "split is read already; pass the catalog to score, or leave it out")
+            level = self._scoring_level(self._field_options(field_options))
             catalog, excluded, kept_seen = self._test_catalog, 0, 0
             proba, parts = self._test_proba, self._test_parts
             photos = self._test_photos
@@ -1087,12 +1094,13 @@ class Categorizer:
             space, coarse_proba, decided = at_level(space, proba, decided, level)
             predicted = [space.classes[i] for i in decided]
             confidence = np.round(coarse_proba[np.arange(len(decided)), decided].astype(np.float64), 6)
+        labels = catalog.labels if level is None else cut_labels(catalog.labels, level)
         known = set(space.classes)
         learned = [all(tag in known for tag in lab) if space.is_multi else label_name(lab, space.label_format) in known
-                   for lab in catalog.labels]
+                   for lab in labels]
         examples = pd.DataFrame({
             "text": catalog.products.texts,
-            "true": [label_name(lab, space.label_format) for lab in catalog.labels],
+            "true": [label_name(lab, space.label_format) for lab in labels],
             "predicted": predicted,
             "confidence": confidence,
         })
