@@ -316,9 +316,7 @@ class Categorizer:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if not 0 < self.target_precision <= 1:
             raise ConfigError(f"target precision must be above 0 and at most 1, got {self.target_precision}")
-        if self.class_weight not in (None, "none", "balanced"):
-            raise ConfigError(f"class weight must be 'balanced' or 'none', got {self.class_weight!r}")
-        class_weight = None if self.class_weight in (None, "none") else self.class_weight
+        class_weight = self._checked_class_weight()
         if logdir is not None:
             check_output_dir(logdir, "TensorBoard log directory")
         if checkpoint_dir is not None:
@@ -467,6 +465,40 @@ class Categorizer:
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return self
+
+    def find_label_issues(self, data: CatalogSource, *, folds: int = 5) -> pd.DataFrame:
+        """Products whose label is probably wrong, across the whole catalog (see `prodcat.label_issues`).
+
+        Each product is judged by a model of this Categorizer's kind and
+        settings that never saw it: `folds` models, each trained on the other
+        parts of the catalog (grouped by text, as the split is), then
+        cleanlab's confident learning on their out-of-fold probabilities.
+        This Categorizer is not fitted by it. Returns one row per product in
+        catalog order: its id columns, `row` (1-based), `text`, `label`,
+        `suggested` (the out-of-fold decision) and `suggested_probability`,
+        `label_quality` (the out-of-fold probability of the label; lowest is
+        most doubtful), `judged` (False for a product whose class its fold's
+        model never saw: a class of one distinct text) and
+        `label_issue`. `attrs` holds folds, source, issues and not_judged.
+        """
+        from prodcat.label_issues import check_folds, confident_learning, issues_table, out_of_fold_proba
+
+        folds = check_folds(folds)
+        class_weight = self._checked_class_weight()
+        mapping, _ = self.check_setup()
+        say = self._reporter()
+        with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
+            catalog = load_catalog(data, mapping)
+            space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
+        oof = out_of_fold_proba(self, catalog, space, folds=folds, class_weight=class_weight, say=say)
+        with say.step("confident learning (cleanlab)"):
+            issue, quality = confident_learning(space, space.encode(catalog.labels), oof)
+        return issues_table(catalog, space, oof, issue, quality)
+
+    def _checked_class_weight(self) -> str | None:
+        if self.class_weight not in (None, "none", "balanced"):
+            raise ConfigError(f"class weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        return None if self.class_weight in (None, "none") else self.class_weight
 
     @staticmethod
     def _known_rows(part: Catalog, space: LabelSpace) -> tuple[np.ndarray, np.ndarray]:

@@ -474,6 +474,72 @@ def inspect(
         render_inspection(report, Console())
 
 
+@app.command("label-issues")
+def label_issues(
+    data: Data,
+    out: Annotated[
+        Path, typer.Option("--out", help="File of the flagged products, most doubtful first: .csv, .tsv, .jsonl or "
+                           ".parquet. It holds the catalog's id columns, row, text, label, suggested, "
+                           "suggested_probability, label_quality, judged and label_issue.")
+    ],
+    model: Annotated[str, typer.Option(help="The model that judges each product out of fold.")] = "tfidf-linear",
+    preset: Preset = None,
+    config: Config = None,
+    text_cols: TextCols = None,
+    label_col: LabelCol = None,
+    label_format: LabelFormat = None,
+    label_sep: LabelSep = None,
+    label_level: LabelLevel = None,
+    id_cols: IdCols = None,
+    encoding: Encoding = None,
+    image_col: ImageCol = None,
+    image_root: ImageRoot = None,
+    members: Members = None,
+    method: Method = None,
+    param: Annotated[
+        Optional[list[str]], typer.Option("--param", help="Model setting KEY=VALUE (JSON value), repeatable.")
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Parts of the catalog: each is judged by a model trained on the others.")] = 5,
+    valid_size: Annotated[float, typer.Option(help="Share of each model's training part held out to calibrate it.")] = 0.1,
+    class_weight: Annotated[
+        str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
+    ] = "balanced",
+    seed: Annotated[int, typer.Option(help="Seed for the folds and the models.")] = 0,
+    device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
+    all_products: Annotated[
+        bool, typer.Option("--all", help="Write every product, not only the flagged ones (still most doubtful first).")
+    ] = False,
+    show: Annotated[int, typer.Option(help="How many flagged products to print.")] = 10,
+    quiet: Quiet = False,
+):
+    """Products whose label is probably wrong: each judged out of fold, then confident learning (cleanlab)."""
+    from prodcat.catalog.fields import resolve_fields
+    from prodcat.categorizer import Categorizer
+    from prodcat.label_issues import check_issues_out, worst_first, write_issues
+
+    out_format = check_issues_out(out, data)
+    if show < 0:
+        raise ConfigError(f"--show must be 0 or more, got {show}")
+    options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
+                             image_col, image_root)
+    mapping = resolve_fields(preset, config, **options)
+    params = _model_params(model, parse_params(param), {}, members, method)
+    clf = Categorizer(model=model, fields=mapping, params=params, valid_size=valid_size, seed=seed,
+                      class_weight=class_weight, device=device, quiet=quiet)
+    table = clf.find_label_issues(data, folds=folds)
+    flagged = worst_first(table)
+    write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format)
+    not_judged = table.attrs["not_judged"]
+    typer.echo(f"{len(flagged):,} of {len(table):,} products are probably mislabeled"
+               + (f" ({not_judged:,} not judged: no other product of their class to learn it from)"
+                  if not_judged else ""))
+    for _, row in flagged.head(show).iterrows():
+        text = row["text"] if len(row["text"]) <= 60 else row["text"][:57] + "..."
+        typer.echo(f"  row {row['row']}: {row['label']!r} -> {row['suggested']!r} "
+                   f"(label quality {row['label_quality']:.3f})  {text}")
+    typer.echo(f"wrote {out}")
+
+
 @app.command()
 def serve(
     model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],

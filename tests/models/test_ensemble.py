@@ -15,7 +15,9 @@ from prodcat.errors import ConfigError, UnknownModelError
 from prodcat.labels import LabelSpace
 from prodcat.models import FitContext, get_model_class, register
 from prodcat.models.base import CategorizerModel
-from prodcat.models.ensemble import Ensemble, average_proba, grouped_folds, simplex_grid, tune_weights
+from prodcat.catalog.normalize import product_keys
+from prodcat.catalog.split import grouped_folds
+from prodcat.models.ensemble import Ensemble, average_proba, simplex_grid, tune_weights
 from tiny_catalogs import FORMATS, tiny_frame
 
 # Tiny members: tfidf-linear learns the tiny catalog at once; bow after 2 epochs is the weaker member.
@@ -359,7 +361,7 @@ def test_stacking_without_validation_is_not_calibrated():
 def test_folds_keep_duplicate_texts_together_and_every_class_in_training():
     texts = [f"red shirt {i}" for i in range(9)] + ["Red Shirt!", "red  shirt"] + [f"mug {i}" for i in range(9)]
     y = np.array([0] * 11 + [1] * 9)
-    splits = grouped_folds(texts, y, folds=3, seed=0, multi=False)
+    splits = grouped_folds(product_keys(texts), y, folds=3, seed=0, multi=False)
     assert len(splits) == 3
     held = np.concatenate([h for _, h in splits])
     assert sorted(held.tolist()) == list(range(20))  # each product held out exactly once

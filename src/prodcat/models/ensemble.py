@@ -66,8 +66,9 @@ from typing import Any
 import numpy as np
 
 from prodcat.calibration import apply_calibration, calibrate_scores, identity_calibration
-from prodcat.catalog.normalize import normalize_text
+from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Products
+from prodcat.catalog.split import grouped_folds
 from prodcat.console import Reporter
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
@@ -316,35 +317,6 @@ def tune_weights(probas: list[np.ndarray], masks: list[np.ndarray | None], y: np
         if loss < best_loss:
             best, best_loss = w, loss
     return best
-
-
-def grouped_folds(texts: list[str], y: np.ndarray, folds: int, seed: int, multi: bool
-                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K (train, held-out) index pairs; products with the same normalized text share a fold.
-
-    Groups (distinct normalized texts) are shuffled, ordered by class (the
-    class of a group's first product; none for multi-label) and dealt to the
-    folds in turn. So each fold holds about the same number of groups, a
-    class's groups land in consecutive folds, and every class with at least 2
-    groups is in every fold's training part. The deal is linear, where
-    sklearn's StratifiedGroupKFold takes seconds on large catalogs (see
-    catalog.split for the same choice).
-    """
-    keys = [normalize_text(t) for t in texts]
-    _, first, group_of = np.unique(np.asarray(keys, dtype=object), return_index=True, return_inverse=True)
-    n_groups = len(first)
-    k = min(folds, n_groups)
-    if k < 2:
-        raise ConfigError("ensemble: stacking needs at least 2 distinct training texts to make folds")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n_groups)
-    if not multi:
-        stratum = y[first]
-        order = order[np.argsort(stratum[order], kind="stable")]
-    fold_of_group = np.empty(n_groups, dtype=np.int64)
-    fold_of_group[order] = np.arange(n_groups) % k
-    fold = fold_of_group[group_of.ravel()]
-    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k)]
 
 
 # --- the stacking meta-model ----------------------------------------------------
@@ -751,7 +723,8 @@ class Ensemble(CategorizerModel):
         """Out-of-fold probabilities of fresh members, then the meta-model on them."""
         multi = label_space.is_multi
         n, n_classes = len(products), label_space.n_classes
-        splits = grouped_folds(products.texts, y, self._settings["folds"], seed, multi)
+        splits = grouped_folds(product_keys(products.texts), y, self._settings["folds"], seed, multi,
+                               purpose="ensemble: stacking")
         oof = [np.zeros((n, n_classes), np.float32) for _ in self._specs]
         oof_masks: list[np.ndarray | None] = [None] * len(self._specs)
         for f, (train_idx, held_idx) in enumerate(splits):

@@ -1,0 +1,140 @@
+"""Finding probably mislabeled products: out-of-fold judgement, then confident learning."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli_runner import run
+from prodcat import Categorizer
+from prodcat.errors import ConfigError
+from tiny_catalogs import FORMATS, tiny_frame
+
+# Each flipped product keeps its words and gets the next leaf (sorted) as its label.
+FLIPPED = [3, 17, 50, 90]
+LEAVES = ["Bedding", "Kitchen", "Shirts", "Shoes"]
+PATHS = {"Shirts": "Apparel > Shirts", "Shoes": "Apparel > Shoes", "Kitchen": "Home > Kitchen",
+         "Bedding": "Home > Bedding"}
+
+
+def flipped_frame() -> tuple[pd.DataFrame, dict[int, str]]:
+    frame = tiny_frame(40)
+    truth = {}
+    for row in FLIPPED:
+        truth[row] = frame.loc[row, "leaf"]
+        wrong = LEAVES[(LEAVES.index(truth[row]) + 1) % len(LEAVES)]
+        frame.loc[row, ["leaf", "category"]] = [wrong, PATHS[wrong]]
+    return frame, truth
+
+
+@pytest.mark.parametrize("label_format", ["single", "path"])
+def test_the_flipped_products_have_the_least_credible_labels_and_only_they_are_flagged(label_format):
+    frame, truth = flipped_frame()
+    table = Categorizer(**FORMATS[label_format], id_cols=["sku"], quiet=True).find_label_issues(frame)
+
+    assert len(table) == len(frame) and table["row"].tolist() == list(range(1, len(frame) + 1))
+    assert table["sku"].tolist() == frame["sku"].tolist()  # catalog order, ids kept
+    assert table["judged"].all() and table.attrs["not_judged"] == 0
+    least_credible = table.sort_values("label_quality").index[: len(FLIPPED)]
+    assert sorted(least_credible) == FLIPPED
+    flagged = set(table.index[table["label_issue"]])
+    assert flagged and flagged <= set(FLIPPED) and table.attrs["issues"] == len(flagged)
+    for row in FLIPPED:  # the suggestion is the class the product's words say
+        assert table.loc[row, "suggested"] == (truth[row] if label_format == "single" else PATHS[truth[row]])
+        assert table.loc[row, "label_quality"] < 0.2 < table.loc[row, "suggested_probability"]
+    credible = table.drop(index=FLIPPED)
+    assert (credible["label"] == credible["suggested"]).mean() > 0.95
+
+
+def test_a_multi_label_product_with_tags_of_another_product_is_flagged():
+    frame = tiny_frame(40)
+    kitchen = frame.index[frame["leaf"] == "Kitchen"][0]
+    frame.loc[kitchen, "tags"] = "apparel|red|shirts"
+    table = Categorizer(**FORMATS["multi"], quiet=True).find_label_issues(frame)
+    assert table.index[table["label_issue"]].tolist() == [kitchen]
+    assert table["label_quality"].idxmin() == kitchen
+    assert set(table.loc[kitchen, "suggested"].split("|")) >= {"home", "kitchen"}
+
+
+def test_a_class_too_small_for_every_fold_is_not_judged_nor_flagged():
+    # Out of its fold, a class of one product (and its copies) is missing from
+    # training: it would get probability 0 for a class that is merely rare.
+    frame = tiny_frame(40)
+    frame.loc[0, "leaf"] = "Teapots"
+    frame = pd.concat([frame, frame.loc[[0]].assign(sku="COPY")], ignore_index=True)
+    frame.loc[[1, 2], "leaf"] = "Mugs"  # two products: each is judged by a model that learned the other
+    table = Categorizer(**FORMATS["single"], quiet=True).find_label_issues(frame)
+    teapots = table.index[table["label"] == "Teapots"]
+    assert len(teapots) == 2 and not table.loc[teapots, "judged"].any()
+    assert table.loc[teapots, "label_quality"].isna().all() and not table.loc[teapots, "label_issue"].any()
+    assert table.attrs["not_judged"] == 2 and table.drop(index=teapots)["judged"].all()
+
+
+def test_copies_of_a_product_share_a_fold_so_a_twin_cannot_vouch_for_a_wrong_label():
+    # Five listings of one mislabeled product: if its copies trained the model
+    # judging it, they would vouch for the wrong label.
+    frame = tiny_frame(40)
+    kitchen = frame[frame["leaf"] == "Kitchen"].iloc[0]
+    twins = pd.DataFrame([{**kitchen.to_dict(), "sku": f"TWIN-{i}", "leaf": "Shirts"} for i in range(5)])
+    frame = pd.concat([frame, twins], ignore_index=True)
+    table = Categorizer(**FORMATS["single"], id_cols=["sku"], quiet=True).find_label_issues(frame)
+    twins_rows = table.index[table["sku"].str.startswith("TWIN")]
+    assert (table.loc[twins_rows, "suggested"] == "Kitchen").all()
+    assert (table.loc[twins_rows, "label_quality"] < 0.2).all()
+
+
+def test_any_registered_model_can_judge():
+    frame, _ = flipped_frame()
+    clf = Categorizer("bow", **FORMATS["single"], params={"epochs": 3, "dim": 16, "num_threads": 1}, quiet=True)
+    table = clf.find_label_issues(frame, folds=3)
+    assert table.attrs["folds"] == 3
+    assert np.isfinite(table["label_quality"]).all()
+    assert clf._fitted is None  # judging the catalog does not fit the Categorizer
+
+
+@pytest.mark.parametrize("folds", [1, 0, 2.5, True])
+def test_folds_must_be_an_integer_of_at_least_two(folds):
+    with pytest.raises(ConfigError, match="folds must be an integer of at least 2"):
+        Categorizer(**FORMATS["single"], quiet=True).find_label_issues(tiny_frame(), folds=folds)
+
+
+def test_the_command_writes_the_flagged_products_worst_first_and_names_them(tmp_path, capsys):
+    frame, truth = flipped_frame()
+    data, out = tmp_path / "cat.csv", tmp_path / "issues.csv"
+    frame.to_csv(data, index=False)
+    code, stdout, err = run(capsys, "label-issues", "--data", data, "--text-cols", "title,description",
+                            "--label-col", "leaf", "--id-cols", "sku", "--out", out, "-q")
+    assert code == 0, err
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(written.columns) == ["sku", "row", "text", "label", "suggested", "suggested_probability",
+                                     "label_quality", "judged", "label_issue"]
+    assert set(written["label_issue"]) == {"True"} and 1 <= len(written) <= len(FLIPPED)
+    assert written["label_quality"].astype(float).is_monotonic_increasing
+    assert set(written["sku"]) <= set(frame.loc[FLIPPED, "sku"])
+    lines = stdout.strip().splitlines()
+    assert lines[0] == f"{len(written)} of {len(frame)} products are probably mislabeled"
+    first = written.iloc[0]
+    assert lines[1].startswith(f"  row {first['row']}: '{first['label']}' -> '{first['suggested']}' (label quality")
+    assert lines[-1] == f"wrote {out}"
+
+    every = tmp_path / "all.parquet"
+    code, _, err = run(capsys, "label-issues", "--data", data, "--text-cols", "title,description",
+                       "--label-col", "leaf", "--out", every, "--all", "-q")
+    assert code == 0, err
+    assert len(pd.read_parquet(every)) == len(frame)
+
+
+def test_the_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path, capsys):
+    data = tmp_path / "cat.csv"
+    tiny_frame().to_csv(data, index=False)
+    fields = ["--text-cols", "title,description", "--label-col", "leaf"]
+    for out, message in [
+        (tmp_path / "issues.xlsx", f"cannot write label issues to {tmp_path / 'issues.xlsx'}: use a .csv, .tsv, "
+                                   ".jsonl or .parquet file name"),
+        (data, f"refusing to overwrite the input catalog {data} with label issues"),
+        (tmp_path, f"cannot write label issues to {tmp_path}: use a .csv, .tsv, .jsonl or .parquet file name"),
+    ]:
+        code, _, err = run(capsys, "label-issues", "--data", data, *fields, "--out", out, "-q")
+        assert code == 2 and err.strip().splitlines() == [f"prodcat: error: {message}"], err
+    code, _, err = run(capsys, "label-issues", "--data", data, *fields, "--out", tmp_path / "i.csv", "--folds", "1")
+    assert code == 2 and err.strip().splitlines() == ["prodcat: error: folds must be an integer of at least 2, got 1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.csv"]
