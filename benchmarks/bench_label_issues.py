@@ -17,7 +17,10 @@ the flagged products are compared with the flipped ones:
 - recall: share of the flipped products flagged (a flipped product whose new
   class is too small to be judged counts as missed);
 - precision at k: of the k = number flipped products with the lowest label
-  quality, the share flipped (the ranking alone, whatever the cut-off).
+  quality, the share flipped (the ranking alone, whatever the cut-off);
+- precision of new flags: of the products flagged after flipping that were
+  not flagged in the untouched catalog, the share flipped (the catalog's own
+  suspects set aside).
 
 Confident learning is also run with cleanlab's other main filter
 (`confident_learning`: every product off the confident joint's diagonal)
@@ -115,6 +118,15 @@ def run(task_name: str, data_root: Path, rate: float, seed: int, folds: int) -> 
     clean = clf.find_label_issues(frame, folds=folds)
     worst = clean[clean["label_issue"]].sort_values("label_quality").head(10)
     result["clean_issues"] = int(clean["label_issue"].sum())
+    # the catalog's own suspects set aside: of the products flagged after flipping and not before, the share flipped
+    suspects = clean["label_issue"].to_numpy()
+    for filter_by in ("prune_by_noise_rate", "confident_learning"):
+        issue, _ = confident_learning(space, y, oof, filter_by=filter_by)
+        new = issue & ~suspects
+        flipped_mask = np.zeros(len(issue), bool)
+        flipped_mask[flipped] = True
+        result[filter_by]["new_flags"] = int(new.sum())
+        result[filter_by]["precision_of_new_flags"] = round(float(flipped_mask[new].mean()), 4) if new.any() else None
     result["clean_examples"] = worst[["row", "text", "label", "suggested", "label_quality"]].to_dict("records")
     return result
 
@@ -137,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine_info(), "when": datetime.now(timezone.utc).isoformat(
         timespec="seconds"), "runs": runs}, indent=1, ensure_ascii=False))
-    print("| task | seed | rows | flipped | filter | flagged | precision | recall | precision at k |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| task | seed | rows | flipped | flagged untouched | filter | flagged | precision | recall | precision at k "
+          "| precision of new flags |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         for name in ("prune_by_noise_rate", "confident_learning"):
             s = r[name]
-            print(f"| {r['task']} | {r['seed']} | {r['rows']:,} | {r['flipped']:,} | {name} | {s['flagged']:,} | "
-                  f"{s['precision']:.3f} | {s['recall']:.3f} | {s['precision_at_k']:.3f} |")
+            new = "–" if s["precision_of_new_flags"] is None else f"{s['precision_of_new_flags']:.3f}"
+            print(f"| {r['task']} | {r['seed']} | {r['rows']:,} | {r['flipped']:,} | {r['clean_issues']:,} | {name} "
+                  f"| {s['flagged']:,} | {s['precision']:.3f} | {s['recall']:.3f} | {s['precision_at_k']:.3f} "
+                  f"| {new} ({s['new_flags']:,}) |")
     return 0
 
 
