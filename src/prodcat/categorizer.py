@@ -1154,18 +1154,24 @@ class Categorizer:
             thresholds = arrays.get("prodcat.thresholds")
             if thresholds is not None and thresholds.shape != (space.n_classes,):
                 raise ModelDirError(f"thresholds have shape {thresholds.shape}, expected ({space.n_classes},)")
+            review_confidence = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
+            review_correct = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
+            # read pairwise by review_threshold whenever predict is given another target precision
+            if review_confidence.ndim != 1 or review_confidence.shape != review_correct.shape:
+                raise ModelDirError(f"review confidences have shape {review_confidence.shape} and their correctness "
+                                    f"{review_correct.shape}, expected one length for both")
         except ProdcatError as exc:
             # a model's own message (a weight of the wrong shape for the
             # manifest's classes, ...) does not know which directory it reads
             raise ModelDirError(f"{path} has an inconsistent manifest or model state: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
+        except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            # a state entry of the wrong JSON type or range (a list for an object, a huge number)
             raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
         self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
         self.thresholds_ = thresholds
         self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
-        self.review_confidence_ = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
-        self.review_correct_ = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
+        self.review_confidence_, self.review_correct_ = review_confidence, review_correct
         self.review_ = manifest.get("review") or review_threshold(
             self.review_confidence_, self.review_correct_, 0.95
         )

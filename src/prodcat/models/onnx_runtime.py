@@ -31,7 +31,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from prodcat.calibration import apply_calibration
+from prodcat.calibration import apply_calibration, checked_calibration
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
@@ -234,6 +234,7 @@ class OnnxModel(CategorizerModel):
             source = source_cls(**params["source_params"])
             source.label_space, source.n_classes = label_space, label_space.n_classes
             source.network_config_ = dict(source_state.get("network_config") or {})
+            source_state["calibration"] = checked_calibration(source_state["calibration"], label_space.is_multi)
             source.calibration = dict(source_state["calibration"])
             source.load_preprocessor(source_state["preprocessor"])
             graph = np.asarray(arrays[GRAPH_ARRAY], dtype=np.uint8).tobytes()
