@@ -312,6 +312,18 @@ def test_predict_table_refuses_a_top_k_that_is_not_1_or_more(fitted, top_k):
         fitted.predict_table(["oxford shirt"], top_k=top_k)
 
 
+def test_predict_table_keeps_the_index_of_a_frame_or_series_as_predict_proba_does(fitted):
+    # A filtered frame's predictions are joined back by index: numbered 0..n-1
+    # instead, they landed on other products (or on none) without a word.
+    frame = tiny_frame().iloc[[5, 2, 40]].drop(columns=["category", "leaf", "tags"])
+    table = fitted.predict_table(frame)
+    assert table.index.tolist() == fitted.predict_proba(frame).index.tolist() == [5, 2, 40]
+    assert frame.join(table)["prediction"].tolist() == fitted.predict(frame)
+    series = pd.Series(frame["title"].tolist(), index=["a", "b", "c"])
+    assert fitted.predict_table(series).index.tolist() == ["a", "b", "c"]
+    assert fitted.predict_table(frame["title"].tolist()).index.tolist() == [0, 1, 2]
+
+
 def test_predict_file_given_a_frame_points_to_predict_table(fitted, tmp_path):
     with pytest.raises(CatalogError, match=r"predict_file reads a catalog file, not a DataFrame: .*predict_table"):
         fitted.predict_file(tiny_frame(), tmp_path / "out.csv")

@@ -808,8 +808,11 @@ class Categorizer:
 
     def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None) -> pd.DataFrame:
         """prediction, confidence, needs_review and the top-k labels with
-        probabilities, one row per product."""
-        return self._table(self._proba(self._products(products)), top_k, self.review_threshold(target_precision))
+        probabilities, one row per product (a DataFrame's or Series' index kept, as in predict_proba)."""
+        table = self._table(self._proba(self._products(products)), top_k, self.review_threshold(target_precision))
+        if isinstance(products, (pd.DataFrame, pd.Series)):
+            table.index = products.index
+        return table
 
     def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None) -> pd.DataFrame:
         space = self.label_space_
