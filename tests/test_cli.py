@@ -391,6 +391,26 @@ def test_predict_refuses_to_overwrite_its_input(model_dir, tmp_path, capsys):
     assert data.read_bytes() == before
 
 
+def test_an_unwritable_review_out_folder_is_named_and_leaves_nothing_beside_out(model_dir, tmp_path, capsys,
+                                                                               monkeypatch):
+    # The predictions file's hidden .part was made first and stayed behind, and
+    # the error named the review file's .part, a file the user never asked for.
+    import tempfile
+
+    data, locked, real_mkstemp = _catalog(tmp_path), tmp_path / "locked", tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if Path(dir) == locked:
+            raise PermissionError(13, "Permission denied", str(locked / ".review.csv.x1y2.part"))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", tmp_path / "out" / "p.csv",
+                       "--review-out", locked / "review.csv")
+    assert code == 1 and err.strip().splitlines() == [f"prodcat: error: Permission denied: {locked / 'review.csv'}"]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # --- --out and --logdir: refused before any work, never written into --------
 BOW = ["--model", "bow", "--epochs", "1", "--param", "dim=8", "--param", "num_threads=1"]
 FIELDS = ["--text-cols", "title,description", "--label-col", "leaf"]

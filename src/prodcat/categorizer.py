@@ -1204,7 +1204,15 @@ class PredictionOutput:
 
     def __init__(self, out: str | Path, review_out: str | Path | None = None):
         self.paths = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
-        self.sinks = [PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]) for path in self.paths]
+        self.sinks: list[PredictionSink] = []
+        try:
+            for path in self.paths:
+                self.sinks.append(PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]))
+        except BaseException:
+            # the review file's folder refused: the predictions file's part goes too
+            for sink in self.sinks:
+                sink.discard()
+            raise
         self.rows = self.needs_review = 0
 
     def write(self, table: pd.DataFrame) -> None:
@@ -1242,8 +1250,12 @@ class PredictionSink:
     place only when complete."""
 
     def __init__(self, path: Path, out_format: str):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        except OSError as exc:
+            # named as the user wrote it, not as the hidden part file beside it
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         os.close(handle)
         self.path, self.tmp, self.format = path, Path(name), out_format
         self.parquet = None
