@@ -27,6 +27,22 @@ def test_predict_accepts_texts_dicts_frames_and_paths(fitted, tmp_path):
     assert expected == ["Apparel > Shirts"]
 
 
+def test_a_file_lacking_one_text_column_predicts_from_python_as_from_the_cli(fitted, tmp_path, capsys):
+    # predict_file (the CLI) reads a missing description as empty, as a frame
+    # or dicts without it are read; predict(Path) refused the same file.
+    text = "cotton oxford shirt with button collar"
+    path = tmp_path / "titles.csv"
+    pd.DataFrame({"sku": ["A1"], "title": [text]}).to_csv(path, index=False)
+    loud = Categorizer.load(fitted.save(tmp_path / "model"))
+    assert loud.predict(path) == fitted.predict(pd.DataFrame({"title": [text]})) == ["Apparel > Shirts"]
+    assert f"{path} has no column description; those fields are read as empty" in capsys.readouterr().err
+    np.testing.assert_array_equal(fitted.predict_proba(path).to_numpy(),
+                                  fitted.predict_proba([{"title": text}]).to_numpy())
+    pd.DataFrame({"sku": ["A1"], "name": [text]}).to_csv(path, index=False)
+    with pytest.raises(ColumnError, match="titles.csv has none of the model's text columns"):
+        fitted.predict(path)
+
+
 def test_predict_table_ranks_top_k(fitted):
     table = fitted.predict_table(["steel chef knife", "linen duvet"], top_k=3)
     assert list(table.columns) == [

@@ -703,8 +703,12 @@ class Categorizer:
         """
         self._require_fitted()
         if isinstance(data, Path):
-            mapping = self._readable_mapping(data, self.fields_)
-            return load_catalog(data, mapping, with_labels=False).products
+            # read as predict_file reads it: a text column the file lacks is empty
+            check_catalog_source(data)
+            present = set(read_columns(data, **self.fields_.read_options()))
+            text_cols = self._present_text_cols(data, self.fields_, present, self._reporter())
+            mapping = self._readable_mapping(data, self.fields_, present)
+            return load_catalog(data, replace(mapping, text_cols=tuple(text_cols)), with_labels=False).products
         if isinstance(data, str):
             if _names_a_catalog_file(data):
                 # The text is classified as asked; the likelier intent gets one line.
@@ -748,6 +752,22 @@ class Categorizer:
             frame = frame.assign(**{c: "" for c in missing})
         read_as = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format, **image_fields)
         return catalog_from_frame(frame, read_as, source="input", with_labels=False).products
+
+    def _present_text_cols(self, data: Path, mapping: FieldMapping, present: set[str], say: Reporter) -> list[str]:
+        """The model's text columns that file `data` has (`present`: its columns).
+
+        A missing one (a catalog without descriptions) reads as empty, with a
+        warning; none at all, with no photos to read instead, is an error.
+        """
+        text_cols = [c for c in mapping.text_cols if c in present]
+        photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
+        if mapping.text_cols and not text_cols and not photos:
+            missing = ", ".join(repr(c) for c in mapping.text_cols)
+            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
+        if len(text_cols) < len(mapping.text_cols) and self.reads_text():
+            absent = ", ".join(c for c in mapping.text_cols if c not in present)
+            say.warn(f"{data} has no column {absent}; those fields are read as empty")
+        return text_cols
 
     def _products_from_dicts(self, items: Sequence[dict]) -> Products:
         """Products from dicts without a DataFrame: the server's hot path, where
@@ -899,15 +919,8 @@ class Categorizer:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self._field_options(field_options)
         present = set(read_columns(data, **mapping.read_options()))
-        text_cols = [c for c in mapping.text_cols if c in present]
-        photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
-        if mapping.text_cols and not text_cols and not photos:
-            missing = ", ".join(repr(c) for c in mapping.text_cols)
-            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
         say = self._reporter()
-        if len(text_cols) < len(mapping.text_cols) and self.reads_text():
-            absent = ", ".join(c for c in mapping.text_cols if c not in present)
-            say.warn(f"{data} has no column {absent}; those fields are read as empty")
+        text_cols = self._present_text_cols(data, mapping, present, say)
         wanted_ids = mapping.id_cols
         mapping = self._readable_mapping(data, mapping, present, allow_no_photos=allow_no_photos)
         ids = list(mapping.id_cols)
