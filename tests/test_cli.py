@@ -391,6 +391,21 @@ def test_predict_refuses_to_overwrite_its_input(model_dir, tmp_path, capsys):
     assert data.read_bytes() == before
 
 
+def test_a_headerless_file_without_the_label_column_is_told_the_model_reads_columns_by_position(tmp_path, capsys):
+    # kaggle-ecommerce's files are label, text without a header: a file of texts
+    # alone was refused as having only a column 'label', which it does not hold.
+    frame = tiny_frame()
+    frame[["leaf", "title"]].to_csv(tmp_path / "train.csv", header=False, index=False)
+    frame[["title"]].to_csv(tmp_path / "texts.csv", header=False, index=False)
+    run_ok("train", "--data", tmp_path / "train.csv", "--preset", "kaggle-ecommerce", "--out", tmp_path / "m", "-q")
+    code, _, err = run(capsys, "predict", tmp_path / "m", "--data", tmp_path / "texts.csv", "--out", tmp_path / "p.csv")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "read as the model's columns label, text in that order (leave a column you lack empty" in err
+    frame[["title"]].assign(label="")[["label", "title"]].to_csv(tmp_path / "texts.csv", header=False, index=False)
+    run_ok("predict", tmp_path / "m", "--data", tmp_path / "texts.csv", "--out", tmp_path / "p.csv", "-q")
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(frame)
+
+
 def test_an_unwritable_review_out_folder_is_named_and_leaves_nothing_beside_out(model_dir, tmp_path, capsys,
                                                                                monkeypatch):
     # The predictions file's hidden .part was made first and stayed behind, and

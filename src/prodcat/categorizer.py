@@ -763,7 +763,14 @@ class Categorizer:
         photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
         if mapping.text_cols and not text_cols and not photos:
             missing = ", ".join(repr(c) for c in mapping.text_cols)
-            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
+            layout = ""
+            if not mapping.header and mapping.column_names:
+                # Without a header, columns are named by position: a file of texts
+                # alone puts its texts under the model's first name (the label's).
+                layout = (f"; a file without a header is read as the model's columns {', '.join(mapping.column_names)} "
+                          "in that order (leave a column you lack empty, but keep it)")
+            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: "
+                              f"{', '.join(sorted(present)[:30])}{layout}")
         if len(text_cols) < len(mapping.text_cols) and self.reads_text():
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
