@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from prodcat import Categorizer
-from prodcat.artifacts import FORMAT_VERSION, MANIFEST, WEIGHTS, atomic_directory, read_model_dir, write_model_dir
+from prodcat.artifacts import (
+    FORMAT_VERSION, MANIFEST, STATE, WEIGHTS, atomic_directory, read_model_dir, write_model_dir,
+)
 from prodcat.errors import ModelDirError
 from tiny_catalogs import FORMATS, tiny_frame
 
@@ -178,6 +180,55 @@ def test_weights_that_do_not_fit_the_manifest_name_the_directory(fitted, tmp_pat
     with pytest.raises(ModelDirError) as caught:
         Categorizer.load(model_dir)
     assert str(caught.value).startswith(f"{model_dir} has an inconsistent manifest or model state: tfidf-linear: coef")
+
+
+def _rewritten(model_dir, edit_state=None, edit_arrays=None):
+    """model_dir with its state or arrays edited and the manifest's checksums made to match,
+    as someone editing a model by hand would leave it."""
+    import hashlib
+
+    from safetensors.numpy import load_file, save_file
+
+    if edit_state is not None:
+        state = json.loads((model_dir / STATE).read_text())
+        state = edit_state(state) or state
+        (model_dir / STATE).write_text(json.dumps(state))
+    if edit_arrays is not None:
+        arrays = load_file(str(model_dir / WEIGHTS))
+        edit_arrays(arrays)
+        save_file(arrays, str(model_dir / WEIGHTS))
+
+    def rechecksum(manifest):
+        for name in (STATE, WEIGHTS):
+            manifest["files"][name]["sha256"] = hashlib.sha256((model_dir / name).read_bytes()).hexdigest()
+
+    return _edited(model_dir, rechecksum)
+
+
+TAMPERED_MODELS = {
+    "state not an object": (dict(edit_state=lambda s: [s]), "model_state.json must hold an object"),
+    "calibration emptied": (dict(edit_state=lambda s: s.update(calibration={})), "temperature"),
+    "temperature a text": (dict(edit_state=lambda s: s["calibration"].update(temperature="1.0")), "temperature"),
+    "a multi-label calibration": (dict(edit_state=lambda s: s["calibration"].update(kind="platt", slope=1.0, intercept=0.0)),
+                            "temperature"),
+    "review arrays of two lengths": (dict(edit_arrays=lambda a: a.update({
+        "prodcat.review_confidence": np.zeros(5, np.float32)})), "review"),
+    "review confidence a matrix": (dict(edit_arrays=lambda a: a.update({
+        "prodcat.review_confidence": np.zeros((2, 6), np.float32), "prodcat.review_correct": np.zeros((2, 6), np.uint8)})),
+        "review"),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED_MODELS)
+def test_a_model_edited_by_hand_with_matching_checksums_is_refused_when_it_loads(fitted, tmp_path, case):
+    # Checksums only catch accidents: what loads must also be usable, or the
+    # first prediction (or --target-precision) fails with a traceback.
+    edits, fragment = TAMPERED_MODELS[case]
+    model_dir = _rewritten(fitted.save(tmp_path / "m"), **edits)
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    message = str(caught.value)
+    assert str(model_dir) in message and fragment in message and "\n" not in message
 
 
 def test_the_format_not_the_prodcat_version_decides_what_loads(fitted, tmp_path):

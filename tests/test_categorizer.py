@@ -27,6 +27,22 @@ def test_predict_accepts_texts_dicts_frames_and_paths(fitted, tmp_path):
     assert expected == ["Apparel > Shirts"]
 
 
+def test_a_file_lacking_one_text_column_predicts_from_python_as_from_the_cli(fitted, tmp_path, capsys):
+    # predict_file (the CLI) reads a missing description as empty, as a frame
+    # or dicts without it are read; predict(Path) refused the same file.
+    text = "cotton oxford shirt with button collar"
+    path = tmp_path / "titles.csv"
+    pd.DataFrame({"sku": ["A1"], "title": [text]}).to_csv(path, index=False)
+    loud = Categorizer.load(fitted.save(tmp_path / "model"))
+    assert loud.predict(path) == fitted.predict(pd.DataFrame({"title": [text]})) == ["Apparel > Shirts"]
+    assert f"{path} has no column description; those fields are read as empty" in capsys.readouterr().err
+    np.testing.assert_array_equal(fitted.predict_proba(path).to_numpy(),
+                                  fitted.predict_proba([{"title": text}]).to_numpy())
+    pd.DataFrame({"sku": ["A1"], "name": [text]}).to_csv(path, index=False)
+    with pytest.raises(ColumnError, match="titles.csv has none of the model's text columns"):
+        fitted.predict(path)
+
+
 def test_predict_table_ranks_top_k(fitted):
     table = fitted.predict_table(["steel chef knife", "linen duvet"], top_k=3)
     assert list(table.columns) == [
@@ -338,6 +354,18 @@ def test_evaluate_of_the_held_out_split_scores_a_coarser_level_and_refuses_readi
     assert "| Apparel > " not in report[report.index("## Confident mistakes"):]
     with pytest.raises(ConfigError, match="^text_cols: an option for reading a catalog, but the held-out test split"):
         fitted.evaluate(text_cols=["title"])
+
+
+def test_predict_table_keeps_the_index_of_a_frame_or_series_as_predict_proba_does(fitted):
+    # A filtered frame's predictions are joined back by index: numbered 0..n-1
+    # instead, they landed on other products (or on none) without a word.
+    frame = tiny_frame().iloc[[5, 2, 40]].drop(columns=["category", "leaf", "tags"])
+    table = fitted.predict_table(frame)
+    assert table.index.tolist() == fitted.predict_proba(frame).index.tolist() == [5, 2, 40]
+    assert frame.join(table)["prediction"].tolist() == fitted.predict(frame)
+    series = pd.Series(frame["title"].tolist(), index=["a", "b", "c"])
+    assert fitted.predict_table(series).index.tolist() == ["a", "b", "c"]
+    assert fitted.predict_table(frame["title"].tolist()).index.tolist() == [0, 1, 2]
 
 
 def test_predict_file_given_a_frame_points_to_predict_table(fitted, tmp_path):

@@ -391,6 +391,41 @@ def test_predict_refuses_to_overwrite_its_input(model_dir, tmp_path, capsys):
     assert data.read_bytes() == before
 
 
+def test_a_headerless_file_without_the_label_column_is_told_the_model_reads_columns_by_position(tmp_path, capsys):
+    # kaggle-ecommerce's files are label, text without a header: a file of texts
+    # alone was refused as having only a column 'label', which it does not hold.
+    frame = tiny_frame()
+    frame[["leaf", "title"]].to_csv(tmp_path / "train.csv", header=False, index=False)
+    frame[["title"]].to_csv(tmp_path / "texts.csv", header=False, index=False)
+    run_ok("train", "--data", tmp_path / "train.csv", "--preset", "kaggle-ecommerce", "--out", tmp_path / "m", "-q")
+    code, _, err = run(capsys, "predict", tmp_path / "m", "--data", tmp_path / "texts.csv", "--out", tmp_path / "p.csv")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "read as the model's columns label, text in that order (leave a column you lack empty" in err
+    frame[["title"]].assign(label="")[["label", "title"]].to_csv(tmp_path / "texts.csv", header=False, index=False)
+    run_ok("predict", tmp_path / "m", "--data", tmp_path / "texts.csv", "--out", tmp_path / "p.csv", "-q")
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(frame)
+
+
+def test_an_unwritable_review_out_folder_is_named_and_leaves_nothing_beside_out(model_dir, tmp_path, capsys,
+                                                                               monkeypatch):
+    # The predictions file's hidden .part was made first and stayed behind, and
+    # the error named the review file's .part, a file the user never asked for.
+    import tempfile
+
+    data, locked, real_mkstemp = _catalog(tmp_path), tmp_path / "locked", tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if Path(dir) == locked:
+            raise PermissionError(13, "Permission denied", str(locked / ".review.csv.x1y2.part"))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", tmp_path / "out" / "p.csv",
+                       "--review-out", locked / "review.csv")
+    assert code == 1 and err.strip().splitlines() == [f"prodcat: error: Permission denied: {locked / 'review.csv'}"]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # --- --out and --logdir: refused before any work, never written into --------
 BOW = ["--model", "bow", "--epochs", "1", "--param", "dim=8", "--param", "num_threads=1"]
 FIELDS = ["--text-cols", "title,description", "--label-col", "leaf"]

@@ -288,3 +288,38 @@ def test_int8_export_warns_when_it_changes_many_labels(label_agreement, warned, 
     # still exported, the user's choice, with the agreement on record
     check = Categorizer.load(out).manifest_["training"]["export"]["check"]
     assert check["label_agreement"] == label_agreement and check["products"] == 512
+
+
+def _with_checksums_matching(model_dir: Path) -> Path:
+    """model_dir's manifest made to vouch for its files again, as a hand edit would leave it."""
+    import hashlib
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name]["sha256"] = hashlib.sha256((model_dir / name).read_bytes()).hexdigest()
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    return model_dir
+
+
+def test_an_exported_graph_that_does_not_fit_its_model_directory_is_refused_when_it_loads(tmp_path):
+    # The graph is bytes in safetensors: one of another catalog (other classes),
+    # or a feed edited in the state, loaded and then failed inside ONNX Runtime
+    # on the first product, with a traceback.
+    from safetensors.numpy import load_file, save_file
+
+    single = export_model(_train("bow", "single", tmp_path), tmp_path / "single-onnx", quiet=True)
+    multi = export_model(_train("bow", "multi", tmp_path), tmp_path / "multi-onnx", quiet=True)
+
+    other_classes = Path(shutil.copytree(single, tmp_path / "other-classes"))
+    arrays = load_file(str(other_classes / "weights.safetensors"))
+    arrays["model.onnx_graph"] = load_file(str(multi / "weights.safetensors"))["model.onnx_graph"]
+    save_file(arrays, str(other_classes / "weights.safetensors"))
+    with pytest.raises(ModelDirError, match=r"other-classes .*graph gives 9 scores per product, .* 4 classes"):
+        Categorizer.load(_with_checksums_matching(other_classes))
+
+    other_feed = Path(shutil.copytree(single, tmp_path / "other-feed"))
+    state = json.loads((other_feed / "model_state.json").read_text())
+    state["feed"] = "collate"
+    (other_feed / "model_state.json").write_text(json.dumps(state))
+    with pytest.raises(ModelDirError, match=r"other-feed .*graph takes 'mask', which input layout 'collate' lacks"):
+        Categorizer.load(_with_checksums_matching(other_feed))

@@ -502,4 +502,6 @@ def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], di
         arrays = load_file(str(path / WEIGHTS))
     except Exception as exc:  # any decoding failure means a damaged file
         raise ModelDirError(f"{path} has an unreadable model file: {exc}") from None
+    if not isinstance(state, dict):
+        raise ModelDirError(f"{path / STATE} is damaged: {STATE} must hold an object, got {type(state).__name__}")
     return manifest, state, arrays

@@ -25,6 +25,8 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_expit, logsumexp
 
+from prodcat.errors import ModelDirError
+
 
 def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
     """T minimising the NLL of softmax(scores / T) on (scores, y).
@@ -85,6 +87,26 @@ def calibrate_scores(scores: np.ndarray, y: np.ndarray, multi: bool) -> dict[str
         a, b = fit_platt(flat_scores, flat_y)
         return {"kind": "platt", "slope": a, "intercept": b, "fitted_on": f"{len(flat_y)} pairs"}
     return {"kind": "temperature", "temperature": fit_temperature(scores, np.asarray(y)), "fitted_on": f"{len(y)} products"}
+
+
+def checked_calibration(calibration: Any, multi: bool) -> dict[str, Any]:
+    """A saved calibration, as a copy, once it holds what `apply_calibration` reads for `multi`.
+
+    Loading calls it: a calibration edited by hand, or of a model whose label
+    format was edited, would otherwise load and fail on the first product.
+    """
+    kind, numbers = ("platt", ("slope", "intercept")) if multi else ("temperature", ("temperature",))
+    labels = "multi-label" if multi else "single or path"
+    if not isinstance(calibration, dict) or calibration.get("kind", kind) != kind:
+        shown = calibration.get("kind") if isinstance(calibration, dict) else calibration
+        raise ModelDirError(f"a {labels} model needs a {kind} calibration, the saved one is {shown!r}")
+    for name in numbers:
+        value = calibration.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ModelDirError(f"the {kind} calibration's {name} must be a finite number, got {value!r}")
+    if not multi and calibration["temperature"] <= 0:
+        raise ModelDirError(f"the temperature calibration's temperature must be above 0, got {calibration['temperature']!r}")
+    return dict(calibration)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -735,8 +735,12 @@ class Categorizer:
         """
         self._require_fitted()
         if isinstance(data, Path):
-            mapping = self._readable_mapping(data, self.fields_)
-            return load_catalog(data, mapping, with_labels=False).products
+            # read as predict_file reads it: a text column the file lacks is empty
+            check_catalog_source(data)
+            present = set(read_columns(data, **self.fields_.read_options()))
+            text_cols = self._present_text_cols(data, self.fields_, present, self._reporter())
+            mapping = self._readable_mapping(data, self.fields_, present)
+            return load_catalog(data, replace(mapping, text_cols=tuple(text_cols)), with_labels=False).products
         if isinstance(data, str):
             if _names_a_catalog_file(data):
                 # The text is classified as asked; the likelier intent gets one line.
@@ -780,6 +784,29 @@ class Categorizer:
             frame = frame.assign(**{c: "" for c in missing})
         read_as = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format, **image_fields)
         return catalog_from_frame(frame, read_as, source="input", with_labels=False).products
+
+    def _present_text_cols(self, data: Path, mapping: FieldMapping, present: set[str], say: Reporter) -> list[str]:
+        """The model's text columns that file `data` has (`present`: its columns).
+
+        A missing one (a catalog without descriptions) reads as empty, with a
+        warning; none at all, with no photos to read instead, is an error.
+        """
+        text_cols = [c for c in mapping.text_cols if c in present]
+        photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
+        if mapping.text_cols and not text_cols and not photos:
+            missing = ", ".join(repr(c) for c in mapping.text_cols)
+            layout = ""
+            if not mapping.header and mapping.column_names:
+                # Without a header, columns are named by position: a file of texts
+                # alone puts its texts under the model's first name (the label's).
+                layout = (f"; a file without a header is read as the model's columns {', '.join(mapping.column_names)} "
+                          "in that order (leave a column you lack empty, but keep it)")
+            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: "
+                              f"{', '.join(sorted(present)[:30])}{layout}")
+        if len(text_cols) < len(mapping.text_cols) and self.reads_text():
+            absent = ", ".join(c for c in mapping.text_cols if c not in present)
+            say.warn(f"{data} has no column {absent}; those fields are read as empty")
+        return text_cols
 
     def _products_from_dicts(self, items: Sequence[dict]) -> Products:
         """Products from dicts without a DataFrame: the server's hot path, where
@@ -840,8 +867,11 @@ class Categorizer:
 
     def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None) -> pd.DataFrame:
         """prediction, confidence, needs_review and the top-k labels with
-        probabilities, one row per product."""
-        return self._table(self._proba(self._products(products)), top_k, self.review_threshold(target_precision))
+        probabilities, one row per product (a DataFrame's or Series' index kept, as in predict_proba)."""
+        table = self._table(self._proba(self._products(products)), top_k, self.review_threshold(target_precision))
+        if isinstance(products, (pd.DataFrame, pd.Series)):
+            table.index = products.index
+        return table
 
     def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None) -> pd.DataFrame:
         space = self.label_space_
@@ -928,15 +958,8 @@ class Categorizer:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self._field_options(field_options)
         present = set(read_columns(data, **mapping.read_options()))
-        text_cols = [c for c in mapping.text_cols if c in present]
-        photos = bool(mapping.image_col) and mapping.image_col in present and self.reads_images()
-        if mapping.text_cols and not text_cols and not photos:
-            missing = ", ".join(repr(c) for c in mapping.text_cols)
-            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: {', '.join(sorted(present)[:30])}")
         say = self._reporter()
-        if len(text_cols) < len(mapping.text_cols) and self.reads_text():
-            absent = ", ".join(c for c in mapping.text_cols if c not in present)
-            say.warn(f"{data} has no column {absent}; those fields are read as empty")
+        text_cols = self._present_text_cols(data, mapping, present, say)
         wanted_ids = mapping.id_cols
         mapping = self._readable_mapping(data, mapping, present, allow_no_photos=allow_no_photos)
         ids = list(mapping.id_cols)
@@ -1205,18 +1228,24 @@ class Categorizer:
             thresholds = arrays.get("prodcat.thresholds")
             if thresholds is not None and thresholds.shape != (space.n_classes,):
                 raise ModelDirError(f"thresholds have shape {thresholds.shape}, expected ({space.n_classes},)")
+            review_confidence = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
+            review_correct = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
+            # read pairwise by review_threshold whenever predict is given another target precision
+            if review_confidence.ndim != 1 or review_confidence.shape != review_correct.shape:
+                raise ModelDirError(f"review confidences have shape {review_confidence.shape} and their correctness "
+                                    f"{review_correct.shape}, expected one length for both")
         except ProdcatError as exc:
             # a model's own message (a weight of the wrong shape for the
             # manifest's classes, ...) does not know which directory it reads
             raise ModelDirError(f"{path} has an inconsistent manifest or model state: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
+        except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            # a state entry of the wrong JSON type or range (a list for an object, a huge number)
             raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
         self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
         self.thresholds_ = thresholds
         self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
-        self.review_confidence_ = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
-        self.review_correct_ = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
+        self.review_confidence_, self.review_correct_ = review_confidence, review_correct
         self.review_ = manifest.get("review") or review_threshold(
             self.review_confidence_, self.review_correct_, 0.95
         )
@@ -1246,7 +1275,15 @@ class PredictionOutput:
 
     def __init__(self, out: str | Path, review_out: str | Path | None = None):
         self.paths = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
-        self.sinks = [PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]) for path in self.paths]
+        self.sinks: list[PredictionSink] = []
+        try:
+            for path in self.paths:
+                self.sinks.append(PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]))
+        except BaseException:
+            # the review file's folder refused: the predictions file's part goes too
+            for sink in self.sinks:
+                sink.discard()
+            raise
         self.rows = self.needs_review = 0
 
     def write(self, table: pd.DataFrame) -> None:
@@ -1284,8 +1321,12 @@ class PredictionSink:
     place only when complete."""
 
     def __init__(self, path: Path, out_format: str):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        except OSError as exc:
+            # named as the user wrote it, not as the hidden part file beside it
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         os.close(handle)
         self.path, self.tmp, self.format = path, Path(name), out_format
         self.parquet = None

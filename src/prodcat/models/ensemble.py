@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from prodcat.calibration import apply_calibration, calibrate_scores, identity_calibration
+from prodcat.calibration import apply_calibration, calibrate_scores, checked_calibration, identity_calibration
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Products
 from prodcat.catalog.split import grouped_folds
@@ -548,7 +548,7 @@ class _Meta:
             name, shape = "weights", (n_members,)
         if loaded[name].shape != shape:
             raise ModelDirError(f"ensemble: meta-model {name} has shape {loaded[name].shape}, expected {shape}")
-        return cls(multi, indicators, loaded, dict(meta["calibration"]))
+        return cls(multi, indicators, loaded, checked_calibration(meta["calibration"], multi))
 
 
 # --- the model ------------------------------------------------------------------

@@ -41,7 +41,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
-from prodcat.calibration import fit_platt, fit_temperature
+from prodcat.calibration import checked_calibration, fit_platt, fit_temperature
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
@@ -523,7 +523,7 @@ class TfidfLinear(CategorizerModel):
             model._active = np.asarray(arrays["active"]).astype(bool)
             if label_space.is_multi:
                 model._constant = np.asarray(arrays["constant"], dtype=np.float32)
-            model._calibration = dict(state["calibration"])
+            model._calibration = checked_calibration(state["calibration"], label_space.is_multi)
         except KeyError as exc:
             raise ModelDirError(f"tfidf-linear: saved state lacks {exc.args[0]!r}") from None
         model.label_space = label_space

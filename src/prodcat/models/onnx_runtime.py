@@ -31,7 +31,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from prodcat.calibration import apply_calibration
+from prodcat.calibration import apply_calibration, checked_calibration
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
@@ -168,6 +168,27 @@ class OnnxModel(CategorizerModel):
         threads = source.settings.get("num_threads") if hasattr(source, "settings") else None
         self.session = inference_session(graph, threads)
         self._inputs = [i.name for i in self.session.get_inputs()]
+        self._check_graph_fits(feed, label_space)
+
+    def _check_graph_fits(self, feed: str, label_space: LabelSpace) -> None:
+        """Refuse a graph whose inputs the feed does not give or whose scores are not one per class.
+
+        The graph is stored as bytes: one of another model (a hand-edited
+        directory) would otherwise load and fail inside ONNX Runtime on the
+        first product.
+        """
+        given = FEEDS[feed](self.source, self.source.encode(Products.from_texts(["product"])))
+        for name in self._inputs:
+            if name not in given:
+                raise ModelDirError(f"onnx: the graph takes {name!r}, which input layout {feed!r} lacks")
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if "logits" not in outputs:
+            raise ModelDirError(f"onnx: the graph has no 'logits' output, only {', '.join(map(repr, outputs))}")
+        width = outputs["logits"][-1] if outputs["logits"] else None
+        if isinstance(width, int) and width != label_space.n_classes:
+            raise ModelDirError(
+                f"onnx: the graph gives {width} scores per product, but the labels list {label_space.n_classes} classes"
+            )
 
     # ------------------------------------------------------------- predict
     def decision_function(self, products: Products) -> np.ndarray:
@@ -234,6 +255,7 @@ class OnnxModel(CategorizerModel):
             source = source_cls(**params["source_params"])
             source.label_space, source.n_classes = label_space, label_space.n_classes
             source.network_config_ = dict(source_state.get("network_config") or {})
+            source_state["calibration"] = checked_calibration(source_state["calibration"], label_space.is_multi)
             source.calibration = dict(source_state["calibration"])
             source.load_preprocessor(source_state["preprocessor"])
             graph = np.asarray(arrays[GRAPH_ARRAY], dtype=np.uint8).tobytes()

@@ -61,7 +61,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from prodcat.calibration import apply_calibration, calibrate_scores, identity_calibration
+from prodcat.calibration import apply_calibration, calibrate_scores, checked_calibration, identity_calibration
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
@@ -412,7 +412,7 @@ class TorchModel(CategorizerModel):
             model.label_space, model.n_classes = label_space, label_space.n_classes
             model.load_preprocessor(state["preprocessor"])
             model.network_config_ = dict(state.get("network_config") or {})
-            model.calibration = dict(state["calibration"])
+            model.calibration = checked_calibration(state["calibration"], label_space.is_multi)
             model.best_epoch_ = state.get("best_epoch")
             model.batch_size_ = state.get("batch_size")  # absent in directories saved before it was kept
             network = model.build_network(model.n_classes)

@@ -292,6 +292,7 @@ class CategorizerPredictor:
         if missing:
             raise ColumnError(f"a batch has no id column {', '.join(repr(c) for c in missing)}")
         table = self.categorizer.predict_table(batch, top_k=self.top_k, target_precision=self.target_precision)
+        table = table.reset_index(drop=True)  # beside the ids, numbered alike
         if self.id_cols:
             names = id_output_names(self.id_cols, list(table.columns))
             # Ray hands string columns over as pyarrow-backed dtypes; the local
