@@ -163,6 +163,7 @@ def test_confident_mistakes_table_is_escaped_and_ordered():
         unescaped = row.replace("\\|", "")
         assert unescaped.count("|") == 5  # 4 columns
     assert "right one" not in section
+    assert "To check every product of a catalog, with its ids: `prodcat label-issues`." in section
 
 
 def test_by_part_table_and_photo_count():

@@ -322,7 +322,9 @@ def _mistakes(examples: pd.DataFrame, *, unseen: bool = False) -> list[str]:
     if "confidence" in wrong.columns:
         wrong = wrong.sort_values("confidence", ascending=False, kind="stable")
     wrong = wrong.head(N_MISTAKES)
-    lines = [f"## Confident mistakes: probably mislabeled or hard ({len(wrong)})", ""]
+    lines = [f"## Confident mistakes: probably mislabeled or hard ({len(wrong)})", "",
+             "The test products the model gets wrong most confidently. To check every product of a catalog, "
+             "with its ids: `prodcat label-issues`.", ""]
     if unseen:
         lines += ["Products of classes the model never learned are not listed here: they are wrong whatever it "
                   "predicts (see above).", ""]
