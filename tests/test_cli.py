@@ -537,6 +537,21 @@ def _commands_with_a_file_as_out(tmp_path, model_dir, afile):
     ]
 
 
+def test_a_file_inside_a_model_directory_is_refused_before_any_work(model_dir, tmp_path, capsys, no_work):
+    # The next train or save into that directory replaces it whole: the file would be lost.
+    for argv, what, out in [
+        (["predict", model_dir, "--data", DEMO], "predictions", model_dir / "predictions.csv"),
+        (["predict", model_dir, "--data", DEMO], "predictions", model_dir / "report" / "p.parquet"),
+        (["label-issues", "--data", DEMO, *DEMO_FIELDS], "label issues", model_dir / "issues.csv"),
+    ]:
+        code, _, err = run(capsys, *argv, "--out", out, "-q")
+        assert code == 2 and err.strip().splitlines() == [
+            f"prodcat: error: cannot write {what} to {out}: it is inside model directory {model_dir.resolve()}, "
+            "which saving a model there replaces whole; write them elsewhere"
+        ], err
+        assert not out.exists()
+
+
 def test_an_output_of_the_wrong_kind_gets_one_line_naming_it_before_any_work(model_dir, tmp_path, capsys, no_work):
     afile = tmp_path / "afile"
     afile.write_text("keep me")

@@ -167,13 +167,18 @@ def check_output_dir(path: str | Path, what: str) -> None:
 
 
 def check_output_file(path: str | Path, what: str) -> None:
-    """Refuse, before any work, an output file path that is a folder or lies under a file."""
+    """Refuse, before any work, an output file path that is a folder, lies under a file, or lies in a model directory."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"cannot write {what} to {path}: it is a directory")
     blocker = _file_among_parents(path)
     if blocker is not None:
         raise ConfigError(f"cannot write {what} to {path}: {blocker} is a file, not a directory")
+    model = next((parent for parent in path.resolve().parents if is_model_dir(parent)), None)
+    if model is not None:
+        # saving a model replaces its folder whole: the next train into it would delete the file
+        raise ConfigError(f"cannot write {what} to {path}: it is inside model directory {model}, which saving "
+                          "a model there replaces whole; write them elsewhere")
 
 
 # --- staging folders a killed save leaves -------------------------------------
