@@ -21,8 +21,8 @@ from streamlit.testing.v1 import AppTest
 from prodcat import Categorizer
 from prodcat.app.launch import APP_SCRIPT, MODEL_ENV
 from prodcat.app.model_report import curve_charts, read_report, training_curves
-from prodcat.app.uploads import ENCODINGS, predict_upload, read_head, upload_format
-from prodcat.errors import CatalogError, ColumnError
+from prodcat.app.uploads import ENCODINGS, check_labels_upload, predict_upload, read_head, upload_format
+from prodcat.errors import CatalogError, ColumnError, ConfigError
 from tiny_catalogs import FORMATS, tiny_frame
 
 TIMEOUT = 30
@@ -79,7 +79,7 @@ def test_app_on_a_folder_that_is_not_a_model_shows_one_error_line(monkeypatch, t
 
 def test_app_shows_three_pages_and_the_model_in_the_sidebar(monkeypatch, model_dir):
     at = run_app(monkeypatch, model_dir)
-    assert [tab.label for tab in at.tabs] == ["Categorize a product", "Categorize a catalog", "Model"]
+    assert [tab.label for tab in at.tabs] == ["Categorize a product", "Categorize a catalog", "Check labels", "Model"]
     sidebar = " ".join(texts(at.sidebar.markdown))
     assert "tfidf-linear" in sidebar and "4 categories" in sidebar and "title, description" in sidebar
     # One input per text field of the model, labelled by its column name.
@@ -253,6 +253,51 @@ def test_the_catalog_page_reads_an_upload_in_the_encoding_chosen(monkeypatch, mo
     at.selectbox(key="encoding").select("cp1252").run()
     assert not at.exception and not at.tabs[1].error
     assert any("2 products from excel.csv categorized" in s for s in texts(at.tabs[1].success))
+
+
+# ------------------------------------------------------------------- labels
+def mislabeled_catalog() -> tuple[bytes, list[str]]:
+    """The tiny catalog with three products filed under another leaf, as CSV bytes, and their skus."""
+    frame = tiny_frame(n_per_class=30, seed=5)
+    wrong = {"Apparel > Shirts": "Home > Kitchen", "Home > Kitchen": "Apparel > Shoes",
+             "Apparel > Shoes": "Home > Bedding", "Home > Bedding": "Apparel > Shirts"}
+    rows = [3, 40, 77]
+    frame.loc[rows, "category"] = [wrong[c] for c in frame.loc[rows, "category"]]
+    return frame.to_csv(index=False).encode(), frame.loc[rows, "sku"].tolist()
+
+
+def test_check_labels_upload_flags_products_filed_under_another_class(clf, tmp_path):
+    data, mislabeled = mislabeled_catalog()
+    result = check_labels_upload(clf, "shop export.csv", data, tmp_path / "work", preview_rows=2)
+    assert result.rows == 120 and result.folds == 5 and result.not_judged == 0
+    everything = pd.read_csv(result.out_path, dtype=str)
+    assert 1 <= result.issues == len(everything) and set(everything["sku"]) <= set(mislabeled)
+    assert len(result.flagged) == min(2, result.issues)
+    assert result.download_name() == "shop export.label_issues.csv"
+
+
+def test_check_labels_upload_names_the_uploaded_file_and_refuses_a_photo_model(clf, image_model_dir, tmp_path):
+    unlabelled = tiny_frame(n_per_class=5).drop(columns=["category"]).to_csv(index=False).encode()
+    with pytest.raises(ColumnError) as caught:
+        check_labels_upload(clf, "no labels.csv", unlabelled, tmp_path / "work")
+    assert "no labels.csv" in str(caught.value) and str(tmp_path) not in str(caught.value)
+    with pytest.raises(ConfigError, match="this model reads photos"):
+        check_labels_upload(Categorizer.load(image_model_dir, quiet=True), "shop.csv", unlabelled, tmp_path / "w")
+
+
+def test_the_labels_page_checks_an_upload_and_offers_the_flagged_products(monkeypatch, model_dir):
+    data, mislabeled = mislabeled_catalog()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.tabs[2].error
+    [success] = texts(at.tabs[2].success)
+    assert re.search(r"\*\*\d of 120 products\*\* from shop\.csv are probably mislabeled \(5 models", success), success
+    [table] = at.tabs[2].dataframe
+    assert set(table.value["sku"]) <= set(mislabeled)
+    assert table.value["label_quality"].is_monotonic_increasing
+    assert [b.label for b in at.tabs[2].get("download_button")] == [
+        f"Download the {len(table.value)} flagged products (CSV)"]
 
 
 # -------------------------------------------------------------------- model

@@ -1,4 +1,4 @@
-"""The prodcat web app: categorize a product, a catalog, and see the model's report.
+"""The prodcat web app: categorize a product, a catalog, check a catalog's labels, and see the model's report.
 
 Started by `prodcat app MODEL_DIR` (see `prodcat.app.launch`), which runs
 
@@ -331,6 +331,72 @@ def show_upload_photos(result: uploads.CatalogPrediction) -> None:
         st.caption(f"No product names a photo in **{md(photos.column)}**.")
 
 
+# ------------------------------------------------------------------ labels
+def forget_label_check() -> None:
+    for key in ("labels_result", "labels_key", "labels_error"):
+        st.session_state.pop(key, None)
+
+
+def labels_page(clf: Categorizer) -> None:
+    fields = clf.fields_
+    st.markdown(
+        f"Upload a labelled catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** and the "
+        f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(clf.model)} model trained "
+        "on the rest of the upload (5 models, each leaving out a fifth, copies of a product kept together), so no "
+        "model vouches for a label it learned. cleanlab then flags the labels those models doubt beyond what "
+        "their own classes' products show, with the class they would give instead: a list for a person to "
+        "review, not to apply."
+    )
+    if clf.reads_images():
+        st.info("This model reads photos, which an upload cannot carry: check such a catalog's labels where its "
+                "photos are, with `prodcat label-issues`.", icon=":material/photo_library:")
+        return
+    encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
+                            key="labels_encoding")
+    upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_label_check)
+    if upload is not None:
+        key = (upload.file_id, encoding)
+        if st.session_state.get("labels_key") != key:
+            forget_label_check()
+            st.session_state["labels_key"] = key
+            try:
+                with st.spinner(f"Training 5 {clf.model} models on {upload.name}…"):
+                    st.session_state["labels_result"] = uploads.check_labels_upload(
+                        clf, upload.name, upload, session_workdir(), encoding=encoding)
+            except ProdcatError as exc:
+                st.session_state["labels_error"] = str(exc)
+            except Exception as exc:  # a bug, but the page shows a line, not a traceback
+                log.exception("checking the labels of %s failed", upload.name)
+                st.session_state["labels_error"] = f"could not check the labels of {upload.name}: {exc}"
+    if st.session_state.get("labels_error"):
+        st.error(md(st.session_state["labels_error"]))
+    result = st.session_state.get("labels_result")
+    if result is not None:
+        show_label_check(result)
+
+
+def show_label_check(result: uploads.LabelCheck) -> None:
+    not_judged = (f" {result.not_judged:,} were not judged: no other product of their class to learn it from."
+                  if result.not_judged else "")
+    st.success(f"**{result.issues:,} of {result.rows:,} products** from {md(result.source_name)} are probably "
+               f"mislabeled ({result.folds} models, {result.seconds:.1f} s).{not_judged}")
+    if not result.issues:
+        return
+    if len(result.flagged) < result.issues:
+        st.caption(f"Showing the {len(result.flagged):,} most doubtful; the download holds all {result.issues:,}.")
+    shown_columns = [c for c in result.flagged.columns if c not in ("judged", "label_issue")]
+    st.dataframe(
+        result.flagged[shown_columns],
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="percent")
+                       for c in ("label_quality", "suggested_probability")},
+    )
+    st.download_button(f"Download the {result.issues:,} flagged products (CSV)",
+                       data=lambda: result.out_path.read_bytes(), file_name=result.download_name(),
+                       mime=uploads.MIME_TYPES["csv"], key="download_label_issues", on_click="ignore")
+
+
 # ------------------------------------------------------------------- model
 def model_page(clf: Categorizer, model_dir: str) -> None:
     directory = Path(model_dir)
@@ -432,11 +498,14 @@ def main() -> None:
         st.stop()
     top_k = sidebar(clf, model_dir)
     st.title("Product categorizer")
-    product, catalog, model = st.tabs(["Categorize a product", "Categorize a catalog", "Model"])
+    product, catalog, labels, model = st.tabs(["Categorize a product", "Categorize a catalog", "Check labels",
+                                               "Model"])
     with product:
         product_page(clf, top_k)
     with catalog:
         catalog_page(clf, top_k)
+    with labels:
+        labels_page(clf)
     with model:
         model_page(clf, model_dir)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -156,18 +157,8 @@ def predict_upload(
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
     upload_format(name)
-    workdir = Path(workdir)
-    upload_dir = workdir / "upload"
-    # A fresh folder per upload: outputs of an earlier catalog never mix with these.
-    shutil.rmtree(upload_dir, ignore_errors=True)
-    upload_dir.mkdir(parents=True)
-    source = upload_dir / _safe_file_name(name)
-    with open(source, "wb") as handle:
-        if isinstance(data, bytes):
-            handle.write(data)
-        else:
-            data.seek(0)
-            shutil.copyfileobj(data, handle)
+    source = _save_upload(name, data, Path(workdir) / "upload")
+    upload_dir = source.parent
     out_path = upload_dir / f"predictions.{out_format}"
     review_path = upload_dir / f"needs_review.{out_format}"
     image_folder = upload_image_folder(clf)
@@ -199,6 +190,76 @@ def predict_upload(
         photos=photos,
         image_column_missing=image_column_missing,
     )
+
+
+def _save_upload(name: str, data: bytes | BinaryIO, upload_dir: Path) -> Path:
+    """The uploaded bytes as a file under its own name in `upload_dir`, emptied first."""
+    # A fresh folder per upload: outputs of an earlier catalog never mix with these.
+    shutil.rmtree(upload_dir, ignore_errors=True)
+    upload_dir.mkdir(parents=True)
+    source = upload_dir / _safe_file_name(name)
+    with open(source, "wb") as handle:
+        if isinstance(data, bytes):
+            handle.write(data)
+        else:
+            data.seek(0)
+            shutil.copyfileobj(data, handle)
+    return source
+
+
+@dataclass
+class LabelCheck:
+    """The products of an uploaded labelled catalog whose label is probably wrong.
+
+    flagged: those products, the most doubtful label first (at most
+    `preview_rows`); out_path: all of them, as CSV, for download.
+    """
+
+    source_name: str
+    rows: int
+    issues: int
+    not_judged: int
+    folds: int
+    seconds: float
+    flagged: pd.DataFrame
+    out_path: Path
+
+    def download_name(self) -> str:
+        return f"{_strip_suffixes(self.source_name)}.label_issues.csv"
+
+
+def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
+                        encoding: str = "utf-8", folds: int = 5, preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
+    """Find the probably mislabeled products of an uploaded labelled catalog (`Categorizer.find_label_issues`).
+
+    The judges are models of the app's model's kind and settings, on its
+    columns, trained on the upload itself (`folds` of them): the app's model
+    does not judge, since it may have learned the very products uploaded.
+    A model that reads photos is refused: its judges would read the photos an
+    upload names, and the server's photos are `prodcat label-issues`'s job.
+    Errors name the uploaded file, as `predict_upload`'s do.
+    """
+    from prodcat import Categorizer
+    from prodcat.label_issues import worst_first, write_issues
+
+    upload_format(name)
+    if clf.reads_images():
+        raise ConfigError(f"this model reads photos; check the labels of a catalog with photos where the photos are: "
+                          f"prodcat label-issues --model {clf.model} --image-col ...")
+    source = _save_upload(name, data, Path(workdir) / "labels")
+    judge = Categorizer(model=clf.model, params=clf.params, fields=replace(clf.fields_, encoding=encoding),
+                        quiet=True)
+    started = time.perf_counter()
+    try:
+        table = judge.find_label_issues(source, folds=folds)
+    except ProdcatError as exc:
+        raise type(exc)(_as_the_app_says_it(str(exc).replace(str(source), name))) from None
+    flagged = worst_first(table)
+    out_path = source.parent / "label_issues.csv"
+    write_issues(flagged, out_path, "csv")
+    return LabelCheck(source_name=name, rows=len(table), issues=len(flagged), not_judged=table.attrs["not_judged"],
+                      folds=table.attrs["folds"], seconds=round(time.perf_counter() - started, 2),
+                      flagged=flagged.head(preview_rows), out_path=out_path)
 
 
 def _as_the_app_says_it(message: str) -> str:
