@@ -481,9 +481,12 @@ class Categorizer:
         model never saw: a class of one distinct text) and
         `label_issue`. `attrs` holds folds, source, issues and not_judged.
         """
-        from prodcat.label_issues import check_folds, confident_learning, issues_table, out_of_fold_proba
+        from prodcat.label_issues import (
+            check_folds, check_valid_size, confident_learning, issues_table, out_of_fold_proba,
+        )
 
         folds = check_folds(folds)
+        check_valid_size(self.valid_size)
         class_weight = self._checked_class_weight()
         mapping, _ = self.check_setup()
         say = self._reporter()

@@ -66,6 +66,12 @@ def check_folds(folds: object) -> int:
     return folds
 
 
+def check_valid_size(valid_size: object) -> None:
+    # fit refuses it when splitting; here 1.5 or -0.1 would quietly mean no validation share
+    if valid_size is not None and not 0 <= valid_size < 1:
+        raise ConfigError(f"valid size must be a fraction from 0 up to (not including) 1, got {valid_size}")
+
+
 def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, folds: int,
                       class_weight: str | None, say: Reporter) -> OutOfFold:
     """Train `folds` fresh models of the Categorizer's kind, each predicting the part it did not see."""
