@@ -144,3 +144,16 @@ def test_the_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path,
 def test_a_valid_size_that_is_no_fraction_is_refused_as_fit_refuses_it(valid_size):
     with pytest.raises(ConfigError, match="valid size must be a fraction from 0 up to"):
         Categorizer(**FORMATS["single"], valid_size=valid_size, quiet=True).find_label_issues(tiny_frame())
+
+
+def test_two_classes_one_of_a_single_text_are_refused_without_asking_for_fewer_folds(capsys, tmp_path):
+    # Out of its fold the single Shoes product leaves Shirts alone to learn: no number of folds helps.
+    frame = tiny_frame(10)
+    frame = pd.concat([frame[frame["leaf"] == "Shirts"], frame[frame["leaf"] == "Shoes"].head(1)])
+    data = tmp_path / "cat.csv"
+    frame.to_csv(data, index=False)
+    code, _, err = run(capsys, "label-issues", "--data", data, "--text-cols", "title,description",
+                       "--label-col", "leaf", "--out", tmp_path / "issues.csv", "--folds", "2", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {data}: once the products of 'Shoes' are held out, only 'Shirts' is left to train on; "
+        "finding label issues needs at least two classes of 2 or more distinct texts"], err

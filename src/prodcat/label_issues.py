@@ -88,8 +88,15 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
         try:
             fold_space = LabelSpace.from_labels(part.labels, space.label_format, where=catalog.source)
         except LabelError:
-            raise ConfigError(f"{catalog.source}: too few products outside one fold to train a model on two "
-                              f"classes; use fewer folds than {folds}") from None
+            # Each class of 2 or more distinct texts is in every fold's training part, so fewer folds
+            # would not help: what is too small are the classes held out whole.
+            left = {tag for label in part.labels for tag in label} if multi else set(space.names(part.labels))
+            gone = [name for name in space.classes if name not in left]
+            raise ConfigError(
+                f"{catalog.source}: once the products of {', '.join(map(repr, gone[:3]))}"
+                f"{' ...' if len(gone) > 3 else ''} are held out, only {', '.join(map(repr, sorted(left)))} is "
+                "left to train on; finding label issues needs at least two classes of 2 or more distinct texts"
+            ) from None
         valid = None
         if len(valid_idx):
             held_out = catalog.take(valid_idx)
