@@ -157,3 +157,14 @@ def test_two_classes_one_of_a_single_text_are_refused_without_asking_for_fewer_f
     assert code == 2 and err.strip().splitlines() == [
         f"prodcat: error: {data}: once the products of 'Shoes' are held out, only 'Shirts' is left to train on; "
         "finding label issues needs at least two classes of 2 or more distinct texts"], err
+
+
+def test_a_tag_every_product_has_is_no_crash_and_the_other_tags_are_still_judged():
+    # cleanlab refuses a tag column holding one value; a tag on every product is common ("new", "in stock").
+    frame = tiny_frame(40)
+    kitchen = frame.index[frame["leaf"] == "Kitchen"][0]
+    frame.loc[kitchen, "tags"] = "apparel|red|shirts"
+    frame["tags"] += "|catalog"
+    table = Categorizer(**FORMATS["multi"], quiet=True).find_label_issues(frame)
+    assert table.index[table["label_issue"]].tolist() == [kitchen]
+    assert table["label_quality"].notna().all()

@@ -165,7 +165,15 @@ def confident_learning(space: LabelSpace, y: np.ndarray, oof: OutOfFold, *, filt
         # "may not flag all label issues in class: k, it has too few examples": the report
         # counts the products not judged; cleanlab's per-class notes would only repeat it
         warnings.simplefilter("ignore")
-        issue[rows] = find_label_issues(labels, proba, filter_by=filter_by, multi_label=space.is_multi, n_jobs=1)
+        if space.is_multi:
+            # cleanlab refuses a tag every judged product has (its yes/no labels hold one value);
+            # with no product lacking it, no label of it can be doubted, so the search leaves it out
+            searched = np.flatnonzero(~y[rows].all(axis=0))
+            if len(searched):
+                issue[rows] = find_label_issues([np.flatnonzero(row).tolist() for row in y[rows][:, searched]],
+                                                proba[:, searched], filter_by=filter_by, multi_label=True, n_jobs=1)
+        else:
+            issue[rows] = find_label_issues(labels, proba, filter_by=filter_by, n_jobs=1)
         quality[rows] = get_label_quality_scores(labels, proba)
     return issue, quality
 
