@@ -168,3 +168,14 @@ def test_a_tag_every_product_has_is_no_crash_and_the_other_tags_are_still_judged
     table = Categorizer(**FORMATS["multi"], quiet=True).find_label_issues(frame)
     assert table.index[table["label_issue"]].tolist() == [kitchen]
     assert table["label_quality"].notna().all()
+
+
+def test_a_rare_tag_of_two_distinct_texts_is_learned_by_every_fold_model():
+    # Dealt at random, both products of a tag could share a fold and neither would be judged.
+    for seed in range(8):
+        frame = tiny_frame(10)
+        silk = frame.index[frame["leaf"] == "Shirts"][:2]
+        frame.loc[silk, "tags"] += "|silk"
+        frame.loc[silk, "title"] += " silk"
+        table = Categorizer(**FORMATS["multi"], seed=seed, quiet=True).find_label_issues(frame)
+        assert table["judged"].all(), seed
