@@ -179,3 +179,11 @@ def test_a_rare_tag_of_two_distinct_texts_is_learned_by_every_fold_model():
         frame.loc[silk, "title"] += " silk"
         table = Categorizer(**FORMATS["multi"], seed=seed, quiet=True).find_label_issues(frame)
         assert table["judged"].all(), seed
+
+
+def test_classes_spelled_apart_are_warned_about_as_train_warns(capsys):
+    frame = tiny_frame(10)
+    shirts = frame.index[frame["leaf"] == "Shirts"]
+    frame.loc[shirts[::2], "leaf"] = "shirts"
+    Categorizer(**FORMATS["single"]).find_label_issues(frame)
+    assert "has 1 class(es) written in more than one way" in capsys.readouterr().err
