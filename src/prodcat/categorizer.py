@@ -471,8 +471,9 @@ class Categorizer:
         This Categorizer is not fitted by it. Returns one row per product in
         catalog order: its id columns, `row` (1-based), `text`, `label`,
         `suggested` (the out-of-fold decision) and `suggested_probability`,
-        `label_quality` (the out-of-fold probability of the label; lowest is
-        most doubtful), `judged` (False for a product whose class its fold's
+        `label_quality` (the out-of-fold probability of the label; for
+        multi-label, cleanlab's score of its tags; lowest is most
+        doubtful), `judged` (False for a product whose class its fold's
         model never saw: a class of one distinct text) and
         `label_issue`. `attrs` holds folds, source, issues and not_judged.
         """
