@@ -138,3 +138,52 @@ def test_the_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path,
     code, _, err = run(capsys, "label-issues", "--data", data, *fields, "--out", tmp_path / "i.csv", "--folds", "1")
     assert code == 2 and err.strip().splitlines() == ["prodcat: error: folds must be an integer of at least 2, got 1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.csv"]
+
+
+@pytest.mark.parametrize("valid_size", [1.5, 1.0, -0.1])
+def test_a_valid_size_that_is_no_fraction_is_refused_as_fit_refuses_it(valid_size):
+    with pytest.raises(ConfigError, match="valid size must be a fraction from 0 up to"):
+        Categorizer(**FORMATS["single"], valid_size=valid_size, quiet=True).find_label_issues(tiny_frame())
+
+
+def test_two_classes_one_of_a_single_text_are_refused_without_asking_for_fewer_folds(capsys, tmp_path):
+    # Out of its fold the single Shoes product leaves Shirts alone to learn: no number of folds helps.
+    frame = tiny_frame(10)
+    frame = pd.concat([frame[frame["leaf"] == "Shirts"], frame[frame["leaf"] == "Shoes"].head(1)])
+    data = tmp_path / "cat.csv"
+    frame.to_csv(data, index=False)
+    code, _, err = run(capsys, "label-issues", "--data", data, "--text-cols", "title,description",
+                       "--label-col", "leaf", "--out", tmp_path / "issues.csv", "--folds", "2", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {data}: once the products of 'Shoes' are held out, only 'Shirts' is left to train on; "
+        "finding label issues needs at least two classes of 2 or more distinct texts"], err
+
+
+def test_a_tag_every_product_has_is_no_crash_and_the_other_tags_are_still_judged():
+    # cleanlab refuses a tag column holding one value; a tag on every product is common ("new", "in stock").
+    frame = tiny_frame(40)
+    kitchen = frame.index[frame["leaf"] == "Kitchen"][0]
+    frame.loc[kitchen, "tags"] = "apparel|red|shirts"
+    frame["tags"] += "|catalog"
+    table = Categorizer(**FORMATS["multi"], quiet=True).find_label_issues(frame)
+    assert table.index[table["label_issue"]].tolist() == [kitchen]
+    assert table["label_quality"].notna().all()
+
+
+def test_a_rare_tag_of_two_distinct_texts_is_learned_by_every_fold_model():
+    # Dealt at random, both products of a tag could share a fold and neither would be judged.
+    for seed in range(8):
+        frame = tiny_frame(10)
+        silk = frame.index[frame["leaf"] == "Shirts"][:2]
+        frame.loc[silk, "tags"] += "|silk"
+        frame.loc[silk, "title"] += " silk"
+        table = Categorizer(**FORMATS["multi"], seed=seed, quiet=True).find_label_issues(frame)
+        assert table["judged"].all(), seed
+
+
+def test_classes_spelled_apart_are_warned_about_as_train_warns(capsys):
+    frame = tiny_frame(10)
+    shirts = frame.index[frame["leaf"] == "Shirts"]
+    frame.loc[shirts[::2], "leaf"] = "shirts"
+    Categorizer(**FORMATS["single"]).find_label_issues(frame)
+    assert "has 1 class(es) written in more than one way" in capsys.readouterr().err

@@ -353,12 +353,7 @@ class Categorizer:
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
         for part in (p for p in (catalog, test_catalog) if p is not None):
-            found = part.mixed_path_separators()
-            if found:
-                say.warn(mixed_path_separators_message(found, where=part.source, column=found["column"]))
-            apart = part.classes_spelled_apart()
-            if apart:
-                say.warn(classes_spelled_apart_message(apart, where=part.source, column=apart["column"]))
+            _warn_about_labels(part, say)
         if reads_images:
             absent = _absent_image_folder(mapping, data)
             if absent is not None:
@@ -476,20 +471,26 @@ class Categorizer:
         This Categorizer is not fitted by it. Returns one row per product in
         catalog order: its id columns, `row` (1-based), `text`, `label`,
         `suggested` (the out-of-fold decision) and `suggested_probability`,
-        `label_quality` (the out-of-fold probability of the label; lowest is
-        most doubtful), `judged` (False for a product whose class its fold's
+        `label_quality` (the out-of-fold probability of the label; for
+        multi-label, cleanlab's score of its tags; lowest is most
+        doubtful), `judged` (False for a product whose class its fold's
         model never saw: a class of one distinct text) and
         `label_issue`. `attrs` holds folds, source, issues and not_judged.
         """
-        from prodcat.label_issues import check_folds, confident_learning, issues_table, out_of_fold_proba
+        from prodcat.label_issues import (
+            check_folds, check_valid_size, confident_learning, issues_table, out_of_fold_proba,
+        )
 
         folds = check_folds(folds)
+        check_valid_size(self.valid_size)
         class_weight = self._checked_class_weight()
         mapping, _ = self.check_setup()
         say = self._reporter()
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
             catalog = load_catalog(data, mapping)
             space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
+        # a class written two ways would flag each spelling's products as the other's
+        _warn_about_labels(catalog, say)
         oof = out_of_fold_proba(self, catalog, space, folds=folds, class_weight=class_weight, say=say)
         with say.step("confident learning (cleanlab)"):
             issue, quality = confident_learning(space, space.encode(catalog.labels), oof)
@@ -1375,6 +1376,16 @@ class PredictionSink:
         if self.parquet is not None:
             self.parquet.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
+    """Warn of a path column written with two separators, or classes spelled apart."""
+    found = catalog.mixed_path_separators()
+    if found:
+        say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
+    apart = catalog.classes_spelled_apart()
+    if apart:
+        say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))
 
 
 def _library_versions() -> dict[str, str]:

@@ -66,6 +66,12 @@ def check_folds(folds: object) -> int:
     return folds
 
 
+def check_valid_size(valid_size: object) -> None:
+    # fit refuses it when splitting; here 1.5 or -0.1 would quietly mean no validation share
+    if valid_size is not None and not 0 <= valid_size < 1:
+        raise ConfigError(f"valid size must be a fraction from 0 up to (not including) 1, got {valid_size}")
+
+
 def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, folds: int,
                       class_weight: str | None, say: Reporter) -> OutOfFold:
     """Train `folds` fresh models of the Categorizer's kind, each predicting the part it did not see."""
@@ -82,8 +88,15 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
         try:
             fold_space = LabelSpace.from_labels(part.labels, space.label_format, where=catalog.source)
         except LabelError:
-            raise ConfigError(f"{catalog.source}: too few products outside one fold to train a model on two "
-                              f"classes; use fewer folds than {folds}") from None
+            # Each class of 2 or more distinct texts is in every fold's training part, so fewer folds
+            # would not help: what is too small are the classes held out whole.
+            left = {tag for label in part.labels for tag in label} if multi else set(space.names(part.labels))
+            gone = [name for name in space.classes if name not in left]
+            raise ConfigError(
+                f"{catalog.source}: once the products of {', '.join(map(repr, gone[:3]))}"
+                f"{' ...' if len(gone) > 3 else ''} are held out, only {', '.join(map(repr, sorted(left)))} is "
+                "left to train on; finding label issues needs at least two classes of 2 or more distinct texts"
+            ) from None
         valid = None
         if len(valid_idx):
             held_out = catalog.take(valid_idx)
@@ -152,7 +165,15 @@ def confident_learning(space: LabelSpace, y: np.ndarray, oof: OutOfFold, *, filt
         # "may not flag all label issues in class: k, it has too few examples": the report
         # counts the products not judged; cleanlab's per-class notes would only repeat it
         warnings.simplefilter("ignore")
-        issue[rows] = find_label_issues(labels, proba, filter_by=filter_by, multi_label=space.is_multi, n_jobs=1)
+        if space.is_multi:
+            # cleanlab refuses a tag every judged product has (its yes/no labels hold one value);
+            # with no product lacking it, no label of it can be doubted, so the search leaves it out
+            searched = np.flatnonzero(~y[rows].all(axis=0))
+            if len(searched):
+                issue[rows] = find_label_issues([np.flatnonzero(row).tolist() for row in y[rows][:, searched]],
+                                                proba[:, searched], filter_by=filter_by, multi_label=True, n_jobs=1)
+        else:
+            issue[rows] = find_label_issues(labels, proba, filter_by=filter_by, n_jobs=1)
         quality[rows] = get_label_quality_scores(labels, proba)
     return issue, quality
 

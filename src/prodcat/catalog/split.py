@@ -239,10 +239,11 @@ def grouped_folds(keys: Sequence[str], y: np.ndarray, folds: int, seed: int, mul
     """K (train, held-out) index pairs; products with the same key (`product_keys`) share a fold.
 
     Groups (distinct keys) are shuffled, ordered by class (the class of a
-    group's first product; none for multi-label) and dealt to the folds in
-    turn. So each fold holds about the same number of groups, a class's
-    groups land in consecutive folds, and every class with at least 2 groups
-    is in every fold's training part. The deal is linear, where sklearn's
+    group's first product; for multi-label, its rarest tag, as the split does)
+    and dealt to the folds in turn. So each fold holds about the same number
+    of groups, a class's groups land in consecutive folds, and every class
+    with at least 2 groups is in every fold's training part (a tag, unless
+    some of its groups are ordered by a rarer one). The deal is linear, where sklearn's
     StratifiedGroupKFold takes seconds on large catalogs (see above for the
     same choice). `purpose` names the caller in the error for too few groups.
     """
@@ -253,9 +254,13 @@ def grouped_folds(keys: Sequence[str], y: np.ndarray, folds: int, seed: int, mul
         raise ConfigError(f"{purpose} needs at least 2 distinct texts to make folds")
     rng = np.random.default_rng(seed)
     order = rng.permutation(n_groups)
-    if not multi:
+    if multi:
+        # dealt at random, the two products of a rare tag share a fold one time in k, and neither is learned
+        tags = np.asarray(y)[first].astype(bool)
+        stratum = np.where(tags, tags.sum(axis=0), n_groups + 1).argmin(axis=1)
+    else:
         stratum = np.asarray(y)[first]
-        order = order[np.argsort(stratum[order], kind="stable")]
+    order = order[np.argsort(stratum[order], kind="stable")]
     fold_of_group = np.empty(n_groups, dtype=np.int64)
     fold_of_group[order] = np.arange(n_groups) % k
     fold = fold_of_group[group_of.ravel()]
