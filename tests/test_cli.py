@@ -2,6 +2,8 @@
 line with a non-zero exit for every user mistake."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +58,10 @@ def test_predict_streams_in_input_order_with_ids(model_dir, tmp_path, capsys):
     code, out, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", out_csv, "--top-k", "2",
                          "--chunk-size", "100", "--quiet")
     assert code == 0, err
+    # the mode of any file the user writes, not the owner-only one of the temporary file it was
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out_csv.stat().st_mode) == 0o666 & ~umask
     predictions = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
     source = pd.read_csv(DEMO, dtype=str, keep_default_na=False)
     assert predictions["sku"].tolist() == source["sku"].tolist()

@@ -1317,6 +1317,16 @@ class PredictionOutput:
         return False
 
 
+def _file_mode() -> int:
+    """The mode a file created by this process gets: 0666 less the umask (read once, at import)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 class PredictionSink:
     """A predictions file written chunk by chunk beside its target, renamed into
     place only when complete."""
@@ -1329,6 +1339,8 @@ class PredictionSink:
             # named as the user wrote it, not as the hidden part file beside it
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         os.close(handle)
+        # mkstemp makes it its owner's alone (0600): the file the user gets has the usual mode
+        os.chmod(name, FILE_MODE)
         self.path, self.tmp, self.format = path, Path(name), out_format
         self.parquet = None
         self.started = False
