@@ -25,6 +25,15 @@ def fit_image_dummy(shop, **options) -> Categorizer:
                        **options).fit(path)
 
 
+def test_stacking_makes_its_folds_on_a_catalog_of_photos_alone(dummies, shop):
+    # Its folds were keyed by text alone: every product one group, "needs at least 2 distinct texts".
+    path, frame = shop
+    frame.assign(title="", description="").to_csv(path, index=False)
+    clf = Categorizer(model="ensemble", params={"members": ["image-dummy", "image-dummy"], "method": "stacking"},
+                      image_col="image", image_root="photos", quiet=True, **SINGLE).fit(path)
+    assert clf.metrics_["test"]["n"] > 0
+
+
 def test_fit_hands_the_model_paths_beside_the_catalog(dummies, shop):
     path, frame = shop
     clf = fit_image_dummy(shop)

@@ -723,8 +723,9 @@ class Ensemble(CategorizerModel):
         """Out-of-fold probabilities of fresh members, then the meta-model on them."""
         multi = label_space.is_multi
         n, n_classes = len(products), label_space.n_classes
-        splits = grouped_folds(product_keys(products.texts), y, self._settings["folds"], seed, multi,
-                               purpose="ensemble: stacking")
+        # keyed as the split is: by text, else by photo, so a catalog of photos alone has folds too
+        keys = product_keys(products.texts, products.images)
+        splits = grouped_folds(keys, y, self._settings["folds"], seed, multi, purpose="ensemble: stacking")
         oof = [np.zeros((n, n_classes), np.float32) for _ in self._specs]
         oof_masks: list[np.ndarray | None] = [None] * len(self._specs)
         for f, (train_idx, held_idx) in enumerate(splits):
