@@ -91,6 +91,15 @@ def test_any_registered_model_can_judge():
     assert clf._fitted is None  # judging the catalog does not fit the Categorizer
 
 
+def test_a_neural_judge_without_a_validation_share_is_warned_about_once(capsys):
+    frame, _ = flipped_frame()
+    clf = Categorizer("bow", **FORMATS["single"], params={"epochs": 2, "dim": 8, "num_threads": 1}, valid_size=0)
+    clf.find_label_issues(frame, folds=3)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "no validation products" in line]
+    assert warnings == ["warning: no validation products in a fold (valid size 0): each bow trains every epoch of "
+                        "its budget without early stopping and is not calibrated"]
+
+
 @pytest.mark.parametrize("folds", [1, 0, 2.5, True])
 def test_folds_must_be_an_integer_of_at_least_two(folds):
     with pytest.raises(ConfigError, match="folds must be an integer of at least 2"):

@@ -82,6 +82,7 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
     index = space.index()
     proba = np.zeros((len(catalog), space.n_classes), np.float32)
     judged = np.zeros(len(catalog), bool)
+    warned = False
     for f, (train_idx, held_idx) in enumerate(splits):
         fit_idx, valid_idx = _validation_share(keys, y, train_idx, clf.valid_size, clf.seed, multi)
         part = catalog.take(fit_idx)
@@ -105,6 +106,13 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
             if known.any():
                 valid = (held_out.products.take(np.flatnonzero(known)), y_valid[known])
         model = create_model(clf.model, **(clf.params or {}))
+        if valid is None and model.resumable and not warned:
+            # as fit says it: a neural judge would run its whole epoch budget in every fold, unnoticed
+            warned = True
+            why = ("valid size 0" if not clf.valid_size
+                   else f"too few products for a validation share of {clf.valid_size}")
+            say.warn(f"no validation products in a fold ({why}): each {clf.model} trains every epoch of its budget "
+                     "without early stopping and is not calibrated")
         with say.step(f"fold {f + 1} of {len(splits)}: training {clf.model} on {len(part):,} products, "
                       f"predicting {len(held_idx):,}"):
             model.fit(part.products, fold_space.encode(part.labels), fold_space, valid=valid, seed=clf.seed,
