@@ -91,6 +91,9 @@ Method = Annotated[
     typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
+ClassWeight = Annotated[
+    str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
+]
 
 
 def _columns(value: str | None) -> list[str] | None:
@@ -220,9 +223,7 @@ def train(
         typer.Option("--test-data", help="Score this file instead of a test split, leaving out products the model "
                      "trains on."),
     ] = None,
-    class_weight: Annotated[
-        str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
-    ] = "balanced",
+    class_weight: ClassWeight = "balanced",
     target_precision: Annotated[
         float, typer.Option("--target-precision", help="Flag predictions below the confidence reaching this precision.")
     ] = 0.95,
@@ -501,9 +502,7 @@ def label_issues(
     ] = None,
     folds: Annotated[int, typer.Option(help="Parts of the catalog: each is judged by a model trained on the others.")] = 5,
     valid_size: Annotated[float, typer.Option(help="Share of each model's training part held out to calibrate it.")] = 0.1,
-    class_weight: Annotated[
-        str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
-    ] = "balanced",
+    class_weight: ClassWeight = "balanced",
     seed: Annotated[int, typer.Option(help="Seed for the folds and the models.")] = 0,
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
     all_products: Annotated[
@@ -680,9 +679,7 @@ def leaderboard(
     ] = None,
     valid_size: Annotated[float, typer.Option(help="Share held out for calibration and tuning.")] = 0.1,
     test_size: Annotated[float, typer.Option(help="Share held out to score every model on.")] = 0.1,
-    class_weight: Annotated[
-        str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
-    ] = "balanced",
+    class_weight: ClassWeight = "balanced",
     seed: Annotated[int, typer.Option(help="Seed for the split (shared by every model) and the models.")] = 0,
     epochs: Annotated[Optional[int], typer.Option(help="Neural models: most epochs.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Neural models: products per step.")] = None,

@@ -224,9 +224,10 @@ def unreadable_photo(name: str) -> str:
 
 
 # ----------------------------------------------------------------- catalog
-def forget_catalog() -> None:
-    for key in ("catalog_result", "catalog_key", "catalog_error"):
-        st.session_state.pop(key, None)
+def forget_upload(page: str) -> None:
+    """Drop what `once_per_upload` kept for `page` (a new file, or the file removed)."""
+    for name in ("result", "key", "error"):
+        st.session_state.pop(f"{page}_{name}", None)
 
 
 def catalog_page(clf: Categorizer, top_k: int) -> None:
@@ -252,27 +253,39 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="encoding", help="UTF-8 unless the file says otherwise: a CSV saved by Excel on "
                             "Windows is often Windows-1252.")
-    upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_catalog)
+    upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_upload, args=("catalog",))
     if upload is not None:
-        key = (upload.file_id, top_k, out_format, encoding)
-        if st.session_state.get("catalog_key") != key:
-            forget_catalog()
-            st.session_state["catalog_key"] = key
-            try:
-                with st.spinner(f"Categorizing {upload.name}…"):
-                    st.session_state["catalog_result"] = uploads.predict_upload(
-                        clf, upload.name, upload, session_workdir(), top_k=top_k, out_format=out_format,
-                        encoding=encoding)
-            except ProdcatError as exc:
-                st.session_state["catalog_error"] = str(exc)
-            except Exception as exc:  # a bug, but the page shows a line, not a traceback
-                log.exception("categorizing %s failed", upload.name)
-                st.session_state["catalog_error"] = f"could not categorize {upload.name}: {exc}"
-    if st.session_state.get("catalog_error"):
-        st.error(md(st.session_state["catalog_error"]))
-    result = st.session_state.get("catalog_result")
+        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding), f"Categorizing {upload.name}…",
+                        f"categorize {upload.name}",
+                        lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
+                                                       out_format=out_format, encoding=encoding))
+    result = shown_result("catalog")
     if result is not None:
         show_catalog_result(result)
+
+
+def once_per_upload(page: str, key: tuple, spinner: str, doing: str, work) -> None:
+    """Run `work` once per upload and settings (`key`); its result, or its error as one line,
+    stays in the session state under `page`_result / `page`_error for the reruns that follow."""
+    if st.session_state.get(f"{page}_key") == key:
+        return
+    forget_upload(page)
+    st.session_state[f"{page}_key"] = key
+    try:
+        with st.spinner(spinner):
+            st.session_state[f"{page}_result"] = work()
+    except ProdcatError as exc:
+        st.session_state[f"{page}_error"] = str(exc)
+    except Exception as exc:  # a bug, but the page shows a line, not a traceback
+        log.exception("could not %s", doing)
+        st.session_state[f"{page}_error"] = f"could not {doing}: {exc}"
+
+
+def shown_result(page: str):
+    """The error line of `page`'s upload, drawn; its result, or None."""
+    if st.session_state.get(f"{page}_error"):
+        st.error(md(st.session_state[f"{page}_error"]))
+    return st.session_state.get(f"{page}_result")
 
 
 def show_catalog_result(result: uploads.CatalogPrediction) -> None:
@@ -332,11 +345,6 @@ def show_upload_photos(result: uploads.CatalogPrediction) -> None:
 
 
 # ------------------------------------------------------------------ labels
-def forget_label_check() -> None:
-    for key in ("labels_result", "labels_key", "labels_error"):
-        st.session_state.pop(key, None)
-
-
 def labels_page(clf: Categorizer) -> None:
     fields = clf.fields_
     st.markdown(
@@ -353,24 +361,13 @@ def labels_page(clf: Categorizer) -> None:
         return
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="labels_encoding")
-    upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_label_check)
+    upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_upload, args=("labels",))
     if upload is not None:
-        key = (upload.file_id, encoding)
-        if st.session_state.get("labels_key") != key:
-            forget_label_check()
-            st.session_state["labels_key"] = key
-            try:
-                with st.spinner(f"Training 5 {clf.model} models on {upload.name}…"):
-                    st.session_state["labels_result"] = uploads.check_labels_upload(
-                        clf, upload.name, upload, session_workdir(), encoding=encoding)
-            except ProdcatError as exc:
-                st.session_state["labels_error"] = str(exc)
-            except Exception as exc:  # a bug, but the page shows a line, not a traceback
-                log.exception("checking the labels of %s failed", upload.name)
-                st.session_state["labels_error"] = f"could not check the labels of {upload.name}: {exc}"
-    if st.session_state.get("labels_error"):
-        st.error(md(st.session_state["labels_error"]))
-    result = st.session_state.get("labels_result")
+        once_per_upload("labels", (upload.file_id, encoding), f"Training 5 {clf.model} models on {upload.name}…",
+                        f"check the labels of {upload.name}",
+                        lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
+                                                            encoding=encoding))
+    result = shown_result("labels")
     if result is not None:
         show_label_check(result)
 
