@@ -78,8 +78,9 @@ from prodcat.models.base import CategorizerModel, FitContext
 STATE_VERSION = 1
 
 DEFAULTS: dict[str, Any] = {
-    # Two text models that need nothing but titles: a sound ensemble on any
-    # catalog. With images, name an image model: "tfidf-linear,image-pretrained".
+    # Two text models that need nothing but titles, so it trains on any catalog;
+    # not a better model: tfidf-linear + bow was below tfidf-linear alone on six of
+    # nine splits (docs/benchmarks.md). With photos: "tfidf-linear,image-pretrained".
     "members": ["tfidf-linear", "bow"],
     "method": "average",
     "member_params": {},
