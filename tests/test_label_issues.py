@@ -1,5 +1,7 @@
 """Finding probably mislabeled products: out-of-fold judgement, then confident learning."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,3 +198,12 @@ def test_classes_spelled_apart_are_warned_about_as_train_warns(capsys):
     frame.loc[shirts[::2], "leaf"] = "shirts"
     Categorizer(**FORMATS["single"]).find_label_issues(frame)
     assert "has 1 class(es) written in more than one way" in capsys.readouterr().err
+
+
+def test_a_catalog_with_photos_names_each_products_photo_for_the_person_checking(dummies, shop):
+    path, frame = shop
+    table = Categorizer("image-dummy", **FORMATS["single"], image_col="image", image_root="photos",
+                        quiet=True).find_label_issues(path, folds=3)
+    assert list(table.columns[:4]) == ["row", "text", "photo", "label"]
+    assert [Path(photo).name for photo in table["photo"]] == frame["image"].tolist()
+    assert all(Path(photo).is_file() for photo in table["photo"])

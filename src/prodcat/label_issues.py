@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 DEFAULT_FOLDS = 5
 #: cleanlab's filter (see benchmarks/bench_label_issues.py for what the choice trades)
 FILTER_BY = "prune_by_noise_rate"
-#: the columns the table adds to the catalog's id columns (an id column named like one is written `id:NAME`)
-COLUMNS = ["row", "text", "label", "suggested", "suggested_probability", "label_quality", "judged", "label_issue"]
+#: the columns the table adds to the catalog's id columns (an id column named like one is written `id:NAME`);
+#: `photo` only for a catalog with an image column
+COLUMNS = ["row", "text", "photo", "label", "suggested", "suggested_probability", "label_quality", "judged",
+           "label_issue"]
 
 
 @dataclass
@@ -200,6 +202,9 @@ def issues_table(catalog: Catalog, space: LabelSpace, oof: OutOfFold, issue: np.
                           for column, name in id_output_names(catalog.mapping.id_cols, COLUMNS).items()})
     table["row"] = np.arange(1, len(catalog) + 1)
     table["text"] = catalog.products.texts
+    if catalog.products.images is not None:
+        # the photo as read, for the person checking the label (bytes given in a DataFrame: not shown)
+        table["photo"] = [image if isinstance(image, str) else "" for image in catalog.products.images]
     table["label"] = [label_name(label, space.label_format) for label in catalog.labels]
     table["suggested"] = space.decisions_to_names(decided)
     table["suggested_probability"] = np.round(suggested_probability, 6)
