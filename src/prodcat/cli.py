@@ -480,7 +480,7 @@ def label_issues(
     data: Data,
     out: Annotated[
         Path, typer.Option("--out", help="File of the flagged products, most doubtful first: .csv, .tsv, .jsonl or "
-                           ".parquet. It holds the catalog's id columns, row, text, label, suggested, "
+                           ".parquet. It holds the catalog's id columns, row, text, (photo,) label, suggested, "
                            "suggested_probability, label_quality, judged and label_issue.")
     ],
     model: Annotated[str, typer.Option(help="The model that judges each product out of fold.")] = "tfidf-linear",
