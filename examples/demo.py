@@ -1,4 +1,4 @@
-"""The demo: inspect, train, evaluate and predict on the shipped demo catalog.
+"""The demo: inspect, train, evaluate, predict and check the labels of the shipped demo catalog.
 
 Run with `make demo`. Everything it writes goes to demo-output/.
 """
@@ -49,7 +49,17 @@ for product, (_, row) in zip(new_products, table.iterrows()):
         f"   next: {row['label_2']} ({row['prob_2']:.0%})"
     )
 
-console.rule("4. the same from the command line")
+console.rule("4. which labels are probably wrong? (each product judged by models that never saw it)")
+issues = Categorizer(model="tfidf-linear", **fields, seed=0, quiet=True).find_label_issues(CATALOG)
+flagged = issues[issues["label_issue"]].sort_values("label_quality")
+console.print(f"{len(flagged)} of {len(issues)} products flagged (the catalog files a few titles under two categories "
+              "on purpose):")
+for _, row in flagged.head(5).iterrows():
+    console.print(f"  {row['sku']}: filed under {row['label']}, looks like {row['suggested']}  ({row['text'][:50]}...)")
+
+console.rule("5. the same from the command line")
 console.print(f"  prodcat evaluate {model_dir} --data {CATALOG} --out {OUT / 'report'}")
 console.print(f"  prodcat predict {model_dir} --data {CATALOG} --out {OUT / 'predictions.csv'} --top-k 3")
+console.print(f"  prodcat label-issues --data {CATALOG} --text-cols title,description --label-col category "
+              f"--label-format path --id-cols sku --out {OUT / 'label_issues.csv'}")
 console.print(f"\nmodel: {model_dir}\nreport on the held-out test split: {model_dir / 'report' / 'report.md'}")
