@@ -207,3 +207,9 @@ def test_a_catalog_with_photos_names_each_products_photo_for_the_person_checking
     assert list(table.columns[:4]) == ["row", "text", "photo", "label"]
     assert [Path(photo).name for photo in table["photo"]] == frame["image"].tolist()
     assert all(Path(photo).is_file() for photo in table["photo"])
+
+
+def test_help_says_the_id_columns_go_to_the_issues_file(capsys):
+    code, out, _ = run(capsys, "label-issues", "--help")
+    assert code == 0
+    assert "prediction files" not in out and "Id columns copied to the --out file" in out

@@ -491,7 +491,7 @@ def label_issues(
     label_format: LabelFormat = None,
     label_sep: LabelSep = None,
     label_level: LabelLevel = None,
-    id_cols: IdCols = None,
+    id_cols: Annotated[Optional[str], typer.Option("--id-cols", help="Id columns copied to the --out file.")] = None,
     encoding: Encoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,

@@ -178,7 +178,7 @@ def test_empty_labels_are_reported_and_left_out_of_the_class_figures():
     console = Console(file=io.StringIO(), width=80)
     render_inspection(report, console)
     shown = console.file.getvalue()
-    assert "category (label)" in shown and "Rows with an empty label: 5, 6" in shown
+    assert "category (label)" in shown and "Rows with an empty label: row 5, 6 " in shown
     assert "50.0%" in shown  # Shirts: 4 of the 8 labelled products
 
 

@@ -369,7 +369,7 @@ def render_inspection(report: dict, console: Console) -> None:
         if empty_labels.get("rows"):
             first = ", ".join(str(row) for row in empty_labels["first_rows"])
             more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
-            _say(console, f"Rows with an empty label: {first}{more} (train and evaluate refuse them)")
+            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them)")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")
