@@ -278,6 +278,10 @@ def test_multilabel_thresholds_cut_midway_below_the_last_positive():
     assert choose_multilabel_thresholds(np.ones((2, 1)), np.array([[0.8], [0.4]]))[0] == pytest.approx(0.2)
     # No positive in validation: the default.
     assert choose_multilabel_thresholds(np.zeros((2, 1)), np.array([[0.8], [0.4]]))[0] == 0.5
+    # A lone positive scored below every other product: its best F1 is a cut under all of them, which
+    # would tag every product; the cut stops at the floor.
+    y = np.array([[0], [0], [0], [1]])
+    assert choose_multilabel_thresholds(y, np.array([[0.06], [0.05], [0.04], [0.01]]))[0] == pytest.approx(0.1)
 
 
 # ------------------------------------------------- the Python API, as a data scientist uses it
