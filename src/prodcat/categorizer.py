@@ -77,6 +77,19 @@ DECISION_COLUMNS = ("prediction", "confidence", "needs_review")
 ID_PREFIX = "id:"
 
 
+def table_file_format(path: Path, data: Path | None, what: str) -> str:
+    """The format of an output table file (`PREDICTION_FORMATS`), refused before any work when it cannot
+    be written: an unknown suffix, the input catalog `data` itself, a folder, a path under a file or in a
+    model directory (`check_output_file`). `what` names the file's content in the message."""
+    out_format = PREDICTION_FORMATS.get(path.suffix.lower())
+    if out_format is None:
+        raise ConfigError(f"cannot write {what} to {path}: use a .csv, .tsv, .jsonl or .parquet file name")
+    if data is not None and path.exists() and data.exists() and path.resolve() == data.resolve():
+        raise ConfigError(f"refusing to overwrite the input catalog {data} with {what}")
+    check_output_file(path, what)
+    return out_format
+
+
 def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str, str]:
     """The column each id column is copied to in a predictions file, in order, each once.
 
@@ -944,14 +957,8 @@ class Categorizer:
         check_catalog_source(data)
         data, out = Path(data), Path(out)
         outputs = [out] + ([Path(review_out)] if review_out is not None else [])
-        formats = []
         for path in outputs:
-            formats.append(PREDICTION_FORMATS.get(path.suffix.lower()))
-            if formats[-1] is None:
-                raise ConfigError(f"cannot write predictions to {path}: use a .csv, .tsv, .jsonl or .parquet file name")
-            if path.exists() and data.exists() and path.resolve() == data.resolve():
-                raise ConfigError(f"refusing to overwrite the input catalog {data} with predictions")
-            check_output_file(path, "predictions")
+            table_file_format(path, data, "predictions")
         if review_out is not None and Path(review_out).resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)

@@ -218,17 +218,9 @@ def issues_table(catalog: Catalog, space: LabelSpace, oof: OutOfFold, issue: np.
 
 def check_issues_out(out: str | Path, data: object) -> str:
     """The output format of `out`, refused before any work when it cannot be written."""
-    from prodcat.artifacts import check_output_file
-    from prodcat.categorizer import PREDICTION_FORMATS
+    from prodcat.categorizer import table_file_format
 
-    out = Path(out)
-    out_format = PREDICTION_FORMATS.get(out.suffix.lower())
-    if out_format is None:
-        raise ConfigError(f"cannot write label issues to {out}: use a .csv, .tsv, .jsonl or .parquet file name")
-    if isinstance(data, (str, Path)) and out.exists() and Path(data).exists() and out.resolve() == Path(data).resolve():
-        raise ConfigError(f"refusing to overwrite the input catalog {data} with label issues")
-    check_output_file(out, "label issues")
-    return out_format
+    return table_file_format(Path(out), Path(data) if isinstance(data, (str, Path)) else None, "label issues")
 
 
 def write_issues(table: pd.DataFrame, out: str | Path, out_format: str) -> None:
