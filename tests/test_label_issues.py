@@ -213,3 +213,16 @@ def test_help_says_the_id_columns_go_to_the_issues_file(capsys):
     code, out, _ = run(capsys, "label-issues", "--help")
     assert code == 0
     assert "prediction files" not in out and "Id columns copied to the --out file" in out
+
+
+def test_no_flagged_product_still_writes_the_columns_with_their_types(tmp_path, capsys):
+    data, out = tmp_path / "cat.csv", tmp_path / "issues.parquet"
+    tiny_frame(40).to_csv(data, index=False)
+    code, stdout, err = run(capsys, "label-issues", "--data", data, "--text-cols", "title,description",
+                            "--label-col", "leaf", "--out", out, "-q")
+    assert code == 0, err
+    assert stdout.startswith("0 of 160 products are probably mislabeled")
+    written = pd.read_parquet(out)
+    assert written.empty and list(written.columns)[:2] == ["row", "text"]
+    assert written["row"].dtype.kind == "i" and written["label_quality"].dtype.kind == "f"
+    assert written["label_issue"].dtype == bool and pd.api.types.is_string_dtype(written["label"])

@@ -1378,7 +1378,9 @@ class PredictionSink:
 
     def commit(self) -> None:
         if not self.started and self.empty is not None:
-            self.empty = self.empty.astype(str)
+            # Text columns as text: an empty object column would get Parquet's null type. The others keep
+            # theirs, so a week with no row has the schema of a week with some.
+            self.empty = self.empty.astype({c: str for c in self.empty.columns if self.empty[c].dtype == object})
             table, self.empty = self.empty, None
             self._write_empty(table)
         if self.parquet is not None:
