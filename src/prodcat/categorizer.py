@@ -1158,16 +1158,13 @@ class Categorizer:
             predicted = [space.classes[i] for i in decided]
             confidence = np.round(coarse_proba[np.arange(len(decided)), decided].astype(np.float64), 6)
         labels = catalog.labels if level is None else cut_labels(catalog.labels, level)
-        known = set(space.classes)
-        learned = [all(tag in known for tag in lab) if space.is_multi else label_name(lab, space.label_format) in known
-                   for lab in labels]
         examples = pd.DataFrame({
             "text": catalog.products.texts,
             "true": [label_name(lab, space.label_format) for lab in labels],
             "predicted": predicted,
             "confidence": confidence,
         })
-        return examples[learned].reset_index(drop=True)
+        return examples[space.knows(labels)].reset_index(drop=True)
 
     # ------------------------------------------------------------ save/load
     def save(self, path: str | Path, *, also_write: Callable[[Path], None] | None = None) -> Path:

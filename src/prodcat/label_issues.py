@@ -122,11 +122,7 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
             held = catalog.take(held_idx)
             columns = [index[name] for name in fold_space.classes]
             proba[np.ix_(held_idx, columns)] = model.predict_proba(held.products)
-        learned = set(fold_space.classes)
-        judged[held_idx] = [
-            all(tag in learned for tag in label) if multi else label_name(label, space.label_format) in learned
-            for label in held.labels
-        ]
+        judged[held_idx] = fold_space.knows(held.labels)
     return OutOfFold(proba, judged, len(splits))
 
 

@@ -393,6 +393,17 @@ class LabelSpace:
             return y
         return np.array([index.get(n, -1) for n in self.names(labels)], dtype=np.int64)
 
+    def knows(self, labels: Sequence[Label]) -> np.ndarray:
+        """(n,) bool: whether each label's class (every tag, for multi-label) is one of these classes.
+
+            >>> LabelSpace("multi", ["red", "shirt"]).knows([("red", "shirt"), ("red", "mug")]).tolist()
+            [True, False]
+        """
+        known = set(self.classes)
+        if self.is_multi:
+            return np.array([all(tag in known for tag in label) for label in labels], dtype=bool)
+        return np.array([name in known for name in self.names(labels)], dtype=bool)
+
     def decide(self, proba: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
         """Turn probabilities into decisions.
 
