@@ -203,6 +203,11 @@ def check_seed(seed: Any) -> None:
         raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
+def no_validation_reason(valid_size: float | None) -> str:
+    """Why a split left no validation product, in the words of the warning that says so."""
+    return "valid size 0" if not valid_size else f"too few products for a validation share of {valid_size}"
+
+
 def _is_missing(value: Any) -> bool:
     """Whether a product in a list of texts is a gap (None, NaN, pd.NA)."""
     return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
@@ -412,7 +417,7 @@ class Categorizer:
             # Said before training: a small catalog's default split leaves no validation
             # product, and a neural model then ran its whole epoch budget (300 on a few
             # dozen products) with nothing to say so.
-            why = "valid size 0" if not self.valid_size else f"too few products for a validation share of {self.valid_size}"
+            why = no_validation_reason(self.valid_size)
             # (tfidf-linear calibrates on out-of-fold scores instead; the neural models stay uncalibrated)
             lost = (f"{self.model} trains every epoch of its budget without early stopping and is not calibrated; "
                     if model.resumable else "")

@@ -111,9 +111,9 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
         if valid is None and model.resumable and not warned:
             # as fit says it: a neural judge would run its whole epoch budget in every fold, unnoticed
             warned = True
-            why = ("valid size 0" if not clf.valid_size
-                   else f"too few products for a validation share of {clf.valid_size}")
-            say.warn(f"no validation products in a fold ({why}): each {clf.model} trains every epoch of its budget "
+            from prodcat.categorizer import no_validation_reason
+
+            say.warn(f"no validation products in a fold ({no_validation_reason(clf.valid_size)}): each {clf.model} trains every epoch of its budget "
                      "without early stopping and is not calibrated")
         with say.step(f"fold {f + 1} of {len(splits)}: training {clf.model} on {len(part):,} products, "
                       f"predicting {len(held_idx):,}"):
