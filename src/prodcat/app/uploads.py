@@ -174,8 +174,7 @@ def predict_upload(
             photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding)
             image_column_missing = clf.fields_.image_col if photos is None else None
     except ProdcatError as exc:
-        # The user knows the file by the name they uploaded, not by our work path.
-        raise type(exc)(_as_the_app_says_it(str(exc).replace(str(source), name))) from None
+        raise _as_uploaded(exc, source, name) from None
     return CatalogPrediction(
         source_name=name,
         rows=summary["rows"],
@@ -253,13 +252,18 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     try:
         table = judge.find_label_issues(source, folds=folds)
     except ProdcatError as exc:
-        raise type(exc)(_as_the_app_says_it(str(exc).replace(str(source), name))) from None
+        raise _as_uploaded(exc, source, name) from None
     flagged = worst_first(table)
     out_path = source.parent / "label_issues.csv"
     write_issues(flagged, out_path, "csv")
     return LabelCheck(source_name=name, rows=len(table), issues=len(flagged), not_judged=table.attrs["not_judged"],
                       folds=table.attrs["folds"], seconds=round(time.perf_counter() - started, 2),
                       flagged=flagged.head(preview_rows), out_path=out_path)
+
+
+def _as_uploaded(exc: ProdcatError, source: Path, name: str) -> ProdcatError:
+    """The error in the app's words, naming the file as uploaded: the user knows it by that name, not by our work path."""
+    return type(exc)(_as_the_app_says_it(str(exc).replace(str(source), name)))
 
 
 def _as_the_app_says_it(message: str) -> str:
