@@ -189,6 +189,9 @@ def _names_a_catalog_file(text: str) -> bool:
 #: the test share split off the training catalog when none is given (and no test data)
 DEFAULT_TEST_SIZE = 0.1
 
+#: how many models judge a catalog in find_label_issues, each leaving out its own part
+DEFAULT_FOLDS = 5
+
 #: the largest seed every model takes: scikit-learn's random_state (tfidf-linear) stops at 2**32 - 1
 MAX_SEED = 2**32 - 1
 
@@ -479,7 +482,7 @@ class Categorizer:
         }
         return self
 
-    def find_label_issues(self, data: CatalogSource, *, folds: int = 5) -> pd.DataFrame:
+    def find_label_issues(self, data: CatalogSource, *, folds: int = DEFAULT_FOLDS) -> pd.DataFrame:
         """Products whose label is probably wrong, across the whole catalog (see `prodcat.label_issues`).
 
         Each product is judged by a model of this Categorizer's kind and

@@ -44,7 +44,6 @@ from prodcat.models.base import FitContext
 if TYPE_CHECKING:
     from prodcat.categorizer import Categorizer
 
-DEFAULT_FOLDS = 5
 #: cleanlab's filter (see benchmarks/bench_label_issues.py for what the choice trades)
 FILTER_BY = "prune_by_noise_rate"
 #: the columns the table adds to the catalog's id columns (an id column named like one is written `id:NAME`);

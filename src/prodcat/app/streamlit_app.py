@@ -44,7 +44,7 @@ import streamlit as st
 from prodcat import Categorizer
 from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
-from prodcat.categorizer import IMAGE_KEY
+from prodcat.categorizer import DEFAULT_FOLDS, IMAGE_KEY
 from prodcat.errors import ProdcatError
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
@@ -350,10 +350,10 @@ def labels_page(clf: Categorizer) -> None:
     st.markdown(
         f"Upload a labelled catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** and the "
         f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(clf.model)} model trained "
-        "on the rest of the upload (5 models, each leaving out a fifth, copies of a product kept together), so no "
-        "model vouches for a label it learned. cleanlab then flags the labels those models doubt beyond what "
-        "their own classes' products show, with the class they would give instead: a list for a person to "
-        "review, not to apply."
+        f"on the rest of the upload ({DEFAULT_FOLDS} models, each leaving out its own part, copies of a product kept "
+        "together), so no model vouches for a label it learned. cleanlab then flags the labels those models doubt "
+        "beyond what their own classes' products show, with the class they would give instead: a list for a "
+        "person to review, not to apply."
     )
     if clf.reads_images():
         st.info("This model reads photos, which an upload cannot carry: check such a catalog's labels where its "
@@ -363,7 +363,7 @@ def labels_page(clf: Categorizer) -> None:
                             key="labels_encoding")
     upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_upload, args=("labels",))
     if upload is not None:
-        once_per_upload("labels", (upload.file_id, encoding), f"Training 5 {clf.model} models on {upload.name}…",
+        once_per_upload("labels", (upload.file_id, encoding), f"Training {DEFAULT_FOLDS} {clf.model} models on {upload.name}…",
                         f"check the labels of {upload.name}",
                         lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
                                                             encoding=encoding))

@@ -41,6 +41,7 @@ import pandas as pd
 
 from prodcat.catalog.load import image_refs, is_url, served_image_folder
 from prodcat.catalog.readers import iter_table, read_columns, reword_encoding_hint
+from prodcat.categorizer import DEFAULT_FOLDS
 from prodcat.errors import CatalogError, ConfigError, ProdcatError
 
 if TYPE_CHECKING:
@@ -228,7 +229,8 @@ class LabelCheck:
 
 
 def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
-                        encoding: str = "utf-8", folds: int = 5, preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
+                        encoding: str = "utf-8", folds: int = DEFAULT_FOLDS,
+                        preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
     """Find the probably mislabeled products of an uploaded labelled catalog (`Categorizer.find_label_issues`).
 
     The judges are models of the app's model's kind and settings, on its
