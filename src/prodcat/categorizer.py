@@ -742,6 +742,37 @@ class Categorizer:
             options = {**options, "image_root": str(options["image_root"])}
         return self.fields_.with_options(**options)
 
+    def _file_text_fields(self, mapping: FieldMapping, source: str | Path) -> dict[str, str]:
+        """A file's text columns (`text_cols` given for this file) -> the model's field names.
+
+        They stand for the model's fields in order (`--text-cols name,details`
+        for a model of title,description), so a model that reads its fields
+        apart (bert's text pairs) finds each under its own name; a field left
+        without a column reads as empty. {} when the file's columns are the
+        model's.
+        """
+        given, own = mapping.text_cols, self.fields_.text_cols
+        if given == own:
+            return {}
+        twice = sorted({c for c in given if given.count(c) > 1})
+        if twice:
+            raise ConfigError(f"--text-cols names {twice[0]!r} twice")
+        if len(given) > len(own):
+            reads = (f"{len(own)} text field(s) ({', '.join(own)})" if own else "no text, only photos")
+            raise ConfigError(f"--text-cols names {len(given)} columns of {source} but model {self.model!r} reads "
+                              f"{reads}: name one column of this file for each, in that order")
+        unfilled = own[len(given):]
+        if unfilled and self.reads_text():
+            self._reporter().warn(f"--text-cols gives no column of {source} for the model's field(s) "
+                                  f"{', '.join(unfilled)}; read as empty")
+        return {col: name for col, name in zip(given, own) if col != name}
+
+    @staticmethod
+    def _as_model_fields(products: Products, renames: dict[str, str]) -> Products:
+        if not renames:
+            return products
+        return replace(products, fields={renames.get(k, k): v for k, v in products.fields.items()})
+
     def _products(self, data: Any) -> Products:
         """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path.
 
@@ -973,6 +1004,7 @@ class Categorizer:
         if top_k < 1:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self._field_options(field_options)
+        renames = self._file_text_fields(mapping, data)
         present = set(read_columns(data, **mapping.read_options()))
         say = self._reporter()
         text_cols = self._present_text_cols(data, mapping, present, say)
@@ -997,7 +1029,7 @@ class Categorizer:
         bar, task = say.progress(f"predicting {data.name}")
         with PredictionOutput(out, review_out) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
-                table = self._table(self._proba(chunk.products), top_k, review_below)
+                table = self._table(self._proba(self._as_model_fields(chunk.products, renames)), top_k, review_below)
                 if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
                     photos = counted if photos is None else photos.merge(counted)
                 first = output.rows + 1
@@ -1054,7 +1086,9 @@ class Categorizer:
         else:
             mapping = self._field_options(field_options).require_labels()
             level = self._scoring_level(mapping)
+            renames = self._file_text_fields(mapping, data if isinstance(data, (str, Path)) else "the DataFrame")
             catalog = load_catalog(data, self._readable_mapping(data, mapping))
+            catalog = replace(catalog, products=self._as_model_fields(catalog.products, renames))
             excluded = kept_seen = 0
             if keep_seen:
                 # Scored in-sample: the figures and the confident mistakes must say so.

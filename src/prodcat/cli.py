@@ -44,6 +44,12 @@ FileEncoding = Annotated[
     typer.Option(help="Text encoding of the --data file if CSV/TSV/JSONL (default utf-8, whatever the model "
                  "was trained on)."),
 ]
+# A model keeps its training file's column names; a later file may name them otherwise.
+FileTextCols = Annotated[
+    Optional[str],
+    typer.Option("--text-cols", help="This file's text columns, comma-separated, standing in order for the model's "
+                 "own (default: the model's column names)."),
+]
 ImageCol = Annotated[
     Optional[str],
     typer.Option("--image-col", help="Column holding each product's photo: a file name or a path (an empty cell: none)."),
@@ -331,7 +337,7 @@ def evaluate(
         typer.Option("--out", help="Report directory: metrics.json, report.md, plots. A new or empty folder, or an "
                      "earlier report, which is replaced."),
     ],
-    text_cols: TextCols = None,
+    text_cols: FileTextCols = None,
     label_col: LabelCol = None,
     label_format: LabelFormat = None,
     label_sep: LabelSep = None,
@@ -397,6 +403,11 @@ def predict(
     target_precision: Annotated[
         Optional[float], typer.Option("--target-precision", help="Override the model's review precision target.")
     ] = None,
+    text_cols: FileTextCols = None,
+    id_cols: Annotated[
+        Optional[str],
+        typer.Option("--id-cols", help="Id columns copied to the predictions (default: the model's)."),
+    ] = None,
     encoding: FileEncoding = None,
     engine: Annotated[str, typer.Option(help="local (default) or ray: Ray Data over a file or a folder of files.")] = "local",
     ray_address: Annotated[
@@ -413,7 +424,8 @@ def predict(
         raise ConfigError(f"--chunk-size must be 1 or more, got {chunk_size}")
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine!r}")
-    field_options = {k: v for k, v in dict(image_col=image_col, image_root=image_root, encoding=encoding).items()
+    field_options = {k: v for k, v in dict(text_cols=_columns(text_cols), id_cols=_columns(id_cols),
+                                           image_col=image_col, image_root=image_root, encoding=encoding).items()
                      if v is not None}
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray

@@ -163,6 +163,7 @@ def predict_with_ray(
     clf.review_threshold(target_precision)
     # predict_file's own handling of field options: the same names, the same checks
     mapping = clf._field_options(field_options)
+    clf._file_text_fields(mapping, data)  # the local engine's checks of --text-cols, before Ray starts
     if not clf.reads_images():
         # A text model ignores photos: neither read the column nor resolve paths.
         mapping = replace(mapping, image_col=None)
@@ -276,10 +277,18 @@ class CategorizerPredictor:
         from prodcat.categorizer import Categorizer
 
         self.categorizer = Categorizer.load(model_dir, quiet=True)
+        #: a batch's text columns -> the model's field names (see `Categorizer._file_text_fields`)
+        self.text_renames: dict[str, str] = {}
         if fields is not None:
             # How these batches are laid out (the driver's field options, the
             # resolved image column); the fitted model itself is unchanged.
-            self.categorizer.fields_ = FieldMapping.from_dict(fields)
+            layout = FieldMapping.from_dict(fields)
+            own = self.categorizer.fields_.text_cols
+            if layout.text_cols != own[:len(layout.text_cols)]:
+                # --text-cols named this file's columns for the model's fields, in order
+                self.text_renames = dict(zip(layout.text_cols, own))
+                layout = replace(layout, text_cols=own[:len(layout.text_cols)])
+            self.categorizer.fields_ = layout
         self.id_cols = list(id_cols)
         self.top_k = top_k
         self.target_precision = target_precision
@@ -291,7 +300,13 @@ class CategorizerPredictor:
         missing = [c for c in self.id_cols if c not in batch.columns]
         if missing:
             raise ColumnError(f"a batch has no id column {', '.join(repr(c) for c in missing)}")
-        table = self.categorizer.predict_table(batch, top_k=self.top_k, target_precision=self.target_precision)
+        texts = batch
+        if self.text_renames:
+            # only the columns read as the product, so an id column cannot take a field's name
+            image_col = self.categorizer.fields_.image_col
+            texts = batch[[c for c in batch.columns if c in self.text_renames or c == image_col]]
+            texts = texts.rename(columns=self.text_renames)
+        table = self.categorizer.predict_table(texts, top_k=self.top_k, target_precision=self.target_precision)
         table = table.reset_index(drop=True)  # beside the ids, numbered alike
         if self.id_cols:
             names = id_output_names(self.id_cols, list(table.columns))

@@ -1,0 +1,133 @@
+"""Predicting and scoring a file whose columns are named otherwise than the training file's.
+
+`--text-cols` there names the file's own columns for the model's fields, in
+order; `--id-cols` the ids to copy. A model that reads its fields apart
+(bert's text pairs) must find each field under the name it was trained with.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from cli_runner import run, run_ok
+from prodcat import Categorizer
+from prodcat.catalog.fields import FieldMapping
+from prodcat.errors import ConfigError
+from prodcat.scale.ray_predict import CategorizerPredictor
+from tiny_catalogs import tiny_frame
+
+FAST = ["--param", "word_ngrams=[1, 1]", "--param", "char_ngrams=[3, 3]"]
+# the same products, exported by another system
+OTHER_NAMES = {"title": "name", "description": "details", "sku": "code"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("layout")
+    frame = tiny_frame(n_per_class=8)
+    data = folder / "train.csv"
+    frame.to_csv(data, index=False)
+    model_dir = folder / "model"
+    run_ok("train", "--data", data, "--text-cols", "title,description", "--label-col", "leaf", "--id-cols", "sku",
+           *FAST, "--out", model_dir, "-q")
+    other = folder / "export.csv"
+    frame.rename(columns=OTHER_NAMES).to_csv(other, index=False)
+    return frame, data, other, model_dir
+
+
+def recording_fields(clf: Categorizer) -> list[list[str]]:
+    """Patch the fitted model to record the field names of each batch of products it is given."""
+    seen: list[list[str]] = []
+    model = clf._fitted
+    predict = model.predict_proba
+
+    def recorded(products):
+        seen.append(sorted(products.fields))
+        return predict(products)
+
+    model.predict_proba = recorded
+    return seen
+
+
+def test_predict_reads_another_layout_with_text_cols_and_id_cols(trained, tmp_path, capsys):
+    frame, data, other, model_dir = trained
+    run_ok("predict", model_dir, "--data", data, "--out", tmp_path / "own.csv", "-q")
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", "name,details",
+                       "--id-cols", "code", "--out", tmp_path / "other.csv")
+    assert code == 0, err
+    own = pd.read_csv(tmp_path / "own.csv", dtype=str)
+    renamed = pd.read_csv(tmp_path / "other.csv", dtype=str)
+    assert renamed["code"].tolist() == frame["sku"].tolist()
+    assert renamed.drop(columns="code").equals(own.drop(columns="sku"))
+    assert "warning" not in err.lower()
+
+
+def test_the_model_finds_its_fields_under_its_own_names(trained, tmp_path):
+    frame, _, other, model_dir = trained
+    clf = Categorizer.load(model_dir, quiet=True)
+    seen = recording_fields(clf)
+    clf.predict_file(other, tmp_path / "p.csv", text_cols=["name", "details"], id_cols=["code"])
+    metrics = clf.evaluate(other, text_cols=["name", "details"], label_col="leaf", keep_seen=True)
+    assert seen and all(names == ["description", "title"] for names in seen)
+    assert metrics["n"] == len(frame) and metrics["accuracy"] > 0.9
+
+
+def test_fewer_text_cols_than_the_model_reads_leave_its_last_fields_empty(trained, tmp_path, capsys):
+    frame, _, other, model_dir = trained
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", "name", "--id-cols", "code",
+                       "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    assert "--text-cols gives no column of" in err and "for the model's field(s) description; read as empty" in err
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(frame)
+
+
+@pytest.mark.parametrize("text_cols, message", [
+    ("name,details,code", r"--text-cols names 3 columns of .*export.csv but model 'tfidf-linear' reads 2 text "
+                          r"field\(s\) \(title, description\): name one column of this file for each, in that order"),
+    ("name,name", "--text-cols names 'name' twice"),
+])
+def test_text_cols_the_model_cannot_read_are_refused_in_one_line(trained, tmp_path, capsys, text_cols, message):
+    _, _, other, model_dir = trained
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", text_cols,
+                       "--out", tmp_path / "p.csv")
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert not (tmp_path / "p.csv").exists()
+    code, _, err = run(capsys, "evaluate", model_dir, "--data", other, "--text-cols", text_cols,
+                       "--out", tmp_path / "report")
+    assert code != 0 and len(err.strip().splitlines()) == 1
+
+
+def test_ray_actor_reads_the_other_layout_as_the_local_engine_does(trained):
+    frame, _, _, model_dir = trained
+    # an id column that shares a name with one of the model's fields must stay an id
+    batch = frame.rename(columns={"title": "name", "description": "details"}).rename(columns={"sku": "title"})
+    layout = Categorizer.load(model_dir, quiet=True).fields_.with_options(
+        text_cols=("name", "details"), id_cols=("title",))
+    actor = CategorizerPredictor(model_dir, id_cols=["title"], fields=layout.to_dict())
+    seen = recording_fields(actor.categorizer)
+    table = actor(batch[["title", "name", "details"]])
+    local = Categorizer.load(model_dir, quiet=True).predict_table(frame)
+    assert seen == [["description", "title"]]
+    assert table["title"].tolist() == frame["sku"].tolist()
+    assert table["prediction"].tolist() == local["prediction"].tolist()
+    assert table["prob_1"].tolist() == local["prob_1"].tolist()
+
+
+def test_an_image_only_model_refuses_text_cols():
+    clf = Categorizer(quiet=True)
+    clf.fields_ = FieldMapping(text_cols=(), image_col="image")
+    clf.model = "image-cnn"
+    with pytest.raises(ConfigError, match="reads no text, only photos"):
+        clf._file_text_fields(FieldMapping(text_cols=("name",)), "x.csv")
+
+
+def test_ray_engine_refuses_text_cols_the_model_cannot_read_before_starting_ray(trained, tmp_path, capsys):
+    _, _, other, model_dir = trained
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--engine", "ray", "--text-cols", "name,name",
+                       "--out", tmp_path / "p.csv")
+    assert code != 0 and err.strip() == "prodcat: error: --text-cols names 'name' twice"
