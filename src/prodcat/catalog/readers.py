@@ -63,6 +63,9 @@ _SNIFF_BYTES = 8 * 1024
 # How many JSON Lines records `read_columns` looks at for their keys.
 _JSONL_KEY_SAMPLE = 1000
 
+# How deep into nested JSON objects and Parquet structs fields get a dotted name ("a.b.c.d").
+_NESTED_DEPTH = 4
+
 # read_table reads in chunks this big; bigger than the iter_table default
 # because the whole table is kept anyway.
 _READ_ALL_CHUNK = 200_000
@@ -140,7 +143,7 @@ def read_columns(
     ['id', 'gender']
     """
     source = _Source.open(path, file_format, header, column_names, encoding)
-    return list(source.columns)
+    return source.names()
 
 
 def read_table(
@@ -228,6 +231,9 @@ class _Source:
         self.csv_names: list[str] | None = None  # names passed to pandas, or None for its own header
         self.repeated: dict[str, int] = {}  # header names given to several columns, and how many
         self.json_array = False
+        #: fields inside nested objects (JSON) or structs (Parquet), named by their dotted path
+        #: ("info.title"), and the keys leading to each
+        self.nested: dict[str, tuple[str, ...]] = {}
 
     @classmethod
     def open(
@@ -431,7 +437,7 @@ class _Source:
 
     def _open_jsonl(self, head: str) -> None:
         self.json_array = head.lstrip("\ufeff \t\r\n").startswith("[")
-        self.columns = self._jsonl_keys(_JSONL_KEY_SAMPLE)
+        self._jsonl_keys(_JSONL_KEY_SAMPLE)
 
     def _jsonl_records(self) -> Iterator[tuple[int, Any]]:
         """(line number, parsed record) for each record, checked to be an object."""
@@ -471,17 +477,24 @@ class _Source:
                     )
                 yield number, record
 
-    def _jsonl_keys(self, limit: int | None) -> list[str]:
+    def _jsonl_keys(self, limit: int | None) -> None:
+        """The columns: the keys of the first `limit` records (all: None), and the fields of their nested objects."""
         keys: dict[str, None] = {}
+        nested: dict[str, tuple[str, ...]] = {}
         seen = 0
         for _number, record in self._jsonl_records():
             keys.update(dict.fromkeys(record))
+            for key, value in record.items():
+                if isinstance(value, dict):
+                    _nested_paths(value, (key,), nested)
             seen += 1
             if limit is not None and seen >= limit:
                 break
         if seen == 0:
             raise EmptyCatalogError(f"{self.path} has no rows" if self.json_array else f"{self.path} is empty")
-        return list(keys)
+        self.columns = list(keys)
+        # a top-level key spelled with a dot is that key, not a path
+        self.nested = {name: path for name, path in nested.items() if name not in keys}
 
     def _jsonl_chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
         start = 0
@@ -489,11 +502,11 @@ class _Source:
         for _number, record in self._jsonl_records():
             batch.append(record)
             if len(batch) >= chunk_size:
-                yield _records_frame(batch, wanted, start)
+                yield _records_frame(batch, wanted, start, self.nested)
                 start += len(batch)
                 batch = []
         if batch:
-            yield _records_frame(batch, wanted, start)
+            yield _records_frame(batch, wanted, start, self.nested)
             start += len(batch)
         if start == 0:
             raise CatalogError(f"{self.path} has no rows")
@@ -521,9 +534,15 @@ class _Source:
             raise EmptyCatalogError(f"{self.path} is empty")
         parquet = self._parquet_file()
         try:
-            names = [n for n in parquet.schema_arrow.names if not _INDEX_COLUMN.fullmatch(n)]
+            schema = parquet.schema_arrow
         finally:
             parquet.close()
+        names = [n for n in schema.names if not _INDEX_COLUMN.fullmatch(n)]
+        nested: dict[str, tuple[str, ...]] = {}
+        for field in schema:
+            if field.name in names:
+                _struct_paths(field.type, (field.name,), nested)
+        self.nested = {name: path for name, path in nested.items() if name not in names}
         # Arrow lets several fields share a name (Spark and polars can write them); reading one of those
         # by name would fail deep in pyarrow.
         self.repeated = {n: names.count(n) for n in names if names.count(n) > 1}
@@ -535,7 +554,9 @@ class _Source:
         try:
             if parquet.metadata.num_rows == 0:
                 raise EmptyCatalogError(f"{self.path} has a schema but no rows")
-            batches = parquet.iter_batches(batch_size=chunk_size, columns=wanted, use_pandas_metadata=False)
+            # a nested field is read with its top-level struct, then taken out of it
+            read = list(dict.fromkeys(self.nested[c][0] if c in self.nested else c for c in wanted))
+            batches = parquet.iter_batches(batch_size=chunk_size, columns=read, use_pandas_metadata=False)
             while True:
                 try:
                     batch = next(batches)
@@ -547,7 +568,8 @@ class _Source:
                     ) from None
                 if batch.num_rows == 0:
                     continue
-                data = {name: _arrow_strings(batch.column(name)) for name in wanted}
+                data = {name: _arrow_strings(_struct_field(batch, self.nested[name]) if name in self.nested
+                                             else batch.column(name)) for name in wanted}
                 frame = pd.DataFrame(data, index=pd.RangeIndex(start, start + batch.num_rows), columns=wanted)
                 start += batch.num_rows
                 yield frame.astype(str) if wanted else frame
@@ -563,11 +585,11 @@ class _Source:
         if isinstance(columns, str):
             columns = [columns]
         wanted = list(dict.fromkeys(str(c) for c in columns))
-        missing = [c for c in wanted if c not in self.columns]
+        missing = [c for c in wanted if c not in self.columns and c not in self.nested]
         if missing and self.format == "jsonl":
             # A key may first appear after the records read_columns looked at.
-            self.columns = self._jsonl_keys(None)
-            missing = [c for c in wanted if c not in self.columns]
+            self._jsonl_keys(None)
+            missing = [c for c in wanted if c not in self.columns and c not in self.nested]
         if missing:
             raise ColumnError(_missing_columns_message(self, missing))
         for column in wanted:
@@ -576,6 +598,10 @@ class _Source:
                 raise ColumnError(f"{self.path}: column {column!r} appears {self.repeated[column]} times in the "
                                   f"{where}; rename all but one")
         return wanted
+
+    def names(self) -> list[str]:
+        """Every name a column can be read by: the columns, then the dotted paths of nested fields."""
+        return list(self.columns) + list(self.nested)
 
     def chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
         if self.format == "parquet":
@@ -852,8 +878,52 @@ def cell_text(value: Any) -> str:
     return _cell(value)
 
 
-def _records_frame(records: list[dict[str, Any]], wanted: list[str], start: int) -> pd.DataFrame:
-    data = {name: [_cell(r.get(name)) for r in records] for name in wanted}
+def _nested_paths(obj: dict, path: tuple[str, ...], found: dict[str, tuple[str, ...]]) -> None:
+    """Add the dotted name and key path of every field inside a nested object, as far down as _NESTED_DEPTH."""
+    for key, value in obj.items():
+        inner = path + (str(key),)
+        found.setdefault(".".join(inner), inner)
+        if isinstance(value, dict) and len(inner) < _NESTED_DEPTH:
+            _nested_paths(value, inner, found)
+
+
+def _struct_paths(kind, path: tuple[str, ...], found: dict[str, tuple[str, ...]]) -> None:
+    """`_nested_paths` for a Parquet column's type: the fields of its structs."""
+    import pyarrow as pa
+
+    if not pa.types.is_struct(kind) or len(path) >= _NESTED_DEPTH + 1:
+        return
+    for index in range(kind.num_fields):
+        child = kind.field(index)
+        inner = path + (child.name,)
+        found.setdefault(".".join(inner), inner)
+        _struct_paths(child.type, inner, found)
+
+
+def _struct_field(batch, path: tuple[str, ...]):
+    """The array of a field inside struct columns; null where a struct above it is null."""
+    import pyarrow.compute as pc
+
+    array = batch.column(path[0])
+    for name in path[1:]:
+        array = pc.struct_field(array, name)
+    return array
+
+
+def _nested_value(record: dict, path: tuple[str, ...]) -> Any:
+    value: Any = record
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _records_frame(records: list[dict[str, Any]], wanted: list[str], start: int,
+                   nested: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
+    nested = nested or {}
+    data = {name: [_cell(r.get(name) if name not in nested else _nested_value(r, nested[name])) for r in records]
+            for name in wanted}
     frame = pd.DataFrame(data, index=pd.RangeIndex(start, start + len(records)), columns=wanted)
     return frame.astype(str) if wanted else frame
 
@@ -888,7 +958,7 @@ def _arrow_strings(array) -> list[str] | Any:
 
 
 def _missing_columns_message(source: _Source, missing: list[str]) -> str:
-    message = missing_columns_message(missing, source.columns, str(source.path))
+    message = missing_columns_message(missing, source.names(), str(source.path))
     if source.format in ("csv", "tsv") and not source.header and not source.column_names:
         message += " (read without a header row; name them with --column-names)"
     return message

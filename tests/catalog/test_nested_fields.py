@@ -1,0 +1,89 @@
+"""Fields inside nested JSON objects and Parquet structs, named by their dotted path ("info.title").
+
+Product feeds exported as JSON (and Spark's Parquet) often nest the title
+under an object; such a field used to be unreachable: only the whole object,
+as JSON text, could be read.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cli_runner import run, run_ok
+from prodcat.catalog.readers import iter_table, read_columns, read_table
+from prodcat.errors import ColumnError
+
+RECORDS = [
+    {"id": 1, "info": {"title": "oxford shirt", "brand": {"name": "Acme"}}, "cat": ["Apparel", "Shirts"]},
+    {"id": 2, "info": None, "cat": ["Home", "Kitchen"]},
+    {"id": 3, "info": {"title": "chef knife"}, "cat": ["Home", "Kitchen"]},
+]
+
+
+def write_jsonl(path, records) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+@pytest.fixture(params=["jsonl", "parquet"])
+def nested_file(request, tmp_path):
+    path = tmp_path / f"feed.{request.param}"
+    if request.param == "jsonl":
+        write_jsonl(path, RECORDS)
+    else:
+        pq.write_table(pa.Table.from_pylist(RECORDS), path)
+    return path
+
+
+def test_nested_fields_are_named_by_their_dotted_path_after_the_columns(nested_file):
+    assert read_columns(nested_file) == ["id", "info", "cat", "info.title", "info.brand", "info.brand.name"]
+
+
+def test_a_nested_field_reads_as_a_column_and_empty_where_its_object_is_missing(nested_file):
+    table = read_table(nested_file, ["id", "info.title", "info.brand.name"])
+    assert table.to_dict("list") == {
+        "id": ["1", "2", "3"],
+        "info.title": ["oxford shirt", "", "chef knife"],
+        "info.brand.name": ["Acme", "", ""],
+    }
+    # the whole file still reads as its top-level columns
+    assert list(read_table(nested_file).columns) == ["id", "info", "cat"]
+
+
+def test_a_misspelt_nested_field_is_named_with_its_likely_spelling(nested_file):
+    with pytest.raises(ColumnError, match=r"column 'info.titel' not found in .*feed\.\w+; did you mean 'info.title'\?"):
+        read_table(nested_file, ["info.titel"])
+
+
+def test_a_top_level_key_spelt_with_a_dot_is_that_key(tmp_path):
+    path = tmp_path / "dotted.jsonl"
+    write_jsonl(path, [{"info.title": "flat", "info": {"title": "nested"}}])
+    assert read_table(path, ["info.title"])["info.title"].tolist() == ["flat"]
+    assert read_columns(path) == ["info.title", "info"]
+
+
+def test_a_nested_field_first_seen_late_in_a_long_jsonl_file_is_found(tmp_path):
+    path = tmp_path / "late.jsonl"
+    write_jsonl(path, [{"id": i} for i in range(1500)] + [{"id": 1500, "info": {"title": "late"}}])
+    chunks = list(iter_table(path, ["info.title"], chunk_size=1000))
+    assert [c["info.title"].tolist()[-1] for c in chunks] == ["", "late"]
+
+
+def test_train_and_predict_read_nested_fields_end_to_end(tmp_path, capsys):
+    words = {("Apparel", "Shirts"): ["shirt", "oxford", "collar"], ("Home", "Kitchen"): ["knife", "pan", "kettle"]}
+    records = [{"sku": {"code": f"{leaf}-{i}"}, "info": {"title": f"{words[(top, leaf)][i % 3]} model {i}"},
+                "cat": [top, leaf]} for (top, leaf) in words for i in range(30)]
+    data = tmp_path / "feed.jsonl"
+    write_jsonl(data, records)
+    run_ok("train", "--data", data, "--text-cols", "info.title", "--label-col", "cat", "--label-format", "path",
+           "--id-cols", "sku.code", "--out", tmp_path / "model", "-q")
+    parquet = tmp_path / "feed.parquet"
+    pq.write_table(pa.Table.from_pylist(records), parquet)
+    code, _, err = run(capsys, "predict", tmp_path / "model", "--data", parquet, "--out", tmp_path / "p.jsonl")
+    assert code == 0, err
+    predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [p["sku.code"] for p in predictions] == [r["sku"]["code"] for r in records]
+    assert sum(p["prediction"] == " > ".join(r["cat"]) for p, r in zip(predictions, records)) >= 55
