@@ -337,6 +337,15 @@ def test_an_upload_in_another_encoding_is_read_with_the_encoding_parameter(clien
     assert list(temp_root.iterdir()) == []
 
 
+@pytest.mark.parametrize("encoding", ["base64", "hex", "rot13", "zlib_codec"])
+def test_a_codec_that_is_not_a_text_encoding_is_a_422(client, temp_root, encoding):
+    data = b"title,description\nshirt,cotton\n"
+    response = client.post(f"/v1/predict/file?encoding={encoding}", files={"file": ("shop.csv", data, "text/csv")})
+    assert response.status_code == 422
+    assert response.json()["error"] == f"{encoding!r} is not a text encoding; e.g. utf-8, latin-1, cp1252"
+    assert list(temp_root.iterdir()) == []
+
+
 @pytest.mark.parametrize("name, content, status, says", [
     ("shop.csv", b"name,price\nshirt,3\n", 422,
      "shop.csv has none of the model's text columns ('title', 'description')"),

@@ -657,6 +657,12 @@ def _check_encoding(encoding: str) -> str:
         name = codecs.lookup(encoding).name
     except (LookupError, TypeError):
         raise ConfigError(f"unknown encoding {encoding!r}; e.g. utf-8, latin-1, cp1252") from None
+    try:
+        # Python also names bytes-to-bytes and str-to-str codecs (base64, zlib, rot13), which fail
+        # deep inside a reader; str.encode refuses them up front.
+        "".encode(name)
+    except LookupError:
+        raise ConfigError(f"{encoding!r} is not a text encoding; e.g. utf-8, latin-1, cp1252") from None
     # "utf-8-sig" drops a byte-order mark that Excel puts before the header.
     return "utf-8-sig" if name == "utf-8" else name
 
