@@ -285,7 +285,7 @@ class _Source:
         decoder = codecs.getincrementaldecoder(self.encoding)()
         try:
             text = decoder.decode(raw, final=complete)
-        except UnicodeDecodeError:
+        except UnicodeError:  # a plain UnicodeError too: utf-16 without a byte-order mark, punycode
             raise self._decode_error() from None
         return text, complete
 
@@ -608,7 +608,7 @@ class _TextHandle:
     def __iter__(self) -> Iterator[str]:
         try:
             yield from self.text
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self.source._decode_error() from None
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise CatalogError(f"cannot read {self.source.path}: {_first_line(exc)}") from None
@@ -616,7 +616,7 @@ class _TextHandle:
     def read(self, size: int = -1) -> str:
         try:
             return self.text.read(size)
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self.source._decode_error() from None
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise CatalogError(f"cannot read {self.source.path}: {_first_line(exc)}") from None
@@ -742,7 +742,7 @@ def _find_bad_byte(path: Path, compression: str | None, encoding: str) -> tuple[
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:  # a multi-byte character cut off at the end
         return max(number, 1), exc.object[min(max(exc.start, 0), len(exc.object) - 1)]
-    except (OSError, EOFError, lzma.LZMAError, CatalogError):
+    except (OSError, EOFError, lzma.LZMAError, CatalogError, UnicodeError):  # a UnicodeError names no byte
         return None
     return None
 
