@@ -351,6 +351,8 @@ def test_a_codec_that_is_not_a_text_encoding_is_a_422(client, temp_root, encodin
      "shop.csv has none of the model's text columns ('title', 'description')"),
     ("shop.csv", b"", 422, "shop.csv is empty"),
     ("shop.parquet", b"not parquet at all", 422, "shop.parquet is not a readable Parquet file"),
+    ("shop.jsonl", b'{"title": "shirt"}\n{"title": "half a pair: \\ud800"}\n', 422,
+     "shop.jsonl: line 2 holds a lone surrogate escape (such as \\ud800), which is not a character"),
     ("shop.xlsx", b"PK\x03\x04", 415, "cannot read upload 'shop.xlsx': send a .csv, .tsv, .jsonl or .parquet file"),
 ])
 def test_bad_uploads_get_a_4xx_and_leave_no_files(client, temp_root, name, content, status, says):

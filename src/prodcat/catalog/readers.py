@@ -486,17 +486,36 @@ class _Source:
     def _jsonl_chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
         start = 0
         batch: list[dict[str, Any]] = []
-        for _number, record in self._jsonl_records():
+        numbers: list[int] = []
+        for number, record in self._jsonl_records():
             batch.append(record)
+            numbers.append(number)
             if len(batch) >= chunk_size:
-                yield _records_frame(batch, wanted, start)
+                yield self._jsonl_frame(batch, numbers, wanted, start)
                 start += len(batch)
-                batch = []
+                batch, numbers = [], []
         if batch:
-            yield _records_frame(batch, wanted, start)
+            yield self._jsonl_frame(batch, numbers, wanted, start)
             start += len(batch)
         if start == 0:
             raise CatalogError(f"{self.path} has no rows")
+
+    def _jsonl_frame(
+        self, records: list[dict[str, Any]], numbers: list[int], wanted: list[str], start: int
+    ) -> pd.DataFrame:
+        try:
+            return _records_frame(records, wanted, start)
+        except UnicodeEncodeError:
+            # JSON may escape half of a UTF-16 pair ("\ud800"), which is no character: no text
+            # column can hold it. Looked for only now, so good files pay nothing.
+            bad = next((n for n, r in zip(numbers, records) if not _is_text([r.get(c) for c in wanted])), None)
+            if bad is None:
+                raise
+            where = f"item {bad} of the JSON array" if self.json_array else f"line {bad}"
+            raise CatalogError(
+                f"{self.path}: {where} holds a lone surrogate escape (such as \\ud800), which is not a character; "
+                "fix the program that wrote it"
+            ) from None
 
     def _text(self) -> _TextHandle:
         return _TextHandle(self)
@@ -856,6 +875,15 @@ def cell_text(value: Any) -> str:
     if not isinstance(value, (list, tuple, dict)) and pd.isna(value):
         return ""
     return _cell(value)
+
+
+def _is_text(value: Any) -> bool:
+    """Whether a JSON value's strings can be written as UTF-8 (no lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _records_frame(records: list[dict[str, Any]], wanted: list[str], start: int) -> pd.DataFrame:
