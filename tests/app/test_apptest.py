@@ -212,6 +212,14 @@ def test_a_windows_1252_upload_is_read_with_the_encoding_the_page_offers(clf, tm
     assert clf.predict(["Café crème mug – 30 cl"])[0] == result.preview["prediction"].iloc[0]
 
 
+def test_a_utf8_upload_read_as_the_utf16_the_page_offers_is_one_line(clf, tmp_path):
+    # Python's utf-16 decoder raises a bare UnicodeError (no byte-order mark), not a UnicodeDecodeError.
+    assert "utf-16" in ENCODINGS
+    with pytest.raises(CatalogError) as caught:
+        predict_upload(clf, "shop.csv", b"sku,title\n1,oxford shirt\n", tmp_path / "work", encoding="utf-16")
+    assert str(caught.value) == "shop.csv is not valid utf-16 text; choose its real encoding above"
+
+
 def test_upload_format_accepts_compressed_catalogs_only():
     assert upload_format("Products.CSV") == "csv"
     assert upload_format("products.csv.gz") == "csv"

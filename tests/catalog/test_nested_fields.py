@@ -15,7 +15,7 @@ import pytest
 
 from cli_runner import run, run_ok
 from prodcat.catalog.readers import iter_table, read_columns, read_table
-from prodcat.errors import ColumnError
+from prodcat.errors import CatalogError, ColumnError
 
 RECORDS = [
     {"id": 1, "info": {"title": "oxford shirt", "brand": {"name": "Acme"}}, "cat": ["Apparel", "Shirts"]},
@@ -87,3 +87,10 @@ def test_train_and_predict_read_nested_fields_end_to_end(tmp_path, capsys):
     predictions = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [p["sku.code"] for p in predictions] == [r["sku"]["code"] for r in records]
     assert sum(p["prediction"] == " > ".join(r["cat"]) for p, r in zip(predictions, records)) >= 55
+
+
+def test_a_lone_surrogate_inside_a_nested_field_is_one_line_naming_the_line(tmp_path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"info": {"title": "fine"}}\n{"info": {"title": "bad \\ud800"}}\n')
+    with pytest.raises(CatalogError, match=r"feed\.jsonl: line 2 holds a lone surrogate escape"):
+        read_table(path, ["info.title"])

@@ -337,11 +337,22 @@ def test_an_upload_in_another_encoding_is_read_with_the_encoding_parameter(clien
     assert list(temp_root.iterdir()) == []
 
 
+@pytest.mark.parametrize("encoding", ["base64", "hex", "rot13", "zlib_codec"])
+def test_a_codec_that_is_not_a_text_encoding_is_a_422(client, temp_root, encoding):
+    data = b"title,description\nshirt,cotton\n"
+    response = client.post(f"/v1/predict/file?encoding={encoding}", files={"file": ("shop.csv", data, "text/csv")})
+    assert response.status_code == 422
+    assert response.json()["error"] == f"{encoding!r} is not a text encoding; e.g. utf-8, latin-1, cp1252"
+    assert list(temp_root.iterdir()) == []
+
+
 @pytest.mark.parametrize("name, content, status, says", [
     ("shop.csv", b"name,price\nshirt,3\n", 422,
      "shop.csv has none of the model's text columns ('title', 'description')"),
     ("shop.csv", b"", 422, "shop.csv is empty"),
     ("shop.parquet", b"not parquet at all", 422, "shop.parquet is not a readable Parquet file"),
+    ("shop.jsonl", b'{"title": "shirt"}\n{"title": "half a pair: \\ud800"}\n', 422,
+     "shop.jsonl: line 2 holds a lone surrogate escape (such as \\ud800), which is not a character"),
     ("shop.xlsx", b"PK\x03\x04", 415, "cannot read upload 'shop.xlsx': send a .csv, .tsv, .jsonl or .parquet file"),
 ])
 def test_bad_uploads_get_a_4xx_and_leave_no_files(client, temp_root, name, content, status, says):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from dummy_models import RecordingImageModel, register_dummies
 from prodcat import Categorizer
@@ -87,6 +89,26 @@ def test_a_model_of_photos_alone_refuses_a_product_without_one_though_it_has_tex
         assert response.json()["error"] == "products[1] has no 'image', and the model reads only photos"
         described = str(client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"])
         assert "reads nothing else: required" in described
+
+
+def test_a_model_of_photos_alone_refuses_bytes_that_are_no_usable_photo(monkeypatch, photo_model):
+    # Such a photo, too, would only get the fallback prediction, and with a 200.
+    clf, png = photo_model
+    monkeypatch.setattr(RecordingImageModel, "reads_text", False)
+    huge = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(huge, format="PNG")  # a few KB, 81 megapixels once decoded
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        for data, status, reason in [(b"GIF89a but no more", 422, "not an image"),
+                                     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", 422, "not an image"),
+                                     (huge.getvalue(), 413, "9000x9000 pixels is over the limit of 40,000,000")]:
+            response = client.post("/v1/predict", json=[{"image": base64.b64encode(png).decode()},
+                                                        {"photo": base64.b64encode(data).decode()}])
+            assert response.status_code == status, response.text
+            assert response.json()["error"] == (
+                f"products[1].photo cannot be used as a photo ({reason}), and the model reads only photos")
+        assert RecordingImageModel.seen == []
+        assert client.post("/v1/predict", json=[{"image": base64.b64encode(png).decode()}]).status_code == 200
 
 
 def test_a_text_model_still_needs_text(tmp_path):

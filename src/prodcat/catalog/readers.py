@@ -291,7 +291,7 @@ class _Source:
         decoder = codecs.getincrementaldecoder(self.encoding)()
         try:
             text = decoder.decode(raw, final=complete)
-        except UnicodeDecodeError:
+        except UnicodeError:  # a plain UnicodeError too: utf-16 without a byte-order mark, punycode
             raise self._decode_error() from None
         return text, complete
 
@@ -499,17 +499,36 @@ class _Source:
     def _jsonl_chunks(self, wanted: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
         start = 0
         batch: list[dict[str, Any]] = []
-        for _number, record in self._jsonl_records():
+        numbers: list[int] = []
+        for number, record in self._jsonl_records():
             batch.append(record)
+            numbers.append(number)
             if len(batch) >= chunk_size:
-                yield _records_frame(batch, wanted, start, self.nested)
+                yield self._jsonl_frame(batch, numbers, wanted, start)
                 start += len(batch)
-                batch = []
+                batch, numbers = [], []
         if batch:
-            yield _records_frame(batch, wanted, start, self.nested)
+            yield self._jsonl_frame(batch, numbers, wanted, start)
             start += len(batch)
         if start == 0:
             raise CatalogError(f"{self.path} has no rows")
+
+    def _jsonl_frame(
+        self, records: list[dict[str, Any]], numbers: list[int], wanted: list[str], start: int
+    ) -> pd.DataFrame:
+        try:
+            return _records_frame(records, wanted, start, self.nested)
+        except UnicodeEncodeError:
+            # JSON may escape half of a UTF-16 pair ("\ud800"), which is no character: no text
+            # column can hold it. Looked for only now, so good files pay nothing.
+            bad = next((n for n, r in zip(numbers, records) if not _is_text([_field(r, c, self.nested) for c in wanted])), None)
+            if bad is None:
+                raise
+            where = f"item {bad} of the JSON array" if self.json_array else f"line {bad}"
+            raise CatalogError(
+                f"{self.path}: {where} holds a lone surrogate escape (such as \\ud800), which is not a character; "
+                "fix the program that wrote it"
+            ) from None
 
     def _text(self) -> _TextHandle:
         return _TextHandle(self)
@@ -634,7 +653,7 @@ class _TextHandle:
     def __iter__(self) -> Iterator[str]:
         try:
             yield from self.text
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self.source._decode_error() from None
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise CatalogError(f"cannot read {self.source.path}: {_first_line(exc)}") from None
@@ -642,7 +661,7 @@ class _TextHandle:
     def read(self, size: int = -1) -> str:
         try:
             return self.text.read(size)
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self.source._decode_error() from None
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise CatalogError(f"cannot read {self.source.path}: {_first_line(exc)}") from None
@@ -683,6 +702,12 @@ def _check_encoding(encoding: str) -> str:
         name = codecs.lookup(encoding).name
     except (LookupError, TypeError):
         raise ConfigError(f"unknown encoding {encoding!r}; e.g. utf-8, latin-1, cp1252") from None
+    try:
+        # Python also names bytes-to-bytes and str-to-str codecs (base64, zlib, rot13), which fail
+        # deep inside a reader; str.encode refuses them up front.
+        "".encode(name)
+    except LookupError:
+        raise ConfigError(f"{encoding!r} is not a text encoding; e.g. utf-8, latin-1, cp1252") from None
     # "utf-8-sig" drops a byte-order mark that Excel puts before the header.
     return "utf-8-sig" if name == "utf-8" else name
 
@@ -762,7 +787,7 @@ def _find_bad_byte(path: Path, compression: str | None, encoding: str) -> tuple[
             decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:  # a multi-byte character cut off at the end
         return max(number, 1), exc.object[min(max(exc.start, 0), len(exc.object) - 1)]
-    except (OSError, EOFError, lzma.LZMAError, CatalogError):
+    except (OSError, EOFError, lzma.LZMAError, CatalogError, UnicodeError):  # a UnicodeError names no byte
         return None
     return None
 
@@ -878,6 +903,15 @@ def cell_text(value: Any) -> str:
     return _cell(value)
 
 
+def _is_text(value: Any) -> bool:
+    """Whether a JSON value's strings can be written as UTF-8 (no lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _nested_paths(obj: dict, path: tuple[str, ...], found: dict[str, tuple[str, ...]]) -> None:
     """Add the dotted name and key path of every field inside a nested object, as far down as _NESTED_DEPTH."""
     for key, value in obj.items():
@@ -919,11 +953,15 @@ def _nested_value(record: dict, path: tuple[str, ...]) -> Any:
     return value
 
 
+def _field(record: dict, name: str, nested: dict[str, tuple[str, ...]]) -> Any:
+    """A record's value of column `name`: a top-level key, or a nested field by its dotted path."""
+    return record.get(name) if name not in nested else _nested_value(record, nested[name])
+
+
 def _records_frame(records: list[dict[str, Any]], wanted: list[str], start: int,
                    nested: dict[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     nested = nested or {}
-    data = {name: [_cell(r.get(name) if name not in nested else _nested_value(r, nested[name])) for r in records]
-            for name in wanted}
+    data = {name: [_cell(_field(r, name, nested)) for r in records] for name in wanted}
     frame = pd.DataFrame(data, index=pd.RangeIndex(start, start + len(records)), columns=wanted)
     return frame.astype(str) if wanted else frame
 

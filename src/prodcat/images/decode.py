@@ -277,28 +277,12 @@ def load_image(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS, target_si
     source, ended = _source(ref)
     if ended is not None:
         return ended
-    try:
-        with _OPEN_LOCK, warnings.catch_warnings():
-            # Pillow warns (and at twice its limit raises) on huge images; both mean "too large" here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(source, formats=FORMATS)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        return ReadResult(None, "too_large", str(exc).split(",")[0])
-    except FileNotFoundError:
-        return ReadResult(None, "missing", "no such file")
-    except PermissionError:
-        return ReadResult(None, "unreadable", "permission denied")
-    except Exception:
-        # UnidentifiedImageError, and whatever a malformed header makes a
-        # format plugin raise (SyntaxError, ValueError, struct.error, ...).
-        return ReadResult(None, "unreadable", "not an image")
+    image, ended = _open_header(source, max_pixels)
+    if ended is not None:
+        return ended
 
     try:
         with image:
-            width, height = image.size
-            if width * height > max_pixels:
-                # Refused from the header alone: nothing has been decoded yet.
-                return ReadResult(None, "too_large", f"{width}x{height} pixels is over the limit of {max_pixels:,}")
             if target_size and image.format in ("JPEG", "MPO"):
                 image.draft(None, (int(target_size), int(target_size)))
             image.load()
@@ -316,6 +300,47 @@ def load_image(ref: ImageRef, *, max_pixels: int = DEFAULT_MAX_PIXELS, target_si
     except Exception as exc:
         # A bad image must never stop a run; Pillow's decoders raise many types.
         return ReadResult(None, "unreadable", str(exc) or type(exc).__name__)
+
+
+def header_problem(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ReadResult | None:
+    """Why encoded image bytes cannot be used, judged from their header alone
+    (None: they open as an image of a size `load_image` reads).
+
+    Nothing is decoded, so a request can be checked for the price of a header;
+    a truncated image passes here and is found when it is read.
+
+        >>> header_problem(b"not an image").reason
+        'not an image'
+    """
+    image, ended = _open_header(io.BytesIO(bytes(data)), max_pixels)
+    if image is not None:
+        image.close()
+    return ended
+
+
+def _open_header(source: object, max_pixels: int) -> tuple[Image.Image | None, ReadResult | None]:
+    """The opened (not yet decoded) image, or the ReadResult that ends reading it."""
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            # Pillow warns (and at twice its limit raises) on huge images; both mean "too large" here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=FORMATS)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        return None, ReadResult(None, "too_large", str(exc).split(",")[0])
+    except FileNotFoundError:
+        return None, ReadResult(None, "missing", "no such file")
+    except PermissionError:
+        return None, ReadResult(None, "unreadable", "permission denied")
+    except Exception:
+        # UnidentifiedImageError, and whatever a malformed header makes a
+        # format plugin raise (SyntaxError, ValueError, struct.error, ...).
+        return None, ReadResult(None, "unreadable", "not an image")
+    width, height = image.size
+    if width * height > max_pixels:
+        # Refused from the header alone: nothing has been decoded yet.
+        image.close()
+        return None, ReadResult(None, "too_large", f"{width}x{height} pixels is over the limit of {max_pixels:,}")
+    return image, None
 
 
 class ImageReader:

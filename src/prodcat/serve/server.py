@@ -244,6 +244,11 @@ def create_app(
         app.state.clf, app.state.batcher = clf, batcher
         app.state.reads_images = clf.reads_images()
         app.state.reads_only_images = clf.reads_only_images()
+        app.state.photo_problem = None
+        if app.state.reads_only_images:
+            from prodcat.images.decode import header_problem  # Pillow loads only for models that read photos
+
+            app.state.photo_problem = header_problem
         # Whole files run beside the batcher, one at a time, so a large upload
         # does not hold up single-product requests.
         app.state.file_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodcat-file")
@@ -336,6 +341,7 @@ def create_app(
             parse_json_body(await request.body()), mapping.text_cols, limits,
             photo_keys=image_keys(mapping.image_col, mapping.text_cols, mapping.id_cols),
             image_only=request.app.state.reads_images, photo_required=request.app.state.reads_only_images,
+            photo_problem=request.app.state.photo_problem,
         )
         # Checked here so an unreachable target fails this request alone, not a shared batch.
         threshold = clf.review_threshold(target_precision)

@@ -12,7 +12,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 IMAGE_FIELD = "image"
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -100,6 +100,7 @@ def check_products(
     photo_keys: tuple[str, ...] = (IMAGE_FIELD,),
     image_only: bool = False,
     photo_required: bool = False,
+    photo_problem: Callable[[bytes], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The products as {text column: string} dicts, ready for `predict_table`,
     with the decoded photo under `image` (bytes) when one was sent.
@@ -109,6 +110,9 @@ def check_products(
     the model reads photos, so a product with a photo and no text is fine.
     photo_required: the model reads nothing but photos, so a product without
     one would only get its fallback prediction: refused instead.
+    photo_problem: with photo_required, why a photo's bytes cannot be used
+    (`prodcat.images.decode.header_problem`): such a photo, too, would only
+    get the fallback prediction, so it is refused.
     Other keys (ids, prices) are ignored, except those in `photo_keys`
     (see `image_keys`), which must be base64 when present; the first one
     present is the product's photo.
@@ -141,13 +145,20 @@ def check_products(
                     422, f"{where}.{column} has {len(value):,} characters; the limit is {limits.max_text_chars:,}"
                 )
             product[column] = value
-        photo = None
+        photo = photo_key = None
         for key in photo_keys:
             if key in item and key not in text_cols:
                 decoded = check_image(item[key], where, limits, key)
-                photo = decoded if photo is None else photo
+                if photo is None and decoded is not None:
+                    photo, photo_key = decoded, key
         if photo is None and photo_required:
             raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
+        problem = photo_problem(photo) if photo is not None and photo_required and photo_problem else None
+        if problem is not None:
+            raise RequestError(
+                413 if problem.kind == "too_large" else 422,
+                f"{where}.{photo_key} cannot be used as a photo ({problem.reason}), and the model reads only photos",
+            )
         if not product and not (image_only and photo is not None):
             if not text_cols:
                 raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
