@@ -394,3 +394,11 @@ def test_training_curves_come_from_tensorboard_event_files(monkeypatch, model_co
     assert len(at.get("vega_lite_chart")) == 2
     assert {"**accuracy**", "**loss**"} <= set(texts(at.markdown))
     assert not any("No training curves" in i for i in texts(at.info))
+
+
+def test_an_upload_with_a_name_too_long_for_the_file_system_is_predicted(clf, new_products, tmp_path):
+    # Saved under its own 300-character name, it ended in "File name too long".
+    data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()
+    result = predict_upload(clf, "x" * 300 + ".csv", data, tmp_path / "work")
+    assert result.rows == len(new_products)
+    assert read_head(result.out_path, 1_000)["sku"].tolist() == new_products["sku"].tolist()

@@ -338,8 +338,16 @@ def _strip_suffixes(name: str) -> str:
     return base or "catalog"
 
 
+# The longest name an upload is saved under (file systems allow 255 bytes).
+_MAX_SAVED_NAME = 200
+
+
 def _safe_file_name(name: str) -> str:
     # Only the base name, and no characters a file system could object to;
     # the suffixes survive because they tell the reader the format.
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".")
+    if len(cleaned) > _MAX_SAVED_NAME:
+        # file systems refuse names over 255 bytes; the stem is what can go
+        suffixes = "".join(Path(cleaned).suffixes[-2:])[-_MAX_SAVED_NAME // 2:]
+        cleaned = cleaned[:_MAX_SAVED_NAME - len(suffixes)] + suffixes
     return cleaned or "catalog.csv"
