@@ -381,3 +381,13 @@ def test_openapi_describes_requests_and_responses(client):
     prediction = schema["components"]["schemas"]["Prediction"]["properties"]
     assert {"prediction", "confidence", "needs_review", "top_k"} == set(prediction)
     assert all(field.get("description") for field in prediction.values())
+
+
+def test_two_files_in_one_upload_are_refused_not_half_predicted(client, temp_root):
+    # The last one was predicted and the first dropped, with a 200.
+    files = [("file", ("a.csv", b"title\noxford shirt\n", "text/csv")),
+             ("file", ("b.csv", b"title\nchef knife\n", "text/csv"))]
+    response = client.post("/v1/predict/file", files=files)
+    assert response.status_code == 422
+    assert response.json()["error"] == "form field 'file' came 2 times: send one catalog per request"
+    assert list(temp_root.iterdir()) == []

@@ -371,6 +371,10 @@ def create_app(
     ):
         """Categorize a whole catalog file; the predictions come back in the same format, in input order."""
         clf = request.app.state.clf
+        sent = len((await request.form()).getlist("file"))
+        if sent > 1:
+            # FastAPI keeps the last one: the others would go unpredicted without a word.
+            raise RequestError(422, f"form field 'file' came {sent} times: send one catalog per request")
         name = file.filename or "upload"
         suffix = _upload_suffix(name, file.content_type)
         clf.review_threshold(target_precision)
