@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from prodcat import Categorizer
 from prodcat.app.launch import APP_SCRIPT, MODEL_ENV
 from prodcat.app.model_report import curve_charts, read_report, training_curves
+from prodcat.app import uploads
 from prodcat.app.uploads import ENCODINGS, check_labels_upload, predict_upload, read_head, upload_format
 from prodcat.errors import CatalogError, ColumnError, ConfigError
 from tiny_catalogs import FORMATS, tiny_frame
@@ -402,3 +403,57 @@ def test_an_upload_with_a_name_too_long_for_the_file_system_is_predicted(clf, ne
     result = predict_upload(clf, "x" * 300 + ".csv", data, tmp_path / "work")
     assert result.rows == len(new_products)
     assert read_head(result.out_path, 1_000)["sku"].tolist() == new_products["sku"].tolist()
+
+
+# ------------------------------------------------- an upload naming its columns otherwise
+def renamed_upload(new_products: pd.DataFrame, columns: dict[str, str]) -> bytes:
+    return new_products[["sku", "title", "description"]].rename(columns=columns).to_csv(index=False).encode()
+
+
+def column_choice(at: AppTest, field: str):
+    [choice] = [s for s in at.tabs[1].selectbox if s.label == f"Column for {field}"]
+    return choice
+
+
+def test_predict_upload_reads_the_columns_chosen_for_the_model_fields(clf, new_products, tmp_path):
+    data = renamed_upload(new_products, {"title": "name", "description": "details"})
+    assert uploads.upload_columns(clf, "export.csv", data, tmp_path / "work") == ["sku", "name", "details"]
+    result = predict_upload(clf, "export.csv", data, tmp_path / "work", text_cols=["name", "details"])
+    full = read_head(result.out_path, 1_000)
+    assert full["prediction"].tolist() == clf.predict_table(new_products)["prediction"].tolist()
+
+
+def test_the_catalog_page_asks_which_columns_hold_the_model_fields(monkeypatch, model_dir, new_products, clf):
+    # Such an upload was refused: "has none of the model's text columns".
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(
+        ("export.csv", renamed_upload(new_products, {"title": "name", "description": "details"}), "text/csv"))
+    at.run()
+    [warning] = texts(at.tabs[1].warning)
+    assert "has none of the model's text columns" in shown(warning)
+    assert not at.tabs[1].success and not at.tabs[1].error
+    column_choice(at, "title").select("name").run()
+    column_choice(at, "description").select("details").run()
+    assert not at.exception and not at.tabs[1].error
+    assert any(f"{len(new_products)} products from export.csv categorized" in s for s in texts(at.tabs[1].success))
+    [table] = at.tabs[1].dataframe
+    assert table.value["prediction"].tolist() == clf.predict_table(new_products)["prediction"].tolist()
+
+
+def test_a_choice_that_skips_a_field_before_a_chosen_one_is_refused(monkeypatch, model_dir, new_products):
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(
+        ("export.csv", renamed_upload(new_products, {"title": "name", "description": "details"}), "text/csv"))
+    at.run()
+    column_choice(at, "description").select("details").run()
+    assert texts(at.tabs[1].error) == ["choose a column for title as well, or none for the fields after it"]
+    assert not at.tabs[1].success
+
+
+def test_an_upload_with_some_of_the_model_columns_is_predicted_at_once(monkeypatch, model_dir, new_products):
+    at = run_app(monkeypatch, model_dir)
+    data = new_products[["sku", "title"]].to_csv(index=False).encode()
+    at.file_uploader(key="catalog_upload").set_value(("titles.csv", data, "text/csv"))
+    at.run()
+    assert any(f"{len(new_products)} products from titles.csv categorized" in s for s in texts(at.tabs[1].success))
+    assert column_choice(at, "title").value == "title" and column_choice(at, "description").value == "(none)"

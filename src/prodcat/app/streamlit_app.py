@@ -234,7 +234,8 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     fields = clf.fields_
     ids = f" Id columns copied to the output: {md(', '.join(fields.id_cols))}." if fields.id_cols else ""
     st.markdown(
-        f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}**.{ids} "
+        f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** (named "
+        f"otherwise, you choose its columns once it is uploaded).{ids} "
         "Any size: it is predicted in chunks, the page previews the first "
         f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
     )
@@ -255,13 +256,67 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
                             "Windows is often Windows-1252.")
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_upload, args=("catalog",))
     if upload is not None:
-        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding), f"Categorizing {upload.name}…",
-                        f"categorize {upload.name}",
+        text_cols = chosen_text_columns(clf, upload, encoding)
+        if text_cols is False:
+            return
+        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols),
+                        f"Categorizing {upload.name}…", f"categorize {upload.name}",
                         lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
-                                                       out_format=out_format, encoding=encoding))
+                                                       out_format=out_format, encoding=encoding, text_cols=text_cols))
     result = shown_result("catalog")
     if result is not None:
         show_catalog_result(result)
+
+
+NO_COLUMN = "(none)"
+
+
+def chosen_text_columns(clf: Categorizer, upload, encoding: str) -> tuple[str, ...] | None | bool:
+    """The upload's columns for the model's text fields, in order, when it names them otherwise.
+
+    None: read the upload by the model's own column names (it has them all,
+    some of them as chosen, or cannot be read: predicting it says why).
+    False: the user has yet to choose. When the upload lacks one of the
+    model's text columns, the page offers one choice per field among the
+    upload's columns: up front when it has none of them, folded away when
+    it has some (the missing ones then read as empty).
+    """
+    own = clf.fields_.text_cols
+    if not own:
+        return None
+    key = (upload.file_id, encoding)
+    if st.session_state.get("columns_key") != key:
+        try:
+            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding)
+        except ProdcatError:
+            columns = None
+        st.session_state["columns_key"], st.session_state["columns"] = key, columns
+    columns = st.session_state["columns"]
+    if columns is None or all(c in columns for c in own):
+        return None
+    defaults = [field if field in columns else NO_COLUMN for field in own]
+    some = any(c != NO_COLUMN for c in defaults)
+    note = (f"{md(upload.name)} lacks some of the model's text columns **{md(', '.join(own))}**: they read as "
+            "empty, unless you choose the columns that hold them." if some else
+            f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: choose which of its "
+            "columns holds each.")
+    with st.expander("Text columns", expanded=not some) if some else st.container():
+        (st.caption if some else st.warning)(note)
+        chosen = [
+            st.selectbox(f"Column for {md(field)}", [NO_COLUMN, *columns], index=[NO_COLUMN, *columns].index(default),
+                         key=f"column_for_{index}_{upload.file_id}")
+            for index, (field, default) in enumerate(zip(own, defaults))
+        ]
+    if chosen == defaults:
+        return None if some else False
+    given = [c for c in chosen if c != NO_COLUMN]
+    if not given:
+        return False
+    if NO_COLUMN in chosen[:len(given)]:
+        # the columns stand for the model's fields in order: only the last ones may go without
+        st.error(f"choose a column for {md(own[chosen.index(NO_COLUMN)])} as well, or none for the fields after it")
+        return False
+    return tuple(given)
 
 
 def once_per_upload(page: str, key: tuple, spinner: str, doing: str, work) -> None:

@@ -35,7 +35,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 import pandas as pd
 
@@ -144,6 +144,7 @@ def predict_upload(
     preview_rows: int = PREVIEW_ROWS,
     chunk_size: int = 50_000,
     encoding: str = "utf-8",
+    text_cols: Sequence[str] | None = None,
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -153,7 +154,9 @@ def predict_upload(
     caller owns; a later upload replaces the earlier files. Photo paths in
     the upload are read from `upload_image_folder(clf)` (see the module).
     encoding: of a CSV, TSV or JSONL upload (a key of ENCODINGS or any
-    Python codec name).
+    Python codec name). text_cols: the upload's columns that stand for the
+    model's text fields, in order (None: the model's own names; see
+    `upload_columns`).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -165,6 +168,8 @@ def predict_upload(
     image_folder = upload_image_folder(clf)
     # An absolute image_root: the rule "beside the catalog file" would look in the temporary folder.
     photo_options = {"image_root": str(image_folder)} if image_folder is not None else {}
+    if text_cols is not None:
+        photo_options["text_cols"] = list(text_cols)
     photos = image_column_missing = None
     try:
         # The page says itself when an upload's photos are not on the server
@@ -190,6 +195,20 @@ def predict_upload(
         photos=photos,
         image_column_missing=image_column_missing,
     )
+
+
+def upload_columns(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
+                   encoding: str = "utf-8") -> list[str]:
+    """The columns of an uploaded catalog, read as `predict_upload` reads it, for
+    the page to ask which hold the model's text fields when the upload names them otherwise."""
+    upload_format(name)
+    source = _save_upload(name, data, Path(workdir) / "columns")
+    try:
+        return read_columns(source, **{**clf.fields_.read_options(), "encoding": encoding})
+    except ProdcatError as exc:
+        raise _as_uploaded(exc, source, name) from None
+    finally:
+        shutil.rmtree(source.parent, ignore_errors=True)
 
 
 def _save_upload(name: str, data: bytes | BinaryIO, upload_dir: Path) -> Path:
