@@ -80,14 +80,14 @@ def test_fewer_text_cols_than_the_model_reads_leave_its_last_fields_empty(traine
     code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", "name", "--id-cols", "code",
                        "--out", tmp_path / "p.csv")
     assert code == 0, err
-    assert "--text-cols gives no column of" in err and "for the model's field(s) description; read as empty" in err
+    assert "no text column of" in err and "export.csv given" in err and "for the model's field(s) description; read as empty" in err
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(frame)
 
 
 @pytest.mark.parametrize("text_cols, message", [
-    ("name,details,code", r"--text-cols names 3 columns of .*export.csv but model 'tfidf-linear' reads 2 text "
+    ("name,details,code", r"3 text columns given for .*export.csv, but model 'tfidf-linear' reads 2 text "
                           r"field\(s\) \(title, description\): name one column of this file for each, in that order"),
-    ("name,name", "--text-cols names 'name' twice"),
+    ("name,name", r"the text columns given for .*export.csv name 'name' twice"),
 ])
 def test_text_cols_the_model_cannot_read_are_refused_in_one_line(trained, tmp_path, capsys, text_cols, message):
     _, _, other, model_dir = trained
@@ -130,4 +130,4 @@ def test_ray_engine_refuses_text_cols_the_model_cannot_read_before_starting_ray(
     _, _, other, model_dir = trained
     code, _, err = run(capsys, "predict", model_dir, "--data", other, "--engine", "ray", "--text-cols", "name,name",
                        "--out", tmp_path / "p.csv")
-    assert code != 0 and err.strip() == "prodcat: error: --text-cols names 'name' twice"
+    assert code != 0 and err.strip() == f"prodcat: error: the text columns given for {other} name 'name' twice"

@@ -756,14 +756,14 @@ class Categorizer:
             return {}
         twice = sorted({c for c in given if given.count(c) > 1})
         if twice:
-            raise ConfigError(f"--text-cols names {twice[0]!r} twice")
+            raise ConfigError(f"the text columns given for {source} name {twice[0]!r} twice")
         if len(given) > len(own):
             reads = (f"{len(own)} text field(s) ({', '.join(own)})" if own else "no text, only photos")
-            raise ConfigError(f"--text-cols names {len(given)} columns of {source} but model {self.model!r} reads "
+            raise ConfigError(f"{len(given)} text columns given for {source}, but model {self.model!r} reads "
                               f"{reads}: name one column of this file for each, in that order")
         unfilled = own[len(given):]
         if unfilled and self.reads_text():
-            self._reporter().warn(f"--text-cols gives no column of {source} for the model's field(s) "
+            self._reporter().warn(f"no text column of {source} given for the model's field(s) "
                                   f"{', '.join(unfilled)}; read as empty")
         return {col: name for col, name in zip(given, own) if col != name}
 

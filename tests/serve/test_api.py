@@ -391,3 +391,18 @@ def test_two_files_in_one_upload_are_refused_not_half_predicted(client, temp_roo
     assert response.status_code == 422
     assert response.json()["error"] == "form field 'file' came 2 times: send one catalog per request"
     assert list(temp_root.iterdir()) == []
+
+
+def test_an_upload_naming_its_text_columns_otherwise_says_which_they_are(client, clf, temp_root):
+    frame = catalog_frame()
+    upload = frame.rename(columns={"title": "name", "description": "details"}).to_csv(index=False).encode()
+    refused = client.post("/v1/predict/file", files={"file": ("export.csv", upload, "text/csv")})
+    assert refused.status_code == 422 and "has none of the model's text columns" in refused.json()["error"]
+    response = client.post("/v1/predict/file?text_cols=name,details", files={"file": ("export.csv", upload, "text/csv")})
+    assert response.status_code == 200
+    out = pd.read_csv(io.BytesIO(response.content), dtype={"sku": str})
+    assert out["prediction"].tolist() == clf.predict(frame)
+    twice = client.post("/v1/predict/file?text_cols=name,name", files={"file": ("export.csv", upload, "text/csv")})
+    assert twice.status_code == 422 and twice.json()["error"] == "the text columns given for export.csv name 'name' twice"
+    assert client.post("/v1/predict/file?text_cols=,", files={"file": ("e.csv", upload, "text/csv")}).status_code == 422
+    assert list(temp_root.iterdir()) == []

@@ -368,6 +368,9 @@ def create_app(
         target_precision: float | None = TargetPrecision,
         encoding: str = Query("utf-8", max_length=40, description="Text encoding of a CSV, TSV or JSONL upload "
                               "(e.g. cp1252 for a CSV saved by Excel on Windows)."),
+        text_cols: str | None = Query(None, max_length=1_000, description="The upload's text columns, "
+                                      "comma-separated, standing in order for the model's own (default: the "
+                                      "model's column names)."),
     ):
         """Categorize a whole catalog file; the predictions come back in the same format, in input order."""
         clf = request.app.state.clf
@@ -378,6 +381,11 @@ def create_app(
         name = file.filename or "upload"
         suffix = _upload_suffix(name, file.content_type)
         clf.review_threshold(target_precision)
+        layout = {}
+        if text_cols is not None:
+            layout["text_cols"] = [c.strip() for c in text_cols.split(",") if c.strip()]
+            if not layout["text_cols"]:
+                raise RequestError(422, f"text_cols holds no column name: {text_cols!r}")
         workdir = Path(tempfile.mkdtemp(prefix="prodcat-serve-"))
         source, out = workdir / f"upload{suffix}", workdir / f"predictions{suffix}"
         # A shallow copy shares the fitted model; only how the upload is read differs.
@@ -395,7 +403,7 @@ def create_app(
                 request.app.state.file_executor,
                 # A client's file may name any path on this machine: photos are read only inside the image folder.
                 lambda: reader.predict_file(source, out, top_k=top_k, target_precision=target_precision,
-                                            confine_photos=True, encoding=encoding),
+                                            confine_photos=True, encoding=encoding, **layout),
             )
         except ProdcatError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
