@@ -122,6 +122,16 @@ def test_cli_leaderboard_unknown_setting_is_one_line(capsys):
     assert err.startswith("prodcat: error: no model among tfidf-linear has the setting(s) 'epoch'")
 
 
+@pytest.mark.parametrize("option, value", [("--models", ","), ("--members", " , ")])
+def test_cli_leaderboard_no_model_names_is_one_line_naming_the_option(option, value, capsys):
+    # It said "no column names in ','": these options list models, not columns.
+    extra = [] if option == "--models" else ["--models", "ensemble"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["leaderboard", "--data", str(DEMO), *CLI_FIELDS, *extra, option, value])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"prodcat: error: {option} needs at least one model name, got {value!r}"
+
+
 def test_models_may_be_one_comma_separated_string_as_on_the_command_line():
     from tiny_catalogs import FORMATS, tiny_frame
 

@@ -96,12 +96,14 @@ ClassWeight = Annotated[
 ]
 
 
-def _columns(value: str | None) -> list[str] | None:
+def _columns(value: str | None, option: str | None = None) -> list[str] | None:
+    """The names in a comma-separated option; `option` names the option when they are models, not columns."""
     if value is None:
         return None
     columns = [c.strip() for c in value.split(",") if c.strip()]
     if not columns:
-        raise ConfigError(f"no column names in {value!r}")
+        raise ConfigError(f"{option} needs at least one model name, got {value!r}" if option
+                          else f"no column names in {value!r}")
     return columns
 
 
@@ -123,7 +125,7 @@ def _field_options(
 
 def _ensemble_options(models: list[str], members: str | None, method: str | None) -> dict:
     """The ensemble's `members` / `method` settings from --members / --method ({} when neither is given)."""
-    given = {k: v for k, v in dict(members=_columns(members), method=method).items() if v is not None}
+    given = {k: v for k, v in dict(members=_columns(members, "--members"), method=method).items() if v is not None}
     if given and "ensemble" not in models:
         flags = " and ".join(f"--{k}" for k in given)
         raise ConfigError(f"{flags} {'apply' if len(given) > 1 else 'applies'} to --model ensemble only, "
@@ -694,7 +696,7 @@ def leaderboard(
     from prodcat.catalog.fields import resolve_fields
     from prodcat.leaderboard import leaderboard as run_leaderboard, render, split_shared_params
 
-    names = _columns(models)
+    names = _columns(models, "--models")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
