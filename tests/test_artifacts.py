@@ -107,6 +107,16 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_model(fitted, tmp_path):
     assert (folder / "holiday.jpg").read_bytes() == b"precious"
 
 
+def test_refuses_to_save_a_model_inside_another_model_directory(fitted, tmp_path):
+    # It used to save there: the next save into the outer model, which replaces its
+    # folder whole, then deleted the inner model without a word.
+    outer = fitted.save(tmp_path / "outer")
+    with pytest.raises(ModelDirError, match=r"outer/inner is inside model directory .*outer, which saving"):
+        fitted.save(outer / "inner")
+    assert not (outer / "inner").exists()
+    assert Categorizer.load(outer).predict(["linen duvet"]) == fitted.predict(["linen duvet"])
+
+
 def test_missing_files_and_newer_versions_are_clear_errors(fitted, tmp_path):
     model_dir = fitted.save(tmp_path / "m")
     with pytest.raises(ModelDirError, match="model directory not found"):

@@ -122,6 +122,31 @@ def test_cli_leaderboard_unknown_setting_is_one_line(capsys):
     assert err.startswith("prodcat: error: no model among tfidf-linear has the setting(s) 'epoch'")
 
 
+@pytest.mark.parametrize("option, value", [("--models", ","), ("--members", " , ")])
+def test_cli_leaderboard_no_model_names_is_one_line_naming_the_option(option, value, capsys):
+    # It said "no column names in ','": these options list models, not columns.
+    extra = [] if option == "--models" else ["--models", "ensemble"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["leaderboard", "--data", str(DEMO), *CLI_FIELDS, *extra, option, value])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"prodcat: error: {option} needs at least one model name, got {value!r}"
+
+
+def test_cli_leaderboard_gives_named_options_to_the_ensembles_members(tmp_path, capsys):
+    # As train does. --epochs was refused here ("none of tfidf-linear, ensemble takes it")
+    # though the ensemble's bow member takes it; beside a listed bow, the member trained
+    # for its default epochs instead.
+    out = tmp_path / "board"
+    try:
+        main(["leaderboard", "--data", str(DEMO), *CLI_FIELDS, "--models", "tfidf-linear,ensemble", "--epochs", "1",
+              "--batch-size", "16", "--param", "ensemble.member_params={\"bow\": {\"dim\": 16}}", "--out", str(out),
+              "--quiet"])
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    ensemble = Categorizer.load(out / "ensemble")._fitted.get_params()
+    assert ensemble["member_params"] == {"bow": {"dim": 16, "epochs": 1, "batch_size": 16}}
+
+
 def test_models_may_be_one_comma_separated_string_as_on_the_command_line():
     from tiny_catalogs import FORMATS, tiny_frame
 

@@ -168,6 +168,16 @@ def test_cli_tune_unknown_model_is_one_line(tmp_path, capsys):
     assert err.strip().startswith("prodcat: error: unknown model 'xgboost'") and len(err.strip().splitlines()) == 1
 
 
+def test_cli_tune_refuses_an_out_inside_a_model_directory_before_any_trial(tmp_path, capsys):
+    outer = tmp_path / "outer"
+    Categorizer(quiet=True, **FIELDS).fit(DEMO).save(outer)
+    code, stdout, err = run(capsys, "tune", "--data", DEMO, *CLI_FIELDS, "--trials", "2",
+                            "--out", outer / "tuned", "--quiet")
+    assert code == 2 and stdout == ""
+    assert err.strip().startswith("prodcat: error: ") and "is inside model directory" in err
+    assert not (outer / "tuned").exists()
+
+
 @pytest.mark.parametrize("extra, says", [
     (["--param", "nope=1"], "tfidf-linear: unknown setting(s) 'nope'"),
     (["--valid-size", "0.01"], "the catalog is too small for a validation split"),

@@ -94,6 +94,12 @@ def check_model_dir_target(target: str | Path) -> None:
     """
     target = Path(target)
     _refuse_a_file_in_the_way(target, "model directory", ModelDirError)
+    # Saving a model replaces its directory whole: a model saved inside another
+    # would vanish, unsaid, with the next `train --out` into the outer one.
+    holder = next((parent for parent in target.resolve().parents if is_model_dir(parent)), None)
+    if holder is not None:
+        raise ModelDirError(f"{target} is inside model directory {holder}, which saving a model there replaces "
+                            "whole; save this model elsewhere")
     if target.is_dir() and not is_model_dir(target) and not _is_run_only(target):
         raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
 

@@ -102,12 +102,14 @@ ClassWeight = Annotated[
 ]
 
 
-def _columns(value: str | None) -> list[str] | None:
+def _columns(value: str | None, option: str | None = None) -> list[str] | None:
+    """The names in a comma-separated option; `option` names the option when they are models, not columns."""
     if value is None:
         return None
     columns = [c.strip() for c in value.split(",") if c.strip()]
     if not columns:
-        raise ConfigError(f"no column names in {value!r}")
+        raise ConfigError(f"{option} needs at least one model name, got {value!r}" if option
+                          else f"no column names in {value!r}")
     return columns
 
 
@@ -129,7 +131,7 @@ def _field_options(
 
 def _ensemble_options(models: list[str], members: str | None, method: str | None) -> dict:
     """The ensemble's `members` / `method` settings from --members / --method ({} when neither is given)."""
-    given = {k: v for k, v in dict(members=_columns(members), method=method).items() if v is not None}
+    given = {k: v for k, v in dict(members=_columns(members, "--members"), method=method).items() if v is not None}
     if given and "ensemble" not in models:
         flags = " and ".join(f"--{k}" for k in given)
         raise ConfigError(f"{flags} {'apply' if len(given) > 1 else 'applies'} to --model ensemble only, "
@@ -175,14 +177,25 @@ def _model_params(model: str, params: dict, options: dict, members: str | None, 
     if model != "ensemble":
         _check_named_options(options, [model], f"model {model} does not take it")
         return {**params, **options}
-    from prodcat.leaderboard import split_shared_params
+    names = _ensemble_members(params)
+    _check_named_options(options, names, f"no member of the ensemble ({', '.join(names)}) takes it")
+    return _with_member_options(params, options)
+
+
+def _ensemble_members(params: dict) -> list[str]:
+    """The member names of an ensemble with these settings (its default members when they name none)."""
     from prodcat.models import create_model
 
-    names = create_model("ensemble", **{k: v for k, v in params.items() if k == "members"}).get_params()["members"]
-    _check_named_options(options, names, f"no member of the ensemble ({', '.join(names)}) takes it")
+    return create_model("ensemble", **{k: v for k, v in params.items() if k == "members"}).get_params()["members"]
+
+
+def _with_member_options(params: dict, options: dict) -> dict:
+    """An ensemble's settings with each named option given to the members that have that setting."""
+    from prodcat.leaderboard import split_shared_params
+
     member_params = {name: dict(settings) for name, settings in (params.get("member_params") or {}).items()}
     own_value = """--param member_params='{"NAME": {"SETTING": VALUE}}'"""
-    for name, settings in split_shared_params(list(dict.fromkeys(names)), options, own_value).items():
+    for name, settings in split_shared_params(list(dict.fromkeys(_ensemble_members(params))), options, own_value).items():
         if settings:
             member_params[name] = {**member_params.get(name, {}), **settings}
     return {**params, "member_params": member_params}
@@ -704,9 +717,9 @@ def leaderboard(
 ):
     """Train several models on one split and compare them: macro-F1, accuracy, speed, size."""
     from prodcat.catalog.fields import resolve_fields
-    from prodcat.leaderboard import leaderboard as run_leaderboard, render, split_shared_params
+    from prodcat.leaderboard import leaderboard as run_leaderboard, model_settings, render, split_shared_params
 
-    names = _columns(models)
+    names = _columns(models, "--models")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
                              image_col, image_root)
     mapping = resolve_fields(preset, config, **options)
@@ -722,8 +735,15 @@ def leaderboard(
             shared[key] = value
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
                                    checkpoint=checkpoint).items() if v is not None}
-    _check_named_options(given, names, f"none of {', '.join(names)} takes it")
-    shared.update(given)
+    # As with train, a named option also goes to the ensemble's members that have it.
+    members_of_ensemble = _ensemble_members(own.get("ensemble", {})) if "ensemble" in names and given else []
+    _check_named_options(given, names + members_of_ensemble, f"none of {', '.join(names)} takes it")
+    to_members = {k: v for k, v in given.items() if any(k in model_settings(m) for m in members_of_ensemble)}
+    if to_members:
+        # a checkpoint for a listed bert and an image-pretrained member would be read two ways
+        split_shared_params(list(dict.fromkeys([n for n in names if n != "ensemble"] + members_of_ensemble)), given)
+        own["ensemble"] = _with_member_options(own.get("ensemble", {}), to_members)
+    shared.update({k: v for k, v in given.items() if k not in to_members or any(k in model_settings(n) for n in names)})
     params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
     board = run_leaderboard(
         data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,
