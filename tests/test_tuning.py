@@ -269,3 +269,22 @@ def test_cli_ctrl_c_says_where_the_best_so_far_is(tmp_path, monkeypatch, capsys)
     assert code == 130
     assert err.strip().startswith("prodcat: interrupted; after 1 trial; the best so far (trial 0, validation ")
     assert err.strip().endswith(f"is saved in {out}") and (out / "manifest.json").is_file()
+
+
+def test_a_later_trial_whose_draws_the_fixed_settings_refuse_is_skipped_not_the_end(monkeypatch, tmp_path):
+    # The whole search ended with that trial's error, losing the finished ones:
+    # here a fixed d_model=6 that a drawn num_heads of 4 does not divide.
+    from prodcat import tuning
+
+    draws = iter([2, 4, 2])
+
+    def space(trial):  # the draws, in order, as a sampler might make them
+        return {"num_heads": next(draws), "epochs": 1}
+
+    monkeypatch.setitem(tuning.SEARCH_SPACES, "transformer", space)
+    clf, summary = tune(DEMO, model="transformer", trials=3, seed=0, quiet=True,
+                        params={"d_model": 6, "num_layers": 1, "feedforward_size": 8, "num_threads": 1},
+                        out=tmp_path / "best", **FIELDS)
+    assert [row["trial"] for row in summary["history"]] == [0, 2]
+    assert summary["skipped_trials"] == [1] and summary["stopped_by"] == "trials"
+    assert summary["best"]["params"]["num_heads"] == 2 and (tmp_path / "best" / "tuning" / "trials.csv").exists()

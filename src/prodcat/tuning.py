@@ -205,6 +205,12 @@ def tune(
     stopped, every trial's row and the best trial (params, validation and
     test headline metrics).
 
+    A setting refused in the first trial (a bad fixed setting, a catalog too
+    small) ends the search as that error. Once a trial has finished, a trial
+    whose drawn settings are refused together with the fixed ones is skipped
+    with a warning (its number in `skipped_trials`) and counts against the
+    trial budget.
+
     Ctrl-C once a trial has finished keeps the search's work: the best model
     so far is saved to `out` as usual (stopped_by "interrupted"), then
     `prodcat.errors.Interrupted` is raised, its `result` holding what tune
@@ -249,6 +255,7 @@ def tune(
     kept: dict[str, Any] = {}
 
     failed: list[ProdcatError] = []
+    skipped: list[int] = []  # trials whose draws the settings refused, after one had finished
     interrupted = False  # by Ctrl-C, in a trial or between two
 
     def objective(trial: Any) -> float:
@@ -256,6 +263,12 @@ def tune(
         try:
             return run_trial(trial)
         except ProdcatError as exc:
+            if rows:
+                # Settings that worked refuse this trial's draws (a fixed d_model that the drawn num_heads
+                # does not divide): the search goes on, and the finished trials stay.
+                skipped.append(trial.number)
+                say.warn(f"trial {trial.number} skipped: {exc}")
+                raise optuna.TrialPruned() from None
             # A user's mistake (a bad setting, a catalog too small) ends the
             # search as one line: raised through Optuna, it would first be
             # logged with Optuna's traceback. Pruned trials are not logged.
@@ -320,12 +333,13 @@ def tune(
 
     best: Any = kept["clf"]
     stopped_by = ("interrupted" if interrupted else
-                  "trials" if trials is not None and len(rows) >= trials else "timeout")
+                  "trials" if trials is not None and len(rows) + len(skipped) >= trials else "timeout")
     summary = {
         "model": model,
         "objective": OBJECTIVE,
         "seed": seed,
         "trials": len(rows),
+        "skipped_trials": skipped,
         "stopped_by": stopped_by,
         "seconds": round(seconds, 2),
         "best": {
