@@ -122,6 +122,12 @@ def test_multi_label_counts_per_label():
     assert report["conflicts"]["texts"] == 1
     assert report["conflicts"]["examples"][0]["labels"] == {"linen|men|summer": 1, "men|summer": 1}
     assert report["long_tail"]["classes_for_50pct"] == 2  # 5 of 8 label uses
+    out = io.StringIO()
+    render_inspection(report, Console(file=out, width=100))
+    tail = out.getvalue()[out.getvalue().index("Long tail"):]
+    # a tag's count is the products carrying it; the column sums label uses, not products
+    assert "fewer than 5 products" in tail and "fewer than 5 labels" not in tail
+    assert [w for w in tail.splitlines()[1].split() if w.isalpha()] == ["Classes", "Labels"]
 
 
 def test_unlabelled_catalog_skips_label_sections():

@@ -329,10 +329,11 @@ def render_inspection(report: dict, console: Console) -> None:
             _say(console, f"Labels per product: mean {_n(lpp['mean'])}, max {_n(lpp['max'])}")
 
         tail = report["long_tail"]
-        table = _table("\nLong tail", "", "Classes", "Products")
+        # a tag's count is the products carrying it; what the classes hold together is label uses
+        table = _table("\nLong tail", "", "Classes", unit.capitalize())
         for limit in (5, 10):
             row = tail[f"under_{limit}"]
-            _row(table, f"fewer than {limit} {unit}", _n(row["classes"]), _n(row["products"]))
+            _row(table, f"fewer than {limit} products", _n(row["classes"]), _n(row["products"]))
         _row(table, f"classes holding 50% of {unit}", _n(tail["classes_for_50pct"]), "")
         _row(table, f"classes holding 80% of {unit}", _n(tail["classes_for_80pct"]), "")
         _row(table, "imbalance (largest / smallest)", _n(tail["imbalance_ratio"]), "")
