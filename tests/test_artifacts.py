@@ -468,3 +468,17 @@ def test_an_ensemble_member_setting_that_does_not_fit_names_the_state_file(tmp_p
         Categorizer.load(model_dir)
     assert str(caught.value) == (f"{model_dir} has an inconsistent manifest or model state: {STATE} members[1].params: "
                                  "bow setting 'dim' is 1000000000000 but the saved weights say 8")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("word_ngrams", [3, 3], "tfidf-linear setting 'word_ngrams' is [3, 3] but the saved vocabulary holds terms of "
+                            "1 to 2 words"),
+    ("char_ngrams", [1, 3], "tfidf-linear setting 'char_ngrams' is [1, 3] but the saved vocabulary holds terms of "
+                            "2 to 5 characters"),
+])
+def test_an_ngram_range_that_cannot_make_the_saved_terms_is_refused(fitted, tmp_path, key, value, expected):
+    # It used to load, and then never count the terms outside the range: predictions from part of the features.
+    model_dir = _edited(fitted.save(tmp_path / "m"), lambda m: m["model"]["params"].update({key: value}))
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value) == f"{model_dir / MANIFEST}: {expected}"
