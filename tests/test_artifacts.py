@@ -399,6 +399,11 @@ SETTINGS_THAT_DO_NOT_FIT = {
     "bow hidden huge": ("bow", "hidden", 10**12, "bow setting 'hidden' is 1000000000000 but the saved weights say 4"),
     "bow hidden layer dropped": ("bow", "hidden", 0, "bow setting 'hidden' is 0 but the saved weights say 4"),
     "bow dim past torch's sizes": ("bow", "dim", 10**30, "bow setting 'dim' is " + "1" + "0" * 30),
+    # no weight shows these: the n-grams would be hashed to other rows, silently
+    "bow buckets": ("bow", "buckets", 1 << 13, "bow setting 'buckets' is 8192 but the saved n-gram rows were hashed "
+                    "with 4096"),
+    "bow case kept": ("bow", "lowercase", False, "bow setting 'lowercase' is false but the saved n-gram rows were "
+                      "hashed with true"),
     "lstm wider": ("lstm", "hidden_size", 16, "lstm setting 'hidden_size' is 16 but the saved weights say 8"),
     "lstm one direction": ("lstm", "bidirectional", False,
                            "lstm setting 'bidirectional' is false but the saved weights say true"),
@@ -482,3 +487,17 @@ def test_an_ngram_range_that_cannot_make_the_saved_terms_is_refused(fitted, tmp_
     with pytest.raises(ModelDirError) as caught:
         Categorizer.load(model_dir)
     assert str(caught.value) == f"{model_dir / MANIFEST}: {expected}"
+
+
+def test_a_bow_model_saved_before_its_hashing_settings_were_kept_still_loads(tiny_networks, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "bow"
+    shutil.copytree(tiny_networks["bow"], model_dir)
+
+    def saved_before(state):
+        del state["preprocessor"]["hashing"]
+
+    _rewritten(model_dir, edit_state=saved_before)
+    products = ["red oxford shirt", "steel chef knife"]
+    assert Categorizer.load(model_dir).predict(products) == Categorizer.load(tiny_networks["bow"]).predict(products)
