@@ -501,3 +501,24 @@ def test_a_bow_model_saved_before_its_hashing_settings_were_kept_still_loads(tin
     _rewritten(model_dir, edit_state=saved_before)
     products = ["red oxford shirt", "steel chef knife"]
     assert Categorizer.load(model_dir).predict(products) == Categorizer.load(tiny_networks["bow"]).predict(products)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("edit, fragment", [
+    ({"hidden_size": 10**12}, "Storage size calculation overflowed"),
+    ({"num_hidden_layers": 10**9}, "it would be far larger than the saved weights"),
+])
+def test_a_saved_network_config_edited_to_a_huge_size_fails_with_one_line(tmp_path, edit, fragment):
+    # bert's architecture is in model_state.json: an edit (checksum redone) used to
+    # reach torch's allocator, or loop building a billion layers.
+    from tiny_bert import tiny_checkpoint
+
+    params = {"checkpoint": tiny_checkpoint(), "epochs": 1, "batch_size": 16, "num_threads": 1}
+    model = Categorizer(model="bert", params=params, quiet=True, **FORMATS["single"]).fit(tiny_frame(4))
+    model_dir = _rewritten(model.save(tmp_path / "m"),
+                           edit_state=lambda state: state["network_config"]["config"].update(edit))
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    message = str(caught.value)
+    assert message.startswith(f"{model_dir} has an inconsistent manifest or model state: bert: the saved network "
+                              "cannot be built (") and fragment in message and "\n" not in message

@@ -136,7 +136,7 @@ class _OperationBudget(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         self.left -= 1
         if self.left < 0:
-            raise _TooManyOperations("they make a network far larger than the saved weights")
+            raise _TooManyOperations("it would be far larger than the saved weights")
         return func(*args, **(kwargs or {}))
 
 
@@ -210,7 +210,7 @@ def check_settings_fit_weights(model: TorchModel, arrays: dict[str, np.ndarray])
     saved = {key: tuple(np.shape(array)) for key, array in arrays.items()}
     try:
         expected: dict[str, tuple[int, ...]] | None = _network_shapes(model, len(saved))
-    except ProdcatError:
+    except (ProdcatError, KeyError):  # a saved state that lacks an entry says so in from_state
         raise
     except Exception as exc:  # a size past torch's limits (2**63 elements), or far too many layers
         expected, failure = None, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -237,8 +237,10 @@ def check_settings_fit_weights(model: TorchModel, arrays: dict[str, np.ndarray])
             shaping.append(key)
     described = ", ".join(f"{key!r} is {json.dumps(model.settings[key])}" for key in shaping)
     if expected is None:
-        raise SavedSettingsError(f"{name} settings cannot build the network ({failure})"
-                                 + (f"; the settings that decide its size: {described}" if shaping else ""))
+        if not shaping:  # no setting changes that: the saved state describes a network that cannot be built
+            raise ModelDirError(f"{name}: the saved network cannot be built ({failure})")
+        raise SavedSettingsError(f"{name} settings cannot build the network ({failure}); "
+                                 f"the settings that decide its size: {described}")
     difference = _first_difference(expected, saved)
     if not shaping:
         # nothing in the settings shapes it: the saved state and weights disagree
