@@ -360,3 +360,175 @@ def test_a_save_killed_mid_swap_keeps_the_previous_model_and_loading_says_where(
     fitted.save(model_dir)
     assert aside.is_dir()
     Categorizer.load(aside)
+
+
+# --- settings edited by hand in the manifest -------------------------------------------
+#
+# The manifest is not covered by a checksum, so anyone can change model.params. The
+# network used to be built from them before the weights were compared with it: a huge
+# size ended in torch's allocator (a traceback), a huge layer count in a build that never ended.
+
+TINY_NETWORKS = {
+    "bow": {"dim": 8, "hidden": 4, "buckets": 1 << 12, "minn": 0},
+    "lstm": {"embedding_dim": 8, "hidden_size": 8, "dense_size": 8, "embedding_init": "random"},
+    "cnn": {"embedding_dim": 8, "filters": 8, "kernel_sizes": [1, 2]},
+    "image-cnn": {"image_size": 16, "width": 0.25, "augment": False},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_networks(tmp_path_factory):
+    """A saved model of each kind in TINY_NETWORKS, trained for one epoch on a few products."""
+    from tiny_catalogs import tiny_image_frame
+
+    root = tmp_path_factory.mktemp("networks")
+    saved = {}
+    for name, params in TINY_NETWORKS.items():
+        settings = {**params, "epochs": 1, "batch_size": 8, "num_threads": 1}
+        if name.startswith("image"):
+            frame = tiny_image_frame(root / "photos", n_per_class=4)
+            images = {"image_col": "image", "image_root": str(root / "photos")}
+        else:
+            frame, images = tiny_frame(4), {}
+        model = Categorizer(model=name, params=settings, quiet=True, **FORMATS["single"], **images).fit(frame)
+        saved[name] = model.save(root / name)
+    return saved
+
+
+def _with_setting(tiny_networks, tmp_path, name, key, value):
+    """A copy of the saved `name` model whose manifest says `key` is `value`."""
+    import shutil
+
+    model_dir = tmp_path / name
+    shutil.copytree(tiny_networks[name], model_dir)
+    return _edited(model_dir, lambda m: m["model"]["params"].update({key: value}))
+
+
+SETTINGS_THAT_DO_NOT_FIT = {
+    "bow dim huge": ("bow", "dim", 10**12, "bow setting 'dim' is 1000000000000 but the saved weights say 8"),
+    "bow hidden huge": ("bow", "hidden", 10**12, "bow setting 'hidden' is 1000000000000 but the saved weights say 4"),
+    "bow hidden layer dropped": ("bow", "hidden", 0, "bow setting 'hidden' is 0 but the saved weights say 4"),
+    "bow dim past torch's sizes": ("bow", "dim", 10**30, "bow setting 'dim' is " + "1" + "0" * 30),
+    # no weight shows these: the n-grams would be hashed to other rows, silently
+    "bow buckets": ("bow", "buckets", 1 << 13, "bow setting 'buckets' is 8192 but the saved n-gram rows were hashed "
+                    "with 4096"),
+    "bow case kept": ("bow", "lowercase", False, "bow setting 'lowercase' is false but the saved n-gram rows were "
+                      "hashed with true"),
+    "lstm wider": ("lstm", "hidden_size", 16, "lstm setting 'hidden_size' is 16 but the saved weights say 8"),
+    "lstm one direction": ("lstm", "bidirectional", False,
+                           "lstm setting 'bidirectional' is false but the saved weights say true"),
+    "cnn fewer filters": ("cnn", "filters", 7, "cnn setting 'filters' is 7 but the saved weights say 8"),
+    "image-cnn wider": ("image-cnn", "width", 0.5, "image-cnn settings do not fit the saved weights ('width' is 0.5): "
+                        "weight 'net.features.0.0.weight' has shape (8, 3, 3, 3), the settings make (16, 3, 3, 3)"),
+}
+
+
+@pytest.mark.parametrize("case", SETTINGS_THAT_DO_NOT_FIT)
+def test_a_setting_that_does_not_fit_the_saved_weights_is_named_with_its_file(tiny_networks, tmp_path, case):
+    name, key, value, expected = SETTINGS_THAT_DO_NOT_FIT[case]
+    model_dir = _with_setting(tiny_networks, tmp_path, name, key, value)
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    message = str(caught.value)
+    assert message.startswith(f"{model_dir / MANIFEST}: {expected}") and "\n" not in message
+
+
+@pytest.mark.timeout(30)
+def test_a_huge_layer_count_is_refused_without_building_the_layers(tiny_networks, tmp_path):
+    # On the meta device a billion layers cost no memory, but making them would still take days.
+    model_dir = _with_setting(tiny_networks, tmp_path, "lstm", "num_layers", 10**9)
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value) == (f"{model_dir / MANIFEST}: lstm setting 'num_layers' is 1000000000 "
+                                 "but the saved weights say 1")
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("8", "bow: dim must be an integer, got '8'"),
+    (1.5, "bow: dim must be an integer, got 1.5"),
+    (-3, "bow: dim must be at least 1, got -3"),
+])
+def test_a_setting_of_the_wrong_kind_is_named_with_its_file(tiny_networks, tmp_path, value, fragment):
+    model_dir = _with_setting(tiny_networks, tmp_path, "bow", "dim", value)
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value) == f"{model_dir / MANIFEST}: {fragment}"
+
+
+def test_predict_with_a_huge_setting_is_one_line_and_writes_nothing(tiny_networks, tmp_path, capsys):
+    from cli_runner import run
+
+    model_dir = _with_setting(tiny_networks, tmp_path, "bow", "dim", 10**12)
+    catalog = tmp_path / "new.csv"
+    tiny_frame(2).drop(columns=["leaf", "category", "tags"]).to_csv(catalog, index=False)
+    code, out, err = run(capsys, "predict", model_dir, "--data", catalog, "--out", tmp_path / "p.csv", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {model_dir / MANIFEST}: bow setting 'dim' is 1000000000000 but the saved weights say 8"
+    ]
+    assert not (tmp_path / "p.csv").exists()
+
+
+
+def test_an_ensemble_member_setting_that_does_not_fit_names_the_state_file(tmp_path):
+    # A member's settings are kept in model_state.json, beside its state, not in the manifest.
+    params = {"members": ["tfidf-linear", "bow"], "method": "average",
+              "member_params": {"bow": {**TINY_NETWORKS["bow"], "epochs": 1, "num_threads": 1}}}
+    model = Categorizer(model="ensemble", params=params, quiet=True, **FORMATS["single"]).fit(tiny_frame(4))
+
+    def huge_dim(state):
+        state["members"][1]["params"]["dim"] = 10**12
+
+    model_dir = _rewritten(model.save(tmp_path / "m"), edit_state=huge_dim)
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value) == (f"{model_dir} has an inconsistent manifest or model state: {STATE} members[1].params: "
+                                 "bow setting 'dim' is 1000000000000 but the saved weights say 8")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("word_ngrams", [3, 3], "tfidf-linear setting 'word_ngrams' is [3, 3] but the saved vocabulary holds terms of "
+                            "1 to 2 words"),
+    ("char_ngrams", [1, 3], "tfidf-linear setting 'char_ngrams' is [1, 3] but the saved vocabulary holds terms of "
+                            "2 to 5 characters"),
+])
+def test_an_ngram_range_that_cannot_make_the_saved_terms_is_refused(fitted, tmp_path, key, value, expected):
+    # It used to load, and then never count the terms outside the range: predictions from part of the features.
+    model_dir = _edited(fitted.save(tmp_path / "m"), lambda m: m["model"]["params"].update({key: value}))
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value) == f"{model_dir / MANIFEST}: {expected}"
+
+
+def test_a_bow_model_saved_before_its_hashing_settings_were_kept_still_loads(tiny_networks, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "bow"
+    shutil.copytree(tiny_networks["bow"], model_dir)
+
+    def saved_before(state):
+        del state["preprocessor"]["hashing"]
+
+    _rewritten(model_dir, edit_state=saved_before)
+    products = ["red oxford shirt", "steel chef knife"]
+    assert Categorizer.load(model_dir).predict(products) == Categorizer.load(tiny_networks["bow"]).predict(products)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("edit, fragment", [
+    ({"hidden_size": 10**12}, "Storage size calculation overflowed"),
+    ({"num_hidden_layers": 10**9}, "it would be far larger than the saved weights"),
+])
+def test_a_saved_network_config_edited_to_a_huge_size_fails_with_one_line(tmp_path, edit, fragment):
+    # bert's architecture is in model_state.json: an edit (checksum redone) used to
+    # reach torch's allocator, or loop building a billion layers.
+    from tiny_bert import tiny_checkpoint
+
+    params = {"checkpoint": tiny_checkpoint(), "epochs": 1, "batch_size": 16, "num_threads": 1}
+    model = Categorizer(model="bert", params=params, quiet=True, **FORMATS["single"]).fit(tiny_frame(4))
+    model_dir = _rewritten(model.save(tmp_path / "m"),
+                           edit_state=lambda state: state["network_config"]["config"].update(edit))
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    message = str(caught.value)
+    assert message.startswith(f"{model_dir} has an inconsistent manifest or model state: bert: the saved network "
+                              "cannot be built (") and fragment in message and "\n" not in message

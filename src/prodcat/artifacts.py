@@ -8,7 +8,10 @@
 
 Loading reads JSON and safetensors only: nothing in the directory is ever
 unpickled or executed. It refuses a manifest that lacks what loading relies
-on (`check_manifest`) and model files that do not match their checksums. Saving builds the directory beside its target and
+on (`check_manifest`) and model files that do not match their checksums; the
+manifest's settings, which no checksum covers, are checked against the saved
+weights by the model before it builds anything (`TorchModel.from_state`).
+Saving builds the directory beside its target and
 swaps it in, so a crash leaves the previous model or nothing, never half one.
 """
 

@@ -31,7 +31,8 @@ import pandas as pd
 
 from prodcat import __version__
 from prodcat.artifacts import (
-    RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir, write_model_dir,
+    MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir,
+    write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.load import (
@@ -49,7 +50,7 @@ from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, has_catalog_suffix, read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
-from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError
+from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message
@@ -1281,6 +1282,9 @@ class Categorizer:
             if review_confidence.ndim != 1 or review_confidence.shape != review_correct.shape:
                 raise ModelDirError(f"review confidences have shape {review_confidence.shape} and their correctness "
                                     f"{review_correct.shape}, expected one length for both")
+        except SavedSettingsError as exc:
+            # the settings a model was built with are the manifest's model.params
+            raise ModelDirError(f"{Path(path) / MANIFEST}: {exc}") from None
         except ProdcatError as exc:
             # a model's own message (a weight of the wrong shape for the
             # manifest's classes, ...) does not know which directory it reads

@@ -36,6 +36,14 @@ class ModelDirError(ProdcatError):
     """A model directory is missing, incomplete, corrupt or in a newer model format."""
 
 
+class SavedSettingsError(ModelDirError):
+    """A model's saved settings are invalid or do not fit its saved weights (a hand-edited manifest).
+
+    The model knows the setting but not the file it was read from: whoever
+    read the settings puts the file in front of the message.
+    """
+
+
 class UnknownModelError(ConfigError):
     """No model is registered under the requested name."""
 

@@ -31,6 +31,7 @@ Why it is fast:
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from typing import Any, Sequence
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 from prodcat.catalog.products import Products
-from prodcat.errors import ConfigError
+from prodcat.errors import ConfigError, SavedSettingsError
 from prodcat.models import register
 from prodcat.models.torch_base import TorchModel, check_probability_below_one
 from prodcat.training.trainer import use_all_cores
@@ -229,6 +230,10 @@ class BagNetwork(torch.nn.Module):
 # --- the model ---------------------------------------------------------------------
 
 
+#: the settings that decide which embedding row an n-gram is hashed to, saved with the rows
+HASHING_SETTINGS = ("word_ngrams", "minn", "maxn", "buckets", "lowercase")
+
+
 @register("bow")
 class BagOfNgrams(TorchModel):
     """fastText-style classifier: averaged embeddings of hashed word and character n-grams.
@@ -348,11 +353,22 @@ class BagOfNgrams(TorchModel):
         return {"rows": int(len(self.seen_buckets))}
 
     def preprocessor_state(self) -> dict[str, Any]:
-        return {"hash": "poly64-fmix64-v1", "seen_buckets": self.seen_buckets.tolist()}
+        hashing = {key: self.settings[key] for key in HASHING_SETTINGS}
+        return {"hash": "poly64-fmix64-v1", "seen_buckets": self.seen_buckets.tolist(), "hashing": hashing}
 
     def load_preprocessor(self, state: dict[str, Any]) -> None:
         if state.get("hash") != "poly64-fmix64-v1":
             raise ConfigError(f"bow: unknown n-gram hash {state.get('hash')!r}; this model needs another prodcat")
+        # The weights do not show these (an n-gram hashed otherwise just finds
+        # another row): a hand-edited one would predict from the wrong rows.
+        # Models saved before they were kept have no "hashing".
+        hashing = state.get("hashing") or {}
+        for key, saved in hashing.items():
+            if key == "maxn" and hashing.get("minn") == self.settings["minn"] == 0:
+                continue  # no character n-grams: their longest length means nothing
+            if key in HASHING_SETTINGS and self.settings[key] != saved:
+                raise SavedSettingsError(f"bow setting {key!r} is {json.dumps(self.settings[key])} but the saved "
+                                         f"n-gram rows were hashed with {json.dumps(saved)}")
         self._set_rows(np.asarray(state["seen_buckets"], dtype=np.int64))
 
     # --- prediction ------------------------------------------------------------------

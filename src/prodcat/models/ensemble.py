@@ -65,12 +65,13 @@ from typing import Any
 
 import numpy as np
 
+from prodcat.artifacts import STATE
 from prodcat.calibration import apply_calibration, calibrate_scores, checked_calibration, identity_calibration
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Products
 from prodcat.catalog.split import grouped_folds
 from prodcat.console import Reporter
-from prodcat.errors import ConfigError, ModelDirError
+from prodcat.errors import ConfigError, ModelDirError, SavedSettingsError
 from prodcat.labels import LabelSpace
 from prodcat.models import create_model, get_model_class, register
 from prodcat.models.base import CategorizerModel, FitContext
@@ -891,9 +892,13 @@ class Ensemble(CategorizerModel):
                 prefix = f"member{i}."
                 member_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
                 member_cls = get_model_class(saved_member["name"])
-                model.members_.append(
-                    member_cls.from_state(saved_member["params"], saved_member["state"], member_arrays, label_space)
-                )
+                try:
+                    member = member_cls.from_state(saved_member["params"], saved_member["state"], member_arrays,
+                                                   label_space)
+                except SavedSettingsError as exc:
+                    # a member's settings are kept in the state file, not in the manifest
+                    raise ModelDirError(f"{STATE} members[{i}].params: {exc}") from None
+                model.members_.append(member)
             if state["method"] == "average":
                 weights = np.asarray(state["weights"], np.float64)
                 if weights.shape != (len(model._specs),):

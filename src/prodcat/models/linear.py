@@ -43,7 +43,7 @@ from sklearn.svm import LinearSVC
 
 from prodcat.calibration import checked_calibration, fit_platt, fit_temperature
 from prodcat.catalog.products import Products
-from prodcat.errors import ConfigError, ModelDirError
+from prodcat.errors import ConfigError, ModelDirError, SavedSettingsError
 from prodcat.labels import LabelSpace
 from prodcat.models import register
 from prodcat.models.base import CategorizerModel, FitContext
@@ -135,6 +135,24 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- features -------------------------------------------------------------
+
+
+def _check_ngrams_fit_terms(analyzer: str, ngrams: tuple[int, int], terms: list[str]) -> None:
+    """A SavedSettingsError unless every saved term is an n-gram the setting makes.
+
+    Terms the setting cannot make would never be counted again: a model loaded
+    with a hand-edited range would predict from part of its features, silently.
+    """
+    if analyzer == "word":
+        key, unit, lengths = "word_ngrams", "words", [term.count(" ") + 1 for term in terms]
+    else:
+        # char_wb keeps a padded word shorter than the lowest n whole (" a "): no
+        # lower bound can be read from those
+        key, unit = "char_ngrams", "characters"
+        lengths = [len(term) for term in terms if len(term) >= ngrams[0] or not (term[:1] == term[-1:] == " ")]
+    if lengths and not ngrams[0] <= min(lengths) <= max(lengths) <= ngrams[1]:
+        raise SavedSettingsError(f"tfidf-linear setting {key!r} is {list(ngrams)} but the saved vocabulary holds "
+                                 f"terms of {min(lengths)} to {max(lengths)} {unit}")
 
 
 class _Block:
@@ -500,8 +518,11 @@ class TfidfLinear(CategorizerModel):
     def from_state(
         cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
     ) -> TfidfLinear:
-        model = cls(**params)
-        p = resolve_params(model.params)
+        try:
+            model = cls(**params)
+            p = resolve_params(model.params)
+        except ConfigError as exc:
+            raise SavedSettingsError(str(exc)) from None
         try:
             if state.get("version") != STATE_VERSION:
                 raise ModelDirError(f"tfidf-linear: state version {state.get('version')!r} is not {STATE_VERSION}")
@@ -509,6 +530,7 @@ class TfidfLinear(CategorizerModel):
             for i, block in enumerate(state["blocks"]):
                 analyzer = block["analyzer"]
                 ngrams = p["word_ngrams"] if analyzer == "word" else p["char_ngrams"]
+                _check_ngrams_fit_terms(analyzer, ngrams, block["terms"])
                 idf = np.asarray(arrays[f"idf_{i}"], dtype=np.float32)
                 if len(idf) != len(block["terms"]):
                     raise ModelDirError(f"tfidf-linear: block {i} has {len(block['terms'])} terms but {len(idf)} idf")

@@ -56,14 +56,17 @@ path, a plain sigmoid for multi-label).
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from prodcat.calibration import apply_calibration, calibrate_scores, checked_calibration, identity_calibration
 from prodcat.catalog.products import Products
-from prodcat.errors import ConfigError, ModelDirError
+from prodcat.errors import ConfigError, ModelDirError, ProdcatError, SavedSettingsError
 from prodcat.labels import LabelSpace
 from prodcat.models.base import CategorizerModel, FitContext
 from prodcat.training.callbacks import Callback
@@ -116,6 +119,133 @@ def check_probability_below_one(model: str, key: str, value: Any) -> None:
     """A ConfigError unless `value` is a number in [0, 1): a dropout rate, which at 1 would zero every unit."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ConfigError(f"{model}: {key} must be a number in [0, 1), got {value!r}")
+
+
+class _TooManyOperations(RuntimeError):
+    pass
+
+
+class _OperationBudget(TorchFunctionMode):
+    """Stops a build after `limit` torch calls: on the meta device a layer count of
+    10**9 allocates nothing, but would still loop for days making the layers."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.left = limit
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooManyOperations("it would be far larger than the saved weights")
+        return func(*args, **(kwargs or {}))
+
+
+def _network_shapes(model: TorchModel, n_saved: int) -> dict[str, tuple[int, ...]]:
+    """The shape of every parameter and buffer of the network `model` builds, allocating none.
+
+    Raises what building raises: a size past torch's limits is a RuntimeError,
+    and so is a network that takes far more torch calls to build than one of
+    `n_saved` arrays (the registered models take at most 10 per array).
+    """
+    with torch.device("meta"), _OperationBudget(100 + 20 * n_saved):
+        network = model.build_network(model.n_classes)
+    return {key: tuple(tensor.shape) for key, tensor in network.state_dict().items()}
+
+
+def _shapes_with(model: TorchModel, n_saved: int, key: str, value: Any) -> dict[str, tuple[int, ...]] | None:
+    """`_network_shapes` with one setting changed, or None when no network can be built that way."""
+    trial = copy.copy(model)
+    trial.settings = {**model.settings, key: value}
+    try:
+        return _network_shapes(trial, n_saved)
+    except Exception:  # an unbuildable trial value is only a value that does not fit
+        return None
+
+
+def _another_value(value: Any) -> Any:
+    """A value of the same kind as a setting's, for finding out whether the setting shapes the network."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value * 2 + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.5  # stays a valid rate (dropout) when the setting is one
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return [*value, value[-1] + 1]
+    return None
+
+
+def _first_difference(expected: dict[str, tuple[int, ...]], saved: dict[str, tuple[int, ...]]) -> str:
+    for key in sorted(set(expected) | set(saved)):
+        if key not in saved:
+            return f"the settings make weight {key!r}, which is not saved"
+        if key not in expected:
+            return f"weight {key!r} is saved but the settings make none"
+        if expected[key] != saved[key]:
+            return f"weight {key!r} has shape {saved[key]}, the settings make {expected[key]}"
+    return ""
+
+
+def _values_to_try(value: Any, default: Any, sizes: list[int]) -> list[Any]:
+    """What a setting may have been when the weights were saved: the other truth
+    value of a flag; for a count, its default and every size the saved arrays have."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        tried = ([default] if isinstance(default, int) and not isinstance(default, bool) else []) + sizes
+        return [v for v in dict.fromkeys(tried) if v != value]
+    return []
+
+
+def check_settings_fit_weights(model: TorchModel, arrays: dict[str, np.ndarray]) -> None:
+    """A SavedSettingsError naming the setting unless the network `model`'s settings build fits `arrays`.
+
+    The network is built on torch's meta device, so a setting of 10**12 costs
+    nothing. When it does not fit, each setting that shapes the network is
+    tried at the values it may have been saved with (`_values_to_try`): the one
+    that alone makes the weights fit is named, with the value they say it had.
+    Otherwise the settings that shape the network are named.
+    """
+    name = model.name or type(model).__name__
+    saved = {key: tuple(np.shape(array)) for key, array in arrays.items()}
+    try:
+        expected: dict[str, tuple[int, ...]] | None = _network_shapes(model, len(saved))
+    except (ProdcatError, KeyError):  # a saved state that lacks an entry says so in from_state
+        raise
+    except Exception as exc:  # a size past torch's limits (2**63 elements), or far too many layers
+        expected, failure = None, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if expected == saved:
+        return
+    defaults = model.all_defaults()
+    sizes = sorted({size for shape in saved.values() for size in shape})
+    shaping = []
+    for key, value in model.settings.items():
+        other = _another_value(value)
+        if other is None:
+            continue
+        changed = _shapes_with(model, len(saved), key, other)
+        if expected is not None and changed == expected:
+            continue  # the network does not depend on this setting
+        built = changed is not None
+        for candidate in _values_to_try(value, defaults.get(key), sizes):
+            shapes = _shapes_with(model, len(saved), key, candidate)
+            if shapes == saved:
+                raise SavedSettingsError(f"{name} setting {key!r} is {json.dumps(value)} but the saved weights "
+                                         f"say {json.dumps(candidate)}")
+            built = built or shapes is not None
+        if built:
+            shaping.append(key)
+    described = ", ".join(f"{key!r} is {json.dumps(model.settings[key])}" for key in shaping)
+    if expected is None:
+        if not shaping:  # no setting changes that: the saved state describes a network that cannot be built
+            raise ModelDirError(f"{name}: the saved network cannot be built ({failure})")
+        raise SavedSettingsError(f"{name} settings cannot build the network ({failure}); "
+                                 f"the settings that decide its size: {described}")
+    difference = _first_difference(expected, saved)
+    if not shaping:
+        # nothing in the settings shapes it: the saved state and weights disagree
+        raise ModelDirError(f"{name}: saved weights do not fit the network: {difference}")
+    raise SavedSettingsError(f"{name} settings do not fit the saved weights ({described}): {difference}")
 
 
 class TorchModel(CategorizerModel):
@@ -400,7 +530,10 @@ class TorchModel(CategorizerModel):
     def from_state(
         cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
     ) -> TorchModel:
-        model = cls(**params)
+        try:
+            model = cls(**params)
+        except ConfigError as exc:
+            raise SavedSettingsError(str(exc)) from None
         name = model.name or cls.__name__
         try:
             if state.get("version") != STATE_VERSION:
@@ -415,6 +548,9 @@ class TorchModel(CategorizerModel):
             model.calibration = checked_calibration(state["calibration"], label_space.is_multi)
             model.best_epoch_ = state.get("best_epoch")
             model.batch_size_ = state.get("batch_size")  # absent in directories saved before it was kept
+            # Before anything is allocated: an edited setting (dim 10**12) would
+            # otherwise fail deep in torch's allocator, or take all the memory.
+            check_settings_fit_weights(model, arrays)
             network = model.build_network(model.n_classes)
         except KeyError as exc:
             raise ModelDirError(f"{name}: saved state lacks {exc.args[0]!r}") from None
