@@ -406,3 +406,11 @@ def test_an_upload_naming_its_text_columns_otherwise_says_which_they_are(client,
     assert twice.status_code == 422 and twice.json()["error"] == "the text columns given for export.csv name 'name' twice"
     assert client.post("/v1/predict/file?text_cols=,", files={"file": ("e.csv", upload, "text/csv")}).status_code == 422
     assert list(temp_root.iterdir()) == []
+
+
+def test_an_upload_part_without_a_file_name_is_named_as_text_not_a_file(client):
+    # The 422 quoted pydantic: "Value error, Expected UploadFile, received: <class 'str'>".
+    response = client.post("/v1/predict/file", data={"file": "new_products.csv"})
+    assert response.status_code == 422
+    assert response.json()["error"] == ("form field 'file': text, not a file: send the catalog as a file part with "
+                                        "a file name (curl -F file=@catalog.csv)")

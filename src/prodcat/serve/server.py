@@ -512,7 +512,11 @@ def _validation_message(exc: RequestValidationError) -> str:
         where = {"query": "query parameter", "body": "form field", "path": "path parameter",
                  "header": "header"}.get(loc[0] if loc else "", "")
         name = ".".join(loc[1:]) if len(loc) > 1 else "request"
-        parts.append(f"{where} {name!r}: {error.get('msg', 'invalid')}".strip())
+        message = error.get("msg", "invalid")
+        if loc[:2] == ["body", "file"] and "Expected UploadFile" in message:
+            # a part without a file name reaches the endpoint as text (curl -F file=catalog.csv, no @)
+            message = "text, not a file: send the catalog as a file part with a file name (curl -F file=@catalog.csv)"
+        parts.append(f"{where} {name!r}: {message}".strip())
     return "; ".join(parts) or "invalid request"
 
 
