@@ -37,6 +37,9 @@ def test_multi_label_cells(cell, expected):
         # a list of levels (a DataFrame's list cell reads as this JSON), not a list of paths
         ('["Apparel", "Topwear", "Shirts"]', None, ("Apparel", "Topwear", "Shirts")),
         ('["Home >> Curtains", "Home >> Rugs"]', ">>", ("Home", "Curtains")),
+        # Amazon's `categories`: a list of paths, each a list of its levels; the first is the path
+        ('[["Clothing", "Men", "Shirts"], ["Sale"]]', None, ("Clothing", "Men", "Shirts")),
+        ('[["Home >> Curtains"]]', None, ("Home", "Curtains")),
     ],
 )
 def test_path_cells(cell, sep, expected):

@@ -43,6 +43,22 @@ def _json_list(cell: str) -> list[str] | None:
     return None
 
 
+def _path_json_list(cell: str) -> list[str] | None:
+    """`_json_list`, or for a JSON list of paths each written as a list of its
+    levels (Amazon's `categories`: [["Clothing", "Men", "Shirts"], ...]) the
+    first path's levels; None when the cell is neither."""
+    items = _json_list(cell)
+    if items is not None or not cell.startswith("["):
+        return items
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        return _json_list(json.dumps(value[0]))
+    return None
+
+
 def detect_separator(cells: Sequence[str], label_format: str) -> str | None:
     """The separator found in the most cells, or None if no cell has one."""
     candidates = PATH_SEPARATORS if label_format == "path" else MULTI_SEPARATORS
@@ -70,7 +86,8 @@ def parse_labels(
 
     A cell in the form '["A >> B >> C"]' (a JSON list) is unwrapped: for paths
     its first element is the path (a list of several elements none of which
-    holds the separator, '["A", "B", "C"]', is the path's levels), for
+    holds the separator, '["A", "B", "C"]', is the path's levels, and so is
+    the first of a list of such lists, '[["A", "B", "C"], ["D"]]'), for
     multi-label its elements are the labels.
     Empty cells are an error that names the rows, unless require=False: then
     they are kept as empty labels ().
@@ -125,7 +142,7 @@ def check_path_levels(labels: list[Label], *, where: str, column: str, first_row
 
 
 def _unwrap_path(cell: str) -> str:
-    items = _json_list(cell.strip())
+    items = _path_json_list(cell.strip())
     return items[0] if items else cell
 
 
@@ -139,7 +156,7 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     if not cell:
         return ()
     if label_format == "path":
-        items = _json_list(cell)
+        items = _path_json_list(cell)
         if items is not None and len(items) > 1 and (sep is None or sep not in items[0]):
             # ["Apparel", "Shirts"]: the path's levels, not a list of paths
             parts = [p.strip() for p in items if p.strip()]
