@@ -335,6 +335,15 @@ def test_missing_values_read_as_empty_text_in_every_form_of_products(fitted):
     assert fitted.predict(np.array([text])) == fitted.predict([text])
 
 
+def test_a_series_of_numbers_reads_as_the_same_column_of_a_frame(fitted):
+    # pandas reads a title column of EANs as int64 (a gap makes it float64); the
+    # DataFrame was predicted, its column was refused as "not a list (or Series) of texts".
+    frame = pd.DataFrame({"title": [4006381333931, 4006381333932, np.nan]})
+    assert fitted.predict(frame["title"]) == fitted.predict(frame)
+    assert fitted.predict(frame["title"].to_numpy()) == fitted.predict(frame)
+    assert fitted.predict(pd.Series([4006381333931])) == fitted.predict(["4006381333931"])
+
+
 def test_a_catalog_that_is_neither_a_file_nor_a_frame_is_one_line(fitted):
     records = tiny_frame().to_dict("records")
     with pytest.raises(CatalogError, match=r"a catalog is a file path or a pandas DataFrame, not a list"):

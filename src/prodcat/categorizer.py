@@ -804,7 +804,9 @@ class Categorizer:
         if isinstance(data, dict):
             data = [data]
         if isinstance(data, (pd.Series, np.ndarray)) and data.ndim == 1:
-            data = data.tolist()
+            # a column of titles, read as the same column of a DataFrame is: pandas reads a
+            # column of EANs as int64, and a number is a title as written
+            data = [x if isinstance(x, (str, dict)) else cell_text(x) for x in data.tolist()]
         if isinstance(data, pd.DataFrame):
             frame = with_text_column_names(data)
         elif isinstance(data, Sequence) and all(isinstance(x, str) or _is_missing(x) for x in data):
