@@ -216,6 +216,10 @@ def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_o
     tags = [("Blue", "Shirts"), ("blue",), ("Shirts",), ("red",)]
     found = classes_spelled_apart(tags, "multi")
     assert found == {"groups": 1, "rows": 1, "first": [[["Blue", 1], ["blue", 1]]]}
+    # the same letters composed or decomposed (a file from a Mac), or full-width, look alike: one class
+    nfc, nfd = "K\u00fcche", "Ku\u0308che"
+    found = classes_spelled_apart([(nfc,)] * 2 + [(nfd,), ("\uff33hirts",), ("Shirts",)], "single")
+    assert found["first"] == [[[nfc, 2], [nfd, 1]], [["Shirts", 1], ["\uff33hirts", 1]]]
     # one spelling each, however alike the names look otherwise
     assert classes_spelled_apart([("T-Shirts",), ("T Shirts",), ("Shirts",), ()], "single") is None
 

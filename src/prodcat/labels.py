@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -308,11 +309,13 @@ def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None
 
 
 def _spelling(level: str) -> str:
-    return " ".join(level.split()).casefold()
+    # NFKC: "Küche" typed on one machine and decomposed (u + combining diaeresis) on
+    # another look alike everywhere, yet are two classes; so are full-width letters
+    return " ".join(unicodedata.normalize("NFKC", level).split()).casefold()
 
 
 def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: int = 5) -> dict | None:
-    """Classes that differ only in letter case or spacing: one class the user meant, learned as several.
+    """Classes that differ only in letter case, spacing or Unicode form: one class the user meant, learned as several.
 
     "Shirts", "shirts" and "Shirts " read the same to a person, but each is
     a class of its own to a model, which splits their products between them.
@@ -349,7 +352,7 @@ def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> st
     more = found["groups"] - len(found["first"])
     return (
         f"{where}: label column {column!r} has {found['groups']} class(es) written in more than one way, "
-        f"differing only in case or spacing: {shown}{f'; and {more} more' if more > 0 else ''}: "
+        f"differing only in case, spacing or Unicode form: {shown}{f'; and {more} more' if more > 0 else ''}: "
         "each spelling is learned as a class of its own; write each class one way"
     )
 
