@@ -19,6 +19,8 @@ def test_single_labels_are_stripped():
         ("b; a", ("a", "b")),
         ('["x", "y", "x"]', ("x", "y")),
         ("solo", ("solo",)),
+        # a list of lists (Amazon's `categories` read as tags): every list's items, not '[["Men"'
+        ('[["Clothing", "Men"], ["Sale"]]', ("Clothing", "Men", "Sale")),
     ],
 )
 def test_multi_label_cells(cell, expected):

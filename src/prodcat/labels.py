@@ -44,20 +44,34 @@ def _json_list(cell: str) -> list[str] | None:
     return None
 
 
-def _path_json_list(cell: str) -> list[str] | None:
-    """`_json_list`, or for a JSON list of paths each written as a list of its
-    levels (Amazon's `categories`: [["Clothing", "Men", "Shirts"], ...]) the
-    first path's levels; None when the cell is neither."""
-    items = _json_list(cell)
-    if items is not None or not cell.startswith("["):
-        return items
+def _nested_json_lists(cell: str) -> list[list[str]] | None:
+    """A JSON list of lists (Amazon's `categories`: [["Clothing", "Men", "Shirts"], ["Sale"]])
+    as its lists of items; None when the cell is not one."""
+    if not cell.startswith("["):
+        return None
     try:
         value = json.loads(cell)
     except json.JSONDecodeError:
         return None
-    if isinstance(value, list) and value and isinstance(value[0], list):
-        return _json_list(json.dumps(value[0]))
-    return None
+    if not (isinstance(value, list) and value and all(isinstance(v, list) for v in value)):
+        return None
+    lists = [_json_list(json.dumps(v)) for v in value]
+    return None if any(items is None for items in lists) else lists
+
+
+def _path_json_list(cell: str) -> list[str] | None:
+    """`_json_list`, or for a JSON list of paths each written as a list of its
+    levels the first path's levels; None when the cell is neither."""
+    items = _json_list(cell)
+    lists = _nested_json_lists(cell) if items is None else None
+    return lists[0] if lists else items
+
+
+def _multi_json_list(cell: str) -> list[str] | None:
+    """`_json_list`, or for a JSON list of lists every item of every list; None when the cell is neither."""
+    items = _json_list(cell)
+    lists = _nested_json_lists(cell) if items is None else None
+    return [item for inner in lists for item in inner] if lists else items
 
 
 def detect_separator(cells: Sequence[str], label_format: str) -> str | None:
@@ -89,7 +103,7 @@ def parse_labels(
     its first element is the path (a list of several elements none of which
     holds the separator, '["A", "B", "C"]', is the path's levels, and so is
     the first of a list of such lists, '[["A", "B", "C"], ["D"]]'), for
-    multi-label its elements are the labels.
+    multi-label its elements are the labels (of a list of lists, every list's).
     Empty cells are an error that names the rows, unless require=False: then
     they are kept as empty labels ().
     """
@@ -101,7 +115,7 @@ def parse_labels(
                 unwrapped = [_unwrap_path(c) for c in cells]
             else:
                 # A JSON list's commas part its items, not labels: it has no say in the separator.
-                unwrapped = ["" if _json_list(c.strip()) is not None else c for c in cells]
+                unwrapped = ["" if _multi_json_list(c.strip()) is not None else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
     if not require:
@@ -164,7 +178,7 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
         else:
             parts = _levels(cell if items is None else (items[0] if items else ""), sep)
         return tuple(parts[:level] if level else parts)
-    items = _json_list(cell)
+    items = _multi_json_list(cell)
     if items is None:
         items = cell.split(sep) if sep else [cell]
     return tuple(sorted({i.strip() for i in items if i.strip()}))
