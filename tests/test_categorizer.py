@@ -427,3 +427,22 @@ def test_a_frame_without_the_columns_names_them_and_those_it_has():
         clf.predict(pd.DataFrame({"titel": ["oxford shirt"], "price": [3]}))
     assert str(caught.value) == ("columns 'title', 'description' not found in input; did you mean 'titel' for 'title'? "
                                  "columns are: titel, price")
+
+
+def test_a_product_with_nothing_to_read_needs_review_however_confident(tmp_path, capsys):
+    # Where one class is most of the catalog, tfidf-linear answered an empty title with
+    # that class at confidence 1.0, passing review: a Shopify export's variant rows
+    # (no title) were categorized automatically, from nothing.
+    rng = np.random.default_rng(0)
+    words = {"Shirts": "oxford shirt", "Shoes": "running shoe", "Mugs": "coffee mug"}
+    leaves = rng.choice(list(words), size=300, p=[0.85, 0.1, 0.05])
+    frame = pd.DataFrame({"title": [f"{words[leaf]} {i}" for i, leaf in enumerate(leaves)], "leaf": leaves})
+    clf = Categorizer(text_cols=["title"], label_col="leaf", quiet=True).fit(frame)
+    table = clf.predict_table([{"title": ""}, {"title": "oxford shirt 7000"}, {"title": None}])
+    assert table["needs_review"].tolist() == [True, False, True]
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"sku": ["a", "b", "c"], "title": ["oxford shirt 7001", "", ""]}).to_csv(new, index=False)
+    clf.quiet = False
+    summary = clf.predict_file(new, tmp_path / "out.csv")
+    assert summary["needs_review"] == 2
+    assert f"2 product(s) of {new} have no text in title (first: row 2)" in capsys.readouterr().err
