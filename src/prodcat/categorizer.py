@@ -230,6 +230,19 @@ def headline(metrics: dict) -> dict:
     return out
 
 
+def reads_nothing(products: Products, *, text: bool, images: bool) -> np.ndarray:
+    """Per product, whether it has nothing a model reads: no text (for a model of text,
+    `text`) and no photo (for a model of photos, `images`).
+
+    The model still answers, from its biases alone: tfidf-linear on a catalog
+    where one class is most products gives that class at confidence 1.0, which
+    would pass any review threshold (a Shopify export's variant rows have no title).
+    """
+    texts = products.texts if text else [""] * len(products)
+    photos = products.images if images and products.images is not None else [None] * len(products)
+    return np.array([not t.strip() and photo is None for t, photo in zip(texts, photos)], dtype=bool)
+
+
 class Categorizer:
     """A product categorizer: a registered model plus how to read catalogs.
 
@@ -495,7 +508,8 @@ class Categorizer:
         `label_quality` (the out-of-fold probability of the label; for
         multi-label, cleanlab's score of its tags; lowest is most
         doubtful), `judged` (False for a product whose class its fold's
-        model never saw: a class of one distinct text) and
+        model never saw: a class of one distinct text; or with nothing the
+        model reads) and
         `label_issue`. `attrs` holds folds, source, issues and not_judged.
         """
         from prodcat.label_issues import (
@@ -952,16 +966,7 @@ class Categorizer:
         return pd.DataFrame(columns)
 
     def _reads_nothing(self, products: Products) -> np.ndarray:
-        """Per product, whether it has nothing the model reads: no text (for a model of text) and
-        no photo (for a model of photos).
-
-        The model still answers, from its biases alone: tfidf-linear on a catalog
-        where one class is most products gives that class at confidence 1.0, which
-        would pass any review threshold (a Shopify export's variant rows have no title).
-        """
-        texts = products.texts if self.reads_text() else [""] * len(products)
-        images = products.images if self.reads_images() and products.images is not None else [None] * len(products)
-        return np.array([not text.strip() and image is None for text, image in zip(texts, images)], dtype=bool)
+        return reads_nothing(products, text=self.reads_text(), images=self.reads_images())
 
     def _ranks(self, top_k: int) -> int:
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
