@@ -222,6 +222,9 @@ def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_o
     nfc, nfd = "K\u00fcche", "Ku\u0308che"
     found = classes_spelled_apart([(nfc,)] * 2 + [(nfd,), ("\uff33hirts",), ("Shirts",)], "single")
     assert found["first"] == [[[nfc, 2], [nfd, 1]], [["Shirts", 1], ["\uff33hirts", 1]]]
+    # a zero-width space or a BOM, pasted from a web page, shows nowhere
+    found = classes_spelled_apart([("Shirts",)] * 2 + [("Shirts\u200b",), ("\ufeffShirts",)], "single")
+    assert found["first"] == [[["Shirts", 2], ["Shirts\u200b", 1], ["\ufeffShirts", 1]]]
     # one spelling each, however alike the names look otherwise
     assert classes_spelled_apart([("T-Shirts",), ("T Shirts",), ("Shirts",), ()], "single") is None
 

@@ -324,8 +324,11 @@ def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None
 
 def _spelling(level: str) -> str:
     # NFKC: "Küche" typed on one machine and decomposed (u + combining diaeresis) on
-    # another look alike everywhere, yet are two classes; so are full-width letters
-    return " ".join(unicodedata.normalize("NFKC", level).split()).casefold()
+    # another look alike everywhere, yet are two classes; so are full-width letters.
+    # Invisible format characters (a zero-width space or a BOM copied from a web page)
+    # neither show nor strip.
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", level) if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split()).casefold()
 
 
 def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: int = 5) -> dict | None:
