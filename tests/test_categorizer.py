@@ -335,6 +335,15 @@ def test_missing_values_read_as_empty_text_in_every_form_of_products(fitted):
     assert fitted.predict(np.array([text])) == fitted.predict([text])
 
 
+def test_a_series_of_numbers_reads_as_the_same_column_of_a_frame(fitted):
+    # pandas reads a title column of EANs as int64 (a gap makes it float64); the
+    # DataFrame was predicted, its column was refused as "not a list (or Series) of texts".
+    frame = pd.DataFrame({"title": [4006381333931, 4006381333932, np.nan]})
+    assert fitted.predict(frame["title"]) == fitted.predict(frame)
+    assert fitted.predict(frame["title"].to_numpy()) == fitted.predict(frame)
+    assert fitted.predict(pd.Series([4006381333931])) == fitted.predict(["4006381333931"])
+
+
 def test_a_catalog_that_is_neither_a_file_nor_a_frame_is_one_line(fitted):
     records = tiny_frame().to_dict("records")
     with pytest.raises(CatalogError, match=r"a catalog is a file path or a pandas DataFrame, not a list"):
@@ -418,3 +427,22 @@ def test_a_frame_without_the_columns_names_them_and_those_it_has():
         clf.predict(pd.DataFrame({"titel": ["oxford shirt"], "price": [3]}))
     assert str(caught.value) == ("columns 'title', 'description' not found in input; did you mean 'titel' for 'title'? "
                                  "columns are: titel, price")
+
+
+def test_a_product_with_nothing_to_read_needs_review_however_confident(tmp_path, capsys):
+    # Where one class is most of the catalog, tfidf-linear answered an empty title with
+    # that class at confidence 1.0, passing review: a Shopify export's variant rows
+    # (no title) were categorized automatically, from nothing.
+    rng = np.random.default_rng(0)
+    words = {"Shirts": "oxford shirt", "Shoes": "running shoe", "Mugs": "coffee mug"}
+    leaves = rng.choice(list(words), size=300, p=[0.85, 0.1, 0.05])
+    frame = pd.DataFrame({"title": [f"{words[leaf]} {i}" for i, leaf in enumerate(leaves)], "leaf": leaves})
+    clf = Categorizer(text_cols=["title"], label_col="leaf", quiet=True).fit(frame)
+    table = clf.predict_table([{"title": ""}, {"title": "oxford shirt 7000"}, {"title": None}])
+    assert table["needs_review"].tolist() == [True, False, True]
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"sku": ["a", "b", "c"], "title": ["oxford shirt 7001", "", ""]}).to_csv(new, index=False)
+    clf.quiet = False
+    summary = clf.predict_file(new, tmp_path / "out.csv")
+    assert summary["needs_review"] == 2
+    assert f"2 product(s) of {new} have no text in title (first: row 2)" in capsys.readouterr().err

@@ -213,7 +213,7 @@ def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_
     data = _catalog(tmp_path, frame)
     fields = ["--text-cols", "title", "--label-col", "leaf"]
     expected = (f"{data}: label column 'leaf' has 2 class(es) written in more than one way, differing only in "
-                "case or spacing: 'Bed Linen' (22) / 'Bed  Linen' (2); 'Shirts' (20) / 'shirts' (3) / 'SHIRTS' (1): "
+                "case, spacing or Unicode form: 'Bed Linen' (22) / 'Bed  Linen' (2); 'Shirts' (20) / 'shirts' (3) / 'SHIRTS' (1): "
                 "each spelling is learned as a class of its own; write each class one way")
 
     code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")

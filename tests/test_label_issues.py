@@ -226,3 +226,22 @@ def test_no_flagged_product_still_writes_the_columns_with_their_types(tmp_path, 
     assert written.empty and list(written.columns)[:2] == ["row", "text"]
     assert written["row"].dtype.kind == "i" and written["label_quality"].dtype.kind == "f"
     assert written["label_issue"].dtype == bool and pd.api.types.is_string_dtype(written["label"])
+
+
+def test_a_product_with_no_text_is_not_judged_by_a_model_of_text(tmp_path, capsys):
+    # Its judge answered it from its biases alone (the largest class, certain), so every
+    # product without a title filed under a small class was flagged as mislabeled.
+    rng = np.random.default_rng(0)
+    words = {"Shirts": "oxford shirt", "Shoes": "running shoe", "Mugs": "coffee mug"}
+    leaves = rng.choice(list(words), size=300, p=[0.85, 0.1, 0.05])
+    titled = pd.DataFrame({"title": [f"{words[leaf]} {i}" for i, leaf in enumerate(leaves)], "leaf": leaves})
+    frame = pd.concat([titled, pd.DataFrame({"title": [""] * 5, "leaf": ["Mugs"] * 5})], ignore_index=True)
+    table = Categorizer(text_cols=["title"], label_col="leaf", quiet=True).find_label_issues(frame)
+    untitled = table[table["text"] == ""]
+    assert len(untitled) == 5 and not untitled["judged"].any() and not untitled["label_issue"].any()
+    assert table.loc[table["text"] != "", "judged"].all()
+    data = tmp_path / "catalog.csv"
+    frame.to_csv(data, index=False)
+    code, out, _ = run(capsys, "label-issues", "--data", data, "--text-cols", "title", "--label-col", "leaf",
+                       "--out", tmp_path / "issues.csv", "-q")
+    assert code == 0 and "(5 not judged: no other product of their class to learn it from, or nothing the model reads)" in out

@@ -19,6 +19,8 @@ def test_single_labels_are_stripped():
         ("b; a", ("a", "b")),
         ('["x", "y", "x"]', ("x", "y")),
         ("solo", ("solo",)),
+        # a list of lists (Amazon's `categories` read as tags): every list's items, not '[["Men"'
+        ('[["Clothing", "Men"], ["Sale"]]', ("Clothing", "Men", "Sale")),
     ],
 )
 def test_multi_label_cells(cell, expected):
@@ -37,6 +39,9 @@ def test_multi_label_cells(cell, expected):
         # a list of levels (a DataFrame's list cell reads as this JSON), not a list of paths
         ('["Apparel", "Topwear", "Shirts"]', None, ("Apparel", "Topwear", "Shirts")),
         ('["Home >> Curtains", "Home >> Rugs"]', ">>", ("Home", "Curtains")),
+        # Amazon's `categories`: a list of paths, each a list of its levels; the first is the path
+        ('[["Clothing", "Men", "Shirts"], ["Sale"]]', None, ("Clothing", "Men", "Shirts")),
+        ('[["Home >> Curtains"]]', None, ("Home", "Curtains")),
     ],
 )
 def test_path_cells(cell, sep, expected):
@@ -213,6 +218,13 @@ def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_o
     tags = [("Blue", "Shirts"), ("blue",), ("Shirts",), ("red",)]
     found = classes_spelled_apart(tags, "multi")
     assert found == {"groups": 1, "rows": 1, "first": [[["Blue", 1], ["blue", 1]]]}
+    # the same letters composed or decomposed (a file from a Mac), or full-width, look alike: one class
+    nfc, nfd = "K\u00fcche", "Ku\u0308che"
+    found = classes_spelled_apart([(nfc,)] * 2 + [(nfd,), ("\uff33hirts",), ("Shirts",)], "single")
+    assert found["first"] == [[[nfc, 2], [nfd, 1]], [["Shirts", 1], ["\uff33hirts", 1]]]
+    # a zero-width space or a BOM, pasted from a web page, shows nowhere
+    found = classes_spelled_apart([("Shirts",)] * 2 + [("Shirts\u200b",), ("\ufeffShirts",)], "single")
+    assert found["first"] == [[["Shirts", 2], ["Shirts\u200b", 1], ["\ufeffShirts", 1]]]
     # one spelling each, however alike the names look otherwise
     assert classes_spelled_apart([("T-Shirts",), ("T Shirts",), ("Shirts",), ()], "single") is None
 

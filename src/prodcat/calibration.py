@@ -29,17 +29,32 @@ from prodcat.errors import ModelDirError
 
 
 def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """T minimising the NLL of softmax(scores / T) on (scores, y).
+    """T minimising the NLL of softmax(scores / T) on (scores, y), against targets
+    smoothed as Platt's are: the true class (n + 1) / (n + 2) for n products, the
+    rest shared by the row's other classes.
+
+    Without the smoothing, a validation split the model gets all right (a small
+    catalog whose words give the class away) drove T toward 0: every probability
+    became 0 or 1, a product unlike any seen was predicted at confidence 1.0 and
+    nothing needed review.
 
     scores may hold -inf for classes a model could not predict; rows whose true
     class is -inf are the caller's to leave out.
     """
     s = scores.astype(np.float64)
-    true = s[np.arange(len(y)), y]
+    rows = np.arange(len(y))
+    others = np.isfinite(s)
+    others[rows, y] = False
+    n_others = others.sum(axis=1, keepdims=True)
+    spread = 1.0 / (len(y) + 2)
+    target = np.where(others, spread / np.maximum(n_others, 1), 0.0)
+    target[rows, y] = np.where(n_others[:, 0] > 0, 1.0 - spread, 1.0)
+    # sum_k target_k * s_k, where a class of target 0 may score -inf
+    target_score = np.where(target > 0, target * np.where(np.isfinite(s), s, 0.0), 0.0).sum(axis=1)
 
     def nll(log_t: float) -> float:
         inv = math.exp(-log_t)
-        return float(np.mean(logsumexp(s * inv, axis=1) - true * inv))
+        return float(np.mean(logsumexp(s * inv, axis=1) - target_score * inv))
 
     best = minimize_scalar(nll, bounds=(math.log(1e-3), math.log(1e2)), method="bounded", options={"xatol": 1e-6})
     return float(math.exp(best.x))

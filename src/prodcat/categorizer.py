@@ -231,6 +231,19 @@ def headline(metrics: dict) -> dict:
     return out
 
 
+def reads_nothing(products: Products, *, text: bool, images: bool) -> np.ndarray:
+    """Per product, whether it has nothing a model reads: no text (for a model of text,
+    `text`) and no photo (for a model of photos, `images`).
+
+    The model still answers, from its biases alone: tfidf-linear on a catalog
+    where one class is most products gives that class at confidence 1.0, which
+    would pass any review threshold (a Shopify export's variant rows have no title).
+    """
+    texts = products.texts if text else [""] * len(products)
+    photos = products.images if images and products.images is not None else [None] * len(products)
+    return np.array([not t.strip() and photo is None for t, photo in zip(texts, photos)], dtype=bool)
+
+
 class Categorizer:
     """A product categorizer: a registered model plus how to read catalogs.
 
@@ -496,7 +509,8 @@ class Categorizer:
         `label_quality` (the out-of-fold probability of the label; for
         multi-label, cleanlab's score of its tags; lowest is most
         doubtful), `judged` (False for a product whose class its fold's
-        model never saw: a class of one distinct text) and
+        model never saw: a class of one distinct text; or with nothing the
+        model reads) and
         `label_issue`. `attrs` holds folds, source, issues and not_judged.
         """
         from prodcat.label_issues import (
@@ -805,7 +819,9 @@ class Categorizer:
         if isinstance(data, dict):
             data = [data]
         if isinstance(data, (pd.Series, np.ndarray)) and data.ndim == 1:
-            data = data.tolist()
+            # a column of titles, read as the same column of a DataFrame is: pandas reads a
+            # column of EANs as int64, and a number is a title as written
+            data = [x if isinstance(x, (str, dict)) else cell_text(x) for x in data.tolist()]
         if isinstance(data, pd.DataFrame):
             frame = with_text_column_names(data)
         elif isinstance(data, Sequence) and all(isinstance(x, str) or _is_missing(x) for x in data):
@@ -922,19 +938,25 @@ class Categorizer:
     def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None) -> pd.DataFrame:
         """prediction, confidence, needs_review and the top-k labels with
         probabilities, one row per product (a DataFrame's or Series' index kept, as in predict_proba)."""
-        table = self._table(self._proba(self._products(products)), top_k, self.review_threshold(target_precision))
+        read = self._products(products)
+        table = self._table(self._proba(read), top_k, self.review_threshold(target_precision), read)
         if isinstance(products, (pd.DataFrame, pd.Series)):
             table.index = products.index
         return table
 
-    def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None) -> pd.DataFrame:
+    def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None,
+               products: Products | None = None) -> pd.DataFrame:
+        """products: those `proba` is of; any with nothing the model reads needs review."""
         space = self.label_space_
         decided = space.decide(proba, self.thresholds_)
         confidence = self._confidence(proba, decided)
+        review = np.ones(len(proba), bool) if review_below is None else confidence < review_below
+        if products is not None:
+            review |= self._reads_nothing(products)
         columns: dict[str, Any] = dict(zip(DECISION_COLUMNS, (
             space.decisions_to_names(decided),
             np.round(confidence.astype(np.float64), 6),
-            np.ones(len(proba), bool) if review_below is None else confidence < review_below,
+            review,
         )))
         k = self._ranks(top_k)
         top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -943,6 +965,9 @@ class Categorizer:
             columns[f"label_{rank + 1}"] = classes[top[:, rank]]
             columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
         return pd.DataFrame(columns)
+
+    def _reads_nothing(self, products: Products) -> np.ndarray:
+        return reads_nothing(products, text=self.reads_text(), images=self.reads_images())
 
     def _ranks(self, top_k: int) -> int:
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
@@ -1028,9 +1053,15 @@ class Categorizer:
         photos: ImageStats | None = None
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
+        blanks, first_blank = 0, None
         with PredictionOutput(out, review_out) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
-                table = self._table(self._proba(self._as_model_fields(chunk.products, renames)), top_k, review_below)
+                read = self._as_model_fields(chunk.products, renames)
+                table = self._table(self._proba(read), top_k, review_below, read)
+                blank = self._reads_nothing(read)
+                if blank.any() and first_blank is None:
+                    first_blank = output.rows + 1 + int(np.argmax(blank))
+                blanks += int(blank.sum())
                 if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
                     photos = counted if photos is None else photos.merge(counted)
                 first = output.rows + 1
@@ -1041,6 +1072,12 @@ class Categorizer:
                 output.write(pd.concat([front.reset_index(drop=True), table], axis=1))
                 bar.update(task, advance=len(chunk))
         self._say_photos(data, photos, say)
+        if blanks:
+            read_fields = ", ".join(text_cols) if self.reads_text() else ""
+            nothing = " nor ".join(filter(None, (read_fields and f"text in {read_fields}",
+                                                 self.reads_images() and "photo")))
+            say.warn(f"{blanks:,} product(s) of {data} have no {nothing} (first: row {first_blank}): "
+                     "predicted from nothing, each marked needs_review")
         summary = output.summary(time.perf_counter() - started)
         if photos is not None:
             summary["photos"] = photos.to_dict()

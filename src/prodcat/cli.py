@@ -555,7 +555,8 @@ def label_issues(
     write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format)
     not_judged = table.attrs["not_judged"]
     typer.echo(f"{len(flagged):,} of {len(table):,} products are probably mislabeled"
-               + (f" ({not_judged:,} not judged: no other product of their class to learn it from)"
+               + (f" ({not_judged:,} not judged: no other product of their class to learn it from, "
+                  "or nothing the model reads)"
                   if not_judged else ""))
     for _, row in flagged.head(show).iterrows():
         text = row["text"] if len(row["text"]) <= 60 else row["text"][:57] + "..."

@@ -15,8 +15,9 @@ out-of-fold probability of the given label (self-confidence), lowest first.
 A product whose class (or one of whose tags) its fold's model never saw, a
 class of one distinct text (copies of a product share a fold), is not
 judged: its label would get probability 0 because the class was absent, not
-because it is wrong. Such products stay out of confident learning and are
-marked `judged = False`.
+because it is wrong. Nor is a product with nothing the model reads (no
+text; for a model of photos, no photo). Such products stay out of confident
+learning and are marked `judged = False`.
 
     >>> issues = Categorizer(text_cols=["title"], label_col="category").find_label_issues("catalog.csv")  # doctest: +SKIP
     >>> issues[issues["label_issue"]].sort_values("label_quality")                                      # doctest: +SKIP
@@ -121,7 +122,12 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
             held = catalog.take(held_idx)
             columns = [index[name] for name in fold_space.classes]
             proba[np.ix_(held_idx, columns)] = model.predict_proba(held.products)
-        judged[held_idx] = fold_space.knows(held.labels)
+        # a product with nothing the judge reads would be judged by its biases alone (on a
+        # skewed catalog: the largest class, certain), and flagged as mislabeled for it
+        from prodcat.categorizer import reads_nothing
+
+        blank = reads_nothing(held.products, text=model.reads_text, images=model.reads_images)
+        judged[held_idx] = fold_space.knows(held.labels) & ~blank
     return OutOfFold(proba, judged, len(splits))
 
 

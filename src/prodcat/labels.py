@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -43,6 +44,36 @@ def _json_list(cell: str) -> list[str] | None:
     return None
 
 
+def _nested_json_lists(cell: str) -> list[list[str]] | None:
+    """A JSON list of lists (Amazon's `categories`: [["Clothing", "Men", "Shirts"], ["Sale"]])
+    as its lists of items; None when the cell is not one."""
+    if not cell.startswith("["):
+        return None
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError:
+        return None
+    if not (isinstance(value, list) and value and all(isinstance(v, list) for v in value)):
+        return None
+    lists = [_json_list(json.dumps(v)) for v in value]
+    return None if any(items is None for items in lists) else lists
+
+
+def _path_json_list(cell: str) -> list[str] | None:
+    """`_json_list`, or for a JSON list of paths each written as a list of its
+    levels the first path's levels; None when the cell is neither."""
+    items = _json_list(cell)
+    lists = _nested_json_lists(cell) if items is None else None
+    return lists[0] if lists else items
+
+
+def _multi_json_list(cell: str) -> list[str] | None:
+    """`_json_list`, or for a JSON list of lists every item of every list; None when the cell is neither."""
+    items = _json_list(cell)
+    lists = _nested_json_lists(cell) if items is None else None
+    return [item for inner in lists for item in inner] if lists else items
+
+
 def detect_separator(cells: Sequence[str], label_format: str) -> str | None:
     """The separator found in the most cells, or None if no cell has one."""
     candidates = PATH_SEPARATORS if label_format == "path" else MULTI_SEPARATORS
@@ -70,8 +101,9 @@ def parse_labels(
 
     A cell in the form '["A >> B >> C"]' (a JSON list) is unwrapped: for paths
     its first element is the path (a list of several elements none of which
-    holds the separator, '["A", "B", "C"]', is the path's levels), for
-    multi-label its elements are the labels.
+    holds the separator, '["A", "B", "C"]', is the path's levels, and so is
+    the first of a list of such lists, '[["A", "B", "C"], ["D"]]'), for
+    multi-label its elements are the labels (of a list of lists, every list's).
     Empty cells are an error that names the rows, unless require=False: then
     they are kept as empty labels ().
     """
@@ -83,7 +115,7 @@ def parse_labels(
                 unwrapped = [_unwrap_path(c) for c in cells]
             else:
                 # A JSON list's commas part its items, not labels: it has no say in the separator.
-                unwrapped = ["" if _json_list(c.strip()) is not None else c for c in cells]
+                unwrapped = ["" if _multi_json_list(c.strip()) is not None else c for c in cells]
             sep = detect_separator(unwrapped, label_format)
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
     if not require:
@@ -125,7 +157,7 @@ def check_path_levels(labels: list[Label], *, where: str, column: str, first_row
 
 
 def _unwrap_path(cell: str) -> str:
-    items = _json_list(cell.strip())
+    items = _path_json_list(cell.strip())
     return items[0] if items else cell
 
 
@@ -139,14 +171,14 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     if not cell:
         return ()
     if label_format == "path":
-        items = _json_list(cell)
+        items = _path_json_list(cell)
         if items is not None and len(items) > 1 and (sep is None or sep not in items[0]):
             # ["Apparel", "Shirts"]: the path's levels, not a list of paths
             parts = [p.strip() for p in items if p.strip()]
         else:
             parts = _levels(cell if items is None else (items[0] if items else ""), sep)
         return tuple(parts[:level] if level else parts)
-    items = _json_list(cell)
+    items = _multi_json_list(cell)
     if items is None:
         items = cell.split(sep) if sep else [cell]
     return tuple(sorted({i.strip() for i in items if i.strip()}))
@@ -291,11 +323,16 @@ def path_labels_from_columns(columns: Sequence[Sequence[str]], level: int | None
 
 
 def _spelling(level: str) -> str:
-    return " ".join(level.split()).casefold()
+    # NFKC: "Küche" typed on one machine and decomposed (u + combining diaeresis) on
+    # another look alike everywhere, yet are two classes; so are full-width letters.
+    # Invisible format characters (a zero-width space or a BOM copied from a web page)
+    # neither show nor strip.
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", level) if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split()).casefold()
 
 
 def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: int = 5) -> dict | None:
-    """Classes that differ only in letter case or spacing: one class the user meant, learned as several.
+    """Classes that differ only in letter case, spacing or Unicode form: one class the user meant, learned as several.
 
     "Shirts", "shirts" and "Shirts " read the same to a person, but each is
     a class of its own to a model, which splits their products between them.
@@ -332,7 +369,7 @@ def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> st
     more = found["groups"] - len(found["first"])
     return (
         f"{where}: label column {column!r} has {found['groups']} class(es) written in more than one way, "
-        f"differing only in case or spacing: {shown}{f'; and {more} more' if more > 0 else ''}: "
+        f"differing only in case, spacing or Unicode form: {shown}{f'; and {more} more' if more > 0 else ''}: "
         "each spelling is learned as a class of its own; write each class one way"
     )
 

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cli_runner import run, run_ok
+from prodcat.catalog.fields import FieldMapping
+from prodcat.catalog.load import load_catalog
 from prodcat.catalog.readers import iter_table, read_columns, read_table
 from prodcat.errors import CatalogError, ColumnError
 
@@ -94,3 +96,16 @@ def test_a_lone_surrogate_inside_a_nested_field_is_one_line_naming_the_line(tmp_
     path.write_text('{"info": {"title": "fine"}}\n{"info": {"title": "bad \\ud800"}}\n')
     with pytest.raises(CatalogError, match=r"feed\.jsonl: line 2 holds a lone surrogate escape"):
         read_table(path, ["info.title"])
+
+
+def test_a_list_of_paths_each_a_list_of_levels_is_the_first_paths_levels(tmp_path):
+    # Amazon's product feeds write `categories` so; it was read as one class
+    # named by the JSON text ('[["Clothing", "Men", "Shirts"]]'), one level deep.
+    records = [{"title": t, "categories": [c]} for t, c in (
+        ("oxford shirt", ["Clothing", "Men", "Shirts"]), ("chef knife", ["Home", "Kitchen"]))]
+    jsonl, parquet = tmp_path / "feed.jsonl", tmp_path / "feed.parquet"
+    write_jsonl(jsonl, records)
+    pq.write_table(pa.Table.from_pylist(records), parquet)
+    mapping = FieldMapping(text_cols=("title",), label_cols=("categories",), label_format="path")
+    for path in (jsonl, parquet):
+        assert load_catalog(path, mapping).labels == [("Clothing", "Men", "Shirts"), ("Home", "Kitchen")]

@@ -73,7 +73,7 @@ class Catalog:
         return {"column": column, **found} if found else None
 
     def classes_spelled_apart(self, top: int = 5) -> dict | None:
-        """Classes differing only in case or spacing (`prodcat.labels.classes_spelled_apart`),
+        """Classes differing only in case, spacing or Unicode form (`prodcat.labels.classes_spelled_apart`),
         with "column"; None when there are none or the catalog has no labels."""
         if self.labels is None:
             return None
