@@ -29,6 +29,7 @@ weights, calibration numbers), so a saved model holds no pickle.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Any
 
@@ -158,9 +159,9 @@ def _check_ngrams_fit_terms(analyzer: str, ngrams: tuple[int, int], terms: list[
 class _Block:
     """One TF-IDF block: a fixed vocabulary, its idf, and the transform.
 
-    Training and prediction both go through `transform` (a CountVectorizer with
-    a fixed vocabulary, then tf-idf here), so the features of a reloaded model
-    are those it was trained on, bit for bit.
+    Training counts terms while it learns the vocabulary, prediction with a
+    CountVectorizer fixed to it; both counts are weighted by `_weighted`, so the
+    features of a reloaded model are those it was trained on, bit for bit.
     """
 
     def __init__(self, analyzer: str, ngrams: tuple[int, int], p: dict[str, Any], terms: list[str], idf: np.ndarray):
@@ -184,7 +185,9 @@ class _Block:
         return args
 
     @classmethod
-    def learn(cls, analyzer: str, texts: list[str], p: dict[str, Any]) -> _Block | None:
+    def learn(cls, analyzer: str, texts: list[str], p: dict[str, Any]) -> tuple[_Block, sp.csr_matrix] | None:
+        """The block learned from `texts`, and their features (counted once: analysing
+        long descriptions again is most of a fit's featurizing)."""
         ngrams = p["word_ngrams"] if analyzer == "word" else p["char_ngrams"]
         cap = p["word_max_features"] if analyzer == "word" else p["char_max_features"]
         min_df = min(p["min_df"], max(1, len(texts)))
@@ -196,13 +199,18 @@ class _Block:
         terms = [""] * len(counter.vocabulary_)
         for term, j in counter.vocabulary_.items():
             terms[j] = term
+        counts = counts.tocsr()
         df = np.bincount(counts.indices, minlength=len(terms)).astype(np.float64)
         n = counts.shape[0]
         idf = np.log((1.0 + n) / (1.0 + df)) + 1.0  # sklearn's smooth idf
-        return cls(analyzer, ngrams, p, terms, idf)
+        block = cls(analyzer, ngrams, p, terms, idf)
+        return block, block._weighted(counts)
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
-        x = self._counter.transform(texts).tocsr()
+        return self._weighted(self._counter.transform(texts).tocsr())
+
+    def _weighted(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        """Term counts (columns in `terms` order) as L2-normalised TF-IDF."""
         x.sort_indices()
         if self.sublinear_tf:
             np.log(x.data, out=x.data)
@@ -223,7 +231,11 @@ class _Features:
         texts = [t if isinstance(t, str) else "" for t in texts]
         if not self.blocks:
             return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        return sp.hstack([b.transform(texts) for b in self.blocks], format="csr", dtype=np.float32)
+        return self.stack([b.transform(texts) for b in self.blocks])
+
+    @staticmethod
+    def stack(parts: list[sp.csr_matrix]) -> sp.csr_matrix:
+        return sp.hstack(parts, format="csr", dtype=np.float32)
 
 
 # --- the linear part --------------------------------------------------------
@@ -240,8 +252,39 @@ def _fit_svm(svm: LinearSVC, x: sp.csr_matrix, y: np.ndarray) -> LinearSVC:
         return svm.fit(x, y)
 
 
+# liblinear copies the features it is given (16 bytes per stored value): the
+# one-vs-rest fits share the cores only as far as their copies fit in this.
+PARALLEL_COPIES_BYTES = 4 * 2**30
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _fit_binary_svms(x, columns: list[np.ndarray], class_weights: list[Any], p, seed) -> list[LinearSVC]:
+    """One binary linear SVM per 0/1 target column, on as many cores as the copies allow.
+
+    liblinear releases the GIL, so threads share the features; each fit is
+    seeded alike, so the result does not depend on how many run at once.
+    """
+    from joblib import Parallel, delayed
+
+    x = x.astype(np.float64)  # what liblinear reads: converted once, not in every fit
+    copy_bytes = 16 * (x.nnz + 2 * x.shape[0]) + 1
+    jobs = max(1, min(_cores(), len(columns), PARALLEL_COPIES_BYTES // copy_bytes))
+    # Hitting max_iter leaves a usable model; the warning would only alarm users.
+    # (Filtered here, once: warnings.catch_warnings is not safe in threads.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return Parallel(n_jobs=jobs, prefer="threads")(
+            delayed(_svm(p, seed, weight).fit)(x, column) for column, weight in zip(columns, class_weights)
+        )
+
+
 def _fit_multiclass(x, y, n_classes, p, seed, class_weight):
-    """OvR linear SVM over the classes present in y.
+    """OvR linear SVM over the classes present in y: one binary SVM per class, as
+    liblinear's own one-vs-rest does (with balanced weights, a class's products
+    weighted by its weight, the rest by 1), but on every core.
 
     Returns coef (K, F) float32, intercept (K,) float32 and the mask of classes
     that were learned; a class absent from y gets probability 0 at prediction.
@@ -254,15 +297,21 @@ def _fit_multiclass(x, y, n_classes, p, seed, class_weight):
     active[present] = True
     if len(present) == 1:
         return coef, intercept, active
-    svm = _fit_svm(_svm(p, seed, class_weight), x, y)
     if len(present) == 2:
         # One binary model: give the two classes opposite margins, so softmax
         # of (-s, s) is the sigmoid of 2s.
+        svm = _fit_svm(_svm(p, seed, class_weight), x, y)
         coef[present[1]], coef[present[0]] = svm.coef_[0], -svm.coef_[0]
         intercept[present[1]], intercept[present[0]] = svm.intercept_[0], -svm.intercept_[0]
+        return coef, intercept, active
+    if class_weight == "balanced":
+        counts = np.bincount(y)[present]
+        weights = [{1: len(y) / (len(present) * count), 0: 1.0} for count in counts]
     else:
-        coef[present] = svm.coef_
-        intercept[present] = svm.intercept_
+        weights = [None] * len(present)
+    svms = _fit_binary_svms(x, [(y == k).astype(np.int64) for k in present], weights, p, seed)
+    for k, svm in zip(present, svms):
+        coef[k], intercept[k] = svm.coef_[0], svm.intercept_[0]
     return coef, intercept, active
 
 
@@ -274,12 +323,15 @@ def _fit_multilabel(x, y, p, seed, class_weight):
     intercept = np.zeros(n_classes, dtype=np.float32)
     active = np.zeros(n_classes, dtype=bool)
     constant = np.zeros(n_classes, dtype=np.float32)
+    learned = []
     for k in range(n_classes):
         col = y[:, k].astype(np.int64)
         if col.min() == col.max():
             constant[k] = float(col[0]) if len(col) else 0.0
-            continue
-        svm = _fit_svm(_svm(p, seed, class_weight), x, col)
+        else:
+            learned.append(k)
+    svms = _fit_binary_svms(x, [y[:, k].astype(np.int64) for k in learned], [class_weight] * len(learned), p, seed)
+    for k, svm in zip(learned, svms):
         coef[k], intercept[k], active[k] = svm.coef_[0], svm.intercept_[0], True
     return coef, intercept, active, constant
 
@@ -354,13 +406,14 @@ class TfidfLinear(CategorizerModel):
             raise ConfigError("tfidf-linear: no training products with a known label")
         self.label_space = label_space
 
-        blocks = [b for b in (_Block.learn("word", texts, p), _Block.learn("char_wb", texts, p)) if b is not None]
+        learned = [b for b in (_Block.learn("word", texts, p), _Block.learn("char_wb", texts, p)) if b is not None]
+        blocks = [block for block, _ in learned]
         if not blocks:
             # scikit-learn would stop on "0 feature(s)", naming neither the setting nor the fix
             raise ConfigError(f"tfidf-linear: no word or character n-gram is in at least min_df={p['min_df']} of the "
                               f"{len(texts):,} training texts; lower min_df")
         self._features = _Features(blocks)
-        x = self._features.transform(texts)
+        x = self._features.stack([features for _, features in learned])
 
         if multi:
             coef, intercept, active, constant = _fit_multilabel(x, y, p, seed, class_weight)
