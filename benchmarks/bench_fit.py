@@ -15,7 +15,8 @@ Tasks:
 Each task runs `prodcat train` as a subprocess, once per --src folder (a
 checkout's `src`, e.g. of an earlier commit through `git worktree add`;
 default: this checkout's), and records wall seconds, peak RSS (/usr/bin/time
-where it exists) and the test figures it prints.
+where it exists: the train process alone), the peak summed RSS of its process
+tree (worker processes included; polled every 50 ms) and the test figures it prints.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import psutil
 
 from bench_text import machine_info  # noqa: E402  (same folder: the script's own)
 
@@ -65,21 +67,38 @@ def tasks(data_root: Path, folder: Path, long_rows: int) -> dict[str, list[str]]
     }
 
 
+def _poll_tree_rss(process: subprocess.Popen, every: float = 0.05) -> int:
+    """The highest summed RSS of the process and all its descendants (worker
+    processes included, which /usr/bin/time does not count), polled until it ends."""
+    root = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            members = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(m.memory_info().rss for m in members if m.is_running()))
+        except psutil.Error:  # a member ended between listing and reading
+            pass
+        time.sleep(every)
+    return peak
+
+
 def run_train(src: Path, args: list[str], out: Path) -> dict:
     command = [sys.executable, "-m", "prodcat", "train", *args, "--out", str(out), "-q"]
     if Path("/usr/bin/time").exists():
         command = ["/usr/bin/time", "-f", "PEAK_KB %M", *command]
     env = {**os.environ, "PYTHONPATH": str(src)}
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    tree_peak = _poll_tree_rss(process)
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"prodcat train failed ({src}): {done.stderr.strip()[-500:]}")
-    result = {"src": str(src), "wall_s": round(seconds, 1)}
-    peak = re.search(r"PEAK_KB (\d+)", done.stderr)
+    if process.returncode != 0:
+        raise SystemExit(f"prodcat train failed ({src}): {stderr.strip()[-500:]}")
+    result = {"src": str(src), "wall_s": round(seconds, 1), "peak_tree_rss_mb": round(tree_peak / 2**20)}
+    peak = re.search(r"PEAK_KB (\d+)", stderr)
     if peak:
         result["peak_rss_mb"] = round(int(peak.group(1)) / 1024)
-    test = re.search(r"test: n=(\d+)\s+accuracy=([\d.]+)\s+macro_f1=([\d.]+)", done.stdout)
+    test = re.search(r"test: n=(\d+)\s+accuracy=([\d.]+)\s+macro_f1=([\d.]+)", stdout)
     if test:
         result.update(test_n=int(test.group(1)), accuracy=float(test.group(2)), macro_f1=float(test.group(3)))
     return result

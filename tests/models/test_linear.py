@@ -228,3 +228,58 @@ def test_texts_without_known_terms_between_known_ones():
     assert proba.shape == (6, 2)
     assert proba[0].argmax() == 1 and proba[3].argmax() == 0
     np.testing.assert_allclose(proba[1], proba[2])  # nothing known: same answer
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_one_vs_rest_on_threads_finds_liblinears_own_multiclass_solution(class_weight):
+    # The binary SVMs must be weighted as liblinear weighs its own one-vs-rest
+    # (a class's products by the class's weight, the rest by 1), else the
+    # balanced model quietly becomes another model.
+    import warnings
+
+    from sklearn.svm import LinearSVC
+
+    from prodcat.models.linear import _Block, _Features, _fit_multiclass, resolve_params
+
+    texts, names = catalog(n_per_class=30)
+    names = names[:70] + names[80:]  # classes of unequal size, so the weights differ
+    texts = texts[:70] + texts[80:]
+    y = np.unique(names, return_inverse=True)[1]
+    p = resolve_params({})
+    learned = [_Block.learn(a, texts, p) for a in ("word", "char_wb")]
+    x = _Features([b for b, _ in learned]).stack([m for _, m in learned])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = LinearSVC(C=p["C"], class_weight=class_weight, max_iter=p["max_iter"], random_state=0).fit(x, y)
+    coef, intercept, _ = _fit_multiclass(x, y, 3, p, 0, class_weight)
+    np.testing.assert_allclose(coef, own.coef_, atol=1e-3)
+    np.testing.assert_allclose(intercept, own.intercept_, atol=1e-3)
+
+
+def test_training_features_are_those_prediction_computes():
+    from prodcat.models.linear import _Block, _Features, resolve_params
+
+    texts, _ = catalog()
+    p = resolve_params({})
+    learned = [_Block.learn(a, texts, p) for a in ("word", "char_wb")]
+    features = _Features([b for b, _ in learned])
+    counted_once = features.stack([m for _, m in learned])
+    again = features.transform(texts)
+    assert (counted_once != again).nnz == 0 and counted_once.dtype == again.dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [single_data, multi_data], ids=["single", "multi"])
+def test_the_fit_does_not_depend_on_how_many_cores_run_it(monkeypatch, make):
+    # Threads sharing liblinear's one random generator gave a seed's model
+    # other weights from run to run; worker processes each reseed their own.
+    from prodcat.models import linear
+
+    products, y, space = make()
+    monkeypatch.setattr(linear, "PARALLEL_MIN_WORK", 0)  # a tiny catalog would fit in one process
+    fitted = {}
+    for cores in (1, 3, 3):
+        monkeypatch.setattr(linear, "_cores", lambda cores=cores: cores)
+        proba = TfidfLinear().fit(products, y, space, seed=3).predict_proba(products)
+        fitted.setdefault(cores, []).append(proba)
+    np.testing.assert_array_equal(fitted[1][0], fitted[3][0])
+    np.testing.assert_array_equal(fitted[3][0], fitted[3][1])

@@ -245,40 +245,43 @@ def _svm(p: dict[str, Any], seed: int, class_weight: str | None) -> LinearSVC:
     return LinearSVC(C=p["C"], class_weight=class_weight, max_iter=p["max_iter"], random_state=seed, dual="auto")
 
 
-def _fit_svm(svm: LinearSVC, x: sp.csr_matrix, y: np.ndarray) -> LinearSVC:
-    # Hitting max_iter leaves a usable model; the warning would only alarm users.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return svm.fit(x, y)
-
-
 # liblinear copies the features it is given (16 bytes per stored value): the
 # one-vs-rest fits share the cores only as far as their copies fit in this.
 PARALLEL_COPIES_BYTES = 4 * 2**30
+# Below this much work (stored values x binary problems) starting worker
+# processes costs more than it saves: a small catalog fits in one process.
+PARALLEL_MIN_WORK = 100_000_000
 
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _fit_quietly(svm: LinearSVC, x: sp.csr_matrix, y: np.ndarray) -> LinearSVC:
+    # Hitting max_iter leaves a usable model; the warning would only alarm users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return svm.fit(x, y)
+
+
 def _fit_binary_svms(x, columns: list[np.ndarray], class_weights: list[Any], p, seed) -> list[LinearSVC]:
     """One binary linear SVM per 0/1 target column, on as many cores as the copies allow.
 
-    liblinear releases the GIL, so threads share the features; each fit is
-    seeded alike, so the result does not depend on how many run at once.
+    In processes, not threads: liblinear draws its coordinate order from one
+    generator per process, which threads would share, and then the same seed
+    would not give the same model. Each fit reseeds it, so the result does not
+    depend on how many run at once.
     """
     from joblib import Parallel, delayed
 
     x = x.astype(np.float64)  # what liblinear reads: converted once, not in every fit
     copy_bytes = 16 * (x.nnz + 2 * x.shape[0]) + 1
     jobs = max(1, min(_cores(), len(columns), PARALLEL_COPIES_BYTES // copy_bytes))
-    # Hitting max_iter leaves a usable model; the warning would only alarm users.
-    # (Filtered here, once: warnings.catch_warnings is not safe in threads.)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return Parallel(n_jobs=jobs, prefer="threads")(
-            delayed(_svm(p, seed, weight).fit)(x, column) for column, weight in zip(columns, class_weights)
-        )
+    if jobs == 1 or x.nnz * len(columns) < PARALLEL_MIN_WORK:
+        return [_fit_quietly(_svm(p, seed, weight), x, column) for column, weight in zip(columns, class_weights)]
+    return Parallel(n_jobs=jobs, backend="loky")(
+        delayed(_fit_quietly)(_svm(p, seed, weight), x, column) for column, weight in zip(columns, class_weights)
+    )
 
 
 def _fit_multiclass(x, y, n_classes, p, seed, class_weight):
@@ -300,7 +303,7 @@ def _fit_multiclass(x, y, n_classes, p, seed, class_weight):
     if len(present) == 2:
         # One binary model: give the two classes opposite margins, so softmax
         # of (-s, s) is the sigmoid of 2s.
-        svm = _fit_svm(_svm(p, seed, class_weight), x, y)
+        svm = _fit_quietly(_svm(p, seed, class_weight), x, y)
         coef[present[1]], coef[present[0]] = svm.coef_[0], -svm.coef_[0]
         intercept[present[1]], intercept[present[0]] = svm.intercept_[0], -svm.intercept_[0]
         return coef, intercept, active
