@@ -59,7 +59,7 @@ def test_single_label_counts():
     dup = report["duplicates"]
     assert dup["exact"] == 2  # rows 1 and 4
     assert dup["normalized"] == 3  # and row 2
-    assert dup["groups"] == 7
+    assert dup["groups"] == 6  # the empty text is no text, counted under empty_texts
     assert dup["top"][0] == {"text": "Red Shirt | cotton", "count": 3}
     assert dup["top"][1] == {"text": "Blue Mug", "count": 2}
     assert len(dup["top"]) == 2
@@ -200,3 +200,14 @@ def test_multi_label_shares_count_every_label_when_class_counts_are_cut(monkeypa
     console = Console(file=io.StringIO(), width=80)
     render_inspection(report, console)
     assert "50.0%" in console.file.getvalue()
+
+
+def test_rows_with_nothing_to_read_are_empty_texts_not_duplicates_or_conflicts():
+    # A Shopify export's variant rows have no title: "Duplicate rows 49.7%" and a
+    # conflict on the empty text said nothing the empty-text count did not.
+    rows = SINGLE_ROWS + [("", "", ("Mugs",)), ("", "", ("Posters",)), ("", "", ("Lamps",))]
+    report = inspect_catalog(make_catalog(rows, SINGLE), top=3)
+    assert report["empty_texts"] == 4
+    assert report["duplicates"]["normalized"] == 3 and report["duplicates"]["groups"] == 6
+    assert report["conflicts"]["texts"] == 1
+    assert [example["labels"] for example in report["conflicts"]["examples"]] == [{"Mugs": 1, "Shirts": 1}]

@@ -82,6 +82,10 @@ def _stats(values: Sequence[int]) -> dict[str, float | int | None]:
 
 
 def _duplicates(texts: list[str], keys: list[str], top: int) -> dict[str, Any]:
+    """Repeats among products with something to read: rows with neither text nor
+    photo are counted as empty texts, not as copies of each other (a Shopify
+    export's variant rows would read as half the catalog duplicated)."""
+    texts, keys = _with_content(texts, keys)
     key_counts = Counter(keys)
     first_text: dict[str, str] = {}
     for text, key in zip(texts, keys):
@@ -97,7 +101,14 @@ def _duplicates(texts: list[str], keys: list[str], top: int) -> dict[str, Any]:
     }
 
 
+def _with_content(texts: list[str], keys: list[str], *others: list) -> tuple[list, ...]:
+    """The entries of products whose key is not empty (they have a text or a photo)."""
+    kept = [i for i, key in enumerate(keys) if key]
+    return tuple([column[i] for i in kept] for column in (texts, keys, *others))
+
+
 def _conflicts(texts: list[str], keys: list[str], names: list[str]) -> dict[str, Any]:
+    texts, keys, names = _with_content(texts, keys, names)
     by_key: dict[str, Counter[str]] = defaultdict(Counter)
     first_text: dict[str, str] = {}
     for text, key, name in zip(texts, keys, names):
