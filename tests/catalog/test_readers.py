@@ -485,3 +485,13 @@ def test_flipkart_products_columns(shared_data):
     tree = json.loads(frame["product_category_tree"][0])
     assert tree[0].startswith("Home Furnishing >> Curtains & Accessories")
     assert frame["retail_price"][0] == "1899.0"  # as written, not parsed
+
+
+@pytest.mark.parametrize("first", ["sep=;", "sep=,", "\ufeffsep=;", '"sep=;"'])
+def test_excels_separator_line_above_the_header_is_named_in_one_line(tmp_path, first):
+    # It was read as the header: "columns ... not found; columns are: sep=, Unnamed: 1, ...".
+    path = tmp_path / "excel.csv"
+    path.write_text(f"{first}\ntitle;category\nshirt;Apparel\n", encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"excel\.csv: its first line '.*sep=.*' is Excel's note of the separator, "
+                                           r"not a header; delete that line"):
+        read_columns(path)

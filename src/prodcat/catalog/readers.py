@@ -60,6 +60,9 @@ _FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "jsonl": "JSON Lines", "parquet": "
 _HEAD_BYTES = 256 * 1024
 _SNIFF_BYTES = 8 * 1024
 
+# The line Excel may write above the header to say which separator the file uses.
+_EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=.?"?[,;\t]*', re.IGNORECASE)
+
 # How many JSON Lines records `read_columns` looks at for their keys.
 _JSONL_KEY_SAMPLE = 1000
 
@@ -315,6 +318,11 @@ class _Source:
     # ---- CSV / TSV ----------------------------------------------------------
 
     def _open_csv(self, head: str, complete: bool) -> None:
+        first = head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+        if _EXCEL_SEPARATOR_LINE.fullmatch(first):
+            # Read as the header, it made every column name wrong ("sep=", "Unnamed: 1", ...).
+            raise CatalogError(f"{self.path}: its first line {first!r} is Excel's note of the separator, not a "
+                               "header; delete that line, or save the sheet again as CSV UTF-8")
         self.sep = "\t" if self.format == "tsv" else _sniff_separator(head, self.header)
         records = _first_records(head, self.sep, complete)
         if self.header:
