@@ -146,3 +146,19 @@ def test_predict_names_the_id_columns_it_still_copies(tmp_path, capsys):
     assert code == 0, err
     assert "new.csv has no id column 'sku'; only 'category' is copied" in err
     assert read_predictions(tmp_path / "p.csv")["category"].tolist() == frame["category"].tolist()
+
+
+def test_a_missing_id_column_names_the_one_probably_meant(sku_model, tmp_path, capsys, monkeypatch):
+    # A file exporting the ids as "SKU" was numbered by row with no hint.
+    model_dir, nosku, frame = sku_model
+    upper = tmp_path / "upper.csv"
+    frame.rename(columns={"sku": "SKU"}).to_csv(upper, index=False)
+    code, _, err = run(capsys, "predict", model_dir, "--data", upper, "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    expected = (f"warning: {upper} has no id column 'sku'; its rows are numbered in a 'row' column instead "
+                "(did you mean 'SKU' for 'sku'? pass --id-cols)")
+    assert expected in err.splitlines()
+    stop_before_ray(monkeypatch)
+    with pytest.raises(RayWouldStart):
+        predict_with_ray(model_dir, upper, tmp_path / "p.parquet")
+    assert expected in capsys.readouterr().err.splitlines()

@@ -47,7 +47,7 @@ from prodcat.catalog.load import (
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import cell_text, has_catalog_suffix, read_columns
+from prodcat.catalog.readers import cell_text, close_column, has_catalog_suffix, read_columns
 from prodcat.catalog.split import split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
@@ -112,17 +112,22 @@ def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str,
     return names
 
 
-def missing_ids_warning(source: str | Path, id_cols: Sequence[str], present: Sequence[str]) -> str | None:
+def missing_ids_warning(source: str | Path, id_cols: Sequence[str], present: Sequence[str],
+                        columns: Sequence[str] = ()) -> str | None:
     """The one-line warning for a catalog lacking some of the model's id columns (None: it has them all).
 
     `present`: those it has, which predict copies; with none, it numbers the rows.
+    `columns`: the catalog's columns, to name the one probably meant ("ean" for "EAN").
     """
     missing = [c for c in dict.fromkeys(id_cols) if c not in present]
     if not missing:
         return None
     instead = (f"only {', '.join(map(repr, dict.fromkeys(present)))} is copied" if present
                else "its rows are numbered in a 'row' column instead")
-    return f"{source} has no id column {', '.join(map(repr, missing))}; {instead}"
+    hints = [f"{close!r} for {name!r}" for name in missing
+             if (close := close_column(name, [c for c in columns if c not in present])) is not None]
+    meant = f" (did you mean {', '.join(hints)}? pass --id-cols)" if hints else ""
+    return f"{source} has no id column {', '.join(map(repr, missing))}; {instead}{meant}"
 
 
 def renamed_ids_warning(source: str | Path, names: dict[str, str]) -> str | None:
@@ -1037,7 +1042,7 @@ class Categorizer:
         wanted_ids = mapping.id_cols
         mapping = self._readable_mapping(data, mapping, present, allow_no_photos=allow_no_photos)
         ids = list(mapping.id_cols)
-        missing_ids = missing_ids_warning(data, wanted_ids, ids)
+        missing_ids = missing_ids_warning(data, wanted_ids, ids, sorted(present))
         if missing_ids:
             say.warn(missing_ids)
         read_as = FieldMapping(

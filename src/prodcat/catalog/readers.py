@@ -1021,14 +1021,16 @@ def reword_encoding_hint(message: str, hint: Callable[[str | None], str]) -> str
     return _ENCODING_HINT.sub(lambda match: hint(match[1]), message)
 
 
+def close_column(name: str, columns: Sequence[str]) -> str | None:
+    """The column a user probably meant by `name`: the same but for case, else a close spelling."""
+    lowered = {c.lower(): c for c in columns}
+    match = [lowered[name.lower()]] if name.lower() in lowered else difflib.get_close_matches(name, list(columns), n=1)
+    return match[0] if match else None
+
+
 def missing_columns_message(missing: list[str], columns: list[str], where: str) -> str:
     """One line naming the missing columns, a close name for each where there is one, and the columns there are."""
-    hints = []
-    lowered = {c.lower(): c for c in columns}
-    for name in missing:
-        match = [lowered[name.lower()]] if name.lower() in lowered else difflib.get_close_matches(name, columns, n=1)
-        if match:
-            hints.append((name, match[0]))
+    hints = [(name, close) for name in missing if (close := close_column(name, columns)) is not None]
     shown = ", ".join(columns[:30]) + (f", ... ({len(columns)} columns)" if len(columns) > 30 else "")
     if len(missing) == 1:
         message = f"column {missing[0]!r} not found in {where}"

@@ -179,7 +179,7 @@ def predict_with_ray(
     absent = [c for c in mapping.text_cols if c not in text_cols]
     if absent and clf.reads_text():
         say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
-    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols)
+    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols, read_columns(files[0], **read_options))
     if missing_ids:
         say.warn(missing_ids)
     renamed = renamed_ids_warning(files[0], id_output_names(id_cols, clf.prediction_columns(top_k)))
