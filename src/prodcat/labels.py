@@ -31,31 +31,38 @@ MULTI_SEPARATORS = ("|", ";", ",")
 Label = tuple[str, ...]
 
 
-def _json_list(cell: str) -> list[str] | None:
+_NOT_JSON = object()
+
+
+def _parsed_json(cell: str) -> object:
+    """The JSON value of a cell that opens a list, else _NOT_JSON."""
     if not cell.startswith("["):
-        return None
+        return _NOT_JSON
     try:
-        value = json.loads(cell)
+        return json.loads(cell)
     except json.JSONDecodeError:
-        return None
+        return _NOT_JSON
+
+
+def _label_items(value: object) -> list[str] | None:
+    """A JSON list of labels (strings or numbers) as text; None when it is not one."""
     if isinstance(value, list) and all(v is None or isinstance(v, (str, int, float)) for v in value):
         # A null item (a Parquet list's null, a pandas NaN written as JSON NaN) is no label.
         return [str(v) for v in value if v is not None and v == v]
     return None
 
 
+def _json_list(cell: str) -> list[str] | None:
+    return _label_items(_parsed_json(cell))
+
+
 def _nested_json_lists(cell: str) -> list[list[str]] | None:
     """A JSON list of lists (Amazon's `categories`: [["Clothing", "Men", "Shirts"], ["Sale"]])
     as its lists of items; None when the cell is not one."""
-    if not cell.startswith("["):
-        return None
-    try:
-        value = json.loads(cell)
-    except json.JSONDecodeError:
-        return None
+    value = _parsed_json(cell)
     if not (isinstance(value, list) and value and all(isinstance(v, list) for v in value)):
         return None
-    lists = [_json_list(json.dumps(v)) for v in value]
+    lists = [_label_items(v) for v in value]
     return None if any(items is None for items in lists) else lists
 
 
