@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -264,8 +264,10 @@ def _fit_quietly(svm: LinearSVC, x: sp.csr_matrix, y: np.ndarray) -> LinearSVC:
         return svm.fit(x, y)
 
 
-def _fit_binary_svms(x, columns: list[np.ndarray], class_weights: list[Any], p, seed) -> list[LinearSVC]:
-    """One binary linear SVM per 0/1 target column, on as many cores as the copies allow.
+def _fit_binary_svms(x, problems: Iterator[tuple[np.ndarray, Any]], n_problems: int, p, seed) -> list[LinearSVC]:
+    """One binary linear SVM per (0/1 target column, class weight) of `problems`,
+    on as many cores as the copies allow. The columns are made as they are fitted:
+    a catalog of a million products and thousands of classes would not hold them all.
 
     In processes, not threads: liblinear draws its coordinate order from one
     generator per process, which threads would share, and then the same seed
@@ -276,11 +278,11 @@ def _fit_binary_svms(x, columns: list[np.ndarray], class_weights: list[Any], p, 
 
     x = x.astype(np.float64)  # what liblinear reads: converted once, not in every fit
     copy_bytes = 16 * (x.nnz + 2 * x.shape[0]) + 1
-    jobs = max(1, min(_cores(), len(columns), PARALLEL_COPIES_BYTES // copy_bytes))
-    if jobs == 1 or x.nnz * len(columns) < PARALLEL_MIN_WORK:
-        return [_fit_quietly(_svm(p, seed, weight), x, column) for column, weight in zip(columns, class_weights)]
+    jobs = max(1, min(_cores(), n_problems, PARALLEL_COPIES_BYTES // copy_bytes))
+    if jobs == 1 or x.nnz * n_problems < PARALLEL_MIN_WORK:
+        return [_fit_quietly(_svm(p, seed, weight), x, column) for column, weight in problems]
     return Parallel(n_jobs=jobs, backend="loky")(
-        delayed(_fit_quietly)(_svm(p, seed, weight), x, column) for column, weight in zip(columns, class_weights)
+        delayed(_fit_quietly)(_svm(p, seed, weight), x, column) for column, weight in problems
     )
 
 
@@ -312,7 +314,8 @@ def _fit_multiclass(x, y, n_classes, p, seed, class_weight):
         weights = [{1: len(y) / (len(present) * count), 0: 1.0} for count in counts]
     else:
         weights = [None] * len(present)
-    svms = _fit_binary_svms(x, [(y == k).astype(np.int64) for k in present], weights, p, seed)
+    problems = (((y == k).astype(np.int64), weight) for k, weight in zip(present, weights))
+    svms = _fit_binary_svms(x, problems, len(present), p, seed)
     for k, svm in zip(present, svms):
         coef[k], intercept[k] = svm.coef_[0], svm.intercept_[0]
     return coef, intercept, active
@@ -333,7 +336,8 @@ def _fit_multilabel(x, y, p, seed, class_weight):
             constant[k] = float(col[0]) if len(col) else 0.0
         else:
             learned.append(k)
-    svms = _fit_binary_svms(x, [y[:, k].astype(np.int64) for k in learned], [class_weight] * len(learned), p, seed)
+    problems = ((y[:, k].astype(np.int64), class_weight) for k in learned)
+    svms = _fit_binary_svms(x, problems, len(learned), p, seed)
     for k, svm in zip(learned, svms):
         coef[k], intercept[k], active[k] = svm.coef_[0], svm.intercept_[0], True
     return coef, intercept, active, constant
