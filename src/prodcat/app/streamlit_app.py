@@ -300,7 +300,7 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str) -> tuple[str, .
             "empty, unless you choose the columns that hold them." if some else
             f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: choose which of its "
             "columns holds each.")
-    with st.expander("Text columns", expanded=not some) if some else st.container():
+    with st.expander("Text columns") if some else st.container():
         (st.caption if some else st.warning)(note)
         chosen = [
             st.selectbox(f"Column for {md(field)}", [NO_COLUMN, *columns], index=[NO_COLUMN, *columns].index(default),
