@@ -109,3 +109,15 @@ def test_a_list_of_paths_each_a_list_of_levels_is_the_first_paths_levels(tmp_pat
     mapping = FieldMapping(text_cols=("title",), label_cols=("categories",), label_format="path")
     for path in (jsonl, parquet):
         assert load_catalog(path, mapping).labels == [("Clothing", "Men", "Shirts"), ("Home", "Kitchen")]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_nested_fields_are_named_four_levels_deep_at_most(tmp_path, suffix):
+    record = {"a": {"b": {"c": {"d": {"e": "deep"}}}}}
+    path = tmp_path / f"deep.{suffix}"
+    if suffix == "jsonl":
+        write_jsonl(path, [record])
+    else:
+        pq.write_table(pa.Table.from_pylist([record]), path)
+    assert read_columns(path) == ["a", "a.b", "a.b.c", "a.b.c.d"]
+    assert read_table(path, ["a.b.c.d"])["a.b.c.d"].tolist() == ['{"e": "deep"}']

@@ -933,7 +933,7 @@ def _struct_paths(kind, path: tuple[str, ...], found: dict[str, tuple[str, ...]]
     """`_nested_paths` for a Parquet column's type: the fields of its structs."""
     import pyarrow as pa
 
-    if not pa.types.is_struct(kind) or len(path) >= _NESTED_DEPTH + 1:
+    if not pa.types.is_struct(kind) or len(path) >= _NESTED_DEPTH:
         return
     for index in range(kind.num_fields):
         child = kind.field(index)
