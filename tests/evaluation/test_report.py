@@ -77,6 +77,8 @@ def test_report_single_120_classes(tmp_path):
     assert "## Weakest 10 classes" in text
     assert "## Most confused pairs (10)" in text
     assert "Unseen class" in text  # listed among the classes the model never learned
+    # the log loss leaves out that product: the row says which it covers
+    assert f"| log loss (the {metrics['n'] - 1:,} products of classes the model knows) | {metrics['log_loss']:.4f} |" in text
     for target in ("0.90", "0.95", "0.99"):
         assert f"| {target} |" in text
     for name in ("confusion_matrix.png", "per_class_f1.png", "precision_coverage.png"):

@@ -183,7 +183,10 @@ def render_markdown(
     if multi:
         rows += [["samples F1", _num(metrics.get("samples_f1"))], ["Hamming loss", _num(metrics.get("hamming_loss"))]]
     else:
-        rows += [["ECE (15 bins)", _num(metrics.get("ece"))], ["log loss", _num(metrics.get("log_loss"))]]
+        unseen = sum((metrics.get("unseen_classes") or {}).values())
+        # a class the model never learned has no probability to score: 0.0000 read as "perfect" there
+        loss = "log loss" + (f" (the {metrics['n'] - unseen:,} products of classes the model knows)" if unseen else "")
+        rows += [["ECE (15 bins)", _num(metrics.get("ece"))], [loss, _num(metrics.get("log_loss"))]]
     lines += _table(["metric", "value"], rows) + [""]
 
     if metrics.get("levels"):
