@@ -906,3 +906,28 @@ def test_test_data_is_what_the_test_report_scores(tmp_path, capsys):
     assert code == 0, err
     metrics = json.loads((tmp_path / "model" / "report" / "metrics.json").read_text())
     assert metrics["n"] + metrics.get("excluded_seen_in_training", 0) == len(holdout)
+
+
+def test_a_path_cell_holding_several_paths_is_a_finding_and_a_training_warning(tmp_path, capsys):
+    # WooCommerce lists a product's categories in one cell: read as one path, it
+    # made a level "Shirts, Home" and classes no one meant, without a word.
+    frame = tiny_frame()
+    frame.loc[[4, 7], "category"] = frame.loc[[4, 7], "category"] + ", Home > Kitchen"
+    frame.loc[11, "category"] = "Apparel > Shirts, Tops"  # a comma inside a level: no mistake
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path"]
+    example = frame.loc[4, "category"]
+    expected = (f"{data}: label column 'category' has 2 row(s) holding several paths in one cell (row 5, 8; "
+                f"e.g. {example!r}): a path label is one path, so their levels join into classes of their own; "
+                "keep one path per cell, or pass --label-format multi")
+
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    assert json.loads(out)["several_paths"] == {"column": "category", "separator": " > ", "rows": 2,
+                                                "first_rows": [5, 8], "example": example}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert code == 0, err
+    assert f"Several paths in a cell: {expected}" in " ".join(out.split())
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"warning: {expected}" in [" ".join(line.split()) for line in err.splitlines()]

@@ -240,3 +240,14 @@ def test_path_levels_that_no_class_name_can_hold_are_refused_naming_their_rows()
         check_path_levels([("A", "B"), ("A",), ("A", "", "C")], where="c.csv", column="a,b,c")
     fine = [("Home", "Kids>Toys"), ("Apparel", "Shirts"), ("Apparel",)]
     assert check_path_levels(fine, where="c.csv", column="cat") == fine
+
+
+def test_several_paths_in_a_cell_are_found_by_a_later_piece_naming_a_top_level():
+    from prodcat.labels import several_paths_in_cells
+
+    cells = ["Clothing > Tshirts; Clothing > Sale", "Clothing > Shirts, Tops", "Home > Bath", "Home > Bath|Clothing"]
+    found = several_paths_in_cells(cells)
+    assert found == {"separator": " > ", "rows": 2, "first_rows": [1, 4], "example": cells[0]}
+    # the column's own separator is no list separator
+    assert several_paths_in_cells(["Clothing|Tshirts", "Home|Bath"], "|") is None
+    assert several_paths_in_cells(["Clothing > Shirts, Tops", "Home > Bath"]) is None

@@ -53,7 +53,9 @@ from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
-from prodcat.labels import LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message
+from prodcat.labels import (
+    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message, several_paths_in_cells_message,
+)
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
@@ -1485,10 +1487,13 @@ class PredictionSink:
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
-    """Warn of a path column written with two separators, or classes spelled apart."""
+    """Warn of a path column written with two separators or several paths in a cell, or classes spelled apart."""
     found = catalog.mixed_path_separators()
     if found:
         say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
+    several = catalog.several_paths_in_cells()
+    if several:
+        say.warn(several_paths_in_cells_message(several, where=catalog.source, column=several["column"]))
     apart = catalog.classes_spelled_apart()
     if apart:
         say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))

@@ -298,6 +298,55 @@ def _finding(paths: list[str], sep: str, flagged: list[tuple[int, str]], top: in
     }
 
 
+def several_paths_in_cells(cells: Sequence[str], sep: str | None = None, *, top: int = 5) -> dict | None:
+    """The rows of a path label column whose cell holds several paths in a list.
+
+    A shop export may list a product's categories in one cell ("Clothing >
+    Tshirts, Clothing > Sale", WooCommerce): read as one path it has a level
+    "Tshirts, Clothing", a class no one meant. Counted: a cell with a level,
+    after the first, that a list separator ("," ";" "|", but not the column's
+    own) parts so that a later part is the top level of one of the column's
+    paths. A level name holding a comma ("Shirts, Tops") is not counted.
+
+    Returns None when no cell is counted, else {"separator", "rows",
+    "first_rows" (numbered from 1, at most `top`), "example" (the first such cell)}.
+
+        >>> several_paths_in_cells(["Clothing > Tshirts, Clothing > Sale", "Clothing > Shirts, Tops"])["first_rows"]
+        [1]
+    """
+    paths = [_unwrap_path(c).strip() for c in cells]
+    if sep is None:
+        sep = detect_separator(paths, "path")
+        if sep is None:
+            return None
+    joiners = "".join(c for c in ",;|" if c not in sep)
+    if not joiners:
+        return None
+    levels = [_levels(path, sep) if sep in path else [] for path in paths]
+    tops = {parts[0] for parts in levels if len(parts) > 1}
+    rows = []
+    for row, parts in enumerate(levels, 1):
+        for level in parts[1:]:
+            pieces = [piece.strip() for piece in re.split(f"[{re.escape(joiners)}]", level)]
+            if any(piece in tops for piece in pieces[1:]):
+                rows.append(row)
+                break
+    if not rows:
+        return None
+    return {"separator": sep, "rows": len(rows), "first_rows": rows[:top], "example": paths[rows[0] - 1]}
+
+
+def several_paths_in_cells_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `several_paths_in_cells`' finding, for a warning."""
+    rows = ", ".join(str(r) for r in found["first_rows"])
+    more = found["rows"] - len(found["first_rows"])
+    return (
+        f"{where}: label column {column!r} has {found['rows']} row(s) holding several paths in one cell (row "
+        f"{rows}{f' and {more} more' if more > 0 else ''}; e.g. {found['example']!r}): a path label is one path, "
+        "so their levels join into classes of their own; keep one path per cell, or pass --label-format multi"
+    )
+
+
 def mixed_path_separators_message(found: dict, *, where: str, column: str) -> str:
     """One line on `mixed_path_separators`' finding, for a warning."""
     rows = ", ".join(str(r) for r in found["first_rows"])

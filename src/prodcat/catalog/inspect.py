@@ -30,7 +30,9 @@ from rich.text import Text
 
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
-from prodcat.labels import classes_spelled_apart_message, label_name, mixed_path_separators_message
+from prodcat.labels import (
+    classes_spelled_apart_message, label_name, mixed_path_separators_message, several_paths_in_cells_message,
+)
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
 MAX_CLASS_COUNTS = 1000
@@ -248,6 +250,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
         # A label written with another separator is a class of its own: one the user did not mean
         # (every label is, when no cell holds the separator given).
         report["mixed_separators"] = catalog.mixed_path_separators(top)
+        # several paths in one cell join into levels no one meant
+        report["several_paths"] = catalog.several_paths_in_cells(top)
 
     if check_images and catalog.mapping.image_col and catalog.products.images is not None:
         report["images"] = _images(catalog)
@@ -419,6 +423,10 @@ def render_inspection(report: dict, console: Console) -> None:
     if mixed:
         _finding(console, "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:",
                  mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"]))
+    several = report.get("several_paths")
+    if several:
+        _finding(console, "Several paths in a cell:",
+                 several_paths_in_cells_message(several, where=report["source"], column=several["column"]))
 
 
 def _finding(console: Console, title: str, line: str) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
-from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators
+from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators, several_paths_in_cells
 
 
 @dataclass
@@ -70,6 +70,17 @@ class Catalog:
             return None
         column = mapping.label_cols[0]
         found = mixed_path_separators(self.frame[column].tolist(), mapping.label_sep, top=top)
+        return {"column": column, **found} if found else None
+
+    def several_paths_in_cells(self, top: int = 5) -> dict | None:
+        """Rows of a path label column holding several paths in one cell (see
+        `prodcat.labels.several_paths_in_cells`), with "column"; None when there
+        are none, or the labels are no path of one column."""
+        mapping = self.mapping
+        if self.labels is None or mapping.label_format != "path" or len(mapping.label_cols) != 1:
+            return None
+        column = mapping.label_cols[0]
+        found = several_paths_in_cells(self.frame[column].tolist(), mapping.label_sep, top=top)
         return {"column": column, **found} if found else None
 
     def classes_spelled_apart(self, top: int = 5) -> dict | None:
