@@ -973,6 +973,13 @@ class Categorizer:
             columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
         return pd.DataFrame(columns)
 
+    def _blank_products_warning(self, source: str | Path, blanks: int, first_row: int, text_cols: Sequence[str]) -> str:
+        """The one line for `blanks` products of `source` with nothing the model reads, the first at `first_row`."""
+        read_fields = ", ".join(text_cols) if self.reads_text() else ""
+        nothing = " nor ".join(filter(None, (read_fields and f"text in {read_fields}", self.reads_images() and "photo")))
+        return (f"{blanks:,} product(s) of {source} have no {nothing} (first: row {first_row}): "
+                "predicted from nothing, each marked needs_review")
+
     def _reads_nothing(self, products: Products) -> np.ndarray:
         return reads_nothing(products, text=self.reads_text(), images=self.reads_images())
 
@@ -1080,11 +1087,7 @@ class Categorizer:
                 bar.update(task, advance=len(chunk))
         self._say_photos(data, photos, say)
         if blanks:
-            read_fields = ", ".join(text_cols) if self.reads_text() else ""
-            nothing = " nor ".join(filter(None, (read_fields and f"text in {read_fields}",
-                                                 self.reads_images() and "photo")))
-            say.warn(f"{blanks:,} product(s) of {data} have no {nothing} (first: row {first_blank}): "
-                     "predicted from nothing, each marked needs_review")
+            say.warn(self._blank_products_warning(data, blanks, first_blank, text_cols))
         summary = output.summary(time.perf_counter() - started)
         if photos is not None:
             summary["photos"] = photos.to_dict()

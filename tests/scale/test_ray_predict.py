@@ -136,6 +136,23 @@ def test_cli_engine_ray_numbers_rows_when_the_file_has_no_ids(model_dir, product
 
 
 @pytest.mark.slow
+def test_products_with_nothing_to_read_get_the_local_engines_warning(model_dir, products, ray_session, tmp_path,
+                                                                     capsys):
+    # Ray marked them needs_review, as the local engine does, but said nothing.
+    part = products.iloc[:700].copy()
+    part.loc[[450, 451, 620], ["title", "description"]] = ""
+    data = tmp_path / "blanks.csv"
+    part.to_csv(data, index=False)
+    Categorizer.load(model_dir).predict_file(data, tmp_path / "local.parquet")
+    local = [line for line in capsys.readouterr().err.splitlines() if "predicted from nothing" in line]
+    assert local == [f"warning: 3 product(s) of {data} have no text in title, description (first: row 451): "
+                     "predicted from nothing, each marked needs_review"]
+    predict_with_ray(model_dir, data, tmp_path / "ray.parquet", quiet=False, num_workers=2, batch_size=200)
+    assert local[0] in capsys.readouterr().err.splitlines()
+    assert_same_file(tmp_path / "ray.parquet", tmp_path / "local.parquet")
+
+
+@pytest.mark.slow
 def test_parquet_input_keeps_numbers_as_written(model_dir, products, ray_session, tmp_path):
     data = tmp_path / "typed.parquet"
     typed = products.head(1200).copy()

@@ -97,6 +97,8 @@ IMAGE_REF_COLUMN = "_prodcat_image_ref"
 # counts add up the same however Ray Data cuts or joins blocks on the way.
 # The driver drops it before writing.
 PHOTO_STATS_COLUMN = "_prodcat_photo_stats"
+#: per product, whether it had nothing the model reads (`Categorizer._reads_nothing`), for the driver's warning
+BLANK_COLUMN = "_prodcat_blank"
 
 
 def predict_with_ray(
@@ -213,9 +215,14 @@ def predict_with_ray(
             top_k=top_k, target_precision=target_precision, workers=workers, batch_size=batch_size,
         )
         photos = None
+        blanks, first_blank = 0, None
         with PredictionOutput(out, review_out) as output:
             for table in _in_order(dataset):
                 photos = take_photo_stats(table, photos)
+                blank = table.pop(BLANK_COLUMN).to_numpy(dtype=bool)
+                if blank.any() and first_blank is None:
+                    first_blank = output.rows + 1 + int(np.argmax(blank))
+                blanks += int(blank.sum())
                 if not id_cols:
                     table.insert(0, "row", np.arange(output.rows + 1, output.rows + len(table) + 1))
                 output.write(table)
@@ -226,6 +233,8 @@ def predict_with_ray(
             ray.shutdown()
     seconds = time.perf_counter() - started
     clf._say_photos(data, photos, say)
+    if blanks:
+        say.warn(clf._blank_products_warning(data, blanks, first_blank, text_cols))
     say.note(f"predicted {output.rows:,} products with {workers} Ray worker(s) in {seconds:.1f} s")
     summary = {
         **output.summary(seconds),
@@ -249,7 +258,8 @@ class CategorizerPredictor:
     from the mapping's image column (or an `image` column) as predict_table
     reads them: a relative path starts from the image root as seen from the
     actor's current directory, which is not yours, so give such a pipeline
-    absolute paths or the images' bytes. count_photos: add PHOTO_STATS_COLUMN,
+    absolute paths or the images' bytes. mark_blank: add BLANK_COLUMN, whether
+    each product had nothing the model reads. count_photos: add PHOTO_STATS_COLUMN,
     how reading each batch's photos went (`take_photo_stats` sums and drops
     it). Usable in a Ray pipeline of your own:
 
@@ -273,6 +283,7 @@ class CategorizerPredictor:
         target_precision: float | None = None,
         fields: dict[str, Any] | None = None,
         count_photos: bool = False,
+        mark_blank: bool = False,
     ):
         from prodcat.categorizer import Categorizer
 
@@ -293,6 +304,7 @@ class CategorizerPredictor:
         self.top_k = top_k
         self.target_precision = target_precision
         self.count_photos = count_photos
+        self.mark_blank = mark_blank
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from prodcat.categorizer import id_output_names
@@ -320,6 +332,8 @@ class CategorizerPredictor:
             if stats is not None and cells:
                 cells[0] = json.dumps(stats.to_dict())
             table[PHOTO_STATS_COLUMN] = cells
+        if self.mark_blank:
+            table[BLANK_COLUMN] = self.categorizer._reads_nothing(self.categorizer._products(texts))
         return table
 
 
@@ -672,7 +686,7 @@ def _prediction_dataset(
         CategorizerPredictor,
         fn_constructor_kwargs={
             "model_dir": str(clf_dir), "id_cols": plan.id_cols, "top_k": top_k, "target_precision": target_precision,
-            "fields": actor_fields.to_dict(), "count_photos": plan.image_col is not None,
+            "fields": actor_fields.to_dict(), "count_photos": plan.image_col is not None, "mark_blank": True,
         },
         batch_size=batch_size,
         batch_format="pandas",
