@@ -65,22 +65,21 @@ class Catalog:
         column's, or most rows when no cell holds the separator given (see
         `prodcat.labels.mixed_path_separators`), with "column"; None when
         there are none, or the labels are no path of one column."""
-        mapping = self.mapping
-        if self.labels is None or mapping.label_format != "path" or len(mapping.label_cols) != 1:
-            return None
-        column = mapping.label_cols[0]
-        found = mixed_path_separators(self.frame[column].tolist(), mapping.label_sep, top=top)
-        return {"column": column, **found} if found else None
+        return self._path_column_finding(mixed_path_separators, top)
 
     def several_paths_in_cells(self, top: int = 5) -> dict | None:
         """Rows of a path label column holding several paths in one cell (see
         `prodcat.labels.several_paths_in_cells`), with "column"; None when there
         are none, or the labels are no path of one column."""
+        return self._path_column_finding(several_paths_in_cells, top)
+
+    def _path_column_finding(self, find, top: int) -> dict | None:
+        """`find(cells, label_sep, top=top)` on the path label column's cells, with "column"."""
         mapping = self.mapping
         if self.labels is None or mapping.label_format != "path" or len(mapping.label_cols) != 1:
             return None
         column = mapping.label_cols[0]
-        found = several_paths_in_cells(self.frame[column].tolist(), mapping.label_sep, top=top)
+        found = find(self.frame[column].tolist(), mapping.label_sep, top=top)
         return {"column": column, **found} if found else None
 
     def classes_spelled_apart(self, top: int = 5) -> dict | None:
