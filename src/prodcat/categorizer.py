@@ -21,7 +21,7 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import fields as dataclass_fields, replace
+from dataclasses import dataclass, fields as dataclass_fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
@@ -236,6 +236,20 @@ def headline(metrics: dict) -> dict:
         if key in metrics:
             out[key] = metrics[key]
     return out
+
+
+@dataclass
+class BlankProducts:
+    """How many products of a file had nothing the model reads, and the row of the first (from 1)."""
+
+    count: int = 0
+    first_row: int | None = None
+
+    def add(self, blank: np.ndarray, *, first_row: int) -> None:
+        """Count a chunk's `blank` mask; `first_row`: the file row of the chunk's first product."""
+        if blank.any() and self.first_row is None:
+            self.first_row = first_row + int(np.argmax(blank))
+        self.count += int(blank.sum())
 
 
 def reads_nothing(products: Products, *, text: bool, images: bool) -> np.ndarray:
@@ -945,21 +959,26 @@ class Categorizer:
     def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None) -> pd.DataFrame:
         """prediction, confidence, needs_review and the top-k labels with
         probabilities, one row per product (a DataFrame's or Series' index kept, as in predict_proba)."""
-        read = self._products(products)
-        table = self._table(self._proba(read), top_k, self.review_threshold(target_precision), read)
+        table, _ = self._table_and_blank(products, top_k, target_precision)
         if isinstance(products, (pd.DataFrame, pd.Series)):
             table.index = products.index
         return table
 
+    def _table_and_blank(self, products: Any, top_k: int, target_precision: float | None) -> tuple[pd.DataFrame, np.ndarray]:
+        """`predict_table`'s table (numbered from 0) and which products had nothing the model reads."""
+        read = self._products(products)
+        blank = self._reads_nothing(read)
+        return self._table(self._proba(read), top_k, self.review_threshold(target_precision), blank), blank
+
     def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None,
-               products: Products | None = None) -> pd.DataFrame:
-        """products: those `proba` is of; any with nothing the model reads needs review."""
+               blank: np.ndarray | None = None) -> pd.DataFrame:
+        """blank: the products with nothing the model reads (`_reads_nothing`), which always need review."""
         space = self.label_space_
         decided = space.decide(proba, self.thresholds_)
         confidence = self._confidence(proba, decided)
         review = np.ones(len(proba), bool) if review_below is None else confidence < review_below
-        if products is not None:
-            review |= self._reads_nothing(products)
+        if blank is not None:
+            review |= blank
         columns: dict[str, Any] = dict(zip(DECISION_COLUMNS, (
             space.decisions_to_names(decided),
             np.round(confidence.astype(np.float64), 6),
@@ -973,11 +992,11 @@ class Categorizer:
             columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
         return pd.DataFrame(columns)
 
-    def _blank_products_warning(self, source: str | Path, blanks: int, first_row: int, text_cols: Sequence[str]) -> str:
-        """The one line for `blanks` products of `source` with nothing the model reads, the first at `first_row`."""
+    def _blank_products_warning(self, source: str | Path, blanks: BlankProducts, text_cols: Sequence[str]) -> str:
+        """The one line for the products of `source` with nothing the model reads."""
         read_fields = ", ".join(text_cols) if self.reads_text() else ""
         nothing = " nor ".join(filter(None, (read_fields and f"text in {read_fields}", self.reads_images() and "photo")))
-        return (f"{blanks:,} product(s) of {source} have no {nothing} (first: row {first_row}): "
+        return (f"{blanks.count:,} product(s) of {source} have no {nothing} (first: row {blanks.first_row}): "
                 "predicted from nothing, each marked needs_review")
 
     def _reads_nothing(self, products: Products) -> np.ndarray:
@@ -1067,15 +1086,13 @@ class Categorizer:
         photos: ImageStats | None = None
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
-        blanks, first_blank = 0, None
+        blanks = BlankProducts()
         with PredictionOutput(out, review_out) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
                 read = self._as_model_fields(chunk.products, renames)
-                table = self._table(self._proba(read), top_k, review_below, read)
                 blank = self._reads_nothing(read)
-                if blank.any() and first_blank is None:
-                    first_blank = output.rows + 1 + int(np.argmax(blank))
-                blanks += int(blank.sum())
+                table = self._table(self._proba(read), top_k, review_below, blank)
+                blanks.add(blank, first_row=output.rows + 1)
                 if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
                     photos = counted if photos is None else photos.merge(counted)
                 first = output.rows + 1
@@ -1086,8 +1103,8 @@ class Categorizer:
                 output.write(pd.concat([front.reset_index(drop=True), table], axis=1))
                 bar.update(task, advance=len(chunk))
         self._say_photos(data, photos, say)
-        if blanks:
-            say.warn(self._blank_products_warning(data, blanks, first_blank, text_cols))
+        if blanks.count:
+            say.warn(self._blank_products_warning(data, blanks, text_cols))
         summary = output.summary(time.perf_counter() - started)
         if photos is not None:
             summary["photos"] = photos.to_dict()

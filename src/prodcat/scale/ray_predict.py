@@ -150,7 +150,8 @@ def predict_with_ray(
     {'rows': 630, 'needs_review': 41, 'seconds': ..., 'rows_per_second': ..., ...}
     """
     from prodcat.categorizer import (
-        PREDICTION_FORMATS, Categorizer, PredictionOutput, id_output_names, missing_ids_warning, renamed_ids_warning,
+        PREDICTION_FORMATS, BlankProducts, Categorizer, PredictionOutput, id_output_names, missing_ids_warning,
+        renamed_ids_warning,
     )
 
     started = time.perf_counter()
@@ -215,14 +216,11 @@ def predict_with_ray(
             top_k=top_k, target_precision=target_precision, workers=workers, batch_size=batch_size,
         )
         photos = None
-        blanks, first_blank = 0, None
+        blanks = BlankProducts()
         with PredictionOutput(out, review_out) as output:
             for table in _in_order(dataset):
                 photos = take_photo_stats(table, photos)
-                blank = table.pop(BLANK_COLUMN).to_numpy(dtype=bool)
-                if blank.any() and first_blank is None:
-                    first_blank = output.rows + 1 + int(np.argmax(blank))
-                blanks += int(blank.sum())
+                blanks.add(table.pop(BLANK_COLUMN).to_numpy(dtype=bool), first_row=output.rows + 1)
                 if not id_cols:
                     table.insert(0, "row", np.arange(output.rows + 1, output.rows + len(table) + 1))
                 output.write(table)
@@ -233,8 +231,8 @@ def predict_with_ray(
             ray.shutdown()
     seconds = time.perf_counter() - started
     clf._say_photos(data, photos, say)
-    if blanks:
-        say.warn(clf._blank_products_warning(data, blanks, first_blank, text_cols))
+    if blanks.count:
+        say.warn(clf._blank_products_warning(data, blanks, text_cols))
     say.note(f"predicted {output.rows:,} products with {workers} Ray worker(s) in {seconds:.1f} s")
     summary = {
         **output.summary(seconds),
@@ -318,8 +316,8 @@ class CategorizerPredictor:
             image_col = self.categorizer.fields_.image_col
             texts = batch[[c for c in batch.columns if c in self.text_renames or c == image_col]]
             texts = texts.rename(columns=self.text_renames)
-        table = self.categorizer.predict_table(texts, top_k=self.top_k, target_precision=self.target_precision)
-        table = table.reset_index(drop=True)  # beside the ids, numbered alike
+        # numbered from 0, beside the ids numbered alike
+        table, blank = self.categorizer._table_and_blank(texts, self.top_k, self.target_precision)
         if self.id_cols:
             names = id_output_names(self.id_cols, list(table.columns))
             # Ray hands string columns over as pyarrow-backed dtypes; the local
@@ -333,7 +331,7 @@ class CategorizerPredictor:
                 cells[0] = json.dumps(stats.to_dict())
             table[PHOTO_STATS_COLUMN] = cells
         if self.mark_blank:
-            table[BLANK_COLUMN] = self.categorizer._reads_nothing(self.categorizer._products(texts))
+            table[BLANK_COLUMN] = blank
         return table
 
 
