@@ -252,19 +252,6 @@ class BlankProducts:
         self.count += int(blank.sum())
 
 
-def reads_nothing(products: Products, *, text: bool, images: bool) -> np.ndarray:
-    """Per product, whether it has nothing a model reads: no text (for a model of text,
-    `text`) and no photo (for a model of photos, `images`).
-
-    The model still answers, from its biases alone: tfidf-linear on a catalog
-    where one class is most products gives that class at confidence 1.0, which
-    would pass any review threshold (a Shopify export's variant rows have no title).
-    """
-    texts = products.texts if text else [""] * len(products)
-    photos = products.images if images and products.images is not None else [None] * len(products)
-    return np.array([not t.strip() and photo is None for t, photo in zip(texts, photos)], dtype=bool)
-
-
 class Categorizer:
     """A product categorizer: a registered model plus how to read catalogs.
 
@@ -1000,7 +987,7 @@ class Categorizer:
                 "predicted from nothing, each marked needs_review")
 
     def _reads_nothing(self, products: Products) -> np.ndarray:
-        return reads_nothing(products, text=self.reads_text(), images=self.reads_images())
+        return products.reads_nothing(text=self.reads_text(), images=self.reads_images())
 
     def _ranks(self, top_k: int) -> int:
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:

@@ -124,9 +124,7 @@ def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, 
             proba[np.ix_(held_idx, columns)] = model.predict_proba(held.products)
         # a product with nothing the judge reads would be judged by its biases alone (on a
         # skewed catalog: the largest class, certain), and flagged as mislabeled for it
-        from prodcat.categorizer import reads_nothing
-
-        blank = reads_nothing(held.products, text=model.reads_text, images=model.reads_images)
+        blank = held.products.reads_nothing(text=model.reads_text, images=model.reads_images)
         judged[held_idx] = fold_space.knows(held.labels) & ~blank
     return OutOfFold(proba, judged, len(splits))
 

@@ -34,6 +34,18 @@ class Products:
     def from_texts(cls, texts: Sequence[str]) -> Products:
         return cls(texts=[str(t) for t in texts])
 
+    def reads_nothing(self, *, text: bool, images: bool) -> np.ndarray:
+        """Per product, whether it has nothing a model reads: no text (for a model of text,
+        `text`) and no photo (for a model of photos, `images`).
+
+        The model still answers, from its biases alone: tfidf-linear on a catalog
+        where one class is most products gives that class at confidence 1.0, which
+        would pass any review threshold (a Shopify export's variant rows have no title).
+        """
+        texts = self.texts if text else [""] * len(self)
+        photos = self.images if images and self.images is not None else [None] * len(self)
+        return np.array([not t.strip() and photo is None for t, photo in zip(texts, photos)], dtype=bool)
+
     def take(self, indices: Sequence[int] | np.ndarray) -> Products:
         idx = np.asarray(indices, dtype=np.int64)
         return Products(
