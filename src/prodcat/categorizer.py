@@ -35,6 +35,7 @@ from prodcat.artifacts import (
     write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
+from prodcat.catalog.markup import markup_findings, markup_message
 from prodcat.catalog.load import (
     CatalogSource,
     catalog_from_frame,
@@ -262,6 +263,8 @@ class Categorizer:
         (see `FieldMapping`); `label_col` may list several columns, top level
         first, forming a path; `image_col` holds each product's photo (a path,
         relative to `image_root`, see FieldMapping for where that is found).
+    strip_markup: whether the model reads texts without HTML markup (True,
+        False; None: when the training catalog's texts hold some, see FieldMapping).
     params: the model's own settings, e.g. {"C": 0.5}.
     valid_size / test_size: fractions held out, grouped by normalized text so
         duplicates never straddle two parts. test_size None: 0.1, or no test
@@ -290,6 +293,7 @@ class Categorizer:
         id_cols: Sequence[str] | str | None = None,
         image_col: str | None = None,
         image_root: str | Path | None = None,
+        strip_markup: bool | None = None,
         params: dict[str, Any] | None = None,
         valid_size: float = 0.1,
         test_size: float | None = None,
@@ -311,6 +315,7 @@ class Categorizer:
         self.id_cols = id_cols
         self.image_col = image_col
         self.image_root = image_root
+        self.strip_markup = strip_markup
         self.params = params
         self.valid_size = valid_size
         self.test_size = test_size
@@ -336,6 +341,7 @@ class Categorizer:
             image_col=self.image_col,
             # kept as the user wrote it: a saved model must not hold this machine's absolute path
             image_root=None if self.image_root is None else str(self.image_root),
+            strip_markup=self.strip_markup,
         )
 
     def fit(
@@ -397,6 +403,7 @@ class Categorizer:
             test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
+        mapping = _markup_decided(catalog, mapping, say)
         if reads_images:
             absent = _absent_image_folder(mapping, data)
             if absent is not None:
@@ -437,7 +444,8 @@ class Categorizer:
         space = LabelSpace.from_labels(train.labels, mapping.label_format, where=catalog.source)
         y_train = space.encode(train.labels)
         known, y_valid = self._known_rows(valid, space)
-        valid_pair = (valid.products.take(np.flatnonzero(known)), y_valid[known]) if known.any() else None
+        valid_pair = ((_model_view(valid.products.take(np.flatnonzero(known)), mapping), y_valid[known])
+                      if known.any() else None)
         if valid_pair is None:
             # Said before training: a small catalog's default split leaves no validation
             # product, and a neural model then ran its whole epoch budget (300 on a few
@@ -456,8 +464,8 @@ class Categorizer:
                 resume=resume,
                 quiet=self.quiet,
             )
-            model.fit(train.products, y_train, space, valid=valid_pair, seed=self.seed, class_weight=class_weight,
-                      context=context)
+            model.fit(_model_view(train.products, mapping), y_train, space, valid=valid_pair, seed=self.seed,
+                      class_weight=class_weight, context=context)
         # A latin-1 training file says nothing of the files predicted later.
         self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
 
@@ -535,7 +543,9 @@ class Categorizer:
             space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
         # a class written two ways would flag each spelling's products as the other's
         _warn_about_labels(catalog, say)
-        oof = out_of_fold_proba(self, catalog, space, folds=folds, class_weight=class_weight, say=say)
+        # the judges read what a model trained with these settings would read; the table shows texts as written
+        read = replace(catalog, products=_model_view(catalog.products, _markup_decided(catalog, mapping, say)))
+        oof = out_of_fold_proba(self, read, space, folds=folds, class_weight=class_weight, say=say)
         with say.step("confident learning (cleanlab)"):
             issue, quality = confident_learning(space, space.encode(catalog.labels), oof)
         return issues_table(catalog, space, oof, issue, quality)
@@ -588,7 +598,7 @@ class Categorizer:
 
     def _proba_and_parts(self, products: Products) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Probabilities and those of the model's parts (see `_add_part_metrics`), each part predicted once."""
-        proba, parts = self._require_fitted().predict_proba_with_components(products)
+        proba, parts = self._require_fitted().predict_proba_with_components(_model_view(products, self.fields_))
         return proba.astype(np.float32, copy=False), parts
 
     def _add_part_metrics(self, metrics: dict, part: Catalog, proba: np.ndarray,
@@ -666,7 +676,8 @@ class Categorizer:
         return list(self.label_space_.classes)
 
     def _proba(self, products: Products) -> np.ndarray:
-        return self._require_fitted().predict_proba(products).astype(np.float32, copy=False)
+        model = self._require_fitted()
+        return model.predict_proba(_model_view(products, self.fields_)).astype(np.float32, copy=False)
 
     def reads_images(self) -> bool:
         """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
@@ -1491,6 +1502,22 @@ class PredictionSink:
         if self.parquet is not None:
             self.parquet.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _markup_decided(catalog: Catalog, mapping: FieldMapping, say: Reporter) -> FieldMapping:
+    """`mapping` with `strip_markup` decided from the training catalog when it is None
+    (see FieldMapping), and a note on each text column found holding HTML markup."""
+    if mapping.strip_markup is False:
+        return mapping
+    found = markup_findings(catalog.products.fields)
+    for column, finding in found.items():
+        say.note(markup_message(column, finding, catalog.source))
+    return replace(mapping, strip_markup=bool(found) or bool(mapping.strip_markup))
+
+
+def _model_view(products: Products, mapping: FieldMapping) -> Products:
+    """`products` as the model reads them: without HTML markup when its mapping says so."""
+    return products.without_markup() if mapping.strip_markup else products
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:

@@ -62,6 +62,11 @@ ImageRoot = Annotated[
         "then in the current directory (default: the catalog file's folder).",
     ),
 ]
+Markup = Annotated[
+    Optional[str],
+    typer.Option("--markup", help="HTML markup in texts (<li>, &amp;): auto reads texts without it when a text column "
+                 "holds it (the default), strip always, keep never. Saved with the model."),
+]
 MaxLength = Annotated[
     Optional[int], typer.Option("--max-length", help="Text models that tokenize (lstm, cnn, transformer, bert): "
                                 "tokens per product.")
@@ -113,9 +118,15 @@ def _columns(value: str | None, option: str | None = None) -> list[str] | None:
     return columns
 
 
+_MARKUP_CHOICES = {"auto": None, "strip": True, "keep": False}
+
+
 def _field_options(
-    text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding, image_col=None, image_root=None
+    text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding, image_col=None, image_root=None,
+    markup=None,
 ) -> dict:
+    if markup is not None and markup not in _MARKUP_CHOICES:
+        raise ConfigError(f"--markup must be one of {', '.join(_MARKUP_CHOICES)}, got {markup!r}")
     return dict(
         text_cols=_columns(text_cols),
         label_cols=_columns(label_col),
@@ -126,6 +137,7 @@ def _field_options(
         encoding=encoding,
         image_col=image_col,
         image_root=image_root,
+        strip_markup=_MARKUP_CHOICES.get(markup),
     )
 
 
@@ -228,6 +240,7 @@ def train(
     encoding: Encoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
+    markup: Markup = None,
     members: Members = None,
     method: Method = None,
     param: Annotated[
@@ -281,7 +294,7 @@ def train(
         raise ConfigError(f"{out} holds the checkpoint of an interrupted run: add --resume to continue it, or "
                           f"delete {checkpoints} to train from the start")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
-                             image_col, image_root)
+                             image_col, image_root, markup)
     mapping = resolve_fields(preset, config, **options)
     given = dict(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, image_size=image_size,
                  checkpoint=checkpoint, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers)
@@ -520,6 +533,7 @@ def label_issues(
     encoding: Encoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
+    markup: Markup = None,
     members: Members = None,
     method: Method = None,
     param: Annotated[
@@ -545,7 +559,7 @@ def label_issues(
     if show < 0:
         raise ConfigError(f"--show must be 0 or more, got {show}")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
-                             image_col, image_root)
+                             image_col, image_root, markup)
     mapping = resolve_fields(preset, config, **options)
     params = _model_params(model, parse_params(param), {}, members, method)
     clf = Categorizer(model=model, fields=mapping, params=params, valid_size=valid_size, seed=seed,
@@ -625,6 +639,7 @@ def tune(
     encoding: Encoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
+    markup: Markup = None,
     members: Members = None,
     method: Method = None,
     param: Annotated[
@@ -651,7 +666,7 @@ def tune(
     from prodcat.tuning import TRIAL_COLUMNS, tune as run_tune
 
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
-                             image_col, image_root)
+                             image_col, image_root, markup)
     mapping = resolve_fields(preset, config, **options)
     given = dict(epochs=epochs, batch_size=batch_size, max_length=max_length, image_size=image_size,
                  checkpoint=checkpoint)
@@ -697,6 +712,7 @@ def leaderboard(
     encoding: Encoding = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
+    markup: Markup = None,
     members: Members = None,
     method: Method = None,
     param: Annotated[
@@ -722,7 +738,7 @@ def leaderboard(
 
     names = _columns(models, "--models")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
-                             image_col, image_root)
+                             image_col, image_root, markup)
     mapping = resolve_fields(preset, config, **options)
     shared, own = {}, {}
     ensemble = _ensemble_options(names, members, method)

@@ -11,7 +11,7 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from prodcat.errors import ConfigError
 
@@ -58,6 +58,12 @@ class FieldMapping:
     encoding: the text encoding of the file being read. It belongs to one
         file, not to a layout: a model does not keep the one it was trained
         with, and later files are read as UTF-8 unless told otherwise.
+    strip_markup: whether the model reads its texts without HTML markup
+        (`prodcat.catalog.markup`): True, False, or None, decided when the
+        model is trained (True when a text column holds markup in 1% of its
+        cells or more) and saved as True or False. The catalog keeps its
+        texts as written; only what the model reads changes. A model saved
+        before this option reads texts as written.
     """
 
     text_cols: tuple[str, ...] = ()
@@ -73,6 +79,7 @@ class FieldMapping:
     column_names: tuple[str, ...] | None = None
     file_format: str | None = None
     encoding: str = DEFAULT_ENCODING
+    strip_markup: bool | None = None
 
     def __post_init__(self):
         # Column names are text, as a file's header and a saved manifest hold
@@ -101,6 +108,8 @@ class FieldMapping:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         if self.image_template is not None:
             check_image_template(self.image_template)
+        if self.strip_markup is not None and not isinstance(self.strip_markup, bool):
+            raise ConfigError(f"strip_markup must be true or false, got {self.strip_markup!r}")
 
     @property
     def label_col(self) -> str | None:
@@ -140,7 +149,7 @@ class FieldMapping:
         )
 
     def join_text(self, values: list[str]) -> str:
-        return TEXT_JOINER.join(v.strip() for v in values if v and v.strip())
+        return join_text(values)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -165,6 +174,11 @@ class FieldMapping:
         """This mapping with every option that is not None replaced."""
         given = {k: v for k, v in options.items() if v is not None}
         return replace(self, **given) if given else self
+
+
+def join_text(values: Sequence[str]) -> str:
+    """A product's text fields as the one text bag-of-words models read (empty ones skipped)."""
+    return TEXT_JOINER.join(v.strip() for v in values if v and v.strip())
 
 
 def _column_name(value: Any) -> Any:

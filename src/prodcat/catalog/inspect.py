@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from prodcat.catalog.markup import markup_findings, markup_message
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
@@ -222,6 +223,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
         report["conflicts"] = _conflicts([shown[i] for i in labelled], [keys[i] for i in labelled],
                                          [label_name(lab, label_format) for lab in labels])
 
+    # shop exports' descriptions in HTML: train reads them without it (see prodcat.catalog.markup)
+    report["markup"] = markup_findings(catalog.products.fields)
     report["empty_fields"] = _empty_fields(catalog)
     report["empty_texts"] = sum(1 for t in texts if not t.strip())
     report["text_length"] = {
@@ -427,10 +430,12 @@ def render_inspection(report: dict, console: Console) -> None:
     if several:
         _finding(console, "Several paths in a cell:",
                  several_paths_in_cells_message(several, where=report["source"], column=several["column"]))
+    for column, finding in (report.get("markup") or {}).items():
+        _finding(console, "HTML in texts:", markup_message(column, finding, report["source"]))
 
 
 def _finding(console: Console, title: str, line: str) -> None:
-    """A label finding that train also warns about: its title in yellow, its line as written."""
+    """A finding that train also tells of: its title in yellow, its line as written."""
     console.print(Text.assemble("\n", (title, "yellow"), " ", line), soft_wrap=True)
 
 

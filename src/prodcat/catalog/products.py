@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from prodcat.catalog.fields import FieldMapping
+from prodcat.catalog.fields import FieldMapping, join_text
+from prodcat.catalog.markup import markup_to_text
 from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators, several_paths_in_cells
 
 
@@ -45,6 +46,18 @@ class Products:
         texts = self.texts if text else [""] * len(self)
         photos = self.images if images and self.images is not None else [None] * len(self)
         return np.array([not t.strip() and photo is None for t, photo in zip(texts, photos)], dtype=bool)
+
+    def without_markup(self) -> Products:
+        """These products as they read without HTML markup (`prodcat.catalog.markup`).
+
+        Each field is read on its own and the text joined again from them, so
+        a "<" ending a title and a ">" in the description are never one tag.
+        """
+        if not self.fields:
+            return replace(self, texts=[markup_to_text(t) for t in self.texts])
+        fields = {name: [markup_to_text(v) for v in values] for name, values in self.fields.items()}
+        texts = [join_text(values) for values in zip(*fields.values())]
+        return replace(self, texts=texts, fields=fields)
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Products:
         idx = np.asarray(indices, dtype=np.int64)

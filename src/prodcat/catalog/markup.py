@@ -1,0 +1,116 @@
+"""HTML markup in product texts: found, and read as the text it shows.
+
+Shop exports hold descriptions as HTML (Shopify's "Body (HTML)",
+WooCommerce's description, feeds escaped twice): `<li>`, `<br/>`, `&amp;`,
+inline `<style>`. A bag-of-words model reads "li", "strong", "nbsp" as words,
+the commonest of the catalog, and a pretrained model spends its tokens on
+them. `markup_to_text` keeps what a browser would show.
+
+Whether a model reads its texts without markup is decided once, when it is
+trained (`FieldMapping.strip_markup`, `markup_findings`), and saved with it:
+a model trained on raw texts keeps reading raw texts.
+
+    >>> markup_to_text("<p>Cotton&nbsp;shirt</p><ul><li>Slim fit</li><li>Blue &amp; white</li></ul>")
+    'Cotton shirt Slim fit Blue & white'
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Sequence
+
+# A tag with a name (so "a < b" and "<3" stay text), or a named or numeric
+# character reference (so a lone "&" stays text).
+_MARKUP = re.compile(
+    r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--|&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
+# whose contents a browser does not show as text
+_HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript"})
+# tags inside a word ("H<sub>2</sub>O", "<b>Cotton</b>-rich"); every other tag is a word break
+_INLINE = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd", "mark",
+                     "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "u", "var", "wbr"})
+_SPACE = re.compile(r"\s+")
+
+#: a text column whose cells hold markup at least this often is read without it
+MARKUP_SHARE = 0.01
+
+
+class _ShownText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in _HIDDEN:
+            self.hidden += 1
+        self._break(tag)
+
+    def handle_startendtag(self, tag: str, attrs) -> None:
+        self._break(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN and self.hidden:
+            self.hidden -= 1
+        self._break(tag)
+
+    def _break(self, tag: str) -> None:
+        # "<li>Slim</li><li>fit</li>" is two words, "<br>" a line break
+        if tag not in _INLINE:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def holds_markup(text: str) -> bool:
+    """Whether `text` holds an HTML tag, comment or character reference."""
+    return ("<" in text or "&" in text) and _MARKUP.search(text) is not None
+
+
+def markup_to_text(text: str) -> str:
+    """The text `text` shows as HTML: tags and comments gone (a block tag
+    such as <li> or <br> is a word break, an inline one such as <b> is not), script and style contents gone, character references read, runs
+    of white space one space. A text without markup is returned as it is.
+
+        >>> markup_to_text("Tom &amp; Jerry<br>DVD"), markup_to_text("5 < 7 & 8 > 6")
+        ('Tom & Jerry DVD', '5 < 7 & 8 > 6')
+    """
+    if not holds_markup(text):
+        return text
+    parser = _ShownText()
+    parser.feed(text)
+    parser.close()
+    return _SPACE.sub(" ", "".join(parser.parts)).strip()
+
+
+def markup_share(values: Sequence[str]) -> tuple[float, int]:
+    """The share of the non-empty `values` that hold markup, and how many there are."""
+    filled = [v for v in values if v]
+    if not filled:
+        return 0.0, 0
+    found = sum(holds_markup(v) for v in filled)
+    return found / len(filled), found
+
+
+def markup_findings(fields: dict[str, list[str]]) -> dict[str, dict]:
+    """Per text column whose cells hold markup at least `MARKUP_SHARE` of the
+    time: {"share": ..., "cells": ..., "tags": whether any cell holds a tag,
+    not only a character reference}."""
+    found = {}
+    for column, values in fields.items():
+        share, cells = markup_share(values)
+        if cells and share >= MARKUP_SHARE:
+            found[column] = {"share": share, "cells": cells,
+                             "tags": any(_TAG.search(v) for v in values if v and "<" in v)}
+    return found
+
+
+def markup_message(column: str, finding: dict, where: str) -> str:
+    """The one line `train` notes and `inspect` shows for a column of `markup_findings`."""
+    kind = "HTML markup" if finding["tags"] else "HTML character references (such as &amp;)"
+    return (f"column {column!r} of {where} holds {kind} in {finding['share']:.0%} of its texts "
+            f"({finding['cells']:,}): models read them without it (--markup keep reads them as written)")

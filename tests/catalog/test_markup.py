@@ -1,0 +1,166 @@
+"""HTML markup in product texts: read as the text it shows, decided at training and saved."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli_runner import run
+from prodcat import Categorizer
+from prodcat.catalog.markup import holds_markup, markup_findings, markup_to_text
+from prodcat.catalog.products import Products
+from prodcat.errors import ConfigError
+
+WORDS = {
+    "shirt": ["cotton", "slim", "collar", "sleeve", "button"],
+    "shoe": ["sole", "lace", "running", "leather", "heel"],
+    "mug": ["ceramic", "coffee", "handle", "dishwasher", "glaze"],
+}
+
+
+def shop_frame(n: int = 240, html: bool = True, seed: int = 0) -> pd.DataFrame:
+    """A Shopify-like export: a title and a description in HTML (or the same words as plain text)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        kind = rng.choice(list(WORDS))
+        first, second = rng.sample(WORDS[kind], 2)
+        body = (f"<p><strong>{first}</strong></p><ul><li>{second}</li><li>Care &amp; wash</li></ul>" if html
+                else f"{first} {second} Care & wash")
+        rows.append({"sku": f"s{i}", "title": f"{kind} {i}", "body": body, "category": kind})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("<p>Cotton&nbsp;shirt</p><ul><li>Slim fit</li><li>Blue &amp; white</li></ul>", "Cotton shirt Slim fit Blue & white"),
+    ("Tom &amp; Jerry<br/>DVD", "Tom & Jerry DVD"),
+    ("H<sub>2</sub>O <b>Cotton</b>-rich", "H2O Cotton-rich"),  # inline tags do not split words
+    ("<style>.x{color:red}</style><script>var a = '<p>';</script>Shirt", "Shirt"),
+    ("price &#8377; 499 <!-- sale -->", "price ₹ 499"),
+    ('<div class="a" data-x="1>2">text</div>', "text"),
+])
+def test_markup_reads_as_the_text_it_shows(text, shown):
+    assert holds_markup(text)
+    assert markup_to_text(text) == shown
+
+
+@pytest.mark.parametrize("text", ["5 < 7 & 8 > 6", "R&D dept", "Shirt <3", "a<5cm", "Jack & Jones", ""])
+def test_text_without_markup_is_left_as_it_is(text):
+    assert not holds_markup(text)
+    assert markup_to_text(text) == text
+
+
+def test_fields_are_read_apart_so_two_fields_never_make_one_tag():
+    # "<b" ends the title and "x>" starts the description: joined, they would look like one tag
+    products = Products(texts=["Size <b | x> &amp; more"], fields={"title": ["Size <b"], "body": ["x> &amp; more"]})
+    read = products.without_markup()
+    assert read.fields == {"title": ["Size <b"], "body": ["x> & more"]}
+    assert read.texts == ["Size <b | x> & more"]
+
+
+def test_markup_findings_name_the_columns_that_hold_markup():
+    found = markup_findings({"title": ["Shirt", "Tom &amp; Jerry", "Mug"], "body": ["plain", "", "text"]})
+    assert list(found) == ["title"]
+    assert found["title"]["cells"] == 1 and found["title"]["tags"] is False
+
+
+def test_train_reads_html_texts_without_markup_and_saves_that(tmp_path, capsys):
+    data = tmp_path / "shop.csv"
+    shop_frame().to_csv(data, index=False)
+    code, out, err = run(capsys, "train", "--data", data, "--text-cols", "title,body", "--label-col", "category",
+                         "--out", tmp_path / "model")
+    assert code == 0, err
+    assert "column 'body' of" in err and "holds HTML markup in 100% of its texts" in err
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["fields"]["strip_markup"] is True
+
+    clf = Categorizer.load(tmp_path / "model")
+    # the model reads what the HTML shows: markup around the same words changes nothing
+    html = clf.predict_proba([{"title": "mug", "body": "<ul><li><b>ceramic</b></li><li>glaze</li></ul>"}])
+    plain = clf.predict_proba([{"title": "mug", "body": "ceramic glaze"}])
+    np.testing.assert_allclose(html.to_numpy(), plain.to_numpy(), atol=1e-6)
+    # a file predicted later is read the same way
+    later = tmp_path / "later.csv"
+    pd.DataFrame({"title": ["mug"], "body": ["<p>ceramic</p> <p>glaze</p>"]}).to_csv(later, index=False)
+    np.testing.assert_allclose(clf.predict_proba(later).to_numpy(), plain.to_numpy(), atol=1e-6)
+
+
+def test_markup_keep_reads_texts_as_written(tmp_path, capsys):
+    data = tmp_path / "shop.csv"
+    shop_frame().to_csv(data, index=False)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title,body", "--label-col", "category",
+                       "--out", tmp_path / "model", "--markup", "keep")
+    assert code == 0, err
+    assert "HTML markup" not in err
+    clf = Categorizer.load(tmp_path / "model")
+    assert clf.fields_.strip_markup is False
+    html = clf.predict_proba([{"title": "mug", "body": "<ul><li><b>ceramic</b></li></ul>"}]).to_numpy()
+    plain = clf.predict_proba([{"title": "mug", "body": "ceramic"}]).to_numpy()
+    assert np.abs(html - plain).max() > 1e-3
+
+
+def test_a_catalog_without_markup_saves_that_its_texts_are_read_as_written(tmp_path):
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(shop_frame(html=False))
+    assert clf.fields_.strip_markup is False
+    clf.save(tmp_path / "model")
+    assert json.loads((tmp_path / "model" / "manifest.json").read_text())["fields"]["strip_markup"] is False
+
+
+def test_strip_markup_true_strips_even_when_training_texts_hold_none(tmp_path):
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", strip_markup=True, quiet=True)
+    clf.fit(shop_frame(html=False))
+    assert clf.fields_.strip_markup is True
+    html = clf.predict_proba([{"title": "mug", "body": "<i>ceramic</i>"}]).to_numpy()
+    plain = clf.predict_proba([{"title": "mug", "body": "ceramic"}]).to_numpy()
+    np.testing.assert_allclose(html, plain, atol=1e-6)
+
+
+def test_a_model_saved_before_the_option_reads_texts_as_written(tmp_path):
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(shop_frame())
+    clf.save(tmp_path / "model")
+    manifest_path = tmp_path / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["fields"]["strip_markup"]
+    manifest_path.write_text(json.dumps(manifest))
+    old = Categorizer.load(tmp_path / "model")
+    assert old.fields_.strip_markup is None
+    html = old.predict_proba([{"title": "mug", "body": "<ul><li><b>ceramic</b></li></ul>"}]).to_numpy()
+    plain = old.predict_proba([{"title": "mug", "body": "ceramic"}]).to_numpy()
+    assert np.abs(html - plain).max() > 1e-3
+
+
+def test_evaluate_scores_html_texts_as_the_model_reads_them(tmp_path):
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(shop_frame())
+    test_html, test_plain = shop_frame(60, seed=1), shop_frame(60, html=False, seed=1)
+    np.testing.assert_allclose(clf.predict_proba(test_html).to_numpy(), clf.predict_proba(test_plain).to_numpy(),
+                               atol=1e-6)
+    assert clf.evaluate(test_html)["macro_f1"] == clf.evaluate(test_plain)["macro_f1"]
+
+
+def test_inspect_reports_markup(tmp_path, capsys):
+    data = tmp_path / "shop.csv"
+    shop_frame(50).to_csv(data, index=False)
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,body", "--label-col", "category",
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["markup"] == {"body": {"share": 1.0, "cells": 50, "tags": True}}
+
+
+def test_bad_markup_choices_are_one_line_errors(tmp_path, capsys):
+    data = tmp_path / "shop.csv"
+    shop_frame(30).to_csv(data, index=False)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title,body", "--label-col", "category",
+                       "--out", tmp_path / "model", "--markup", "remove")
+    assert code != 0 and "--markup must be one of auto, strip, keep, got 'remove'" in err
+    assert "Traceback" not in err
+    config = tmp_path / "fields.toml"
+    config.write_text('strip_markup = "yes"\n')
+    code, _, err = run(capsys, "train", "--data", data, "--config", config, "--text-cols", "title,body",
+                       "--label-col", "category", "--out", tmp_path / "model")
+    assert code != 0 and "strip_markup must be true or false, got 'yes'" in err
+    with pytest.raises(ConfigError):
+        Categorizer(text_cols=["title"], label_col="category", strip_markup="auto").fit(shop_frame(30))
