@@ -298,3 +298,33 @@ def test_a_damaged_saved_state_is_a_model_dir_error():
     broken["preprocessor"]["vocabulary"]["tokens"] = broken["preprocessor"]["vocabulary"]["tokens"][:-1]
     with pytest.raises(ModelDirError):
         get_model_class("cnn").from_state(model.get_params(), broken, arrays, space)
+
+
+ZH_KINDS = {
+    "shirt": ["衬衫", "衬衣", "翻领"],
+    "mug": ["水杯", "马克杯", "陶瓷"],
+    "shoe": ["运动鞋", "跑鞋", "球鞋"],
+}
+
+
+@pytest.mark.parametrize("name", ["cnn", "lstm"])
+def test_chinese_titles_without_spaces_are_learned_from_their_characters(name):
+    # Taobao-style titles run brand, colour and type together: read as one word each, every
+    # test title was unknown to the model, and it scored at chance
+    rng = np.random.default_rng(0)
+
+    def zh_catalog(n_per_class):
+        texts, labels = [], []
+        for kind, types in ZH_KINDS.items():
+            for _ in range(n_per_class):
+                texts.append(f"{rng.choice(['新款', '正品', '包邮'])}{rng.choice(['红色', '蓝色', '黑色'])}{rng.choice(types)}")
+                labels.append((kind,))
+        return Products.from_texts(texts), labels
+
+    products, labels = zh_catalog(12)
+    space = LabelSpace.from_labels(labels, "single")
+    probe, probe_labels = zh_catalog(6)
+    model = create_model(name, **TINY[name], **TRAIN)
+    model.fit(products, space.encode(labels), space, seed=0, context=QUIET)
+    assert not set(probe.texts) <= set(products.texts)
+    assert (model.predict_proba(probe).argmax(axis=1) == space.encode(probe_labels)).mean() >= 0.9

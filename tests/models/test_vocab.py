@@ -80,6 +80,27 @@ def test_max_length_keeps_the_first_words():
     assert vocab.encode_batch(TITLES) == [vocab.encode(t) for t in TITLES]
 
 
+def test_each_cjk_ideograph_is_a_word_and_kana_hangul_runs_stay_whole():
+    # Chinese and Japanese titles have no spaces: a run of ideographs is a title, not a word
+    assert tokenize("纯棉男士T恤XL码") == ["纯", "棉", "男", "士", "t", "恤", "xl", "码"]
+    assert tokenize("メンズ長袖シャツ") == ["メンズ", "長", "袖", "シャツ"]
+    assert tokenize("남성 셔츠") == ["남성", "셔츠"]
+    # an extension-B ideograph too
+    assert tokenize("𠀀x") == ["𠀀", "x"]
+
+
+def test_a_vocabulary_saved_before_ideographs_were_split_reads_them_as_it_was_trained():
+    vocab = Vocabulary.build(["纯棉衬衫", "纯棉T恤"])
+    assert vocab.encode("纯棉衬衫") == [vocab.id(c) for c in "纯棉衬衫"]
+    old = {"tokens": [PAD, UNK, "纯棉衬衫", "纯棉t恤"]}  # a saved vocabulary without "split_ideographs"
+    restored = Vocabulary.from_dict(old)
+    assert restored.split_ideographs is False
+    assert restored.encode("纯棉衬衫") == [2]
+    assert Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict()))).split_ideographs is True
+    with pytest.raises(ModelDirError, match="'split_ideographs' must be true or false"):
+        Vocabulary.from_dict({**old, "split_ideographs": "yes"})
+
+
 def test_json_round_trip_gives_the_same_ids():
     vocab = Vocabulary.build(TITLES + ["हिन्दी café"])
     restored = Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict())))

@@ -38,7 +38,7 @@ from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.models import register
 from prodcat.models.torch_base import TorchModel, check_probability_below_one
-from prodcat.models.vocab import PAD_ID, UNK_ID, Vocabulary, tokenize
+from prodcat.models.vocab import PAD_ID, UNK_ID, Vocabulary
 from prodcat.models.word_vectors import lsa_word_vectors
 
 
@@ -339,7 +339,8 @@ class WordModel(TorchModel):
         if s["max_length"] is not None:
             self.max_length_ = s["max_length"]
         else:
-            lengths = np.fromiter((len(tokenize(t)) for t in products.texts), dtype=np.int64, count=len(products))
+            lengths = np.fromiter((len(self.vocabulary.tokenize(t)) for t in products.texts), dtype=np.int64,
+                                  count=len(products))
             chosen = math.ceil(float(np.percentile(lengths, LENGTH_PERCENTILE))) if len(lengths) else MIN_AUTO_LENGTH
             self.max_length_ = int(min(max(chosen, MIN_AUTO_LENGTH), MAX_AUTO_LENGTH))
         self._start_vectors = None
