@@ -131,3 +131,50 @@ def test_ray_engine_refuses_text_cols_the_model_cannot_read_before_starting_ray(
     code, _, err = run(capsys, "predict", model_dir, "--data", other, "--engine", "ray", "--text-cols", "name,name",
                        "--out", tmp_path / "p.csv")
     assert code != 0 and err.strip() == f"prodcat: error: the text columns given for {other} name 'name' twice"
+
+
+def test_a_file_without_a_header_is_read_with_no_header_and_numbered_columns(trained, tmp_path, capsys):
+    frame, data, other, model_dir = trained
+    run_ok("predict", model_dir, "--data", data, "--out", tmp_path / "own.csv", "-q")
+    bare = tmp_path / "bare.csv"
+    frame[["sku", "title", "description"]].to_csv(bare, index=False, header=False)
+    code, _, err = run(capsys, "predict", model_dir, "--data", bare, "--out", tmp_path / "bare_pred.csv",
+                       "--no-header", "--text-cols", "1,2", "--id-cols", "0")
+    assert code == 0, err
+    own = pd.read_csv(tmp_path / "own.csv", dtype=str)
+    read = pd.read_csv(tmp_path / "bare_pred.csv", dtype=str)
+    assert read["0"].tolist() == frame["sku"].tolist()
+    assert read.drop(columns="0").equals(own.drop(columns="sku"))
+    # without --text-cols, the numbered columns are named in the error, with what to pass
+    code, _, err = run(capsys, "predict", model_dir, "--data", bare, "--out", tmp_path / "x.csv", "--no-header")
+    assert code != 0 and err.count("\n") == 1
+    assert "columns are: 0, 1, 2; without a header the columns are numbered: pass --text-cols" in err
+
+
+def test_a_model_trained_without_a_header_reads_a_file_with_one_given_header(tmp_path, capsys):
+    frame = tiny_frame(n_per_class=8)
+    bare = tmp_path / "train.csv"
+    frame[["leaf", "title"]].to_csv(bare, index=False, header=False)
+    config = tmp_path / "fields.toml"
+    config.write_text('header = false\ncolumn_names = ["label", "text"]\ntext = ["text"]\nlabel = "label"\n')
+    model_dir = tmp_path / "model"
+    run_ok("train", "--data", bare, "--config", config, *FAST, "--out", model_dir, "-q")
+    run_ok("predict", model_dir, "--data", bare, "--out", tmp_path / "own.csv", "-q")
+    with_header = tmp_path / "new.csv"
+    frame[["title"]].rename(columns={"title": "name"}).to_csv(with_header, index=False)
+    # read as the training file, its header row would be a product and its column 'name' no text column
+    code, _, err = run(capsys, "predict", model_dir, "--data", with_header, "--out", tmp_path / "x.csv")
+    assert code != 0 and "one whose first row names its columns needs --header" in err
+    code, _, err = run(capsys, "predict", model_dir, "--data", with_header, "--header", "--text-cols", "name",
+                       "--out", tmp_path / "new_pred.csv")
+    assert code == 0, err
+    own = pd.read_csv(tmp_path / "own.csv", dtype=str)
+    read = pd.read_csv(tmp_path / "new_pred.csv", dtype=str)
+    assert len(read) == len(frame) and read.equals(own)
+    # evaluate takes it too: a file with a header and its own label column
+    labelled = tmp_path / "labelled.csv"
+    frame[["title", "leaf"]].to_csv(labelled, index=False)
+    code, out, err = run(capsys, "evaluate", model_dir, "--data", labelled, "--header", "--text-cols", "title",
+                         "--label-col", "leaf", "--keep-seen", "--out", tmp_path / "report")
+    assert code == 0, err
+    assert f"n={len(frame)}" in out

@@ -774,7 +774,13 @@ class Categorizer:
             raise ConfigError(f"unknown field option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         if options.get("image_root") is not None:
             options = {**options, "image_root": str(options["image_root"])}
-        return self.fields_.with_options(**options)
+        mapping = self.fields_.with_options(**options)
+        header = options.get("header")
+        if header is not None and options.get("column_names") is None and (header or self.fields_.header):
+            # The model's names for its header-less training file's columns say nothing
+            # of a file with a header, nor of a header-less one when the model had a header.
+            mapping = replace(mapping, column_names=None)
+        return mapping
 
     def _file_text_fields(self, mapping: FieldMapping, source: str | Path) -> dict[str, str]:
         """A file's text columns (`text_cols` given for this file) -> the model's field names.
@@ -889,7 +895,10 @@ class Categorizer:
                 # Without a header, columns are named by position: a file of texts
                 # alone puts its texts under the model's first name (the label's).
                 layout = (f"; a file without a header is read as the model's columns {', '.join(mapping.column_names)} "
-                          "in that order (leave a column you lack empty, but keep it)")
+                          "in that order (leave a column you lack empty, but keep it), and one whose first row "
+                          "names its columns needs --header")
+            elif not mapping.header:
+                layout = "; without a header the columns are numbered: pass --text-cols with the text columns' numbers"
             raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: "
                               f"{', '.join(sorted(present)[:30])}{layout}")
         if len(text_cols) < len(mapping.text_cols) and self.reads_text():

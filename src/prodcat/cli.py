@@ -67,6 +67,12 @@ Markup = Annotated[
     typer.Option("--markup", help="HTML markup in texts (<li>, &amp;): auto reads texts without it when a text column "
                  "holds it (the default), strip always, keep never. Saved with the model."),
 ]
+# A model keeps whether its training file had a header; a later file may differ.
+FileHeader = Annotated[
+    Optional[bool],
+    typer.Option("--header/--no-header", help="Whether this file's first row names its columns (default: as the "
+                 "model's training file; without one, columns are named 0, 1, ... unless the model names them)."),
+]
 MaxLength = Annotated[
     Optional[int], typer.Option("--max-length", help="Text models that tokenize (lstm, cnn, transformer, bert): "
                                 "tokens per product.")
@@ -375,6 +381,7 @@ def evaluate(
         ),
     ] = None,
     encoding: FileEncoding = None,
+    header: FileHeader = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
     keep_seen: Annotated[
@@ -394,7 +401,7 @@ def evaluate(
     clf = Categorizer.load(model_dir, quiet=quiet)
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
-    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, **options)
+    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, header=header, **options)
     for name, part in metrics.get("components", {}).items():
         typer.echo(f"  {name}: {_headline_line(part)}")
     if "versus_best_part" in metrics:
@@ -435,6 +442,7 @@ def predict(
         typer.Option("--id-cols", help="Id columns copied to the predictions (default: the model's)."),
     ] = None,
     encoding: FileEncoding = None,
+    header: FileHeader = None,
     engine: Annotated[str, typer.Option(help="local (default) or ray: Ray Data over a file or a folder of files.")] = "local",
     ray_address: Annotated[
         Optional[str], typer.Option("--ray-address", help="An existing Ray cluster (default: a local Ray).")
@@ -451,7 +459,8 @@ def predict(
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine!r}")
     field_options = {k: v for k, v in dict(text_cols=_columns(text_cols), id_cols=_columns(id_cols),
-                                           image_col=image_col, image_root=image_root, encoding=encoding).items()
+                                           image_col=image_col, image_root=image_root, encoding=encoding,
+                                           header=header).items()
                      if v is not None}
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
