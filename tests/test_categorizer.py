@@ -46,7 +46,8 @@ def test_a_file_lacking_one_text_column_predicts_from_python_as_from_the_cli(fit
 def test_predict_table_ranks_top_k(fitted):
     table = fitted.predict_table(["steel chef knife", "linen duvet"], top_k=3)
     assert list(table.columns) == [
-        "prediction", "confidence", "needs_review", "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3"
+        "prediction", "confidence", "needs_review", "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3",
+        "confident_path", "confident_level",  # a path model's
     ]
     assert (table["prediction"] == table["label_1"]).all()
     assert (table["prob_1"] >= table["prob_2"]).all() and (table["prob_2"] >= table["prob_3"]).all()

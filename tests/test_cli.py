@@ -66,7 +66,8 @@ def test_predict_streams_in_input_order_with_ids(model_dir, tmp_path, capsys):
     source = pd.read_csv(DEMO, dtype=str, keep_default_na=False)
     assert predictions["sku"].tolist() == source["sku"].tolist()
     assert list(predictions.columns) == [
-        "sku", "prediction", "confidence", "needs_review", "label_1", "prob_1", "label_2", "prob_2"
+        "sku", "prediction", "confidence", "needs_review", "label_1", "prob_1", "label_2", "prob_2",
+        "confident_path", "confident_level",  # a path model's
     ]
     assert (predictions["prediction"] == source["category"]).mean() > 0.85  # it saw these in training
 

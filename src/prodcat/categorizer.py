@@ -55,7 +55,8 @@ from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
-    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message, several_paths_in_cells_message,
+    PATH_JOINER, LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message,
+    several_paths_in_cells_message,
 )
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -77,6 +78,9 @@ PART_KEYS = ("accuracy", "macro_f1", "weighted_f1", "n")
 IMAGE_KEY = "image"
 #: the columns a prediction table starts with; `label_i` / `prob_i` follow for each rank
 DECISION_COLUMNS = ("prediction", "confidence", "needs_review")
+#: a path model's predictions end with these: the deepest level of the predicted path confident
+#: enough for that level's review threshold, and the path cut there ("" and 0: none)
+CONFIDENT_PATH_COLUMNS = ("confident_path", "confident_level")
 #: put before an id column's name in a predictions file when predict writes a column of that name
 ID_PREFIX = "id:"
 
@@ -482,6 +486,13 @@ class Categorizer:
                 valid_proba[known], valid_pair[1]
             )
         self.review_ = review_threshold(self.review_confidence_, self.review_correct_, self.target_precision)
+        if space.label_format == "path" and space.depth > 1:
+            # coarser levels get their own thresholds, for the confident path of a product whose leaf is unsure
+            shape = (space.depth - 1, 0)
+            self.review_level_confidence_, self.review_level_correct_ = (
+                self._level_confidence_and_correctness(valid_proba[known], valid_pair[1]) if valid_pair is not None
+                else (np.zeros(shape, np.float32), np.zeros(shape, np.uint8)))
+            self.review_["levels"] = self._level_reviews(self.target_precision)
 
         with say.step("scoring"):
             sample = np.random.default_rng(self.seed).permutation(len(train))[:TRAIN_METRICS_SAMPLE]
@@ -492,6 +503,8 @@ class Categorizer:
             self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
             self._test_photos = model.image_stats() if len(test) and mapping.image_col else None
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
+            if self.test_metrics_ is not None and "levels" in self.review_:
+                self.test_metrics_["confident_paths"] = self._confident_path_figures(test, self._test_proba)
             if self.test_metrics_ is not None:
                 self._add_part_metrics(self.test_metrics_, test, self._test_proba, self._test_parts,
                                        self._test_photos)
@@ -576,6 +589,96 @@ class Categorizer:
         if self.label_space_.is_multi:
             return np.where(decided.astype(bool), proba, np.inf).min(axis=1)
         return proba[np.arange(len(proba)), decided]
+
+    def _level_confidence_and_correctness(self, proba: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For a path model, per coarser level (1 to depth - 1) and product: the confidence
+        that the true path starts with the decided class's first levels, and whether it does."""
+        space = self.label_space_
+        decided = space.decide(proba)
+        confidence, correct = [], []
+        for level in range(1, space.depth):
+            level_confidence, ancestors = space.ancestor_confidence(proba, decided, level)
+            _, to_coarse = space.coarsen(level)
+            confidence.append(level_confidence)
+            correct.append(ancestors == to_coarse[y])
+        return np.array(confidence, np.float32), np.array(correct, np.uint8)
+
+    def _level_reviews(self, target_precision: float) -> list[dict]:
+        """The review threshold of each coarser level, chosen on validation as the leaf's is,
+        deepest first, among the validation products no deeper level placed.
+
+        Chosen among all of them, a level's threshold would reach the target over the easy
+        products the leaf already places, and miss it on the ones that fall back to it:
+        on fashion at 0.99, level 2 placed the leaf's doubtful products at 0.90 precision.
+        Its coverage is a share of those left to it.
+        """
+        leaf = review_threshold(self.review_confidence_, self.review_correct_, target_precision)["threshold"]
+        placed = (self.review_confidence_ >= leaf if leaf is not None
+                  else np.zeros(len(self.review_confidence_), bool))
+        reviews = []
+        for level in range(len(self.review_level_confidence_), 0, -1):
+            confidence, correct = self.review_level_confidence_[level - 1], self.review_level_correct_[level - 1]
+            left = ~placed
+            review = review_threshold(confidence[left], correct[left], target_precision)
+            reviews.append({"level": level, **review})
+            if review["threshold"] is not None:
+                placed |= left & (confidence >= review["threshold"])
+        return reviews[::-1]
+
+    def _level_thresholds(self, target_precision: float | None) -> list[float | None] | None:
+        """Per coarser level, its review threshold (None: no level confident enough); None for a
+        model without them (no path labels, or saved before they were chosen)."""
+        levels = self.review_.get("levels")
+        if levels is None:
+            return None
+        if target_precision is not None and target_precision != self.review_.get("target_precision"):
+            levels = self._level_reviews(target_precision)
+        return [level["threshold"] for level in levels]
+
+    def _confident_paths(self, proba: np.ndarray, review_below: float | None,
+                         level_thresholds: list[float | None], blank: np.ndarray | None = None,
+                         ) -> tuple[np.ndarray, list[str]]:
+        """Per product, the deepest level of its decided path that is confident enough (its
+        confidence at or above that level's review threshold; the leaf's is `review_below`),
+        and the path cut there; 0 and "" where no level is, or the product has nothing to read.
+
+        A shirt the model cannot tell from a t-shirt at 0.55 each may still be Apparel >
+        Topwear at 0.99: placed there, it needs no one to review it to that depth.
+        Levels are tried deepest first, as their thresholds were chosen (`_level_reviews`).
+        """
+        space = self.label_space_
+        decided = space.decide(proba)
+        depth_of = np.array([len(name.split(PATH_JOINER)) for name in space.classes], dtype=np.int64)
+        placed = np.zeros(len(proba), dtype=np.int64)
+        if review_below is not None:
+            leaf_sure = proba[np.arange(len(proba)), decided] >= review_below
+            placed[leaf_sure] = depth_of[decided[leaf_sure]]
+        for level in range(len(level_thresholds), 0, -1):
+            threshold = level_thresholds[level - 1]
+            if threshold is None:
+                continue
+            level_confidence, _ = space.ancestor_confidence(proba, decided, level)
+            placed[(placed == 0) & (level_confidence >= threshold)] = level
+        if blank is not None:
+            placed[blank] = 0
+        paths = [space.ancestor(space.classes[c], k) if k else "" for c, k in zip(decided, placed)]
+        return placed, paths
+
+    def _confident_path_figures(self, part: Catalog, proba: np.ndarray) -> dict:
+        """How the test products were placed by their confident paths: per level, how many
+        and how often the placed path starts their true path; and how many were not placed."""
+        placed, paths = self._confident_paths(proba, self.review_threshold(), self._level_thresholds(None),
+                                              self._reads_nothing(part.products))
+        truth = self.label_space_.names(part.labels)
+        figures: dict[str, Any] = {"products": len(placed), "not_placed": int((placed == 0).sum()), "levels": []}
+        for level in range(1, self.label_space_.depth + 1):
+            rows = np.flatnonzero(placed == level)
+            if not len(rows):
+                continue
+            right = sum(LabelSpace.ancestor(truth[i], level) == paths[i] for i in rows)
+            figures["levels"].append({"level": level, "products": len(rows),
+                                      "precision": round(right / len(rows), 6)})
+        return figures
 
     def review_threshold(self, target_precision: float | None = None) -> float | None:
         """Confidence below which a prediction needs review (None: all need review).
@@ -975,11 +1078,14 @@ class Categorizer:
         """`predict_table`'s table (numbered from 0) and which products had nothing the model reads."""
         read = self._products(products)
         blank = self._reads_nothing(read)
-        return self._table(self._proba(read), top_k, self.review_threshold(target_precision), blank), blank
+        return self._table(self._proba(read), top_k, self.review_threshold(target_precision), blank,
+                           self._level_thresholds(target_precision)), blank
 
     def _table(self, proba: np.ndarray, top_k: int, review_below: float | None = None,
-               blank: np.ndarray | None = None) -> pd.DataFrame:
-        """blank: the products with nothing the model reads (`_reads_nothing`), which always need review."""
+               blank: np.ndarray | None = None, level_thresholds: list[float | None] | None = None) -> pd.DataFrame:
+        """blank: the products with nothing the model reads (`_reads_nothing`), which always need review.
+        level_thresholds: a path model's coarser levels' review thresholds (`_level_thresholds`), which
+        add the confident_path and confident_level columns (see `_confident_paths`)."""
         space = self.label_space_
         decided = space.decide(proba, self.thresholds_)
         confidence = self._confidence(proba, decided)
@@ -997,6 +1103,10 @@ class Categorizer:
         for rank in range(k):
             columns[f"label_{rank + 1}"] = classes[top[:, rank]]
             columns[f"prob_{rank + 1}"] = np.round(proba[np.arange(len(proba)), top[:, rank]].astype(np.float64), 6)
+        if level_thresholds is not None:
+            placed, paths = self._confident_paths(proba, review_below, level_thresholds, blank)
+            columns[CONFIDENT_PATH_COLUMNS[0]] = paths
+            columns[CONFIDENT_PATH_COLUMNS[1]] = placed
         return pd.DataFrame(columns)
 
     def _blank_products_warning(self, source: str | Path, blanks: BlankProducts, text_cols: Sequence[str]) -> str:
@@ -1018,7 +1128,8 @@ class Categorizer:
         """The columns of `predict_table(..., top_k)`, which predictions files write after the ids."""
         self._require_fitted()
         ranked = [f"{kind}_{rank}" for rank in range(1, self._ranks(top_k) + 1) for kind in ("label", "prob")]
-        return [*DECISION_COLUMNS, *ranked]
+        confident = list(CONFIDENT_PATH_COLUMNS) if "levels" in self.review_ else []
+        return [*DECISION_COLUMNS, *ranked, *confident]
 
     def predict_file(
         self,
@@ -1067,6 +1178,7 @@ class Categorizer:
         if review_out is not None and Path(review_out).resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)
+        level_thresholds = self._level_thresholds(target_precision)
         if top_k < 1:
             raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
         mapping = self._field_options(field_options)
@@ -1098,7 +1210,7 @@ class Categorizer:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
                 read = self._as_model_fields(chunk.products, renames)
                 blank = self._reads_nothing(read)
-                table = self._table(self._proba(read), top_k, review_below, blank)
+                table = self._table(self._proba(read), top_k, review_below, blank, level_thresholds)
                 blanks.add(blank, first_row=output.rows + 1)
                 if read_as.image_col and (counted := self._fitted.image_stats()) is not None:
                     photos = counted if photos is None else photos.merge(counted)
@@ -1180,6 +1292,8 @@ class Categorizer:
         metrics = compute_metrics(self.label_space_, catalog.labels, proba, self.thresholds_, level=level)
         self._say_unseen(catalog, metrics.get("unseen_classes") or {})
         self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
+        if "levels" in self.review_ and level is None:
+            metrics["confident_paths"] = self._confident_path_figures(catalog, proba)
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["kept_seen_in_training"] = kept_seen
@@ -1296,6 +1410,9 @@ class Categorizer:
             all_arrays["prodcat.thresholds"] = self.thresholds_
         all_arrays["prodcat.review_confidence"] = self.review_confidence_
         all_arrays["prodcat.review_correct"] = self.review_correct_
+        if "levels" in self.review_:
+            all_arrays["prodcat.review_level_confidence"] = self.review_level_confidence_
+            all_arrays["prodcat.review_level_correct"] = self.review_level_correct_
         manifest = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": {"name": self.model, "params": model.get_params()},
@@ -1353,6 +1470,7 @@ class Categorizer:
             if review_confidence.ndim != 1 or review_confidence.shape != review_correct.shape:
                 raise ModelDirError(f"review confidences have shape {review_confidence.shape} and their correctness "
                                     f"{review_correct.shape}, expected one length for both")
+            level_review = _saved_level_review(manifest.get("review"), arrays)
         except SavedSettingsError as exc:
             # the settings a model was built with are the manifest's model.params
             raise ModelDirError(f"{Path(path) / MANIFEST}: {exc}") from None
@@ -1371,6 +1489,8 @@ class Categorizer:
         self.review_ = manifest.get("review") or review_threshold(
             self.review_confidence_, self.review_correct_, 0.95
         )
+        if level_review is not None:
+            self.review_level_confidence_, self.review_level_correct_ = level_review
         self.metrics_ = manifest.get("metrics", {})
         self.training_ = manifest.get("training", {})
         self.manifest_ = manifest
@@ -1511,6 +1631,20 @@ class PredictionSink:
         if self.parquet is not None:
             self.parquet.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _saved_level_review(review: Any, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A path model's validation confidences and correctness per coarser level (see
+    `Categorizer._confident_paths`); None for a model without them (saved before them)."""
+    if not isinstance(review, dict) or "levels" not in review:
+        return None
+    levels = len(review["levels"])
+    confidence = arrays.get("prodcat.review_level_confidence", np.zeros((levels, 0), np.float32))
+    correct = arrays.get("prodcat.review_level_correct", np.zeros((levels, 0), np.uint8))
+    if confidence.ndim != 2 or confidence.shape != correct.shape or confidence.shape[0] != levels:
+        raise ModelDirError(f"review confidences per level have shape {confidence.shape} and their correctness "
+                            f"{correct.shape}, expected ({levels}, n) for both")
+    return confidence, correct
 
 
 def _markup_decided(catalog: Catalog, mapping: FieldMapping, say: Reporter) -> FieldMapping:

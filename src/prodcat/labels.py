@@ -539,6 +539,25 @@ class LabelSpace:
         index = coarse.index()
         return coarse, np.array([index[a] for a in ancestors], dtype=np.int64)
 
+    def ancestor_confidence(self, proba: np.ndarray, decided: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """For path labels: per product, the probability that its true path starts with
+        its decided class's first `level` levels (the summed probability of every class
+        below that ancestor), and that ancestor's index in `coarsen(level)`.
+
+            >>> space = LabelSpace("path", ["A > x", "A > y", "B > z"])
+            >>> conf, _ = space.ancestor_confidence(np.array([[0.4, 0.35, 0.25]]), np.array([0]), 1)
+            >>> round(float(conf[0]), 2)
+            0.75
+        """
+        from scipy import sparse
+
+        _, to_coarse = self.coarsen(level)
+        below = sparse.csr_matrix((np.ones(self.n_classes, np.float32), (np.arange(self.n_classes), to_coarse)),
+                                  shape=(self.n_classes, int(to_coarse.max()) + 1))
+        coarse_proba = np.asarray(proba @ below)
+        ancestors = to_coarse[decided]
+        return coarse_proba[np.arange(len(decided)), ancestors].astype(np.float32), ancestors
+
     # --- persistence ------------------------------------------------------
     def to_dict(self) -> dict:
         return {"label_format": self.label_format, "classes": list(self.classes)}

@@ -112,8 +112,11 @@ def test_folder_of_csv_files_gives_the_local_engines_predictions(model_dir, prod
     assert summary["rows"] == len(products) == 3150 and summary["files"] == 3 and summary["workers"] == 2
     assert summary["needs_review"] == int(local["needs_review"].sum())
     assert 0 < summary["needs_review"] < len(products)  # both branches of the review flag are compared
+    # a path model's predictions end with its confident paths, from Ray as locally
     assert list(ours.columns) == ["sku", "prediction", "confidence", "needs_review",
-                                  "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3"]
+                                  "label_1", "prob_1", "label_2", "prob_2", "label_3", "prob_3",
+                                  "confident_path", "confident_level"]
+    assert (ours["confident_level"] > 0).any()
 
 
 @pytest.mark.slow

@@ -48,7 +48,7 @@ def client(model_dir):
 def expected_rows(clf, products, top_k=3, target_precision=None):
     table = clf.predict_table(products, top_k=top_k, target_precision=target_precision)
     k = min(top_k, len(clf.classes_))
-    return [
+    rows = [
         {
             "prediction": row["prediction"],
             "confidence": row["confidence"],
@@ -57,6 +57,10 @@ def expected_rows(clf, products, top_k=3, target_precision=None):
         }
         for _, row in table.iterrows()
     ]
+    if "confident_path" in table.columns:  # a path model's
+        for row, (_, line) in zip(rows, table.iterrows()):
+            row.update(confident_path=line["confident_path"], confident_level=int(line["confident_level"]))
+    return rows
 
 
 PRODUCTS = [
@@ -299,7 +303,7 @@ def test_a_csv_upload_comes_back_as_csv_predictions(client, clf, temp_root):
     out = pd.read_csv(io.BytesIO(response.content), dtype={"sku": str})
     assert out["sku"].tolist() == frame["sku"].tolist()
     assert list(out.columns) == ["sku", "prediction", "confidence", "needs_review", "label_1", "prob_1",
-                                 "label_2", "prob_2"]
+                                 "label_2", "prob_2", "confident_path", "confident_level"]
     expected = clf.predict_table(frame, top_k=2)
     assert out["prediction"].tolist() == expected["prediction"].tolist()
     assert out["confidence"].tolist() == pytest.approx(expected["confidence"].tolist(), abs=1e-6)
@@ -379,7 +383,7 @@ def test_openapi_describes_requests_and_responses(client):
     assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("PredictResponse")
     assert predict["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
     prediction = schema["components"]["schemas"]["Prediction"]["properties"]
-    assert {"prediction", "confidence", "needs_review", "top_k"} == set(prediction)
+    assert {"prediction", "confidence", "needs_review", "top_k", "confident_path", "confident_level"} == set(prediction)
     assert all(field.get("description") for field in prediction.values())
 
 

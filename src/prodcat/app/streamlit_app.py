@@ -189,6 +189,10 @@ def product_page(clf: Categorizer, top_k: int) -> None:
             why = (f"confidence {percent(confidence)} is below the review threshold {percent(threshold)}"
                    if threshold is not None else "this model flags every prediction")
             st.warning(f"**Needs review**: {why}.", icon=":material/flag:")
+            if row.get("confident_level", 0):
+                # a path model can still place the product at a coarser level with confidence
+                st.info(f"**Confident to level {int(row['confident_level'])}**: "
+                        f"{show_labels(row['confident_path'])}.", icon=":material/account_tree:")
         else:
             st.success(f"**Confident**: {percent(confidence)}, at or above the review threshold "
                        f"{percent(threshold)}.", icon=":material/check_circle:")

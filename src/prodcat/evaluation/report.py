@@ -267,6 +267,21 @@ def render_markdown(
         )
         lines += [""]
 
+    placed = metrics.get("confident_paths")
+    if placed and placed.get("products"):
+        lines += ["## Confident paths", ""]
+        lines += [
+            "A product whose leaf is not confident enough may be at a coarser level: each level has its own "
+            "review threshold, chosen on validation for the same target precision. Where the test products "
+            "were placed (the `confident_path` column of predictions) and how often that path starts the true one:",
+            "",
+        ]
+        rows = [[str(r["level"]), f"{r['products']:,}", _pct(r["products"] / placed["products"]), _num(r["precision"])]
+                for r in placed["levels"]]
+        rows.append(["not placed", f"{placed['not_placed']:,}", _pct(placed["not_placed"] / placed["products"]), "—"])
+        lines += _table(["level", "products", "share", "precision"], rows)
+        lines += [""]
+
     if figures:
         captions = {
             "confusion_matrix.png": "Label errors" if multi else "Most confused classes",

@@ -33,14 +33,15 @@ class _Job:
 
 def table_rows(table) -> list[dict[str, Any]]:
     """`predict_table` output as JSON-ready rows: prediction, confidence,
-    needs_review and top_k [{label, probability}], best first."""
+    needs_review and top_k [{label, probability}], best first; for a path
+    model also confident_path and confident_level."""
     k = sum(1 for column in table.columns if column.startswith("label_"))
     predictions = table["prediction"].tolist()
     confidences = table["confidence"].tolist()
     reviews = table["needs_review"].tolist()
     labels = [table[f"label_{rank}"].tolist() for rank in range(1, k + 1)]
     probabilities = [table[f"prob_{rank}"].tolist() for rank in range(1, k + 1)]
-    return [
+    rows = [
         {
             "prediction": predictions[i],
             "confidence": confidences[i],
@@ -49,6 +50,10 @@ def table_rows(table) -> list[dict[str, Any]]:
         }
         for i in range(len(predictions))
     ]
+    if "confident_path" in table.columns:  # a path model's (see Categorizer._confident_paths)
+        for row, path, level in zip(rows, table["confident_path"].tolist(), table["confident_level"].tolist()):
+            row["confident_path"], row["confident_level"] = path, int(level)
+    return rows
 
 
 class MicroBatcher:

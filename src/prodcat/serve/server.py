@@ -92,6 +92,11 @@ class Prediction(BaseModel):
     confidence: float = Field(description="Probability of the chosen category (multi-label: of the least sure label).")
     needs_review: bool = Field(description="True when confidence is under the review threshold.")
     top_k: list[TopLabel] = Field(description="The most probable classes, best first.")
+    confident_path: str | None = Field(
+        default=None, description="Path models: the predicted path cut at its deepest level confident enough for "
+        "that level's review threshold ('' where none is); absent for other models.")
+    confident_level: int | None = Field(
+        default=None, description="Path models: that level (1 = top; 0 where none is).")
 
 
 class PredictResponse(BaseModel):

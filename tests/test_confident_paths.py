@@ -1,0 +1,164 @@
+"""Path models place a product at the deepest level of its predicted path that is confident enough."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from prodcat import Categorizer
+from prodcat.errors import ModelDirError
+from tiny_catalogs import FORMATS, tiny_frame
+
+TREE = {
+    "Apparel > Topwear > Shirts": ["shirt", "collar", "formal"],
+    "Apparel > Topwear > Tshirts": ["tshirt", "crew", "graphic"],
+    "Apparel > Bottomwear > Jeans": ["jeans", "denim", "rivet"],
+    "Apparel > Bottomwear > Shorts": ["shorts", "bermuda", "cargo"],
+    "Home > Kitchen > Mugs": ["mug", "coffee", "handle"],
+    "Home > Kitchen > Plates": ["plate", "dinner", "rim"],
+}
+
+
+def tree_frame(n: int = 720, seed: int = 0) -> pd.DataFrame:
+    """Titles that name their leaf, or (one in three) only their level 2 ("topwear item"):
+    those the model can place at level 2 with confidence, never at the leaf."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        path = rng.choice(list(TREE))
+        top, middle, _ = path.split(" > ")
+        if rng.random() < 1 / 3:
+            words = [middle.lower(), rng.choice(["item", "product", "piece"])]
+        else:
+            words = [rng.choice(TREE[path]), rng.choice(["new", "classic", "basic"])]
+        rows.append({"title": f"{' '.join(words)} {top.lower()} {i}", "category": path})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def tree_model(tmp_path_factory):
+    clf = Categorizer(text_cols=["title"], label_col="category", label_format="path", quiet=True)
+    clf.fit(tree_frame())
+    folder = tmp_path_factory.mktemp("tree") / "model"
+    clf.save(folder)
+    return clf, folder
+
+
+def test_an_unsure_leaf_is_placed_at_the_confident_level_above_it(tree_model):
+    clf, _ = tree_model
+    table = clf.predict_table(["topwear item apparel", "jeans classic apparel", ""])
+    assert list(table.columns[-2:]) == ["confident_path", "confident_level"]
+    ambiguous, sure, blank = table.to_dict("records")
+    # shirt or t-shirt, the model cannot tell; that it is topwear, it can
+    assert ambiguous["needs_review"] and ambiguous["prediction"].startswith("Apparel > Topwear > ")
+    assert (ambiguous["confident_path"], ambiguous["confident_level"]) == ("Apparel > Topwear", 2)
+    assert not sure["needs_review"]
+    assert (sure["confident_path"], sure["confident_level"]) == ("Apparel > Bottomwear > Jeans", 3)
+    # a product with nothing to read is placed nowhere
+    assert (blank["confident_path"], blank["confident_level"]) == ("", 0)
+
+
+def test_each_level_has_its_own_review_threshold_chosen_on_validation(tree_model):
+    clf, folder = tree_model
+    levels = clf.review_["levels"]
+    assert [level["level"] for level in levels] == [1, 2]
+    for level in levels:
+        # chosen among the validation products no deeper level placed (none may be left)
+        assert level["target_precision"] == 0.95
+        assert level["threshold"] is None or level["precision"] >= 0.95
+    assert levels[1]["threshold"] is not None
+    # kept with the model: a reloaded one places products alike
+    again = Categorizer.load(folder)
+    assert again.review_["levels"] == levels
+    products = tree_frame(60, seed=3)[["title"]]
+    pd.testing.assert_frame_equal(again.predict_table(products), clf.predict_table(products))
+    # another target precision chooses the levels' thresholds again, as the leaf's
+    stricter = again.predict_table(products, target_precision=0.999)
+    assert (stricter["confident_level"] <= again.predict_table(products)["confident_level"]).all()
+
+
+def test_test_figures_say_where_products_were_placed_and_how_often_rightly(tree_model, tmp_path):
+    clf, folder = tree_model
+    placed = clf.test_metrics_["confident_paths"]
+    assert placed["products"] == clf.test_metrics_["n"]
+    assert placed["not_placed"] + sum(r["products"] for r in placed["levels"]) == placed["products"]
+    by_level = {r["level"]: r for r in placed["levels"]}
+    assert by_level[2]["products"] > 0 and by_level[3]["products"] > 0
+    # recomputed from the predictions: a placed path is right when it starts the true path
+    test = clf._test_catalog
+    table = clf.predict_table(test.products.texts)
+    truth = clf.label_space_.names(test.labels)
+    for level in (2, 3):
+        rows = np.flatnonzero(table["confident_level"].to_numpy() == level)
+        right = np.mean([(truth[i] + " > ").startswith(table["confident_path"][i] + " > ") for i in rows])
+        assert by_level[level]["precision"] == pytest.approx(right, abs=1e-6)
+    report = (folder / "report" / "report.md").read_text()
+    assert "## Confident paths" in report
+    # evaluate on another file gives the same figures and section
+    other = tree_frame(120, seed=9)
+    metrics = Categorizer.load(folder).evaluate(other, report_dir=tmp_path / "report", keep_seen=True)
+    assert metrics["confident_paths"]["products"] == len(other)
+    assert "## Confident paths" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_models_of_other_labels_have_no_confident_path():
+    clf = Categorizer(**FORMATS["single"], quiet=True).fit(tiny_frame(8))
+    assert "confident_path" not in clf.predict_table(["oxford shirt"]).columns
+    assert "levels" not in clf.review_ and "confident_paths" not in clf.test_metrics_
+
+
+def copy_with(folder, to, arrays_edit, manifest_edit=lambda manifest: None):
+    """A copy of model directory `folder` at `to` with its arrays and manifest edited, checksums redone."""
+    to.mkdir()
+    for item in folder.iterdir():
+        if item.is_file():
+            (to / item.name).write_bytes(item.read_bytes())
+    save_file(arrays_edit(load_file(to / "weights.safetensors")), to / "weights.safetensors")
+    manifest = json.loads((to / "manifest.json").read_text())
+    manifest_edit(manifest)
+    manifest["files"]["weights.safetensors"]["sha256"] = hashlib.sha256(
+        (to / "weights.safetensors").read_bytes()).hexdigest()
+    (to / "manifest.json").write_text(json.dumps(manifest))
+    return to
+
+
+def test_a_path_model_saved_before_levels_had_thresholds_loads_without_them(tree_model, tmp_path):
+    _, folder = tree_model
+    old = copy_with(folder, tmp_path / "old",
+                    lambda arrays: {k: v for k, v in arrays.items() if "review_level" not in k},
+                    lambda manifest: manifest["review"].pop("levels"))
+    clf = Categorizer.load(old)
+    table = clf.predict_table(["topwear item apparel"])
+    assert "confident_path" not in table.columns
+    assert "confident_path" not in clf.prediction_columns()
+
+
+def test_damaged_level_review_arrays_are_a_model_dir_error(tree_model, tmp_path):
+    _, folder = tree_model
+
+    def cut(arrays):
+        arrays["prodcat.review_level_correct"] = arrays["prodcat.review_level_correct"][:1]
+        return arrays
+
+    bad = copy_with(folder, tmp_path / "bad", cut)
+    with pytest.raises(ModelDirError, match="review confidences per level"):
+        Categorizer.load(bad)
+
+
+def test_the_server_answers_a_path_models_confident_path(tree_model):
+    from fastapi.testclient import TestClient
+
+    from prodcat.serve import create_app
+
+    _, folder = tree_model
+    with TestClient(create_app(folder)) as client:
+        response = client.post("/v1/predict", json=[{"title": "topwear item apparel"}])
+    assert response.status_code == 200, response.text
+    answer = response.json()["predictions"][0]
+    assert (answer["confident_path"], answer["confident_level"]) == ("Apparel > Topwear", 2)
