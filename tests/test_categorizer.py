@@ -284,22 +284,6 @@ def test_multilabel_thresholds_cut_midway_below_the_last_positive():
     assert choose_multilabel_thresholds(y, np.array([[0.06], [0.05], [0.04], [0.01]]))[0] == pytest.approx(0.1)
 
 
-def test_multilabel_thresholds_take_the_best_cut_above_the_floor():
-    from sklearn.metrics import f1_score
-
-    from prodcat.thresholds import MIN_THRESHOLD, choose_multilabel_thresholds
-
-    # A positive at 0.7 and three under the floor: the best cut of all tags every product, and
-    # raised to the floor it tagged the five products from 0.2 up (F1 0.22), where the cut
-    # between 0.7 and 0.3 tags the one positive above the floor (F1 0.4).
-    y = np.array([1, 0, 0, 0, 0, 1, 1, 1])
-    scores = np.array([0.7, 0.3, 0.2, 0.2, 0.2, 0.05, 0.05, 0.05], dtype=np.float32)
-    cut = choose_multilabel_thresholds(y[:, None], scores[:, None])[0]
-    best_above_floor = max(f1_score(y, scores >= c) for c in scores if c >= MIN_THRESHOLD)
-    assert f1_score(y, scores >= cut) == pytest.approx(best_above_floor) == pytest.approx(0.4)
-    assert cut == pytest.approx(0.5)
-
-
 # ------------------------------------------------- the Python API, as a data scientist uses it
 def test_a_frame_with_integer_column_names_trains_saves_and_loads(tmp_path):
     # pd.read_csv(header=None) names columns 0, 1, ...

@@ -15,7 +15,7 @@ MIN_THRESHOLD = 0.1
 
 
 def choose_multilabel_thresholds(y_true: np.ndarray, proba: np.ndarray, default: float = 0.5) -> np.ndarray:
-    """Per class, the probability cut that maximises that class's F1 on validation among cuts of at least MIN_THRESHOLD.
+    """Per class, the probability cut that maximises that class's F1 on validation, at least MIN_THRESHOLD.
 
     A class without positives in validation keeps `default`: there is nothing
     to tune it on, and a cut learned from negatives alone would be arbitrary.
@@ -31,16 +31,9 @@ def choose_multilabel_thresholds(y_true: np.ndarray, proba: np.ndarray, default:
         hits = np.cumsum(y_true[order, k])
         predicted = np.arange(1, len(scores) + 1)
         f1 = 2 * hits / (predicted + positives)
-        # Only cut between distinct scores: equal scores must fall on the same side. And
-        # only above the floor: a best cut lower down, raised to the floor, kept other
-        # products than the ones it was scored on, and so lost to a cut above the floor
-        # (a positive at 0.7 and three under 0.1: tagging the five products from 0.2 up,
-        # F1 0.22, where tagging the one at 0.7 alone gives 0.4).
-        allowed = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True] & (scores >= MIN_THRESHOLD))
-        if not len(allowed):
-            thresholds[k] = MIN_THRESHOLD  # every score is under the floor: the tag is not predicted
-            continue
-        best = allowed[np.argmax(f1[allowed])]
+        # Only cut between distinct scores: equal scores must fall on the same side.
+        last_of_run = np.r_[scores[1:] != scores[:-1], True]
+        best = np.flatnonzero(last_of_run)[np.argmax(f1[last_of_run])]
         # Cut midway to the next lower score, not on the last positive itself:
         # a new product scoring a hair below that one is as likely a positive.
         below = scores[best + 1] if best + 1 < len(scores) else 0.0
