@@ -230,3 +230,18 @@ def test_class_names_without_a_glyph_in_the_font_draw_without_warnings(tmp_path)
         warnings.simplefilter("error")  # a Glyph ... missing from font warning fails the test
         write_report(compute_metrics(space, labels, proba), tmp_path / "r")
     assert (tmp_path / "r" / "confusion_matrix.png").is_file() and (tmp_path / "r" / "per_class_f1.png").is_file()
+
+
+@pytest.mark.parametrize("label_format", ["single", "path", "multi"])
+def test_class_names_with_dollar_signs_draw_as_written(tmp_path, label_format):
+    # matplotlib reads text between two "$" as TeX: "$$ Deals" raised a ParseException
+    # (losing the model train had fitted) and "Gifts $5-$10" was drawn as a formula
+    names = ["$$ Deals", "Gifts $5-$10", "Sale $\\frac$ > Under $_{$"]
+    classes = [f"Shop > {name}" for name in names] if label_format == "path" else names
+    space = LabelSpace(label_format, sorted(classes))
+    labels = [tuple(c.split(" > ")) if label_format == "path" else (c,) for c in space.classes] * 2
+    proba = np.array([[0.6, 0.3, 0.1], [0.7, 0.2, 0.1], [0.1, 0.3, 0.6]] * 2)
+    metrics = compute_metrics(space, labels, proba)
+    write_report(metrics, tmp_path / "r")
+    for name in ("confusion_matrix.png", "per_class_f1.png", "precision_coverage.png"):
+        assert_png(tmp_path / "r" / name)

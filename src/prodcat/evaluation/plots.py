@@ -10,6 +10,7 @@ rather than all of them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -43,6 +44,23 @@ def short_name(name: str, limit: int = _LABEL_CHARS) -> str:
     return name[: limit - 1] + "…"
 
 
+def _names_as_written(draw):
+    """Draw with matplotlib's mathtext off, so class names show as written.
+
+    Matplotlib reads text between two "$" as TeX: a class named "$$ Deals"
+    raised a ParseException, which lost the model `train` had just fitted
+    (its report is written with it), and "Gifts $5-$10" was drawn as a formula.
+    """
+
+    @functools.wraps(draw)
+    def draw_as_written(metrics: dict, path: str | Path) -> None:
+        # Texts read the setting when they are made, so the whole figure is drawn inside.
+        with plt.rc_context({"text.parse_math": False}):
+            draw(metrics, path)
+
+    return draw_as_written
+
+
 def _save(fig, path: str | Path) -> None:
     try:
         with warnings.catch_warnings():
@@ -65,6 +83,7 @@ def _message(path: str | Path, title: str, text: str) -> None:
     _save(fig, path)
 
 
+@_names_as_written
 def plot_confusions(metrics: dict, path: str | Path) -> None:
     """Single/path: a row-normalized confusion matrix among the most confused
     classes (a row's cells are shares of that true class's products, so the
@@ -152,6 +171,7 @@ def _plot_label_errors(metrics: dict, path: str | Path) -> None:
     _save(fig, path)
 
 
+@_names_as_written
 def plot_per_class_f1(metrics: dict, path: str | Path) -> None:
     """F1 per class, weakest at the top; with many classes only the weakest
     40 and the strongest 10, with a marker where the others are left out."""
@@ -202,6 +222,7 @@ def plot_per_class_f1(metrics: dict, path: str | Path) -> None:
     _save(fig, path)
 
 
+@_names_as_written
 def plot_levels(metrics: dict, path: str | Path) -> None:
     """Path labels: accuracy and macro F1 at each level of the hierarchy."""
     levels = metrics.get("levels") or []
@@ -225,6 +246,7 @@ def plot_levels(metrics: dict, path: str | Path) -> None:
     _save(fig, path)
 
 
+@_names_as_written
 def plot_precision_coverage(metrics: dict, path: str | Path) -> None:
     """Precision against coverage as the confidence threshold rises."""
     points = metrics.get("precision_coverage") or []
