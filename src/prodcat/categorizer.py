@@ -879,7 +879,10 @@ class Categorizer:
                 # alone puts its texts under the model's first name (the label's).
                 layout = (f"; a file without a header is read as the model's columns {', '.join(mapping.column_names)} "
                           "in that order (leave a column you lack empty, but keep it)")
-            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: "
+            # columns given for this file (--text-cols) are its own names, not the model's
+            whose = ("the model's text columns" if mapping.text_cols == self.fields_.text_cols
+                     else "the text columns given for it")
+            raise ColumnError(f"{data} has none of {whose} ({missing}); columns are: "
                               f"{', '.join(sorted(present)[:30])}{layout}")
         if len(text_cols) < len(mapping.text_cols) and self.reads_text():
             absent = ", ".join(c for c in mapping.text_cols if c not in present)
