@@ -9,8 +9,8 @@
     >>> clf.evaluate("holdout.csv", report_dir="report")      # doctest: +SKIP
     >>> clf.save("models/shirts"); Categorizer.load("models/shirts")  # doctest: +SKIP
 
-Everything else (the CLI, and later the server, the web app and the Ray job)
-is a thin layer over this class.
+Everything else (the CLI, the HTTP server, the web app and the Ray job) is a
+thin layer over this class.
 """
 
 from __future__ import annotations
