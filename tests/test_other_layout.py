@@ -110,6 +110,10 @@ def test_text_cols_the_file_lacks_are_named_as_given_not_as_the_model_s(trained,
     assert code != 0
     assert f"{other} has none of the text columns given for it ('zzz'); columns are: " in err
     assert "model's text columns" not in err
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", "zzz", "--engine", "ray",
+                       "--out", tmp_path / "p.csv")
+    assert code != 0
+    assert f"{other} has none of the text columns given for it ('zzz'); columns are: " in err
 
 
 def test_ray_actor_reads_the_other_layout_as_the_local_engine_does(trained):
