@@ -102,6 +102,20 @@ def test_text_cols_the_model_cannot_read_are_refused_in_one_line(trained, tmp_pa
     assert code != 0 and len(err.strip().splitlines()) == 1
 
 
+def test_text_cols_the_file_lacks_are_named_as_given_not_as_the_model_s(trained, tmp_path, capsys):
+    # The error called the columns given with --text-cols "the model's text columns".
+    _, _, other, model_dir = trained
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", "zzz",
+                       "--out", tmp_path / "p.csv")
+    assert code != 0
+    assert f"{other} has none of the text columns given for it ('zzz'); columns are: " in err
+    assert "model's text columns" not in err
+    code, _, err = run(capsys, "predict", model_dir, "--data", other, "--text-cols", "zzz", "--engine", "ray",
+                       "--out", tmp_path / "p.csv")
+    assert code != 0
+    assert f"{other} has none of the text columns given for it ('zzz'); columns are: " in err
+
+
 def test_ray_actor_reads_the_other_layout_as_the_local_engine_does(trained):
     frame, _, _, model_dir = trained
     # an id column that shares a name with one of the model's fields must stay an id

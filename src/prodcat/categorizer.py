@@ -9,8 +9,8 @@
     >>> clf.evaluate("holdout.csv", report_dir="report")      # doctest: +SKIP
     >>> clf.save("models/shirts"); Categorizer.load("models/shirts")  # doctest: +SKIP
 
-Everything else (the CLI, and later the server, the web app and the Ray job)
-is a thin layer over this class.
+Everything else (the CLI, the HTTP server, the web app and the Ray job) is a
+thin layer over this class.
 """
 
 from __future__ import annotations
@@ -1002,7 +1002,10 @@ class Categorizer:
                           "names its columns needs --header")
             elif not mapping.header:
                 layout = "; without a header the columns are numbered: pass --text-cols with the text columns' numbers"
-            raise ColumnError(f"{data} has none of the model's text columns ({missing}); columns are: "
+            # columns given for this file (--text-cols) are its own names, not the model's
+            whose = ("the model's text columns" if mapping.text_cols == self.fields_.text_cols
+                     else "the text columns given for it")
+            raise ColumnError(f"{data} has none of {whose} ({missing}); columns are: "
                               f"{', '.join(sorted(present)[:30])}{layout}")
         if len(text_cols) < len(mapping.text_cols) and self.reads_text():
             absent = ", ".join(c for c in mapping.text_cols if c not in present)

@@ -177,7 +177,7 @@ def predict_with_ray(
     _check_outputs(outputs, Path(data), files)
     read_options = mapping.read_options()
     files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say)
-    plan = plan_columns(files, mapping, read_options)
+    plan = plan_columns(files, mapping, read_options, given_text_cols=mapping.text_cols != clf.fields_.text_cols)
     id_cols, text_cols = plan.id_cols, plan.text_cols
     absent = [c for c in mapping.text_cols if c not in text_cols]
     if absent and clf.reads_text():
@@ -412,11 +412,14 @@ class ColumnPlan(NamedTuple):
     image_col: str | None
 
 
-def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict) -> ColumnPlan:
+def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict, *,
+                 given_text_cols: bool = False) -> ColumnPlan:
     """The id, text and image columns to read, exactly as the local engine
     picks them from the first file; every other file must hold the same ones.
     The mapping's image column is None unless the model reads photos; a file
-    must hold a text column or that image column.
+    must hold a text column or that image column. given_text_cols: the
+    mapping's text columns were given for these files (--text-cols), which
+    the error for lacking them names as such rather than as the model's.
 
     >>> plan_columns([Path("shop.csv")], mapping, mapping.read_options())   # doctest: +SKIP
     ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image')
@@ -429,8 +432,10 @@ def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dic
         raise ColumnError(f"{files[0]} has no image column {mapping.image_col!r}, and the model reads only photos")
     if not text_cols and image_col is None:
         expected = ", ".join(repr(c) for c in mapping.text_cols)
+        # columns given for these files (--text-cols) are their own names, not the model's
+        whose = "the text columns given for it" if given_text_cols else "the model's text columns"
         raise ColumnError(
-            f"{files[0]} has none of the model's text columns ({expected}); columns are: "
+            f"{files[0]} has none of {whose} ({expected}); columns are: "
             f"{', '.join(sorted(present)[:30])}"
         )
     wanted = list(dict.fromkeys(id_cols + text_cols + ([image_col] if image_col else [])))
