@@ -310,6 +310,25 @@ def test_a_csv_upload_comes_back_as_csv_predictions(client, clf, temp_root):
     assert list(temp_root.iterdir()) == []
 
 
+def test_a_header_less_upload_is_read_with_header_false(client, clf, temp_root):
+    frame = catalog_frame()
+    bare = frame.to_csv(index=False, header=False).encode()
+    # read with the model's header, its first product is a header and its columns are not the model's
+    response = client.post("/v1/predict/file", files={"file": ("bare.csv", bare, "text/csv")})
+    assert response.status_code == 422
+    response = client.post("/v1/predict/file", files={"file": ("bare.csv", bare, "text/csv")},
+                           params={"header": "false"})
+    assert response.status_code == 422
+    assert "without a header the columns are numbered: pass ?text_cols= with" in response.json()["error"]
+    response = client.post("/v1/predict/file", files={"file": ("bare.csv", bare, "text/csv")},
+                           params={"header": "false", "text_cols": "1,2"})
+    assert response.status_code == 200, response.text
+    out = pd.read_csv(io.BytesIO(response.content))
+    assert len(out) == len(frame)
+    assert out["prediction"].tolist() == clf.predict_table(frame)["prediction"].tolist()
+    assert list(temp_root.iterdir()) == []
+
+
 def test_a_parquet_upload_comes_back_as_parquet(client, clf, temp_root):
     frame = catalog_frame()
     buffer = io.BytesIO()

@@ -376,6 +376,9 @@ def create_app(
         text_cols: str | None = Query(None, max_length=1_000, description="The upload's text columns, "
                                       "comma-separated, standing in order for the model's own (default: the "
                                       "model's column names)."),
+        header: bool | None = Query(None, description="Whether the upload's first row names its columns "
+                                    "(default: as the model's training file; a model trained on a file without "
+                                    "one reads uploads without one)."),
     ):
         """Categorize a whole catalog file; the predictions come back in the same format, in input order."""
         clf = request.app.state.clf
@@ -391,6 +394,8 @@ def create_app(
             layout["text_cols"] = [c.strip() for c in text_cols.split(",") if c.strip()]
             if not layout["text_cols"]:
                 raise RequestError(422, f"text_cols holds no column name: {text_cols!r}")
+        if header is not None:
+            layout["header"] = header
         workdir = Path(tempfile.mkdtemp(prefix="prodcat-serve-"))
         source, out = workdir / f"upload{suffix}", workdir / f"predictions{suffix}"
         # A shallow copy shares the fitted model; only how the upload is read differs.
@@ -447,7 +452,9 @@ def create_app(
 
 
 def _as_the_api_says_it(message: str) -> str:
-    """A reader's error in the API's words: an `encoding` query parameter, not the CLI's --encoding."""
+    """A reader's error in the API's words: query parameters (`encoding`, `header`, `text_cols`),
+    not the CLI's options."""
+    message = message.replace("needs --header", "needs ?header=true").replace("pass --text-cols", "pass ?text_cols=")
     return reword_encoding_hint(message, lambda name: "pass its real encoding as ?encoding=" if name is None
                                 else f"add ?encoding={name} to the URL")
 
