@@ -412,9 +412,12 @@ class Categorizer:
             absent = _absent_image_folder(mapping, data)
             if absent is not None:
                 say.warn(_no_image_folder(absent))
+        # Products are "the same" as the model reads them: two listings that differ only
+        # in their HTML would otherwise sit on both sides of the split.
+        read_texts = _model_view(catalog.products, mapping).texts
         with say.step("splitting (grouped by normalized text)"):
             split = split_catalog(
-                catalog.products.texts,
+                read_texts,
                 catalog.labels,
                 mapping.label_format,
                 images=catalog.products.images,
@@ -425,15 +428,15 @@ class Categorizer:
             )
         train, valid = catalog.take(split.train), catalog.take(split.valid)
         seen = np.unique(text_fingerprints(
-            train.products.texts + valid.products.texts,
+            [read_texts[i] for i in split.train] + [read_texts[i] for i in split.valid],
             None if train.products.images is None else train.products.images + valid.products.images,
         ))
         excluded = 0
         if test_catalog is not None:
             # A test file sharing products with the catalog would flatter the model, as evaluate knows.
             test, excluded = self._leave_out_seen(
-                test_catalog, seen, say, hint="pass a test file of other products, or no --test-data for a "
-                "held-out split", warning="the model trains on",
+                test_catalog, seen, say, mapping, hint="pass a test file of other products, or no --test-data "
+                "for a held-out split", warning="the model trains on",
             )
         else:
             test = catalog.take(split.test)
@@ -1279,7 +1282,7 @@ class Categorizer:
             excluded = kept_seen = 0
             if keep_seen:
                 # Scored in-sample: the figures and the confident mistakes must say so.
-                kept_seen = int(self._seen(catalog, self.seen_fingerprints_).sum())
+                kept_seen = int(self._seen(catalog, self.seen_fingerprints_, self.fields_).sum())
                 if kept_seen:
                     self._reporter().warn(
                         f"{kept_seen:,} of {len(catalog):,} products were seen in training and are scored anyway: "
@@ -1287,7 +1290,8 @@ class Categorizer:
                     )
             else:
                 catalog, excluded = self._leave_out_seen(
-                    catalog, self.seen_fingerprints_, self._reporter(), hint="use --keep-seen to score them anyway"
+                    catalog, self.seen_fingerprints_, self._reporter(), self.fields_,
+                    hint="use --keep-seen to score them anyway",
                 )
             proba, parts = self._proba_and_parts(catalog.products)
             photos = self._fitted.image_stats() if catalog.mapping.image_col else None
@@ -1309,11 +1313,11 @@ class Categorizer:
         return metrics
 
     @staticmethod
-    def _leave_out_seen(catalog: Catalog, seen_fingerprints: np.ndarray, say: Reporter, *, hint: str,
-                        warning: str = "the model saw in training") -> tuple[Catalog, int]:
+    def _leave_out_seen(catalog: Catalog, seen_fingerprints: np.ndarray, say: Reporter, mapping: FieldMapping, *,
+                        hint: str, warning: str = "the model saw in training") -> tuple[Catalog, int]:
         """`catalog` without the products whose text (a product without text: photo) is
         among `seen_fingerprints`, and how many were left out; an error when that is all of them."""
-        seen = Categorizer._seen(catalog, seen_fingerprints)
+        seen = Categorizer._seen(catalog, seen_fingerprints, mapping)
         excluded = int(seen.sum())
         if excluded == len(catalog):
             raise CatalogError(
@@ -1326,9 +1330,11 @@ class Categorizer:
         return catalog, excluded
 
     @staticmethod
-    def _seen(catalog: Catalog, seen_fingerprints: np.ndarray) -> np.ndarray:
-        """Which products of `catalog` the model saw in training (by text; without text, by photo)."""
-        return np.isin(text_fingerprints(catalog.products.texts, catalog.products.images), seen_fingerprints)
+    def _seen(catalog: Catalog, seen_fingerprints: np.ndarray, mapping: FieldMapping) -> np.ndarray:
+        """Which products of `catalog` the model saw in training (by text as the model
+        reads it, see `_model_view`; without text, by photo)."""
+        read = _model_view(catalog.products, mapping)
+        return np.isin(text_fingerprints(read.texts, read.images), seen_fingerprints)
 
     def _say_unseen(self, catalog: Catalog, unseen: dict[str, int]) -> None:
         """Warn when true labels are classes the model never learned: each is scored

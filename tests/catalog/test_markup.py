@@ -164,3 +164,17 @@ def test_bad_markup_choices_are_one_line_errors(tmp_path, capsys):
     assert code != 0 and "strip_markup must be true or false, got 'yes'" in err
     with pytest.raises(ConfigError):
         Categorizer(text_cols=["title"], label_col="category", strip_markup="auto").fit(shop_frame(30))
+
+
+def test_products_that_differ_only_in_markup_are_the_same_product_to_the_split_and_evaluate():
+    frame = shop_frame()
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(frame)
+    # the same listings exported again with other markup: the model reads the same texts
+    again = frame.assign(body=frame["body"].str.replace("<p>", "<div>").str.replace("</p>", "</div>")
+                         .str.replace("<strong>", "<b>").str.replace("</strong>", "</b>"))
+    scored = clf.evaluate(again)
+    assert scored["excluded_seen_in_training"] == len(frame) - clf.test_metrics_["n"]
+    assert scored["n"] == clf.test_metrics_["n"]
+    # a model reading texts as written sees other texts
+    keep = Categorizer(text_cols=["title", "body"], label_col="category", strip_markup=False, quiet=True).fit(frame)
+    assert keep.evaluate(again)["excluded_seen_in_training"] == 0
