@@ -658,7 +658,9 @@ class Categorizer:
             if threshold is None:
                 continue
             level_confidence, _ = space.ancestor_confidence(proba, decided, level)
-            placed[(placed == 0) & (level_confidence >= threshold)] = level
+            # A class of `level` levels or fewer is its own ancestor there: it is the leaf, whose
+            # threshold alone says whether it is sure ("Gifts" is no level-2 path)
+            placed[(placed == 0) & (depth_of[decided] > level) & (level_confidence >= threshold)] = level
         if blank is not None:
             placed[blank] = 0
         paths = [space.ancestor(space.classes[c], k) if k else "" for c, k in zip(decided, placed)]
