@@ -178,3 +178,19 @@ def test_a_class_shallower_than_a_level_is_placed_only_by_its_own_threshold():
     proba[1, space.classes.index("Apparel > Topwear > Tshirts")] = 0.4
     placed, paths = clf._confident_paths(proba, 0.99, [0.99, 0.5])
     assert (placed.tolist(), paths) == ([0, 2], ["", "Apparel > Topwear"])
+
+
+@pytest.mark.parametrize("levels", [
+    "ab",  # as long as the two levels, yet no list of them
+    [{"level": 1}, {"level": 2}],  # no thresholds
+    [{"level": 1, "threshold": "0.9"}, {"level": 2, "threshold": 0.9}],
+    [1, 2],
+    [{"level": 1, "threshold": 0.9}],  # one level for a model of two
+])
+def test_a_hand_edited_review_levels_entry_is_a_model_dir_error_at_load(tree_model, tmp_path, levels):
+    # read only when predicting: each of these was a TypeError or KeyError traceback in predict
+    _, folder = tree_model
+    bad = copy_with(folder, tmp_path / "bad", lambda arrays: arrays,
+                    lambda manifest: manifest["review"].__setitem__("levels", levels))
+    with pytest.raises(ModelDirError, match="review 'levels' must list"):
+        Categorizer.load(bad)
