@@ -877,6 +877,11 @@ class Categorizer:
         unknown = sorted(k for k, v in options.items() if v is not None and k not in known)
         if unknown:
             raise ConfigError(f"unknown field option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if options.get("strip_markup") is not None:
+            # the model learned its texts with or without markup: read otherwise, they are other words
+            # (the local engine ignored this option and the Ray engine followed it)
+            raise ConfigError("strip_markup is decided when the model is trained and saved with it; "
+                              "it cannot be changed for one file")
         if options.get("image_root") is not None:
             options = {**options, "image_root": str(options["image_root"])}
         mapping = self.fields_.with_options(**options)

@@ -181,3 +181,12 @@ def test_cdata_sections_of_xml_feeds_keep_their_text(text, shown):
 def test_a_column_of_cdata_descriptions_is_found_as_markup():
     found = markup_findings({"title": ["Shirt"] * 10, "body": ["<![CDATA[Cotton shirt]]>"] * 10})
     assert list(found) == ["body"] and found["body"]["tags"]
+
+
+def test_reading_markup_otherwise_than_the_model_was_trained_is_refused(tmp_path):
+    # the local engine ignored strip_markup given for a file, and the Ray engine followed it
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(shop_frame())
+    shop_frame(20, seed=1).to_csv(tmp_path / "more.csv", index=False)
+    with pytest.raises(ConfigError, match="strip_markup is decided when the model is trained"):
+        clf.predict_file(tmp_path / "more.csv", tmp_path / "out.csv", strip_markup=False)
+    assert not (tmp_path / "out.csv").exists()
