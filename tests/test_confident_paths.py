@@ -162,3 +162,35 @@ def test_the_server_answers_a_path_models_confident_path(tree_model):
     assert response.status_code == 200, response.text
     answer = response.json()["predictions"][0]
     assert (answer["confident_path"], answer["confident_level"]) == ("Apparel > Topwear", 2)
+
+
+def test_a_class_shallower_than_a_level_is_placed_only_by_its_own_threshold():
+    # "Gifts" is a whole path of one level beside paths of three: at level 2 it is its own
+    # ancestor, so a level-2 threshold below the leaf's would call an unsure "Gifts" sure
+    # and place it at a level it does not have
+    frame = pd.concat([tree_frame(240), pd.DataFrame(
+        {"title": [f"gift voucher card {i}" for i in range(40)], "category": "Gifts"})], ignore_index=True)
+    clf = Categorizer(text_cols=["title"], label_col="category", label_format="path", quiet=True).fit(frame)
+    space = clf.label_space_
+    proba = np.zeros((2, space.n_classes), np.float32)
+    proba[0, space.classes.index("Gifts")], proba[0, space.classes.index("Home > Kitchen > Mugs")] = 0.8, 0.2
+    proba[1, space.classes.index("Apparel > Topwear > Shirts")] = 0.6
+    proba[1, space.classes.index("Apparel > Topwear > Tshirts")] = 0.4
+    placed, paths = clf._confident_paths(proba, 0.99, [0.99, 0.5])
+    assert (placed.tolist(), paths) == ([0, 2], ["", "Apparel > Topwear"])
+
+
+@pytest.mark.parametrize("levels", [
+    "ab",  # as long as the two levels, yet no list of them
+    [{"level": 1}, {"level": 2}],  # no thresholds
+    [{"level": 1, "threshold": "0.9"}, {"level": 2, "threshold": 0.9}],
+    [1, 2],
+    [{"level": 1, "threshold": 0.9}],  # one level for a model of two
+])
+def test_a_hand_edited_review_levels_entry_is_a_model_dir_error_at_load(tree_model, tmp_path, levels):
+    # read only when predicting: each of these was a TypeError or KeyError traceback in predict
+    _, folder = tree_model
+    bad = copy_with(folder, tmp_path / "bad", lambda arrays: arrays,
+                    lambda manifest: manifest["review"].__setitem__("levels", levels))
+    with pytest.raises(ModelDirError, match="review 'levels' must list"):
+        Categorizer.load(bad)

@@ -661,7 +661,9 @@ class Categorizer:
             if threshold is None:
                 continue
             level_confidence, _ = space.ancestor_confidence(proba, decided, level)
-            placed[(placed == 0) & (level_confidence >= threshold)] = level
+            # A class of `level` levels or fewer is its own ancestor there: it is the leaf, whose
+            # threshold alone says whether it is sure ("Gifts" is no level-2 path)
+            placed[(placed == 0) & (depth_of[decided] > level) & (level_confidence >= threshold)] = level
         if blank is not None:
             placed[blank] = 0
         paths = [space.ancestor(space.classes[c], k) if k else "" for c, k in zip(decided, placed)]
@@ -878,6 +880,11 @@ class Categorizer:
         unknown = sorted(k for k, v in options.items() if v is not None and k not in known)
         if unknown:
             raise ConfigError(f"unknown field option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if options.get("strip_markup") is not None:
+            # the model learned its texts with or without markup: read otherwise, they are other words
+            # (the local engine ignored this option and the Ray engine followed it)
+            raise ConfigError("strip_markup is decided when the model is trained and saved with it; "
+                              "it cannot be changed for one file")
         if options.get("image_root") is not None:
             options = {**options, "image_root": str(options["image_root"])}
         mapping = self.fields_.with_options(**options)
@@ -1479,7 +1486,7 @@ class Categorizer:
             if review_confidence.ndim != 1 or review_confidence.shape != review_correct.shape:
                 raise ModelDirError(f"review confidences have shape {review_confidence.shape} and their correctness "
                                     f"{review_correct.shape}, expected one length for both")
-            level_review = _saved_level_review(manifest.get("review"), arrays)
+            level_review = _saved_level_review(manifest.get("review"), arrays, space)
         except SavedSettingsError as exc:
             # the settings a model was built with are the manifest's model.params
             raise ModelDirError(f"{Path(path) / MANIFEST}: {exc}") from None
@@ -1642,18 +1649,32 @@ class PredictionSink:
         self.tmp.unlink(missing_ok=True)
 
 
-def _saved_level_review(review: Any, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+def _saved_level_review(review: Any, arrays: dict[str, np.ndarray],
+                        space: LabelSpace) -> tuple[np.ndarray, np.ndarray] | None:
     """A path model's validation confidences and correctness per coarser level (see
     `Categorizer._confident_paths`); None for a model without them (saved before them)."""
     if not isinstance(review, dict) or "levels" not in review:
         return None
-    levels = len(review["levels"])
+    # read at every prediction: a hand-edited entry must fail here, not as a traceback in predict
+    levels = space.depth - 1 if space.label_format == "path" else 0
+    saved = review["levels"]
+    if (not levels or not isinstance(saved, list) or len(saved) != levels
+            or not all(isinstance(level, dict) and _is_threshold(level.get("threshold", "")) for level in saved)):
+        raise ModelDirError(f"review 'levels' must list, for each of the {levels} coarser level(s) of the path "
+                            f"labels, a dict with a threshold (a number from 0 to 1, or null); got {saved!r:.200}")
     confidence = arrays.get("prodcat.review_level_confidence", np.zeros((levels, 0), np.float32))
     correct = arrays.get("prodcat.review_level_correct", np.zeros((levels, 0), np.uint8))
     if confidence.ndim != 2 or confidence.shape != correct.shape or confidence.shape[0] != levels:
         raise ModelDirError(f"review confidences per level have shape {confidence.shape} and their correctness "
                             f"{correct.shape}, expected ({levels}, n) for both")
     return confidence, correct
+
+
+def _is_threshold(value: Any) -> bool:
+    """A saved review threshold: None (nothing confident enough) or a number from 0 to 1."""
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 def _markup_decided(catalog: Catalog, mapping: FieldMapping, say: Reporter) -> FieldMapping:

@@ -178,3 +178,29 @@ def test_products_that_differ_only_in_markup_are_the_same_product_to_the_split_a
     # a model reading texts as written sees other texts
     keep = Categorizer(text_cols=["title", "body"], label_col="category", strip_markup=False, quiet=True).fit(frame)
     assert keep.evaluate(again)["excluded_seen_in_training"] == 0
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("<p><![CDATA[Cotton shirt]]></p>", "Cotton shirt"),
+    ("<![CDATA[<p>Cotton &amp; linen</p><ul><li>Slim fit</li></ul>]]>", "Cotton & linen Slim fit"),
+    ("<![CDATA[Cotton shirt, slim fit]]>", "Cotton shirt, slim fit"),
+    ("<![CDATA[left <b>open</b>", "left open"),
+])
+def test_cdata_sections_of_xml_feeds_keep_their_text(text, shown):
+    # html.parser drops a CDATA section whole: a feed's description read as nothing
+    assert holds_markup(text)
+    assert markup_to_text(text) == shown
+
+
+def test_a_column_of_cdata_descriptions_is_found_as_markup():
+    found = markup_findings({"title": ["Shirt"] * 10, "body": ["<![CDATA[Cotton shirt]]>"] * 10})
+    assert list(found) == ["body"] and found["body"]["tags"]
+
+
+def test_reading_markup_otherwise_than_the_model_was_trained_is_refused(tmp_path):
+    # the local engine ignored strip_markup given for a file, and the Ray engine followed it
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(shop_frame())
+    shop_frame(20, seed=1).to_csv(tmp_path / "more.csv", index=False)
+    with pytest.raises(ConfigError, match="strip_markup is decided when the model is trained"):
+        clf.predict_file(tmp_path / "more.csv", tmp_path / "out.csv", strip_markup=False)
+    assert not (tmp_path / "out.csv").exists()

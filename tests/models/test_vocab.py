@@ -89,6 +89,11 @@ def test_each_cjk_ideograph_is_a_word_and_kana_hangul_runs_stay_whole():
     assert tokenize("𠀀x") == ["𠀀", "x"]
 
 
+def test_mixed_scripts_split_at_each_ideograph_only():
+    assert tokenize("Puma纯棉T恤2件 café Ｔシャツ 한국어 iPhone用ケース") == [
+        "puma", "纯", "棉", "t", "恤", "2", "件", "café", "tシャツ", "한국어", "iphone", "用", "ケース"]
+
+
 def test_a_vocabulary_saved_before_ideographs_were_split_reads_them_as_it_was_trained():
     vocab = Vocabulary.build(["纯棉衬衫", "纯棉T恤"])
     assert vocab.encode("纯棉衬衫") == [vocab.id(c) for c in "纯棉衬衫"]

@@ -23,7 +23,7 @@ from typing import Sequence
 # A tag with a name (so "a < b" and "<3" stay text), or a named or numeric
 # character reference (so a lone "&" stays text).
 _MARKUP = re.compile(
-    r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--|&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});"
+    r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--|<!\[CDATA\[|&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});"
 )
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
 # whose contents a browser does not show as text
@@ -32,6 +32,9 @@ _HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript"}
 _INLINE = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd", "mark",
                      "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "u", "var", "wbr"})
 _SPACE = re.compile(r"\s+")
+# XML feeds wrap descriptions in CDATA, most often HTML ones; html.parser drops a CDATA section
+# whole, and the text with it. Its contents are read as HTML (one left open runs to the end of the text)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|$)", re.DOTALL)
 
 #: a text column whose cells hold markup at least this often is read without it
 MARKUP_SHARE = 0.01
@@ -82,7 +85,7 @@ def markup_to_text(text: str) -> str:
     if not holds_markup(text):
         return text
     parser = _ShownText()
-    parser.feed(text)
+    parser.feed(_CDATA.sub(r"\1", text))
     parser.close()
     return _SPACE.sub(" ", "".join(parser.parts)).strip()
 
@@ -105,7 +108,7 @@ def markup_findings(fields: dict[str, list[str]]) -> dict[str, dict]:
         share, cells = markup_share(values)
         if cells and share >= MARKUP_SHARE:
             found[column] = {"share": share, "cells": cells,
-                             "tags": any(_TAG.search(v) for v in values if v and "<" in v)}
+                             "tags": any(_TAG.search(v) or "<![CDATA[" in v for v in values if v and "<" in v)}
     return found
 
 

@@ -70,7 +70,14 @@ def _word_pattern() -> re.Pattern[str]:
 
 
 # CJK ideographs: the unified blocks and their extensions, and the compatibility ones
-_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+
+
+@functools.cache
+def _word_or_ideograph_pattern() -> re.Pattern[str]:
+    # `_word_pattern` with each ideograph a word of its own. One findall: putting spaces
+    # around each ideograph first (re.sub) made Chinese titles 7 times slower to tokenize.
+    return re.compile(rf"[{_IDEOGRAPHS}]|(?:[^\W\d_{_IDEOGRAPHS}]|[{_mark_ranges()}])+|\d+")
 
 
 def tokenize(text: str, *, split_ideographs: bool = True) -> list[str]:
@@ -84,7 +91,7 @@ def tokenize(text: str, *, split_ideographs: bool = True) -> list[str]:
         # which the letter class then matches.
         text = unicodedata.normalize("NFKC", text)
         if split_ideographs:
-            text = _IDEOGRAPH.sub(r" \g<0> ", text)
+            return _word_or_ideograph_pattern().findall(text.lower())
     return _word_pattern().findall(text.lower())
 
 
