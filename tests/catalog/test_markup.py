@@ -42,6 +42,8 @@ def shop_frame(n: int = 240, html: bool = True, seed: int = 0) -> pd.DataFrame:
     ("<style>.x{color:red}</style><script>var a = '<p>';</script>Shirt", "Shirt"),
     ("price &#8377; 499 <!-- sale -->", "price ₹ 499"),
     ('<div class="a" data-x="1>2">text</div>', "text"),
+    ("size<m <br/> cotton", "size<m cotton"),  # a stray "<" before a letter is text, not a tag's start
+    ("<!DOCTYPE html><?xml version='1.0'?><P>Shirt</P><BR>XL", "Shirt XL"),
 ])
 def test_markup_reads_as_the_text_it_shows(text, shown):
     assert holds_markup(text)

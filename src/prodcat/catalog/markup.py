@@ -16,8 +16,8 @@ a model trained on raw texts keeps reading raw texts.
 
 from __future__ import annotations
 
+import html
 import re
-from html.parser import HTMLParser
 from typing import Sequence
 
 # A tag with a name (so "a < b" and "<3" stay text), or a named or numeric
@@ -40,33 +40,20 @@ _CDATA = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|$)", re.DOTALL)
 MARKUP_SHARE = 0.01
 
 
-class _ShownText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
+# What a browser does not show: script and style bodies (and the other hidden elements'), comments,
+# declarations and processing instructions; one left open runs to the end of the text.
+_HIDDEN_PARTS = re.compile(
+    r"<(" + "|".join(sorted(_HIDDEN)) + r")\b(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>.*?(?:</\1\s*>|$)"
+    r"|<!--.*?(?:-->|$)|<![A-Za-z][^>]*>|<\?[^>]*>",
+    re.DOTALL | re.IGNORECASE,
+)
+# A tag, its quoted attribute values free to hold ">"
+_ANY_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9:-]*)(?:\s(?:[^<>\"']|\"[^\"]*\"|'[^']*')*)?/?>")
 
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in _HIDDEN:
-            self.hidden += 1
-        self._break(tag)
 
-    def handle_startendtag(self, tag: str, attrs) -> None:
-        self._break(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN and self.hidden:
-            self.hidden -= 1
-        self._break(tag)
-
-    def _break(self, tag: str) -> None:
-        # "<li>Slim</li><li>fit</li>" is two words, "<br>" a line break
-        if tag not in _INLINE:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(data)
+def _tag_break(match: re.Match[str]) -> str:
+    # "<li>Slim</li><li>fit</li>" is two words, "<br>" a line break; "<b>Cot</b>ton" one word
+    return "" if match[1].lower() in _INLINE else " "
 
 
 def holds_markup(text: str) -> bool:
@@ -84,10 +71,12 @@ def markup_to_text(text: str) -> str:
     """
     if not holds_markup(text):
         return text
-    parser = _ShownText()
-    parser.feed(_CDATA.sub(r"\1", text))
-    parser.close()
-    return _SPACE.sub(" ", "".join(parser.parts)).strip()
+    # Regular expressions, not html.parser: four times faster (a shop's 636-character descriptions:
+    # 85 s per 400,000 with html.parser, 20 s), and a stray "<" before a letter does not swallow
+    # the text up to the next tag ("size<m <br> cotton" lost "size<m")
+    shown = _HIDDEN_PARTS.sub(" ", _CDATA.sub(r"\1", text))
+    shown = html.unescape(_ANY_TAG.sub(_tag_break, shown))
+    return _SPACE.sub(" ", shown).strip()
 
 
 def markup_share(values: Sequence[str]) -> tuple[float, int]:
