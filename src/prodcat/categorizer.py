@@ -267,8 +267,9 @@ class Categorizer:
         (see `FieldMapping`); `label_col` may list several columns, top level
         first, forming a path; `image_col` holds each product's photo (a path,
         relative to `image_root`, see FieldMapping for where that is found).
-    strip_markup: whether the model reads texts without HTML markup (True,
-        False; None: when the training catalog's texts hold some, see FieldMapping).
+    strip_markup: which text columns the model reads without HTML markup (True:
+        all, False: none, a list; None: those of the training catalog that hold
+        some, see FieldMapping).
     params: the model's own settings, e.g. {"C": 0.5}.
     valid_size / test_size: fractions held out, grouped by normalized text so
         duplicates never straddle two parts. test_size None: 0.1, or no test
@@ -297,7 +298,7 @@ class Categorizer:
         id_cols: Sequence[str] | str | None = None,
         image_col: str | None = None,
         image_root: str | Path | None = None,
-        strip_markup: bool | None = None,
+        strip_markup: bool | Sequence[str] | None = None,
         params: dict[str, Any] | None = None,
         valid_size: float = 0.1,
         test_size: float | None = None,
@@ -1678,19 +1679,25 @@ def _is_threshold(value: Any) -> bool:
 
 
 def _markup_decided(catalog: Catalog, mapping: FieldMapping, say: Reporter) -> FieldMapping:
-    """`mapping` with `strip_markup` decided from the training catalog when it is None
-    (see FieldMapping), and a note on each text column found holding HTML markup."""
+    """`mapping` with `strip_markup` decided from the training catalog when it is None: the
+    text columns found holding HTML markup, or False (see FieldMapping); a note on each."""
     if mapping.strip_markup is False:
         return mapping
     found = markup_findings(catalog.products.fields)
     for column, finding in found.items():
-        say.note(markup_message(column, finding, catalog.source))
-    return replace(mapping, strip_markup=bool(found) or bool(mapping.strip_markup))
+        if mapping.strip_markup is None or mapping.strip_markup is True or column in mapping.strip_markup:
+            say.note(markup_message(column, finding, catalog.source))
+    if mapping.strip_markup is not None:
+        return mapping
+    return replace(mapping, strip_markup=tuple(found) or False)
 
 
 def _model_view(products: Products, mapping: FieldMapping) -> Products:
     """`products` as the model reads them: without HTML markup when its mapping says so."""
-    return products.without_markup() if mapping.strip_markup else products
+    strip = mapping.strip_markup
+    if not strip:  # None, False or no column
+        return products
+    return products.without_markup(None if strip is True else strip)
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:

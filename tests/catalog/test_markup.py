@@ -78,7 +78,7 @@ def test_train_reads_html_texts_without_markup_and_saves_that(tmp_path, capsys):
     assert code == 0, err
     assert "column 'body' of" in err and "holds HTML markup in 100% of its texts" in err
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
-    assert manifest["fields"]["strip_markup"] is True
+    assert manifest["fields"]["strip_markup"] == ["body"]
 
     clf = Categorizer.load(tmp_path / "model")
     # the model reads what the HTML shows: markup around the same words changes nothing
@@ -89,6 +89,25 @@ def test_train_reads_html_texts_without_markup_and_saves_that(tmp_path, capsys):
     later = tmp_path / "later.csv"
     pd.DataFrame({"title": ["mug"], "body": ["<p>ceramic</p> <p>glaze</p>"]}).to_csv(later, index=False)
     np.testing.assert_allclose(clf.predict_proba(later).to_numpy(), plain.to_numpy(), atol=1e-6)
+
+
+def test_only_the_columns_holding_markup_are_read_without_it():
+    # a title's "<NEW>" is a word of the shop's, not a tag, when only the descriptions are HTML
+    frame = shop_frame()
+    frame["title"] = "<NEW> " + frame["title"]
+    frame.loc[:1, "title"] = frame.loc[:1, "title"] + " &amp; more"  # markup in under 1% of the titles (2 of 240)
+    clf = Categorizer(text_cols=["title", "body"], label_col="category", quiet=True).fit(frame)
+    assert clf.fields_.strip_markup == ("body",)
+    read = clf._fitted  # what the model reads of a product: its title as written
+    seen = []
+    predict = read.predict_proba
+    read.predict_proba = lambda products: seen.append(products) or predict(products)
+    clf.predict_proba([{"title": "<NEW> mug &amp; co", "body": "<p>ceramic</p>"}])
+    assert seen[0].fields == {"title": ["<NEW> mug &amp; co"], "body": ["ceramic"]}
+    assert seen[0].texts == ["<NEW> mug &amp; co | ceramic"]
+    # strip_markup=True reads every text column without it
+    every = Categorizer(text_cols=["title", "body"], label_col="category", strip_markup=True, quiet=True).fit(frame)
+    assert every.fields_.strip_markup is True
 
 
 def test_markup_keep_reads_texts_as_written(tmp_path, capsys):
@@ -163,7 +182,7 @@ def test_bad_markup_choices_are_one_line_errors(tmp_path, capsys):
     config.write_text('strip_markup = "yes"\n')
     code, _, err = run(capsys, "train", "--data", data, "--config", config, "--text-cols", "title,body",
                        "--label-col", "category", "--out", tmp_path / "model")
-    assert code != 0 and "strip_markup must be true or false, got 'yes'" in err
+    assert code != 0 and "strip_markup must be true, false or a list of text columns, got 'yes'" in err
     with pytest.raises(ConfigError):
         Categorizer(text_cols=["title"], label_col="category", strip_markup="auto").fit(shop_frame(30))
 

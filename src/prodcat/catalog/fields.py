@@ -58,12 +58,13 @@ class FieldMapping:
     encoding: the text encoding of the file being read. It belongs to one
         file, not to a layout: a model does not keep the one it was trained
         with, and later files are read as UTF-8 unless told otherwise.
-    strip_markup: whether the model reads its texts without HTML markup
-        (`prodcat.catalog.markup`): True, False, or None, decided when the
-        model is trained (True when a text column holds markup in 1% of its
-        cells or more) and saved as True or False. The catalog keeps its
-        texts as written; only what the model reads changes. A model saved
-        before this option reads texts as written.
+    strip_markup: which text columns the model reads without HTML markup
+        (`prodcat.catalog.markup`): True (all), False (none), a list of
+        columns, or None: decided when the model is trained (the columns
+        holding markup in 1% of their cells or more, so a title's "<NEW>"
+        stays when only the description is HTML) and saved as the list, or
+        False. The catalog keeps its texts as written; only what the model
+        reads changes. A model saved before this option reads texts as written.
     """
 
     text_cols: tuple[str, ...] = ()
@@ -79,7 +80,7 @@ class FieldMapping:
     column_names: tuple[str, ...] | None = None
     file_format: str | None = None
     encoding: str = DEFAULT_ENCODING
-    strip_markup: bool | None = None
+    strip_markup: bool | tuple[str, ...] | None = None
 
     def __post_init__(self):
         # Column names are text, as a file's header and a saved manifest hold
@@ -108,8 +109,12 @@ class FieldMapping:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         if self.image_template is not None:
             check_image_template(self.image_template)
-        if self.strip_markup is not None and not isinstance(self.strip_markup, bool):
-            raise ConfigError(f"strip_markup must be true or false, got {self.strip_markup!r}")
+        markup = self.strip_markup
+        if isinstance(markup, (list, tuple)) and all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                     for c in markup):
+            object.__setattr__(self, "strip_markup", tuple(_column_name(c) for c in markup))
+        elif markup is not None and not isinstance(markup, bool):
+            raise ConfigError(f"strip_markup must be true, false or a list of text columns, got {markup!r}")
 
     @property
     def label_col(self) -> str | None:

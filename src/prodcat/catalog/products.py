@@ -47,15 +47,18 @@ class Products:
         photos = self.images if images and self.images is not None else [None] * len(self)
         return np.array([not t.strip() and photo is None for t, photo in zip(texts, photos)], dtype=bool)
 
-    def without_markup(self) -> Products:
-        """These products as they read without HTML markup (`prodcat.catalog.markup`).
+    def without_markup(self, columns: Sequence[str] | None = None) -> Products:
+        """These products as they read without HTML markup (`prodcat.catalog.markup`)
+        in the text fields `columns` (None: all of them).
 
         Each field is read on its own and the text joined again from them, so
         a "<" ending a title and a ">" in the description are never one tag.
+        Products given as texts alone (no fields) are read whole.
         """
         if not self.fields:
             return replace(self, texts=[markup_to_text(t) for t in self.texts])
-        fields = {name: [markup_to_text(v) for v in values] for name, values in self.fields.items()}
+        fields = {name: [markup_to_text(v) for v in values] if columns is None or name in columns else values
+                  for name, values in self.fields.items()}
         texts = [join_text(values) for values in zip(*fields.values())]
         return replace(self, texts=texts, fields=fields)
 
