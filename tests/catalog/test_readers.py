@@ -186,6 +186,9 @@ def test_headerless_column_error_says_there_is_no_header(tmp_path):
     path = _write(tmp_path, "k.csv", KAGGLE)
     with pytest.raises(ColumnError, match=r"'text' not found in .*k\.csv.*columns are: 0, 1 \(read without a header"):
         read_table(path, ["text"], header=False)
+    # no command has a --column-names option: the way to name them is a config file's
+    with pytest.raises(ColumnError, match=r"numbered: name them by number, or with column_names in a config file"):
+        read_table(path, ["text"], header=False)
 
 
 def test_column_names_rename_a_header(tmp_path):

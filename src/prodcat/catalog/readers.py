@@ -734,7 +734,7 @@ def _check_unique(path: Path, names: list[str]) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(
-            f"{path}: two columns would both be named {repeated[0]!r}; choose other --column-names"
+            f"{path}: two columns would both be named {repeated[0]!r}; choose other column_names in the config file"
         )
 
 
@@ -1006,7 +1006,8 @@ def _arrow_strings(array) -> list[str] | Any:
 def _missing_columns_message(source: _Source, missing: list[str]) -> str:
     message = missing_columns_message(missing, source.names(), str(source.path))
     if source.format in ("csv", "tsv") and not source.header and not source.column_names:
-        message += " (read without a header row; name them with --column-names)"
+        message += (" (read without a header row, its columns are numbered: name them by number, or with "
+                    "column_names in a config file)")
     return message
 
 
