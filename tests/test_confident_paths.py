@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -193,4 +194,41 @@ def test_a_hand_edited_review_levels_entry_is_a_model_dir_error_at_load(tree_mod
     bad = copy_with(folder, tmp_path / "bad", lambda arrays: arrays,
                     lambda manifest: manifest["review"].__setitem__("levels", levels))
     with pytest.raises(ModelDirError, match="review 'levels' must list"):
+        Categorizer.load(bad)
+
+
+def test_a_class_shallower_than_a_level_has_no_say_in_that_levels_threshold():
+    # the validation products decided as "Gifts" are never placed at level 2 or 1 by their
+    # ancestor confidence: counted there, their easy "Gifts" would lift the level's precision
+    frame = pd.concat([tree_frame(240), pd.DataFrame(
+        {"title": [f"gift voucher card {i}" for i in range(40)], "category": "Gifts"})], ignore_index=True)
+    clf = Categorizer(text_cols=["title"], label_col="category", label_format="path", quiet=True).fit(frame)
+    space = clf.label_space_
+    proba = np.full((1, space.n_classes), 0.01, np.float32)
+    proba[0, space.classes.index("Gifts")] = 1 - 0.01 * (space.n_classes - 1)
+    confidence, _ = clf._level_confidence_and_correctness(proba, np.array([space.classes.index("Gifts")]))
+    assert confidence[:, 0].tolist() == [-1.0, -1.0]
+    gifts_in_validation = (clf.review_level_confidence_ < 0).sum(axis=1)
+    assert (gifts_in_validation > 0).all()
+    # the levels' thresholds are those of the deeper classes' products alone
+    levels = clf._level_reviews(0.95)
+    without = copy.copy(clf)
+    keep = clf.review_level_confidence_[0] >= 0
+    without.review_confidence_, without.review_correct_ = clf.review_confidence_[keep], clf.review_correct_[keep]
+    without.review_level_confidence_ = clf.review_level_confidence_[:, keep]
+    without.review_level_correct_ = clf.review_level_correct_[:, keep]
+    assert [level["threshold"] for level in levels] == \
+        [level["threshold"] for level in without._level_reviews(0.95)]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda review: review.pop("threshold"),
+    lambda review: review.pop("target_precision"),
+    lambda review: review.__setitem__("target_precision", 0),
+])
+def test_a_hand_edited_review_threshold_is_a_model_dir_error_at_load(tree_model, tmp_path, edit):
+    # a review without its threshold loaded, then was a KeyError traceback in predict
+    _, folder = tree_model
+    bad = copy_with(folder, tmp_path / "bad", lambda arrays: arrays, lambda manifest: edit(manifest["review"]))
+    with pytest.raises(ModelDirError, match="review must hold a threshold"):
         Categorizer.load(bad)

@@ -596,14 +596,17 @@ class Categorizer:
 
     def _level_confidence_and_correctness(self, proba: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For a path model, per coarser level (1 to depth - 1) and product: the confidence
-        that the true path starts with the decided class's first levels, and whether it does."""
+        that the true path starts with the decided class's first levels, and whether it does.
+        The confidence is -1 where the decided class has no more levels than that: a level
+        never places it (see `_confident_paths`), so it has no say in the level's threshold."""
         space = self.label_space_
         decided = space.decide(proba)
+        depth_of = np.array([len(name.split(PATH_JOINER)) for name in space.classes], dtype=np.int64)
         confidence, correct = [], []
         for level in range(1, space.depth):
             level_confidence, ancestors = space.ancestor_confidence(proba, decided, level)
             _, to_coarse = space.coarsen(level)
-            confidence.append(level_confidence)
+            confidence.append(np.where(depth_of[decided] > level, level_confidence, -1.0))
             correct.append(ancestors == to_coarse[y])
         return np.array(confidence, np.float32), np.array(correct, np.uint8)
 
@@ -622,7 +625,7 @@ class Categorizer:
         reviews = []
         for level in range(len(self.review_level_confidence_), 0, -1):
             confidence, correct = self.review_level_confidence_[level - 1], self.review_level_correct_[level - 1]
-            left = ~placed
+            left = ~placed & (confidence >= 0)  # -1: a class too short for this level
             review = review_threshold(confidence[left], correct[left], target_precision)
             reviews.append({"level": level, **review})
             if review["threshold"] is not None:
@@ -1487,6 +1490,7 @@ class Categorizer:
             if review_confidence.ndim != 1 or review_confidence.shape != review_correct.shape:
                 raise ModelDirError(f"review confidences have shape {review_confidence.shape} and their correctness "
                                     f"{review_correct.shape}, expected one length for both")
+            _check_saved_review(manifest.get("review"))
             level_review = _saved_level_review(manifest.get("review"), arrays, space)
         except SavedSettingsError as exc:
             # the settings a model was built with are the manifest's model.params
@@ -1669,6 +1673,18 @@ def _saved_level_review(review: Any, arrays: dict[str, np.ndarray],
         raise ModelDirError(f"review confidences per level have shape {confidence.shape} and their correctness "
                             f"{correct.shape}, expected ({levels}, n) for both")
     return confidence, correct
+
+
+def _check_saved_review(review: Any) -> None:
+    """A ModelDirError unless the manifest's review (absent: chosen again at load) holds a
+    threshold and the target precision it was chosen for, as predict reads them."""
+    if review is None:
+        return
+    target = review.get("target_precision") if isinstance(review, dict) else None
+    if (not isinstance(review, dict) or "threshold" not in review or not _is_threshold(review["threshold"])
+            or not _is_threshold(target) or not target):
+        raise ModelDirError(f"review must hold a threshold (a number from 0 to 1, or null) and the target_precision "
+                            f"it was chosen for; got {review!r:.200}")
 
 
 def _is_threshold(value: Any) -> bool:
