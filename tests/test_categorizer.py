@@ -447,3 +447,34 @@ def test_a_product_with_nothing_to_read_needs_review_however_confident(tmp_path,
     summary = clf.predict_file(new, tmp_path / "out.csv")
     assert summary["needs_review"] == 2
     assert f"2 product(s) of {new} have no text in title (first: row 2)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(model=["tfidf-linear"]), r"a model is named by a string, got \['tfidf-linear'\]; available: .*tfidf-linear"),
+        (dict(params=[("C", 0.5)]), r"params must be a dict of the model's settings"),
+        (dict(valid_size="0.1"), "valid size must be a fraction from 0 up to .*got '0.1'"),
+        (dict(valid_size=None), "valid size must be a fraction from 0 up to .*got None"),
+        (dict(test_size="0.2"), "test size must be a fraction from 0 up to .*got '0.2'"),
+        (dict(target_precision="0.9"), "target precision must be above 0 and at most 1, got '0.9'"),
+        (dict(target_precision=None), "target precision must be above 0 and at most 1, got None"),
+    ],
+)
+def test_fit_refuses_settings_of_the_wrong_type_before_reading(tmp_path, options, message):
+    # Each was a TypeError (unhashable, not a mapping, '<' between str and int) from deep inside;
+    # the split's sizes were only checked once the catalog had been read.
+    options = {**FORMATS["single"], **options}
+    with pytest.raises(ConfigError, match=message):
+        Categorizer(quiet=True, **options).fit(tmp_path / "not-read.csv")
+
+
+def test_another_target_precision_or_top_k_of_the_wrong_type_is_refused_by_name(fitted, tmp_path):
+    with pytest.raises(ConfigError, match="target precision must be above 0 and at most 1, got '0.9'"):
+        fitted.predict_table(["oxford shirt"], target_precision="0.9")
+    catalog = tmp_path / "catalog.csv"
+    tiny_frame(2).to_csv(catalog, index=False)
+    for top_k in ("2", None):
+        with pytest.raises(ConfigError, match="top-k must be a whole number, 1 or more"):
+            fitted.predict_file(catalog, tmp_path / "out.csv", top_k=top_k)
+    assert not (tmp_path / "out.csv").exists()

@@ -151,7 +151,7 @@ def test_the_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.csv"]
 
 
-@pytest.mark.parametrize("valid_size", [1.5, 1.0, -0.1])
+@pytest.mark.parametrize("valid_size", [1.5, 1.0, -0.1, "0.1"])
 def test_a_valid_size_that_is_no_fraction_is_refused_as_fit_refuses_it(valid_size):
     with pytest.raises(ConfigError, match="valid size must be a fraction from 0 up to"):
         Categorizer(**FORMATS["single"], valid_size=valid_size, quiet=True).find_label_issues(tiny_frame())

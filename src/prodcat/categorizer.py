@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, fields as dataclass_fields, replace
 from datetime import datetime, timezone
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
@@ -49,7 +50,7 @@ from prodcat.catalog.load import (
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, close_column, has_catalog_suffix, read_columns
-from prodcat.catalog.split import split_catalog
+from prodcat.catalog.split import check_fractions, split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
@@ -219,6 +220,13 @@ def check_seed(seed: Any) -> None:
         raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
+def check_target_precision(target_precision: Any) -> None:
+    """ConfigError unless `target_precision` is a number above 0 and at most 1 (NaN is not)."""
+    if (isinstance(target_precision, bool) or not isinstance(target_precision, Real)
+            or not 0 < target_precision <= 1):
+        raise ConfigError(f"target precision must be above 0 and at most 1, got {target_precision!r}")
+
+
 def no_validation_reason(valid_size: float | None) -> str:
     """Why a split left no validation product, in the words of the warning that says so."""
     return "valid size 0" if not valid_size else f"too few products for a validation share of {valid_size}"
@@ -367,8 +375,7 @@ class Categorizer:
         """
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if not 0 < self.target_precision <= 1:
-            raise ConfigError(f"target precision must be above 0 and at most 1, got {self.target_precision}")
+        check_target_precision(self.target_precision)
         class_weight = self._checked_class_weight()
         if logdir is not None:
             check_output_dir(logdir, "TensorBoard log directory")
@@ -388,6 +395,8 @@ class Categorizer:
             # it would be ignored: the test products are test_data's, and no test share is split off
             raise ConfigError("test_size splits a test share off the training catalog; with test data the test "
                               "products are that file's: give one or the other")
+        test_size = 0.0 if test_data is not None else DEFAULT_TEST_SIZE if self.test_size is None else self.test_size
+        check_fractions(self.valid_size, test_size)  # before the catalog is read, not at the split
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         if self.device == "cuda":
@@ -419,8 +428,7 @@ class Categorizer:
                 mapping.label_format,
                 images=catalog.products.images,
                 valid_size=self.valid_size,
-                test_size=0.0 if test_catalog is not None else DEFAULT_TEST_SIZE if self.test_size is None
-                else self.test_size,
+                test_size=test_size,
                 seed=self.seed,
             )
         train, valid = catalog.take(split.train), catalog.take(split.valid)
@@ -689,10 +697,8 @@ class Categorizer:
         self._require_fitted()
         if target_precision is None or target_precision == self.review_.get("target_precision"):
             return self.review_["threshold"]
-        try:
-            return review_threshold(self.review_confidence_, self.review_correct_, target_precision)["threshold"]
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        check_target_precision(target_precision)
+        return review_threshold(self.review_confidence_, self.review_correct_, target_precision)["threshold"]
 
     def _score(self, part: Catalog, proba: np.ndarray | None = None) -> dict:
         if proba is None:
@@ -750,6 +756,8 @@ class Categorizer:
         it needs. Raises the error `fit` would raise before its first minute.
         """
         check_seed(self.seed)
+        if self.params is not None and not isinstance(self.params, dict):
+            raise ConfigError(f"params must be a dict of the model's settings, e.g. {{'C': 0.5}}; got {self.params!r}")
         mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
         if model.reads_text:
@@ -1182,8 +1190,7 @@ class Categorizer:
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)
         level_thresholds = self._level_thresholds(target_precision)
-        if top_k < 1:
-            raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
+        self._ranks(top_k)  # checked as predict_table checks it: "2" or None failed on a comparison
         mapping = self._field_options(field_options)
         renames = self._file_text_fields(mapping, data)
         present = set(read_columns(data, **mapping.read_options()))

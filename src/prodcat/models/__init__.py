@@ -47,6 +47,9 @@ def available_models() -> list[str]:
 
 
 def get_model_class(name: str) -> type[CategorizerModel]:
+    if not isinstance(name, str):
+        # a list or dict cannot even be looked up (unhashable): say what a model name is
+        raise UnknownModelError(f"a model is named by a string, got {name!r}; available: {', '.join(available_models())}")
     if name not in _REGISTRY and name in _MODEL_MODULES:
         importlib.import_module(_MODEL_MODULES[name])
     if name not in _REGISTRY:
