@@ -478,3 +478,24 @@ def test_another_target_precision_or_top_k_of_the_wrong_type_is_refused_by_name(
         with pytest.raises(ConfigError, match="top-k must be a whole number, 1 or more"):
             fitted.predict_file(catalog, tmp_path / "out.csv", top_k=top_k)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_dict_of_columns_is_refused_rather_than_read_as_one_product(fitted):
+    # {"title": [...], ...} gave one prediction for the whole dict, its lists read as JSON text
+    columns = {"title": ["oxford shirt", "chef knife"], "description": ["cotton", "steel"]}
+    with pytest.raises(ProdcatError, match=r"dict of lists \(columns\) would read as one product: pass "
+                                           r"pandas.DataFrame\(that dict\)"):
+        fitted.predict(columns)
+    assert len(fitted.predict(pd.DataFrame(columns))) == 2
+    # a product with one field written as a list is still one product
+    assert len(fitted.predict({"title": "oxford shirt", "description": ["cotton", "button"]})) == 1
+
+
+def test_a_frame_with_multiindex_columns_is_refused_by_name(fitted):
+    frame = tiny_frame(4)
+    frame.columns = pd.MultiIndex.from_tuples([(c, "") for c in frame.columns])
+    message = r"the DataFrame's columns have several levels \(a MultiIndex\): give each column one name"
+    with pytest.raises(ColumnError, match=message):
+        fitted.predict(frame)
+    with pytest.raises(ColumnError, match=message):
+        Categorizer(quiet=True, **FORMATS["path"]).fit(frame)

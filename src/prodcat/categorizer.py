@@ -237,6 +237,16 @@ def _is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
 
 
+def _is_dict_of_columns(product: dict) -> bool:
+    """Whether a dict given as a product holds columns instead: every value a list (or Series, array)
+    of one length."""
+    values = list(product.values())
+    if not values or not all(isinstance(v, (list, tuple, pd.Series)) or (isinstance(v, np.ndarray) and v.ndim == 1)
+                             for v in values):
+        return False
+    return len({len(v) for v in values}) == 1
+
+
 def headline(metrics: dict) -> dict:
     """The figures worth keeping in a manifest: no per-class tables."""
     out = {k: metrics[k] for k in HEADLINE_KEYS if k in metrics}
@@ -953,6 +963,10 @@ class Categorizer:
                     f"pass Path({data!r}) to predict its products")
             return Products.from_texts([data])
         if isinstance(data, dict):
+            if _is_dict_of_columns(data):
+                # It was read as one product whose fields are JSON lists: one prediction for many products.
+                raise ProdcatError("products given as a dict of lists (columns) would read as one product: "
+                                   "pass pandas.DataFrame(that dict), or a list of dicts, one per product")
             data = [data]
         if isinstance(data, (pd.Series, np.ndarray)) and data.ndim == 1:
             # a column of titles, read as the same column of a DataFrame is: pandas reads a

@@ -55,6 +55,10 @@ def is_url(ref: str) -> bool:
 def with_text_column_names(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with its column names as text, as a field mapping names them
     (`pd.read_csv(header=None)` names them 0, 1, ...)."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        # frame["title"] would be a frame of sub-columns, failing deep inside with an AttributeError
+        raise ColumnError("the DataFrame's columns have several levels (a MultiIndex): give each column one name, "
+                          "e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns]")
     if all(isinstance(c, str) for c in frame.columns):
         return frame
     return frame.rename(columns=str)
