@@ -499,3 +499,34 @@ def test_a_frame_with_multiindex_columns_is_refused_by_name(fitted):
         fitted.predict(frame)
     with pytest.raises(ColumnError, match=message):
         Categorizer(quiet=True, **FORMATS["path"]).fit(frame)
+
+
+def test_paths_starting_with_a_tilde_mean_the_home_folder_as_a_catalog_path_does(fitted, tmp_path, monkeypatch):
+    # save("~/models/x") wrote into a folder named "~" under the current directory
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir(), elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    tiny_frame(2).to_csv(home / "catalog.csv", index=False)
+    assert fitted.save("~/models/shirts") == home / "models" / "shirts"
+    loaded = Categorizer.load("~/models/shirts", quiet=True)
+    loaded.predict_file("~/catalog.csv", "~/out.csv", review_out="~/review.csv")
+    fitted.evaluate("~/catalog.csv", report_dir="~/report", keep_seen=True)
+    assert {"models", "out.csv", "review.csv", "report"} <= {p.name for p in home.iterdir()}
+    assert not any(elsewhere.iterdir())
+
+
+def test_a_path_argument_that_is_no_path_is_refused_by_name(fitted, tmp_path):
+    # each was a bare TypeError from pathlib
+    with pytest.raises(ConfigError, match=r"the model directory must be a path \(a str or pathlib.Path\), got None"):
+        fitted.save(None)
+    with pytest.raises(ConfigError, match="the model directory must be a path .*got 5"):
+        Categorizer.load(5)
+    catalog = tmp_path / "catalog.csv"
+    tiny_frame(2).to_csv(catalog, index=False)
+    with pytest.raises(ConfigError, match="the predictions file must be a path .*got None"):
+        fitted.predict_file(catalog, None)
+    with pytest.raises(ConfigError, match="the report directory must be a path .*got 5"):
+        fitted.evaluate(report_dir=5)
+    with pytest.raises(ConfigError, match="the TensorBoard log directory must be a path .*got 5"):
+        Categorizer(quiet=True, **FORMATS["path"]).fit(catalog, logdir=5)

@@ -323,3 +323,11 @@ def test_an_exported_graph_that_does_not_fit_its_model_directory_is_refused_when
     (other_feed / "model_state.json").write_text(json.dumps(state))
     with pytest.raises(ModelDirError, match=r"other-feed .*graph takes 'mask', which input layout 'collate' lacks"):
         Categorizer.load(_with_checksums_matching(other_feed))
+
+
+def test_export_refuses_arguments_of_the_wrong_type_before_loading(tmp_path):
+    # None was a TypeError from pathlib; one text was checked as its letters, a product each
+    with pytest.raises(ConfigError, match="the model directory must be a path .*got None"):
+        export_model(None, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"check_texts must be a list of product texts, not one text: pass \[text\]"):
+        export_model(tmp_path / "model", tmp_path / "out", check_texts="oxford shirt")

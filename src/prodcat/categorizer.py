@@ -33,7 +33,7 @@ import pandas as pd
 from prodcat import __version__
 from prodcat.artifacts import (
     MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir,
-    write_model_dir,
+    user_path, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.markup import markup_findings, markup_message
@@ -388,8 +388,10 @@ class Categorizer:
         check_target_precision(self.target_precision)
         class_weight = self._checked_class_weight()
         if logdir is not None:
+            logdir = user_path(logdir, "the TensorBoard log directory")
             check_output_dir(logdir, "TensorBoard log directory")
         if checkpoint_dir is not None:
+            checkpoint_dir = user_path(checkpoint_dir, "the checkpoint directory")
             check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
         say = self._reporter()
@@ -1196,11 +1198,12 @@ class Categorizer:
         if isinstance(data, pd.DataFrame):
             raise CatalogError("predict_file reads a catalog file, not a DataFrame: use predict_table(frame)")
         check_catalog_source(data)
-        data, out = Path(data), Path(out)
-        outputs = [out] + ([Path(review_out)] if review_out is not None else [])
+        data, out = Path(data), user_path(out, "the predictions file")
+        review_out = None if review_out is None else user_path(review_out, "the review file")
+        outputs = [out] + ([review_out] if review_out is not None else [])
         for path in outputs:
             table_file_format(path, data, "predictions")
-        if review_out is not None and Path(review_out).resolve() == out.resolve():
+        if review_out is not None and review_out.resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)
         level_thresholds = self._level_thresholds(target_precision)
@@ -1277,6 +1280,7 @@ class Categorizer:
         """
         self._require_fitted()
         if report_dir is not None:
+            report_dir = user_path(report_dir, "the report directory")
             check_report_dir_target(report_dir)
         level = None
         if data is None:
@@ -1427,6 +1431,7 @@ class Categorizer:
         with the model or, if writing them fails, neither does.
         """
         model = self._require_fitted()
+        path = user_path(path, "the model directory")
         state, arrays = model.get_state()
         all_arrays = {f"model.{k}": v for k, v in arrays.items()}
         all_arrays["prodcat.seen_fingerprints"] = self.seen_fingerprints_
@@ -1468,11 +1473,12 @@ class Categorizer:
                 shutil.copytree(self._loaded_report, staging / "report")
             if also_write is not None:
                 also_write(staging)
-        return Path(path)
+        return path
 
     @classmethod
     def load(cls, path: str | Path, *, quiet: bool = False) -> Categorizer:
         """Load a model directory. Reads JSON and safetensors only; never runs code from it."""
+        path = user_path(path, "the model directory")
         manifest, state, arrays = read_model_dir(path)
         name = manifest["model"]["name"]
         try:

@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from prodcat.artifacts import check_model_dir_target
+from prodcat.artifacts import check_model_dir_target, user_path
 from prodcat.errors import ConfigError
 
 FORMATS = ("onnx",)
@@ -286,7 +286,10 @@ def export_model(
     from prodcat.console import Reporter
     from prodcat.models.onnx_runtime import OnnxModel
 
-    model_dir, out = Path(model_dir), Path(out)
+    model_dir, out = user_path(model_dir, "the model directory"), user_path(out, "--out")
+    if isinstance(check_texts, (str, bytes)):
+        # list() would check the export on the text's letters, one product each
+        raise ConfigError("check_texts must be a list of product texts, not one text: pass [text]")
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")
     if quantize in ("none", ""):

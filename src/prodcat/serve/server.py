@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prodcat import __version__
+from prodcat.artifacts import user_path
 from prodcat.categorizer import Categorizer
 from prodcat.catalog.load import served_image_folder
 from prodcat.catalog.readers import reword_encoding_hint
@@ -238,6 +239,11 @@ def create_app(
     unknown = sorted(set(limit_overrides) - known)
     if unknown:
         raise ConfigError(f"unknown server limit(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if limits is not None and not isinstance(limits, ServeLimits):
+        raise ConfigError(f"limits must be a ServeLimits (or pass its fields by name), got a {type(limits).__name__}")
+    if not isinstance(model, Categorizer):
+        # checked now, not when the app starts: Path(None) there was a bare TypeError
+        model = user_path(model, "the model directory")
     limits = replace(limits or ServeLimits(), **limit_overrides)
     counter = {"internal_errors": 0}
 
