@@ -16,6 +16,7 @@ thin layer over this class.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import platform
 import shutil
@@ -218,6 +219,20 @@ def check_seed(seed: Any) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+
+
+def check_categorizer_options(options: dict[str, Any], caller: str) -> None:
+    """ConfigError for an option `Categorizer` does not take, passed on to it by `caller` (tune, leaderboard).
+
+    Python's TypeError for it came from the first model's construction: in tune,
+    inside Optuna's first trial, which logged a traceback of its own.
+    """
+    # model, params, seed and quiet: the callers' own arguments
+    known = set(inspect.signature(Categorizer.__init__).parameters) - {"self", "model", "params", "seed", "quiet"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"{caller}: unknown Categorizer option(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
 
 
 def check_target_precision(target_precision: Any) -> None:
