@@ -63,7 +63,9 @@ def user_path(path: Any, what: str) -> Path:
     Unexpanded, save("~/models/shirts") wrote into a folder named "~" in the current directory.
     """
     if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
-        raise ConfigError(f"{what} must be a path (a str or pathlib.Path), got {path!r}")
+        # a DataFrame's repr would take many lines
+        shown = repr(path) if path is None or isinstance(path, (int, float, bytes)) else f"a {type(path).__name__}"
+        raise ConfigError(f"{what} must be a path (a str or pathlib.Path), got {shown}")
     # os.path.expanduser leaves "~unknown" as it is, where Path.expanduser raises
     return Path(os.path.expanduser(path))
 
