@@ -45,6 +45,7 @@ def test_inconsistent_options_are_refused(options, message):
         (dict(label_sep=1, label_format="multi"), "label separator must be a string, got 1"),
         (dict(label_level="1", label_format="path"), "label level must be 1 or more .*got '1'"),
         (dict(label_level=True, label_format="path"), "label level must be 1 or more .*got True"),
+        (dict(header="no"), "header must be true or false, got 'no'"),
     ],
 )
 def test_options_of_the_wrong_type_are_refused_by_name(options, message):

@@ -117,6 +117,9 @@ class FieldMapping:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         if self.image_template is not None:
             check_image_template(self.image_template)
+        if not isinstance(self.header, bool):
+            # header="no" is a true string: the file's first row was read as its column names, unsaid
+            raise ConfigError(f"header must be true or false, got {self.header!r}")
         if self.strip_markup is not None and not isinstance(self.strip_markup, bool):
             raise ConfigError(f"strip_markup must be true or false, got {self.strip_markup!r}")
 
