@@ -530,3 +530,20 @@ def test_a_path_argument_that_is_no_path_is_refused_by_name(fitted, tmp_path):
         fitted.evaluate(report_dir=5)
     with pytest.raises(ConfigError, match="the TensorBoard log directory must be a path .*got 5"):
         Categorizer(quiet=True, **FORMATS["path"]).fit(catalog, logdir=5)
+
+
+def test_text_and_labels_given_as_utf8_bytes_read_as_the_text_they_encode(tmp_path):
+    # str(b"Shirts") made the class "b'Shirts'" and the title's first word "b'oxford"
+    frame = tiny_frame(8)
+    as_bytes = frame.assign(title=frame["title"].str.encode("utf-8"), leaf=frame["leaf"].str.encode("utf-8"))
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(as_bytes)
+    assert clf.classes_ == sorted(set(frame["leaf"]))
+    texts = Categorizer(quiet=True, **FORMATS["single"]).fit(frame)
+    assert clf.predict(frame) == texts.predict(frame)
+    assert clf.predict({"title": "oxford shirt".encode(), "description": b"cotton"}) == ["Shirts"]
+    broken = frame.assign(title=[b"\xff\xfe oxford"] + frame["title"].tolist()[1:])
+    with pytest.raises(CatalogError, match=r"<dataframe>: column 'title', row 1: a text cell holds bytes that are not "
+                                           r"UTF-8 text \(b'\\xff\\xfe oxford'\.\.\.\): decode them into text first"):
+        Categorizer(quiet=True, **FORMATS["single"]).fit(broken)
+    with pytest.raises(CatalogError, match="a text cell holds bytes that are not UTF-8 text"):
+        clf.predict([{"title": b"\xff"}])
