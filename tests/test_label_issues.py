@@ -108,6 +108,13 @@ def test_folds_must_be_an_integer_of_at_least_two(folds):
         Categorizer(**FORMATS["single"], quiet=True).find_label_issues(tiny_frame(), folds=folds)
 
 
+def test_folds_given_as_a_numpy_integer_are_taken():
+    # np.int64(2) was refused as "not an integer"
+    from prodcat.label_issues import check_folds
+
+    assert check_folds(np.int64(3)) == 3 and type(check_folds(np.int64(3))) is int
+
+
 def test_the_command_writes_the_flagged_products_worst_first_and_names_them(tmp_path, capsys):
     frame, truth = flipped_frame()
     data, out = tmp_path / "cat.csv", tmp_path / "issues.csv"

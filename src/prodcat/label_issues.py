@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,9 +64,10 @@ class OutOfFold:
 
 
 def check_folds(folds: object) -> int:
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+    # a numpy integer (from np.arange) is the whole number it stands for
+    if isinstance(folds, bool) or not isinstance(folds, Integral) or folds < 2:
         raise ConfigError(f"folds must be an integer of at least 2, got {folds!r}")
-    return folds
+    return int(folds)
 
 
 def check_valid_size(valid_size: object) -> None:
