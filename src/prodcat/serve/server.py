@@ -574,10 +574,13 @@ def serve(
     """
     import uvicorn
 
-    if workers < 1:
-        raise ConfigError(f"--workers must be 1 or more, got {workers}")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be between 0 and 65535, got {port}")
+    # "2" or "8000" failed on the comparisons with a TypeError
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be 1 or more, got {workers!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {port!r}")
+    # expanded here, not only by load: the workers read the folder from the environment
+    model_dir = user_path(model_dir, "the model directory")
     clf = Categorizer.load(model_dir, quiet=True)
     check_can_listen(host, port)
     if workers == 1:
