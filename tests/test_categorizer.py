@@ -547,3 +547,13 @@ def test_text_and_labels_given_as_utf8_bytes_read_as_the_text_they_encode(tmp_pa
         Categorizer(quiet=True, **FORMATS["single"]).fit(broken)
     with pytest.raises(CatalogError, match="a text cell holds bytes that are not UTF-8 text"):
         clf.predict([{"title": b"\xff"}])
+
+
+def test_a_refused_fit_leaves_a_loaded_model_saving_its_own_report(fitted, tmp_path):
+    # the refused fit had already dropped the loaded model's report: saving it back deleted report/
+    fitted.save(tmp_path / "model")
+    loaded = Categorizer.load(tmp_path / "model", quiet=True)
+    with pytest.raises(ConfigError, match="no label column"):
+        loaded.fit(tiny_frame(4))
+    loaded.save(tmp_path / "model")
+    assert (tmp_path / "model" / "report" / "report.md").is_file()

@@ -411,12 +411,11 @@ class Categorizer:
         started = time.perf_counter()
         say = self._reporter()
         # where this fit may log its curves, and what was there before it: saving keeps
-        # a model directory's logs only if this fit wrote some (tfidf-linear writes none)
-        self._tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
-        self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
-        # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
-        self._tensorboard_resumed = resume
-        self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
+        # a model directory's logs only if this fit wrote some (tfidf-linear writes none).
+        # Kept on self only once the model is replaced: a fit refused on the way leaves a
+        # loaded model saving its own report and curves, as it did before it.
+        tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
+        tensorboard_before = _files_state(tensorboard_dir)
         mapping, model = self.check_setup()
         if test_data is not None and self.test_size is not None:
             # it would be ignored: the test products are test_data's, and no test share is split off
@@ -507,6 +506,10 @@ class Categorizer:
                       class_weight=class_weight, context=context)
         # A latin-1 training file says nothing of the files predicted later.
         self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
+        self._tensorboard_dir, self._tensorboard_before = tensorboard_dir, tensorboard_before
+        # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
+        self._tensorboard_resumed = resume
+        self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
 
         self.thresholds_ = None
         self.review_confidence_ = np.zeros(0, np.float32)
