@@ -447,3 +447,113 @@ def test_a_product_with_nothing_to_read_needs_review_however_confident(tmp_path,
     summary = clf.predict_file(new, tmp_path / "out.csv")
     assert summary["needs_review"] == 2
     assert f"2 product(s) of {new} have no text in title (first: row 2)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(model=["tfidf-linear"]), r"a model is named by a string, got \['tfidf-linear'\]; available: .*tfidf-linear"),
+        (dict(params=[("C", 0.5)]), r"params must be a dict of the model's settings"),
+        (dict(valid_size="0.1"), "valid size must be a fraction from 0 up to .*got '0.1'"),
+        (dict(valid_size=None), "valid size must be a fraction from 0 up to .*got None"),
+        (dict(test_size="0.2"), "test size must be a fraction from 0 up to .*got '0.2'"),
+        (dict(target_precision="0.9"), "target precision must be above 0 and at most 1, got '0.9'"),
+        (dict(target_precision=None), "target precision must be above 0 and at most 1, got None"),
+    ],
+)
+def test_fit_refuses_settings_of_the_wrong_type_before_reading(tmp_path, options, message):
+    # Each was a TypeError (unhashable, not a mapping, '<' between str and int) from deep inside;
+    # the split's sizes were only checked once the catalog had been read.
+    options = {**FORMATS["single"], **options}
+    with pytest.raises(ConfigError, match=message):
+        Categorizer(quiet=True, **options).fit(tmp_path / "not-read.csv")
+
+
+def test_another_target_precision_or_top_k_of_the_wrong_type_is_refused_by_name(fitted, tmp_path):
+    with pytest.raises(ConfigError, match="target precision must be above 0 and at most 1, got '0.9'"):
+        fitted.predict_table(["oxford shirt"], target_precision="0.9")
+    catalog = tmp_path / "catalog.csv"
+    tiny_frame(2).to_csv(catalog, index=False)
+    for top_k in ("2", None):
+        with pytest.raises(ConfigError, match="top-k must be a whole number, 1 or more"):
+            fitted.predict_file(catalog, tmp_path / "out.csv", top_k=top_k)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_dict_of_columns_is_refused_rather_than_read_as_one_product(fitted):
+    # {"title": [...], ...} gave one prediction for the whole dict, its lists read as JSON text
+    columns = {"title": ["oxford shirt", "chef knife"], "description": ["cotton", "steel"]}
+    with pytest.raises(ProdcatError, match=r"dict of lists \(columns\) would read as one product: pass "
+                                           r"pandas.DataFrame\(that dict\)"):
+        fitted.predict(columns)
+    assert len(fitted.predict(pd.DataFrame(columns))) == 2
+    # a product with one field written as a list is still one product
+    assert len(fitted.predict({"title": "oxford shirt", "description": ["cotton", "button"]})) == 1
+
+
+def test_a_frame_with_multiindex_columns_is_refused_by_name(fitted):
+    frame = tiny_frame(4)
+    frame.columns = pd.MultiIndex.from_tuples([(c, "") for c in frame.columns])
+    message = r"the DataFrame's columns have several levels \(a MultiIndex\): give each column one name"
+    with pytest.raises(ColumnError, match=message):
+        fitted.predict(frame)
+    with pytest.raises(ColumnError, match=message):
+        Categorizer(quiet=True, **FORMATS["path"]).fit(frame)
+
+
+def test_paths_starting_with_a_tilde_mean_the_home_folder_as_a_catalog_path_does(fitted, tmp_path, monkeypatch):
+    # save("~/models/x") wrote into a folder named "~" under the current directory
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir(), elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    tiny_frame(2).to_csv(home / "catalog.csv", index=False)
+    assert fitted.save("~/models/shirts") == home / "models" / "shirts"
+    loaded = Categorizer.load("~/models/shirts", quiet=True)
+    loaded.predict_file("~/catalog.csv", "~/out.csv", review_out="~/review.csv")
+    fitted.evaluate("~/catalog.csv", report_dir="~/report", keep_seen=True)
+    assert {"models", "out.csv", "review.csv", "report"} <= {p.name for p in home.iterdir()}
+    assert not any(elsewhere.iterdir())
+
+
+def test_a_path_argument_that_is_no_path_is_refused_by_name(fitted, tmp_path):
+    # each was a bare TypeError from pathlib
+    with pytest.raises(ConfigError, match=r"the model directory must be a path \(a str or pathlib.Path\), got None"):
+        fitted.save(None)
+    with pytest.raises(ConfigError, match="the model directory must be a path .*got 5"):
+        Categorizer.load(5)
+    catalog = tmp_path / "catalog.csv"
+    tiny_frame(2).to_csv(catalog, index=False)
+    with pytest.raises(ConfigError, match="the predictions file must be a path .*got None"):
+        fitted.predict_file(catalog, None)
+    with pytest.raises(ConfigError, match="the report directory must be a path .*got 5"):
+        fitted.evaluate(report_dir=5)
+    with pytest.raises(ConfigError, match="the TensorBoard log directory must be a path .*got 5"):
+        Categorizer(quiet=True, **FORMATS["path"]).fit(catalog, logdir=5)
+
+
+def test_text_and_labels_given_as_utf8_bytes_read_as_the_text_they_encode(tmp_path):
+    # str(b"Shirts") made the class "b'Shirts'" and the title's first word "b'oxford"
+    frame = tiny_frame(8)
+    as_bytes = frame.assign(title=frame["title"].str.encode("utf-8"), leaf=frame["leaf"].str.encode("utf-8"))
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(as_bytes)
+    assert clf.classes_ == sorted(set(frame["leaf"]))
+    texts = Categorizer(quiet=True, **FORMATS["single"]).fit(frame)
+    assert clf.predict(frame) == texts.predict(frame)
+    assert clf.predict({"title": "oxford shirt".encode(), "description": b"cotton"}) == ["Shirts"]
+    broken = frame.assign(title=[b"\xff\xfe oxford"] + frame["title"].tolist()[1:])
+    with pytest.raises(CatalogError, match=r"<dataframe>: column 'title', row 1: a text cell holds bytes that are not "
+                                           r"UTF-8 text \(b'\\xff\\xfe oxford'\.\.\.\): decode them into text first"):
+        Categorizer(quiet=True, **FORMATS["single"]).fit(broken)
+    with pytest.raises(CatalogError, match="a text cell holds bytes that are not UTF-8 text"):
+        clf.predict([{"title": b"\xff"}])
+
+
+def test_a_refused_fit_leaves_a_loaded_model_saving_its_own_report(fitted, tmp_path):
+    # the refused fit had already dropped the loaded model's report: saving it back deleted report/
+    fitted.save(tmp_path / "model")
+    loaded = Categorizer.load(tmp_path / "model", quiet=True)
+    with pytest.raises(ConfigError, match="no label column"):
+        loaded.fit(tiny_frame(4))
+    loaded.save(tmp_path / "model")
+    assert (tmp_path / "model" / "report" / "report.md").is_file()

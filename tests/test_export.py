@@ -323,3 +323,19 @@ def test_an_exported_graph_that_does_not_fit_its_model_directory_is_refused_when
     (other_feed / "model_state.json").write_text(json.dumps(state))
     with pytest.raises(ModelDirError, match=r"other-feed .*graph takes 'mask', which input layout 'collate' lacks"):
         Categorizer.load(_with_checksums_matching(other_feed))
+
+
+def test_export_refuses_arguments_of_the_wrong_type_before_loading(tmp_path):
+    # None was a TypeError from pathlib; one text was checked as its letters, a product each
+    with pytest.raises(ConfigError, match="the model directory must be a path .*got None"):
+        export_model(None, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"check_texts must be a list of product texts, not one text: pass \[text\]"):
+        export_model(tmp_path / "model", tmp_path / "out", check_texts="oxford shirt")
+    # none would be an export said to be checked on no product; None failed inside tracing
+    for texts in ([], ["oxford shirt", None]):
+        with pytest.raises(ConfigError, match="check_texts must be a non-empty list of product texts"):
+            export_model(tmp_path / "model", tmp_path / "out", check_texts=texts)
+    # "17" failed inside torch with a TypeError; 5 exported a graph onnxruntime cannot run
+    for opset in ("17", 5, 99):
+        with pytest.raises(ConfigError, match=f"opset must be a whole number from 13 to 20, got {opset!r}"):
+            export_model(tmp_path / "model", tmp_path / "out", opset=opset)

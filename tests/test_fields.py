@@ -35,6 +35,35 @@ def test_inconsistent_options_are_refused(options, message):
         resolve_fields(text_cols=["t"], **options)
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(text_cols=[None]), r"text_cols must be a column name or a list of column names, got \[None\]"),
+        (dict(text_cols=b"title"), r"text_cols must be a column name or a list of column names, got b'title'"),
+        (dict(text_cols=5.0), "text_cols must be a column name or a list of column names, got 5.0"),
+        (dict(id_cols=["sku", ""]), "id_cols must be a column name or a list of column names"),
+        (dict(label_sep=1, label_format="multi"), "label separator must be a string, got 1"),
+        (dict(label_level="1", label_format="path"), "label level must be 1 or more .*got '1'"),
+        (dict(label_level=True, label_format="path"), "label level must be 1 or more .*got True"),
+        (dict(header="no"), "header must be true or false, got 'no'"),
+    ],
+)
+def test_options_of_the_wrong_type_are_refused_by_name(options, message):
+    # a notebook user's values: each was an AttributeError or TypeError from deep inside reading
+    with pytest.raises(ConfigError, match=message):
+        resolve_fields(**{"text_cols": ["t"], **options})
+
+
+def test_fields_given_as_a_dict_are_refused():
+    with pytest.raises(ConfigError, match="fields must be a FieldMapping, e.g. FieldMapping.*got a dict"):
+        resolve_fields(base={"text_cols": ["title"]})
+
+
+def test_column_names_from_any_iterable_are_kept_as_text():
+    mapping = resolve_fields(text_cols=(c for c in ["title", 3]), label_cols="cat")
+    assert mapping.text_cols == ("title", "3")
+
+
 def test_a_label_column_read_as_text_is_refused():
     mapping = resolve_fields(text_cols=["title", "sub"], label_cols=["master", "sub"], label_format="path")
     with pytest.raises(ConfigError, match="column 'sub' is both a text and a label column"):

@@ -108,6 +108,13 @@ def test_folds_must_be_an_integer_of_at_least_two(folds):
         Categorizer(**FORMATS["single"], quiet=True).find_label_issues(tiny_frame(), folds=folds)
 
 
+def test_folds_given_as_a_numpy_integer_are_taken():
+    # np.int64(2) was refused as "not an integer"
+    from prodcat.label_issues import check_folds
+
+    assert check_folds(np.int64(3)) == 3 and type(check_folds(np.int64(3))) is int
+
+
 def test_the_command_writes_the_flagged_products_worst_first_and_names_them(tmp_path, capsys):
     frame, truth = flipped_frame()
     data, out = tmp_path / "cat.csv", tmp_path / "issues.csv"
@@ -151,7 +158,7 @@ def test_the_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.csv"]
 
 
-@pytest.mark.parametrize("valid_size", [1.5, 1.0, -0.1])
+@pytest.mark.parametrize("valid_size", [1.5, 1.0, -0.1, "0.1"])
 def test_a_valid_size_that_is_no_fraction_is_refused_as_fit_refuses_it(valid_size):
     with pytest.raises(ConfigError, match="valid size must be a fraction from 0 up to"):
         Categorizer(**FORMATS["single"], valid_size=valid_size, quiet=True).find_label_issues(tiny_frame())

@@ -94,6 +94,13 @@ def test_a_shared_setting_skips_the_models_where_it_does_nothing_or_means_someth
         ({"models": ["tfidf-linear"], "params_by_model": {"lstm": {}}}, ConfigError, "settings given for lstm"),
         # no test products: every score would be empty and the ranking arbitrary
         ({"models": ["tfidf-linear"], "test_size": 0.0}, ConfigError, "test_size must be above 0"),
+        # each of these was a TypeError
+        ({"models": None}, ConfigError, "models must be a list of model names or one comma-separated string, got None"),
+        ({"models": [["bow"]]}, ConfigError, r"a model is named by a string, got \['bow'\] among models"),
+        ({"models": ["bow"], "params_by_model": [("bow", {})]}, ConfigError, "params_by_model must be a dict"),
+        ({"models": ["bow"], "params_by_model": {"bow": 3}}, ConfigError, "params must be a dict of the model's settings"),
+        ({"models": ["bow"], "test_size": "0.2"}, ConfigError, "test size must be a fraction from 0 up to .*got '0.2'"),
+        ({"models": ["bow"], "text_col": "title"}, ConfigError, "leaderboard: unknown Categorizer option.s. text_col"),
     ],
 )
 def test_bad_options_fail_before_any_training(kwargs, error, message):

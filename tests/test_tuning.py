@@ -141,6 +141,12 @@ def test_every_search_space_gives_settings_its_model_accepts(name):
         ({"trials": 0}, ConfigError, "--trials must be 1 or more"),
         ({"timeout": -5}, ConfigError, "--timeout must be a number of seconds above 0"),
         ({"valid_size": 0.0}, ConfigError, "valid_size must be above 0"),
+        # each of these was a TypeError, the first two from inside the first trial, logged by Optuna
+        ({"text_col": "title"}, ConfigError, "tune: unknown Categorizer option.s. text_col; known: class_weight"),
+        ({"on_trial": "print"}, ConfigError, "on_trial must be a function taking each trial's row, got 'print'"),
+        ({"params": [("C", 1.0)]}, ConfigError, r"params must be a dict of fixed settings"),
+        ({"valid_size": "0.2"}, ConfigError, "valid size must be a fraction from 0 up to .*got '0.2'"),
+        ({"model": ["tfidf-linear"]}, UnknownModelError, r"a model is named by a string, got \['tfidf-linear'\]"),
     ],
 )
 def test_bad_options_fail_before_any_training(kwargs, error, message):

@@ -56,6 +56,20 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+def user_path(path: Any, what: str) -> Path:
+    """A path a user gave for `what` ("model directory"), with "~" expanded as a catalog's path is.
+
+    A ConfigError for what is no path (None, a number, bytes): Path() raised a bare TypeError.
+    Unexpanded, save("~/models/shirts") wrote into a folder named "~" in the current directory.
+    """
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        # a DataFrame's repr would take many lines
+        shown = repr(path) if path is None or isinstance(path, (int, float, bytes)) else f"a {type(path).__name__}"
+        raise ConfigError(f"{what} must be a path (a str or pathlib.Path), got {shown}")
+    # os.path.expanduser leaves "~unknown" as it is, where Path.expanduser raises
+    return Path(os.path.expanduser(path))
+
+
 def is_model_dir(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 

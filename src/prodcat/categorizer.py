@@ -16,6 +16,7 @@ thin layer over this class.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import platform
 import shutil
@@ -23,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, fields as dataclass_fields, replace
 from datetime import datetime, timezone
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
@@ -32,7 +34,7 @@ import pandas as pd
 from prodcat import __version__
 from prodcat.artifacts import (
     MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir,
-    write_model_dir,
+    user_path, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.markup import markup_findings, markup_message
@@ -49,7 +51,7 @@ from prodcat.catalog.load import (
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, close_column, has_catalog_suffix, read_columns
-from prodcat.catalog.split import split_catalog
+from prodcat.catalog.split import check_fractions, split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
@@ -219,6 +221,27 @@ def check_seed(seed: Any) -> None:
         raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
 
 
+def check_categorizer_options(options: dict[str, Any], caller: str) -> None:
+    """ConfigError for an option `Categorizer` does not take, passed on to it by `caller` (tune, leaderboard).
+
+    Python's TypeError for it came from the first model's construction: in tune,
+    inside Optuna's first trial, which logged a traceback of its own.
+    """
+    # model, params, seed and quiet: the callers' own arguments
+    known = set(inspect.signature(Categorizer.__init__).parameters) - {"self", "model", "params", "seed", "quiet"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"{caller}: unknown Categorizer option(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
+
+
+def check_target_precision(target_precision: Any) -> None:
+    """ConfigError unless `target_precision` is a number above 0 and at most 1 (NaN is not)."""
+    if (isinstance(target_precision, bool) or not isinstance(target_precision, Real)
+            or not 0 < target_precision <= 1):
+        raise ConfigError(f"target precision must be above 0 and at most 1, got {target_precision!r}")
+
+
 def no_validation_reason(valid_size: float | None) -> str:
     """Why a split left no validation product, in the words of the warning that says so."""
     return "valid size 0" if not valid_size else f"too few products for a validation share of {valid_size}"
@@ -227,6 +250,16 @@ def no_validation_reason(valid_size: float | None) -> str:
 def _is_missing(value: Any) -> bool:
     """Whether a product in a list of texts is a gap (None, NaN, pd.NA)."""
     return value is None or (not isinstance(value, (str, list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
+
+
+def _is_dict_of_columns(product: dict) -> bool:
+    """Whether a dict given as a product holds columns instead: every value a list (or Series, array)
+    of one length."""
+    values = list(product.values())
+    if not values or not all(isinstance(v, (list, tuple, pd.Series)) or (isinstance(v, np.ndarray) and v.ndim == 1)
+                             for v in values):
+        return False
+    return len({len(v) for v in values}) == 1
 
 
 def headline(metrics: dict) -> dict:
@@ -368,27 +401,29 @@ class Categorizer:
         """
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if not 0 < self.target_precision <= 1:
-            raise ConfigError(f"target precision must be above 0 and at most 1, got {self.target_precision}")
+        check_target_precision(self.target_precision)
         class_weight = self._checked_class_weight()
         if logdir is not None:
+            logdir = user_path(logdir, "the TensorBoard log directory")
             check_output_dir(logdir, "TensorBoard log directory")
         if checkpoint_dir is not None:
+            checkpoint_dir = user_path(checkpoint_dir, "the checkpoint directory")
             check_output_dir(checkpoint_dir, "checkpoint directory")
         started = time.perf_counter()
         say = self._reporter()
         # where this fit may log its curves, and what was there before it: saving keeps
-        # a model directory's logs only if this fit wrote some (tfidf-linear writes none)
-        self._tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
-        self._tensorboard_before: dict[str, tuple[int, int]] | None = _files_state(self._tensorboard_dir)
-        # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
-        self._tensorboard_resumed = resume
-        self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
+        # a model directory's logs only if this fit wrote some (tfidf-linear writes none).
+        # Kept on self only once the model is replaced: a fit refused on the way leaves a
+        # loaded model saving its own report and curves, as it did before it.
+        tensorboard_dir = Path(logdir).resolve() if logdir is not None else None
+        tensorboard_before = _files_state(tensorboard_dir)
         mapping, model = self.check_setup()
         if test_data is not None and self.test_size is not None:
             # it would be ignored: the test products are test_data's, and no test share is split off
             raise ConfigError("test_size splits a test share off the training catalog; with test data the test "
                               "products are that file's: give one or the other")
+        test_size = 0.0 if test_data is not None else DEFAULT_TEST_SIZE if self.test_size is None else self.test_size
+        check_fractions(self.valid_size, test_size)  # before the catalog is read, not at the split
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         if self.device == "cuda":
@@ -423,8 +458,7 @@ class Categorizer:
                 mapping.label_format,
                 images=catalog.products.images,
                 valid_size=self.valid_size,
-                test_size=0.0 if test_catalog is not None else DEFAULT_TEST_SIZE if self.test_size is None
-                else self.test_size,
+                test_size=test_size,
                 seed=self.seed,
             )
         train, valid = catalog.take(split.train), catalog.take(split.valid)
@@ -476,6 +510,10 @@ class Categorizer:
                       class_weight=class_weight, context=context)
         # A latin-1 training file says nothing of the files predicted later.
         self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
+        self._tensorboard_dir, self._tensorboard_before = tensorboard_dir, tensorboard_before
+        # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
+        self._tensorboard_resumed = resume
+        self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
 
         self.thresholds_ = None
         self.review_confidence_ = np.zeros(0, np.float32)
@@ -698,10 +736,8 @@ class Categorizer:
         self._require_fitted()
         if target_precision is None or target_precision == self.review_.get("target_precision"):
             return self.review_["threshold"]
-        try:
-            return review_threshold(self.review_confidence_, self.review_correct_, target_precision)["threshold"]
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        check_target_precision(target_precision)
+        return review_threshold(self.review_confidence_, self.review_correct_, target_precision)["threshold"]
 
     def _score(self, part: Catalog, proba: np.ndarray | None = None) -> dict:
         if proba is None:
@@ -759,6 +795,8 @@ class Categorizer:
         it needs. Raises the error `fit` would raise before its first minute.
         """
         check_seed(self.seed)
+        if self.params is not None and not isinstance(self.params, dict):
+            raise ConfigError(f"params must be a dict of the model's settings, e.g. {{'C': 0.5}}; got {self.params!r}")
         mapping = self.resolve_fields().require_labels()
         model = create_model(self.model, **(self.params or {}))
         if model.reads_text:
@@ -959,6 +997,10 @@ class Categorizer:
                     f"pass Path({data!r}) to predict its products")
             return Products.from_texts([data])
         if isinstance(data, dict):
+            if _is_dict_of_columns(data):
+                # It was read as one product whose fields are JSON lists: one prediction for many products.
+                raise ProdcatError("products given as a dict of lists (columns) would read as one product: "
+                                   "pass pandas.DataFrame(that dict), or a list of dicts, one per product")
             data = [data]
         if isinstance(data, (pd.Series, np.ndarray)) and data.ndim == 1:
             # a column of titles, read as the same column of a DataFrame is: pandas reads a
@@ -1188,16 +1230,16 @@ class Categorizer:
         if isinstance(data, pd.DataFrame):
             raise CatalogError("predict_file reads a catalog file, not a DataFrame: use predict_table(frame)")
         check_catalog_source(data)
-        data, out = Path(data), Path(out)
-        outputs = [out] + ([Path(review_out)] if review_out is not None else [])
+        data, out = Path(data), user_path(out, "the predictions file")
+        review_out = None if review_out is None else user_path(review_out, "the review file")
+        outputs = [out] + ([review_out] if review_out is not None else [])
         for path in outputs:
             table_file_format(path, data, "predictions")
-        if review_out is not None and Path(review_out).resolve() == out.resolve():
+        if review_out is not None and review_out.resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)
         level_thresholds = self._level_thresholds(target_precision)
-        if top_k < 1:
-            raise ConfigError(f"--top-k must be 1 or more, got {top_k}")
+        self._ranks(top_k)  # checked as predict_table checks it: "2" or None failed on a comparison
         mapping = self._field_options(field_options)
         renames = self._file_text_fields(mapping, data)
         present = set(read_columns(data, **mapping.read_options()))
@@ -1270,6 +1312,7 @@ class Categorizer:
         """
         self._require_fitted()
         if report_dir is not None:
+            report_dir = user_path(report_dir, "the report directory")
             check_report_dir_target(report_dir)
         level = None
         if data is None:
@@ -1423,6 +1466,7 @@ class Categorizer:
         with the model or, if writing them fails, neither does.
         """
         model = self._require_fitted()
+        path = user_path(path, "the model directory")
         state, arrays = model.get_state()
         all_arrays = {f"model.{k}": v for k, v in arrays.items()}
         all_arrays["prodcat.seen_fingerprints"] = self.seen_fingerprints_
@@ -1464,11 +1508,12 @@ class Categorizer:
                 shutil.copytree(self._loaded_report, staging / "report")
             if also_write is not None:
                 also_write(staging)
-        return Path(path)
+        return path
 
     @classmethod
     def load(cls, path: str | Path, *, quiet: bool = False) -> Categorizer:
         """Load a model directory. Reads JSON and safetensors only; never runs code from it."""
+        path = user_path(path, "the model directory")
         manifest, state, arrays = read_model_dir(path)
         name = manifest["model"]["name"]
         try:

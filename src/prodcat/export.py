@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from prodcat.artifacts import check_model_dir_target
+from prodcat.artifacts import check_model_dir_target, user_path
 from prodcat.errors import ConfigError
 
 FORMATS = ("onnx",)
@@ -46,6 +46,9 @@ QUANTIZATIONS = ("int8",)
 #: ONNX opset of exported graphs: supported by onnxruntime 1.16+ and by
 #: torch.onnx's TorchScript exporter for every prodcat network.
 OPSET = 17
+#: the opsets export takes: cnn's padding exports from 13 on (lstm's sort from 11),
+#: and 20 is the last the TorchScript exporter was seen to take for every network
+OPSETS = range(13, 21)
 #: an fp32 graph whose probabilities differ more than this from PyTorch is a failed export
 FP32_TOLERANCE = 1e-4
 #: a quantized export agreeing with PyTorch on fewer check labels than this gets a warning
@@ -286,7 +289,18 @@ def export_model(
     from prodcat.console import Reporter
     from prodcat.models.onnx_runtime import OnnxModel
 
-    model_dir, out = Path(model_dir), Path(out)
+    model_dir, out = user_path(model_dir, "the model directory"), user_path(out, "--out")
+    if isinstance(check_texts, (str, bytes)):
+        # list() would check the export on the text's letters, one product each
+        raise ConfigError("check_texts must be a list of product texts, not one text: pass [text]")
+    if check_texts is not None:
+        check_texts = list(check_texts)
+        if not check_texts or not all(isinstance(text, str) for text in check_texts):
+            # none: an export said to be checked on no product; None or a number failed inside tracing
+            raise ConfigError(f"check_texts must be a non-empty list of product texts, got {check_texts[:3]!r}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
+        # "17" failed inside torch with a TypeError; 5 exported a graph onnxruntime cannot run
+        raise ConfigError(f"opset must be a whole number from {OPSETS.start} to {OPSETS.stop - 1}, got {opset!r}")
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")
     if quantize in ("none", ""):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,15 +64,18 @@ class OutOfFold:
 
 
 def check_folds(folds: object) -> int:
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+    # a numpy integer (from np.arange) is the whole number it stands for
+    if isinstance(folds, bool) or not isinstance(folds, Integral) or folds < 2:
         raise ConfigError(f"folds must be an integer of at least 2, got {folds!r}")
-    return folds
+    return int(folds)
 
 
 def check_valid_size(valid_size: object) -> None:
     # fit refuses it when splitting; here 1.5 or -0.1 would quietly mean no validation share
-    if valid_size is not None and not 0 <= valid_size < 1:
-        raise ConfigError(f"valid size must be a fraction from 0 up to (not including) 1, got {valid_size}")
+    # ("0.1", a string, failed on the comparison with a TypeError)
+    if valid_size is not None and (isinstance(valid_size, bool) or not isinstance(valid_size, Real)
+                                   or not 0 <= valid_size < 1):
+        raise ConfigError(f"valid size must be a fraction from 0 up to (not including) 1, got {valid_size!r}")
 
 
 def out_of_fold_proba(clf: Categorizer, catalog: Catalog, space: LabelSpace, *, folds: int,

@@ -114,20 +114,30 @@ def leaderboard(
     import numpy as np
     import pandas as pd
 
-    from prodcat.categorizer import Categorizer
+    from prodcat.catalog.split import check_fractions
+    from prodcat.categorizer import Categorizer, check_categorizer_options
     from prodcat.console import Reporter
     from prodcat.models import get_model_class
 
     if isinstance(models, str):
         # "tfidf-linear,bow", as --models takes it; list() would make it letters
         models = [name.strip() for name in models.split(",") if name.strip()]
-    models = list(models)
+    try:
+        models = list(models)
+    except TypeError:  # None, a number
+        raise ConfigError(f"models must be a list of model names or one comma-separated string, got {models!r}") from None
+    named_otherwise = [m for m in models if not isinstance(m, str)]
+    if named_otherwise:
+        raise ConfigError(f"a model is named by a string, got {named_otherwise[0]!r} among models")
     if not models:
         raise ConfigError("--models needs at least one model name")
     if len(set(models)) != len(models):
         raise ConfigError(f"--models lists a model twice: {', '.join(models)}")
     for name in models:
         get_model_class(name)  # unknown names fail before any training
+    if params_by_model is not None and not isinstance(params_by_model, dict):
+        raise ConfigError(f"params_by_model must be a dict of settings per model name, e.g. {{'bow': {{'epochs': 5}}}}; "
+                          f"got {params_by_model!r}")
     params_by_model = dict(params_by_model or {})
     stray = sorted(set(params_by_model) - set(models))
     if stray:
@@ -135,6 +145,9 @@ def leaderboard(
     for fixed in ("model", "params", "seed", "quiet"):
         if fixed in categorizer_options:
             raise ConfigError(f"leaderboard sets {fixed!r} itself; pass it as leaderboard's own argument")
+    check_categorizer_options(categorizer_options, "leaderboard")
+    # the sizes' types before the comparison below ("0.1" failed on it with a TypeError)
+    check_fractions(categorizer_options.get("valid_size", 0.1), categorizer_options.get("test_size") or 0.0)
     # Without test products every score column is empty and the order of the rows means nothing.
     test_size = categorizer_options.get("test_size")  # None: the Categorizer's default share
     if test_size is not None and test_size <= 0:

@@ -218,7 +218,8 @@ def tune(
     """
     import optuna
 
-    from prodcat.categorizer import Categorizer, check_seed
+    from prodcat.catalog.split import check_fractions
+    from prodcat.categorizer import Categorizer, check_categorizer_options, check_seed
     from prodcat.console import Reporter
     from prodcat.models import get_model_class
 
@@ -235,6 +236,13 @@ def tune(
     for fixed in ("model", "params", "seed", "quiet"):
         if fixed in categorizer_options:
             raise ConfigError(f"tune sets {fixed!r} itself; pass it as tune's own argument")
+    check_categorizer_options(categorizer_options, "tune")
+    if params is not None and not isinstance(params, dict):
+        raise ConfigError(f"params must be a dict of fixed settings, e.g. {{'C': 0.5}}; got {params!r}")
+    if on_trial is not None and not callable(on_trial):
+        raise ConfigError(f"on_trial must be a function taking each trial's row, got {on_trial!r}")
+    # the sizes' types before the comparison below ("0.1" failed on it with a TypeError)
+    check_fractions(categorizer_options.get("valid_size", 0.1), categorizer_options.get("test_size") or 0.0)
     if categorizer_options.get("valid_size", 0.1) <= 0:
         raise ConfigError("tuning scores trials on the validation split: valid_size must be above 0")
     if out is not None:

@@ -35,3 +35,19 @@ def test_a_rate_in_zero_to_one_passes(value):
 def test_a_rate_that_is_no_number_is_refused(value):
     with pytest.raises(ConfigError, match=r"m: dropout must be a number in \[0, 1\), got "):
         check_probability_below_one("m", "dropout", value)
+
+
+def test_numpy_numbers_are_taken_as_the_numbers_they_are_and_saved_as_json(tmp_path):
+    # C from np.logspace was refused as "not a positive number, got np.float32(0.5)", min_df as np.int64
+    import json
+
+    import numpy as np
+
+    from prodcat import Categorizer
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    clf = Categorizer("tfidf-linear", params={"C": np.float32(0.5), "min_df": np.int64(1)}, quiet=True,
+                      **FORMATS["single"]).fit(tiny_frame(8))
+    clf.save(tmp_path / "model")
+    params = json.loads((tmp_path / "model" / "manifest.json").read_text())["model"]["params"]
+    assert params["C"] == 0.5 and params["min_df"] == 1

@@ -430,6 +430,11 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         (ConfigError, dict(top_k=0), "--top-k must be a whole number"),
         (ConfigError, dict(num_workers=0), "number of workers must be a whole number"),
         (ConfigError, dict(target_precision=1.5), "precision"),
+        # each a TypeError from pathlib or from a comparison
+        (ConfigError, dict(data=None), "the catalog (a file or a folder of files) must be a path"),
+        (ConfigError, dict(out=None), "the predictions file must be a path (a str or pathlib.Path), got None"),
+        (ConfigError, dict(model_dir=None), "the model directory must be a path"),
+        (ConfigError, dict(target_precision="0.9"), "target precision must be above 0 and at most 1, got '0.9'"),
     ]
     for error, changes, expected in cases:
         arguments = {**dict(model_dir=model_dir, data=good, out=tmp_path / "pred.parquet", quiet=True), **changes}

@@ -237,6 +237,27 @@ def test_unknown_limit_names_the_known_ones(model_dir):
         create_app(model_dir, max_prodcuts=5)
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(max_products="10"), "server limit max_products must be a whole number, 1 or more; got '10'"),
+        (dict(max_top_k=0), "server limit max_top_k must be a whole number, 1 or more; got 0"),
+        (dict(batch_wait_ms=-1), "server limit batch_wait_ms must be a number of milliseconds, 0 or more; got -1"),
+        (dict(limits={"max_products": 5}), "limits must be a ServeLimits .*got a dict"),
+    ],
+)
+def test_a_limit_of_the_wrong_type_or_value_is_refused_when_the_app_is_made(model_dir, options, message):
+    # max_products="10" answered every request with a 500, max_products=0 refused every product,
+    # and a dict for limits was a TypeError from dataclasses.replace
+    with pytest.raises(ConfigError, match=message):
+        create_app(model_dir, **options)
+
+
+def test_a_model_that_is_no_path_is_refused_when_the_app_is_made():
+    with pytest.raises(ConfigError, match="the model directory must be a path .*got None"):
+        create_app(None)
+
+
 # ------------------------------------------------------------------- batching
 def test_concurrent_requests_share_model_calls_and_match_unbatched(model_dir, clf):
     app = create_app(model_dir, batch_wait_ms=20)

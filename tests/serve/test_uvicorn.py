@@ -140,6 +140,17 @@ def test_serve_hands_uvicorn_a_factory_for_several_workers(model_dir, monkeypatc
     assert json.loads(os.environ[LIMITS_ENV])["max_products"] == 7
 
 
+def test_several_workers_load_a_model_dir_given_from_the_home_folder(model_dir, tmp_path, monkeypatch):
+    # the workers' environment named a folder "~" under the current directory, which none could load
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(app=app, **options))
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(model_dir.parent))
+    monkeypatch.chdir(tmp_path)
+    serve(f"~/{model_dir.name}", port=free_port(), workers=2)
+    assert os.environ[MODEL_DIR_ENV] == str(model_dir.resolve())
+
+
 def test_prodcat_serve_on_a_broken_model_dir_fails_in_one_line(tmp_path):
     broken = tmp_path / "model"
     broken.mkdir()
@@ -158,6 +169,11 @@ def test_serve_checks_the_model_and_port_before_uvicorn_starts(model_dir, tmp_pa
         serve(tmp_path / "missing", port=free_port())
     with pytest.raises(ConfigError, match="--workers must be 1 or more"):
         serve(model_dir, workers=0)
+    # each of these failed on a comparison with a TypeError
+    with pytest.raises(ConfigError, match="--workers must be 1 or more, got '2'"):
+        serve(model_dir, workers="2")
+    with pytest.raises(ConfigError, match="--port must be between 0 and 65535, got '8000'"):
+        serve(model_dir, port="8000")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -90,13 +91,21 @@ class FieldMapping:
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 object.__setattr__(self, name, (str(value),))
             elif value is not None:
-                object.__setattr__(self, name, tuple(_column_name(v) for v in value))
+                # bytes would be read as a list of numbers, b"title" as columns "116", "105", ...
+                names = None if isinstance(value, (bytes, dict)) else _column_names(value)
+                if names is None or not all(isinstance(v, str) and v for v in names):
+                    raise ConfigError(f"{name} must be a column name or a list of column names, got {value!r}")
+                object.__setattr__(self, name, names)
         if self.label_format not in LABEL_FORMATS:
             raise ConfigError(
                 f"unknown label format {self.label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
             )
-        if self.label_level is not None and self.label_level < 1:
-            raise ConfigError(f"label level must be 1 or more, got {self.label_level}")
+        if self.label_level is not None and (
+            not isinstance(self.label_level, Integral) or isinstance(self.label_level, bool) or self.label_level < 1
+        ):
+            raise ConfigError(f"label level must be 1 or more (a whole number), got {self.label_level!r}")
+        if self.label_sep is not None and not isinstance(self.label_sep, str):
+            raise ConfigError(f"label separator must be a string, got {self.label_sep!r}")
         if self.label_level is not None and self.label_format != "path":
             raise ConfigError("--label-level applies to path labels only (--label-format path)")
         if len(self.label_cols) > 1 and self.label_format != "path":
@@ -109,6 +118,9 @@ class FieldMapping:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         if self.image_template is not None:
             check_image_template(self.image_template)
+        if not isinstance(self.header, bool):
+            # header="no" is a true string: the file's first row was read as its column names, unsaid
+            raise ConfigError(f"header must be true or false, got {self.header!r}")
         markup = self.strip_markup
         if isinstance(markup, (list, tuple)) and all(isinstance(c, (str, int)) and not isinstance(c, bool)
                                                      for c in markup):
@@ -189,6 +201,14 @@ def join_text(values: Sequence[str]) -> str:
 def _column_name(value: Any) -> Any:
     """A column name as text; anything else is left for the checks to refuse."""
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _column_names(value: Any) -> tuple[Any, ...] | None:
+    """Column names as text, from any iterable (None: not one, e.g. a number)."""
+    try:
+        return tuple(_column_name(v) for v in value)
+    except TypeError:
+        return None
 
 
 def check_image_template(template: str) -> None:
@@ -276,6 +296,9 @@ def resolve_fields(
     **options: Any,
 ) -> FieldMapping:
     """Merge base/preset < config file < explicit options into one mapping."""
+    if base is not None and not isinstance(base, FieldMapping):
+        # a dict of options read as a mapping failed deep inside, on its missing to_dict
+        raise ConfigError(f"fields must be a FieldMapping, e.g. FieldMapping(text_cols=...), got a {type(base).__name__}")
     mapping = base or FieldMapping()
     if preset is not None:
         if preset not in PRESETS:

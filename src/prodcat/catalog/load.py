@@ -25,7 +25,7 @@ from prodcat.labels import check_path_levels, parse_labels, path_labels_from_col
 CatalogSource = str | Path | pd.DataFrame
 
 
-def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.DataFrame:
+def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str, first_row: int = 1) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ColumnError(missing_columns_message(missing, [str(c) for c in frame.columns], where))
@@ -38,10 +38,23 @@ def _as_string_frame(frame: pd.DataFrame, columns: list[str], where: str) -> pd.
         values = picked[column]
         if values.dtype == object and not all(type(v) is str for v in values.tolist()):
             # lists, dicts, numpy arrays, numbers mixed with text: read as a file's cells are
-            text[column] = [cell_text(v) for v in values.tolist()]
+            try:
+                text[column] = [cell_text(v) for v in values.tolist()]
+            except CatalogError as exc:  # bytes that are not UTF-8: said with the column and row
+                row = next(i for i, v in enumerate(values.tolist()) if isinstance(v, (bytes, bytearray))
+                           and not _is_utf8(v))
+                raise CatalogError(f"{where}: column {column!r}, row {first_row + row}: {exc}") from None
         else:
             text[column] = values.astype(object).where(values.notna(), "").astype(str)
     return pd.DataFrame(text, index=picked.index, columns=columns)
+
+
+def _is_utf8(data: bytes | bytearray) -> bool:
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 _URL_SCHEMES = ("http://", "https://")
@@ -55,6 +68,10 @@ def is_url(ref: str) -> bool:
 def with_text_column_names(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with its column names as text, as a field mapping names them
     (`pd.read_csv(header=None)` names them 0, 1, ...)."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        # frame["title"] would be a frame of sub-columns, failing deep inside with an AttributeError
+        raise ColumnError("the DataFrame's columns have several levels (a MultiIndex): give each column one name, "
+                          "e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns]")
     if all(isinstance(c, str) for c in frame.columns):
         return frame
     return frame.rename(columns=str)
@@ -198,7 +215,7 @@ def catalog_from_frame(
             shown = [f"<{len(cell):,} bytes>" if isinstance(cell, (bytes, bytearray, memoryview)) else cell
                      for cell in cells]
             frame = frame.assign(**{mapping.image_col: shown})
-    frame = _as_string_frame(frame, mapping.columns(with_labels), source).reset_index(drop=True)
+    frame = _as_string_frame(frame, mapping.columns(with_labels), source, first_row).reset_index(drop=True)
     text_columns = {col: frame[col].tolist() for col in mapping.text_cols}
     texts = ([mapping.join_text(list(values)) for values in zip(*text_columns.values())] if text_columns
              else [""] * len(frame))

@@ -900,6 +900,14 @@ def cell_text(value: Any) -> str:
     """
     if type(value) is str:
         return value
+    if isinstance(value, (bytes, bytearray)):
+        # text as a database driver or a Parquet binary column hands it over: str() made it "b'...'",
+        # a label "b'Shirts'" and a title whose first word the model never meets again
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CatalogError(f"a text cell holds bytes that are not UTF-8 text ({bytes(value)[:12]!r}...): "
+                               "decode them into text first") from None
     import numpy as np
 
     if isinstance(value, np.ndarray):

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from numbers import Real
 from typing import Sequence
 
 import numpy as np
@@ -90,10 +91,12 @@ class Split:
         }
 
 
-def _check_fractions(valid_size: float, test_size: float, min_groups: int) -> None:
+def check_fractions(valid_size: float, test_size: float, min_groups: int = 1) -> None:
+    """ConfigError unless the validation and test shares leave something to train on."""
     for name, value in (("valid size", valid_size), ("test size", test_size)):
-        if not 0 <= value < 1:
-            raise ConfigError(f"{name} must be a fraction from 0 up to (not including) 1, got {value}")
+        # a string or None ("0.1" from a config) failed on the comparison below with a TypeError
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+            raise ConfigError(f"{name} must be a fraction from 0 up to (not including) 1, got {value!r}")
     if valid_size + test_size >= 1:
         raise ConfigError(
             f"valid size + test size must be below 1 (something must be left to train on), "
@@ -162,7 +165,7 @@ def split_catalog(
     >>> s.train_only_classes
     {'a': 2, 'b': 1}
     """
-    _check_fractions(valid_size, test_size, min_groups)
+    check_fractions(valid_size, test_size, min_groups)
     if label_format not in LABEL_FORMATS:
         raise ConfigError(f"unknown label format {label_format!r}; use one of {', '.join(LABEL_FORMATS)}")
     if len(texts) != len(labels):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 from prodcat.errors import UnknownModelError
 from prodcat.models.base import CategorizerModel, FitContext
 
@@ -47,6 +49,9 @@ def available_models() -> list[str]:
 
 
 def get_model_class(name: str) -> type[CategorizerModel]:
+    if not isinstance(name, str):
+        # a list or dict cannot even be looked up (unhashable): say what a model name is
+        raise UnknownModelError(f"a model is named by a string, got {name!r}; available: {', '.join(available_models())}")
     if name not in _REGISTRY and name in _MODEL_MODULES:
         importlib.import_module(_MODEL_MODULES[name])
     if name not in _REGISTRY:
@@ -56,6 +61,10 @@ def get_model_class(name: str) -> type[CategorizerModel]:
 
 def create_model(name: str, **params) -> CategorizerModel:
     cls = get_model_class(name)
+    # A numpy number (C from np.logspace, an epoch count from np.arange) as the Python number it
+    # stands for: the models' checks refused np.float32(0.5) as "not a positive number", and a
+    # manifest could not hold it as JSON.
+    params = {key: value.item() if isinstance(value, np.generic) else value for key, value in params.items()}
     try:
         return cls(**params)
     except TypeError as exc:

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from prodcat.artifacts import check_output_file
+from prodcat.artifacts import check_output_file, user_path
 from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.load import image_dir_for, image_ref
 from prodcat.catalog.readers import iter_table, read_columns
@@ -170,8 +170,12 @@ def predict_with_ray(
     if not clf.reads_images():
         # A text model ignores photos: neither read the column nor resolve paths.
         mapping = replace(mapping, image_col=None)
+    # "~" as the local engine reads it; None or a DataFrame named, not a TypeError from pathlib
+    data = user_path(data, "the catalog (a file or a folder of files)")
+    out = user_path(out, "the predictions file")
+    review_out = None if review_out is None else user_path(review_out, "the review file")
     files = input_files(data)
-    outputs = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
+    outputs = [out] + ([review_out] if review_out is not None else [])
     for path in outputs:
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)

@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prodcat import __version__
+from prodcat.artifacts import user_path
 from prodcat.categorizer import Categorizer
 from prodcat.catalog.load import served_image_folder
 from prodcat.catalog.readers import reword_encoding_hint
@@ -238,6 +239,11 @@ def create_app(
     unknown = sorted(set(limit_overrides) - known)
     if unknown:
         raise ConfigError(f"unknown server limit(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if limits is not None and not isinstance(limits, ServeLimits):
+        raise ConfigError(f"limits must be a ServeLimits (or pass its fields by name), got a {type(limits).__name__}")
+    if not isinstance(model, Categorizer):
+        # checked now, not when the app starts: Path(None) there was a bare TypeError
+        model = user_path(model, "the model directory")
     limits = replace(limits or ServeLimits(), **limit_overrides)
     counter = {"internal_errors": 0}
 
@@ -575,10 +581,13 @@ def serve(
     """
     import uvicorn
 
-    if workers < 1:
-        raise ConfigError(f"--workers must be 1 or more, got {workers}")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be between 0 and 65535, got {port}")
+    # "2" or "8000" failed on the comparisons with a TypeError
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be 1 or more, got {workers!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {port!r}")
+    # expanded here, not only by load: the workers read the folder from the environment
+    model_dir = user_path(model_dir, "the model directory")
     clf = Categorizer.load(model_dir, quiet=True)
     check_can_listen(host, port)
     if workers == 1:

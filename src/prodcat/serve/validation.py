@@ -11,8 +11,11 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from numbers import Integral, Real
 from typing import Any, Callable
+
+from prodcat.errors import ConfigError
 
 IMAGE_FIELD = "image"
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -40,6 +43,18 @@ class ServeLimits:
     max_top_k: int = 100
     batch_wait_ms: float = 2.0
     max_batch_products: int = 512
+
+    def __post_init__(self):
+        # Checked when the app is made: max_products="10" answered every request with a 500,
+        # and max_products=0 refused every product.
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "batch_wait_ms":
+                if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < float("inf"):
+                    raise ConfigError(f"server limit batch_wait_ms must be a number of milliseconds, 0 or more; "
+                                      f"got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ConfigError(f"server limit {item.name} must be a whole number, 1 or more; got {value!r}")
 
 
 class RequestError(Exception):
