@@ -64,8 +64,8 @@ ImageRoot = Annotated[
 ]
 Markup = Annotated[
     Optional[str],
-    typer.Option("--markup", help="HTML markup in texts (<li>, &amp;): auto reads texts without it when a text column "
-                 "holds it (the default), strip always, keep never. Saved with the model."),
+    typer.Option("--markup", help="HTML markup in texts (<li>, &amp;): auto reads each text column that holds it "
+                 "without it (the default), strip all text columns, keep none. Saved with the model."),
 ]
 # A model keeps whether its training file had a header; a later file may differ.
 FileHeader = Annotated[
