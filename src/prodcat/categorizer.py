@@ -57,7 +57,7 @@ from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
-    PATH_JOINER, LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message,
+    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message,
     several_paths_in_cells_message,
 )
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
@@ -450,10 +450,11 @@ class Categorizer:
                 say.warn(_no_image_folder(absent))
         # Products are "the same" as the model reads them: two listings that differ only
         # in their HTML would otherwise sit on both sides of the split.
-        read_texts = _model_view(catalog.products, mapping).texts
+        # (read once: the model trains on these too)
+        read = _model_view(catalog.products, mapping)
         with say.step("splitting (grouped by normalized text)"):
             split = split_catalog(
-                read_texts,
+                read.texts,
                 catalog.labels,
                 mapping.label_format,
                 images=catalog.products.images,
@@ -463,7 +464,7 @@ class Categorizer:
             )
         train, valid = catalog.take(split.train), catalog.take(split.valid)
         seen = np.unique(text_fingerprints(
-            [read_texts[i] for i in split.train] + [read_texts[i] for i in split.valid],
+            [read.texts[i] for i in split.train] + [read.texts[i] for i in split.valid],
             None if train.products.images is None else train.products.images + valid.products.images,
         ))
         excluded = 0
@@ -486,8 +487,7 @@ class Categorizer:
         space = LabelSpace.from_labels(train.labels, mapping.label_format, where=catalog.source)
         y_train = space.encode(train.labels)
         known, y_valid = self._known_rows(valid, space)
-        valid_pair = ((_model_view(valid.products.take(np.flatnonzero(known)), mapping), y_valid[known])
-                      if known.any() else None)
+        valid_pair = (read.take(np.asarray(split.valid)[known]), y_valid[known]) if known.any() else None
         if valid_pair is None:
             # Said before training: a small catalog's default split leaves no validation
             # product, and a neural model then ran its whole epoch budget (300 on a few
@@ -506,7 +506,7 @@ class Categorizer:
                 resume=resume,
                 quiet=self.quiet,
             )
-            model.fit(_model_view(train.products, mapping), y_train, space, valid=valid_pair, seed=self.seed,
+            model.fit(read.take(split.train), y_train, space, valid=valid_pair, seed=self.seed,
                       class_weight=class_weight, context=context)
         # A latin-1 training file says nothing of the files predicted later.
         self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
@@ -639,7 +639,7 @@ class Categorizer:
         never places it (see `_confident_paths`), so it has no say in the level's threshold."""
         space = self.label_space_
         decided = space.decide(proba)
-        depth_of = np.array([len(name.split(PATH_JOINER)) for name in space.classes], dtype=np.int64)
+        depth_of = space.class_depths()
         confidence, correct = [], []
         for level in range(1, space.depth):
             level_confidence, ancestors = space.ancestor_confidence(proba, decided, level)
@@ -693,7 +693,7 @@ class Categorizer:
         """
         space = self.label_space_
         decided = space.decide(proba)
-        depth_of = np.array([len(name.split(PATH_JOINER)) for name in space.classes], dtype=np.int64)
+        depth_of = space.class_depths()
         placed = np.zeros(len(proba), dtype=np.int64)
         if review_below is not None:
             leaf_sure = proba[np.arange(len(proba)), decided] >= review_below

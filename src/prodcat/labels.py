@@ -524,7 +524,13 @@ class LabelSpace:
     def depth(self) -> int:
         if self.label_format != "path":
             return 1
-        return max(len(c.split(PATH_JOINER)) for c in self.classes)
+        return int(self.class_depths().max())
+
+    def class_depths(self) -> np.ndarray:
+        """Per class, how many levels its path has (1 for labels that are no path)."""
+        if self.label_format != "path":
+            return np.ones(self.n_classes, dtype=np.int64)
+        return np.array([len(name.split(PATH_JOINER)) for name in self.classes], dtype=np.int64)
 
     @staticmethod
     def ancestor(name: str, level: int) -> str:
