@@ -931,9 +931,9 @@ class Categorizer:
             options = {**options, "image_root": str(options["image_root"])}
         mapping = self.fields_.with_options(**options)
         header = options.get("header")
-        if header is not None and options.get("column_names") is None and (header or self.fields_.header):
+        if header is not None and options.get("column_names") is None and header != self.fields_.header:
             # The model's names for its header-less training file's columns say nothing
-            # of a file with a header, nor of a header-less one when the model had a header.
+            # of a file with a header, nor its renaming of a header's of a file without one.
             mapping = replace(mapping, column_names=None)
         return mapping
 

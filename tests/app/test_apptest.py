@@ -23,6 +23,7 @@ from prodcat.app.launch import APP_SCRIPT, MODEL_ENV
 from prodcat.app.model_report import curve_charts, read_report, training_curves
 from prodcat.app import uploads
 from prodcat.app.uploads import ENCODINGS, check_labels_upload, predict_upload, read_head, upload_format
+from prodcat.catalog.fields import FieldMapping
 from prodcat.errors import CatalogError, ColumnError, ConfigError
 from tiny_catalogs import FORMATS, tiny_frame
 
@@ -460,3 +461,26 @@ def test_an_upload_with_some_of_the_model_columns_is_predicted_at_once(monkeypat
     at.run()
     assert any(f"{len(new_products)} products from titles.csv categorized" in s for s in texts(at.tabs[1].success))
     assert column_choice(at, "title").value == "title" and column_choice(at, "description").value == "(none)"
+
+
+def test_a_header_less_model_reads_an_upload_with_a_header_when_the_page_says_so(monkeypatch, tmp_path):
+    # the model reads uploads without a header, as its training file: the header row was a product,
+    # and a file with a header had no way in
+    frame = tiny_frame(n_per_class=6)
+    bare = tmp_path / "train.csv"
+    frame[["leaf", "title"]].to_csv(bare, index=False, header=False)
+    model_dir = tmp_path / "model"
+    Categorizer(fields=FieldMapping(text_cols=("text",), label_cols=("label",), header=False,
+                                    column_names=("label", "text")), quiet=True).fit(bare).save(model_dir)
+    at = run_app(monkeypatch, model_dir)
+    assert at.checkbox(key="header").value is False
+    upload = frame[["title"]].rename(columns={"title": "text"}).to_csv(index=False).encode()
+    at.file_uploader(key="catalog_upload").set_value(("new.csv", upload, "text/csv"))
+    at.run()
+    assert not at.exception
+    at.checkbox(key="header").check().run()
+    assert not at.exception and not at.tabs[1].error
+    assert any(f"{len(frame)} products from new.csv categorized" in s for s in texts(at.tabs[1].success))
+    [table] = at.tabs[1].dataframe
+    expected = Categorizer.load(model_dir).predict_table(frame["title"].tolist())
+    assert table.value["prediction"].tolist() == expected["prediction"].tolist()

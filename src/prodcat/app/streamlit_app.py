@@ -258,15 +258,19 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="encoding", help="UTF-8 unless the file says otherwise: a CSV saved by Excel on "
                             "Windows is often Windows-1252.")
+    # a model trained on a file without a header reads uploads without one, unless told
+    header = st.checkbox("First row names the columns (CSV, TSV)", value=fields.header, key="header",
+                         help="The model's training file " + ("had" if fields.header else "had no") + " header row.")
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_upload, args=("catalog",))
     if upload is not None:
-        text_cols = chosen_text_columns(clf, upload, encoding)
+        text_cols = chosen_text_columns(clf, upload, encoding, header)
         if text_cols is False:
             return
-        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols),
+        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols, header),
                         f"Categorizing {upload.name}…", f"categorize {upload.name}",
                         lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
-                                                       out_format=out_format, encoding=encoding, text_cols=text_cols))
+                                                       out_format=out_format, encoding=encoding, text_cols=text_cols,
+                                                       header=header))
     result = shown_result("catalog")
     if result is not None:
         show_catalog_result(result)
@@ -275,7 +279,7 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
 NO_COLUMN = "(none)"
 
 
-def chosen_text_columns(clf: Categorizer, upload, encoding: str) -> tuple[str, ...] | None | bool:
+def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -> tuple[str, ...] | None | bool:
     """The upload's columns for the model's text fields, in order, when it names them otherwise.
 
     None: read the upload by the model's own column names (it has them all,
@@ -288,10 +292,11 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str) -> tuple[str, .
     own = clf.fields_.text_cols
     if not own:
         return None
-    key = (upload.file_id, encoding)
+    key = (upload.file_id, encoding, header)
     if st.session_state.get("columns_key") != key:
         try:
-            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding)
+            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding,
+                                             header=header)
         except ProdcatError:
             columns = None
         st.session_state["columns_key"], st.session_state["columns"] = key, columns

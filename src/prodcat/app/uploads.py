@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 import pandas as pd
 
+from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.load import image_refs, is_url, served_image_folder
 from prodcat.catalog.readers import iter_table, read_columns, reword_encoding_hint
 from prodcat.categorizer import DEFAULT_FOLDS
@@ -145,6 +146,7 @@ def predict_upload(
     chunk_size: int = 50_000,
     encoding: str = "utf-8",
     text_cols: Sequence[str] | None = None,
+    header: bool | None = None,
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -156,7 +158,8 @@ def predict_upload(
     encoding: of a CSV, TSV or JSONL upload (a key of ENCODINGS or any
     Python codec name). text_cols: the upload's columns that stand for the
     model's text fields, in order (None: the model's own names; see
-    `upload_columns`).
+    `upload_columns`). header: whether the upload's first row names its
+    columns (None: as the model's training file).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -170,6 +173,8 @@ def predict_upload(
     photo_options = {"image_root": str(image_folder)} if image_folder is not None else {}
     if text_cols is not None:
         photo_options["text_cols"] = list(text_cols)
+    if header is not None:
+        photo_options["header"] = header
     photos = image_column_missing = None
     try:
         # The page says itself when an upload's photos are not on the server
@@ -177,7 +182,7 @@ def predict_upload(
         summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
                                    allow_no_photos=True, confine_photos=True, encoding=encoding, **photo_options)
         if image_folder is not None:
-            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding)
+            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header)
             image_column_missing = clf.fields_.image_col if photos is None else None
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
@@ -198,13 +203,13 @@ def predict_upload(
 
 
 def upload_columns(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
-                   encoding: str = "utf-8") -> list[str]:
+                   encoding: str = "utf-8", header: bool | None = None) -> list[str]:
     """The columns of an uploaded catalog, read as `predict_upload` reads it, for
     the page to ask which hold the model's text fields when the upload names them otherwise."""
     upload_format(name)
     source = _save_upload(name, data, Path(workdir) / "columns")
     try:
-        return read_columns(source, **{**clf.fields_.read_options(), "encoding": encoding})
+        return read_columns(source, **_upload_mapping(clf, encoding, header).read_options())
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     finally:
@@ -288,20 +293,28 @@ def _as_uploaded(exc: ProdcatError, source: Path, name: str) -> ProdcatError:
 
 
 def _as_the_app_says_it(message: str) -> str:
-    """A reader's error in the app's words: it has a choice of encoding, not an --encoding option."""
+    """A reader's error in the app's words: it has choices of encoding and header, not --encoding
+    or --header options."""
+    message = message.replace("needs --header", "needs \"First row names the columns\" ticked above")
     return reword_encoding_hint(message, lambda name: "choose its real encoding above" if name is None
                                 else f"choose {ENCODINGS.get(name, name)} as its encoding above")
 
 
+def _upload_mapping(clf: Categorizer, encoding: str, header: bool | None) -> FieldMapping:
+    """The model's field mapping as an upload is read: its encoding, and its header if the page says."""
+    return clf._field_options({"encoding": encoding, "header": header})
+
+
 def count_photos(
-    source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000, encoding: str = "utf-8"
+    source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000, encoding: str = "utf-8",
+    header: bool | None = None,
 ) -> UploadPhotos | None:
     """How many of the photos a catalog file names are files in `folder` (None: it has no image column).
 
     Reads the image column alone, in chunks, and makes each cell's reference
     as prediction does (template, folder); looks files up without opening them.
     """
-    mapping = replace(clf.fields_, image_root=str(folder), encoding=encoding)
+    mapping = replace(_upload_mapping(clf, encoding, header), image_root=str(folder))
     column = mapping.image_col
     if column is None or column not in read_columns(source, **mapping.read_options()):
         return None
