@@ -1363,6 +1363,7 @@ class Categorizer:
             # Replaced whole: an earlier report's figures must not sit beside these metrics.
             with atomic_directory(report_dir, check=check_report_dir_target) as staging:
                 write_report(metrics, staging, title=f"{self.model} on {Path(catalog.source).name}",
+                             warn=self._reporter().warn,
                              examples=self._examples(catalog, proba, level))
         return metrics
 
@@ -1502,6 +1503,7 @@ class Categorizer:
             write_model_dir(staging, manifest, state, all_arrays)
             if getattr(self, "test_metrics_", None) is not None:
                 write_report(self.test_metrics_, staging / "report", title=f"{self.model}: held-out test split",
+                             warn=self._reporter().warn,
                              examples=self._examples(self._test_catalog, self._test_proba))
             elif getattr(self, "_loaded_report", None) is not None and self._loaded_report.is_dir():
                 # A loaded model saved again (or exported) is the model its test report describes.

@@ -245,3 +245,30 @@ def test_class_names_with_dollar_signs_draw_as_written(tmp_path, label_format):
     write_report(metrics, tmp_path / "r")
     for name in ("confusion_matrix.png", "per_class_f1.png", "precision_coverage.png"):
         assert_png(tmp_path / "r" / name)
+
+
+def test_a_figure_that_cannot_be_drawn_costs_neither_the_report_nor_the_trained_model(tmp_path, monkeypatch, capsys):
+    # a plotting error (the "$$ Deals" ParseException was one) ended train with a traceback and
+    # no model: the report is written with the model, all or nothing
+    from cli_runner import run
+    from prodcat import Categorizer
+    from prodcat.evaluation import plots
+    from tiny_catalogs import tiny_frame
+
+    def broken(metrics, path):
+        raise RuntimeError("no font\nfor this")
+
+    monkeypatch.setattr(plots, "plot_per_class_f1", broken)
+    data = tmp_path / "shop.csv"
+    tiny_frame(8).to_csv(data, index=False)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "leaf",
+                       "--out", tmp_path / "model")
+    assert code == 0, err
+    assert "figure per_class_f1.png could not be drawn (RuntimeError: no font for this); the report goes without it" \
+        in " ".join(err.split())
+    report = tmp_path / "model" / "report"
+    assert (report / "confusion_matrix.png").is_file() and not (report / "per_class_f1.png").exists()
+    text = (report / "report.md").read_text()
+    assert "Not drawn: per_class_f1.png (RuntimeError: no font for this)" in text
+    assert "![](per_class_f1.png)" not in text and "![](confusion_matrix.png)" in text
+    assert Categorizer.load(tmp_path / "model").predict(["oxford shirt"])

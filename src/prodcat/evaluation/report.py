@@ -40,10 +40,16 @@ def write_report(
     *,
     title: str = "Evaluation report",
     examples: pd.DataFrame | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Write metrics.json, report.md, confusion_matrix.png, per_class_f1.png
     (and levels.png for paths, precision_coverage.png when there is a curve)
     into `out_dir`, creating it. Returns the path of report.md.
+
+    A figure that cannot be drawn is left out: report.md says which and why,
+    and `warn` (e.g. a Reporter's) is told. The figures are views of
+    metrics already written, and `train` writes the report with the model it
+    has just fitted: a plotting error must cost neither.
 
     `examples`: optional products with columns `true`, `predicted`,
     `confidence` (and e.g. `text`, `id`); the most confident wrong ones are
@@ -66,10 +72,18 @@ def write_report(
         figures["levels.png"] = plots.plot_levels
     if metrics.get("precision_coverage"):
         figures["precision_coverage.png"] = plots.plot_precision_coverage
+    drawn, not_drawn = [], {}
     for name, draw in figures.items():
-        _atomic(out / name, lambda tmp, draw=draw: draw(metrics, tmp))
+        try:
+            _atomic(out / name, lambda tmp, draw=draw: draw(metrics, tmp))
+        except Exception as exc:  # matplotlib's own errors, of any type
+            not_drawn[name] = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            if warn is not None:
+                warn(f"figure {name} could not be drawn ({not_drawn[name]}); the report goes without it")
+        else:
+            drawn.append(name)
 
-    text = render_markdown(metrics, title=title, examples=examples, figures=list(figures))
+    text = render_markdown(metrics, title=title, examples=examples, figures=drawn, not_drawn=not_drawn)
     report = out / "report.md"
     _atomic(report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return report
@@ -130,8 +144,10 @@ def render_markdown(
     title: str = "Evaluation report",
     examples: pd.DataFrame | None = None,
     figures: list[str] | None = None,
+    not_drawn: dict[str, str] | None = None,
 ) -> str:
-    """The text of report.md (figures: the PNG file names to link)."""
+    """The text of report.md (figures: the PNG file names to link; not_drawn: those
+    that could not be drawn, with why)."""
     fmt = metrics.get("label_format", "single")
     multi = fmt == "multi"
     top_key = next((k for k in metrics if k.startswith("top") and k.endswith("_accuracy")), None)
@@ -292,6 +308,8 @@ def render_markdown(
         lines += ["## Figures", ""]
         for name in figures:
             lines += [f"### {captions.get(name, name)}", "", f"![]({name})", ""]
+    if not_drawn:
+        lines += ["Not drawn: " + "; ".join(f"{name} ({escape_cell(why)})" for name, why in not_drawn.items()), ""]
 
     if examples is not None:
         lines += _mistakes(examples, unseen=bool(unseen))
