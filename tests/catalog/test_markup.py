@@ -226,3 +226,15 @@ def test_reading_markup_otherwise_than_the_model_was_trained_is_refused(tmp_path
     with pytest.raises(ConfigError, match="strip_markup is decided when the model is trained"):
         clf.predict_file(tmp_path / "more.csv", tmp_path / "out.csv", strip_markup=False)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_inspect_counts_listings_that_differ_only_in_markup_as_duplicates(tmp_path, capsys):
+    # as train groups them: one product exported twice with other HTML
+    frame = shop_frame(50)
+    again = frame.assign(body=frame["body"].str.replace("<p>", "<div>").str.replace("</p>", "</div>"))
+    data = tmp_path / "twice.csv"
+    pd.concat([frame, again], ignore_index=True).to_csv(data, index=False)
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,body", "--label-col", "category",
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["duplicates"]["normalized"] == 50

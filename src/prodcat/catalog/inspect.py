@@ -173,9 +173,13 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
     """
     texts = [str(t) for t in catalog.products.texts]
     images = catalog.products.images
-    # A product without text is known by its photo, as the split groups it,
-    # and shown by its photo's reference.
-    keys = product_keys(texts, images)
+    markup = markup_findings(catalog.products.fields)
+    # Products are the same as train groups them: by the texts a model reads, so two listings
+    # that differ only in their HTML are one (train's default reads the columns found holding it
+    # without it). A product without text is known by its photo, and shown by its reference.
+    strip = tuple(markup) if catalog.mapping.strip_markup is None else catalog.mapping.strip_markup
+    read = catalog.products.without_markup(None if strip is True else strip) if strip else catalog.products
+    keys = product_keys([str(t) for t in read.texts], images)
     shown = [f"(photo) {_shown_ref(images[i])}" if not t.strip() and images and images[i] is not None else t
              for i, t in enumerate(texts)]
     label_format = catalog.mapping.label_format
@@ -224,7 +228,7 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
                                          [label_name(lab, label_format) for lab in labels])
 
     # shop exports' descriptions in HTML: train reads them without it (see prodcat.catalog.markup)
-    report["markup"] = markup_findings(catalog.products.fields)
+    report["markup"] = markup
     report["empty_fields"] = _empty_fields(catalog)
     report["empty_texts"] = sum(1 for t in texts if not t.strip())
     report["text_length"] = {
