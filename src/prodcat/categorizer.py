@@ -37,7 +37,7 @@ from prodcat.artifacts import (
     user_path, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
-from prodcat.catalog.markup import markup_findings, markup_message
+from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
 from prodcat.catalog.load import (
     CatalogSource,
     catalog_from_frame,
@@ -1750,17 +1750,12 @@ def _markup_decided(catalog: Catalog, mapping: FieldMapping, say: Reporter) -> F
     for column, finding in found.items():
         if mapping.strip_markup is None or mapping.strip_markup is True or column in mapping.strip_markup:
             say.note(markup_message(column, finding, catalog.source))
-    if mapping.strip_markup is not None:
-        return mapping
-    return replace(mapping, strip_markup=tuple(found) or False)
+    return replace(mapping, strip_markup=decided_strip(mapping.strip_markup, found))
 
 
 def _model_view(products: Products, mapping: FieldMapping) -> Products:
     """`products` as the model reads them: without HTML markup when its mapping says so."""
-    strip = mapping.strip_markup
-    if not strip:  # None, False or no column
-        return products
-    return products.without_markup(None if strip is True else strip)
+    return products.read_with(mapping.strip_markup)
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from prodcat.catalog.markup import markup_findings, markup_message
+from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
@@ -177,8 +177,7 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
     # Products are the same as train groups them: by the texts a model reads, so two listings
     # that differ only in their HTML are one (train's default reads the columns found holding it
     # without it). A product without text is known by its photo, and shown by its reference.
-    strip = tuple(markup) if catalog.mapping.strip_markup is None else catalog.mapping.strip_markup
-    read = catalog.products.without_markup(None if strip is True else strip) if strip else catalog.products
+    read = catalog.products.read_with(decided_strip(catalog.mapping.strip_markup, markup))
     keys = product_keys([str(t) for t in read.texts], images)
     shown = [f"(photo) {_shown_ref(images[i])}" if not t.strip() and images and images[i] is not None else t
              for i, t in enumerate(texts)]

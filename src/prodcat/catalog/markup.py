@@ -118,6 +118,12 @@ def markup_findings(fields: dict[str, list[str]]) -> dict[str, dict]:
     return found
 
 
+def decided_strip(strip: bool | tuple[str, ...] | None, found: dict[str, dict]):
+    """A mapping's `strip_markup` as training settles it: as given, or when None (auto) the
+    columns `markup_findings` found holding markup, or False when none did."""
+    return strip if strip is not None else (tuple(found) or False)
+
+
 def markup_message(column: str, finding: dict, where: str) -> str:
     """The one line `train` notes and `inspect` shows for a column of `markup_findings`."""
     kind = "HTML markup" if finding["tags"] else "HTML character references (such as &amp;)"

@@ -62,6 +62,14 @@ class Products:
         texts = [join_text(values) for values in zip(*fields.values())]
         return replace(self, texts=texts, fields=fields)
 
+    def read_with(self, strip_markup: bool | Sequence[str] | None) -> Products:
+        """These products as a model whose mapping's `strip_markup` is this reads them:
+        without markup in every text field (True), in the fields named, or as written
+        (None, False, no field)."""
+        if not strip_markup:
+            return self
+        return self.without_markup(None if strip_markup is True else strip_markup)
+
     def take(self, indices: Sequence[int] | np.ndarray) -> Products:
         idx = np.asarray(indices, dtype=np.int64)
         return Products(
