@@ -618,10 +618,10 @@ def export(
     model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
     out: Annotated[Path, typer.Option("--out", help="The exported model directory.")],
     format: Annotated[str, typer.Option("--format", help="onnx.")] = "onnx",
-    quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 quantization.")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 quantization (text models only).")] = None,
     quiet: Quiet = False,
 ):
-    """Export a neural text model (bow, lstm, cnn, transformer, bert) for fast CPU inference; the result is itself a model directory."""
+    """Export a neural model (bow, lstm, cnn, transformer, bert, image-cnn, image-resnet, image-pretrained) for fast CPU inference; the result is itself a model directory."""
     from prodcat.export import export_model
 
     exported = export_model(model_dir, out, format=format, quantize=quantize, quiet=quiet)

@@ -1,4 +1,4 @@
-"""Export a neural text model to ONNX: a model directory that ONNX Runtime runs on CPU.
+"""Export a neural model to ONNX: a model directory that ONNX Runtime runs on CPU.
 
 The exported directory is itself a model directory (model "onnx", see
 `prodcat.models.onnx_runtime`): `Categorizer.load`, `prodcat predict`,
@@ -20,7 +20,13 @@ difference and the share of identical labels are recorded in the manifest
 fails; int8 quantization moves logits by about 0.02, so its label agreement is
 reported, not enforced: below 99% identical labels the export is still saved,
 with a warning. Check products are synthetic texts built from the
-model's own vocabulary (or common product words), unless `check_texts` are given.
+model's own vocabulary (or common product words), unless `check_texts` are given;
+a photo model (image-cnn, image-resnet, image-pretrained) is checked on synthetic
+photos of several sizes and shapes, with a missing and a broken one.
+
+Photo models export in fp32 only: ONNX Runtime's dynamic int8 quantization turns
+their convolutions into ConvInteger, which ran EfficientNet-Lite0 slower than fp32
+on CPU (docs/benchmarks.md, "ONNX export of photo models").
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ FP32_TOLERANCE = 1e-4
 QUANTIZED_AGREEMENT_WARNING = 0.99
 #: synthetic products the export is checked on
 CHECK_PRODUCTS = 512
+#: synthetic photos a photo model's export is checked on (a network of photos is slower)
+CHECK_PHOTOS = 64
 #: products of the batch traced into the graph (dynamic axes make any size work later)
 TRACE_PRODUCTS = 8
 
@@ -142,6 +150,17 @@ def _traceable(network: Any) -> Any:
 EXPORT_FORMS = {"bow": ("padded_bag", _padded_mean_bag)}
 
 
+def _export_form(source: Any) -> tuple[str, Any]:
+    """(feed name, network -> module to export) of a fitted model."""
+    from prodcat.models.onnx_runtime import IMAGE_FEED
+
+    if getattr(source, "reads_images", False):
+        # The inner network alone: which products have a usable photo is known only after
+        # decoding, so the fallback for the others stays outside the graph (onnx_runtime).
+        return IMAGE_FEED, lambda network: network.net
+    return EXPORT_FORMS.get(source.name, ("collate", lambda network: network))
+
+
 @contextmanager
 def _captured_stderr() -> Iterator[None]:
     """Hold back what C++ code writes to stderr (torch.onnx's shape-inference
@@ -172,10 +191,14 @@ def onnx_graph(source: Any, examples: list[dict[str, Any]], *, opset: int = OPSE
 
     from prodcat.models.onnx_runtime import FEEDS
 
-    feed_name, wrap = EXPORT_FORMS.get(source.name, ("collate", lambda network: network))
+    from prodcat.models.onnx_runtime import IMAGE_FEED
+
+    feed_name, wrap = _export_form(source)
     module = wrap(_traceable(source.network)).eval()
     inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in FEEDS[feed_name](source, examples).items()}
-    axes = {name: {d: ("batch", "sequence")[d] for d in range(min(t.dim(), 2))} for name, t in inputs.items()}
+    # A photo batch's channels and sides are fixed by the model (image_size); only texts vary in length.
+    dynamic = 1 if feed_name == IMAGE_FEED else 2
+    axes = {name: {d: ("batch", "sequence")[d] for d in range(min(t.dim(), dynamic))} for name, t in inputs.items()}
     buffer = io.BytesIO()
     # Not under no_grad: PyTorch would take its fused inference path for
     # Transformer layers, which has no ONNX form.
@@ -224,6 +247,31 @@ def synthetic_texts(source: Any, n: int = CHECK_PRODUCTS, seed: int = 0) -> list
     return texts
 
 
+def synthetic_photos(n: int = CHECK_PHOTOS, seed: int = 0) -> list[bytes | None]:
+    """Encoded photos for checking a photo model's export: gradients, blocks and noise
+    at several sizes and aspect ratios (so resizing and cropping are exercised), in
+    RGB, grey and RGBA, plus a missing photo and bytes that are not an image (both
+    take the model's no-photo fallback)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    photos: list[bytes | None] = [None, b"not an image"]
+    while len(photos) < n:
+        height, width = (int(v) for v in rng.integers(20, 300, size=2))
+        ramp = np.linspace(0, 1, width)[None, :, None] * rng.uniform(0, 255, size=(1, 1, 3))
+        pixels = np.broadcast_to(ramp, (height, width, 3)) + rng.uniform(0, 255, size=(1, 1, 3)) * 0.5
+        pixels = pixels.copy()
+        top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+        pixels[top : top + height // 3, left : left + width // 3] = rng.uniform(0, 255, size=3)
+        pixels += rng.normal(scale=rng.uniform(0, 40), size=pixels.shape)
+        image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+        mode = ("RGB", "L", "RGBA")[len(photos) % 3]
+        buffer = io.BytesIO()
+        image.convert(mode).save(buffer, format="PNG")
+        photos.append(buffer.getvalue())
+    return photos
+
+
 def agreement(
     reference: np.ndarray, exported: np.ndarray, label_space: Any, thresholds: np.ndarray | None
 ) -> dict[str, Any]:
@@ -239,23 +287,24 @@ def agreement(
 
 
 #: the models export is for, as the refusals name them
-EXPORTABLE = "bow, lstm, cnn, transformer and bert"
+EXPORTABLE = "bow, lstm, cnn, transformer, bert, image-cnn, image-resnet and image-pretrained"
+
+
+def _a_model(name: str) -> str:
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name} model"
 
 
 def _refusal(name: str, source: Any) -> str | None:
     """Why a fitted model cannot be exported (e.g. "an image-cnn model, which reads
     product photos"), or None when it can.
 
-    The exported graph and its check feed text only: a model that reads
-    photos would be traced and checked without them, and come out predicting
-    one class for every product while the check agrees.
+    An ensemble's members each have their own network and inputs; export is
+    for one network, read from texts alone or from photos alone.
     """
-    what = f"{'an' if name[:1] in 'aeiou' else 'a'} {name} model"
+    what = _a_model(name)
     members = getattr(source, "member_keys", None)
     if members:
         what += f" ({', '.join(members)})"
-    if getattr(source, "reads_images", False):
-        return f"{what}, which reads product photos"
     if members:
         return f"{what}, which combines several models and has no single network to export"
     if not hasattr(source, "network") or not hasattr(source, "load_preprocessor"):
@@ -274,13 +323,14 @@ def export_model(
     check_texts: Sequence[str] | None = None,
     quiet: bool = False,
 ) -> Path:
-    """Export the neural text model in `model_dir` to an ONNX model directory `out`.
+    """Export the neural model in `model_dir` (a text or a photo model) to an ONNX model directory `out`.
 
     quantize: None (fp32, same probabilities within 1e-4) or "int8" (dynamic
-    int8 weights: smaller and faster, labels may change for a few products).
-    check_texts: products to compare PyTorch and ONNX on (default: synthetic).
-    Refuses image models and any other model whose input is not text alone,
-    ensembles, a tfidf-linear model (already fast on CPU, no network), an
+    int8 weights: smaller and faster, labels may change for a few products;
+    text models only).
+    check_texts: products to compare PyTorch and ONNX on (default: synthetic;
+    a photo model is checked on synthetic photos).
+    Refuses ensembles, a tfidf-linear model (already fast on CPU, no network), an
     already exported model, `out` equal to, inside or holding `model_dir`, and an `out` folder
     that is not a model directory. Returns `out`.
     """
@@ -324,22 +374,40 @@ def export_model(
         raise ConfigError(f"{model_dir} is already an exported ONNX model; export its source model directory instead")
     refusal = _refusal(clf.model, source)
     if refusal:
-        raise ConfigError(f"{model_dir} holds {refusal}; ONNX export is for the neural text models {EXPORTABLE}")
+        raise ConfigError(f"{model_dir} holds {refusal}; ONNX export is for the neural models {EXPORTABLE}")
+    photos = bool(getattr(source, "reads_images", False))
+    if photos and quantize is not None:
+        raise ConfigError(
+            f"{model_dir} holds {_a_model(clf.model)}, which reads photos: export it without --quantize. "
+            f"ONNX Runtime's {quantize} convolutions run slower than fp32 on CPU"
+        )
+    if photos and check_texts is not None:
+        raise ConfigError(f"{model_dir} holds {_a_model(clf.model)}, which reads photos, not texts: "
+                          "it is checked on synthetic photos; leave check_texts out")
 
-    texts = list(check_texts) if check_texts is not None else synthetic_texts(source)
-    products = Products.from_texts(texts)
+    if photos:
+        images = synthetic_photos()
+        products = Products(texts=[""] * len(images), images=images)
+        traced = Products(texts=[""] * TRACE_PRODUCTS, images=images[2 : 2 + TRACE_PRODUCTS])
+        what = f"{len(images):,} synthetic photos"
+    else:
+        texts = list(check_texts) if check_texts is not None else synthetic_texts(source)
+        products, traced = Products.from_texts(texts), Products.from_texts(_trace_texts(texts))
+        what = f"{len(texts):,} products"
     with say.step(f"exporting {clf.model} to ONNX (opset {opset})"):
-        examples = source.encode(Products.from_texts(_trace_texts(texts)))
-        graph, feed = onnx_graph(source, examples, opset=opset)
+        graph, feed = onnx_graph(source, source.encode(traced), opset=opset)
     if quantize == "int8":
         with say.step("quantizing weights to int8"):
             graph = quantize_int8(graph)
 
-    with say.step(f"checking the export against PyTorch on {len(texts):,} products"):
+    with say.step(f"checking the export against PyTorch on {what}"):
         exported = OnnxModel.build(source, graph, feed=feed, quantize=quantize, opset=opset)
         check = agreement(source.predict_proba(products), exported.predict_proba(products),
                           clf.label_space_, clf.thresholds_)
-    check["texts"] = "given" if check_texts is not None else "synthetic"
+    if photos:
+        check["photos"] = "synthetic"
+    else:
+        check["texts"] = "given" if check_texts is not None else "synthetic"
     if quantize is None and check["max_abs_probability_difference"] > FP32_TOLERANCE:
         raise RuntimeError(
             f"the ONNX graph of {clf.model} does not reproduce PyTorch: probabilities differ by up to "

@@ -2,11 +2,16 @@
 
 An exported model directory is an ordinary model directory whose model is
 "onnx". It keeps the source model's preprocessing (vocabulary or tokenizer,
-as the source saved it) and calibration, and replaces the PyTorch network
-with its ONNX graph, stored as one uint8 array in `weights.safetensors`: data,
-never code. Prediction is the source model's encode -> collate, then ONNX
-Runtime instead of PyTorch, then the same calibration, so the labels are the
-source model's.
+as the source saved it, or a photo model's image size and normalization) and
+calibration, and replaces the PyTorch network with its ONNX graph, stored as
+one uint8 array in `weights.safetensors`: data, never code. Prediction is the
+source model's encode -> collate, then ONNX Runtime instead of PyTorch, then
+the same calibration, so the labels are the source model's.
+
+An exported photo model (image-cnn, image-resnet, image-pretrained) runs only
+the products with a usable photo through the graph; the others get the
+source's learned fallback row (`missing_logits`, saved beside the graph), and
+`predict_proba_masked` marks them, as the source does.
 
     >>> from prodcat import Categorizer
     >>> clf = Categorizer.load("models/lstm-onnx")                  # doctest: +SKIP
@@ -49,6 +54,14 @@ def _feed_from_collate(source: Any, examples: list[dict[str, Any]]) -> dict[str,
     return {name: tensor.numpy() for name, tensor in source.collate(examples).items()}
 
 
+def _image_batch(source: Any, examples: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A photo model's graph input (the decoded, normalized pixels of the products with a
+    usable photo) and which products those are."""
+    batch = source.collate(examples)
+    present = batch["present"].numpy().astype(bool)
+    return {"pixels": np.ascontiguousarray(batch["pixels"].numpy()[present])}, present
+
+
 def _feed_padded_bag(source: Any, examples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Bags of embedding rows as a padded (batch, longest) id matrix and a 0/1 mask.
 
@@ -74,7 +87,13 @@ def _feed_padded_bag(source: Any, examples: list[dict[str, Any]]) -> dict[str, n
 FEEDS: dict[str, Callable[[Any, list[dict[str, Any]]], dict[str, np.ndarray]]] = {
     "collate": _feed_from_collate,
     "padded_bag": _feed_padded_bag,
+    "image": lambda source, examples: _image_batch(source, examples)[0],
 }
+#: the feed of photo models: their graph is the source's inner network, without
+#: the fallback for products that have no usable photo (see `OnnxModel._image_logits`)
+IMAGE_FEED = "image"
+#: name of the array holding a photo model's fallback logits
+MISSING_ARRAY = "missing_logits"
 #: Most products per run for a feed: a padded bag materializes (batch,
 #: longest, dim) floats, which should stay in the CPU cache (64 was fastest
 #: on fashion titles, ~120 n-grams each, against 256 and 1024).
@@ -120,6 +139,10 @@ class OnnxModel(CategorizerModel):
         self.graph: bytes = b""
         self.source_state: dict[str, Any] = {}
         self.export_info: dict[str, Any] = {}
+        #: a photo model's logits for products without a usable photo (None: a text model)
+        self.missing_logits: np.ndarray | None = None
+        #: ImageStats of the last prediction of a photo model
+        self.image_stats_: Any = None
 
     def fit(
         self,
@@ -152,15 +175,34 @@ class OnnxModel(CategorizerModel):
         state, _ = source.get_state()
         model = cls(source_model=source.name, source_params=source.get_params(), quantize=quantize, opset=opset)
         source_state = {k: state[k] for k in ("preprocessor", "network_config", "n_classes", "calibration")}
-        model._attach(source, source_state, graph, feed, source.label_space, export_info or {})
+        missing = None
+        if feed == IMAGE_FEED:
+            missing = source.network.missing_logits.detach().cpu().numpy().astype(np.float32)
+        model._attach(source, source_state, graph, feed, source.label_space, export_info or {}, missing)
         return model
 
     def _attach(
         self, source: Any, source_state: dict[str, Any], graph: bytes, feed: str, label_space: LabelSpace,
-        export_info: dict[str, Any],
+        export_info: dict[str, Any], missing_logits: np.ndarray | None = None,
     ) -> None:
         if feed not in FEEDS:
             raise ModelDirError(f"onnx: unknown input layout {feed!r}; this model needs another prodcat")
+        reads_images = bool(getattr(source, "reads_images", False))
+        if reads_images != (feed == IMAGE_FEED):
+            raise ModelDirError(
+                f"onnx: input layout {feed!r} does not fit the source model {source.name or type(source).__name__!r}"
+            )
+        if reads_images:
+            if missing_logits is None or missing_logits.shape != (label_space.n_classes,):
+                shape = None if missing_logits is None else missing_logits.shape
+                raise ModelDirError(
+                    f"onnx: the fallback logits of products without a photo must be {label_space.n_classes} "
+                    f"numbers, one per class; got shape {shape}"
+                )
+            self.missing_logits = np.asarray(missing_logits, dtype=np.float32)
+        # What the edges ask of a model (which fields to read, whether a photo can be
+        # left out) is the source's: an exported photo model reads photos, not texts.
+        self.reads_images, self.reads_text = reads_images, bool(getattr(source, "reads_text", True))
         self.source, self.source_state, self.graph, self.feed_name = source, source_state, graph, feed
         self.calibration = dict(source_state["calibration"])
         self.label_space = label_space
@@ -199,6 +241,8 @@ class OnnxModel(CategorizerModel):
         """
         if self.session is None or self.label_space is None:
             raise RuntimeError("OnnxModel is not loaded; use Categorizer.load on an exported model directory")
+        if self.feed_name == IMAGE_FEED:
+            return self._image_logits(products)[0]
         n_classes = self.label_space.n_classes
         examples = self.source.encode(products)
         out = np.empty((len(examples), n_classes), dtype=np.float32)
@@ -215,10 +259,43 @@ class OnnxModel(CategorizerModel):
             out[idx] = logits
         return out
 
+    def _image_logits(self, products: Products) -> tuple[np.ndarray, np.ndarray]:
+        """A photo model's logits and which products had a usable photo; counts how reading went.
+
+        Photos are decoded a batch of `eval_batch_size` at a time (as the source does), so
+        a catalog's photos are never all held decoded.
+        """
+        from prodcat.models.image_base import _mask_of, _stats_of
+
+        examples = self.source.encode(products)
+        out = np.empty((len(examples), self.label_space.n_classes), dtype=np.float32)
+        size = int(self.source.settings.get("eval_batch_size", 256))
+        for start in range(0, len(examples), size):
+            inputs, present = _image_batch(self.source, examples[start : start + size])
+            rows = np.arange(start, start + len(present))
+            out[rows[~present]] = self.missing_logits
+            if present.any():
+                (out[rows[present]],) = self.session.run(["logits"], inputs)
+        self.image_stats_ = _stats_of(examples)
+        return out, _mask_of(examples)
+
     def predict_proba(self, products: Products) -> np.ndarray:
         """Calibrated probabilities (n, n_classes) float32, as the source model computes them."""
         logits = self.decision_function(products)
         return apply_calibration(logits, self.calibration, self.label_space.is_multi)
+
+    def predict_proba_masked(self, products: Products) -> tuple[np.ndarray, np.ndarray | None]:
+        """As the source model: a photo model marks False the products without a usable photo."""
+        if self.feed_name != IMAGE_FEED:
+            return self.predict_proba(products), None
+        if self.session is None or self.label_space is None:
+            raise RuntimeError("OnnxModel is not loaded; use Categorizer.load on an exported model directory")
+        logits, mask = self._image_logits(products)
+        return apply_calibration(logits, self.calibration, self.label_space.is_multi), mask
+
+    def image_stats(self) -> Any:
+        """How reading photos went in the last prediction (None: an exported text model)."""
+        return self.image_stats_ if self.feed_name == IMAGE_FEED else None
 
     # --------------------------------------------------------- persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -230,7 +307,10 @@ class OnnxModel(CategorizerModel):
             "source": self.source_state,
             "export": self.export_info,
         }
-        return state, {GRAPH_ARRAY: np.frombuffer(self.graph, dtype=np.uint8)}
+        arrays = {GRAPH_ARRAY: np.frombuffer(self.graph, dtype=np.uint8)}
+        if self.missing_logits is not None:
+            arrays[MISSING_ARRAY] = self.missing_logits
+        return state, arrays
 
     @classmethod
     def from_state(
@@ -259,13 +339,14 @@ class OnnxModel(CategorizerModel):
             source.calibration = dict(source_state["calibration"])
             source.load_preprocessor(source_state["preprocessor"])
             graph = np.asarray(arrays[GRAPH_ARRAY], dtype=np.uint8).tobytes()
+            feed = state.get("feed", "collate")
+            missing = np.asarray(arrays[MISSING_ARRAY], dtype=np.float32) if feed == IMAGE_FEED else None
         except KeyError as exc:
             raise ModelDirError(f"onnx: saved model lacks {exc.args[0]!r}") from None
         except ConfigError as exc:
             raise ModelDirError(f"onnx: the source model cannot be rebuilt ({exc})") from None
         try:
-            model._attach(source, source_state, graph, state.get("feed", "collate"), label_space,
-                          state.get("export") or {})
+            model._attach(source, source_state, graph, feed, label_space, state.get("export") or {}, missing)
         except ModelDirError:
             raise
         except Exception as exc:  # onnxruntime raises its own exception types for a damaged graph
