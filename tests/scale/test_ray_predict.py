@@ -270,6 +270,22 @@ def test_an_image_model_reads_each_files_photos_on_the_workers(image_model_dir, 
 
 
 @pytest.mark.slow
+def test_an_exported_photo_model_predicts_on_ray_as_its_source(image_model_dir, new_photos, ray_session, tmp_path):
+    # The workers run the ONNX graph on the photos they decode, and the products
+    # without a usable photo get the fallback saved beside the graph.
+    from prodcat.export import export_model
+
+    folder, frame = new_photos
+    exported = export_model(image_model_dir, tmp_path / "onnx", quiet=True)
+    summary = predict_with_ray(exported, folder, tmp_path / "ray.parquet", quiet=True, num_workers=1, batch_size=7)
+    source = pd.concat([local_predictions(image_model_dir, folder / name, tmp_path / f"{name}.parquet")
+                        for name in ("part-1.csv", "part-2.csv")], ignore_index=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray.parquet"), source, check_exact=False, rtol=0,
+                                  atol=1e-4)
+    assert summary["photos"]["read"] == 22 and summary["photos"]["missing"] == 1
+
+
+@pytest.mark.slow
 def test_an_ensemble_with_an_image_member_gets_the_photos_on_ray(image_shop, new_photos, ray_session, tmp_path):
     params = {"members": ["tfidf-linear", "image-cnn"], "weights": [0.5, 0.5],
               "member_params": {"tfidf-linear": FAST, "image-cnn": IMAGE_CNN}}

@@ -168,3 +168,27 @@ def test_an_uploaded_catalog_reads_relative_photos_from_the_servers_image_folder
         response = client.post("/v1/predict/file", files={"file": ("shop.csv", upload, "text/csv")})
         assert response.status_code == 200, response.text
     assert RecordingImageModel.seen[-1] == [str(tmp_path / "photos" / name) for name in frame["photo"].head(2)]
+
+
+def test_an_exported_photo_model_serves_the_photos_as_its_source(tmp_path):
+    from prodcat.export import export_model
+
+    frame = tiny_image_frame(tmp_path / "photos", n_per_class=6)
+    source = Categorizer(model="image-cnn", params={"image_size": 16, "width": 0.25, "epochs": 1, "batch_size": 8},
+                         image_col="image", image_root=str(tmp_path / "photos"), quiet=True, seed=1,
+                         **FORMATS["single"]).fit(frame).save(tmp_path / "source")
+    exported = Categorizer.load(export_model(source, tmp_path / "onnx", quiet=True))
+    photos = [base64.b64encode((tmp_path / "photos" / name).read_bytes()).decode() for name in frame["image"][:4]]
+    body = [{"image": photo} for photo in photos]
+    with TestClient(create_app(exported)) as client:
+        assert client.get("/v1/model").json()["reads_images"] is True
+        response = client.post("/v1/predict", json=body)
+        assert response.status_code == 200, response.text
+        got = response.json()["predictions"]
+        no_photo = client.post("/v1/predict", json=[{"title": "oxford shirt"}])
+    with TestClient(create_app(Categorizer.load(source))) as client:
+        expected = client.post("/v1/predict", json=body).json()["predictions"]
+    assert [p["prediction"] for p in got] == [p["prediction"] for p in expected]
+    assert all(abs(a["confidence"] - b["confidence"]) < 1e-4 for a, b in zip(got, expected))
+    # a model of photos alone: a product without one is refused, as by the source
+    assert no_photo.status_code == 422 and "the model reads only photos" in no_photo.json()["error"]
