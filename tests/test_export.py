@@ -348,20 +348,81 @@ def test_an_exported_photo_model_without_its_fallback_row_is_refused_when_it_loa
             Categorizer.load(_with_checksums_matching(damaged))
 
 
-def test_ensembles_are_refused_with_a_message_that_fits_them(dummies, tmp_path):
+def test_an_ensemble_without_a_neural_member_is_refused_with_a_message_that_fits_it(dummies, tmp_path):
     with_photos = _photo_model(tmp_path, "ensemble", {"members": ["tfidf-linear", "image-dummy"]})
     with pytest.raises(ConfigError, match=r"holds an ensemble model \(tfidf-linear, image-dummy\), "
-                                          r"which combines several models and has no single network to export"):
+                                          r"none of whose members has a neural network to export"):
         export_model(with_photos, tmp_path / "onnx", quiet=True)
-
-    clf = Categorizer(model="ensemble", params={"members": ["tfidf-linear", "parts-dummy"]}, quiet=True, seed=1,
-                      **FORMATS["single"])
-    text_only = clf.fit(tiny_frame()).save(tmp_path / "text-ensemble")
-    with pytest.raises(ConfigError) as refused:
-        export_model(text_only, tmp_path / "onnx", quiet=True)
-    assert "an ensemble model (tfidf-linear, parts-dummy), which combines several models" in str(refused.value)
-    assert "fast on CPU" not in str(refused.value)
     assert not (tmp_path / "onnx").exists()
+
+
+IMAGE_CNN = {"image_size": 16, "width": 0.25, "epochs": 3, "batch_size": 8, "lr": 1e-2}
+
+
+def test_an_ensemble_exports_its_neural_members_and_stays_an_ensemble(photo_catalog, tmp_path):
+    frame, photos = photo_catalog
+    # fixed weights: the photo member counts, so a broken graph would show in the ensemble's output
+    params = {"members": ["tfidf-linear", "image-cnn"], "weights": [0.5, 0.5], "member_params": {"image-cnn": IMAGE_CNN}}
+    clf = Categorizer(model="ensemble", params=params, quiet=True, seed=1, image_col="image", image_root=str(photos),
+                      **FORMATS["single"])
+    source = clf.fit(frame).save(tmp_path / "ensemble")
+    out = export_model(source, tmp_path / "onnx", quiet=True)
+
+    exported = Categorizer.load(out)
+    assert exported.model == "ensemble" and exported.params == Categorizer.load(source).params
+    assert [m.name for m in exported._fitted.members_] == ["tfidf-linear", "onnx"]
+    products = frame.drop(columns=["category", "leaf", "tags"])
+    original = Categorizer.load(source)
+    assert np.abs(exported.predict_proba(products).to_numpy() - original.predict_proba(products).to_numpy()).max() < 1e-4
+    assert exported.predict(products) == original.predict(products)
+    # the report's parts (text alone, photo alone, combined) are the source's
+    parts, expected = exported.evaluate(frame)["components"], original.evaluate(frame)["components"]
+    assert parts.keys() == expected.keys() == {"tfidf-linear", "image-cnn", "combined"}
+    assert all(parts[k]["macro_f1"] == pytest.approx(expected[k]["macro_f1"]) for k in parts)
+    info = exported.manifest_["training"]["export"]
+    assert list(info["members"]) == ["image-cnn"] and info["members"]["image-cnn"]["quantize"] is None
+    assert info["members"]["image-cnn"]["max_abs_probability_difference"] < 1e-4
+    assert info["check"]["photos"] == info["check"]["texts"] == "synthetic"
+    # exported once is enough: its source is what to export again
+    with pytest.raises(ConfigError, match="whose neural members are already exported"):
+        export_model(out, tmp_path / "again", quiet=True)
+
+
+def test_int8_quantizes_an_ensembles_text_members_and_keeps_its_photo_members_in_fp32(photo_catalog, tmp_path,
+                                                                                       capsys):
+    frame, photos = photo_catalog
+    params = {"members": ["bow", "image-cnn"], "method": "stacking", "folds": 2,
+              "member_params": {"image-cnn": IMAGE_CNN, "bow": _fast_params()["bow"]}}
+    clf = Categorizer(model="ensemble", params=params, quiet=True, seed=1, image_col="image", image_root=str(photos),
+                      **FORMATS["single"])
+    source = clf.fit(frame).save(tmp_path / "stacking")
+    capsys.readouterr()
+    out = export_model(source, tmp_path / "int8", quantize="int8")
+    assert "image-cnn read photos: exported in fp32 (int8 convolutions are slower on CPU)" in capsys.readouterr().err
+    info = Categorizer.load(out).manifest_["training"]["export"]
+    assert info["quantize"] == "int8"
+    assert {key: m["quantize"] for key, m in info["members"].items()} == {"bow": "int8", "image-cnn": None}
+    # a photo-only set of neural members has nothing int8 would help
+    photo_members = _photo_model(tmp_path, "ensemble", {"members": ["tfidf-linear", "image-cnn"],
+                                                        "member_params": {"image-cnn": IMAGE_CNN}})
+    with pytest.raises(ConfigError, match=r"whose neural members \(image-cnn\) read photos: export it without --quantize"):
+        export_model(photo_members, tmp_path / "refused", quantize="int8", quiet=True)
+
+
+def test_an_ensemble_member_saved_with_an_unknown_runtime_is_refused_when_it_loads(photo_catalog, tmp_path):
+    frame, photos = photo_catalog
+    source = _photo_model(tmp_path, "ensemble", {"members": ["tfidf-linear", "image-cnn"],
+                                                 "member_params": {"image-cnn": IMAGE_CNN}})
+    out = export_model(source, tmp_path / "onnx", quiet=True)
+    for runtime, source_model in (("torchscript", "image-cnn"), ("onnx", "image-resnet")):
+        edited = Path(shutil.copytree(out, tmp_path / f"edited-{runtime}"))
+        state = json.loads((edited / "model_state.json").read_text())
+        state["members"][1]["runtime"] = runtime
+        state["members"][1]["params"]["source_model"] = source_model
+        (edited / "model_state.json").write_text(json.dumps(state))
+        with pytest.raises(ModelDirError, match=f"member 'image-cnn' is saved as runtime '{runtime}' of "
+                                                f"'{source_model}'"):
+            Categorizer.load(_with_checksums_matching(edited))
 
 
 @pytest.mark.parametrize("label_agreement, warned", [(0.8281, True), (0.995, False)])

@@ -621,7 +621,7 @@ def export(
     quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 quantization (text models only).")] = None,
     quiet: Quiet = False,
 ):
-    """Export a neural model (bow, lstm, cnn, transformer, bert, image-cnn, image-resnet, image-pretrained) for fast CPU inference; the result is itself a model directory."""
+    """Export a neural model (bow, lstm, cnn, transformer, bert, image-cnn, image-resnet, image-pretrained, or an ensemble's neural members) for fast CPU inference; the result is itself a model directory."""
     from prodcat.export import export_model
 
     exported = export_model(model_dir, out, format=format, quantize=quantize, quiet=quiet)

@@ -27,10 +27,16 @@ photos of several sizes and shapes, with a missing and a broken one.
 Photo models export in fp32 only: ONNX Runtime's dynamic int8 quantization turns
 their convolutions into ConvInteger, which ran EfficientNet-Lite0 slower than fp32
 on CPU (docs/benchmarks.md, "ONNX export of photo models").
+
+An ensemble exports its neural members (a text + photo ensemble's photo model,
+a bow or bert member) and keeps the others (tfidf-linear), its weights or
+meta-model: the exported directory is still an ensemble, and its report still
+shows text alone, photo alone and combined. int8 applies to its text members.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -294,22 +300,17 @@ def _a_model(name: str) -> str:
     return f"{'an' if name[:1] in 'aeiou' else 'a'} {name} model"
 
 
-def _refusal(name: str, source: Any) -> str | None:
-    """Why a fitted model cannot be exported (e.g. "an image-cnn model, which reads
-    product photos"), or None when it can.
+def _has_network(model: Any) -> bool:
+    """Whether a fitted model is a PyTorch network export can trace (not tfidf-linear, not an export)."""
+    return hasattr(model, "network") and hasattr(model, "load_preprocessor") and model.name != "onnx"
 
-    An ensemble's members each have their own network and inputs; export is
-    for one network, read from texts alone or from photos alone.
-    """
-    what = _a_model(name)
-    members = getattr(source, "member_keys", None)
-    if members:
-        what += f" ({', '.join(members)})"
-    if members:
-        return f"{what}, which combines several models and has no single network to export"
-    if not hasattr(source, "network") or not hasattr(source, "load_preprocessor"):
+
+def _refusal(name: str, source: Any) -> str | None:
+    """Why a fitted single model cannot be exported (e.g. "a tfidf-linear model, which has
+    no neural network to export"), or None when it can."""
+    if not _has_network(source):
         # tfidf-linear: sparse features and one matrix product; ONNX would add nothing
-        return f"{what}, which has no neural network to export: it is already fast on CPU"
+        return f"{_a_model(name)}, which has no neural network to export: it is already fast on CPU"
     return None
 
 
@@ -323,15 +324,16 @@ def export_model(
     check_texts: Sequence[str] | None = None,
     quiet: bool = False,
 ) -> Path:
-    """Export the neural model in `model_dir` (a text or a photo model) to an ONNX model directory `out`.
+    """Export the neural model in `model_dir` (a text or a photo model, or an ensemble's neural
+    members) to an ONNX model directory `out`.
 
     quantize: None (fp32, same probabilities within 1e-4) or "int8" (dynamic
     int8 weights: smaller and faster, labels may change for a few products;
-    text models only).
+    text models and an ensemble's text members only).
     check_texts: products to compare PyTorch and ONNX on (default: synthetic;
     a photo model is checked on synthetic photos).
-    Refuses ensembles, a tfidf-linear model (already fast on CPU, no network), an
-    already exported model, `out` equal to, inside or holding `model_dir`, and an `out` folder
+    Refuses a tfidf-linear model (already fast on CPU, no network), an ensemble
+    without a neural member, an already exported model, `out` equal to, inside or holding `model_dir`, and an `out` folder
     that is not a model directory. Returns `out`.
     """
     from prodcat.catalog.products import Products
@@ -372,43 +374,103 @@ def export_model(
     source = clf._fitted
     if clf.model == "onnx":
         raise ConfigError(f"{model_dir} is already an exported ONNX model; export its source model directory instead")
-    refusal = _refusal(clf.model, source)
-    if refusal:
-        raise ConfigError(f"{model_dir} holds {refusal}; ONNX export is for the neural models {EXPORTABLE}")
-    photos = bool(getattr(source, "reads_images", False))
-    if photos and quantize is not None:
+    ensemble = clf.model == "ensemble"
+    if ensemble:
+        keys = list(source.member_keys)
+        networks = [i for i, member in enumerate(source.members_) if _has_network(member)]
+        if not networks:
+            done = any(member.name == "onnx" for member in source.members_)
+            raise ConfigError(
+                f"{model_dir} holds {_a_model(clf.model)} ({', '.join(keys)}), "
+                + ("whose neural members are already exported; export its source model directory instead" if done
+                   else f"none of whose members has a neural network to export; ONNX export is for {EXPORTABLE}")
+            )
+    else:
+        refusal = _refusal(clf.model, source)
+        if refusal:
+            raise ConfigError(f"{model_dir} holds {refusal}; ONNX export is for the neural models {EXPORTABLE}")
+        keys, networks = [clf.model], [0]
+    members = list(source.members_) if ensemble else [source]
+    to_export = [members[i] for i in networks]
+    # Photo networks export in fp32: dynamic int8 convolutions are slower than fp32 on CPU.
+    quantized = [quantize if quantize is not None and not m.reads_images else None for m in to_export]
+    if quantize is not None and not any(quantized):
+        what = (f"{_a_model(clf.model)} whose neural members ({', '.join(keys[i] for i in networks)}) read photos"
+                if ensemble else f"{_a_model(clf.model)}, which reads photos")
         raise ConfigError(
-            f"{model_dir} holds {_a_model(clf.model)}, which reads photos: export it without --quantize. "
+            f"{model_dir} holds {what}: export it without --quantize. "
             f"ONNX Runtime's {quantize} convolutions run slower than fp32 on CPU"
         )
-    if photos and check_texts is not None:
+    photos, text = bool(source.reads_images), bool(source.reads_text)
+    if not text and check_texts is not None:
         raise ConfigError(f"{model_dir} holds {_a_model(clf.model)}, which reads photos, not texts: "
                           "it is checked on synthetic photos; leave check_texts out")
 
-    if photos:
-        images = synthetic_photos()
-        products = Products(texts=[""] * len(images), images=images)
-        traced = Products(texts=[""] * TRACE_PRODUCTS, images=images[2 : 2 + TRACE_PRODUCTS])
-        what = f"{len(images):,} synthetic photos"
+    # Check products: what the model reads. A model of texts and photos gets both on
+    # each product (and, among the photos, a missing and a broken one).
+    images = synthetic_photos() if photos else None
+    if check_texts is not None:
+        texts = list(check_texts)
+    elif text:
+        vocabulary_of = next((m for m in to_export if getattr(m, "vocabulary", None) is not None), to_export[0])
+        texts = synthetic_texts(vocabulary_of, n=len(images) if images else CHECK_PRODUCTS)
     else:
-        texts = list(check_texts) if check_texts is not None else synthetic_texts(source)
-        products, traced = Products.from_texts(texts), Products.from_texts(_trace_texts(texts))
+        texts = [""] * len(images)
+    if images is not None and len(images) != len(texts):
+        images = (images * (len(texts) // len(images) + 1))[: len(texts)]
+    products = Products(texts=[str(t) for t in texts], images=images)
+    if check_texts is not None or not photos:
         what = f"{len(texts):,} products"
-    with say.step(f"exporting {clf.model} to ONNX (opset {opset})"):
-        graph, feed = onnx_graph(source, source.encode(traced), opset=opset)
-    if quantize == "int8":
-        with say.step("quantizing weights to int8"):
-            graph = quantize_int8(graph)
+    else:
+        what = f"{len(texts):,} synthetic {'products with photos' if text else 'photos'}"
 
+    exported_members = []
+    for member, key, member_quantize in zip(to_export, [keys[i] for i in networks], quantized):
+        if member.reads_images:
+            photo_refs = synthetic_photos()[2 : 2 + TRACE_PRODUCTS]
+            traced = Products(texts=[""] * len(photo_refs), images=photo_refs)
+        else:
+            traced = Products.from_texts(_trace_texts(texts))
+        with say.step(f"exporting {key} to ONNX (opset {opset})"):
+            graph, feed = onnx_graph(member, member.encode(traced), opset=opset)
+        if member_quantize == "int8":
+            with say.step(f"quantizing {key}'s weights to int8"):
+                graph = quantize_int8(graph)
+        exported_member = OnnxModel.build(member, graph, feed=feed, quantize=member_quantize, opset=opset)
+        exported_member.export_info = {"source_model": member.name, "quantize": member_quantize,
+                                       "graph_bytes": len(graph)}
+        exported_members.append(exported_member)
+    if ensemble and quantize is not None and any(q is None for q in quantized):
+        say.note(f"{', '.join(keys[i] for i, q in zip(networks, quantized) if q is None)} read photos: "
+                 f"exported in fp32 ({quantize} convolutions are slower on CPU)")
+
+    if ensemble:
+        exported = copy.copy(source)
+        exported.members_ = list(source.members_)
+        for i, member in zip(networks, exported_members):
+            exported.members_[i] = member
+    else:
+        exported = exported_members[0]
     with say.step(f"checking the export against PyTorch on {what}"):
-        exported = OnnxModel.build(source, graph, feed=feed, quantize=quantize, opset=opset)
-        check = agreement(source.predict_proba(products), exported.predict_proba(products),
-                          clf.label_space_, clf.thresholds_)
+        reference, reference_parts = source.predict_proba_with_components(products)
+        got, got_parts = exported.predict_proba_with_components(products)
+        check = agreement(reference, got, clf.label_space_, clf.thresholds_)
+    for i, member in zip(networks, exported_members):
+        if not ensemble:
+            break
+        # Each member on its own: one the ensemble weighs little would pass the ensemble's check broken.
+        difference = float(np.abs(reference_parts[keys[i]] - got_parts[keys[i]]).max()) if len(products) else 0.0
+        member.export_info["max_abs_probability_difference"] = difference
+        if member.export_info["quantize"] is None and difference > FP32_TOLERANCE:
+            raise RuntimeError(
+                f"the ONNX graph of member {keys[i]} does not reproduce PyTorch: probabilities differ by up to "
+                f"{difference:.2g} (tolerance {FP32_TOLERANCE}); this is a bug in prodcat's exporter"
+            )
     if photos:
         check["photos"] = "synthetic"
-    else:
+    if text:
         check["texts"] = "given" if check_texts is not None else "synthetic"
-    if quantize is None and check["max_abs_probability_difference"] > FP32_TOLERANCE:
+    if not any(quantized) and check["max_abs_probability_difference"] > FP32_TOLERANCE:
         raise RuntimeError(
             f"the ONNX graph of {clf.model} does not reproduce PyTorch: probabilities differ by up to "
             f"{check['max_abs_probability_difference']:.2g} (tolerance {FP32_TOLERANCE}); this is a bug in prodcat's exporter"
@@ -417,7 +479,7 @@ def export_model(
         f"ONNX vs PyTorch: {check['label_agreement']:.2%} identical labels, "
         f"largest probability difference {check['max_abs_probability_difference']:.2g}"
     )
-    if quantize is not None and check["label_agreement"] < QUANTIZED_AGREEMENT_WARNING:
+    if any(quantized) and check["label_agreement"] < QUANTIZED_AGREEMENT_WARNING:
         # Saved anyway: the user asked for int8 and may accept the trade; a small
         # network (a tiny BERT) can lose a sixth of its labels, which must not pass as a note.
         say.warn(
@@ -426,21 +488,28 @@ def export_model(
             f"{check['max_abs_probability_difference']:.2g}); export without --quantize to keep PyTorch's labels"
         )
 
-    exported.export_info = {
+    export_info = {
         "format": format,
         "source_dir": str(model_dir),
         "source_model": clf.model,
         "opset": opset,
-        "quantize": quantize,
-        "graph_bytes": len(graph),
+        "quantize": quantize if any(quantized) else None,
+        "graph_bytes": sum(m.export_info["graph_bytes"] for m in exported_members),
         "check": check,
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "libraries": _export_libraries(),
     }
-    clf._fitted, clf.model, clf.params = exported, "onnx", exported.get_params()
+    if ensemble:
+        # The ensemble stays an ensemble (its settings, weights or meta-model); its
+        # neural members now run their graphs.
+        export_info["members"] = {keys[i]: m.export_info for i, m in zip(networks, exported_members)}
+        clf._fitted = exported
+    else:
+        exported.export_info = export_info
+        clf._fitted, clf.model, clf.params = exported, "onnx", exported.get_params()
     # Training info stays the source's; the export is recorded beside it, so the
     # manifest tells where the model came from and how far it was checked.
-    clf.training_ = {**getattr(clf, "training_", {}), "export": exported.export_info}
+    clf.training_ = {**getattr(clf, "training_", {}), "export": export_info}
     clf.save(out)  # with the source's test report: the export is that model
     return out
 

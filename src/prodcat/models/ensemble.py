@@ -77,6 +77,8 @@ from prodcat.models import create_model, get_model_class, register
 from prodcat.models.base import CategorizerModel, FitContext
 
 STATE_VERSION = 1
+#: the registry name of a member whose network `prodcat export` replaced by an ONNX graph
+EXPORTED = "onnx"
 
 DEFAULTS: dict[str, Any] = {
     # Two text models that need nothing but titles, so it trains on any catalog;
@@ -856,7 +858,11 @@ class Ensemble(CategorizerModel):
         members, arrays = [], {}
         for i, (spec, member) in enumerate(zip(self._specs, self.members_)):
             state, member_arrays = member.get_state()
-            members.append({"name": spec.name, "key": spec.key, "params": member.get_params(), "state": state})
+            entry = {"name": spec.name, "key": spec.key, "params": member.get_params(), "state": state}
+            if member.name == EXPORTED:
+                # `prodcat export` replaced this member's network by its ONNX graph
+                entry["runtime"] = EXPORTED
+            members.append(entry)
             arrays.update({f"member{i}.{k}": v for k, v in member_arrays.items()})
         meta: dict[str, Any] = {}
         if self._meta is not None:
@@ -892,6 +898,15 @@ class Ensemble(CategorizerModel):
                 prefix = f"member{i}."
                 member_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
                 member_cls = get_model_class(saved_member["name"])
+                runtime = saved_member.get("runtime")
+                if runtime is not None:
+                    source_model = (saved_member.get("params") or {}).get("source_model")
+                    if runtime != EXPORTED or source_model != saved_member["name"]:
+                        raise ModelDirError(
+                            f"ensemble: member {saved_member['name']!r} is saved as runtime {runtime!r} of "
+                            f"{source_model!r}; only {EXPORTED!r} of the member's own model loads"
+                        )
+                    member_cls = get_model_class(EXPORTED)
                 try:
                     member = member_cls.from_state(saved_member["params"], saved_member["state"], member_arrays,
                                                    label_space)
