@@ -1,9 +1,11 @@
-"""ONNX export of photo models: prediction speed and agreement with PyTorch on real photos.
+"""ONNX export of photo models and text + photo ensembles: prediction speed and agreement with PyTorch.
 
     python benchmarks/bench_export_images.py [--data-root DIR] [--task fashion-articleType] [--sample 2000]
-        [--systems "image: image-pretrained probe,image: image-resnet"] [--repeats 3] [--out results.json]
+        [--systems "image: image-pretrained probe,image: image-resnet,ensemble: tfidf-linear + probe"]
+        [--repeats 3] [--out results.json]
 
-For each system (bench_images' systems and tasks): train through the facade on
+For each system (bench_images' systems and tasks; from-scratch photo models get
+3 epochs: they are timed, not judged): train through the facade on
 bench_images' split (seed 0), save, `export_model` to ONNX (fp32), then in a
 fresh process per engine load the model directory and predict the test photos
 `--repeats` times after one warm-up; the median time counts (ONNX Runtime's
@@ -13,9 +15,9 @@ part of prediction, so the same photos are also timed through decoding alone
 alone (PyTorch, ONNX Runtime fp32 and, to show why export refuses it for photo
 models, ONNX Runtime with dynamic int8 weights) on the decoded batches.
 
-Reported per system: photos/s of prediction with PyTorch and with ONNX
-Runtime, the network-only figures, identical labels on the test photos,
-the largest probability difference, macro-F1 of both, and model sizes.
+Reported per system: products/s of prediction with PyTorch and with ONNX
+Runtime, the network-only figures (photo models), identical labels on the test
+products, the largest probability difference, macro-F1 of both, and model sizes.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ from bench_text import _dir_mb, machine_info  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "bench_export_images.json"
-DEFAULT_SYSTEMS = ("image: image-pretrained probe", "image: image-resnet")
+#: bench_images' systems, and text + photo with the probe as photo member (its fit is minutes, not an hour)
+SYSTEMS = {**SYSTEMS, "ensemble: tfidf-linear + probe": {
+    "model": "ensemble", "params": {"members": ["tfidf-linear", "image-pretrained"],
+                                    "member_params": {"image-pretrained": {"freeze_layers": -1}}}}}
+DEFAULT_SYSTEMS = ("image: image-pretrained probe", "image: image-resnet", "ensemble: tfidf-linear + probe")
 #: from-scratch models are timed, not judged: a few epochs give a network of the real size
 SHORT_TRAINING = {"image-cnn": {"epochs": 3}, "image-resnet": {"epochs": 3}}
 
@@ -62,15 +68,16 @@ def time_engine(model_dir: Path, products_file: Path, engine: str, repeats: int,
     from prodcat.catalog.products import Products
     from prodcat.models.onnx_runtime import inference_session
 
-    refs = json.loads(products_file.read_text())
-    products = Products(texts=[""] * len(refs), images=refs)
+    saved = json.loads(products_file.read_text())
+    refs = saved["images"]
+    products = Products(texts=saved["texts"], images=refs)
     result: dict = {}
     if not engine.startswith("graph-"):
         clf = Categorizer.load(model_dir)
         proba = clf._proba(products)  # warm-up: first-call allocations, the decoding pool
         result["predict_s"] = _median_seconds(lambda: clf._proba(products), repeats)
         np.save(out.with_suffix(".proba.npy"), proba)
-    if engine == "torch":
+    if engine == "torch" and clf.model != "ensemble":
         source = clf._fitted
         examples = source.encode(products)
         size = int(source.settings["eval_batch_size"])
@@ -143,11 +150,31 @@ def measure(task_name: str, system_name: str, data_root: Path, sample: int | Non
         onnx_dir = export_model(source_dir, tmp / "onnx", quiet=True)
         export_s = time.perf_counter() - started
         refs = [ref if isinstance(ref, str) else None for ref in test.products.images]
-        products_file = tmp / "photos.json"
-        products_file.write_text(json.dumps(refs))
+        products_file = tmp / "products.json"
+        products_file.write_text(json.dumps({"texts": list(test.products.texts), "images": refs}))
 
         timed = {"torch": _engine(source_dir, products_file, "torch", repeats, tmp),
                  "onnx": _engine(onnx_dir, products_file, "onnx", repeats, tmp)}
+        proba = {name: np.load(tmp / f"{name}.proba.npy") for name in ("torch", "onnx")}
+        truth = clf.label_space_.encode(test.labels)
+        predicted = {name: p.argmax(axis=1) for name, p in proba.items()}
+        predict_s = {name: timed[name]["predict_s"] for name in ("torch", "onnx")}
+        result = {
+            "task": task_name, "system": system_name, "sample": sample, "params": params,
+            "n_test": len(refs), "fit_s": fit_s, "export_s": export_s,
+            "predict_s": predict_s,
+            "photos_per_s": {name: len(refs) / s for name, s in predict_s.items()},
+            "speed_up": predict_s["torch"] / predict_s["onnx"],
+            "label_agreement": float((predicted["torch"] == predicted["onnx"]).mean()),
+            "max_abs_probability_difference": float(np.abs(proba["torch"] - proba["onnx"]).max()),
+            "macro_f1": {name: float(f1_score(truth, p, average="macro", labels=np.unique(truth), zero_division=0))
+                         for name, p in predicted.items()},
+            "model_mb": {"torch": _dir_mb(source_dir), "onnx": _dir_mb(onnx_dir)},
+            "onnxruntime_version": onnxruntime.__version__,
+        }
+        if clf.model == "ensemble":
+            return result
+
         graph_dir = tmp / "graph"
         graph_dir.mkdir()
         source = Categorizer.load(source_dir)._fitted
@@ -155,32 +182,18 @@ def measure(task_name: str, system_name: str, data_root: Path, sample: int | Non
         (graph_dir / "pixels.npy").write_bytes((tmp / "torch.pixels.npy").read_bytes())
         for engine in ("graph-fp32", "graph-int8"):
             timed[engine] = _engine(graph_dir, products_file, engine, repeats, tmp)
-        proba = {name: np.load(tmp / f"{name}.proba.npy") for name in ("torch", "onnx")}
         logits = {name: np.load(tmp / f"{name}.logits.npy") for name in ("torch", "graph-fp32", "graph-int8")}
         n_photos = len(logits["torch"])
-
-        truth = clf.label_space_.encode(test.labels)
-        predicted = {name: p.argmax(axis=1) for name, p in proba.items()}
         network_s = {"torch": timed["torch"]["network_s"], "onnx_fp32": timed["graph-fp32"]["network_s"],
                      "onnx_int8": timed["graph-int8"]["network_s"]}
-        predict_s = {name: timed[name]["predict_s"] for name in ("torch", "onnx")}
         return {
-            "task": task_name, "system": system_name, "sample": sample, "params": params,
-            "n_test": len(refs), "n_test_photos_read": n_photos, "fit_s": fit_s, "export_s": export_s,
-            "predict_s": predict_s,
-            "photos_per_s": {name: len(refs) / s for name, s in predict_s.items()},
-            "speed_up": predict_s["torch"] / predict_s["onnx"],
+            **result,
+            "n_test_photos_read": n_photos,
             "decode_s": timed["torch"]["decode_s"], "decode_photos_per_s": len(refs) / timed["torch"]["decode_s"],
             "network_s": network_s,
             "network_photos_per_s": {name: n_photos / s for name, s in network_s.items()},
-            "label_agreement": float((predicted["torch"] == predicted["onnx"]).mean()),
-            "max_abs_probability_difference": float(np.abs(proba["torch"] - proba["onnx"]).max()),
             "int8_label_agreement_network_only": float(
                 (logits["graph-int8"].argmax(1) == logits["torch"].argmax(1)).mean()),
-            "macro_f1": {name: float(f1_score(truth, p, average="macro", labels=np.unique(truth), zero_division=0))
-                         for name, p in predicted.items()},
-            "model_mb": {"torch": _dir_mb(source_dir), "onnx": _dir_mb(onnx_dir)},
-            "onnxruntime_version": onnxruntime.__version__,
         }
 
 
@@ -203,19 +216,24 @@ def main(argv: list[str] | None = None) -> int:
         time_engine(args.model_dir, args.products_file, args.engine, args.repeats, args.result_file)
         return 0
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = [s for s in systems if s not in SYSTEMS or not SYSTEMS[s]["model"].startswith("image-")]
+    photo_systems = [name for name, system in SYSTEMS.items() if system["model"].startswith("image-")
+                     or "image-pretrained" in (system.get("params") or {}).get("members", [])]
+    unknown = [s for s in systems if s not in photo_systems]
     if unknown:
-        parser.error(f"not a photo model of bench_images: {', '.join(unknown)}")
+        parser.error(f"not a system with a photo model: {', '.join(unknown)}; known: {', '.join(photo_systems)}")
     started = time.perf_counter()
     runs = []
     for system in systems:
         r = measure(args.task, system, args.data_root.resolve(), args.sample, args.repeats)
         runs.append(r)
-        print(f"{system:32s} torch {r['photos_per_s']['torch']:6.1f}/s  onnx {r['photos_per_s']['onnx']:6.1f}/s  "
-              f"x{r['speed_up']:.2f}  decode {r['decode_photos_per_s']:6.1f}/s  network torch "
-              f"{r['network_photos_per_s']['torch']:6.1f}/s fp32 {r['network_photos_per_s']['onnx_fp32']:6.1f}/s "
-              f"int8 {r['network_photos_per_s']['onnx_int8']:6.1f}/s  same labels {r['label_agreement']:.4f}  "
-              f"max diff {r['max_abs_probability_difference']:.1e}", flush=True)
+        line = (f"{system:32s} torch {r['photos_per_s']['torch']:6.1f}/s  onnx {r['photos_per_s']['onnx']:6.1f}/s  "
+                f"x{r['speed_up']:.2f}  same labels {r['label_agreement']:.4f}  "
+                f"max diff {r['max_abs_probability_difference']:.1e}")
+        if "network_s" in r:
+            line += (f"  decode {r['decode_photos_per_s']:6.1f}/s  network torch "
+                     f"{r['network_photos_per_s']['torch']:6.1f}/s fp32 {r['network_photos_per_s']['onnx_fp32']:6.1f}/s "
+                     f"int8 {r['network_photos_per_s']['onnx_int8']:6.1f}/s")
+        print(line, flush=True)
     result = {
         "benchmark": "bench_export_images",
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
