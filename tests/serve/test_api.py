@@ -87,6 +87,7 @@ def test_model_info_describes_the_loaded_model(client, clf):
     assert info["review"]["target_precision"] == 0.95
     assert info["metrics"]["test"]["macro_f1"] >= 0.8
     assert info["prodcat_version"] == info["trained_with_prodcat"] == "0.1.0"
+    assert info["exported"] is None
 
 
 def test_predict_returns_what_the_facade_predicts(client, clf):

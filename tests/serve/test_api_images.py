@@ -181,7 +181,12 @@ def test_an_exported_photo_model_serves_the_photos_as_its_source(tmp_path):
     photos = [base64.b64encode((tmp_path / "photos" / name).read_bytes()).decode() for name in frame["image"][:4]]
     body = [{"image": photo} for photo in photos]
     with TestClient(create_app(exported)) as client:
-        assert client.get("/v1/model").json()["reads_images"] is True
+        info = client.get("/v1/model").json()
+        assert info["reads_images"] is True
+        # a client can tell the model runs on ONNX Runtime, and how closely it follows PyTorch
+        assert info["model"]["name"] == "onnx" and info["exported"]["source_model"] == "image-cnn"
+        assert info["exported"]["quantize"] is None and info["exported"]["check"]["label_agreement"] == 1.0
+        assert "source_dir" not in info["exported"] and "libraries" not in info["exported"]
         response = client.post("/v1/predict", json=body)
         assert response.status_code == 200, response.text
         got = response.json()["predictions"]

@@ -135,6 +135,11 @@ class ModelInfo(BaseModel):
     review: dict[str, Any] = Field(
         description="The review threshold and the target precision, coverage and precision it had on validation."
     )
+    exported: dict[str, Any] | None = Field(
+        default=None,
+        description="For a model from `prodcat export` (run by ONNX Runtime): its source model, quantization, "
+                    "the members exported (an ensemble) and how closely it reproduced PyTorch; null otherwise.",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -509,7 +514,16 @@ def describe_model(clf: Categorizer) -> dict[str, Any]:
         "classes": clf.classes_,
         "metrics": manifest.get("metrics", getattr(clf, "metrics_", {})),
         "review": review,
+        "exported": _export_summary((getattr(clf, "training_", None) or {}).get("export")),
     }
+
+
+def _export_summary(export: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a client may want of an export's record: not the paths or library versions of the machine it ran on."""
+    if not isinstance(export, dict):
+        return None
+    keys = ("format", "source_model", "quantize", "members", "check", "exported")
+    return {key: export[key] for key in keys if key in export}
 
 
 def _finite(value: Any) -> Any:
