@@ -8,8 +8,8 @@ For each system (bench_images' systems and tasks; from-scratch photo models get
 3 epochs: they are timed, not judged): train through the facade on
 bench_images' split (seed 0), save, `export_model` to ONNX (fp32), then in a
 fresh process per engine load the model directory and predict the test photos
-`--repeats` times after one warm-up; the median time counts (ONNX Runtime's
-idle threads spin, so engines never share a process). Decoding the JPEGs is
+`--repeats` times after one warm-up; the median time counts (each engine in
+a process of its own, so neither's thread pools or memory slow the other). Decoding the JPEGs is
 part of prediction, so the same photos are also timed through decoding alone
 (the model's own collate: read, resize, normalize) and through the network
 alone (PyTorch, ONNX Runtime fp32 and, to show why export refuses it for photo
@@ -58,9 +58,8 @@ def _median_seconds(run, repeats: int) -> float:
 
 
 def time_engine(model_dir: Path, products_file: Path, engine: str, repeats: int, out: Path) -> None:
-    """In a process of its own (ONNX Runtime's idle threads spin, which would slow PyTorch
-    timed after them in the same process): predict the photos `repeats` times, then time
-    decoding alone and the network alone on the decoded batches."""
+    """In a process of its own: predict the products `repeats` times, then (a photo model
+    with PyTorch) time decoding alone and the network alone on the decoded batches."""
     import numpy as np
     import torch
 
