@@ -932,3 +932,17 @@ def test_a_path_cell_holding_several_paths_is_a_finding_and_a_training_warning(t
     code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
     assert code == 0, err
     assert f"warning: {expected}" in [" ".join(line.split()) for line in err.splitlines()]
+
+
+def test_training_refuses_a_multi_label_tag_that_a_prediction_file_could_not_give_back(tmp_path, capsys):
+    frame = tiny_frame()
+    frame["tags"] = [json.dumps(["T-shirts|Tops" if tag == "shirts" else tag for tag in tags.split("|")])
+                     for tags in frame["tags"]]
+    data = tmp_path / "tags.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", "--out", out)
+    assert code != 0 and "Traceback" not in err
+    assert err.startswith(f"prodcat: error: {data}: label column 'tags': a tag holds '|', which joins a product's tags")
+    assert not out.exists()

@@ -251,3 +251,18 @@ def test_several_paths_in_a_cell_are_found_by_a_later_piece_naming_a_top_level()
     # the column's own separator is no list separator
     assert several_paths_in_cells(["Clothing|Tshirts", "Home|Bath"], "|") is None
     assert several_paths_in_cells(["Clothing > Shirts, Tops", "Home > Bath"]) is None
+
+
+def test_multi_label_tags_holding_the_prediction_joiner_are_refused_naming_their_rows():
+    from prodcat.labels import check_multi_tags
+
+    # A JSON list (or another separator) lets a tag hold "|"; prediction files, the server and
+    # label-issues join a product's tags with "|", so "T-shirts|Tops" + "men" would read back as three tags.
+    tags = parse_labels(['["T-shirts|Tops", "men"]', '["men"]', "T-shirts|Tops;kids"], "multi", ";")
+    assert tags[0] == ("T-shirts|Tops", "men")
+    with pytest.raises(LabelError, match=r"^c.csv: label column 'tags': a tag holds '\|', which joins a product's "
+                                         r"tags in predictions, in 2 row\(s\): row 1, 3 \(tags \['T-shirts\|Tops', "
+                                         r"'men'\]\); write it without '\|'$"):
+        check_multi_tags(tags, where="c.csv", column="tags")
+    fine = [("T-shirts/Tops", "men"), ("kids",), ()]
+    assert check_multi_tags(fine, where="c.csv", column="tags") == fine

@@ -23,6 +23,9 @@ import numpy as np
 from prodcat.errors import LabelError
 
 PATH_JOINER = " > "
+# Joins a product's tags wherever a multi-label is written as one string (prediction files,
+# the server's `prediction`, label-issues), so no tag may hold it.
+MULTI_JOINER = "|"
 # Tried in this order when a path separator is not given: the longer, rarer
 # separators first, so ">>" is not mistaken for two ">".
 PATH_SEPARATORS = (" >> ", ">>", " > ", ">", " / ", "|", "/")
@@ -160,6 +163,24 @@ def check_path_levels(labels: list[Label], *, where: str, column: str, first_row
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
             raise LabelError(f"{where}: label column {column!r}: {what}, in {len(rows)} row(s): row {shown}{more} "
                              f"(levels {list(labels[rows[0]])}); {remedy}")
+    return labels
+
+
+def check_multi_tags(labels: list[Label], *, where: str, column: str, first_row: int = 1) -> list[Label]:
+    """The multi-labels unchanged, or a LabelError naming the rows with a tag holding "|".
+
+    A JSON list or another separator lets a tag hold "|" ("T-shirts|Tops"),
+    but every file prodcat writes joins a product's tags with it: the
+    prediction "T-shirts|Tops|men" would read back as three tags, and a
+    prediction could not be told from another.
+    """
+    rows = [i for i, lab in enumerate(labels) if any(MULTI_JOINER in tag for tag in lab)]
+    if rows:
+        shown = ", ".join(str(first_row + i) for i in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise LabelError(f"{where}: label column {column!r}: a tag holds {MULTI_JOINER!r}, which joins a product's "
+                         f"tags in predictions, in {len(rows)} row(s): row {shown}{more} (tags {list(labels[rows[0]])}); "
+                         f"write it without {MULTI_JOINER!r}")
     return labels
 
 
@@ -432,7 +453,7 @@ def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> st
 
 def label_name(label: Label, label_format: str) -> str:
     """How a label reads in reports and prediction files."""
-    return PATH_JOINER.join(label) if label_format == "path" else "|".join(label)
+    return PATH_JOINER.join(label) if label_format == "path" else MULTI_JOINER.join(label)
 
 
 @dataclass
@@ -516,7 +537,7 @@ class LabelSpace:
     def decisions_to_names(self, decided: np.ndarray) -> list[str]:
         """Decisions from `decide` as display strings (multi labels joined by '|')."""
         if self.is_multi:
-            return ["|".join(self.classes[j] for j in np.flatnonzero(row)) for row in decided]
+            return [MULTI_JOINER.join(self.classes[j] for j in np.flatnonzero(row)) for row in decided]
         return [self.classes[i] for i in decided]
 
     # --- hierarchy -------------------------------------------------------
