@@ -946,3 +946,15 @@ def test_training_refuses_a_multi_label_tag_that_a_prediction_file_could_not_giv
     assert code != 0 and "Traceback" not in err
     assert err.startswith(f"prodcat: error: {data}: label column 'tags': a tag holds '|', which joins a product's tags")
     assert not out.exists()
+
+
+def test_train_refuses_a_label_separator_without_a_label_format_that_splits(tmp_path, capsys):
+    # Forgetting --label-format multi learned each "apparel|red|shirts" as one class of its own
+    data = tmp_path / "tags.csv"
+    tiny_frame().to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-sep", "|", "--out", out)
+    assert (code, err) == (2, "prodcat: error: --label-sep applies to multi-label and path labels "
+                              "(--label-format multi or path)\n")
+    assert not out.exists()
