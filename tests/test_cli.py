@@ -958,3 +958,17 @@ def test_train_refuses_a_label_separator_without_a_label_format_that_splits(tmp_
     assert (code, err) == (2, "prodcat: error: --label-sep applies to multi-label and path labels "
                               "(--label-format multi or path)\n")
     assert not out.exists()
+
+
+def test_train_warns_of_a_path_column_read_as_multi_label(tmp_path, capsys):
+    data = tmp_path / "catalog.csv"
+    tiny_frame().to_csv(data, index=False)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--label-format", "multi", "--out", tmp_path / "model")
+    assert code == 0
+    assert (f"warning: {data}: label column 'category' is read as multi-label, but no product holds more than one "
+            "tag (e.g. ") in err
+    assert "most cells are paths written with ' > ': pass --label-format path" in err
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", "--out", tmp_path / "tags")
+    assert code == 0 and "no product holds more than one tag" not in err

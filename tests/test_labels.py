@@ -266,3 +266,22 @@ def test_multi_label_tags_holding_the_prediction_joiner_are_refused_naming_their
         check_multi_tags(tags, where="c.csv", column="tags")
     fine = [("T-shirts/Tops", "men"), ("kids",), ()]
     assert check_multi_tags(fine, where="c.csv", column="tags") == fine
+
+
+def test_a_multi_label_column_of_one_tag_per_product_is_found_with_what_to_pass():
+    from prodcat.labels import one_tag_each, one_tag_each_message
+
+    # "/" is no separator detection tries: each cell is one class, combinations included
+    cells = ["cotton/men", "red", "cotton/women/sale"]
+    found = one_tag_each(parse_labels(cells, "multi"), cells)
+    assert found == {"example": "cotton/men", "path_separator": None}
+    assert one_tag_each_message(found, where="c.csv", column="tags").endswith(
+        "(e.g. 'cotton/men'), so each cell is learned as one class; pass the separator its cells hold with "
+        "--label-sep, or --label-format single for one class per product")
+    paths = ["Apparel > Shirts", "Home > Bath", "Apparel > Shoes"]
+    found = one_tag_each(parse_labels(paths, "multi"), paths)
+    assert found["path_separator"] == " > "
+    assert one_tag_each_message(found, where="c.csv", column="cat").endswith(
+        "most cells are paths written with ' > ': pass --label-format path")
+    tags = ["cotton|men", "red"]
+    assert one_tag_each(parse_labels(tags, "multi"), tags) is None

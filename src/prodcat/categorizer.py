@@ -57,7 +57,7 @@ from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
-    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message,
+    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
     several_paths_in_cells_message,
 )
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
@@ -1759,7 +1759,8 @@ def _model_view(products: Products, mapping: FieldMapping) -> Products:
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
-    """Warn of a path column written with two separators or several paths in a cell, or classes spelled apart."""
+    """Warn of a path column written with two separators or several paths in a cell, classes spelled apart,
+    or a multi-label column of one tag per product."""
     found = catalog.mixed_path_separators()
     if found:
         say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
@@ -1769,6 +1770,9 @@ def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     apart = catalog.classes_spelled_apart()
     if apart:
         say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))
+    single = catalog.one_tag_each()
+    if single:
+        say.warn(one_tag_each_message(single, where=catalog.source, column=single["column"]))
 
 
 def _library_versions() -> dict[str, str]:

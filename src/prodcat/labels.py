@@ -368,6 +368,42 @@ def several_paths_in_cells_message(found: dict, *, where: str, column: str) -> s
     )
 
 
+def one_tag_each(labels: Sequence[Label], cells: Sequence[str]) -> dict | None:
+    """For a multi-label column: None, unless no product holds more than one tag.
+
+    Then the cells were most likely not split as meant: a separator detection
+    does not try ("cotton/men"), or paths ("Apparel > Shirts") read as
+    multi-label; each cell is learned as one class, combinations included.
+    Returns {"example" (a cell that holds more than a word, else the first
+    labelled one), "path_separator" (">>" or ">", with or without spaces, when most cells hold it; else None)}.
+
+        >>> one_tag_each([("cotton/men",), ("red",)], ["cotton/men", "red"])["example"]
+        'cotton/men'
+    """
+    if any(len(label) > 1 for label in labels):
+        return None
+    labelled = [cell.strip() for cell, label in zip(cells, labels) if label]
+    if not labelled:
+        return None
+    example = next((cell for cell in labelled if not cell.replace(" ", "").isalnum()), labelled[0])
+    path_sep = detect_separator(labelled, "path")
+    # "/" parts tags as often as levels ("cotton/men"): only ">" says path
+    if path_sep is None or ">" not in path_sep or 2 * sum(path_sep in cell for cell in labelled) <= len(labelled):
+        path_sep = None
+    return {"example": example, "path_separator": path_sep}
+
+
+def one_tag_each_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `one_tag_each`' finding, for a warning."""
+    if found["path_separator"] is not None:
+        hint = f"most cells are paths written with {found['path_separator']!r}: pass --label-format path"
+    else:
+        hint = ("pass the separator its cells hold with --label-sep, or --label-format single for one class "
+                "per product")
+    return (f"{where}: label column {column!r} is read as multi-label, but no product holds more than one tag "
+            f"(e.g. {found['example']!r}), so each cell is learned as one class; {hint}")
+
+
 def mixed_path_separators_message(found: dict, *, where: str, column: str) -> str:
     """One line on `mixed_path_separators`' finding, for a warning."""
     rows = ", ".join(str(r) for r in found["first_rows"])
