@@ -212,8 +212,13 @@ def test_label_space_round_trips_as_data():
 
 
 def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_one():
+    # a path is named at the level spelled apart: the top level, whatever follows it
     paths = [("Apparel", "Shirts")] * 3 + [("apparel", "Shirts"), ("Home", "Bath")]
-    assert classes_spelled_apart(paths, "path")["first"] == [[["Apparel > Shirts", 3], ["apparel > Shirts", 1]]]
+    assert classes_spelled_apart(paths, "path")["first"] == [[["Apparel", 3], ["apparel", 1]]]
+    # "apparel > Shoes" splits the top level "Apparel" in two, however distinct the leaves are
+    paths = [("Apparel", "Shirts")] * 3 + [("apparel", "Shoes")] * 2 + [("Home", "Bath"), ("Home", "bath")]
+    assert classes_spelled_apart(paths, "path") == {
+        "groups": 2, "rows": 3, "first": [[["Apparel", 3], ["apparel", 2]], [["Home > Bath", 1], ["Home > bath", 1]]]}
     # a tag is a class of its own, whichever products carry it
     tags = [("Blue", "Shirts"), ("blue",), ("Shirts",), ("red",)]
     found = classes_spelled_apart(tags, "multi")

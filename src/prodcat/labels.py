@@ -449,7 +449,9 @@ def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: in
 
     "Shirts", "shirts" and "Shirts " read the same to a person, but each is
     a class of its own to a model, which splits their products between them.
-    A path compares level by level, a multi-label column tag by tag.
+    A path compares level by level, named down to the level spelled apart
+    ("Apparel" / "apparel", with the products below each), a multi-label
+    column tag by tag.
 
     Returns None when there are none, else {"groups" (how many), "rows"
     (labels spelled as a group's less common spellings), "first" (at most
@@ -461,10 +463,17 @@ def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: in
     """
     counts: Counter = Counter()
     for label in labels:
-        counts.update([(tag,) for tag in label] if label_format == "multi" else [tuple(label)] if label else [])
-    spellings: dict[tuple[str, ...], list[tuple[Label, int]]] = {}
+        if label_format == "multi":
+            counts.update((tag,) for tag in label)
+        elif label_format == "path":
+            # every level's path: "apparel > Shoes" splits the level "Apparel" though no leaf is spelled apart
+            counts.update(tuple(label[:k]) for k in range(1, len(label) + 1))
+        elif label:
+            counts[tuple(label)] += 1
+    spellings: dict[tuple, list[tuple[Label, int]]] = {}
     for label, n in counts.items():
-        spellings.setdefault(tuple(_spelling(level) for level in label), []).append((label, n))
+        # a path's parent spelled exactly: spelled apart higher up, it is reported at that level only
+        spellings.setdefault((label[:-1], _spelling(label[-1])), []).append((label, n))
     groups = [sorted(g, key=lambda item: (-item[1], item[0])) for g in spellings.values() if len(g) > 1]
     if not groups:
         return None
