@@ -57,8 +57,8 @@ from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
-    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
-    several_paths_in_cells_message,
+    LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
+    one_tag_each_message, several_paths_in_cells_message,
 )
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -509,7 +509,7 @@ class Categorizer:
             model.fit(read.take(split.train), y_train, space, valid=valid_pair, seed=self.seed,
                       class_weight=class_weight, context=context)
         # A latin-1 training file says nothing of the files predicted later.
-        self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
+        self._fitted, self.label_space_, self.fields_ = model, space, _with_label_sep(mapping, catalog).for_model()
         self._tensorboard_dir, self._tensorboard_before = tensorboard_dir, tensorboard_before
         # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
         self._tensorboard_resumed = resume
@@ -1756,6 +1756,18 @@ def _markup_decided(catalog: Catalog, mapping: FieldMapping, say: Reporter) -> F
 def _model_view(products: Products, mapping: FieldMapping) -> Products:
     """`products` as the model reads them: without HTML markup when its mapping says so."""
     return products.read_with(mapping.strip_markup)
+
+
+def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
+    """`mapping` with the separator its training labels were split on, when it was detected.
+
+    Detected again on each file `evaluate` reads, it could differ: on a holdout of one tag each,
+    the comma in a tag "Sale, Clearance" would outnumber the "|" that no cell holds.
+    """
+    if mapping.label_sep is not None or mapping.label_format == "single" or len(mapping.label_cols) != 1:
+        return mapping
+    found = label_separator(catalog.frame[mapping.label_cols[0]].tolist(), mapping.label_format)
+    return mapping if found is None else replace(mapping, label_sep=found)
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:

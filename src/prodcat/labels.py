@@ -120,17 +120,21 @@ def parse_labels(
     if label_format == "single":
         labels = [(c.strip(),) if c.strip() else () for c in cells]
     else:
-        if sep is None:
-            if label_format == "path":
-                unwrapped = [_unwrap_path(c) for c in cells]
-            else:
-                # A JSON list's commas part its items, not labels: it has no say in the separator.
-                unwrapped = ["" if _multi_json_list(c.strip()) is not None else c for c in cells]
-            sep = detect_separator(unwrapped, label_format)
+        sep = label_separator(cells, label_format) if sep is None else sep
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
     if not require:
         return labels
     return require_labels(labels, where=where, column=column, first_row=first_row)
+
+
+def label_separator(cells: Sequence[str], label_format: str) -> str | None:
+    """The separator `parse_labels` splits multi-label or path cells on when none is given."""
+    if label_format == "path":
+        unwrapped = [_unwrap_path(c) for c in cells]
+    else:
+        # A JSON list's commas part its items, not labels: it has no say in the separator.
+        unwrapped = ["" if _multi_json_list(c.strip()) is not None else c for c in cells]
+    return detect_separator(unwrapped, label_format)
 
 
 def require_labels(labels: list[Label], *, where: str, column: str, first_row: int = 1) -> list[Label]:
