@@ -267,7 +267,8 @@ def test_multi_label_tags_holding_the_prediction_joiner_are_refused_naming_their
     assert tags[0] == ("T-shirts|Tops", "men")
     with pytest.raises(LabelError, match=r"^c.csv: label column 'tags': a tag holds '\|', which joins a product's "
                                          r"tags in predictions, in 2 row\(s\): row 1, 3 \(tags \['T-shirts\|Tops', "
-                                         r"'men'\]\); write it without '\|'$"):
+                                         r"'men'\]\); write it without '\|', or pass --label-sep '\|' where it parts "
+                                         r"tags$"):
         check_multi_tags(tags, where="c.csv", column="tags")
     fine = [("T-shirts/Tops", "men"), ("kids",), ()]
     assert check_multi_tags(fine, where="c.csv", column="tags") == fine

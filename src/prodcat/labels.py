@@ -184,7 +184,7 @@ def check_multi_tags(labels: list[Label], *, where: str, column: str, first_row:
         more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
         raise LabelError(f"{where}: label column {column!r}: a tag holds {MULTI_JOINER!r}, which joins a product's "
                          f"tags in predictions, in {len(rows)} row(s): row {shown}{more} (tags {list(labels[rows[0]])}); "
-                         f"write it without {MULTI_JOINER!r}")
+                         f"write it without {MULTI_JOINER!r}, or pass --label-sep {MULTI_JOINER!r} where it parts tags")
     return labels
 
 
