@@ -576,3 +576,13 @@ def test_evaluate_splits_labels_on_the_separator_training_found(tmp_path):
         # a holdout written otherwise still reads with its own separator, given
         other = holdout.assign(tags=[tags.replace("|", ";") for tags in frame["tags"]])
         assert model.evaluate(other, keep_seen=True, label_sep=";")["unseen_classes"] == {}
+
+
+def test_train_splits_a_test_files_labels_on_the_separator_of_its_training_file():
+    frame = tiny_frame()
+    frame["tags"] = frame["tags"].str.replace("red", "Sale, Clearance")
+    holdout = frame.assign(tags=[tags.split("|")[1] for tags in frame["tags"]],
+                           title=frame["title"] + " anew")  # unseen texts: none left out as seen in training
+    clf = Categorizer(model="tfidf-linear", text_cols=["title"], label_col="tags", label_format="multi",
+                      quiet=True).fit(frame, test_data=holdout)
+    assert clf.test_metrics_["unseen_classes"] == {}

@@ -440,7 +440,9 @@ class Categorizer:
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
             catalog = load_catalog(data, mapping)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
-            test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
+            # read as the training file's labels were split, as `evaluate` will read it
+            test_catalog = (load_catalog(test_data, _with_label_sep(mapping, catalog)) if test_data is not None
+                            else None)
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
         mapping = _markup_decided(catalog, mapping, say)
