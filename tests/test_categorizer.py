@@ -557,3 +557,32 @@ def test_a_refused_fit_leaves_a_loaded_model_saving_its_own_report(fitted, tmp_p
         loaded.fit(tiny_frame(4))
     loaded.save(tmp_path / "model")
     assert (tmp_path / "model" / "report" / "report.md").is_file()
+
+
+def test_evaluate_splits_labels_on_the_separator_training_found(tmp_path):
+    # Detected again on a holdout of one tag each, the separator would be the comma inside
+    # "Sale, Clearance", scoring two tags the model never knew instead of its own class.
+    frame = tiny_frame()
+    frame["tags"] = frame["tags"].str.replace("red", "Sale, Clearance")
+    clf = Categorizer(model="tfidf-linear", text_cols=["title"], label_col="tags", label_format="multi",
+                      quiet=True).fit(frame)
+    assert "Sale, Clearance" in clf.label_space_.classes
+    holdout = frame.assign(tags=[tags.split("|")[1] for tags in frame["tags"]])
+    assert holdout["tags"].str.contains(",").any() and not holdout["tags"].str.contains("|", regex=False).any()
+    clf.save(tmp_path / "model")
+    for model in (clf, Categorizer.load(tmp_path / "model", quiet=True)):
+        metrics = model.evaluate(holdout, keep_seen=True)
+        assert metrics["unseen_classes"] == {}
+        # a holdout written otherwise still reads with its own separator, given
+        other = holdout.assign(tags=[tags.replace("|", ";") for tags in frame["tags"]])
+        assert model.evaluate(other, keep_seen=True, label_sep=";")["unseen_classes"] == {}
+
+
+def test_train_splits_a_test_files_labels_on_the_separator_of_its_training_file():
+    frame = tiny_frame()
+    frame["tags"] = frame["tags"].str.replace("red", "Sale, Clearance")
+    holdout = frame.assign(tags=[tags.split("|")[1] for tags in frame["tags"]],
+                           title=frame["title"] + " anew")  # unseen texts: none left out as seen in training
+    clf = Categorizer(model="tfidf-linear", text_cols=["title"], label_col="tags", label_format="multi",
+                      quiet=True).fit(frame, test_data=holdout)
+    assert clf.test_metrics_["unseen_classes"] == {}

@@ -932,3 +932,43 @@ def test_a_path_cell_holding_several_paths_is_a_finding_and_a_training_warning(t
     code, out, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
     assert code == 0, err
     assert f"warning: {expected}" in [" ".join(line.split()) for line in err.splitlines()]
+
+
+def test_training_refuses_a_multi_label_tag_that_a_prediction_file_could_not_give_back(tmp_path, capsys):
+    frame = tiny_frame()
+    frame["tags"] = [json.dumps(["T-shirts|Tops" if tag == "shirts" else tag for tag in tags.split("|")])
+                     for tags in frame["tags"]]
+    data = tmp_path / "tags.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", "--out", out)
+    assert code != 0 and "Traceback" not in err
+    assert err.startswith(f"prodcat: error: {data}: label column 'tags': a tag holds '|', which joins a product's tags")
+    assert not out.exists()
+
+
+def test_train_refuses_a_label_separator_without_a_label_format_that_splits(tmp_path, capsys):
+    # Forgetting --label-format multi learned each "apparel|red|shirts" as one class of its own
+    data = tmp_path / "tags.csv"
+    tiny_frame().to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-sep", "|", "--out", out)
+    assert (code, err) == (2, "prodcat: error: --label-sep applies to multi-label and path labels "
+                              "(--label-format multi or path)\n")
+    assert not out.exists()
+
+
+def test_train_warns_of_a_path_column_read_as_multi_label(tmp_path, capsys):
+    data = tmp_path / "catalog.csv"
+    tiny_frame().to_csv(data, index=False)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--label-format", "multi", "--out", tmp_path / "model")
+    assert code == 0
+    assert (f"warning: {data}: label column 'category' is read as multi-label, but no product holds more than one "
+            "tag (e.g. ") in err
+    assert "most cells are paths written with ' > ': pass --label-format path" in err
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
+                       "--label-format", "multi", "--out", tmp_path / "tags")
+    assert code == 0 and "no product holds more than one tag" not in err

@@ -28,6 +28,8 @@ def test_json_config_and_fields_table(tmp_path):
         (dict(label_level=0, label_format="path"), "label level must be 1 or more"),
         (dict(label_level=2, label_format="single"), "applies to path labels only"),
         (dict(label_cols=["a", "b"], label_format="single"), "several label columns form a path"),
+        # `--label-col tags --label-sep '|'` without --label-format multi: "a|b" was learned as one class
+        (dict(label_sep="|"), r"^--label-sep applies to multi-label and path labels \(--label-format multi or path\)"),
     ],
 )
 def test_inconsistent_options_are_refused(options, message):
@@ -97,3 +99,16 @@ def test_text_fields_join_in_order_skipping_empty_ones():
 def test_kaggle_preset_names_headerless_columns():
     mapping = PRESETS["kaggle-ecommerce"]
     assert not mapping.header and mapping.column_names == ("label", "text")
+
+
+def test_a_label_separator_is_refused_for_single_labels_only_where_the_user_gave_it(tmp_path):
+    config = tmp_path / "fields.toml"
+    config.write_text('text = "t"\nlabel = "tags"\nlabel_sep = ";"\n')
+    with pytest.raises(ConfigError, match="--label-sep applies to multi-label and path labels"):
+        resolve_fields(config=config)
+    assert resolve_fields(config=config, label_format="multi").label_sep == ";"
+    # a preset's own separator, its format switched to single, is no mistake of the user's
+    assert resolve_fields("flipkart", label_format="single").label_sep == ">>"
+    # nor a saved model's mapping, loaded again (a model saved before this check may hold one)
+    saved = FieldMapping(text_cols=("t",), label_cols=("tags",), label_sep="|")
+    assert resolve_fields(base=saved).label_sep == "|"

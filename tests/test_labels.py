@@ -212,8 +212,13 @@ def test_label_space_round_trips_as_data():
 
 
 def test_classes_spelled_apart_compare_path_levels_and_multi_label_tags_one_by_one():
+    # a path is named at the level spelled apart: the top level, whatever follows it
     paths = [("Apparel", "Shirts")] * 3 + [("apparel", "Shirts"), ("Home", "Bath")]
-    assert classes_spelled_apart(paths, "path")["first"] == [[["Apparel > Shirts", 3], ["apparel > Shirts", 1]]]
+    assert classes_spelled_apart(paths, "path")["first"] == [[["Apparel", 3], ["apparel", 1]]]
+    # "apparel > Shoes" splits the top level "Apparel" in two, however distinct the leaves are
+    paths = [("Apparel", "Shirts")] * 3 + [("apparel", "Shoes")] * 2 + [("Home", "Bath"), ("Home", "bath")]
+    assert classes_spelled_apart(paths, "path") == {
+        "groups": 2, "rows": 3, "first": [[["Apparel", 3], ["apparel", 2]], [["Home > Bath", 1], ["Home > bath", 1]]]}
     # a tag is a class of its own, whichever products carry it
     tags = [("Blue", "Shirts"), ("blue",), ("Shirts",), ("red",)]
     found = classes_spelled_apart(tags, "multi")
@@ -251,3 +256,38 @@ def test_several_paths_in_a_cell_are_found_by_a_later_piece_naming_a_top_level()
     # the column's own separator is no list separator
     assert several_paths_in_cells(["Clothing|Tshirts", "Home|Bath"], "|") is None
     assert several_paths_in_cells(["Clothing > Shirts, Tops", "Home > Bath"]) is None
+
+
+def test_multi_label_tags_holding_the_prediction_joiner_are_refused_naming_their_rows():
+    from prodcat.labels import check_multi_tags
+
+    # A JSON list (or another separator) lets a tag hold "|"; prediction files, the server and
+    # label-issues join a product's tags with "|", so "T-shirts|Tops" + "men" would read back as three tags.
+    tags = parse_labels(['["T-shirts|Tops", "men"]', '["men"]', "T-shirts|Tops;kids"], "multi", ";")
+    assert tags[0] == ("T-shirts|Tops", "men")
+    with pytest.raises(LabelError, match=r"^c.csv: label column 'tags': a tag holds '\|', which joins a product's "
+                                         r"tags in predictions, in 2 row\(s\): row 1, 3 \(tags \['T-shirts\|Tops', "
+                                         r"'men'\]\); write it without '\|', or pass --label-sep '\|' where it parts "
+                                         r"tags$"):
+        check_multi_tags(tags, where="c.csv", column="tags")
+    fine = [("T-shirts/Tops", "men"), ("kids",), ()]
+    assert check_multi_tags(fine, where="c.csv", column="tags") == fine
+
+
+def test_a_multi_label_column_of_one_tag_per_product_is_found_with_what_to_pass():
+    from prodcat.labels import one_tag_each, one_tag_each_message
+
+    # "/" is no separator detection tries: each cell is one class, combinations included
+    cells = ["cotton/men", "red", "cotton/women/sale"]
+    found = one_tag_each(parse_labels(cells, "multi"), cells)
+    assert found == {"example": "cotton/men", "path_separator": None}
+    assert one_tag_each_message(found, where="c.csv", column="tags").endswith(
+        "(e.g. 'cotton/men'), so each cell is learned as one class; pass the separator its cells hold with "
+        "--label-sep, or --label-format single for one class per product")
+    paths = ["Apparel > Shirts", "Home > Bath", "Apparel > Shoes"]
+    found = one_tag_each(parse_labels(paths, "multi"), paths)
+    assert found["path_separator"] == " > "
+    assert one_tag_each_message(found, where="c.csv", column="cat").endswith(
+        "most cells are paths written with ' > ': pass --label-format path")
+    tags = ["cotton|men", "red"]
+    assert one_tag_each(parse_labels(tags, "multi"), tags) is None

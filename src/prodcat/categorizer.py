@@ -57,8 +57,8 @@ from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
-    LabelSpace, classes_spelled_apart_message, label_name, mixed_path_separators_message,
-    several_paths_in_cells_message,
+    LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
+    one_tag_each_message, several_paths_in_cells_message,
 )
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -440,7 +440,9 @@ class Categorizer:
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
             catalog = load_catalog(data, mapping)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
-            test_catalog = load_catalog(test_data, mapping) if test_data is not None else None
+            # read as the training file's labels were split, as `evaluate` will read it
+            test_catalog = (load_catalog(test_data, _with_label_sep(mapping, catalog)) if test_data is not None
+                            else None)
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
         mapping = _markup_decided(catalog, mapping, say)
@@ -509,7 +511,7 @@ class Categorizer:
             model.fit(read.take(split.train), y_train, space, valid=valid_pair, seed=self.seed,
                       class_weight=class_weight, context=context)
         # A latin-1 training file says nothing of the files predicted later.
-        self._fitted, self.label_space_, self.fields_ = model, space, mapping.for_model()
+        self._fitted, self.label_space_, self.fields_ = model, space, _with_label_sep(mapping, catalog).for_model()
         self._tensorboard_dir, self._tensorboard_before = tensorboard_dir, tensorboard_before
         # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
         self._tensorboard_resumed = resume
@@ -1758,8 +1760,21 @@ def _model_view(products: Products, mapping: FieldMapping) -> Products:
     return products.read_with(mapping.strip_markup)
 
 
+def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
+    """`mapping` with the separator its training labels were split on, when it was detected.
+
+    Detected again on each file `evaluate` reads, it could differ: on a holdout of one tag each,
+    the comma in a tag "Sale, Clearance" would outnumber the "|" that no cell holds.
+    """
+    if mapping.label_sep is not None or mapping.label_format == "single" or len(mapping.label_cols) != 1:
+        return mapping
+    found = label_separator(catalog.frame[mapping.label_cols[0]].tolist(), mapping.label_format)
+    return mapping if found is None else replace(mapping, label_sep=found)
+
+
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
-    """Warn of a path column written with two separators or several paths in a cell, or classes spelled apart."""
+    """Warn of a path column written with two separators or several paths in a cell, classes spelled apart,
+    or a multi-label column of one tag per product."""
     found = catalog.mixed_path_separators()
     if found:
         say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
@@ -1769,6 +1784,9 @@ def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     apart = catalog.classes_spelled_apart()
     if apart:
         say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))
+    single = catalog.one_tag_each()
+    if single:
+        say.warn(one_tag_each_message(single, where=catalog.source, column=single["column"]))
 
 
 def _library_versions() -> dict[str, str]:

@@ -23,6 +23,9 @@ import numpy as np
 from prodcat.errors import LabelError
 
 PATH_JOINER = " > "
+# Joins a product's tags wherever a multi-label is written as one string (prediction files,
+# the server's `prediction`, label-issues), so no tag may hold it.
+MULTI_JOINER = "|"
 # Tried in this order when a path separator is not given: the longer, rarer
 # separators first, so ">>" is not mistaken for two ">".
 PATH_SEPARATORS = (" >> ", ">>", " > ", ">", " / ", "|", "/")
@@ -117,17 +120,21 @@ def parse_labels(
     if label_format == "single":
         labels = [(c.strip(),) if c.strip() else () for c in cells]
     else:
-        if sep is None:
-            if label_format == "path":
-                unwrapped = [_unwrap_path(c) for c in cells]
-            else:
-                # A JSON list's commas part its items, not labels: it has no say in the separator.
-                unwrapped = ["" if _multi_json_list(c.strip()) is not None else c for c in cells]
-            sep = detect_separator(unwrapped, label_format)
+        sep = label_separator(cells, label_format) if sep is None else sep
         labels = [_parse_cell(c, label_format, sep, level) for c in cells]
     if not require:
         return labels
     return require_labels(labels, where=where, column=column, first_row=first_row)
+
+
+def label_separator(cells: Sequence[str], label_format: str) -> str | None:
+    """The separator `parse_labels` splits multi-label or path cells on when none is given."""
+    if label_format == "path":
+        unwrapped = [_unwrap_path(c) for c in cells]
+    else:
+        # A JSON list's commas part its items, not labels: it has no say in the separator.
+        unwrapped = ["" if _multi_json_list(c.strip()) is not None else c for c in cells]
+    return detect_separator(unwrapped, label_format)
 
 
 def require_labels(labels: list[Label], *, where: str, column: str, first_row: int = 1) -> list[Label]:
@@ -160,6 +167,24 @@ def check_path_levels(labels: list[Label], *, where: str, column: str, first_row
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
             raise LabelError(f"{where}: label column {column!r}: {what}, in {len(rows)} row(s): row {shown}{more} "
                              f"(levels {list(labels[rows[0]])}); {remedy}")
+    return labels
+
+
+def check_multi_tags(labels: list[Label], *, where: str, column: str, first_row: int = 1) -> list[Label]:
+    """The multi-labels unchanged, or a LabelError naming the rows with a tag holding "|".
+
+    A JSON list or another separator lets a tag hold "|" ("T-shirts|Tops"),
+    but every file prodcat writes joins a product's tags with it: the
+    prediction "T-shirts|Tops|men" would read back as three tags, and a
+    prediction could not be told from another.
+    """
+    rows = [i for i, lab in enumerate(labels) if any(MULTI_JOINER in tag for tag in lab)]
+    if rows:
+        shown = ", ".join(str(first_row + i) for i in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise LabelError(f"{where}: label column {column!r}: a tag holds {MULTI_JOINER!r}, which joins a product's "
+                         f"tags in predictions, in {len(rows)} row(s): row {shown}{more} (tags {list(labels[rows[0]])}); "
+                         f"write it without {MULTI_JOINER!r}, or pass --label-sep {MULTI_JOINER!r} where it parts tags")
     return labels
 
 
@@ -347,6 +372,42 @@ def several_paths_in_cells_message(found: dict, *, where: str, column: str) -> s
     )
 
 
+def one_tag_each(labels: Sequence[Label], cells: Sequence[str]) -> dict | None:
+    """For a multi-label column: None, unless no product holds more than one tag.
+
+    Then the cells were most likely not split as meant: a separator detection
+    does not try ("cotton/men"), or paths ("Apparel > Shirts") read as
+    multi-label; each cell is learned as one class, combinations included.
+    Returns {"example" (a cell that holds more than a word, else the first
+    labelled one), "path_separator" (">>" or ">", with or without spaces, when most cells hold it; else None)}.
+
+        >>> one_tag_each([("cotton/men",), ("red",)], ["cotton/men", "red"])["example"]
+        'cotton/men'
+    """
+    if any(len(label) > 1 for label in labels):
+        return None
+    labelled = [cell.strip() for cell, label in zip(cells, labels) if label]
+    if not labelled:
+        return None
+    example = next((cell for cell in labelled if not cell.replace(" ", "").isalnum()), labelled[0])
+    path_sep = detect_separator(labelled, "path")
+    # "/" parts tags as often as levels ("cotton/men"): only ">" says path
+    if path_sep is None or ">" not in path_sep or 2 * sum(path_sep in cell for cell in labelled) <= len(labelled):
+        path_sep = None
+    return {"example": example, "path_separator": path_sep}
+
+
+def one_tag_each_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `one_tag_each`' finding, for a warning."""
+    if found["path_separator"] is not None:
+        hint = f"most cells are paths written with {found['path_separator']!r}: pass --label-format path"
+    else:
+        hint = ("pass the separator its cells hold with --label-sep, or --label-format single for one class "
+                "per product")
+    return (f"{where}: label column {column!r} is read as multi-label, but no product holds more than one tag "
+            f"(e.g. {found['example']!r}), so each cell is learned as one class; {hint}")
+
+
 def mixed_path_separators_message(found: dict, *, where: str, column: str) -> str:
     """One line on `mixed_path_separators`' finding, for a warning."""
     rows = ", ".join(str(r) for r in found["first_rows"])
@@ -392,7 +453,9 @@ def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: in
 
     "Shirts", "shirts" and "Shirts " read the same to a person, but each is
     a class of its own to a model, which splits their products between them.
-    A path compares level by level, a multi-label column tag by tag.
+    A path compares level by level, named down to the level spelled apart
+    ("Apparel" / "apparel", with the products below each), a multi-label
+    column tag by tag.
 
     Returns None when there are none, else {"groups" (how many), "rows"
     (labels spelled as a group's less common spellings), "first" (at most
@@ -404,10 +467,17 @@ def classes_spelled_apart(labels: Sequence[Label], label_format: str, *, top: in
     """
     counts: Counter = Counter()
     for label in labels:
-        counts.update([(tag,) for tag in label] if label_format == "multi" else [tuple(label)] if label else [])
-    spellings: dict[tuple[str, ...], list[tuple[Label, int]]] = {}
+        if label_format == "multi":
+            counts.update((tag,) for tag in label)
+        elif label_format == "path":
+            # every level's path: "apparel > Shoes" splits the level "Apparel" though no leaf is spelled apart
+            counts.update(tuple(label[:k]) for k in range(1, len(label) + 1))
+        elif label:
+            counts[tuple(label)] += 1
+    spellings: dict[tuple, list[tuple[Label, int]]] = {}
     for label, n in counts.items():
-        spellings.setdefault(tuple(_spelling(level) for level in label), []).append((label, n))
+        # a path's parent spelled exactly: spelled apart higher up, it is reported at that level only
+        spellings.setdefault((label[:-1], _spelling(label[-1])), []).append((label, n))
     groups = [sorted(g, key=lambda item: (-item[1], item[0])) for g in spellings.values() if len(g) > 1]
     if not groups:
         return None
@@ -432,7 +502,7 @@ def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> st
 
 def label_name(label: Label, label_format: str) -> str:
     """How a label reads in reports and prediction files."""
-    return PATH_JOINER.join(label) if label_format == "path" else "|".join(label)
+    return PATH_JOINER.join(label) if label_format == "path" else MULTI_JOINER.join(label)
 
 
 @dataclass
@@ -516,7 +586,7 @@ class LabelSpace:
     def decisions_to_names(self, decided: np.ndarray) -> list[str]:
         """Decisions from `decide` as display strings (multi labels joined by '|')."""
         if self.is_multi:
-            return ["|".join(self.classes[j] for j in np.flatnonzero(row)) for row in decided]
+            return [MULTI_JOINER.join(self.classes[j] for j in np.flatnonzero(row)) for row in decided]
         return [self.classes[i] for i in decided]
 
     # --- hierarchy -------------------------------------------------------

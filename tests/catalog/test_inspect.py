@@ -211,3 +211,19 @@ def test_rows_with_nothing_to_read_are_empty_texts_not_duplicates_or_conflicts()
     assert report["duplicates"]["normalized"] == 3 and report["duplicates"]["groups"] == 6
     assert report["conflicts"]["texts"] == 1
     assert [example["labels"] for example in report["conflicts"]["examples"]] == [{"Mugs": 1, "Shirts": 1}]
+
+
+def test_a_multi_label_column_of_paths_is_reported_with_the_format_to_pass():
+    from prodcat.catalog.load import load_catalog
+
+    mapping = FieldMapping(text_cols=("title",), label_cols=("category",), label_format="multi")
+    frame = pd.DataFrame({"title": ["Linen shirt", "Wool coat", "Chef knife"],
+                          "category": ["Apparel > Shirts", "Apparel > Coats", "Home > Kitchen"]})
+    report = inspect_catalog(load_catalog(frame, mapping))
+    assert report["one_tag_each"] == {"column": "category", "example": "Apparel > Shirts", "path_separator": " > "}
+    out = io.StringIO()
+    render_inspection(report, Console(file=out, width=400))
+    assert ("One tag per product: <dataframe>: label column 'category' is read as multi-label, but no product "
+            "holds more than one tag") in out.getvalue()
+    tagged = frame.assign(category=["linen|men", "wool|men", "steel"])
+    assert inspect_catalog(load_catalog(tagged, mapping))["one_tag_each"] is None

@@ -313,6 +313,11 @@ def resolve_fields(
         # A path needs no level cut-off when the user switches format away from it.
         if data.get("label_format") != "path":
             data["label_level"] = None if "label_level" not in merged else data["label_level"]
-        return FieldMapping.from_dict(data)
+        mapping = FieldMapping.from_dict(data)
     except TypeError as exc:  # a wrong value type in a config file
         raise ConfigError(f"invalid field option: {exc}") from None
+    # Refused only where the user gave it: `--label-sep '|'` without --label-format multi would learn
+    # "a|b" as one class, silently; a preset's separator or a saved model's mapping is no such mistake.
+    if merged.get("label_sep") is not None and mapping.label_format == "single":
+        raise ConfigError("--label-sep applies to multi-label and path labels (--label-format multi or path)")
+    return mapping

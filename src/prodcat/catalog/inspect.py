@@ -32,7 +32,8 @@ from prodcat.catalog.markup import decided_strip, markup_findings, markup_messag
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
-    classes_spelled_apart_message, label_name, mixed_path_separators_message, several_paths_in_cells_message,
+    classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
+    several_paths_in_cells_message,
 )
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
@@ -214,6 +215,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
                 # the whole the classes' shares are of: class_counts may list only the most common
                 "total": sum(per_product),
             }
+            # paths, or tags parted by a separator detection does not try, each read as one tag
+            report["one_tag_each"] = catalog.one_tag_each()
         report["long_tail"] = _long_tail(counts, top)
         # "Shirts" and "shirts" are two classes to a model, splitting one class's products
         report["spelled_apart"] = catalog.classes_spelled_apart(top)
@@ -429,6 +432,10 @@ def render_inspection(report: dict, console: Console) -> None:
     if mixed:
         _finding(console, "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:",
                  mixed_path_separators_message(mixed, where=report["source"], column=mixed["column"]))
+    single = report.get("one_tag_each")
+    if single:
+        _finding(console, "One tag per product:", one_tag_each_message(single, where=report["source"],
+                                                                       column=single["column"]))
     several = report.get("several_paths")
     if several:
         _finding(console, "Several paths in a cell:",

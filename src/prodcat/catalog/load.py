@@ -20,7 +20,7 @@ from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, iter_table, missing_columns_message, read_table
 from prodcat.errors import CatalogError, ColumnError
 from prodcat.images.decode import RefusedPath
-from prodcat.labels import check_path_levels, parse_labels, path_labels_from_columns, require_labels
+from prodcat.labels import check_multi_tags, check_path_levels, parse_labels, path_labels_from_columns, require_labels
 
 CatalogSource = str | Path | pd.DataFrame
 
@@ -238,6 +238,8 @@ def catalog_from_frame(
             )
         if mapping.label_format == "path":
             labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
+        elif mapping.label_format == "multi":
+            labels = check_multi_tags(labels, where=source, column=mapping.label_cols[0], first_row=first_row)
     return Catalog(
         products=Products(texts=texts, fields=text_columns, images=images),
         labels=labels,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping, join_text
 from prodcat.catalog.markup import markup_to_text
-from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators, several_paths_in_cells
+from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators, one_tag_each, several_paths_in_cells
 
 
 @dataclass
@@ -116,6 +116,16 @@ class Catalog:
             return None
         column = mapping.label_cols[0]
         found = find(self.frame[column].tolist(), mapping.label_sep, top=top)
+        return {"column": column, **found} if found else None
+
+    def one_tag_each(self) -> dict | None:
+        """A multi-label column of which no product holds more than one tag (`prodcat.labels.one_tag_each`),
+        with "column"; None otherwise, or for labels of another format."""
+        mapping = self.mapping
+        if self.labels is None or mapping.label_format != "multi" or len(mapping.label_cols) != 1:
+            return None
+        column = mapping.label_cols[0]
+        found = one_tag_each(self.labels, self.frame[column].tolist())
         return {"column": column, **found} if found else None
 
     def classes_spelled_apart(self, top: int = 5) -> dict | None:
