@@ -578,6 +578,19 @@ def test_evaluate_splits_labels_on_the_separator_training_found(tmp_path):
         assert model.evaluate(other, keep_seen=True, label_sep=";")["unseen_classes"] == {}
 
 
+def test_a_path_holdout_written_with_another_separator_is_read_with_its_own(tmp_path):
+    # Paths are detected per file: a holdout exported by another system ("Apparel>>Shirts")
+    # scored every product wrong when the training file's " > " was kept with the model.
+    frame = tiny_frame()
+    clf = Categorizer(model="tfidf-linear", text_cols=["title"], label_col="category", label_format="path",
+                      quiet=True).fit(frame)
+    holdout = frame.assign(category=frame["category"].str.replace(" > ", ">>"))
+    clf.save(tmp_path / "model")
+    for model in (clf, Categorizer.load(tmp_path / "model", quiet=True)):
+        metrics = model.evaluate(holdout, keep_seen=True)
+        assert metrics["unseen_classes"] == {} and metrics["accuracy"] >= 0.8
+
+
 def test_train_splits_a_test_files_labels_on_the_separator_of_its_training_file():
     frame = tiny_frame()
     frame["tags"] = frame["tags"].str.replace("red", "Sale, Clearance")

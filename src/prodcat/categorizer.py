@@ -1761,12 +1761,14 @@ def _model_view(products: Products, mapping: FieldMapping) -> Products:
 
 
 def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
-    """`mapping` with the separator its training labels were split on, when it was detected.
+    """`mapping` with the separator its multi-label training labels were split on, when it was detected.
 
     Detected again on each file `evaluate` reads, it could differ: on a holdout of one tag each,
-    the comma in a tag "Sale, Clearance" would outnumber the "|" that no cell holds.
+    the comma in a tag "Sale, Clearance" would outnumber the "|" that no cell holds. A path's
+    separators are not so ambiguous, and a holdout exported by another system writes its
+    paths its own way ("Apparel >> Shirts" for "Apparel > Shirts"): paths are detected per file.
     """
-    if mapping.label_sep is not None or mapping.label_format == "single" or len(mapping.label_cols) != 1:
+    if mapping.label_sep is not None or mapping.label_format != "multi" or len(mapping.label_cols) != 1:
         return mapping
     found = label_separator(catalog.frame[mapping.label_cols[0]].tolist(), mapping.label_format)
     return mapping if found is None else replace(mapping, label_sep=found)
