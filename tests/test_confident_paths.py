@@ -114,6 +114,23 @@ def test_models_of_other_labels_have_no_confident_path():
     assert "levels" not in clf.review_ and "confident_paths" not in clf.test_metrics_
 
 
+def test_a_one_level_path_model_ends_its_predictions_with_the_same_columns(tmp_path):
+    # A pipeline reading confident_path must not break on a catalog whose tree is flat.
+    frame = tiny_frame(12).assign(category=lambda f: f["leaf"])
+    clf = Categorizer(**FORMATS["path"], quiet=True).fit(frame)
+    assert clf.label_space_.depth == 1 and clf.review_["levels"] == []
+    clf.save(tmp_path / "model")
+    for model in (clf, Categorizer.load(tmp_path / "model", quiet=True)):
+        table = model.predict_table(["oxford shirt collar", ""])
+        assert list(table.columns[-2:]) == ["confident_path", "confident_level"]
+        sure, blank = table.to_dict("records")
+        # the leaf is the path: placed when sure, as the review threshold says
+        assert (sure["confident_level"], sure["confident_path"]) == (
+            (1, sure["prediction"]) if not sure["needs_review"] else (0, ""))
+        assert (blank["confident_level"], blank["confident_path"]) == (0, "")
+    assert "confident_paths" in clf.test_metrics_
+
+
 def copy_with(folder, to, arrays_edit, manifest_edit=lambda manifest: None):
     """A copy of model directory `folder` at `to` with its arrays and manifest edited, checksums redone."""
     to.mkdir()

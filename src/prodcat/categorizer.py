@@ -530,8 +530,9 @@ class Categorizer:
                 valid_proba[known], valid_pair[1]
             )
         self.review_ = review_threshold(self.review_confidence_, self.review_correct_, self.target_precision)
-        if space.label_format == "path" and space.depth > 1:
-            # coarser levels get their own thresholds, for the confident path of a product whose leaf is unsure
+        if space.label_format == "path":
+            # coarser levels get their own thresholds, for the confident path of a product whose leaf is unsure;
+            # a one-level hierarchy has none, but its predictions end with the same columns as any path model's
             shape = (space.depth - 1, 0)
             self.review_level_confidence_, self.review_level_correct_ = (
                 self._level_confidence_and_correctness(valid_proba[known], valid_pair[1]) if valid_pair is not None
@@ -648,7 +649,8 @@ class Categorizer:
             _, to_coarse = space.coarsen(level)
             confidence.append(np.where(depth_of[decided] > level, level_confidence, -1.0))
             correct.append(ancestors == to_coarse[y])
-        return np.array(confidence, np.float32), np.array(correct, np.uint8)
+        shape = (space.depth - 1, len(proba))  # (0, n) for a one-level hierarchy
+        return np.array(confidence, np.float32).reshape(shape), np.array(correct, np.uint8).reshape(shape)
 
     def _level_reviews(self, target_precision: float) -> list[dict]:
         """The review threshold of each coarser level, chosen on validation as the leaf's is,
@@ -1710,9 +1712,9 @@ def _saved_level_review(review: Any, arrays: dict[str, np.ndarray],
     if not isinstance(review, dict) or "levels" not in review:
         return None
     # read at every prediction: a hand-edited entry must fail here, not as a traceback in predict
-    levels = space.depth - 1 if space.label_format == "path" else 0
+    levels = space.depth - 1 if space.label_format == "path" else None
     saved = review["levels"]
-    if (not levels or not isinstance(saved, list) or len(saved) != levels
+    if (levels is None or not isinstance(saved, list) or len(saved) != levels
             or not all(isinstance(level, dict) and _is_threshold(level.get("threshold", "")) for level in saved)):
         raise ModelDirError(f"review 'levels' must list, for each of the {levels} coarser level(s) of the path "
                             f"labels, a dict with a threshold (a number from 0 to 1, or null); got {saved!r:.200}")
