@@ -79,6 +79,16 @@ def is_model_dir(path: str | Path) -> bool:
 # resumable checkpoints (dropped once the model is saved).
 RUN_KEPT = ("tensorboard",)
 RUN_DROPPED = ("checkpoints",)
+#: the file that makes a folder a training checkpoint (the trainer's commit point),
+#: named here so that checking for one does not import torch
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+
+
+def holds_checkpoint(folder: str | Path) -> bool:
+    """Whether a checkpoint folder holds an interrupted run's checkpoint (an ensemble's
+    members checkpoint in folders of their own under it)."""
+    folder = Path(folder)
+    return folder.is_dir() and any(folder.rglob(CHECKPOINT_STATE_FILE))
 
 
 def _is_run_only(path: Path) -> bool:

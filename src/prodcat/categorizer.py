@@ -33,8 +33,8 @@ import pandas as pd
 
 from prodcat import __version__
 from prodcat.artifacts import (
-    MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir,
-    user_path, write_model_dir,
+    MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, holds_checkpoint,
+    read_model_dir, user_path, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
@@ -425,6 +425,11 @@ class Categorizer:
         test_size = 0.0 if test_data is not None else DEFAULT_TEST_SIZE if self.test_size is None else self.test_size
         check_fractions(self.valid_size, test_size)  # before the catalog is read, not at the split
         if resume and not model.resumable:
+            if checkpoint_dir is not None and holds_checkpoint(checkpoint_dir):
+                # Saving drops the checkpoint folder: the interrupted run of another model would be lost.
+                raise ConfigError(f"{checkpoint_dir} holds the checkpoint of an interrupted run, which {self.model} "
+                                  "cannot continue (it trains in one go): resume with the interrupted run's model, "
+                                  f"or delete {checkpoint_dir} to train {self.model}")
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         if self.device == "cuda":
             # A model trained in one go (tfidf-linear) runs on the CPU whatever the device. One trained in

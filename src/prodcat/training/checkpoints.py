@@ -33,9 +33,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from prodcat.artifacts import CHECKPOINT_STATE_FILE as STATE_FILE
 from prodcat.errors import ConfigError
 
-STATE_FILE = "checkpoint.json"
 TENSORS_PATTERN = "checkpoint-*.safetensors"
 FORMAT = "prodcat-trainer-checkpoint"
 FORMAT_VERSION = 1
