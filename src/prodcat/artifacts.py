@@ -87,8 +87,15 @@ CHECKPOINT_STATE_FILE = "checkpoint.json"
 def holds_checkpoint(folder: str | Path) -> bool:
     """Whether a checkpoint folder holds an interrupted run's checkpoint (an ensemble's
     members checkpoint in folders of their own under it)."""
+    return bool(checkpoint_places(folder))
+
+
+def checkpoint_places(folder: str | Path) -> list[str]:
+    """The folders under a checkpoint folder that hold a checkpoint, relative to it ("." for itself)."""
     folder = Path(folder)
-    return folder.is_dir() and any(folder.rglob(CHECKPOINT_STATE_FILE))
+    if not folder.is_dir():
+        return []
+    return sorted(path.parent.relative_to(folder).as_posix() for path in folder.rglob(CHECKPOINT_STATE_FILE))
 
 
 def _is_run_only(path: Path) -> bool:
