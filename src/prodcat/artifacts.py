@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -385,6 +386,9 @@ def write_model_dir(
     # ascontiguousarray turns a 0-d array (BatchNorm's num_batches_tracked) into shape (1,): keep the shape
     save_file({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()}, str(staging / WEIGHTS))
     (staging / STATE).write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+    # safetensors makes its file its owner's alone (0600): a server running as another user could
+    # read the manifest but not the weights. They get the mode of a file written the usual way.
+    os.chmod(staging / WEIGHTS, stat.S_IMODE((staging / STATE).stat().st_mode))
     manifest = {
         "format_version": FORMAT_VERSION,
         "prodcat_version": __version__,
