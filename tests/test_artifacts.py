@@ -1,6 +1,7 @@
 import json
 import pickle
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -29,6 +30,16 @@ def test_model_directory_holds_data_only(fitted, tmp_path):
     assert set(manifest["metrics"]) == {"train", "validation", "test"}
     assert {"python", "numpy", "scikit-learn"} <= set(manifest["libraries"])
     assert (model_dir / "report" / "metrics.json").is_file()
+
+
+def test_every_model_file_has_the_mode_of_a_file_written_by_hand(fitted, tmp_path):
+    # safetensors writes its file for its owner alone (0600): a model trained by one user (or a
+    # training job) was readable by a server running as another except for its weights.
+    model_dir = fitted.save(tmp_path / "m")
+    (tmp_path / "plain").write_text("x")
+    usual = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in model_dir.iterdir() if p.is_file()}
+    assert modes == {name: usual for name in ("manifest.json", "model_state.json", "weights.safetensors")}
 
 
 def test_loading_never_unpickles(fitted, tmp_path, monkeypatch):

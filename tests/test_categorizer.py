@@ -86,6 +86,40 @@ def test_resume_with_a_model_trained_in_one_go_says_it_has_nothing_to_continue(t
     assert lines.count(line) == (1 if warned else 0), lines
 
 
+BOW_MEMBER = {"epochs": 1, "dim": 8, "num_threads": 1}
+ENSEMBLE_WITH_BOW = ("ensemble", {"members": "tfidf-linear,bow", "member_params": {"bow": BOW_MEMBER}})
+
+
+@pytest.mark.parametrize("first, then, stray", [
+    (("bow", BOW_MEMBER), ("tfidf-linear", None), ""),
+    (("bow", BOW_MEMBER), ENSEMBLE_WITH_BOW, ""),
+    (ENSEMBLE_WITH_BOW, ("bow", BOW_MEMBER), "member-2-bow"),
+    (ENSEMBLE_WITH_BOW, ("ensemble", {"members": "tfidf-linear,cnn",
+                                      "member_params": {"cnn": {"epochs": 1, "embedding_dim": 8}}}), "member-2-bow"),
+], ids=["bow, then tfidf-linear", "bow, then an ensemble", "an ensemble, then bow", "other members"])
+def test_resuming_another_models_checkpoint_is_refused_before_training_and_keeps_it(tmp_path, first, then, stray):
+    # The model resumed looked for its checkpoint elsewhere, started fresh, and saving dropped
+    # the interrupted run's checkpoint.
+    checkpoints = tmp_path / "checkpoints"
+    Categorizer(first[0], params=first[1], quiet=True, **FORMATS["single"]).fit(tiny_frame(), checkpoint_dir=checkpoints)
+    before = {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()}
+    assert before
+    with pytest.raises(ConfigError, match=f"^{checkpoints / stray if stray else checkpoints} holds the checkpoint of "
+                                          f"an interrupted run, which {then[0]} cannot continue"):
+        Categorizer(then[0], params=then[1], quiet=True, **FORMATS["single"]).fit(
+            tmp_path / "no-such-catalog.csv", checkpoint_dir=checkpoints, resume=True)
+    assert {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()} == before
+
+
+def test_an_interrupted_ensemble_resumes_its_members(tmp_path, capsys):
+    # the other side of the refusal above: the checkpoints the ensemble's members look for are its own
+    checkpoints = tmp_path / "checkpoints"
+    for resume in (False, True):
+        clf = Categorizer(ENSEMBLE_WITH_BOW[0], params=ENSEMBLE_WITH_BOW[1], quiet=not resume, **FORMATS["single"])
+        clf.fit(tiny_frame(), checkpoint_dir=checkpoints, resume=resume)
+    assert f"resuming from the checkpoint in {checkpoints / 'member-2-bow'}" in capsys.readouterr().err
+
+
 def test_no_duplicate_text_leaks_from_training_into_test():
     frame = tiny_frame()
     frame = pd.concat([frame, frame.assign(title=frame["title"].str.upper() + "!")], ignore_index=True)

@@ -654,6 +654,28 @@ def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run
     assert code == 0 and "resuming from the checkpoint" in err
 
 
+def test_resuming_an_interrupted_run_with_a_model_trained_in_one_go_is_refused_and_keeps_the_checkpoint(
+        tmp_path, capsys, monkeypatch):
+    # tfidf-linear has nothing to continue: it used to warn, train, and save, and saving dropped
+    # the interrupted bow run's checkpoint with it.
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+    with monkeypatch.context() as patch:
+        patch.setattr(Categorizer, "save", lambda self, path: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)[0] == 130
+    checkpoint_files = sorted((out / "checkpoints").rglob("*"))
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--model", "tfidf-linear", "--out", out,
+                       "--resume", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {out / 'checkpoints'} holds the checkpoint of an interrupted run, which tfidf-linear "
+        "cannot continue (it trains in one go): resume with the interrupted run's model, or delete "
+        f"{out / 'checkpoints'} to train tfidf-linear"
+    ]
+    assert sorted((out / "checkpoints").rglob("*")) == checkpoint_files
+    assert not (out / "manifest.json").exists()
+
+
 @pytest.mark.parametrize("setting", ["loss=focal", "sampler=balanced"])
 def test_multi_label_training_refuses_focal_loss_and_the_balanced_sampler_before_training(tmp_path, capsys, setting):
     data, out = _catalog(tmp_path), tmp_path / "model"

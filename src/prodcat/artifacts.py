@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +80,23 @@ def is_model_dir(path: str | Path) -> bool:
 # resumable checkpoints (dropped once the model is saved).
 RUN_KEPT = ("tensorboard",)
 RUN_DROPPED = ("checkpoints",)
+#: the file that makes a folder a training checkpoint (the trainer's commit point),
+#: named here so that checking for one does not import torch
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+
+
+def holds_checkpoint(folder: str | Path) -> bool:
+    """Whether a checkpoint folder holds an interrupted run's checkpoint (an ensemble's
+    members checkpoint in folders of their own under it)."""
+    return bool(checkpoint_places(folder))
+
+
+def checkpoint_places(folder: str | Path) -> list[str]:
+    """The folders under a checkpoint folder that hold a checkpoint, relative to it ("." for itself)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(path.parent.relative_to(folder).as_posix() for path in folder.rglob(CHECKPOINT_STATE_FILE))
 
 
 def _is_run_only(path: Path) -> bool:
@@ -368,6 +386,9 @@ def write_model_dir(
     # ascontiguousarray turns a 0-d array (BatchNorm's num_batches_tracked) into shape (1,): keep the shape
     save_file({k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in arrays.items()}, str(staging / WEIGHTS))
     (staging / STATE).write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+    # safetensors makes its file its owner's alone (0600): a server running as another user could
+    # read the manifest but not the weights. They get the mode of a file written the usual way.
+    os.chmod(staging / WEIGHTS, stat.S_IMODE((staging / STATE).stat().st_mode))
     manifest = {
         "format_version": FORMAT_VERSION,
         "prodcat_version": __version__,

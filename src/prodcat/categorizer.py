@@ -33,8 +33,8 @@ import pandas as pd
 
 from prodcat import __version__
 from prodcat.artifacts import (
-    MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, read_model_dir,
-    user_path, write_model_dir,
+    MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, checkpoint_places,
+    read_model_dir, user_path, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
@@ -424,6 +424,18 @@ class Categorizer:
                               "products are that file's: give one or the other")
         test_size = 0.0 if test_data is not None else DEFAULT_TEST_SIZE if self.test_size is None else self.test_size
         check_fractions(self.valid_size, test_size)  # before the catalog is read, not at the split
+        if resume and checkpoint_dir is not None:
+            # A checkpoint this model would not look for belongs to another run (another model, other
+            # ensemble members): this fit would start fresh, and saving drops the checkpoint folder with it.
+            expected = set(model.checkpoint_folders())
+            stray = [place for place in checkpoint_places(checkpoint_dir) if place not in expected]
+            if stray:
+                where = Path(checkpoint_dir) / stray[0] if stray[0] != "." else Path(checkpoint_dir)
+                why = ("it trains in one go" if not model.resumable
+                       else "its checkpoints go elsewhere: another model or other members")
+                raise ConfigError(f"{where} holds the checkpoint of an interrupted run, which {self.model} "
+                                  f"cannot continue ({why}): resume with the interrupted run's model, "
+                                  f"or delete {checkpoint_dir} to train {self.model}")
         if resume and not model.resumable:
             say.warn(f"{self.model} trains in one go: resume has nothing to continue; training from the start")
         if self.device == "cuda":

@@ -336,10 +336,9 @@ def train(
 
 
 def _holds_a_checkpoint(folder: Path) -> bool:
-    from prodcat.training.checkpoints import STATE_FILE
+    from prodcat.artifacts import holds_checkpoint
 
-    # An ensemble's members checkpoint in folders of their own under it.
-    return folder.is_dir() and any(folder.rglob(STATE_FILE))
+    return holds_checkpoint(folder)
 
 
 def parse_params(items: list[str] | None, option: str = "--param") -> dict:

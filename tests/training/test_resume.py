@@ -207,3 +207,37 @@ def test_a_model_resumes_through_the_fit_context(tmp_path, name, model_params):
     for key in straight_arrays:
         np.testing.assert_allclose(resumed_arrays[key], straight_arrays[key], atol=1e-6, err_msg=key)
     assert [e["val_loss"] for e in resumed.history_] == pytest.approx([e["val_loss"] for e in straight.history_], abs=1e-6)
+
+
+def _edit_state(folder, edit):
+    path = folder / "checkpoint.json"
+    state = json.loads(path.read_text())
+    edit(state)
+    path.write_text(json.dumps(state))
+
+
+def _truncate_tensors(folder):
+    tensors = next(folder.glob("checkpoint-*.safetensors"))
+    tensors.write_bytes(tensors.read_bytes()[:1000])
+
+
+@pytest.mark.parametrize("damage", [
+    _truncate_tensors,
+    lambda folder: (folder / "checkpoint.json").write_text("[1]"),
+    lambda folder: _edit_state(folder, lambda state: state.pop("optimizers")),
+    lambda folder: _edit_state(folder, lambda state: state.update(epoch="x")),
+    lambda folder: _edit_state(folder, lambda state: state.update(best_metric="high")),
+    lambda folder: _edit_state(folder, lambda state: state.update(history={})),
+    lambda folder: _edit_state(folder, lambda state: state.update(tensors=None)),
+    lambda folder: _edit_state(folder, lambda state: state.update(tensors="../elsewhere.safetensors")),
+    lambda folder: _edit_state(folder, lambda state: state.update(format_version="2")),
+], ids=["truncated tensors", "not an object", "no optimizers", "epoch not a number", "best metric not a number",
+        "history not a list", "no tensors file", "tensors outside the folder", "format version not a number"])
+def test_a_damaged_checkpoint_is_one_clear_error_and_kept(tmp_path, damage):
+    # A damaged tensors file or a hand-edited checkpoint.json used to end in a traceback.
+    interrupted(tmp_path)
+    damage(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ConfigError, match=re.escape(f"cannot resume: the checkpoint in {tmp_path} is unreadable (")):
+        run(tmp_path, resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

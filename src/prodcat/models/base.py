@@ -65,6 +65,11 @@ class CategorizerModel(ABC):
     #: `--param KEY=VALUE` for this model alone still sets them.
     unshared_settings: ClassVar[frozenset[str]] = frozenset()
 
+    def checkpoint_folders(self) -> list[str]:
+        """Where under a run's checkpoint folder this model's fit checkpoints ("." for the folder
+        itself): the only checkpoints a resumed fit continues. Any other is another run's."""
+        return ["."] if self.resumable else []
+
     def __init__(self, **params: Any):
         self.params = dict(params)
         self.label_space: LabelSpace | None = None

@@ -687,9 +687,23 @@ class Ensemble(CategorizerModel):
         say.note(self._summary_line())
         return self
 
+    @staticmethod
+    def _member_folder(index: int, spec: _Member, fold: int | None = None) -> str:
+        return f"member-{index + 1}-{spec.name}" + (f"-fold-{fold + 1}" if fold is not None else "")
+
+    def checkpoint_folders(self) -> list[str]:
+        folds = range(self._settings["folds"]) if self._settings["method"] == "stacking" else range(0)
+        found = []
+        for i, spec in enumerate(self._specs):
+            for inner in create_model(spec.name, **spec.params).checkpoint_folders():
+                for fold in (None, *folds):
+                    folder = self._member_folder(i, spec, fold)
+                    found.append(folder if inner == "." else str(Path(folder) / inner))
+        return found
+
     def _member_context(self, context: FitContext, index: int, spec: _Member, fold: int | None = None) -> FitContext:
         """The run's context with per-member folders, so TensorBoard runs and checkpoints stay apart (and resume)."""
-        folder = f"member-{index + 1}-{spec.name}" + (f"-fold-{fold + 1}" if fold is not None else "")
+        folder = self._member_folder(index, spec, fold)
         # dataclasses.replace keeps whatever else the context carries (device, resume, quiet, ...)
         return dataclasses.replace(
             context,

@@ -24,6 +24,7 @@ safetensors only.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import tempfile
@@ -31,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from prodcat.artifacts import CHECKPOINT_STATE_FILE as STATE_FILE
 from prodcat.errors import ConfigError
 
-STATE_FILE = "checkpoint.json"
 TENSORS_PATTERN = "checkpoint-*.safetensors"
 FORMAT = "prodcat-trainer-checkpoint"
 FORMAT_VERSION = 1
@@ -71,6 +73,12 @@ def save_checkpoint(directory: str | Path, tensors: dict[str, torch.Tensor], sta
     return directory / STATE_FILE
 
 
+def unreadable(directory: str | Path, why: object) -> ConfigError:
+    """The one error of a checkpoint that cannot be resumed as it is (damaged, or edited by hand)."""
+    return ConfigError(f"cannot resume: the checkpoint in {directory} is unreadable ({why}); "
+                       f"delete {directory} to train from the start")
+
+
 def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """(state, tensors) of the directory's checkpoint, or None when it has none."""
     directory = Path(directory)
@@ -79,13 +87,25 @@ def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, to
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        if state.get("format") != FORMAT:
-            raise ConfigError(f"{path} is not a prodcat training checkpoint")
-        if state.get("format_version", 0) > FORMAT_VERSION:
-            raise ConfigError(f"{path} was written by a newer prodcat (checkpoint format {state['format_version']})")
-        tensors = load_file(directory / state["tensors"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot resume: the checkpoint in {directory} is unreadable ({exc})") from None
+    except (OSError, ValueError) as exc:
+        raise unreadable(directory, exc) from None
+    if not isinstance(state, dict):
+        raise unreadable(directory, f"{path.name} holds no JSON object")
+    if state.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not a prodcat training checkpoint")
+    version = state.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise unreadable(directory, f"format_version is {version!r}, not a whole number")
+    if version > FORMAT_VERSION:
+        raise ConfigError(f"{path} was written by a newer prodcat (checkpoint format {version})")
+    name = state.get("tensors")
+    # a bare name of the folder's own pattern: the tensors belong to this checkpoint, not to another folder's
+    if not isinstance(name, str) or Path(name).name != name or not fnmatch.fnmatchcase(name, TENSORS_PATTERN):
+        raise unreadable(directory, f"it names no tensors file of its own: tensors is {name!r}")
+    try:
+        tensors = load_file(directory / name)
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise unreadable(directory, f"{name}: {exc}") from None
     return state, tensors
 
 

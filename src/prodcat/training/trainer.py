@@ -56,6 +56,7 @@ from prodcat.training.checkpoints import (
     restore_rng,
     rng_tensors,
     save_checkpoint,
+    unreadable,
 )
 from prodcat.training.losses import make_loss
 
@@ -717,29 +718,74 @@ class Trainer:
         save_checkpoint(self.checkpoint_dir, tensors, state)
         self._last_save = time.monotonic()
 
+    #: where a run stands: what no checkpoint can lack
+    REQUIRED_STATE = ("epoch", "step_in_epoch", "global_step")
+
+    def _checked_state(self, saved: dict[str, Any]) -> TrainState:
+        """The run state a checkpoint's JSON holds, each value of its field's type (a checkpoint of
+        an older prodcat may lack the later fields: they keep their defaults)."""
+        def whole(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+        def number(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        kinds: dict[str, tuple[Callable[[Any], bool], str]] = {
+            "epoch": (whole, "a whole number"),
+            "step_in_epoch": (whole, "a whole number"),
+            "global_step": (whole, "a whole number"),
+            "bad_epochs": (whole, "a whole number"),
+            "epoch_loss_count": (whole, "a whole number"),
+            "best_epoch": (lambda v: v is None or whole(v), "a whole number or null"),
+            "best_metric": (lambda v: v is None or number(v), "a number or null"),
+            "best_loss": (lambda v: v is None or number(v), "a number or null"),
+            "lowest_loss": (lambda v: v is None or number(v), "a number or null"),
+            "epoch_loss_sum": (number, "a number"),
+            "finished": (lambda v: isinstance(v, bool), "true or false"),
+            "history": (lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v), "a list of epochs"),
+        }
+        missing = [k for k in self.REQUIRED_STATE if k not in saved]
+        if missing:
+            raise unreadable(self.checkpoint_dir, f"it lacks {', '.join(missing)}")
+        for key, (fits, kind) in kinds.items():
+            if key in saved and not fits(saved[key]):
+                raise unreadable(self.checkpoint_dir, f"{key} is {saved[key]!r}, not {kind}")
+        return TrainState(**{k: saved[k] for k in kinds if k in saved})
+
     def _restore(self, network, optimizers, scaler, fingerprint):
         """Load the checkpoint into network and optimizers; (best weights, epoch preds, epoch targets)."""
         loaded = load_checkpoint(self.checkpoint_dir)
         if loaded is None:
             return None
         saved, tensors = loaded
+        # Checked before anything is loaded: a hand-edited value would otherwise end in a
+        # traceback, or (an epoch that is gone) silently restart the schedule on trained weights.
+        state = self._checked_state(saved)
+        if not isinstance(saved.get("fingerprint", {}), dict):
+            raise unreadable(self.checkpoint_dir, "fingerprint is not an object")
         self._check_fingerprint(saved.get("fingerprint", {}), fingerprint)
-        network.load_state_dict({k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")})
+        if "rng.torch" not in tensors:
+            raise unreadable(self.checkpoint_dir, "it holds no random number generator state")
+        try:
+            network.load_state_dict({k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")})
+        except RuntimeError as exc:
+            raise unreadable(self.checkpoint_dir, f"its weights do not fit the network: {exc}") from None
         best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        if not isinstance(saved.get("optimizers"), list):
+            raise unreadable(self.checkpoint_dir, "it holds no optimizer state")
         if len(saved["optimizers"]) != len(optimizers):
             raise ConfigError(f"cannot resume: the checkpoint in {self.checkpoint_dir} has other optimizers")
         for i, (optimizer, plain) in enumerate(zip(optimizers, saved["optimizers"])):
             # load_state_dict moves moments to their parameter's device (step counts stay on CPU)
             try:
                 optimizer_from_plain(optimizer, f"optimizer.{i}", tensors, plain)
-            except (ValueError, KeyError, RuntimeError) as exc:
+            except (ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:
                 raise ConfigError(f"cannot resume: the optimizer state in {self.checkpoint_dir} does not fit this "
                                   f"run ({exc}); delete {self.checkpoint_dir} or train without resume") from None
         if scaler is not None and saved.get("grad_scaler"):
             scaler.load_state_dict(saved["grad_scaler"])
         restore_rng(tensors)
-        known = {f.name for f in fields(TrainState)}
-        self.state = TrainState(**{k: v for k, v in saved.items() if k in known})
+        self.state = state
         preds = [tensors["epoch.train_pred"].numpy()] if "epoch.train_pred" in tensors else []
         true = [tensors["epoch.train_true"].numpy()] if "epoch.train_true" in tensors else []
         return best, preds, true
