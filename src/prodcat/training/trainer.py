@@ -823,8 +823,12 @@ class Trainer:
         device = self.device
         network.to(device).train()
 
+        # The balanced sampler already shows every class as often as the others: weighting the
+        # loss by class too counts the imbalance twice (on a 60:3:3:3 catalog the dominant class
+        # came last for every product), so with it the loss is not class-weighted.
+        loss_class_weight = None if s.sampler == "balanced" else class_weight
         loss_fn = make_loss(label_format, n_classes, train.targets, kind=s.loss,
-                            class_weight=class_weight, focal_gamma=s.focal_gamma).to(device)
+                            class_weight=loss_class_weight, focal_gamma=s.focal_gamma).to(device)
         eval_loss_fn = copy.deepcopy(loss_fn).cpu()
         optimizers = self._optimizers(network)
         amp_dtype = autocast_dtype(device, s.mixed_precision)
@@ -862,6 +866,8 @@ class Trainer:
                 clear_checkpoints(self.checkpoint_dir)
         elif self.resume:
             notes.append("resume was asked for but no checkpoint directory is set: starting fresh")
+        if class_weight and loss_class_weight is None:
+            notes.append(f"sampler 'balanced' draws the classes evenly: the loss is not {class_weight}-weighted too")
         for note in notes:
             self.say.note(note)
 
