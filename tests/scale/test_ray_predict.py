@@ -192,6 +192,28 @@ def test_a_fault_deep_in_a_file_is_one_line_and_leaves_no_output(model_dir, prod
     assert not out.exists() and not list(tmp_path.glob(".ray.parquet.*"))
 
 
+@pytest.mark.slow
+def test_each_file_of_a_folder_reads_the_text_columns_it_has(model_dir, products, ray_session, tmp_path, capsys):
+    # The first file used to pick the text columns for all: part-2's
+    # descriptions were dropped, its predictions not the local engine's.
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    parts = {"part-1.csv": products.iloc[:300].drop(columns="description"),
+             "part-2.csv": products.iloc[300:700],
+             "part-3.csv": products.iloc[700:900].drop(columns="title")}
+    for name, part in parts.items():
+        part.to_csv(folder / name, index=False)
+
+    predict_with_ray(model_dir, folder, tmp_path / "ray.parquet", quiet=False, num_workers=2, batch_size=250)
+    assert ("warning: 2 of 3 files lack text columns, read as empty (first: "
+            f"{folder / 'part-1.csv'} has no column description)") in capsys.readouterr().err.splitlines()
+
+    local = pd.concat([local_predictions(model_dir, folder / name, tmp_path / f"{name}.parquet") for name in parts],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray.parquet"), local, check_exact=False, rtol=0,
+                                  atol=1e-6)
+
+
 # ---------------------------------------------------------------- photos
 
 # A tiny image-cnn: it reads the photo only, so its predictions show whether
@@ -438,7 +460,8 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         # found before Ray starts, not 13 s into it
         (EmptyCatalogError, dict(data=header_only), f"{header_only} has a header but no rows"),
         (EmptyCatalogError, dict(data=all_empty), f"every catalog file in {all_empty} is empty or holds a header"),
-        (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has no column 'title', 'description'"),
+        (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has none of the model's text columns ('title', "
+                                        "'description'); columns are: name, sku"),
         (ConfigError, dict(out=tmp_path / "pred.xlsx"), "use a .parquet"),
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),
         (ConfigError, dict(out=good), "refusing to overwrite the input catalog"),
