@@ -19,6 +19,7 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.cli import main
+from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, EmptyCatalogError, ModelDirError
 from prodcat.scale import ray_predict
 from prodcat.scale.ray_predict import (
@@ -539,6 +540,27 @@ def test_a_folder_is_read_in_name_order_with_numbers_as_numbers(tmp_path):
 
     assert [p.name for p in input_files(tmp_path)] == ["b.tsv", "part-1.parquet", "part-2.csv.gz", "part-10.csv"]
     assert input_files(tmp_path / "part-10.csv") == [tmp_path / "part-10.csv"]
+
+
+
+def test_a_folder_reads_json_lines_parts_and_names_what_it_skips(tmp_path, capsys):
+    # Spark's write.json names its JSON Lines parts .json, which the local
+    # engine reads; a subfolder (a partition, a later export) and a file of
+    # another suffix were skipped without a word, their products lost.
+    for name in ("part-00000-c000.json", "part-00001-c000.json.gz", "notes.txt", "_SUCCESS", ".part-0.crc"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "2024-06").mkdir()
+
+    files = input_files(tmp_path, say=Reporter(quiet=False))
+    assert [p.name for p in files] == ["part-00000-c000.json", "part-00001-c000.json.gz"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: skipped 2 entries of {tmp_path} that are not catalog files: 2024-06/, notes.txt (subfolders "
+        "are not read)"]
+
+    partitioned = tmp_path / "2024-06"
+    (partitioned / "day=01").mkdir()
+    with pytest.raises(CatalogError, match="subfolders such as day=01/ are not read: predict each on its own"):
+        input_files(partitioned)
 
 
 def test_a_model_of_photos_alone_plans_its_image_column_instead_of_text(tmp_path):

@@ -78,7 +78,9 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 10_000
 
 # File names a folder is read for (before an optional compression suffix).
-CATALOG_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".pq")
+# .json too: the readers take it as JSON Lines, and Spark's write.json names its parts so.
+# Not .txt, which a folder of exports holds as notes more often than as CSV.
+CATALOG_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 # Read tasks ask for no CPU. When the prediction actors hold every CPU (the
@@ -174,7 +176,7 @@ def predict_with_ray(
     data = user_path(data, "the catalog (a file or a folder of files)")
     out = user_path(out, "the predictions file")
     review_out = None if review_out is None else user_path(review_out, "the review file")
-    files = input_files(data)
+    files = input_files(data, say=say)
     outputs = [out] + ([review_out] if review_out is not None else [])
     for path in outputs:
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
@@ -364,22 +366,34 @@ def take_photo_stats(table: pd.DataFrame, photos: ImageStats | None = None) -> I
 # --------------------------------------------------------------------------
 
 
-def input_files(data: str | Path) -> list[Path]:
+def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
     """The catalog files to read: the file itself, or a folder's catalog files
-    in name order (numbers compared as numbers); hidden and `_`-files are skipped.
+    in name order (numbers compared as numbers); hidden and `_`-files are
+    skipped, and so, with a warning to `say`, are subfolders and other files.
 
     >>> input_files("catalog/")                                   # doctest: +SKIP
     [PosixPath('catalog/part-1.csv'), PosixPath('catalog/part-2.csv'), PosixPath('catalog/part-10.csv')]
     """
     path = Path(data).expanduser()
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file() and _is_catalog_name(p.name)]
+        entries = sorted(path.iterdir(), key=lambda p: _natural_key(p.name))
+        files = [p for p in entries if p.is_file() and _is_catalog_name(p.name)]
+        # Products in a subfolder or a file named otherwise are not predicted: say so, never silently.
+        skipped = [p for p in entries if p not in files and not p.name.startswith((".", "_"))]
+        if files and skipped and say is not None:
+            names = [p.name + ("/" if p.is_dir() else "") for p in skipped]
+            folders = " (subfolders are not read)" if any(p.is_dir() for p in skipped) else ""
+            listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            say.warn(f"skipped {len(skipped):,} {'entry' if len(skipped) == 1 else 'entries'} of {path} that are "
+                     f"not catalog files: {listed}{folders}")
         if not files:
+            folders = [p.name for p in skipped if p.is_dir()]
+            inside = f"; subfolders such as {folders[0]}/ are not read: predict each on its own" if folders else ""
             raise CatalogError(
                 f"{path} holds no catalog files (names ending {', '.join(CATALOG_SUFFIXES)}, "
-                "optionally compressed)"
+                f"optionally compressed){inside}"
             )
-        return sorted(files, key=lambda p: _natural_key(p.name))
+        return files
     if not path.exists():
         raise CatalogError(f"catalog file not found: {path}")
     return [path]
