@@ -486,6 +486,21 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
     assert not (tmp_path / "pred.parquet").exists()
 
 
+
+def test_ids_a_later_file_holds_but_the_first_lacks_are_refused_not_dropped(model_dir, tmp_path, no_ray):
+    # The first file lacks sku: rows were numbered instead, and the later
+    # files' skus were dropped from the output with a warning about the first.
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    pd.DataFrame({"title": ["red cotton shirt"], "description": [""]}).to_csv(folder / "part-1.csv", index=False)
+    pd.DataFrame({"sku": ["007"], "title": ["blue shoe"], "description": [""]}).to_csv(folder / "part-2.csv",
+                                                                                       index=False)
+    with pytest.raises(ColumnError) as caught:
+        predict_with_ray(model_dir, folder, tmp_path / "pred.parquet", quiet=True)
+    assert str(caught.value) == (f"{folder / 'part-2.csv'} has column 'sku', which part-1.csv lacks; every file of "
+                                 "a folder must hold the same id and image columns (--id-cols picks the ids)")
+
+
 def test_an_address_nothing_listens_on_fails_in_seconds():
     with socket.socket() as probe:  # a port that was free a moment ago, now closed
         probe.bind(("127.0.0.1", 0))

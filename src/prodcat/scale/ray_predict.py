@@ -472,6 +472,14 @@ def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dic
                 f"{path} has no column {', '.join(repr(c) for c in missing)}, which {files[0].name} has; "
                 "every file of a folder must hold the same id and image columns"
             )
+        # The first file decides them for the whole output: this file's would be dropped.
+        unplanned = [c for c in dict.fromkeys([*mapping.id_cols, *([mapping.image_col] if mapping.image_col else [])])
+                     if c not in shared and c in columns]
+        if unplanned:
+            raise ColumnError(
+                f"{path} has column {', '.join(repr(c) for c in unplanned)}, which {files[0].name} lacks; "
+                "every file of a folder must hold the same id and image columns (--id-cols picks the ids)"
+            )
     text_cols = [c for c in mapping.text_cols if any(c in columns for columns in held)]
     absent_text = tuple(tuple(c for c in text_cols if c not in columns) for columns in held)
     return ColumnPlan(id_cols, text_cols, image_col, absent_text)
