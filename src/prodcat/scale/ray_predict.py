@@ -192,7 +192,8 @@ def predict_with_ray(
         elif lacking:
             say.warn(f"{len(lacking):,} of {len(files):,} files lack text columns, read as empty (first: "
                      f"{lacking[0][0]} has no column {', '.join(lacking[0][1])})")
-    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols, read_columns(files[0], **read_options))
+    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols,
+                                      read_columns(files[0], wanted=mapping.id_cols, **read_options))
     if missing_ids:
         say.warn(missing_ids)
     renamed = renamed_ids_warning(files[0], id_output_names(id_cols, clf.prediction_columns(top_k)))
@@ -451,7 +452,7 @@ def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dic
     >>> plan_columns([Path("shop.csv")], mapping, mapping.read_options())   # doctest: +SKIP
     ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image', absent_text=((),))
     """
-    held = [set(read_columns(path, **read_options)) for path in files]
+    held = [set(read_columns(path, wanted=mapping.columns(with_labels=False), **read_options)) for path in files]
     present = held[0]
     id_cols = [c for c in mapping.id_cols if c in present]
     image_col = mapping.image_col if mapping.image_col in present else None
