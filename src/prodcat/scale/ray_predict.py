@@ -378,9 +378,10 @@ def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
     path = Path(data).expanduser()
     if path.is_dir():
         entries = sorted(path.iterdir(), key=lambda p: _natural_key(p.name))
-        files = [p for p in entries if p.is_file() and _is_catalog_name(p.name)]
+        read = [p.is_file() and _is_catalog_name(p.name) for p in entries]
+        files = [p for p, taken in zip(entries, read) if taken]
         # Products in a subfolder or a file named otherwise are not predicted: say so, never silently.
-        skipped = [p for p in entries if p not in files and not p.name.startswith((".", "_"))]
+        skipped = [p for p, taken in zip(entries, read) if not taken and not p.name.startswith((".", "_"))]
         if files and skipped and say is not None:
             names = [p.name + ("/" if p.is_dir() else "") for p in skipped]
             folders = " (subfolders are not read)" if any(p.is_dir() for p in skipped) else ""
