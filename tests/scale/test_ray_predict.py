@@ -558,6 +558,20 @@ def test_a_folder_is_read_in_name_order_with_numbers_as_numbers(tmp_path):
 
 
 
+
+def test_names_equal_as_numbers_keep_one_order_however_the_folder_lists_them(tmp_path, monkeypatch):
+    # part-01 and part-1 compare equal as numbers: their order was the file
+    # system's listing order, which may differ between two runs.
+    for name in ("part-1.csv", "part-01.csv", "part-001.csv"):
+        (tmp_path / name).write_text("x")
+    listed = sorted(tmp_path.iterdir())
+    orders = set()
+    for listing in (listed, listed[::-1]):
+        monkeypatch.setattr(Path, "iterdir", lambda self, listing=listing: iter(listing))
+        orders.add(tuple(p.name for p in input_files(tmp_path)))
+    assert orders == {("part-001.csv", "part-01.csv", "part-1.csv")}
+
+
 def test_a_folder_reads_json_lines_parts_and_names_what_it_skips(tmp_path, capsys):
     # Spark's write.json names its JSON Lines parts .json, which the local
     # engine reads; a subfolder (a partition, a later export) and a file of

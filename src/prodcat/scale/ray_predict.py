@@ -377,7 +377,8 @@ def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
     """
     path = Path(data).expanduser()
     if path.is_dir():
-        entries = sorted(path.iterdir(), key=lambda p: _natural_key(p.name))
+        # the name itself breaks ties ("part-01", "part-1"), not the file system's listing order
+        entries = sorted(path.iterdir(), key=lambda p: (_natural_key(p.name), p.name))
         read = [p.is_file() and _is_catalog_name(p.name) for p in entries]
         files = [p for p, taken in zip(entries, read) if taken]
         # Products in a subfolder or a file named otherwise are not predicted: say so, never silently.
