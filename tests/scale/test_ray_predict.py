@@ -453,6 +453,10 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
     (all_empty / "part-2.csv").write_text("")
     folder_out = tmp_path / "folder.parquet"
     folder_out.mkdir()
+    repeated = tmp_path / "repeated"
+    repeated.mkdir()
+    pd.read_csv(good).to_csv(repeated / "1.csv", index=False)
+    (repeated / "2.csv").write_text("sku,title,description,description\n2,blue shoe,a,b\n")
 
     cases = [
         (ModelDirError, dict(model_dir=not_a_model, data=good), str(not_a_model)),
@@ -463,6 +467,8 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         (EmptyCatalogError, dict(data=all_empty), f"every catalog file in {all_empty} is empty or holds a header"),
         (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has none of the model's text columns ('title', "
                                         "'description'); columns are: name, sku"),
+        # found by the read tasks once Ray had started
+        (ColumnError, dict(data=repeated), f"{repeated / '2.csv'}: column 'description' appears 2 times in the header"),
         (ConfigError, dict(out=tmp_path / "pred.xlsx"), "use a .parquet"),
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),
         (ConfigError, dict(out=good), "refusing to overwrite the input catalog"),

@@ -182,7 +182,8 @@ def predict_with_ray(
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
     read_options = mapping.read_options()
-    files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say)
+    files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say,
+                            columns=mapping.columns(with_labels=False))
     plan = plan_columns(files, mapping, read_options, given_text_cols=mapping.text_cols != clf.fields_.text_cols)
     id_cols, text_cols = plan.id_cols, plan.text_cols
     if clf.reads_text():
@@ -402,18 +403,21 @@ def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
     return [path]
 
 
-def files_with_rows(files: list[Path], read_options: dict, *, folder: bool, say: Reporter) -> list[Path]:
+def files_with_rows(files: list[Path], read_options: dict, *, folder: bool, say: Reporter,
+                    columns: Sequence[str] = ()) -> list[Path]:
     """The files that hold at least one product, checked before Ray starts.
 
     A folder of part files (Spark, Hadoop, a split export) often holds empty
     ones, a header or a schema alone: they are skipped with a warning, and
     only a folder of nothing but empty files is an error. A single file with
-    no rows is one, as with the local engine.
+    no rows is one, as with the local engine. Those of `columns` a file holds
+    are checked as the read tasks will read them (a name twice in a header).
     """
     kept, empty = [], []
     for path in files:
         try:
-            first = read_columns(path, **read_options)[:1]
+            names = read_columns(path, **read_options)
+            first = [c for c in names if c in columns] or names[:1]
             next(iter(iter_table(path, first, chunk_size=1, **read_options)))
         except EmptyCatalogError as exc:
             if not folder:
