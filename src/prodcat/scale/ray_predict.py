@@ -492,7 +492,8 @@ def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dic
     return ColumnPlan(id_cols, text_cols, image_col, absent_text)
 
 
-def _files_lacking_text(files: Sequence[Path], text_cols: Sequence[str], plan: ColumnPlan) -> list[tuple[Path, list[str]]]:
+def _files_lacking_text(files: Sequence[Path], text_cols: Sequence[str],
+                        plan: ColumnPlan) -> list[tuple[Path, list[str]]]:
     """Each file that lacks some of `text_cols`, with those it lacks (none holds some: all lack them)."""
     lacking = []
     for path, absent in zip(files, plan.absent_text):
