@@ -468,7 +468,8 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has none of the model's text columns ('title', "
                                         "'description'); columns are: name, sku"),
         # found by the read tasks once Ray had started
-        (ColumnError, dict(data=repeated), f"{repeated / '2.csv'}: column 'description' appears 2 times in the header"),
+        (ColumnError, dict(data=repeated),
+         f"{repeated / '2.csv'}: column 'description' appears 2 times in the header"),
         (ConfigError, dict(out=tmp_path / "pred.xlsx"), "use a .parquet"),
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),
         (ConfigError, dict(out=good), "refusing to overwrite the input catalog"),
