@@ -43,6 +43,30 @@ def test_a_file_lacking_one_text_column_predicts_from_python_as_from_the_cli(fit
         fitted.predict(path)
 
 
+
+def test_a_json_lines_key_first_seen_after_a_thousand_records_is_read(fitted, tmp_path, capsys):
+    # Exporters leave out empty keys: the description first appears at record
+    # 1,001, past the records whose keys name the columns, and predict_file
+    # read every description as empty, warning that the file had none.
+    import json
+
+    frame = tiny_frame()
+    records = [{"sku": f"{i:05d}", "title": frame["title"].iloc[i % len(frame)]} for i in range(1002)]
+    records[1000]["description"] = "a fine duvet, linen quilt and pillow for every bed"
+    records[1001]["description"] = "a fine skillet and chef knife for every kitchen"
+    sparse, full = tmp_path / "sparse.jsonl", tmp_path / "full.jsonl"
+    sparse.write_text("".join(json.dumps(r) + "\n" for r in records))
+    full.write_text("".join(json.dumps({"description": "", **r}) + "\n" for r in records))
+
+    loud = Categorizer.load(fitted.save(tmp_path / "model"))
+    loud.predict_file(sparse, tmp_path / "sparse.csv")
+    assert "has no column description" not in capsys.readouterr().err
+    loud.predict_file(full, tmp_path / "full.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "sparse.csv", dtype=str),
+                                  pd.read_csv(tmp_path / "full.csv", dtype=str))
+    assert loud.predict(sparse) == loud.predict(full)
+
+
 def test_predict_table_ranks_top_k(fitted):
     table = fitted.predict_table(["steel chef knife", "linen duvet"], top_k=3)
     assert list(table.columns) == [

@@ -398,6 +398,16 @@ def test_predict_refuses_to_overwrite_its_input(model_dir, tmp_path, capsys):
     assert data.read_bytes() == before
 
 
+
+def test_predict_given_a_folder_points_to_the_engine_that_reads_one(model_dir, tmp_path, capsys):
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    _catalog(folder)
+    code, _, err = run(capsys, "predict", model_dir, "--data", folder, "--out", tmp_path / "p.csv")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{folder} is a folder; the local engine predicts one file: --engine ray predicts a folder of files" in err
+
+
 def test_a_headerless_file_without_the_label_column_is_told_the_model_reads_columns_by_position(tmp_path, capsys):
     # kaggle-ecommerce's files are label, text without a header: a file of texts
     # alone was refused as having only a column 'label', which it does not hold.

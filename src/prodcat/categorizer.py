@@ -867,7 +867,7 @@ class Categorizer:
             present = {str(c) for c in data.columns}
         elif present is None:
             check_catalog_source(data)
-            present = set(read_columns(data, **mapping.read_options()))
+            present = set(read_columns(data, wanted=mapping.columns(), **mapping.read_options()))
         ids = tuple(c for c in mapping.id_cols if c in present)
         if ids != mapping.id_cols:
             mapping = replace(mapping, id_cols=ids)
@@ -1001,7 +1001,8 @@ class Categorizer:
         if isinstance(data, Path):
             # read as predict_file reads it: a text column the file lacks is empty
             check_catalog_source(data)
-            present = set(read_columns(data, **self.fields_.read_options()))
+            present = set(read_columns(data, wanted=self.fields_.columns(with_labels=False),
+                                       **self.fields_.read_options()))
             text_cols = self._present_text_cols(data, self.fields_, present, self._reporter())
             mapping = self._readable_mapping(data, self.fields_, present)
             return load_catalog(data, replace(mapping, text_cols=tuple(text_cols)), with_labels=False).products
@@ -1258,7 +1259,7 @@ class Categorizer:
         self._ranks(top_k)  # checked as predict_table checks it: "2" or None failed on a comparison
         mapping = self._field_options(field_options)
         renames = self._file_text_fields(mapping, data)
-        present = set(read_columns(data, **mapping.read_options()))
+        present = set(read_columns(data, wanted=mapping.columns(with_labels=False), **mapping.read_options()))
         say = self._reporter()
         text_cols = self._present_text_cols(data, mapping, present, say)
         wanted_ids = mapping.id_cols

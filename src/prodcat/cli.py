@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from prodcat import __version__
-from prodcat.errors import ConfigError, Interrupted, ProdcatError
+from prodcat.errors import CatalogError, ConfigError, Interrupted, ProdcatError
 
 app = typer.Typer(
     name="prodcat",
@@ -474,6 +474,9 @@ def predict(
         return
     if ray_address is not None:
         raise ConfigError("--ray-address needs --engine ray")
+    if data.expanduser().is_dir():
+        raise CatalogError(f"{data} is a folder; the local engine predicts one file: --engine ray predicts a "
+                           "folder of files")
     clf = Categorizer.load(model_dir, quiet=quiet)
     chunking = {} if chunk_size is None else {"chunk_size": chunk_size}
     summary = clf.predict_file(data, out, top_k=top_k, review_out=review_out, target_precision=target_precision,

@@ -19,6 +19,7 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.cli import main
+from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, EmptyCatalogError, ModelDirError
 from prodcat.scale import ray_predict
 from prodcat.scale.ray_predict import (
@@ -190,6 +191,28 @@ def test_a_fault_deep_in_a_file_is_one_line_and_leaves_no_output(model_dir, prod
     assert message.startswith(f"{folder / 'b.csv'}: malformed CSV at line 502: expected 6 fields, saw 8")
     assert "\n" not in message and type(caught.value) is CatalogError
     assert not out.exists() and not list(tmp_path.glob(".ray.parquet.*"))
+
+
+@pytest.mark.slow
+def test_each_file_of_a_folder_reads_the_text_columns_it_has(model_dir, products, ray_session, tmp_path, capsys):
+    # The first file used to pick the text columns for all: part-2's
+    # descriptions were dropped, its predictions not the local engine's.
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    parts = {"part-1.csv": products.iloc[:300].drop(columns="description"),
+             "part-2.csv": products.iloc[300:700],
+             "part-3.csv": products.iloc[700:900].drop(columns="title")}
+    for name, part in parts.items():
+        part.to_csv(folder / name, index=False)
+
+    predict_with_ray(model_dir, folder, tmp_path / "ray.parquet", quiet=False, num_workers=2, batch_size=250)
+    assert ("warning: 2 of 3 files lack text columns, read as empty (first: "
+            f"{folder / 'part-1.csv'} has no column description)") in capsys.readouterr().err.splitlines()
+
+    local = pd.concat([local_predictions(model_dir, folder / name, tmp_path / f"{name}.parquet") for name in parts],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray.parquet"), local, check_exact=False, rtol=0,
+                                  atol=1e-6)
 
 
 # ---------------------------------------------------------------- photos
@@ -430,6 +453,10 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
     (all_empty / "part-2.csv").write_text("")
     folder_out = tmp_path / "folder.parquet"
     folder_out.mkdir()
+    repeated = tmp_path / "repeated"
+    repeated.mkdir()
+    pd.read_csv(good).to_csv(repeated / "1.csv", index=False)
+    (repeated / "2.csv").write_text("sku,title,description,description\n2,blue shoe,a,b\n")
 
     cases = [
         (ModelDirError, dict(model_dir=not_a_model, data=good), str(not_a_model)),
@@ -438,7 +465,11 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         # found before Ray starts, not 13 s into it
         (EmptyCatalogError, dict(data=header_only), f"{header_only} has a header but no rows"),
         (EmptyCatalogError, dict(data=all_empty), f"every catalog file in {all_empty} is empty or holds a header"),
-        (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has no column 'title', 'description'"),
+        (ColumnError, dict(data=mixed), f"{mixed / '2.csv'} has none of the model's text columns ('title', "
+                                        "'description'); columns are: name, sku"),
+        # found by the read tasks once Ray had started
+        (ColumnError, dict(data=repeated),
+         f"{repeated / '2.csv'}: column 'description' appears 2 times in the header"),
         (ConfigError, dict(out=tmp_path / "pred.xlsx"), "use a .parquet"),
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),
         (ConfigError, dict(out=good), "refusing to overwrite the input catalog"),
@@ -460,6 +491,21 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         assert "\n" not in str(caught.value)
         assert type(caught.value) is error
     assert not (tmp_path / "pred.parquet").exists()
+
+
+
+def test_ids_a_later_file_holds_but_the_first_lacks_are_refused_not_dropped(model_dir, tmp_path, no_ray):
+    # The first file lacks sku: rows were numbered instead, and the later
+    # files' skus were dropped from the output with a warning about the first.
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    pd.DataFrame({"title": ["red cotton shirt"], "description": [""]}).to_csv(folder / "part-1.csv", index=False)
+    pd.DataFrame({"sku": ["007"], "title": ["blue shoe"], "description": [""]}).to_csv(folder / "part-2.csv",
+                                                                                       index=False)
+    with pytest.raises(ColumnError) as caught:
+        predict_with_ray(model_dir, folder, tmp_path / "pred.parquet", quiet=True)
+    assert str(caught.value) == (f"{folder / 'part-2.csv'} has column 'sku', which part-1.csv lacks; every file of "
+                                 "a folder must hold the same id and image columns (--id-cols picks the ids)")
 
 
 def test_an_address_nothing_listens_on_fails_in_seconds():
@@ -516,6 +562,41 @@ def test_a_folder_is_read_in_name_order_with_numbers_as_numbers(tmp_path):
 
     assert [p.name for p in input_files(tmp_path)] == ["b.tsv", "part-1.parquet", "part-2.csv.gz", "part-10.csv"]
     assert input_files(tmp_path / "part-10.csv") == [tmp_path / "part-10.csv"]
+
+
+
+
+def test_names_equal_as_numbers_keep_one_order_however_the_folder_lists_them(tmp_path, monkeypatch):
+    # part-01 and part-1 compare equal as numbers: their order was the file
+    # system's listing order, which may differ between two runs.
+    for name in ("part-1.csv", "part-01.csv", "part-001.csv"):
+        (tmp_path / name).write_text("x")
+    listed = sorted(tmp_path.iterdir())
+    orders = set()
+    for listing in (listed, listed[::-1]):
+        monkeypatch.setattr(Path, "iterdir", lambda self, listing=listing: iter(listing))
+        orders.add(tuple(p.name for p in input_files(tmp_path)))
+    assert orders == {("part-001.csv", "part-01.csv", "part-1.csv")}
+
+
+def test_a_folder_reads_json_lines_parts_and_names_what_it_skips(tmp_path, capsys):
+    # Spark's write.json names its JSON Lines parts .json, which the local
+    # engine reads; a subfolder (a partition, a later export) and a file of
+    # another suffix were skipped without a word, their products lost.
+    for name in ("part-00000-c000.json", "part-00001-c000.json.gz", "notes.txt", "_SUCCESS", ".part-0.crc"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "2024-06").mkdir()
+
+    files = input_files(tmp_path, say=Reporter(quiet=False))
+    assert [p.name for p in files] == ["part-00000-c000.json", "part-00001-c000.json.gz"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: skipped 2 entries of {tmp_path} that are not catalog files: 2024-06/, notes.txt (subfolders "
+        "are not read)"]
+
+    partitioned = tmp_path / "2024-06"
+    (partitioned / "day=01").mkdir()
+    with pytest.raises(CatalogError, match="subfolders such as day=01/ are not read: predict each on its own"):
+        input_files(partitioned)
 
 
 def test_a_model_of_photos_alone_plans_its_image_column_instead_of_text(tmp_path):

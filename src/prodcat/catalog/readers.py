@@ -135,18 +135,25 @@ def read_columns(
     header: bool = True,
     column_names: Sequence[str] | None = None,
     encoding: str = "utf-8",
+    wanted: Sequence[str] = (),
 ) -> list[str]:
     """The column names of a catalog file, read cheaply.
 
     CSV/TSV: the header line (or "0", "1", ... / `column_names` when
     header=False); JSON Lines: the keys of the first 1,000 records, in order of
-    appearance; Parquet: the schema.
+    appearance, or of every record when one of `wanted` is not among those
+    (a key left out of records where it is empty may first appear later, and
+    deciding it is missing would drop it from every record); Parquet: the schema.
 
     >>> read_columns("styles.csv")[:2]                       # doctest: +SKIP
     ['id', 'gender']
     """
     source = _Source.open(path, file_format, header, column_names, encoding)
-    return source.names()
+    names = source.names()
+    if source.format == "jsonl" and any(str(c) not in names for c in wanted):
+        source._jsonl_keys(None)
+        names = source.names()
+    return names
 
 
 def read_table(

@@ -78,7 +78,9 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 10_000
 
 # File names a folder is read for (before an optional compression suffix).
-CATALOG_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".parquet", ".pq")
+# .json too: the readers take it as JSON Lines, and Spark's write.json names its parts so.
+# Not .txt, which a folder of exports holds as notes more often than as CSV.
+CATALOG_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 # Read tasks ask for no CPU. When the prediction actors hold every CPU (the
@@ -174,19 +176,25 @@ def predict_with_ray(
     data = user_path(data, "the catalog (a file or a folder of files)")
     out = user_path(out, "the predictions file")
     review_out = None if review_out is None else user_path(review_out, "the review file")
-    files = input_files(data)
+    files = input_files(data, say=say)
     outputs = [out] + ([review_out] if review_out is not None else [])
     for path in outputs:
         _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
     read_options = mapping.read_options()
-    files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say)
+    files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say,
+                            columns=mapping.columns(with_labels=False))
     plan = plan_columns(files, mapping, read_options, given_text_cols=mapping.text_cols != clf.fields_.text_cols)
     id_cols, text_cols = plan.id_cols, plan.text_cols
-    absent = [c for c in mapping.text_cols if c not in text_cols]
-    if absent and clf.reads_text():
-        say.warn(f"{files[0]} has no column {', '.join(absent)}; those fields are read as empty")
-    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols, read_columns(files[0], **read_options))
+    if clf.reads_text():
+        lacking = _files_lacking_text(files, mapping.text_cols, plan)
+        if len(lacking) == 1:
+            say.warn(f"{lacking[0][0]} has no column {', '.join(lacking[0][1])}; those fields are read as empty")
+        elif lacking:
+            say.warn(f"{len(lacking):,} of {len(files):,} files lack text columns, read as empty (first: "
+                     f"{lacking[0][0]} has no column {', '.join(lacking[0][1])})")
+    missing_ids = missing_ids_warning(files[0], mapping.id_cols, id_cols,
+                                      read_columns(files[0], wanted=mapping.id_cols, **read_options))
     if missing_ids:
         say.warn(missing_ids)
     renamed = renamed_ids_warning(files[0], id_output_names(id_cols, clf.prediction_columns(top_k)))
@@ -360,39 +368,56 @@ def take_photo_stats(table: pd.DataFrame, photos: ImageStats | None = None) -> I
 # --------------------------------------------------------------------------
 
 
-def input_files(data: str | Path) -> list[Path]:
+def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
     """The catalog files to read: the file itself, or a folder's catalog files
-    in name order (numbers compared as numbers); hidden and `_`-files are skipped.
+    in name order (numbers compared as numbers); hidden and `_`-files are
+    skipped, and so, with a warning to `say`, are subfolders and other files.
 
     >>> input_files("catalog/")                                   # doctest: +SKIP
     [PosixPath('catalog/part-1.csv'), PosixPath('catalog/part-2.csv'), PosixPath('catalog/part-10.csv')]
     """
     path = Path(data).expanduser()
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file() and _is_catalog_name(p.name)]
+        # the name itself breaks ties ("part-01", "part-1"), not the file system's listing order
+        entries = sorted(path.iterdir(), key=lambda p: (_natural_key(p.name), p.name))
+        read = [p.is_file() and _is_catalog_name(p.name) for p in entries]
+        files = [p for p, taken in zip(entries, read) if taken]
+        # Products in a subfolder or a file named otherwise are not predicted: say so, never silently.
+        skipped = [p for p, taken in zip(entries, read) if not taken and not p.name.startswith((".", "_"))]
+        if files and skipped and say is not None:
+            names = [p.name + ("/" if p.is_dir() else "") for p in skipped]
+            folders = " (subfolders are not read)" if any(p.is_dir() for p in skipped) else ""
+            listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            say.warn(f"skipped {len(skipped):,} {'entry' if len(skipped) == 1 else 'entries'} of {path} that are "
+                     f"not catalog files: {listed}{folders}")
         if not files:
+            folders = [p.name for p in skipped if p.is_dir()]
+            inside = f"; subfolders such as {folders[0]}/ are not read: predict each on its own" if folders else ""
             raise CatalogError(
                 f"{path} holds no catalog files (names ending {', '.join(CATALOG_SUFFIXES)}, "
-                "optionally compressed)"
+                f"optionally compressed){inside}"
             )
-        return sorted(files, key=lambda p: _natural_key(p.name))
+        return files
     if not path.exists():
         raise CatalogError(f"catalog file not found: {path}")
     return [path]
 
 
-def files_with_rows(files: list[Path], read_options: dict, *, folder: bool, say: Reporter) -> list[Path]:
+def files_with_rows(files: list[Path], read_options: dict, *, folder: bool, say: Reporter,
+                    columns: Sequence[str] = ()) -> list[Path]:
     """The files that hold at least one product, checked before Ray starts.
 
     A folder of part files (Spark, Hadoop, a split export) often holds empty
     ones, a header or a schema alone: they are skipped with a warning, and
     only a folder of nothing but empty files is an error. A single file with
-    no rows is one, as with the local engine.
+    no rows is one, as with the local engine. Those of `columns` a file holds
+    are checked as the read tasks will read them (a name twice in a header).
     """
     kept, empty = [], []
     for path in files:
         try:
-            first = read_columns(path, **read_options)[:1]
+            names = read_columns(path, **read_options)
+            first = [c for c in names if c in columns] or names[:1]
             next(iter(iter_table(path, first, chunk_size=1, **read_options)))
         except EmptyCatalogError as exc:
             if not folder:
@@ -411,47 +436,71 @@ class ColumnPlan(NamedTuple):
     """The columns a Ray job reads from every file."""
 
     id_cols: list[str]
+    #: the mapping's text columns that any file holds
     text_cols: list[str]
     #: the mapping's image column, or None when the mapping names none or the first file lacks it
     image_col: str | None
+    #: per file, in order: the text columns it lacks, read as empty there (as the local engine reads that file)
+    absent_text: tuple[tuple[str, ...], ...] = ()
 
 
 def plan_columns(files: Sequence[Path], mapping: FieldMapping, read_options: dict, *,
                  given_text_cols: bool = False) -> ColumnPlan:
-    """The id, text and image columns to read, exactly as the local engine
-    picks them from the first file; every other file must hold the same ones.
-    The mapping's image column is None unless the model reads photos; a file
-    must hold a text column or that image column. given_text_cols: the
-    mapping's text columns were given for these files (--text-cols), which
-    the error for lacking them names as such rather than as the model's.
+    """The id, text and image columns to read. The id and image columns are
+    the first file's, as the local engine picks them, and every other file
+    must hold the same ones; text columns are each file's own, as if the
+    local engine read it alone: one it lacks reads as empty there, and a file
+    must hold a text column or the image column. The mapping's image column
+    is None unless the model reads photos. given_text_cols: the mapping's
+    text columns were given for these files (--text-cols), which the error
+    for lacking them names as such rather than as the model's.
 
     >>> plan_columns([Path("shop.csv")], mapping, mapping.read_options())   # doctest: +SKIP
-    ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image')
+    ColumnPlan(id_cols=['sku'], text_cols=['title', 'description'], image_col='image', absent_text=((),))
     """
-    present = set(read_columns(files[0], **read_options))
+    held = [set(read_columns(path, wanted=mapping.columns(with_labels=False), **read_options)) for path in files]
+    present = held[0]
     id_cols = [c for c in mapping.id_cols if c in present]
-    text_cols = [c for c in mapping.text_cols if c in present]
     image_col = mapping.image_col if mapping.image_col in present else None
-    if not text_cols and image_col is None and not mapping.text_cols:
+    if not mapping.text_cols and image_col is None:
         raise ColumnError(f"{files[0]} has no image column {mapping.image_col!r}, and the model reads only photos")
-    if not text_cols and image_col is None:
-        expected = ", ".join(repr(c) for c in mapping.text_cols)
-        # columns given for these files (--text-cols) are their own names, not the model's
-        whose = "the text columns given for it" if given_text_cols else "the model's text columns"
-        raise ColumnError(
-            f"{files[0]} has none of {whose} ({expected}); columns are: "
-            f"{', '.join(sorted(present)[:30])}"
-        )
-    wanted = list(dict.fromkeys(id_cols + text_cols + ([image_col] if image_col else [])))
-    for path in files[1:]:
-        columns = set(read_columns(path, **read_options))
-        missing = [c for c in wanted if c not in columns]
+    shared = list(dict.fromkeys(id_cols + ([image_col] if image_col else [])))
+    for path, columns in zip(files, held):
+        if image_col is None and not any(c in columns for c in mapping.text_cols):
+            expected = ", ".join(repr(c) for c in mapping.text_cols)
+            # columns given for these files (--text-cols) are their own names, not the model's
+            whose = "the text columns given for it" if given_text_cols else "the model's text columns"
+            raise ColumnError(
+                f"{path} has none of {whose} ({expected}); columns are: {', '.join(sorted(columns)[:30])}"
+            )
+        missing = [c for c in shared if c not in columns]
         if missing:
             raise ColumnError(
                 f"{path} has no column {', '.join(repr(c) for c in missing)}, which {files[0].name} has; "
-                "every file of a folder must hold the same columns"
+                "every file of a folder must hold the same id and image columns"
             )
-    return ColumnPlan(id_cols, text_cols, image_col)
+        # The first file decides them for the whole output: this file's would be dropped.
+        unplanned = [c for c in dict.fromkeys([*mapping.id_cols, *([mapping.image_col] if mapping.image_col else [])])
+                     if c not in shared and c in columns]
+        if unplanned:
+            raise ColumnError(
+                f"{path} has column {', '.join(repr(c) for c in unplanned)}, which {files[0].name} lacks; "
+                "every file of a folder must hold the same id and image columns (--id-cols picks the ids)"
+            )
+    text_cols = [c for c in mapping.text_cols if any(c in columns for columns in held)]
+    absent_text = tuple(tuple(c for c in text_cols if c not in columns) for columns in held)
+    return ColumnPlan(id_cols, text_cols, image_col, absent_text)
+
+
+def _files_lacking_text(files: Sequence[Path], text_cols: Sequence[str],
+                        plan: ColumnPlan) -> list[tuple[Path, list[str]]]:
+    """Each file that lacks some of `text_cols`, with those it lacks (none holds some: all lack them)."""
+    lacking = []
+    for path, absent in zip(files, plan.absent_text):
+        names = [c for c in text_cols if c not in plan.text_cols or c in absent]
+        if names:
+            lacking.append((path, names))
+    return lacking
 
 
 def image_folder(mapping: FieldMapping, catalog_file: Path) -> str:
@@ -672,7 +721,8 @@ def _prediction_dataset(
     clf_dir: Path, top_k: int, target_precision: float | None, workers: int, batch_size: int,
 ):
     # Absolute paths: Ray workers do not share the driver's working directory.
-    items = [{"path": str(f.resolve()), "image_dir": image_dirs[i] if image_dirs else ""}
+    items = [{"path": str(f.resolve()), "image_dir": image_dirs[i] if image_dirs else "",
+              "absent": json.dumps(plan.absent_text[i] if plan.absent_text else [])}
              for i, f in enumerate(files)]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     keep = list(dict.fromkeys(plan.id_cols + plan.text_cols))
@@ -709,14 +759,19 @@ def _read_files(
 ) -> Iterator[pd.DataFrame]:
     """One Ray task per file: its rows as text, chunk by chunk, in file order.
 
-    With an image column, each chunk also gets IMAGE_REF_COLUMN: every cell
-    as the local engine's `image_ref` makes it, from the file's absolute image
-    folder ("" for no photo, so the column stays plain text).
+    A text column the file lacks (the batch's `absent`, JSON) comes out empty,
+    so every block has the same columns. With an image column, each chunk
+    also gets IMAGE_REF_COLUMN: every cell as the local engine's `image_ref`
+    makes it, from the file's absolute image folder ("" for no photo, so the
+    column stays plain text).
     """
-    for path, image_dir in zip(batch["path"], batch["image_dir"]):
+    absents = batch["absent"] if "absent" in batch.columns else [""] * len(batch)
+    for path, image_dir, absent in zip(batch["path"], batch["image_dir"], absents):
         folder = Path(image_dir) if image_dir else None
-        for chunk in iter_table(path, columns, chunk_size=chunk_size, **read_options):
-            chunk = chunk.reset_index(drop=True)
+        absent = json.loads(absent) if absent else []
+        held = [c for c in columns if c not in absent]
+        for chunk in iter_table(path, held, chunk_size=chunk_size, **read_options):
+            chunk = chunk.reset_index(drop=True).assign(**{c: "" for c in absent})[columns]
             if image_col is None:
                 yield chunk
                 continue
