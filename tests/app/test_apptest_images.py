@@ -9,6 +9,7 @@ one all get its single fallback.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -147,6 +148,20 @@ def test_an_uploads_photos_are_read_from_the_servers_image_folder(image_clf, new
     assert (result.photos.column, result.photos.folder) == ("image", folder / "images")
     assert (result.photos.found, result.photos.not_found, result.photos.without) == (19, 0, 1)
     assert result.image_column_missing is None
+
+
+def test_an_uploads_photo_key_first_seen_after_a_thousand_records_is_counted(image_clf, new_shop, tmp_path,
+                                                                            monkeypatch):
+    # JSON Lines exporters leave out empty keys: the column check sampled 1,000 records and
+    # said the upload had no image column, while prediction read the photos.
+    folder, frame = new_shop
+    monkeypatch.chdir(folder)
+    rows = [{"sku": f"x{i}", "title": "plain product"} for i in range(1_000)]
+    rows += frame[["sku", "title", "image"]].to_dict("records")
+    upload = "\n".join(json.dumps(row) for row in rows).encode()
+    result = predict_upload(image_clf, "new.jsonl", upload, tmp_path / "work")
+    assert result.image_column_missing is None
+    assert (result.photos.found, result.photos.without) == (19, 1_001)
 
 
 def test_an_upload_whose_photos_are_not_on_the_server_says_so(monkeypatch, image_model_dir, image_clf, new_shop,

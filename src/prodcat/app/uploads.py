@@ -209,7 +209,8 @@ def upload_columns(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir:
     upload_format(name)
     source = _save_upload(name, data, Path(workdir) / "columns")
     try:
-        return read_columns(source, **_upload_mapping(clf, encoding, header).read_options())
+        mapping = _upload_mapping(clf, encoding, header)
+        return read_columns(source, wanted=mapping.columns(with_labels=False), **mapping.read_options())
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     finally:
@@ -316,7 +317,8 @@ def count_photos(
     """
     mapping = replace(_upload_mapping(clf, encoding, header), image_root=str(folder))
     column = mapping.image_col
-    if column is None or column not in read_columns(source, **mapping.read_options()):
+    # wanted: a JSON Lines key left out of the first records (empty there) is still the column
+    if column is None or column not in read_columns(source, wanted=[column], **mapping.read_options()):
         return None
     photos = UploadPhotos(column=column, folder=folder)
     for chunk in iter_table(source, [column], chunk_size=chunk_size, **mapping.read_options()):
