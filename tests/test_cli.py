@@ -623,6 +623,63 @@ def test_an_interrupted_run_still_resumes_into_its_folder(tmp_path, capsys, monk
     assert set(interrupted_curves) <= set((out / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_sigterm_stops_a_prediction_as_ctrl_c_does_leaving_no_file_behind(tmp_path, capsys, monkeypatch):
+    # A job scheduler stops a run with SIGTERM: Python died at once, leaving a hidden
+    # temporary file beside the output, and the scheduler no word of what happened.
+    import os
+    import signal
+
+    from prodcat.categorizer import Categorizer
+
+    data, model = _catalog(tmp_path), tmp_path / "model"
+    assert run(capsys, "train", "--data", data, *FIELDS, "--out", model, "--quiet")[0] == 0
+    out = tmp_path / "predictions" / "p.csv"
+    table, calls = Categorizer._table, []
+
+    def killed_on_the_second_chunk(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return table(self, *args, **kwargs)
+
+    def not_handled_by_prodcat(signum, frame):  # stands in for Python's default, which would end pytest
+        raise AssertionError("SIGTERM reached the caller's handler")
+
+    monkeypatch.setattr(Categorizer, "_table", killed_on_the_second_chunk)
+    before = signal.signal(signal.SIGTERM, not_handled_by_prodcat)
+    try:
+        code, _, err = run(capsys, "predict", model, "--data", data, "--out", out, "--chunk-size", "10")
+        assert signal.getsignal(signal.SIGTERM) is not_handled_by_prodcat  # the caller's handler is back
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 143 and err.strip().splitlines()[-1] == "prodcat: stopped by SIGTERM"
+    assert len(calls) == 2
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no hidden temporary file either
+
+
+def test_sigterm_during_training_says_where_the_checkpoint_is(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "model"
+
+    def not_handled_by_prodcat(signum, frame):
+        raise AssertionError("SIGTERM reached the caller's handler")
+
+    monkeypatch.setattr(Categorizer, "save", lambda self, path: os.kill(os.getpid(), signal.SIGTERM))
+    before = signal.signal(signal.SIGTERM, not_handled_by_prodcat)
+    try:
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code == 143
+    assert err.strip().splitlines()[-1] == (
+        f"prodcat: stopped by SIGTERM; its last checkpoint is in {out / 'checkpoints'}: run the same command "
+        "with --resume to continue from there")
+
+
 def test_a_run_interrupted_before_its_first_checkpoint_does_not_offer_to_resume(tmp_path, capsys, monkeypatch):
     from prodcat.categorizer import Categorizer
 

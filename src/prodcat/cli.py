@@ -7,7 +7,9 @@ line with a non-zero exit; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -812,12 +814,46 @@ def _root(
     pass
 
 
-def _say_interrupted(exc: BaseException) -> None:
+#: exit status of a run stopped by SIGTERM (128 + 15, as a shell reports it)
+TERMINATED_EXIT = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it stops as after Ctrl-C: output files
+    unwritten rather than half-written, the temporary ones removed, a checkpoint offered."""
+
+
+def _on_sigterm(signum: int, frame) -> None:
+    raise Terminated()
+
+
+def _say_interrupted(exc: BaseException, terminated: bool) -> None:
     hint = f"; {exc}" if isinstance(exc, Interrupted) else ""
-    typer.echo(f"prodcat: interrupted{hint}", err=True)
+    typer.echo(f"prodcat: {'stopped by SIGTERM' if terminated else 'interrupted'}{hint}", err=True)
+
+
+def _was_terminated(exc: BaseException | None) -> bool:
+    """Whether SIGTERM started what `exc` ends (an Interrupted raised while handling it included)."""
+    while exc is not None:
+        if isinstance(exc, Terminated):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A job scheduler or `kill` stops a run with SIGTERM: by default Python dies at once,
+    # leaving hidden temporary files beside the output and no word of a checkpoint.
+    previous = (signal.signal(signal.SIGTERM, _on_sigterm)
+                if threading.current_thread() is threading.main_thread() else None)
+    try:
+        _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         app(args=argv, prog_name="prodcat")
     except ProdcatError as exc:
@@ -829,13 +865,17 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"prodcat: error: {exc.strerror or exc}{where}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as exc:
-        _say_interrupted(exc)
-        sys.exit(130)
+        terminated = _was_terminated(exc)
+        _say_interrupted(exc, terminated)
+        sys.exit(TERMINATED_EXIT if terminated else 130)
     except SystemExit as exc:
         # typer turns Ctrl-C into a silent exit 130 (Exit raised from the KeyboardInterrupt)
         interrupt = getattr(exc.__context__, "__cause__", None)
         if isinstance(interrupt, KeyboardInterrupt):
-            _say_interrupted(interrupt)
+            terminated = _was_terminated(interrupt)
+            _say_interrupted(interrupt, terminated)
+            if terminated:
+                sys.exit(TERMINATED_EXIT)
         raise
 
 
