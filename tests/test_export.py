@@ -516,6 +516,12 @@ def test_an_exported_graph_that_does_not_fit_its_model_directory_is_refused_when
     with pytest.raises(ModelDirError, match=r"other-feed .*graph takes 'mask', which input layout 'collate' lacks"):
         Categorizer.load(_with_checksums_matching(other_feed))
 
+    # a layout that is no name at all was reported as a graph ONNX Runtime cannot load
+    state["feed"] = ["padded_bag"]
+    (other_feed / "model_state.json").write_text(json.dumps(state))
+    with pytest.raises(ModelDirError, match=r"other-feed .*onnx: unknown input layout \['padded_bag'\]"):
+        Categorizer.load(_with_checksums_matching(other_feed))
+
 
 def test_export_refuses_arguments_of_the_wrong_type_before_loading(tmp_path):
     # None was a TypeError from pathlib; one text was checked as its letters, a product each

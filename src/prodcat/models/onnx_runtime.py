@@ -190,7 +190,7 @@ class OnnxModel(CategorizerModel):
         self, source: Any, source_state: dict[str, Any], graph: bytes, feed: str, label_space: LabelSpace,
         export_info: dict[str, Any], missing_logits: np.ndarray | None = None,
     ) -> None:
-        if feed not in FEEDS:
+        if not isinstance(feed, str) or feed not in FEEDS:  # a list would fail the lookup as unhashable
             raise ModelDirError(f"onnx: unknown input layout {feed!r}; this model needs another prodcat")
         reads_images = bool(getattr(source, "reads_images", False))
         if reads_images != (feed == IMAGE_FEED):
