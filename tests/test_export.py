@@ -348,6 +348,42 @@ def test_an_exported_photo_model_without_its_fallback_row_is_refused_when_it_loa
             Categorizer.load(_with_checksums_matching(damaged))
 
 
+
+def test_an_exported_photo_models_fallback_row_of_nan_or_not_numbers_is_refused_when_it_loads(tmp_path):
+    # A NaN fallback loaded and gave every product without a usable photo a NaN confidence;
+    # a row of flags (bool) or counts (int) is no row of logits the export writes.
+    from safetensors.numpy import load_file, save_file
+
+    source = _photo_model(tmp_path, "image-cnn", {**_fast_params()["image-cnn"], "epochs": 1})
+    out = export_model(source, tmp_path / "onnx", quiet=True)
+    arrays = load_file(str(out / "weights.safetensors"))
+    for name, row, message in (
+        ("nan", np.array([np.nan, 0, 0, 0], np.float32), "fallback logits .* must be finite, got nan"),
+        ("inf", np.array([0, 0, np.inf, 0], np.float32), "fallback logits .* must be finite, got inf"),
+        ("bool", np.ones(4, bool), "fallback logits .* must be floating-point numbers, got bool"),
+        ("int", np.ones(4, np.int64), "fallback logits .* must be floating-point numbers, got int64"),
+    ):
+        damaged = Path(shutil.copytree(out, tmp_path / name))
+        save_file({**arrays, "model.missing_logits": row}, str(damaged / "weights.safetensors"))
+        with pytest.raises(ModelDirError, match=message):
+            Categorizer.load(_with_checksums_matching(damaged))
+
+
+def test_an_exported_photo_model_whose_image_size_is_not_its_graphs_is_refused_when_it_loads(tmp_path):
+    # The graph's photo sides are fixed at export; an image_size edited in both the settings and
+    # the preprocessing loaded and failed inside ONNX Runtime on the first photo, with a traceback.
+    source = _photo_model(tmp_path, "image-cnn", {**_fast_params()["image-cnn"], "epochs": 1})
+    out = export_model(source, tmp_path / "onnx", quiet=True)
+    state = json.loads((out / "model_state.json").read_text())
+    state["source"]["preprocessor"]["image_size"] = 24
+    (out / "model_state.json").write_text(json.dumps(state))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["model"]["params"]["source_params"]["image_size"] = 24
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelDirError, match=r"the graph takes 'pixels' of shape \(batch, 3, 16, 16\), "
+                                            r"but input layout 'image' gives \(n, 3, 24, 24\)"):
+        Categorizer.load(_with_checksums_matching(out))
+
 def test_an_ensemble_without_a_neural_member_is_refused_with_a_message_that_fits_it(dummies, tmp_path):
     with_photos = _photo_model(tmp_path, "ensemble", {"members": ["tfidf-linear", "image-dummy"]})
     with pytest.raises(ConfigError, match=r"holds an ensemble model \(tfidf-linear, image-dummy\), "
@@ -478,6 +514,12 @@ def test_an_exported_graph_that_does_not_fit_its_model_directory_is_refused_when
     state["feed"] = "collate"
     (other_feed / "model_state.json").write_text(json.dumps(state))
     with pytest.raises(ModelDirError, match=r"other-feed .*graph takes 'mask', which input layout 'collate' lacks"):
+        Categorizer.load(_with_checksums_matching(other_feed))
+
+    # a layout that is no name at all was reported as a graph ONNX Runtime cannot load
+    state["feed"] = ["padded_bag"]
+    (other_feed / "model_state.json").write_text(json.dumps(state))
+    with pytest.raises(ModelDirError, match=r"other-feed .*onnx: unknown input layout \['padded_bag'\]"):
         Categorizer.load(_with_checksums_matching(other_feed))
 
 

@@ -100,6 +100,11 @@ MISSING_ARRAY = "missing_logits"
 BATCH_CAPS = {"padded_bag": 64}
 
 
+def _shape_text(dims: list[Any], batch: str) -> str:
+    """An input's shape as a message shows it, its first (batch) axis named `batch`."""
+    return "(" + ", ".join([batch, *(str(d) for d in dims[1:])]) + ")"
+
+
 def default_threads() -> int:
     """Every core this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -185,7 +190,7 @@ class OnnxModel(CategorizerModel):
         self, source: Any, source_state: dict[str, Any], graph: bytes, feed: str, label_space: LabelSpace,
         export_info: dict[str, Any], missing_logits: np.ndarray | None = None,
     ) -> None:
-        if feed not in FEEDS:
+        if not isinstance(feed, str) or feed not in FEEDS:  # a list would fail the lookup as unhashable
             raise ModelDirError(f"onnx: unknown input layout {feed!r}; this model needs another prodcat")
         reads_images = bool(getattr(source, "reads_images", False))
         if reads_images != (feed == IMAGE_FEED):
@@ -199,6 +204,15 @@ class OnnxModel(CategorizerModel):
                     f"onnx: the fallback logits of products without a photo must be {label_space.n_classes} "
                     f"numbers, one per class; got shape {shape}"
                 )
+            if missing_logits.dtype.kind != "f":
+                raise ModelDirError(
+                    "onnx: the fallback logits of products without a photo must be floating-point numbers, "
+                    f"got {missing_logits.dtype}"
+                )
+            if not np.isfinite(missing_logits).all():
+                # every product without a usable photo would get a NaN confidence
+                bad = missing_logits[~np.isfinite(missing_logits)][0]
+                raise ModelDirError(f"onnx: the fallback logits of products without a photo must be finite, got {bad}")
             self.missing_logits = np.asarray(missing_logits, dtype=np.float32)
         # What the edges ask of a model (which fields to read, whether a photo can be
         # left out) is the source's: an exported photo model reads photos, not texts.
@@ -213,7 +227,8 @@ class OnnxModel(CategorizerModel):
         self._check_graph_fits(feed, label_space)
 
     def _check_graph_fits(self, feed: str, label_space: LabelSpace) -> None:
-        """Refuse a graph whose inputs the feed does not give or whose scores are not one per class.
+        """Refuse a graph whose inputs the feed does not give (or not in the graph's shape) or whose
+        scores are not one per class.
 
         The graph is stored as bytes: one of another model (a hand-edited
         directory) would otherwise load and fail inside ONNX Runtime on the
@@ -223,6 +238,16 @@ class OnnxModel(CategorizerModel):
         for name in self._inputs:
             if name not in given:
                 raise ModelDirError(f"onnx: the graph takes {name!r}, which input layout {feed!r} lacks")
+        for graph_input in self.session.get_inputs():
+            name, wanted = graph_input.name, list(graph_input.shape)
+            # A photo graph's sides are fixed at export: another image_size (a hand edit) would
+            # load and fail inside ONNX Runtime on the first photo.
+            got = list(given[name].shape)
+            if len(wanted) != len(got) or any(isinstance(w, int) and w != g for w, g in zip(wanted[1:], got[1:])):
+                raise ModelDirError(
+                    f"onnx: the graph takes {name!r} of shape {_shape_text(wanted, 'batch')}, "
+                    f"but input layout {feed!r} gives {_shape_text(got, 'n')}"
+                )
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         if "logits" not in outputs:
             raise ModelDirError(f"onnx: the graph has no 'logits' output, only {', '.join(map(repr, outputs))}")
@@ -340,7 +365,7 @@ class OnnxModel(CategorizerModel):
             source.load_preprocessor(source_state["preprocessor"])
             graph = np.asarray(arrays[GRAPH_ARRAY], dtype=np.uint8).tobytes()
             feed = state.get("feed", "collate")
-            missing = np.asarray(arrays[MISSING_ARRAY], dtype=np.float32) if feed == IMAGE_FEED else None
+            missing = np.asarray(arrays[MISSING_ARRAY]) if feed == IMAGE_FEED else None
         except KeyError as exc:
             raise ModelDirError(f"onnx: saved model lacks {exc.args[0]!r}") from None
         except ConfigError as exc:
