@@ -13,7 +13,7 @@ import pytest
 from cli_runner import run_ok
 from prodcat import Categorizer
 from prodcat.cli import main
-from prodcat.errors import ConfigError, ModelDirError
+from prodcat.errors import ColumnError, ConfigError, ModelDirError
 from prodcat.export import export_model
 from tiny_catalogs import FORMATS, tiny_frame, tiny_image_frame
 
@@ -561,3 +561,14 @@ def test_a_transformers_photo_checkpoint_exports_like_pytorch(photo_catalog, tmp
     products = frame.drop(columns=["category", "leaf", "tags"])
     expected = Categorizer.load(source).predict_proba(products).to_numpy()
     assert np.abs(Categorizer.load(out).predict_proba(products).to_numpy() - expected).max() < 1e-4
+
+
+def test_an_exported_models_errors_name_what_it_was_exported_from(photo_catalog, tmp_path):
+    # "model 'onnx' reads nothing but photos" did not say it is an image-cnn
+    frame, photos = photo_catalog
+    source = _photo_model(tmp_path, "image-cnn", {**_fast_params()["image-cnn"], "epochs": 1})
+    exported = Categorizer.load(export_model(source, tmp_path / "onnx", quiet=True))
+    no_photos = tmp_path / "no-photos.csv"
+    frame[["sku", "title"]].to_csv(no_photos, index=False)
+    with pytest.raises(ColumnError, match=r"and model 'onnx' \(an exported image-cnn\) reads nothing but photos"):
+        exported.predict_file(no_photos, tmp_path / "p.csv")

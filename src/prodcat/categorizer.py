@@ -845,6 +845,11 @@ class Categorizer:
         model = self._require_fitted()
         return model.predict_proba(_model_view(products, self.fields_)).astype(np.float32, copy=False)
 
+    def _model_named(self) -> str:
+        """The model as messages name it: an export says what it was exported from."""
+        source = (self.params or {}).get("source_model") if self.model == "onnx" else None
+        return f"{self.model!r} (an exported {source})" if source else repr(self.model)
+
     def reads_images(self) -> bool:
         """Whether the fitted model reads product photos (an image model, or an ensemble with one)."""
         return bool(self._require_fitted().reads_images)
@@ -899,7 +904,7 @@ class Categorizer:
             # With no text column either, nothing would be left to read.
             if refuse or (not mapping.text_cols and not allow_no_photos):
                 raise ColumnError(
-                    f"{where} has no image column {mapping.image_col!r}, and model {self.model!r} reads nothing "
+                    f"{where} has no image column {mapping.image_col!r}, and model {self._model_named()} reads nothing "
                     "but photos: pass --image-col with the column that names them"
                 )
             fallback = ("the model's image part falls back to the text" if self.reads_text()
@@ -910,7 +915,7 @@ class Categorizer:
         if folder is not None:
             if refuse:
                 raise ConfigError(
-                    f"image folder {folder} not found, and model {self.model!r} reads nothing but photos: "
+                    f"image folder {folder} not found, and model {self._model_named()} reads nothing but photos: "
                     "pass --image-root with the folder that holds them"
                 )
             say.warn(_no_image_folder(folder))
@@ -970,7 +975,7 @@ class Categorizer:
             raise ConfigError(f"the text columns given for {source} name {twice[0]!r} twice")
         if len(given) > len(own):
             reads = (f"{len(own)} text field(s) ({', '.join(own)})" if own else "no text, only photos")
-            raise ConfigError(f"{len(given)} text columns given for {source}, but model {self.model!r} reads "
+            raise ConfigError(f"{len(given)} text columns given for {source}, but model {self._model_named()} reads "
                               f"{reads}: name one column of this file for each, in that order")
         unfilled = own[len(given):]
         if unfilled and self.reads_text():
@@ -1044,7 +1049,7 @@ class Categorizer:
             image_fields = {}
             if self.reads_only_images() or not mapping.text_cols:
                 columns = " or ".join(repr(c) for c in dict.fromkeys([mapping.image_col, IMAGE_KEY]) if c)
-                raise ColumnError(f"the products have no image column {columns}, and model {self.model!r} "
+                raise ColumnError(f"the products have no image column {columns}, and model {self._model_named()} "
                                   "reads nothing but photos")
         missing = [c for c in mapping.text_cols if c not in frame.columns]
         image_only = bool(image_fields) and self.reads_images()
