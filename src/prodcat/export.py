@@ -26,7 +26,7 @@ photos of several sizes and shapes, with a missing and a broken one.
 
 Photo models export in fp32 only: ONNX Runtime's dynamic int8 quantization turns
 their convolutions into ConvInteger, which ran EfficientNet-Lite0 slower than fp32
-on CPU (docs/benchmarks.md, "ONNX export of photo models").
+on CPU (docs/benchmarks.md, "ONNX export of photo models and ensembles").
 
 An ensemble exports its neural members (a text + photo ensemble's photo model,
 a bow or bert member) and keeps the others (tfidf-linear), its weights or

@@ -120,7 +120,7 @@ class TrainingSettings:
     num_threads: int | None = None
     #: "shuffle" (every example once per epoch) or "balanced" (as many draws, with replacement,
     #: each example with probability 1 / its class's count: rare classes are seen as often as common ones;
-    #: single / path only, refused for multi-label)
+    #: single / path only, refused for multi-label; the loss is then not class-weighted too)
     sampler: str = "shuffle"
 
     #: settings that may be None
