@@ -36,7 +36,15 @@ LabelCol = Annotated[
     Optional[str], typer.Option("--label-col", help="Label column; several comma-separated columns form a path.")
 ]
 LabelFormat = Annotated[Optional[str], typer.Option("--label-format", help="single, multi or path.")]
-LabelSep = Annotated[Optional[str], typer.Option("--label-sep", help="Separator inside a label cell (default: detected).")]
+LabelSep = Annotated[
+    Optional[str], typer.Option("--label-sep", help="Separator inside a multi-label or path cell (default: detected).")
+]
+# A multi-label model keeps the separator detected at train: a holdout's tags are split alike by default.
+FileLabelSep = Annotated[
+    Optional[str],
+    typer.Option("--label-sep", help="Separator inside this file's multi-label or path cells (default: a multi-label "
+                 "model's own, kept from train; a path's is detected)."),
+]
 LabelLevel = Annotated[Optional[int], typer.Option("--label-level", help="Keep the first N levels of a path.")]
 IdCols = Annotated[Optional[str], typer.Option("--id-cols", help="Id columns copied to prediction files.")]
 Encoding = Annotated[Optional[str], typer.Option(help="Text encoding of CSV/TSV/JSONL files (default utf-8).")]
@@ -373,7 +381,7 @@ def evaluate(
     text_cols: FileTextCols = None,
     label_col: LabelCol = None,
     label_format: LabelFormat = None,
-    label_sep: LabelSep = None,
+    label_sep: FileLabelSep = None,
     label_level: Annotated[
         Optional[int],
         typer.Option(
