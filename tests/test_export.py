@@ -434,7 +434,7 @@ def test_int8_quantizes_an_ensembles_text_members_and_keeps_its_photo_members_in
     source = clf.fit(frame).save(tmp_path / "stacking")
     capsys.readouterr()
     out = export_model(source, tmp_path / "int8", quantize="int8")
-    assert "image-cnn read photos: exported in fp32 (int8 convolutions are slower on CPU)" in capsys.readouterr().err
+    assert "image-cnn reads photos: exported in fp32 (int8 convolutions are slower on CPU)" in capsys.readouterr().err
     info = Categorizer.load(out).manifest_["training"]["export"]
     assert info["quantize"] == "int8"
     assert {key: m["quantize"] for key, m in info["members"].items()} == {"bow": "int8", "image-cnn": None}

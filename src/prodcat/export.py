@@ -441,7 +441,8 @@ def export_model(
                                        "graph_bytes": len(graph)}
         exported_members.append(exported_member)
     if ensemble and quantize is not None and any(q is None for q in quantized):
-        say.note(f"{', '.join(keys[i] for i, q in zip(networks, quantized) if q is None)} read photos: "
+        in_fp32 = [keys[i] for i, q in zip(networks, quantized) if q is None]
+        say.note(f"{', '.join(in_fp32)} read{'s' if len(in_fp32) == 1 else ''} photos: "
                  f"exported in fp32 ({quantize} convolutions are slower on CPU)")
 
     if ensemble:
