@@ -630,7 +630,9 @@ def export(
     model_dir: Annotated[Path, typer.Argument(help="A model directory from `prodcat train`.")],
     out: Annotated[Path, typer.Option("--out", help="The exported model directory.")],
     format: Annotated[str, typer.Option("--format", help="onnx.")] = "onnx",
-    quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 quantization (text models only).")] = None,
+    quantize: Annotated[Optional[str], typer.Option(
+        help="int8: dynamic int8 quantization of text models (an ensemble's text members; photo models stay fp32)."
+    )] = None,
     quiet: Quiet = False,
 ):
     """Export a neural model (bow, lstm, cnn, transformer, bert, image-cnn, image-resnet, image-pretrained, or an ensemble's neural members) for fast CPU inference; the result is itself a model directory."""
