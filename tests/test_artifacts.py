@@ -252,6 +252,25 @@ def test_a_model_edited_by_hand_with_matching_checksums_is_refused_when_it_loads
     assert str(model_dir) in message and fragment in message and "\n" not in message
 
 
+def test_a_neural_model_with_a_weight_that_is_not_a_finite_number_is_refused_when_it_loads(tmp_path):
+    # Training never saves a diverged network; a NaN here (a hand edit, a damaged copy) loaded and gave
+    # NaN probabilities, and in a photo model's fallback row to every product without a photo.
+    clf = Categorizer(model="bow", params={"dim": 8, "epochs": 1, "num_threads": 1}, quiet=True,
+                      **FORMATS["single"]).fit(tiny_frame())
+    model_dir = clf.save(tmp_path / "bow")
+    from safetensors.numpy import load_file
+
+    weight = next(k for k in load_file(str(model_dir / WEIGHTS)) if k.startswith("model.") and k.endswith("weight"))
+
+    def poisoned(arrays):
+        arrays[weight] = arrays[weight].copy()
+        arrays[weight].flat[0] = np.nan
+
+    _rewritten(model_dir, edit_arrays=poisoned)
+    with pytest.raises(ModelDirError, match=rf"weight '{weight[len('model.'):]}' holds nan, not a finite number"):
+        Categorizer.load(model_dir)
+
+
 def test_the_format_not_the_prodcat_version_decides_what_loads(fitted, tmp_path):
     model_dir = _edited(fitted.save(tmp_path / "m"), lambda m: m.update(prodcat_version="9.0.0"))
     assert Categorizer.load(model_dir).predict(["oxford cotton shirt"]) == fitted.predict(["oxford cotton shirt"])

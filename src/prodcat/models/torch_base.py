@@ -566,6 +566,11 @@ class TorchModel(CategorizerModel):
             array = np.asarray(arrays[key])
             if tuple(array.shape) != tuple(reference.shape):
                 raise ModelDirError(f"{name}: weight {key!r} has shape {array.shape}, expected {tuple(reference.shape)}")
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                # training refuses to save a diverged network: one here is damaged or edited, and would
+                # give NaN probabilities (a photo model's fallback row: to every product without a photo)
+                bad = array[~np.isfinite(array)].flat[0]
+                raise ModelDirError(f"{name}: weight {key!r} holds {bad}, not a finite number")
             loaded[key] = torch.from_numpy(np.array(array, copy=True)).to(reference.dtype)
         network.load_state_dict(loaded, strict=True)
         model.network = network.eval()
