@@ -424,13 +424,14 @@ def export_model(
     else:
         what = f"{len(texts):,} synthetic {'products with photos' if text else 'photos'}"
 
+    # Traced with real photos (the check's first two are a missing and a broken one) or texts
+    # of several lengths, so the graph sees real pixels or real padding.
+    traced_photos = (Products(texts=[""] * TRACE_PRODUCTS, images=images[2 : 2 + TRACE_PRODUCTS])
+                     if images is not None else None)
+    traced_texts = Products.from_texts(_trace_texts(texts))
     exported_members = []
     for member, key, member_quantize in zip(to_export, [keys[i] for i in networks], quantized):
-        if member.reads_images:
-            photo_refs = synthetic_photos()[2 : 2 + TRACE_PRODUCTS]
-            traced = Products(texts=[""] * len(photo_refs), images=photo_refs)
-        else:
-            traced = Products.from_texts(_trace_texts(texts))
+        traced = traced_photos if member.reads_images else traced_texts
         with say.step(f"exporting {key} to ONNX (opset {opset})"):
             graph, feed = onnx_graph(member, member.encode(traced), opset=opset)
         if member_quantize == "int8":
