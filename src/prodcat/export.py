@@ -391,11 +391,11 @@ def export_model(
             raise ConfigError(f"{model_dir} holds {refusal}; ONNX export is for the neural models {EXPORTABLE}")
         keys, networks = [clf.model], [0]
     members = list(source.members_) if ensemble else [source]
-    to_export = [members[i] for i in networks]
+    to_export, exported_keys = [members[i] for i in networks], [keys[i] for i in networks]
     # Photo networks export in fp32: dynamic int8 convolutions are slower than fp32 on CPU.
     quantized = [quantize if quantize is not None and not m.reads_images else None for m in to_export]
     if quantize is not None and not any(quantized):
-        what = (f"{_a_model(clf.model)} whose neural members ({', '.join(keys[i] for i in networks)}) read photos"
+        what = (f"{_a_model(clf.model)} whose neural members ({', '.join(exported_keys)}) read photos"
                 if ensemble else f"{_a_model(clf.model)}, which reads photos")
         raise ConfigError(
             f"{model_dir} holds {what}: export it without --quantize. "
@@ -430,7 +430,7 @@ def export_model(
                      if images is not None else None)
     traced_texts = Products.from_texts(_trace_texts(texts))
     exported_members = []
-    for member, key, member_quantize in zip(to_export, [keys[i] for i in networks], quantized):
+    for member, key, member_quantize in zip(to_export, exported_keys, quantized):
         traced = traced_photos if member.reads_images else traced_texts
         with say.step(f"exporting {key} to ONNX (opset {opset})"):
             graph, feed = onnx_graph(member, member.encode(traced), opset=opset)
@@ -442,7 +442,7 @@ def export_model(
                                        "graph_bytes": len(graph)}
         exported_members.append(exported_member)
     if ensemble and quantize is not None and any(q is None for q in quantized):
-        in_fp32 = [keys[i] for i, q in zip(networks, quantized) if q is None]
+        in_fp32 = [key for key, q in zip(exported_keys, quantized) if q is None]
         say.note(f"{', '.join(in_fp32)} read{'s' if len(in_fp32) == 1 else ''} photos: "
                  f"exported in fp32 ({quantize} convolutions are slower on CPU)")
 
@@ -457,15 +457,13 @@ def export_model(
         reference, reference_parts = source.predict_proba_with_components(products)
         got, got_parts = exported.predict_proba_with_components(products)
         check = agreement(reference, got, clf.label_space_, clf.thresholds_)
-    for i, member in zip(networks, exported_members):
-        if not ensemble:
-            break
-        # Each member on its own: one the ensemble weighs little would pass the ensemble's check broken.
-        difference = float(np.abs(reference_parts[keys[i]] - got_parts[keys[i]]).max()) if len(products) else 0.0
+    # Each member on its own: one the ensemble weighs little would pass the ensemble's check broken.
+    for key, member in zip(exported_keys if ensemble else [], exported_members):
+        difference = float(np.abs(reference_parts[key] - got_parts[key]).max()) if len(products) else 0.0
         member.export_info["max_abs_probability_difference"] = difference
         if member.export_info["quantize"] is None and difference > FP32_TOLERANCE:
             raise RuntimeError(
-                f"the ONNX graph of member {keys[i]} does not reproduce PyTorch: probabilities differ by up to "
+                f"the ONNX graph of member {key} does not reproduce PyTorch: probabilities differ by up to "
                 f"{difference:.2g} (tolerance {FP32_TOLERANCE}); this is a bug in prodcat's exporter"
             )
     if photos:

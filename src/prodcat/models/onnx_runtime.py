@@ -264,8 +264,7 @@ class OnnxModel(CategorizerModel):
         Products run sorted by length (less padding) in batches of the source
         model's `eval_batch_size`.
         """
-        if self.session is None or self.label_space is None:
-            raise RuntimeError("OnnxModel is not loaded; use Categorizer.load on an exported model directory")
+        self._check_loaded()
         if self.feed_name == IMAGE_FEED:
             return self._image_logits(products)[0]
         n_classes = self.label_space.n_classes
@@ -283,6 +282,10 @@ class OnnxModel(CategorizerModel):
             (logits,) = self.session.run(["logits"], {k: v for k, v in inputs.items() if k in self._inputs})
             out[idx] = logits
         return out
+
+    def _check_loaded(self) -> None:
+        if self.session is None or self.label_space is None:
+            raise RuntimeError("OnnxModel is not loaded; use Categorizer.load on an exported model directory")
 
     def _image_logits(self, products: Products) -> tuple[np.ndarray, np.ndarray]:
         """A photo model's logits and which products had a usable photo; counts how reading went.
@@ -313,8 +316,7 @@ class OnnxModel(CategorizerModel):
         """As the source model: a photo model marks False the products without a usable photo."""
         if self.feed_name != IMAGE_FEED:
             return self.predict_proba(products), None
-        if self.session is None or self.label_space is None:
-            raise RuntimeError("OnnxModel is not loaded; use Categorizer.load on an exported model directory")
+        self._check_loaded()
         logits, mask = self._image_logits(products)
         return apply_calibration(logits, self.calibration, self.label_space.is_multi), mask
 
