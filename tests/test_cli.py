@@ -926,6 +926,16 @@ def test_a_logdir_inside_the_model_directory_that_saving_replaces_is_refused_bef
     assert not out.exists()
 
 
+def test_an_empty_logdir_is_refused_not_taken_for_the_current_folder(tmp_path, capsys, no_work, monkeypatch):
+    # `--logdir "$LOGS"` with LOGS unset wrote event files into the folder the command ran in.
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "model"
+    for empty in ("", "  "):
+        code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", out, "--logdir", empty)
+        assert code == 2 and err.strip().splitlines() == ["prodcat: error: --logdir is an empty path"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cat.csv"]
+
+
 def test_logs_under_the_model_directorys_tensorboard_folder_or_outside_it_are_kept(tmp_path, capsys):
     from prodcat.categorizer import Categorizer
 

@@ -67,6 +67,9 @@ def user_path(path: Any, what: str) -> Path:
         # a DataFrame's repr would take many lines
         shown = repr(path) if path is None or isinstance(path, (int, float, bytes)) else f"a {type(path).__name__}"
         raise ConfigError(f"{what} must be a path (a str or pathlib.Path), got {shown}")
+    if isinstance(path, str) and not path.strip():
+        # Path("") is the current folder: `--logdir ""` (an unset shell variable) wrote logs there
+        raise ConfigError(f"{what} is an empty path")
     # os.path.expanduser leaves "~unknown" as it is, where Path.expanduser raises
     return Path(os.path.expanduser(path))
 

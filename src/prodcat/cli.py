@@ -289,13 +289,14 @@ def train(
     device: Annotated[str, typer.Option(help="auto (a GPU when there is one), cpu or cuda.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     logdir: Annotated[
-        Optional[Path], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard; a folder "
+        # str, not Path: Path("") is ".", and an empty --logdir must be refused, not log into the current folder
+        Optional[str], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard; a folder "
                      "inside MODEL_DIR must be under its tensorboard/, the one folder saving keeps).")
     ] = None,
     quiet: Quiet = False,
 ):
     """Train a categorizer on a labelled catalog and save it with its test report."""
-    from prodcat.artifacts import check_logdir_target, check_model_dir_target
+    from prodcat.artifacts import check_logdir_target, check_model_dir_target, user_path
     from prodcat.catalog.fields import resolve_fields
     from prodcat.categorizer import Categorizer
 
@@ -303,6 +304,7 @@ def train(
     # folder that saving would refuse must be refused before it gets them.
     check_model_dir_target(out)
     if logdir is not None:
+        logdir = user_path(logdir, "--logdir")
         check_logdir_target(logdir, out)
     checkpoints = out / "checkpoints"
     if not resume and _holds_a_checkpoint(checkpoints):
