@@ -60,7 +60,7 @@ from prodcat.labels import (
     LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
     one_tag_each_message, several_paths_in_cells_message,
 )
-from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
+from prodcat.models import EXPORTED_MODEL, CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
 
 if TYPE_CHECKING:
@@ -847,7 +847,7 @@ class Categorizer:
 
     def _model_named(self) -> str:
         """The model as messages name it: an export says what it was exported from."""
-        source = (self.params or {}).get("source_model") if self.model == "onnx" else None
+        source = (self.params or {}).get("source_model") if self.model == EXPORTED_MODEL else None
         return f"{self.model!r} (an exported {source})" if source else repr(self.model)
 
     def reads_images(self) -> bool:

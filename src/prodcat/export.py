@@ -52,6 +52,7 @@ import numpy as np
 
 from prodcat.artifacts import check_model_dir_target, user_path
 from prodcat.errors import ConfigError
+from prodcat.models import EXPORTED_MODEL
 
 FORMATS = ("onnx",)
 QUANTIZATIONS = ("int8",)
@@ -302,7 +303,7 @@ def _a_model(name: str) -> str:
 
 def _has_network(model: Any) -> bool:
     """Whether a fitted model is a PyTorch network export can trace (not tfidf-linear, not an export)."""
-    return hasattr(model, "network") and hasattr(model, "load_preprocessor") and model.name != "onnx"
+    return hasattr(model, "network") and hasattr(model, "load_preprocessor") and model.name != EXPORTED_MODEL
 
 
 def _refusal(name: str, source: Any) -> str | None:
@@ -372,14 +373,14 @@ def export_model(
     say = Reporter(quiet)
     clf = Categorizer.load(model_dir, quiet=quiet)
     source = clf._fitted
-    if clf.model == "onnx":
+    if clf.model == EXPORTED_MODEL:
         raise ConfigError(f"{model_dir} is already an exported ONNX model; export its source model directory instead")
     ensemble = clf.model == "ensemble"
     if ensemble:
         keys = list(source.member_keys)
         networks = [i for i, member in enumerate(source.members_) if _has_network(member)]
         if not networks:
-            done = any(member.name == "onnx" for member in source.members_)
+            done = any(member.name == EXPORTED_MODEL for member in source.members_)
             raise ConfigError(
                 f"{model_dir} holds {_a_model(clf.model)} ({', '.join(keys)}), "
                 + ("whose neural members are already exported; export its source model directory instead" if done
@@ -506,7 +507,7 @@ def export_model(
         clf._fitted = exported
     else:
         exported.export_info = export_info
-        clf._fitted, clf.model, clf.params = exported, "onnx", exported.get_params()
+        clf._fitted, clf.model, clf.params = exported, EXPORTED_MODEL, exported.get_params()
     # Training info stays the source's; the export is recorded beside it, so the
     # manifest tells where the model came from and how far it was checked.
     clf.training_ = {**getattr(clf, "training_", {}), "export": export_info}

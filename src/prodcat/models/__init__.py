@@ -16,6 +16,10 @@ from prodcat.models.base import CategorizerModel, FitContext
 
 _REGISTRY: dict[str, type[CategorizerModel]] = {}
 
+#: the registry name of a model (or an ensemble member) that `prodcat export`
+#: made: a neural model's preprocessing with its network run by ONNX Runtime
+EXPORTED_MODEL = "onnx"
+
 # Modules that register models when imported. Importing lazily keeps heavy
 # libraries (torch, transformers) out of processes that never use them.
 _MODEL_MODULES = {
@@ -25,7 +29,7 @@ _MODEL_MODULES = {
     "lstm": "prodcat.models.text_nets",
     "cnn": "prodcat.models.text_nets",
     "transformer": "prodcat.models.text_nets",
-    "onnx": "prodcat.models.onnx_runtime",
+    EXPORTED_MODEL: "prodcat.models.onnx_runtime",
     "image-cnn": "prodcat.models.image_nets",
     "image-resnet": "prodcat.models.image_nets",
     "image-pretrained": "prodcat.models.image_pretrained",

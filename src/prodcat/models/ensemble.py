@@ -73,12 +73,12 @@ from prodcat.catalog.split import grouped_folds
 from prodcat.console import Reporter
 from prodcat.errors import ConfigError, ModelDirError, SavedSettingsError
 from prodcat.labels import LabelSpace
-from prodcat.models import create_model, get_model_class, register
+from prodcat.models import EXPORTED_MODEL, create_model, get_model_class, register
 from prodcat.models.base import CategorizerModel, FitContext
 
 STATE_VERSION = 1
-#: the registry name of a member whose network `prodcat export` replaced by an ONNX graph
-EXPORTED = "onnx"
+#: a member whose network `prodcat export` replaced by an ONNX graph is this model
+EXPORTED = EXPORTED_MODEL
 
 DEFAULTS: dict[str, Any] = {
     # Two text models that need nothing but titles, so it trains on any catalog;

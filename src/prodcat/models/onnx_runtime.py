@@ -40,7 +40,7 @@ from prodcat.calibration import apply_calibration, checked_calibration
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
-from prodcat.models import get_model_class, register
+from prodcat.models import EXPORTED_MODEL, get_model_class, register
 from prodcat.models.base import CategorizerModel, FitContext
 
 STATE_VERSION = 1
@@ -121,7 +121,7 @@ def inference_session(graph: bytes, threads: int | None = None) -> Any:
     return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
-@register("onnx")
+@register(EXPORTED_MODEL)
 class OnnxModel(CategorizerModel):
     """A neural model's preprocessing and calibration with its network run by ONNX Runtime.
 
