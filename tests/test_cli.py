@@ -549,6 +549,8 @@ def _commands_with_a_file_as_out(tmp_path, model_dir, afile):
         (["evaluate", model_dir, "--data", data, "--out", afile], f"{afile} exists and is a file, not a report directory"),
         (["export", model_dir, "--out", afile], f"{afile} exists and is a file, not a model directory"),
         (["predict", model_dir, "--data", data, "--out", folder], f"cannot write predictions to {folder}: it is a directory"),
+        (["predict", model_dir, "--data", data, "--out", tmp_path / "p.csv", "--review-out", folder],
+         f"cannot write the rows to review to {folder}: it is a directory"),
         (["predict", model_dir, "--data", data, "--out", afile / "p.csv"],
          f"cannot write predictions to {afile / 'p.csv'}: {afile} is a file, not a directory"),
     ]

@@ -87,6 +87,10 @@ CONFIDENT_PATH_COLUMNS = ("confident_path", "confident_level")
 ID_PREFIX = "id:"
 
 
+#: what predict's --out and --review-out hold, as their errors name them
+OUTPUT_CONTENTS = ("predictions", "the rows to review")
+
+
 def table_file_format(path: Path, data: Path | None, what: str) -> str:
     """The format of an output table file (`PREDICTION_FORMATS`), refused before any work when it cannot
     be written: an unknown suffix, the input catalog `data` itself, a folder, a path under a file or in a
@@ -1255,8 +1259,8 @@ class Categorizer:
         data, out = Path(data), user_path(out, "the predictions file")
         review_out = None if review_out is None else user_path(review_out, "the review file")
         outputs = [out] + ([review_out] if review_out is not None else [])
-        for path in outputs:
-            table_file_format(path, data, "predictions")
+        for path, what in zip(outputs, OUTPUT_CONTENTS):
+            table_file_format(path, data, what)
         if review_out is not None and review_out.resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
         review_below = self.review_threshold(target_precision)

@@ -474,6 +474,9 @@ def test_mistakes_are_one_line_errors_before_ray_starts(model_dir, tmp_path, no_
         (ConfigError, dict(out=mixed / "pred.parquet", data=mixed), "outside the input folder"),
         (ConfigError, dict(out=good), "refusing to overwrite the input catalog"),
         (ConfigError, dict(out=folder_out), f"cannot write predictions to {folder_out}: it is a directory"),
+        # the review file is named as such, not as "predictions" (so a user knows which option is wrong)
+        (ConfigError, dict(review_out=folder_out), f"cannot write the rows to review to {folder_out}: it is a directory"),
+        (ConfigError, dict(review_out=tmp_path / "review.xlsx"), "cannot write the rows to review to"),
         (ConfigError, dict(top_k=0), "--top-k must be a whole number"),
         (ConfigError, dict(num_workers=0), "number of workers must be a whole number"),
         (ConfigError, dict(target_precision=1.5), "precision"),

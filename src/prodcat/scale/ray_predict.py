@@ -152,7 +152,7 @@ def predict_with_ray(
     {'rows': 630, 'needs_review': 41, 'seconds': ..., 'rows_per_second': ..., ...}
     """
     from prodcat.categorizer import (
-        PREDICTION_FORMATS, BlankProducts, Categorizer, PredictionOutput, id_output_names, missing_ids_warning,
+        OUTPUT_CONTENTS, PREDICTION_FORMATS, BlankProducts, Categorizer, PredictionOutput, id_output_names, missing_ids_warning,
         renamed_ids_warning,
     )
 
@@ -178,8 +178,8 @@ def predict_with_ray(
     review_out = None if review_out is None else user_path(review_out, "the review file")
     files = input_files(data, say=say)
     outputs = [out] + ([review_out] if review_out is not None else [])
-    for path in outputs:
-        _output_format(path, PREDICTION_FORMATS)  # an unknown suffix fails here, before Ray starts
+    for path, what in zip(outputs, OUTPUT_CONTENTS):
+        _output_format(path, PREDICTION_FORMATS, what)  # an unknown suffix fails here, before Ray starts
     _check_outputs(outputs, Path(data), files)
     read_options = mapping.read_options()
     files = files_with_rows(files, read_options, folder=Path(data).expanduser().is_dir(), say=say,
@@ -535,22 +535,24 @@ def _check_whole(value: Any, what: str, minimum: int) -> None:
         raise ConfigError(f"{what} must be a whole number, {minimum} or more; got {value!r}")
 
 
-def _output_format(path: Path, formats: dict[str, str]) -> str:
+def _output_format(path: Path, formats: dict[str, str], what: str) -> str:
     fmt = formats.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"cannot write predictions to {path}: use a .parquet, .csv, .tsv or .jsonl file name")
+        raise ConfigError(f"cannot write {what} to {path}: use a .parquet, .csv, .tsv or .jsonl file name")
     return fmt
 
 
 def _check_outputs(outputs: list[Path], data: Path, files: list[Path]) -> None:
+    from prodcat.categorizer import OUTPUT_CONTENTS
+
     resolved = [p.resolve() for p in outputs]
     if len(resolved) > 1 and resolved[0] == resolved[1]:
         raise ConfigError("--review-out must be another file than --out")
     inputs = {f.resolve() for f in files}
-    for path, target in zip(outputs, resolved):
+    for path, target, what in zip(outputs, resolved, OUTPUT_CONTENTS):
         if target in inputs:
-            raise ConfigError(f"refusing to overwrite the input catalog {path} with predictions")
-        check_output_file(path, "predictions")
+            raise ConfigError(f"refusing to overwrite the input catalog {path} with {what}")
+        check_output_file(path, what)
         if data.is_dir() and target.parent == data.resolve() and _is_catalog_name(target.name):
             # The next run over this folder would read these predictions as products.
             raise ConfigError(f"write {path} outside the input folder {data}, or the next run would read it as products")
