@@ -384,6 +384,8 @@ def test_a_run_that_diverges_later_stops_with_the_best_weights_before():
     result = fit(net, train, valid, epochs=5, callbacks=[PoisonAt(15 * 2 + 3)])  # 15 steps an epoch: in epoch 3
     assert result.epochs_run == 2 and result.stopped_early and result.best_epoch in (1, 2)
     assert any("diverged in epoch 3" in note and "keeping the weights of epoch" in note for note in result.notes)
+    # the kept epoch came from the same rate: the note says what to change
+    assert any(note.endswith("(a learning rate below 0.05 may train further)") for note in result.notes), result.notes
     assert np.isfinite(logits_of(net, valid)).all()
 
 

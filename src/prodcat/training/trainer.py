@@ -916,7 +916,9 @@ class Trainer:
                         if self.checkpoint_dir is not None:
                             clear_checkpoints(self.checkpoint_dir)
                         raise ConfigError(f"{where}; train with a learning rate below {s.lr:g}")
-                    notes.append(f"{where}; keeping the weights of epoch {self.state.best_epoch}")
+                    # the kept epoch may itself be near useless (the rate that diverged also drove it)
+                    notes.append(f"{where}; keeping the weights of epoch {self.state.best_epoch} (a learning rate "
+                                 f"below {s.lr:g} may train further)")
                     self.say.note(notes[-1])
                     self.state.finished = True
                     break
