@@ -576,6 +576,10 @@ class Categorizer:
                                        self._test_photos)
                 if test_catalog is not None:
                     self.test_metrics_["excluded_seen_in_training"] = excluded
+                elif split.train_only_classes:
+                    # They have no test product: figures of the other classes alone must say so
+                    # in the report itself, not only in a warning at training time.
+                    self.test_metrics_["train_only_classes"] = len(split.train_only_classes)
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         self.seen_fingerprints_ = seen

@@ -161,6 +161,12 @@ def render_markdown(
             f"Scored at level {metrics['level']}: true labels and predicted paths are cut to their first "
             f"{metrics['level']} level(s)."
         )
+    if metrics.get("train_only_classes"):
+        lines.append("")
+        lines.append(
+            f"{metrics['train_only_classes']} of the model's {metrics['n_classes']} classes had too few distinct "
+            "texts to split: kept in training only, they have no test products, and these figures do not cover them."
+        )
     if metrics.get("kept_seen_in_training"):
         lines.append("")
         lines.append(
