@@ -666,7 +666,7 @@ def test_the_test_report_says_which_classes_it_cannot_cover(tmp_path):
     frame.loc[0, "leaf"], frame.loc[1, "leaf"] = "Odd", "Rare"
     clf = Categorizer(quiet=True, **FORMATS["single"]).fit(frame)
     assert "Odd" in clf.classes_ and clf.test_metrics_["per_class"].keys().isdisjoint({"Odd", "Rare"})
-    assert clf.test_metrics_["train_only_classes"] == 2
+    assert clf.test_metrics_["train_only_classes"] == clf.evaluate()["train_only_classes"] == 2
     report = (clf.save(tmp_path / "model") / "report" / "report.md").read_text()
     assert ("2 of the model's 6 classes had too few distinct texts to split: kept in training only, they have "
             "no test products, and these figures do not cover them.") in report

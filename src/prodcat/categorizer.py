@@ -566,6 +566,9 @@ class Categorizer:
             if len(valid):
                 self.metrics_["validation"] = headline(self._score(valid, valid_proba))
             self._test_catalog = test
+            # The classes kept in training only have no test product: figures of the other classes
+            # alone must say so in the report itself, not only in a warning at training time.
+            self._test_uncovered = len(split.train_only_classes) if test_catalog is None else 0
             self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
             self._test_photos = model.image_stats() if len(test) and mapping.image_col else None
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
@@ -576,10 +579,8 @@ class Categorizer:
                                        self._test_photos)
                 if test_catalog is not None:
                     self.test_metrics_["excluded_seen_in_training"] = excluded
-                elif split.train_only_classes:
-                    # They have no test product: figures of the other classes alone must say so
-                    # in the report itself, not only in a warning at training time.
-                    self.test_metrics_["train_only_classes"] = len(split.train_only_classes)
+                elif self._test_uncovered:
+                    self.test_metrics_["train_only_classes"] = self._test_uncovered
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         self.seen_fingerprints_ = seen
@@ -1392,6 +1393,8 @@ class Categorizer:
         self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
         if "levels" in self.review_ and level is None:
             metrics["confident_paths"] = self._confident_path_figures(catalog, proba)
+        if data is None and self._test_uncovered:
+            metrics["train_only_classes"] = self._test_uncovered
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["kept_seen_in_training"] = kept_seen
