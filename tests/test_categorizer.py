@@ -657,3 +657,18 @@ def test_train_splits_a_test_files_labels_on_the_separator_of_its_training_file(
     clf = Categorizer(model="tfidf-linear", text_cols=["title"], label_col="tags", label_format="multi",
                       quiet=True).fit(frame, test_data=holdout)
     assert clf.test_metrics_["unseen_classes"] == {}
+
+
+def test_the_test_report_says_which_classes_it_cannot_cover(tmp_path):
+    # Two classes of one product each cannot be split: a report of the other classes alone
+    # read as the model's figures for all of them.
+    frame = tiny_frame()
+    frame.loc[0, "leaf"], frame.loc[1, "leaf"] = "Odd", "Rare"
+    clf = Categorizer(quiet=True, **FORMATS["single"]).fit(frame)
+    assert "Odd" in clf.classes_ and clf.test_metrics_["per_class"].keys().isdisjoint({"Odd", "Rare"})
+    assert clf.test_metrics_["train_only_classes"] == clf.evaluate()["train_only_classes"] == 2
+    report = (clf.save(tmp_path / "model") / "report" / "report.md").read_text()
+    assert ("2 of the model's 6 classes had too few distinct texts to split: kept in training only, they have "
+            "no test products, and these figures do not cover them.") in report
+    plain = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_frame())
+    assert "train_only_classes" not in plain.test_metrics_

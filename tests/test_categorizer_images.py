@@ -12,7 +12,8 @@ import pytest
 
 from prodcat import Categorizer
 from prodcat.errors import ColumnError, ConfigError
-from tiny_catalogs import FORMATS, tiny_image_frame
+from dummy_models import PartsModel
+from tiny_catalogs import FORMATS, tiny_frame, tiny_image_frame
 
 SINGLE = FORMATS["single"]
 
@@ -237,3 +238,19 @@ def test_multi_label_parts_are_scored_too(dummies, tmp_path):
     assert set(metrics["components"]) == {"tfidf-linear", "prior", "combined"}
     assert np.isfinite([part["macro_f1"] for part in metrics["components"].values()]).all()
     assert metrics["versus_best_part"]["n"] == len(frame)
+
+
+def test_a_multi_label_part_alone_is_cut_at_thresholds_tuned_for_it(dummies, monkeypatch, tmp_path):
+    # A text part that is the whole combination: every decision the combination seems to change
+    # against it would be the combination's tuned cuts set against the part's untuned 0.5.
+    monkeypatch.setattr(PartsModel, "TEXT_SHARE", 1.0)
+    frame = tiny_frame(n_per_class=24)
+    # a tag no text tells, on a third of the products: its best cut is far below 0.5
+    on_sale = np.random.default_rng(0).random(len(frame)) < 0.35
+    frame.loc[on_sale, "tags"] += "|sale"
+    clf = Categorizer(model="parts-dummy", quiet=True, **FORMATS["multi"]).fit(frame)
+    assert clf.thresholds_[clf.classes_.index("sale")] < 0.3
+    for scored in (clf, Categorizer.load(clf.save(tmp_path / "model"), quiet=True)):
+        metrics = scored.evaluate(frame, keep_seen=True)
+        assert metrics["components"]["tfidf-linear"] == metrics["components"]["combined"]
+        assert metrics["versus_best_part"]["changed"] == 0

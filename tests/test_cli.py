@@ -1073,3 +1073,19 @@ def test_train_warns_of_a_path_column_read_as_multi_label(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
                        "--label-format", "multi", "--out", tmp_path / "tags")
     assert code == 0 and "no product holds more than one tag" not in err
+
+
+def test_multi_label_headlines_name_their_accuracy_subset_accuracy(dummies, tmp_path, capsys):
+    # beside top3_accuracy (one tag among the top 3), a bare "accuracy" read as the top-1 rate
+    data = tmp_path / "tags.csv"
+    tiny_frame(n_per_class=12).to_csv(data, index=False)
+    fields = ["--text-cols", "title,description", "--label-col", "tags", "--label-format", "multi"]
+    code, out, err = run(capsys, "train", "--data", data, *fields, "--model", "parts-dummy", "--out",
+                         tmp_path / "model", "-q")
+    assert code == 0, err
+    code, evaluated, err = run(capsys, "evaluate", tmp_path / "model", "--data", data, "--keep-seen",
+                               "--out", tmp_path / "report", "-q")
+    assert code == 0, err
+    lines = [line for line in (out + evaluated).splitlines() if "macro_f1=" in line]
+    assert len(lines) == 5  # train's test line; evaluate's two parts, combined, and its own line
+    assert all("subset_accuracy=" in line and " accuracy=" not in line for line in lines)

@@ -75,6 +75,8 @@ HEADLINE_KEYS = (
 TRAIN_METRICS_SAMPLE = 20_000
 #: the figures kept for each part of a model (text alone, image alone, combined)
 PART_KEYS = ("accuracy", "macro_f1", "weighted_f1", "n")
+#: array name prefix of a multi-label model's parts' own thresholds (then the part's name)
+PART_THRESHOLDS = "prodcat.part_thresholds."
 #: the key of a product dict (and DataFrame column) holding a photo when the
 #: model's field mapping names no image column, or the product lacks it
 IMAGE_KEY = "image"
@@ -534,14 +536,21 @@ class Categorizer:
         self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
 
         self.thresholds_ = None
+        self.part_thresholds_ = {}
         self.review_confidence_ = np.zeros(0, np.float32)
         self.review_correct_ = np.zeros(0, np.uint8)
         # Each held-out part is predicted once: thresholds, metrics and the
         # saved report all reuse these probabilities.
-        valid_proba = self._proba(valid.products) if len(valid) else None
+        valid_proba, valid_parts = self._proba_and_parts(valid.products) if len(valid) else (None, {})
         if valid_pair is not None:
             if space.is_multi:
                 self.thresholds_ = choose_multilabel_thresholds(valid_pair[1], valid_proba[known])
+                # A part alone is judged as it would be as the model: with cuts tuned for it. Cut at 0.5
+                # against the combination's tuned cuts, the tuning's gain passed for the combining's.
+                self.part_thresholds_ = {
+                    name: choose_multilabel_thresholds(valid_pair[1], np.asarray(part, np.float32)[known])
+                    for name, part in valid_parts.items()
+                }
             self.review_confidence_, self.review_correct_ = self._confidence_and_correctness(
                 valid_proba[known], valid_pair[1]
             )
@@ -561,6 +570,9 @@ class Categorizer:
             if len(valid):
                 self.metrics_["validation"] = headline(self._score(valid, valid_proba))
             self._test_catalog = test
+            # The classes kept in training only have no test product: figures of the other classes
+            # alone must say so in the report itself, not only in a warning at training time.
+            self._test_uncovered = len(split.train_only_classes) if test_catalog is None else 0
             self._test_proba, self._test_parts = self._proba_and_parts(test.products) if len(test) else (None, {})
             self._test_photos = model.image_stats() if len(test) and mapping.image_col else None
             self.test_metrics_ = self._score(test, self._test_proba) if len(test) else None
@@ -571,6 +583,8 @@ class Categorizer:
                                        self._test_photos)
                 if test_catalog is not None:
                     self.test_metrics_["excluded_seen_in_training"] = excluded
+                elif self._test_uncovered:
+                    self.test_metrics_["train_only_classes"] = self._test_uncovered
                 self.metrics_["test"] = headline(self.test_metrics_)
 
         self.seen_fingerprints_ = seen
@@ -789,16 +803,18 @@ class Categorizer:
         """
         if parts:
             components = {}
+            part_thresholds = self.part_thresholds_
             for name, part_proba in parts.items():
-                # The tuned multi-label thresholds belong to the combined model;
-                # a part alone is judged with the default decision.
+                # Multi-label: each part with the cuts tuned for it on validation (a model saved
+                # before they were kept: the default 0.5).
                 scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32),
-                                         level=level)
+                                         part_thresholds.get(name), level=level)
                 components[name] = {k: scored[k] for k in PART_KEYS}
             components["combined"] = {k: metrics[k] for k in PART_KEYS}
             metrics["components"] = components
             metrics["versus_best_part"] = versus_best_part(self.label_space_, part.labels, parts, proba,
-                                                           self.thresholds_, level=level, seed=self.seed)
+                                                           self.thresholds_, part_thresholds=part_thresholds,
+                                                           level=level, seed=self.seed)
         images = part.products.images
         if images is not None:
             with_image = sum(ref is not None for ref in images)
@@ -1381,6 +1397,8 @@ class Categorizer:
         self._add_part_metrics(metrics, catalog, proba, parts, photos, level)
         if "levels" in self.review_ and level is None:
             metrics["confident_paths"] = self._confident_path_figures(catalog, proba)
+        if data is None and self._test_uncovered:
+            metrics["train_only_classes"] = self._test_uncovered
         metrics["source"] = catalog.source
         metrics["excluded_seen_in_training"] = excluded
         metrics["kept_seen_in_training"] = kept_seen
@@ -1499,6 +1517,8 @@ class Categorizer:
         all_arrays["prodcat.seen_fingerprints"] = self.seen_fingerprints_
         if self.thresholds_ is not None:
             all_arrays["prodcat.thresholds"] = self.thresholds_
+        for name, cuts in self.part_thresholds_.items():
+            all_arrays[PART_THRESHOLDS + name] = cuts
         all_arrays["prodcat.review_confidence"] = self.review_confidence_
         all_arrays["prodcat.review_correct"] = self.review_correct_
         if "levels" in self.review_:
@@ -1555,8 +1575,10 @@ class Categorizer:
             model_arrays = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
             model = model_cls.from_state(manifest["model"]["params"], state, model_arrays, space)
             thresholds = arrays.get("prodcat.thresholds")
-            if thresholds is not None and thresholds.shape != (space.n_classes,):
-                raise ModelDirError(f"thresholds have shape {thresholds.shape}, expected ({space.n_classes},)")
+            part_thresholds = {k[len(PART_THRESHOLDS):]: v for k, v in arrays.items() if k.startswith(PART_THRESHOLDS)}
+            for cuts in (thresholds, *part_thresholds.values()):
+                if cuts is not None and cuts.shape != (space.n_classes,):
+                    raise ModelDirError(f"thresholds have shape {cuts.shape}, expected ({space.n_classes},)")
             review_confidence = arrays.get("prodcat.review_confidence", np.zeros(0, np.float32))
             review_correct = arrays.get("prodcat.review_correct", np.zeros(0, np.uint8))
             # read pairwise by review_threshold whenever predict is given another target precision
@@ -1578,6 +1600,7 @@ class Categorizer:
         self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
         self.thresholds_ = thresholds
+        self.part_thresholds_ = part_thresholds
         self.seen_fingerprints_ = arrays.get("prodcat.seen_fingerprints", np.zeros(0, np.uint64))
         self.review_confidence_, self.review_correct_ = review_confidence, review_correct
         self.review_ = manifest.get("review") or review_threshold(

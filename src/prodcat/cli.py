@@ -233,10 +233,16 @@ def _print_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _headline_line(metrics: dict) -> str:
-    keys = ("n", "accuracy", "macro_f1", "weighted_f1", "top3_accuracy")
+def _headline_line(metrics: dict, *, multi: bool | None = None) -> str:
+    """multi: whether the figures are a multi-label model's (None: told by `metrics` itself; an
+    ensemble part's figures do not say). Its accuracy is the share of products with every tag
+    right, named so: beside top3_accuracy (one tag right) "accuracy" read as the top-1 rate."""
+    multi = "subset_accuracy" in metrics if multi is None else multi
+    names = {"n": "n", "accuracy": "subset_accuracy" if multi else "accuracy", "macro_f1": "macro_f1",
+             "weighted_f1": "weighted_f1", "top3_accuracy": "top3_accuracy"}
     return "  ".join(
-        f"{k}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}" for k in keys if k in metrics
+        f"{name}={metrics[k]:.4f}" if isinstance(metrics[k], float) else f"{name}={metrics[k]}"
+        for k, name in names.items() if k in metrics
     )
 
 
@@ -414,7 +420,7 @@ def evaluate(
                              image_col, image_root)
     metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, header=header, **options)
     for name, part in metrics.get("components", {}).items():
-        typer.echo(f"  {name}: {_headline_line(part)}")
+        typer.echo(f"  {name}: {_headline_line(part, multi=metrics['label_format'] == 'multi')}")
     if "versus_best_part" in metrics:
         v = metrics["versus_best_part"]
         lo, hi = v["gain_interval"]

@@ -192,6 +192,16 @@ def test_by_part_table_and_photo_count():
     assert "By part" not in render_markdown(plain) and "photo" not in render_markdown(plain)
 
 
+def test_a_multi_label_by_part_table_names_its_accuracy_subset_accuracy():
+    space = LabelSpace("multi", ["a", "b"])
+    metrics = compute_metrics(space, [("a",), ("a", "b")], np.array([[0.9, 0.1], [0.8, 0.2]]))
+    metrics["components"] = {name: {k: metrics[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
+                             for name in ("text", "combined")}
+    section = render_markdown(metrics).split("## By part")[1]
+    assert "| part | subset accuracy | macro-F1 | weighted-F1 |" in section
+    assert "| combined | 0.5000 |" in section
+
+
 def test_report_says_how_many_products_seen_in_training_were_left_out_or_kept():
     space = LabelSpace("single", ["A", "B"])
     metrics = compute_metrics(space, [("A",), ("B",)], np.array([[0.9, 0.1], [0.2, 0.8]]))

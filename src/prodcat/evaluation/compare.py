@@ -100,15 +100,17 @@ def versus_best_part(
     combined: np.ndarray,
     thresholds: np.ndarray | None = None,
     *,
+    part_thresholds: dict[str, np.ndarray] | None = None,
     level: int | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> dict:
     """The combined model against its best part alone, on the same products.
 
-    parts: each part's probabilities, decided without thresholds (as the
-    report's per-part rows are); combined: the model's own, decided with
-    `thresholds` (multi-label).
+    parts: each part's probabilities, decided with its `part_thresholds`
+    (multi-label: the cuts tuned for that part alone; a part without: 0.5),
+    as the report's per-part rows are; combined: the model's own, decided
+    with `thresholds`.
 
     Returns best_part (the part with the highest macro-F1 alone), changed
     (products whose decision differs from the best part's), fixed / broken
@@ -142,7 +144,7 @@ def versus_best_part(
     def macro_f1(decided: np.ndarray) -> float:
         return float(_macro_f1(truth.true, decided, ones, multi, truth.n_columns)[0])
 
-    decisions = {name: decide(proba) for name, proba in parts.items()}
+    decisions = {name: decide(proba, (part_thresholds or {}).get(name)) for name, proba in parts.items()}
     alone = {name: macro_f1(d) for name, d in decisions.items()}
     best = max(alone, key=lambda name: alone[name])  # first of equals: the order parts were given
     ours = decide(combined, thresholds)

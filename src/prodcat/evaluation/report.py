@@ -161,6 +161,12 @@ def render_markdown(
             f"Scored at level {metrics['level']}: true labels and predicted paths are cut to their first "
             f"{metrics['level']} level(s)."
         )
+    if metrics.get("train_only_classes"):
+        lines.append("")
+        lines.append(
+            f"{metrics['train_only_classes']} of the model's {metrics['n_classes']} classes had too few distinct "
+            "texts to split: kept in training only, they have no test products, and these figures do not cover them."
+        )
     if metrics.get("kept_seen_in_training"):
         lines.append("")
         lines.append(
@@ -218,7 +224,7 @@ def render_markdown(
         lines += [""]
 
     if metrics.get("components"):
-        lines += _by_part(metrics["components"])
+        lines += _by_part(metrics["components"], multi=multi)
     if metrics.get("versus_best_part"):
         lines += [versus_best_part_text(metrics["versus_best_part"]), ""]
 
@@ -317,7 +323,7 @@ def render_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _by_part(components: dict) -> list[str]:
+def _by_part(components: dict, *, multi: bool = False) -> list[str]:
     """The table of each part of a model (an ensemble's members) alone, and combined."""
     lines = ["## By part", ""]
     lines += [
@@ -329,7 +335,8 @@ def _by_part(components: dict) -> list[str]:
         [name, _num(part.get("accuracy")), _num(part.get("macro_f1")), _num(part.get("weighted_f1"))]
         for name, part in components.items()
     ]
-    return lines + _table(["part", "accuracy", "macro-F1", "weighted-F1"], rows) + [""]
+    accuracy = "subset accuracy" if multi else "accuracy"
+    return lines + _table(["part", accuracy, "macro-F1", "weighted-F1"], rows) + [""]
 
 
 def versus_best_part_text(v: dict) -> str:
