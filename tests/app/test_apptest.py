@@ -484,3 +484,20 @@ def test_a_header_less_model_reads_an_upload_with_a_header_when_the_page_says_so
     [table] = at.tabs[1].dataframe
     expected = Categorizer.load(model_dir).predict_table(frame["title"].tolist())
     assert table.value["prediction"].tolist() == expected["prediction"].tolist()
+
+
+# ------------------------------------------------- what predicting an upload found out about it
+def test_the_catalog_page_says_which_products_had_no_text_and_that_rows_are_numbered(monkeypatch, model_dir):
+    # The app's model is quiet, so these warnings of predict_file were lost: a catalog whose text sat
+    # in other columns looked like any other, with its products "needing review" and no word why.
+    data = b"SKU,title,description\nA1,oxford collar shirt,cotton\nA2,,\nA3,chef knife,\nA4,,\n"
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("blanks.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.tabs[1].error
+    warnings = [shown(w) for w in texts(at.tabs[1].warning)]
+    assert any("2 product(s) of blanks.csv have no text in title, description (first: row 2)" in w
+               for w in warnings), warnings
+    assert any("blanks.csv has no id column 'sku'; its rows are numbered in a 'row' column instead" in w
+               for w in warnings), warnings
+    assert not any("/tmp" in w or "prodcat-app-" in w for w in warnings), warnings

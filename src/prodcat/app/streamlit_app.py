@@ -357,6 +357,8 @@ def show_catalog_result(result: uploads.CatalogPrediction) -> None:
         f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
     )
+    for warning in result.warnings:
+        st.warning(md(warning))
     show_upload_photos(result)
     only_review = st.checkbox("Only the products that need review", key="only_review")
     table, total = (result.review_preview, result.needs_review) if only_review else (result.preview, result.rows)

@@ -29,11 +29,12 @@ can say when none were found rather than quietly predicting without them.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Sequence
 
@@ -89,6 +90,8 @@ class CatalogPrediction:
     photos: for a model that reads photos, those the upload names (None: the
         model reads none); image_column_missing: the model reads photos but
         the upload has no image column, so it was predicted without them.
+    warnings: what predicting found amiss in the upload, one line each
+        (products without text, no id column, ...), naming it as uploaded.
     """
 
     source_name: str
@@ -103,6 +106,7 @@ class CatalogPrediction:
     out_format: str
     photos: UploadPhotos | None = None
     image_column_missing: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def download_name(self, review_only: bool = False) -> str:
         stem = _strip_suffixes(self.source_name)
@@ -176,10 +180,14 @@ def predict_upload(
     if header is not None:
         photo_options["header"] = header
     photos = image_column_missing = None
+    # The app's model is quiet (no terminal to print to) and shared by every
+    # session: a copy of it collects this upload's warnings for the page.
+    reader = copy.copy(clf)
+    reader._collected_warnings = warnings = []
     try:
         # The page says itself when an upload's photos are not on the server
         # (show_upload_photos), where "pass --image-root" would mean nothing.
-        summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
+        summary = reader.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
                                    allow_no_photos=True, confine_photos=True, encoding=encoding, **photo_options)
         if image_folder is not None:
             photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header)
@@ -199,6 +207,7 @@ def predict_upload(
         out_format=out_format,
         photos=photos,
         image_column_missing=image_column_missing,
+        warnings=[_as_the_app_says_it(w.replace(str(source), name)) for w in warnings],
     )
 
 
