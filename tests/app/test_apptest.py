@@ -501,3 +501,21 @@ def test_the_catalog_page_says_which_products_had_no_text_and_that_rows_are_numb
     assert any("blanks.csv has no id column 'sku'; its rows are numbered in a 'row' column instead" in w
                for w in warnings), warnings
     assert not any("/tmp" in w or "prodcat-app-" in w for w in warnings), warnings
+
+
+def test_the_catalog_page_copies_the_id_columns_chosen_for_an_upload(monkeypatch, model_dir, new_products):
+    # The app had no --id-cols: an export whose ids were named otherwise came back numbered 1, 2, 3...
+    data = new_products[["sku", "title", "description"]].rename(columns={"sku": "SKU"}).to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    [warning] = [shown(w) for w in texts(at.tabs[1].warning)]
+    assert "export.csv has no id column 'sku'" in warning and "choose its id columns above" in warning
+    assert "--id-cols" not in warning
+    [table] = at.tabs[1].dataframe
+    assert list(table.value.columns[:1]) == ["row"]
+    [choice] = at.tabs[1].multiselect
+    choice.select("SKU").run()
+    assert not at.exception and not at.tabs[1].error and not at.tabs[1].warning
+    [table] = at.tabs[1].dataframe
+    assert table.value["SKU"].tolist() == new_products["sku"].tolist() and "row" not in table.value.columns

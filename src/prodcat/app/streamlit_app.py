@@ -236,7 +236,8 @@ def forget_upload(page: str) -> None:
 
 def catalog_page(clf: Categorizer, top_k: int) -> None:
     fields = clf.fields_
-    ids = f" Id columns copied to the output: {md(', '.join(fields.id_cols))}." if fields.id_cols else ""
+    ids = (f" Id columns copied to the output: {md(', '.join(fields.id_cols))} (or others you choose)." if fields.id_cols
+           else " Choose its id columns to copy them to the output; otherwise its rows are numbered.")
     st.markdown(
         f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** (named "
         f"otherwise, you choose its columns once it is uploaded).{ids} "
@@ -266,11 +267,12 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
         text_cols = chosen_text_columns(clf, upload, encoding, header)
         if text_cols is False:
             return
-        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols, header),
+        id_cols = chosen_id_columns(clf, upload, encoding, header)
+        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols, header, id_cols),
                         f"Categorizing {upload.name}…", f"categorize {upload.name}",
                         lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
                                                        out_format=out_format, encoding=encoding, text_cols=text_cols,
-                                                       header=header))
+                                                       header=header, id_cols=id_cols))
     result = shown_result("catalog")
     if result is not None:
         show_catalog_result(result)
@@ -292,15 +294,7 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
     own = clf.fields_.text_cols
     if not own:
         return None
-    key = (upload.file_id, encoding, header)
-    if st.session_state.get("columns_key") != key:
-        try:
-            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding,
-                                             header=header)
-        except ProdcatError:
-            columns = None
-        st.session_state["columns_key"], st.session_state["columns"] = key, columns
-    columns = st.session_state["columns"]
+    columns = readable_columns(clf, upload, encoding, header)
     if columns is None or all(c in columns for c in own):
         return None
     defaults = [field if field in columns else NO_COLUMN for field in own]
@@ -326,6 +320,35 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
         st.error(f"choose a column for {md(own[chosen.index(NO_COLUMN)])} as well, or none for the fields after it")
         return False
     return tuple(given)
+
+
+def readable_columns(clf: Categorizer, upload, encoding: str, header: bool) -> list[str] | None:
+    """The upload's columns, read once per file and reading settings (None: it cannot be read;
+    predicting it says why)."""
+    key = (upload.file_id, encoding, header)
+    if st.session_state.get("columns_key") != key:
+        try:
+            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding,
+                                             header=header)
+        except ProdcatError:
+            columns = None
+        st.session_state["columns_key"], st.session_state["columns"] = key, columns
+    return st.session_state["columns"]
+
+
+def chosen_id_columns(clf: Categorizer, upload, encoding: str, header: bool) -> tuple[str, ...] | None:
+    """The upload's columns copied to the download, when chosen otherwise than the model's id columns
+    (None: the model's, those of them the upload has; an empty tuple: rows are numbered)."""
+    columns = readable_columns(clf, upload, encoding, header)
+    if columns is None:
+        return None
+    own = list(clf.fields_.id_cols)
+    defaults = [c for c in own if c in columns]
+    # open when the model's ids are missing: the download would otherwise hold row numbers alone
+    with st.expander("Id columns", expanded=len(defaults) < len(own)):
+        chosen = st.multiselect("Columns copied to the download (none: its rows are numbered)", columns,
+                                default=defaults, key=f"id_columns_{upload.file_id}")
+    return None if chosen == defaults else tuple(chosen)
 
 
 def once_per_upload(page: str, key: tuple, spinner: str, doing: str, work) -> None:

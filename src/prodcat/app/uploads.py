@@ -151,6 +151,7 @@ def predict_upload(
     encoding: str = "utf-8",
     text_cols: Sequence[str] | None = None,
     header: bool | None = None,
+    id_cols: Sequence[str] | None = None,
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -163,7 +164,9 @@ def predict_upload(
     Python codec name). text_cols: the upload's columns that stand for the
     model's text fields, in order (None: the model's own names; see
     `upload_columns`). header: whether the upload's first row names its
-    columns (None: as the model's training file).
+    columns (None: as the model's training file). id_cols: the upload's
+    columns copied to the predictions (None: the model's id columns; none:
+    rows are numbered).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -174,11 +177,13 @@ def predict_upload(
     review_path = upload_dir / f"needs_review.{out_format}"
     image_folder = upload_image_folder(clf)
     # An absolute image_root: the rule "beside the catalog file" would look in the temporary folder.
-    photo_options = {"image_root": str(image_folder)} if image_folder is not None else {}
+    file_options = {"image_root": str(image_folder)} if image_folder is not None else {}
     if text_cols is not None:
-        photo_options["text_cols"] = list(text_cols)
+        file_options["text_cols"] = list(text_cols)
     if header is not None:
-        photo_options["header"] = header
+        file_options["header"] = header
+    if id_cols is not None:
+        file_options["id_cols"] = list(id_cols)
     photos = image_column_missing = None
     # The app's model is quiet (no terminal to print to) and shared by every
     # session: a copy of it collects this upload's warnings for the page.
@@ -188,7 +193,7 @@ def predict_upload(
         # The page says itself when an upload's photos are not on the server
         # (show_upload_photos), where "pass --image-root" would mean nothing.
         summary = reader.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
-                                   allow_no_photos=True, confine_photos=True, encoding=encoding, **photo_options)
+                                     allow_no_photos=True, confine_photos=True, encoding=encoding, **file_options)
         if image_folder is not None:
             photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header)
             image_column_missing = clf.fields_.image_col if photos is None else None
@@ -303,9 +308,10 @@ def _as_uploaded(exc: ProdcatError, source: Path, name: str) -> ProdcatError:
 
 
 def _as_the_app_says_it(message: str) -> str:
-    """A reader's error in the app's words: it has choices of encoding and header, not --encoding
-    or --header options."""
-    message = message.replace("needs --header", "needs \"First row names the columns\" ticked above")
+    """A reader's error or warning in the app's words: it has choices of encoding, header and id
+    columns, not --encoding, --header or --id-cols options."""
+    message = message.replace("needs --header", "needs \"First row names the columns\" ticked above").replace(
+        "pass --id-cols", "choose its id columns above")
     return reword_encoding_hint(message, lambda name: "choose its real encoding above" if name is None
                                 else f"choose {ENCODINGS.get(name, name)} as its encoding above")
 
