@@ -519,3 +519,14 @@ def test_the_catalog_page_copies_the_id_columns_chosen_for_an_upload(monkeypatch
     assert not at.exception and not at.tabs[1].error and not at.tabs[1].warning
     [table] = at.tabs[1].dataframe
     assert table.value["SKU"].tolist() == new_products["sku"].tolist() and "row" not in table.value.columns
+
+
+def test_the_catalog_page_says_how_large_an_upload_may_be(monkeypatch, model_dir):
+    # It said "Any size", while Streamlit refuses an upload over its server.maxUploadSize.
+    import streamlit
+
+    at = run_app(monkeypatch, model_dir)
+    intro = " ".join(texts(at.tabs[1].markdown))
+    assert "Any size" not in intro
+    assert f"up to {streamlit.get_option('server.maxUploadSize'):,} MB" in intro
+    assert "prodcat predict" in intro

@@ -241,7 +241,8 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     st.markdown(
         f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** (named "
         f"otherwise, you choose its columns once it is uploaded).{ids} "
-        "Any size: it is predicted in chunks, the page previews the first "
+        f"A file up to {st.get_option('server.maxUploadSize'):,} MB (this server's upload limit; a larger catalog: "
+        "`prodcat predict`) is predicted in chunks, the page previews the first "
         f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
     )
     image_folder = uploads.upload_image_folder(clf)
