@@ -143,6 +143,15 @@ def test_a_multi_label_model_shows_every_label_it_decides(monkeypatch, tmp_path)
     assert sorted(headline[4:].split(" · ")) == ["apparel", "red", "shirts"]
     tiles = {m.label for m in at.metric}
     assert {"Micro-F1", "Samples F1", "Hamming loss"} <= tiles
+    # Each label is given at its own threshold, so the bars say it: a label ranked
+    # lower may be given while one above it is not.
+    clf = Categorizer.load(model_dir, quiet=True)
+    thresholds = dict(zip(clf.classes_, clf.thresholds_))
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert len(bars) == 3
+    for bar in bars:
+        label = bar.split(" — ")[0]
+        assert bar.endswith(f"(given at {thresholds[label]:.1%} or more)"), bar
     assert any("multi-label model's mistakes are per label" in i for i in texts(at.info))
 
 

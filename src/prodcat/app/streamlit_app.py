@@ -198,9 +198,14 @@ def product_page(clf: Categorizer, top_k: int) -> None:
                        f"{percent(threshold)}.", icon=":material/check_circle:")
         shown = sum(1 for c in table.columns if c.startswith("label_"))
         st.markdown(f"**Top {shown} categories**")
+        # A multi-label model gives each label at its own threshold (chosen on validation):
+        # without it, a label given below one left out would look like a mistake.
+        given_at = dict(zip(clf.classes_, clf.thresholds_)) if clf.thresholds_ is not None else {}
         for rank in range(1, shown + 1):
-            probability = float(row[f"prob_{rank}"])
-            st.progress(min(max(probability, 0.0), 1.0), text=f"{md(row[f'label_{rank}'])} — {percent(probability)}")
+            label, probability = row[f"label_{rank}"], float(row[f"prob_{rank}"])
+            threshold_note = f" (given at {percent(given_at[label])} or more)" if label in given_at else ""
+            st.progress(min(max(probability, 0.0), 1.0),
+                        text=f"{md(label)} — {percent(probability)}{threshold_note}")
     if picture is not None:
         with picture:
             if not photo_usable:
