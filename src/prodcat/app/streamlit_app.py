@@ -243,9 +243,13 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     fields = clf.fields_
     ids = (f" Id columns copied to the output: {md(', '.join(fields.id_cols))} (or others you choose)." if fields.id_cols
            else " Choose its id columns to copy them to the output; otherwise its rows are numbered.")
+    # A model of photos alone reads its image column only: its text columns are no one's business.
+    text_cols = list(fields.text_cols) if clf.reads_text() else []
+    read = [*text_cols, *([fields.image_col] if clf.reads_images() and fields.image_col else [])]
+    renamed = " (named otherwise, you choose its text columns once it is uploaded)" if text_cols else ""
     st.markdown(
-        f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** (named "
-        f"otherwise, you choose its columns once it is uploaded).{ids} "
+        f"Upload a catalog (CSV or Parquet) with the column{'s' if len(read) > 1 else ''} **{md(', '.join(read))}**"
+        f"{renamed}.{ids} "
         f"A file up to {st.get_option('server.maxUploadSize'):,} MB (this server's upload limit; a larger catalog: "
         "`prodcat predict`) is predicted in chunks, the page previews the first "
         f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
@@ -297,7 +301,7 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
     upload's columns: up front when it has none of them, folded away when
     it has some (the missing ones then read as empty).
     """
-    own = clf.fields_.text_cols
+    own = clf.fields_.text_cols if clf.reads_text() else ()
     if not own:
         return None
     columns = readable_columns(clf, upload, encoding, header)
