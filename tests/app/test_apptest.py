@@ -8,6 +8,7 @@ showing that function's result placed in the session state.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -539,3 +540,30 @@ def test_the_catalog_page_says_how_large_an_upload_may_be(monkeypatch, model_dir
     assert "Any size" not in intro
     assert f"up to {streamlit.get_option('server.maxUploadSize'):,} MB" in intro
     assert "prodcat predict" in intro
+
+
+def test_choosing_another_download_format_converts_the_predictions_without_predicting_again(
+        monkeypatch, model_dir, clf, new_products, tmp_path):
+    # The format was part of what an upload was predicted for: a click on "Parquet" predicted a
+    # whole catalog again (seconds to minutes for a large one) to write the same rows.
+    data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("new.csv", data, "text/csv"))
+    at.run()
+    predicted = at.session_state["catalog_result"]
+    at.radio(key="out_format").set_value("parquet").run()
+    assert not at.exception and not at.tabs[1].error
+    assert at.session_state["catalog_result"] is predicted
+    assert [b.label for b in at.tabs[1].get("download_button")][0] == f"Download all {len(new_products)} predictions (Parquet)"
+
+    # converted either way, the download is what predicting into that format writes
+    for first, then in (("csv", "parquet"), ("parquet", "csv")):
+        result = predict_upload(clf, "new.csv", data, tmp_path / first, out_format=first)
+        direct = predict_upload(clf, "new.csv", data, tmp_path / then, out_format=then)
+        for converted, written in ((result.out_path, direct.out_path), (result.review_path, direct.review_path)):
+            converted = uploads.predictions_bytes(converted, then)
+            if then == "csv":
+                assert converted == written.read_bytes()
+            else:
+                pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(converted)), pd.read_parquet(written))
+        assert result.download_name(out_format=then) == f"new.predictions.{then}"

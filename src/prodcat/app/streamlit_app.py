@@ -278,14 +278,15 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
         if text_cols is False:
             return
         id_cols = chosen_id_columns(clf, upload, encoding, header)
-        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols, header, id_cols),
+        # Not the download format: the predictions are converted to it (`show_catalog_result`).
+        once_per_upload("catalog", (upload.file_id, top_k, encoding, text_cols, header, id_cols),
                         f"Categorizing {upload.name}…", f"categorize {upload.name}",
                         lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
                                                        out_format=out_format, encoding=encoding, text_cols=text_cols,
                                                        header=header, id_cols=id_cols))
     result = shown_result("catalog")
     if result is not None:
-        show_catalog_result(result)
+        show_catalog_result(result, out_format)
 
 
 NO_COLUMN = "(none)"
@@ -385,7 +386,7 @@ def shown_result(page: str):
     return st.session_state.get(f"{page}_result")
 
 
-def show_catalog_result(result: uploads.CatalogPrediction) -> None:
+def show_catalog_result(result: uploads.CatalogPrediction, out_format: str) -> None:
     st.success(
         f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
@@ -406,18 +407,19 @@ def show_catalog_result(result: uploads.CatalogPrediction) -> None:
                        for c in percent_columns},
     )
     everything, review = st.columns(2)
-    mime = uploads.MIME_TYPES[result.out_format]
+    mime = uploads.MIME_TYPES[out_format]
     with everything:
-        # Deferred: the file is read only when the button is clicked.
+        # Deferred: the file is read (and converted) only when the button is clicked.
         st.download_button(
-            f"Download all {result.rows:,} predictions ({FORMAT_NAMES[result.out_format]})",
-            data=lambda: result.out_path.read_bytes(), file_name=result.download_name(), mime=mime,
-            key="download_all", on_click="ignore",
+            f"Download all {result.rows:,} predictions ({FORMAT_NAMES[out_format]})",
+            data=lambda: uploads.predictions_bytes(result.out_path, out_format),
+            file_name=result.download_name(out_format=out_format), mime=mime, key="download_all", on_click="ignore",
         )
     with review:
         st.download_button(
-            f"Download the {result.needs_review:,} needing review ({FORMAT_NAMES[result.out_format]})",
-            data=lambda: result.review_path.read_bytes(), file_name=result.download_name(review_only=True),
+            f"Download the {result.needs_review:,} needing review ({FORMAT_NAMES[out_format]})",
+            data=lambda: uploads.predictions_bytes(result.review_path, out_format),
+            file_name=result.download_name(review_only=True, out_format=out_format),
             mime=mime, key="download_review", on_click="ignore", disabled=result.needs_review == 0,
         )
 

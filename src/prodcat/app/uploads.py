@@ -30,6 +30,7 @@ can say when none were found rather than quietly predicting without them.
 from __future__ import annotations
 
 import copy
+import io
 import os
 import re
 import shutil
@@ -108,9 +109,10 @@ class CatalogPrediction:
     image_column_missing: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def download_name(self, review_only: bool = False) -> str:
+    def download_name(self, review_only: bool = False, out_format: str | None = None) -> str:
+        """The download's file name, in `out_format` (None: the format predicted into)."""
         stem = _strip_suffixes(self.source_name)
-        return f"{stem}.{'needs_review' if review_only else 'predictions'}.{self.out_format}"
+        return f"{stem}.{'needs_review' if review_only else 'predictions'}.{out_format or self.out_format}"
 
 
 def upload_format(name: str) -> str:
@@ -347,16 +349,19 @@ def count_photos(
     return photos
 
 
-def read_head(path: str | Path, n_rows: int) -> pd.DataFrame:
-    """The first `n_rows` of a predictions file written by `predict_file`.
+def read_head(path: str | Path, n_rows: int | None) -> pd.DataFrame:
+    """The first `n_rows` (None: all) of a predictions file written by `predict_file`.
 
-    Ids stay text ("007" is not 7), probabilities are numbers and
-    needs_review is a boolean, whichever format the file is in.
+    Ids stay text ("007" is not 7), probabilities are numbers, needs_review
+    is a boolean and confident_level a whole number, whichever format the
+    file is in.
     """
     path = Path(path)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
+        if n_rows is None:
+            return pq.read_table(path).to_pandas()
         parquet = pq.ParquetFile(path)
         batches = parquet.iter_batches(batch_size=max(n_rows, 1))
         first = next(batches, None)
@@ -365,10 +370,31 @@ def read_head(path: str | Path, n_rows: int) -> pd.DataFrame:
     frame = pd.read_csv(path, nrows=n_rows, dtype=str, keep_default_na=False)
     for column in frame.columns:
         if column == "confidence" or column.startswith("prob_"):
-            frame[column] = pd.to_numeric(frame[column])
+            frame[column] = pd.to_numeric(frame[column]).astype("float64")
     if "needs_review" in frame.columns:
         frame["needs_review"] = frame["needs_review"] == "True"
+    if "confident_level" in frame.columns:
+        frame["confident_level"] = pd.to_numeric(frame["confident_level"]).astype("int64")
     return frame
+
+
+def predictions_bytes(path: str | Path, out_format: str) -> bytes:
+    """A predictions file of `predict_upload` as a download in `out_format`, converted
+    when it was predicted into the other one (choosing another format predicts nothing again).
+
+    A CSV's ids are text, so converted to Parquet they are text too; they were
+    text in the upload as well, unless it was JSON Lines or Parquet.
+    """
+    path = Path(path)
+    if path.suffix == f".{out_format}":
+        return path.read_bytes()
+    frame = read_head(path, None)
+    buffer = io.BytesIO()
+    if out_format == "parquet":
+        frame.to_parquet(buffer, index=False)
+    else:
+        frame.to_csv(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _catalog_suffix(name: str) -> str:
