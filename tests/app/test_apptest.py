@@ -567,3 +567,23 @@ def test_choosing_another_download_format_converts_the_predictions_without_predi
             else:
                 pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(converted)), pd.read_parquet(written))
         assert result.download_name(out_format=then) == f"new.predictions.{then}"
+
+
+def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_exported_from(monkeypatch, tmp_path):
+    # The page promised "a onnx model" judge, then refused: "model 'onnx' cannot be trained:
+    # train its source model and export that again", advice for the command line.
+    from prodcat.export import export_model
+
+    source = tmp_path / "bow"
+    Categorizer(model="bow", params={"dim": 8, "epochs": 1, "num_threads": 1}, **FORMATS["path"],
+                id_cols=["sku"], quiet=True).fit(tiny_frame()).save(source)
+    exported = export_model(source, tmp_path / "onnx", quiet=True)
+    at = run_app(monkeypatch, exported)
+    [intro] = [m for m in texts(at.tabs[2].markdown) if m.startswith("Upload a labelled catalog")]
+    assert "judged by a bow model" in intro and "onnx" not in intro
+    data, _ = mislabeled_catalog()
+    at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not texts(at.tabs[2].error)
+    [success] = texts(at.tabs[2].success)
+    assert "of 120 products** from shop.csv are probably mislabeled (5 models" in success

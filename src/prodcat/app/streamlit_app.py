@@ -448,9 +448,10 @@ def show_upload_photos(result: uploads.CatalogPrediction) -> None:
 # ------------------------------------------------------------------ labels
 def labels_page(clf: Categorizer) -> None:
     fields = clf.fields_
+    judge, _ = uploads.judge_model(clf)
     st.markdown(
         f"Upload a labelled catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** and the "
-        f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(clf.model)} model trained "
+        f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(judge)} model trained "
         f"on the rest of the upload ({DEFAULT_FOLDS} models, each leaving out its own part, copies of a product kept "
         "together), so no model vouches for a label it learned. cleanlab then flags the labels those models doubt "
         "beyond what their own classes' products show, with the class they would give instead: a list for a "
@@ -464,7 +465,7 @@ def labels_page(clf: Categorizer) -> None:
                             key="labels_encoding")
     upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_upload, args=("labels",))
     if upload is not None:
-        once_per_upload("labels", (upload.file_id, encoding), f"Training {DEFAULT_FOLDS} {clf.model} models on {upload.name}…",
+        once_per_upload("labels", (upload.file_id, encoding), f"Training {DEFAULT_FOLDS} {judge} models on {upload.name}…",
                         f"check the labels of {upload.name}",
                         lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
                                                             encoding=encoding))

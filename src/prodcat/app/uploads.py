@@ -274,7 +274,8 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
                         preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
     """Find the probably mislabeled products of an uploaded labelled catalog (`Categorizer.find_label_issues`).
 
-    The judges are models of the app's model's kind and settings, on its
+    The judges are models of the app's model's kind and settings (an ONNX
+    export's: those of the model it was exported from, see `judge_model`), on its
     columns, trained on the upload itself (`folds` of them): the app's model
     does not judge, since it may have learned the very products uploaded.
     A model that reads photos is refused: its judges would read the photos an
@@ -285,12 +286,12 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     from prodcat.label_issues import worst_first, write_issues
 
     upload_format(name)
+    model, params = judge_model(clf)
     if clf.reads_images():
         raise ConfigError(f"this model reads photos; check the labels of a catalog with photos where the photos are: "
-                          f"prodcat label-issues --model {clf.model} --image-col ...")
+                          f"prodcat label-issues --model {model} --image-col ...")
     source = _save_upload(name, data, Path(workdir) / "labels")
-    judge = Categorizer(model=clf.model, params=clf.params, fields=replace(clf.fields_, encoding=encoding),
-                        quiet=True)
+    judge = Categorizer(model=model, params=params, fields=replace(clf.fields_, encoding=encoding), quiet=True)
     started = time.perf_counter()
     try:
         table = judge.find_label_issues(source, folds=folds)
@@ -302,6 +303,15 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     return LabelCheck(source_name=name, rows=len(table), issues=len(flagged), not_judged=table.attrs["not_judged"],
                       folds=table.attrs["folds"], seconds=round(time.perf_counter() - started, 2),
                       flagged=flagged.head(preview_rows), out_path=out_path)
+
+
+def judge_model(clf: Categorizer) -> tuple[str, dict | None]:
+    """The kind and settings of the models that judge an upload's labels for `clf`: its own,
+    or for an ONNX export (which cannot be trained) those of the model it was exported from."""
+    params = clf.params or {}
+    if clf.model == "onnx" and params.get("source_model"):
+        return params["source_model"], params.get("source_params")
+    return clf.model, clf.params
 
 
 def _as_uploaded(exc: ProdcatError, source: Path, name: str) -> ProdcatError:
