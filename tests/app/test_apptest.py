@@ -360,6 +360,25 @@ def test_model_page_lists_confusion_pairs_from_the_report(monkeypatch, model_cop
     assert pairs.to_dict("records") == metrics["confusions"]
 
 
+def test_model_page_shows_an_ensembles_parts_and_how_it_compares_with_the_best(monkeypatch, model_copy):
+    # report.md had "By part" and the comparison with the best member; the app's report page had neither.
+    metrics_file = model_copy / "report" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["components"] = {"tfidf-linear": {"accuracy": 0.9, "macro_f1": 0.85, "weighted_f1": 0.88, "n": 40},
+                             "image-cnn": {"accuracy": 0.7, "macro_f1": 0.6, "weighted_f1": 0.65, "n": 40},
+                             "combined": {"accuracy": 0.95, "macro_f1": 0.93, "weighted_f1": 0.94, "n": 40}}
+    metrics["versus_best_part"] = {"best_part": "tfidf-linear", "n": 40, "changed": 4, "fixed": 3, "broken": 1,
+                                   "headroom": 5, "macro_f1_gain": 0.08, "gain_interval": [0.01, 0.15],
+                                   "resamples": 1000}
+    metrics_file.write_text(json.dumps(metrics))
+    at = run_app(monkeypatch, model_copy)
+    parts = next(d.value for d in at.dataframe if "part" in d.value.columns)
+    assert parts["part"].tolist() == ["tfidf-linear", "image-cnn", "combined"]
+    assert parts["macro_f1"].tolist() == [0.85, 0.6, 0.93]
+    assert any("Against its best part alone (tfidf-linear)" in c and "better than its best part" in c
+               for c in texts(at.caption))
+
+
 def test_model_page_says_so_when_the_report_is_absent(monkeypatch, model_copy):
     shutil.rmtree(model_copy / "report")
     report = read_report(model_copy)

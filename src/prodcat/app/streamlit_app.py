@@ -46,6 +46,7 @@ from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
 from prodcat.categorizer import DEFAULT_FOLDS, IMAGE_KEY
 from prodcat.errors import ProdcatError
+from prodcat.evaluation.report import versus_best_part_text
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
 MAX_TOP_K = 10
@@ -540,6 +541,14 @@ def model_page(clf: Categorizer, model_dir: str) -> None:
         else:
             st.dataframe(confusions, hide_index=True, column_config=scores_format(confusions))
             figure(report, "confusion_matrix")
+
+        parts = report.parts()
+        if not parts.empty:
+            st.subheader("Each part alone, and combined")
+            st.caption("Each member scored alone on the same test products, then the ensemble.")
+            st.dataframe(parts, hide_index=True, column_config=scores_format(parts))
+            if report.metrics.get("versus_best_part"):
+                st.caption(md(versus_best_part_text(report.metrics["versus_best_part"])))
 
         levels = report.levels()
         if not levels.empty:
