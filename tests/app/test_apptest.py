@@ -606,3 +606,22 @@ def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_expo
     assert not at.exception and not texts(at.tabs[2].error)
     [success] = texts(at.tabs[2].success)
     assert "of 120 products** from shop.csv are probably mislabeled (5 models" in success
+
+
+def test_the_id_columns_chosen_are_kept_while_the_text_columns_are_being_chosen_again(monkeypatch, model_dir,
+                                                                                      new_products):
+    data = renamed_upload(new_products, {"sku": "SKU", "title": "name", "description": "details"})
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    column_choice(at, "title").select("name").run()
+    [ids] = at.tabs[1].multiselect
+    ids.select("SKU").run()
+    column_choice(at, "title").select("(none)").run()
+    column_choice(at, "description").select("(none)").run()  # halfway through choosing again: nothing predicted
+    assert not at.tabs[1].dataframe
+    column_choice(at, "title").select("name").run()
+    [ids] = at.tabs[1].multiselect
+    assert ids.value == ["SKU"]
+    [table] = at.tabs[1].dataframe
+    assert table.value["SKU"].tolist() == new_products["sku"].tolist()

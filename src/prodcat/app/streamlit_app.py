@@ -276,9 +276,10 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_upload, args=("catalog",))
     if upload is not None:
         text_cols = chosen_text_columns(clf, upload, encoding, header)
+        # drawn while the text columns are yet to be chosen too: a widget left out of a run forgets its choice
+        id_cols = chosen_id_columns(clf, upload, encoding, header)
         if text_cols is False:
             return
-        id_cols = chosen_id_columns(clf, upload, encoding, header)
         # Not the download format: the predictions are converted to it (`show_catalog_result`).
         once_per_upload("catalog", (upload.file_id, top_k, encoding, text_cols, header, id_cols),
                         f"Categorizing {upload.name}…", f"categorize {upload.name}",
