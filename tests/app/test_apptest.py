@@ -625,3 +625,20 @@ def test_the_id_columns_chosen_are_kept_while_the_text_columns_are_being_chosen_
     assert ids.value == ["SKU"]
     [table] = at.tabs[1].dataframe
     assert table.value["SKU"].tolist() == new_products["sku"].tolist()
+
+
+def test_the_top_k_of_one_product_does_not_predict_an_uploaded_catalog_again(monkeypatch, model_dir, new_products):
+    # The sidebar's top-k was part of what an upload was predicted for: trying 2 bars for one
+    # product predicted the whole catalog again (minutes for a large one with a neural model).
+    data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("new.csv", data, "text/csv"))
+    at.run()
+    predicted = at.session_state["catalog_result"]
+    at.sidebar.number_input(key="top_k").set_value(2).run()
+    assert at.session_state["catalog_result"] is predicted
+    # the catalog's own setting, next to its format, does predict it again
+    at.tabs[1].number_input(key="catalog_top_k").set_value(2).run()
+    [table] = at.tabs[1].dataframe
+    assert at.session_state["catalog_result"] is not predicted
+    assert "label_2" in table.value.columns and "label_3" not in table.value.columns

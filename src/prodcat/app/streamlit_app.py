@@ -131,11 +131,13 @@ def sidebar(clf: Categorizer, model_dir: str) -> int:
             f"Flagged for review below **{percent(threshold)}** confidence"
             + (f" (reaches {percent(target)} precision on validation)." if target else ".")
         )
+    return top_k_input(clf, "Top categories shown for a product", "top_k", st.sidebar)
+
+
+def top_k_input(clf: Categorizer, label: str, key: str, where=st) -> int:
     n_classes = len(clf.classes_)
-    return int(st.sidebar.number_input(
-        "Top categories shown", min_value=1, max_value=min(MAX_TOP_K, n_classes),
-        value=min(3, n_classes), key="top_k",
-    ))
+    return int(where.number_input(label, min_value=1, max_value=min(MAX_TOP_K, n_classes), value=min(3, n_classes),
+                                  key=key))
 
 
 # ------------------------------------------------------------- one product
@@ -240,7 +242,7 @@ def forget_upload(page: str) -> None:
         st.session_state.pop(f"{page}_{name}", None)
 
 
-def catalog_page(clf: Categorizer, top_k: int) -> None:
+def catalog_page(clf: Categorizer) -> None:
     fields = clf.fields_
     ids = (f" Id columns copied to the output: {md(', '.join(fields.id_cols))} (or others you choose)." if fields.id_cols
            else " Choose its id columns to copy them to the output; otherwise its rows are numbered.")
@@ -267,6 +269,9 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
         )
     out_format = st.radio("Download as", uploads.OUTPUT_FORMATS, format_func=FORMAT_NAMES.get, horizontal=True,
                           key="out_format")
+    # The catalog's own, not the sidebar's: trying another top-k for one product would
+    # predict a whole uploaded catalog again.
+    top_k = top_k_input(clf, "Top categories in the predictions", "catalog_top_k")
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="encoding", help="UTF-8 unless the file says otherwise: a CSV saved by Excel on "
                             "Windows is often Windows-1252.")
@@ -612,7 +617,7 @@ def main() -> None:
     with product:
         product_page(clf, top_k)
     with catalog:
-        catalog_page(clf, top_k)
+        catalog_page(clf)
     with labels:
         labels_page(clf)
     with model:
