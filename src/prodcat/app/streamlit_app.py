@@ -307,7 +307,7 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
     False: the user has yet to choose. When the upload lacks one of the
     model's text columns, the page offers one choice per field among the
     upload's columns: up front when it has none of them, folded away when
-    it has some (the missing ones then read as empty).
+    it has some, or photos the model reads (the missing ones then read as empty).
     """
     own = clf.fields_.text_cols if clf.reads_text() else ()
     if not own:
@@ -317,19 +317,27 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
         return None
     defaults = [field if field in columns else NO_COLUMN for field in own]
     some = any(c != NO_COLUMN for c in defaults)
-    note = (f"{md(upload.name)} lacks some of the model's text columns **{md(', '.join(own))}**: they read as "
-            "empty, unless you choose the columns that hold them." if some else
-            f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: choose which of its "
-            "columns holds each.")
-    with st.expander("Text columns") if some else st.container():
-        (st.caption if some else st.warning)(note)
+    # a model that reads photos too decides a product without text from its photo, as predict does
+    photos = clf.reads_images() and clf.fields_.image_col in columns
+    if some:
+        note = (f"{md(upload.name)} lacks some of the model's text columns **{md(', '.join(own))}**: they read as "
+                "empty, unless you choose the columns that hold them.")
+    elif photos:
+        note = (f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: its products are "
+                "categorized from their photos, unless you choose the columns that hold them.")
+    else:
+        note = (f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: choose which of "
+                "its columns holds each.")
+    readable = some or photos
+    with st.expander("Text columns") if readable else st.container():
+        (st.caption if readable else st.warning)(note)
         chosen = [
             st.selectbox(f"Column for {md(field)}", [NO_COLUMN, *columns], index=[NO_COLUMN, *columns].index(default),
                          key=f"column_for_{index}_{upload.file_id}")
             for index, (field, default) in enumerate(zip(own, defaults))
         ]
     if chosen == defaults:
-        return None if some else False
+        return None if readable else False
     given = [c for c in chosen if c != NO_COLUMN]
     if not given:
         return False
