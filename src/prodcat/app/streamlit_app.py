@@ -246,7 +246,7 @@ def catalog_page(clf: Categorizer) -> None:
     fields = clf.fields_
     ids = (f" Id columns copied to the output: {md(', '.join(fields.id_cols))} (or others you choose)." if fields.id_cols
            else " Choose its id columns to copy them to the output; otherwise its rows are numbered.")
-    # A model of photos alone reads its image column only: its text columns are no one's business.
+    # A model of photos alone reads its image column only, whatever text columns its training file had.
     text_cols = list(fields.text_cols) if clf.reads_text() else []
     read = [*text_cols, *([fields.image_col] if clf.reads_images() and fields.image_col else [])]
     renamed = " (named otherwise, you choose its text columns once it is uploaded)" if text_cols else ""
