@@ -848,8 +848,10 @@ class Categorizer:
 
     def _reporter(self) -> Reporter:
         # _warnings_when_quiet: set by leaderboard and tune on their first fit, whose
-        # progress they keep quiet but whose findings about the catalog they show
-        return Reporter(self.quiet, warnings=getattr(self, "_warnings_when_quiet", None))
+        # progress they keep quiet but whose findings about the catalog they show;
+        # _collected_warnings: a list the web app gives a copy of its quiet model, to show them on the page
+        return Reporter(self.quiet, warnings=getattr(self, "_warnings_when_quiet", None),
+                        collect=getattr(self, "_collected_warnings", None))
 
     def _require_fitted(self) -> CategorizerModel:
         if self._fitted is None:

@@ -20,10 +20,13 @@ from rich.text import Text
 class Reporter:
     """quiet: no progress, notes or warnings; warnings=True shows warnings all the same
     (a leaderboard's or a search's fits: their progress would interleave with
-    the caller's, but a finding about the user's catalog must still reach them)."""
+    the caller's, but a finding about the user's catalog must still reach them).
+    collect: a list each warning is also appended to, for a caller that shows
+    them itself (the web app, whose model is quiet)."""
 
-    def __init__(self, quiet: bool = False, *, warnings: bool | None = None):
+    def __init__(self, quiet: bool = False, *, warnings: bool | None = None, collect: list[str] | None = None):
         self.quiet = quiet
+        self.collected = collect
         self.console = Console(stderr=True, quiet=quiet)
         show = not quiet if warnings is None else warnings
         self._warnings = self.console if show == (not quiet) else Console(stderr=True, quiet=not show)
@@ -46,6 +49,8 @@ class Reporter:
         self.console.print(self._plain(message), soft_wrap=True)
 
     def warn(self, message: str) -> None:
+        if self.collected is not None:
+            self.collected.append(message)
         self._warnings.print(Text.assemble(("warning:", "yellow"), " ", self._plain(message)), soft_wrap=True)
 
     def progress(self, description: str, total: int | None = None) -> tuple[Progress, int]:

@@ -8,6 +8,7 @@ showing that function's result placed in the session state.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -143,6 +144,15 @@ def test_a_multi_label_model_shows_every_label_it_decides(monkeypatch, tmp_path)
     assert sorted(headline[4:].split(" · ")) == ["apparel", "red", "shirts"]
     tiles = {m.label for m in at.metric}
     assert {"Micro-F1", "Samples F1", "Hamming loss"} <= tiles
+    # Each label is given at its own threshold, so the bars say it: a label ranked
+    # lower may be given while one above it is not.
+    clf = Categorizer.load(model_dir, quiet=True)
+    thresholds = dict(zip(clf.classes_, clf.thresholds_))
+    bars = [bar.proto.text for bar in at.get("progress")]
+    assert len(bars) == 3
+    for bar in bars:
+        label = bar.split(" — ")[0]
+        assert bar.endswith(f"(given at {thresholds[label]:.1%} or more)"), bar
     assert any("multi-label model's mistakes are per label" in i for i in texts(at.info))
 
 
@@ -350,6 +360,25 @@ def test_model_page_lists_confusion_pairs_from_the_report(monkeypatch, model_cop
     assert pairs.to_dict("records") == metrics["confusions"]
 
 
+def test_model_page_shows_an_ensembles_parts_and_how_it_compares_with_the_best(monkeypatch, model_copy):
+    # report.md had "By part" and the comparison with the best member; the app's report page had neither.
+    metrics_file = model_copy / "report" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["components"] = {"tfidf-linear": {"accuracy": 0.9, "macro_f1": 0.85, "weighted_f1": 0.88, "n": 40},
+                             "image-cnn": {"accuracy": 0.7, "macro_f1": 0.6, "weighted_f1": 0.65, "n": 40},
+                             "combined": {"accuracy": 0.95, "macro_f1": 0.93, "weighted_f1": 0.94, "n": 40}}
+    metrics["versus_best_part"] = {"best_part": "tfidf-linear", "n": 40, "changed": 4, "fixed": 3, "broken": 1,
+                                   "headroom": 5, "macro_f1_gain": 0.08, "gain_interval": [0.01, 0.15],
+                                   "resamples": 1000}
+    metrics_file.write_text(json.dumps(metrics))
+    at = run_app(monkeypatch, model_copy)
+    parts = next(d.value for d in at.dataframe if "part" in d.value.columns)
+    assert parts["part"].tolist() == ["tfidf-linear", "image-cnn", "combined"]
+    assert parts["macro_f1"].tolist() == [0.85, 0.6, 0.93]
+    assert any("Against its best part alone (tfidf-linear)" in c and "better than its best part" in c
+               for c in texts(at.caption))
+
+
 def test_model_page_says_so_when_the_report_is_absent(monkeypatch, model_copy):
     shutil.rmtree(model_copy / "report")
     report = read_report(model_copy)
@@ -484,3 +513,132 @@ def test_a_header_less_model_reads_an_upload_with_a_header_when_the_page_says_so
     [table] = at.tabs[1].dataframe
     expected = Categorizer.load(model_dir).predict_table(frame["title"].tolist())
     assert table.value["prediction"].tolist() == expected["prediction"].tolist()
+
+
+# ------------------------------------------------- what predicting an upload found out about it
+def test_the_catalog_page_says_which_products_had_no_text_and_that_rows_are_numbered(monkeypatch, model_dir):
+    # The app's model is quiet, so these warnings of predict_file were lost: a catalog whose text sat
+    # in other columns looked like any other, with its products "needing review" and no word why.
+    data = b"SKU,title,description\nA1,oxford collar shirt,cotton\nA2,,\nA3,chef knife,\nA4,,\n"
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("blanks.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.tabs[1].error
+    warnings = [shown(w) for w in texts(at.tabs[1].warning)]
+    assert any("2 product(s) of blanks.csv have no text in title, description (first: row 2)" in w
+               for w in warnings), warnings
+    assert any("blanks.csv has no id column 'sku'; its rows are numbered in a 'row' column instead" in w
+               for w in warnings), warnings
+    assert not any("/tmp" in w or "prodcat-app-" in w for w in warnings), warnings
+
+
+def test_the_catalog_page_copies_the_id_columns_chosen_for_an_upload(monkeypatch, model_dir, new_products):
+    # The app had no --id-cols: an export whose ids were named otherwise came back numbered 1, 2, 3...
+    data = new_products[["sku", "title", "description"]].rename(columns={"sku": "SKU"}).to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    [warning] = [shown(w) for w in texts(at.tabs[1].warning)]
+    assert "export.csv has no id column 'sku'" in warning and "choose its id columns above" in warning
+    assert "--id-cols" not in warning
+    [table] = at.tabs[1].dataframe
+    assert list(table.value.columns[:1]) == ["row"]
+    [choice] = at.tabs[1].multiselect
+    choice.select("SKU").run()
+    assert not at.exception and not at.tabs[1].error and not at.tabs[1].warning
+    [table] = at.tabs[1].dataframe
+    assert table.value["SKU"].tolist() == new_products["sku"].tolist() and "row" not in table.value.columns
+
+
+def test_the_catalog_page_says_how_large_an_upload_may_be(monkeypatch, model_dir):
+    # It said "Any size", while Streamlit refuses an upload over its server.maxUploadSize.
+    import streamlit
+
+    at = run_app(monkeypatch, model_dir)
+    intro = " ".join(texts(at.tabs[1].markdown))
+    assert "Any size" not in intro
+    assert f"up to {streamlit.get_option('server.maxUploadSize'):,} MB" in intro
+    assert "prodcat predict" in intro
+
+
+def test_choosing_another_download_format_converts_the_predictions_without_predicting_again(
+        monkeypatch, model_dir, clf, new_products, tmp_path):
+    # The format was part of what an upload was predicted for: a click on "Parquet" predicted a
+    # whole catalog again (seconds to minutes for a large one) to write the same rows.
+    data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("new.csv", data, "text/csv"))
+    at.run()
+    predicted = at.session_state["catalog_result"]
+    at.radio(key="out_format").set_value("parquet").run()
+    assert not at.exception and not at.tabs[1].error
+    assert at.session_state["catalog_result"] is predicted
+    assert [b.label for b in at.tabs[1].get("download_button")][0] == f"Download all {len(new_products)} predictions (Parquet)"
+
+    # converted either way, the download is what predicting into that format writes
+    for first, then in (("csv", "parquet"), ("parquet", "csv")):
+        result = predict_upload(clf, "new.csv", data, tmp_path / first, out_format=first)
+        direct = predict_upload(clf, "new.csv", data, tmp_path / then, out_format=then)
+        for converted, written in ((result.out_path, direct.out_path), (result.review_path, direct.review_path)):
+            converted = uploads.predictions_bytes(converted, then)
+            if then == "csv":
+                assert converted == written.read_bytes()
+            else:
+                pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(converted)), pd.read_parquet(written))
+        assert result.download_name(out_format=then) == f"new.predictions.{then}"
+
+
+def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_exported_from(monkeypatch, tmp_path):
+    # The page promised "a onnx model" judge, then refused: "model 'onnx' cannot be trained:
+    # train its source model and export that again", advice for the command line.
+    from prodcat.export import export_model
+
+    source = tmp_path / "bow"
+    Categorizer(model="bow", params={"dim": 8, "epochs": 1, "num_threads": 1}, **FORMATS["path"],
+                id_cols=["sku"], quiet=True).fit(tiny_frame()).save(source)
+    exported = export_model(source, tmp_path / "onnx", quiet=True)
+    at = run_app(monkeypatch, exported)
+    [intro] = [m for m in texts(at.tabs[2].markdown) if m.startswith("Upload a labelled catalog")]
+    assert "judged by a bow model" in intro and "onnx" not in intro
+    data, _ = mislabeled_catalog()
+    at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not texts(at.tabs[2].error)
+    [success] = texts(at.tabs[2].success)
+    assert "of 120 products** from shop.csv are probably mislabeled (5 models" in success
+
+
+def test_the_id_columns_chosen_are_kept_while_the_text_columns_are_being_chosen_again(monkeypatch, model_dir,
+                                                                                      new_products):
+    data = renamed_upload(new_products, {"sku": "SKU", "title": "name", "description": "details"})
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    column_choice(at, "title").select("name").run()
+    [ids] = at.tabs[1].multiselect
+    ids.select("SKU").run()
+    column_choice(at, "title").select("(none)").run()
+    column_choice(at, "description").select("(none)").run()  # halfway through choosing again: nothing predicted
+    assert not at.tabs[1].dataframe
+    column_choice(at, "title").select("name").run()
+    [ids] = at.tabs[1].multiselect
+    assert ids.value == ["SKU"]
+    [table] = at.tabs[1].dataframe
+    assert table.value["SKU"].tolist() == new_products["sku"].tolist()
+
+
+def test_the_top_k_of_one_product_does_not_predict_an_uploaded_catalog_again(monkeypatch, model_dir, new_products):
+    # The sidebar's top-k was part of what an upload was predicted for: trying 2 bars for one
+    # product predicted the whole catalog again (minutes for a large one with a neural model).
+    data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("new.csv", data, "text/csv"))
+    at.run()
+    predicted = at.session_state["catalog_result"]
+    at.sidebar.number_input(key="top_k").set_value(2).run()
+    assert at.session_state["catalog_result"] is predicted
+    # the catalog's own setting, next to its format, does predict it again
+    at.tabs[1].number_input(key="catalog_top_k").set_value(2).run()
+    [table] = at.tabs[1].dataframe
+    assert at.session_state["catalog_result"] is not predicted
+    assert "label_2" in table.value.columns and "label_3" not in table.value.columns

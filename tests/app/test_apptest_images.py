@@ -245,3 +245,53 @@ def test_an_uploads_photo_outside_the_servers_image_folder_is_not_read(image_clf
     # The two refused rows get the fallback of the product without a photo; the last one is read.
     assert predicted["prob_1"].iloc[1] == predicted["prob_1"].iloc[2] == predicted["prob_1"].iloc[0]
     assert predicted["prediction"].iloc[3] == frame["category"].iloc[1]
+
+
+def test_a_photo_only_upload_to_a_model_of_photos_alone_is_predicted_without_asking_for_text(
+        monkeypatch, image_model_dir, image_clf, new_shop, tmp_path):
+    # The page asked which columns held title and description, which this model never reads,
+    # and would not predict until one was chosen.
+    folder, frame = new_shop
+    monkeypatch.chdir(folder)
+    at = start(monkeypatch, image_model_dir)
+    [intro] = [m for m in texts(at.tabs[1].markdown) if m.startswith("Upload a catalog")]
+    assert "title" not in intro and "**image**" in intro
+    at.file_uploader(key="catalog_upload").set_value(("photos.csv", frame[["sku", "image"]].to_csv(index=False).encode(),
+                                                      "text/csv"))
+    at.run()
+    assert not at.exception and not at.tabs[1].error
+    # the warnings left are about the one product without a photo
+    assert not any("text columns" in shown(w) for w in texts(at.tabs[1].warning))
+    assert not [s for s in at.tabs[1].selectbox if s.label.startswith("Column for")]
+    assert any("20 products from photos.csv categorized" in s for s in texts(at.tabs[1].success))
+    [table] = at.tabs[1].dataframe
+    image_clf.predict_file(folder / "new.csv", tmp_path / "local.csv")
+    assert table.value["prediction"].tolist() == read_head(tmp_path / "local.csv", 1_000)["prediction"].tolist()
+
+
+def test_a_photo_only_upload_to_a_text_and_photo_ensemble_is_predicted_from_its_photos(monkeypatch, image_shop,
+                                                                                      new_shop, tmp_path):
+    # Like the CLI, such a model decides a product without text from its photo; the page
+    # instead waited for a column to be chosen for title or description.
+    from conftest import IMAGE_CNN
+
+    model_dir = tmp_path / "both"
+    Categorizer(model="ensemble", text_cols=["title", "description"], label_col="category", label_format="path",
+                id_cols=["sku"], image_col="image", image_root="images",
+                params={"members": ["tfidf-linear", "image-cnn"], "member_params": {"image-cnn": IMAGE_CNN}},
+                quiet=True).fit(image_shop / "shop.csv").save(model_dir)
+    folder, frame = new_shop
+    monkeypatch.chdir(folder)
+    at = start(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("photos.csv", frame[["sku", "image"]].to_csv(index=False).encode(),
+                                                      "text/csv"))
+    at.run()
+    assert not at.exception and not at.tabs[1].error
+    assert any("20 products from photos.csv categorized" in s for s in texts(at.tabs[1].success))
+    assert any("has no column title, description; those fields are read as empty" in shown(w)
+               for w in texts(at.tabs[1].warning))
+    [table] = at.tabs[1].dataframe
+    (tmp_path / "photos.csv").write_text(frame[["sku", "image"]].to_csv(index=False))
+    Categorizer.load(model_dir, quiet=True).predict_file(tmp_path / "photos.csv", tmp_path / "local.csv",
+                                                         image_root=str(folder / "images"))
+    assert table.value["prediction"].tolist() == read_head(tmp_path / "local.csv", 1_000)["prediction"].tolist()

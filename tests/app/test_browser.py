@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -152,6 +153,16 @@ def test_uploading_a_catalog_shows_a_table_and_downloads(page, tmp_path):
     assert lines[0].startswith("sku,prediction,confidence,needs_review,label_1")
     assert len(lines) == len(frame) + 1
     page.screenshot(path=str(SCREENSHOT_DIR / "prodcat_app_catalog.png"), full_page=True)
+
+    # Another format is the same predictions converted, not predicted again.
+    page.get_by_text("Parquet", exact=True).click()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name=f"Download all {len(frame)} predictions (Parquet)").click()
+    download = download_info.value
+    assert download.suggested_filename == "new products.predictions.parquet"
+    download.save_as(tmp_path / download.suggested_filename)
+    converted = pd.read_parquet(tmp_path / download.suggested_filename)
+    assert converted["sku"].tolist() == frame["sku"].tolist() and converted["needs_review"].dtype == bool
 
     # A spreadsheet is a common wrong upload: one error line, no traceback.
     workbook = tmp_path / "products.xlsx"

@@ -79,6 +79,14 @@ class ModelReport:
         ]
         return pd.DataFrame(rows)
 
+    def parts(self) -> pd.DataFrame:
+        """An ensemble's members scored alone on the test products, then combined (empty for other models)."""
+        rows = [
+            {"part": name, **{k: scores.get(k) for k in ("accuracy", "macro_f1", "weighted_f1", "n")}}
+            for name, scores in ((self.metrics or {}).get("components") or {}).items()
+        ]
+        return pd.DataFrame(rows)
+
 
 def read_report(model_dir: str | Path) -> ModelReport:
     """The report of a model directory, with a plain reason when it is missing."""

@@ -46,6 +46,7 @@ from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
 from prodcat.categorizer import DEFAULT_FOLDS, IMAGE_KEY
 from prodcat.errors import ProdcatError
+from prodcat.evaluation.report import versus_best_part_text
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
 MAX_TOP_K = 10
@@ -130,11 +131,13 @@ def sidebar(clf: Categorizer, model_dir: str) -> int:
             f"Flagged for review below **{percent(threshold)}** confidence"
             + (f" (reaches {percent(target)} precision on validation)." if target else ".")
         )
+    return top_k_input(clf, "Top categories shown for a product", "top_k", st.sidebar)
+
+
+def top_k_input(clf: Categorizer, label: str, key: str, where=st) -> int:
     n_classes = len(clf.classes_)
-    return int(st.sidebar.number_input(
-        "Top categories shown", min_value=1, max_value=min(MAX_TOP_K, n_classes),
-        value=min(3, n_classes), key="top_k",
-    ))
+    return int(where.number_input(label, min_value=1, max_value=min(MAX_TOP_K, n_classes), value=min(3, n_classes),
+                                  key=key))
 
 
 # ------------------------------------------------------------- one product
@@ -198,9 +201,14 @@ def product_page(clf: Categorizer, top_k: int) -> None:
                        f"{percent(threshold)}.", icon=":material/check_circle:")
         shown = sum(1 for c in table.columns if c.startswith("label_"))
         st.markdown(f"**Top {shown} categories**")
+        # A multi-label model gives each label at its own threshold (chosen on validation):
+        # without it, a label given below one left out would look like a mistake.
+        given_at = dict(zip(clf.classes_, clf.thresholds_)) if clf.thresholds_ is not None else {}
         for rank in range(1, shown + 1):
-            probability = float(row[f"prob_{rank}"])
-            st.progress(min(max(probability, 0.0), 1.0), text=f"{md(row[f'label_{rank}'])} — {percent(probability)}")
+            label, probability = row[f"label_{rank}"], float(row[f"prob_{rank}"])
+            threshold_note = f" (given at {percent(given_at[label])} or more)" if label in given_at else ""
+            st.progress(min(max(probability, 0.0), 1.0),
+                        text=f"{md(label)} — {percent(probability)}{threshold_note}")
     if picture is not None:
         with picture:
             if not photo_usable:
@@ -234,13 +242,19 @@ def forget_upload(page: str) -> None:
         st.session_state.pop(f"{page}_{name}", None)
 
 
-def catalog_page(clf: Categorizer, top_k: int) -> None:
+def catalog_page(clf: Categorizer) -> None:
     fields = clf.fields_
-    ids = f" Id columns copied to the output: {md(', '.join(fields.id_cols))}." if fields.id_cols else ""
+    ids = (f" Id columns copied to the output: {md(', '.join(fields.id_cols))} (or others you choose)." if fields.id_cols
+           else " Choose its id columns to copy them to the output; otherwise its rows are numbered.")
+    # A model of photos alone reads its image column only, whatever text columns its training file had.
+    text_cols = list(fields.text_cols) if clf.reads_text() else []
+    read = [*text_cols, *([fields.image_col] if clf.reads_images() and fields.image_col else [])]
+    renamed = " (named otherwise, you choose its text columns once it is uploaded)" if text_cols else ""
     st.markdown(
-        f"Upload a catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** (named "
-        f"otherwise, you choose its columns once it is uploaded).{ids} "
-        "Any size: it is predicted in chunks, the page previews the first "
+        f"Upload a catalog (CSV or Parquet) with the column{'s' if len(read) > 1 else ''} **{md(', '.join(read))}**"
+        f"{renamed}.{ids} "
+        f"A file up to {st.get_option('server.maxUploadSize'):,} MB (this server's upload limit; a larger catalog: "
+        "`prodcat predict`) is predicted in chunks, the page previews the first "
         f"{uploads.PREVIEW_ROWS:,} rows and the download holds them all."
     )
     image_folder = uploads.upload_image_folder(clf)
@@ -255,6 +269,9 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
         )
     out_format = st.radio("Download as", uploads.OUTPUT_FORMATS, format_func=FORMAT_NAMES.get, horizontal=True,
                           key="out_format")
+    # The catalog's own, not the sidebar's: trying another top-k for one product would
+    # predict a whole uploaded catalog again.
+    top_k = top_k_input(clf, "Top categories in the predictions", "catalog_top_k")
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="encoding", help="UTF-8 unless the file says otherwise: a CSV saved by Excel on "
                             "Windows is often Windows-1252.")
@@ -264,16 +281,19 @@ def catalog_page(clf: Categorizer, top_k: int) -> None:
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_upload, args=("catalog",))
     if upload is not None:
         text_cols = chosen_text_columns(clf, upload, encoding, header)
+        # drawn while the text columns are yet to be chosen too: a widget left out of a run forgets its choice
+        id_cols = chosen_id_columns(clf, upload, encoding, header)
         if text_cols is False:
             return
-        once_per_upload("catalog", (upload.file_id, top_k, out_format, encoding, text_cols, header),
+        # Not the download format: the predictions are converted to it (`show_catalog_result`).
+        once_per_upload("catalog", (upload.file_id, top_k, encoding, text_cols, header, id_cols),
                         f"Categorizing {upload.name}…", f"categorize {upload.name}",
                         lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
                                                        out_format=out_format, encoding=encoding, text_cols=text_cols,
-                                                       header=header))
+                                                       header=header, id_cols=id_cols))
     result = shown_result("catalog")
     if result is not None:
-        show_catalog_result(result)
+        show_catalog_result(result, out_format)
 
 
 NO_COLUMN = "(none)"
@@ -287,37 +307,37 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
     False: the user has yet to choose. When the upload lacks one of the
     model's text columns, the page offers one choice per field among the
     upload's columns: up front when it has none of them, folded away when
-    it has some (the missing ones then read as empty).
+    it has some, or photos the model reads (the missing ones then read as empty).
     """
-    own = clf.fields_.text_cols
+    own = clf.fields_.text_cols if clf.reads_text() else ()
     if not own:
         return None
-    key = (upload.file_id, encoding, header)
-    if st.session_state.get("columns_key") != key:
-        try:
-            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding,
-                                             header=header)
-        except ProdcatError:
-            columns = None
-        st.session_state["columns_key"], st.session_state["columns"] = key, columns
-    columns = st.session_state["columns"]
+    columns = readable_columns(clf, upload, encoding, header)
     if columns is None or all(c in columns for c in own):
         return None
     defaults = [field if field in columns else NO_COLUMN for field in own]
     some = any(c != NO_COLUMN for c in defaults)
-    note = (f"{md(upload.name)} lacks some of the model's text columns **{md(', '.join(own))}**: they read as "
-            "empty, unless you choose the columns that hold them." if some else
-            f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: choose which of its "
-            "columns holds each.")
-    with st.expander("Text columns") if some else st.container():
-        (st.caption if some else st.warning)(note)
+    # a model that reads photos too decides a product without text from its photo, as predict does
+    photos = clf.reads_images() and clf.fields_.image_col in columns
+    if some:
+        note = (f"{md(upload.name)} lacks some of the model's text columns **{md(', '.join(own))}**: they read as "
+                "empty, unless you choose the columns that hold them.")
+    elif photos:
+        note = (f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: its products are "
+                "categorized from their photos, unless you choose the columns that hold them.")
+    else:
+        note = (f"{md(upload.name)} has none of the model's text columns **{md(', '.join(own))}**: choose which of "
+                "its columns holds each.")
+    readable = some or photos
+    with st.expander("Text columns") if readable else st.container():
+        (st.caption if readable else st.warning)(note)
         chosen = [
             st.selectbox(f"Column for {md(field)}", [NO_COLUMN, *columns], index=[NO_COLUMN, *columns].index(default),
                          key=f"column_for_{index}_{upload.file_id}")
             for index, (field, default) in enumerate(zip(own, defaults))
         ]
     if chosen == defaults:
-        return None if some else False
+        return None if readable else False
     given = [c for c in chosen if c != NO_COLUMN]
     if not given:
         return False
@@ -326,6 +346,35 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
         st.error(f"choose a column for {md(own[chosen.index(NO_COLUMN)])} as well, or none for the fields after it")
         return False
     return tuple(given)
+
+
+def readable_columns(clf: Categorizer, upload, encoding: str, header: bool) -> list[str] | None:
+    """The upload's columns, read once per file and reading settings (None: it cannot be read;
+    predicting it says why)."""
+    key = (upload.file_id, encoding, header)
+    if st.session_state.get("columns_key") != key:
+        try:
+            columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding,
+                                             header=header)
+        except ProdcatError:
+            columns = None
+        st.session_state["columns_key"], st.session_state["columns"] = key, columns
+    return st.session_state["columns"]
+
+
+def chosen_id_columns(clf: Categorizer, upload, encoding: str, header: bool) -> tuple[str, ...] | None:
+    """The upload's columns copied to the download, when chosen otherwise than the model's id columns
+    (None: the model's, those of them the upload has; an empty tuple: rows are numbered)."""
+    columns = readable_columns(clf, upload, encoding, header)
+    if columns is None:
+        return None
+    own = list(clf.fields_.id_cols)
+    defaults = [c for c in own if c in columns]
+    # open when the model's ids are missing: the download would otherwise hold row numbers alone
+    with st.expander("Id columns", expanded=len(defaults) < len(own)):
+        chosen = st.multiselect("Columns copied to the download (none: its rows are numbered)", columns,
+                                default=defaults, key=f"id_columns_{upload.file_id}")
+    return None if chosen == defaults else tuple(chosen)
 
 
 def once_per_upload(page: str, key: tuple, spinner: str, doing: str, work) -> None:
@@ -352,11 +401,13 @@ def shown_result(page: str):
     return st.session_state.get(f"{page}_result")
 
 
-def show_catalog_result(result: uploads.CatalogPrediction) -> None:
+def show_catalog_result(result: uploads.CatalogPrediction, out_format: str) -> None:
     st.success(
         f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
     )
+    for warning in result.warnings:
+        st.warning(md(warning))
     show_upload_photos(result)
     only_review = st.checkbox("Only the products that need review", key="only_review")
     table, total = (result.review_preview, result.needs_review) if only_review else (result.preview, result.rows)
@@ -371,18 +422,19 @@ def show_catalog_result(result: uploads.CatalogPrediction) -> None:
                        for c in percent_columns},
     )
     everything, review = st.columns(2)
-    mime = uploads.MIME_TYPES[result.out_format]
+    mime = uploads.MIME_TYPES[out_format]
     with everything:
-        # Deferred: the file is read only when the button is clicked.
+        # Deferred: the file is read (and converted) only when the button is clicked.
         st.download_button(
-            f"Download all {result.rows:,} predictions ({FORMAT_NAMES[result.out_format]})",
-            data=lambda: result.out_path.read_bytes(), file_name=result.download_name(), mime=mime,
-            key="download_all", on_click="ignore",
+            f"Download all {result.rows:,} predictions ({FORMAT_NAMES[out_format]})",
+            data=lambda: uploads.predictions_bytes(result.out_path, out_format),
+            file_name=result.download_name(out_format=out_format), mime=mime, key="download_all", on_click="ignore",
         )
     with review:
         st.download_button(
-            f"Download the {result.needs_review:,} needing review ({FORMAT_NAMES[result.out_format]})",
-            data=lambda: result.review_path.read_bytes(), file_name=result.download_name(review_only=True),
+            f"Download the {result.needs_review:,} needing review ({FORMAT_NAMES[out_format]})",
+            data=lambda: uploads.predictions_bytes(result.review_path, out_format),
+            file_name=result.download_name(review_only=True, out_format=out_format),
             mime=mime, key="download_review", on_click="ignore", disabled=result.needs_review == 0,
         )
 
@@ -411,9 +463,10 @@ def show_upload_photos(result: uploads.CatalogPrediction) -> None:
 # ------------------------------------------------------------------ labels
 def labels_page(clf: Categorizer) -> None:
     fields = clf.fields_
+    judge, _ = uploads.judge_model(clf)
     st.markdown(
         f"Upload a labelled catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** and the "
-        f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(clf.model)} model trained "
+        f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(judge)} model trained "
         f"on the rest of the upload ({DEFAULT_FOLDS} models, each leaving out its own part, copies of a product kept "
         "together), so no model vouches for a label it learned. cleanlab then flags the labels those models doubt "
         "beyond what their own classes' products show, with the class they would give instead: a list for a "
@@ -427,7 +480,7 @@ def labels_page(clf: Categorizer) -> None:
                             key="labels_encoding")
     upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_upload, args=("labels",))
     if upload is not None:
-        once_per_upload("labels", (upload.file_id, encoding), f"Training {DEFAULT_FOLDS} {clf.model} models on {upload.name}…",
+        once_per_upload("labels", (upload.file_id, encoding), f"Training {DEFAULT_FOLDS} {judge} models on {upload.name}…",
                         f"check the labels of {upload.name}",
                         lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
                                                             encoding=encoding))
@@ -503,6 +556,14 @@ def model_page(clf: Categorizer, model_dir: str) -> None:
             st.dataframe(confusions, hide_index=True, column_config=scores_format(confusions))
             figure(report, "confusion_matrix")
 
+        parts = report.parts()
+        if not parts.empty:
+            st.subheader("Each part alone, and combined")
+            st.caption("Each member scored alone on the same test products, then the ensemble.")
+            st.dataframe(parts, hide_index=True, column_config=scores_format(parts))
+            if report.metrics.get("versus_best_part"):
+                st.caption(md(versus_best_part_text(report.metrics["versus_best_part"])))
+
         levels = report.levels()
         if not levels.empty:
             st.subheader("Each level of the category path")
@@ -564,7 +625,7 @@ def main() -> None:
     with product:
         product_page(clf, top_k)
     with catalog:
-        catalog_page(clf, top_k)
+        catalog_page(clf)
     with labels:
         labels_page(clf)
     with model:

@@ -29,11 +29,13 @@ can say when none were found rather than quietly predicting without them.
 
 from __future__ import annotations
 
+import copy
+import io
 import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Sequence
 
@@ -89,6 +91,8 @@ class CatalogPrediction:
     photos: for a model that reads photos, those the upload names (None: the
         model reads none); image_column_missing: the model reads photos but
         the upload has no image column, so it was predicted without them.
+    warnings: what predicting found amiss in the upload, one line each
+        (products without text, no id column, ...), naming it as uploaded.
     """
 
     source_name: str
@@ -103,10 +107,12 @@ class CatalogPrediction:
     out_format: str
     photos: UploadPhotos | None = None
     image_column_missing: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
-    def download_name(self, review_only: bool = False) -> str:
+    def download_name(self, review_only: bool = False, out_format: str | None = None) -> str:
+        """The download's file name, in `out_format` (None: the format predicted into)."""
         stem = _strip_suffixes(self.source_name)
-        return f"{stem}.{'needs_review' if review_only else 'predictions'}.{self.out_format}"
+        return f"{stem}.{'needs_review' if review_only else 'predictions'}.{out_format or self.out_format}"
 
 
 def upload_format(name: str) -> str:
@@ -147,6 +153,7 @@ def predict_upload(
     encoding: str = "utf-8",
     text_cols: Sequence[str] | None = None,
     header: bool | None = None,
+    id_cols: Sequence[str] | None = None,
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -159,7 +166,9 @@ def predict_upload(
     Python codec name). text_cols: the upload's columns that stand for the
     model's text fields, in order (None: the model's own names; see
     `upload_columns`). header: whether the upload's first row names its
-    columns (None: as the model's training file).
+    columns (None: as the model's training file). id_cols: the upload's
+    columns copied to the predictions (None: the model's id columns; none:
+    rows are numbered).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -170,17 +179,23 @@ def predict_upload(
     review_path = upload_dir / f"needs_review.{out_format}"
     image_folder = upload_image_folder(clf)
     # An absolute image_root: the rule "beside the catalog file" would look in the temporary folder.
-    photo_options = {"image_root": str(image_folder)} if image_folder is not None else {}
+    file_options = {"image_root": str(image_folder)} if image_folder is not None else {}
     if text_cols is not None:
-        photo_options["text_cols"] = list(text_cols)
+        file_options["text_cols"] = list(text_cols)
     if header is not None:
-        photo_options["header"] = header
+        file_options["header"] = header
+    if id_cols is not None:
+        file_options["id_cols"] = list(id_cols)
     photos = image_column_missing = None
+    # The app's model is quiet (no terminal to print to) and shared by every
+    # session: a copy of it collects this upload's warnings for the page.
+    reader = copy.copy(clf)
+    reader._collected_warnings = warnings = []
     try:
         # The page says itself when an upload's photos are not on the server
         # (show_upload_photos), where "pass --image-root" would mean nothing.
-        summary = clf.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
-                                   allow_no_photos=True, confine_photos=True, encoding=encoding, **photo_options)
+        summary = reader.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
+                                     allow_no_photos=True, confine_photos=True, encoding=encoding, **file_options)
         if image_folder is not None:
             photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header)
             image_column_missing = clf.fields_.image_col if photos is None else None
@@ -199,6 +214,7 @@ def predict_upload(
         out_format=out_format,
         photos=photos,
         image_column_missing=image_column_missing,
+        warnings=[_as_the_app_says_it(w.replace(str(source), name)) for w in warnings],
     )
 
 
@@ -258,7 +274,8 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
                         preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
     """Find the probably mislabeled products of an uploaded labelled catalog (`Categorizer.find_label_issues`).
 
-    The judges are models of the app's model's kind and settings, on its
+    The judges are models of the app's model's kind and settings (an ONNX
+    export's: those of the model it was exported from, see `judge_model`), on its
     columns, trained on the upload itself (`folds` of them): the app's model
     does not judge, since it may have learned the very products uploaded.
     A model that reads photos is refused: its judges would read the photos an
@@ -269,12 +286,12 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     from prodcat.label_issues import worst_first, write_issues
 
     upload_format(name)
+    model, params = judge_model(clf)
     if clf.reads_images():
         raise ConfigError(f"this model reads photos; check the labels of a catalog with photos where the photos are: "
-                          f"prodcat label-issues --model {clf.model} --image-col ...")
+                          f"prodcat label-issues --model {model} --image-col ...")
     source = _save_upload(name, data, Path(workdir) / "labels")
-    judge = Categorizer(model=clf.model, params=clf.params, fields=replace(clf.fields_, encoding=encoding),
-                        quiet=True)
+    judge = Categorizer(model=model, params=params, fields=replace(clf.fields_, encoding=encoding), quiet=True)
     started = time.perf_counter()
     try:
         table = judge.find_label_issues(source, folds=folds)
@@ -288,15 +305,25 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
                       flagged=flagged.head(preview_rows), out_path=out_path)
 
 
+def judge_model(clf: Categorizer) -> tuple[str, dict | None]:
+    """The kind and settings of the models that judge an upload's labels for `clf`: its own,
+    or for an ONNX export (which cannot be trained) those of the model it was exported from."""
+    params = clf.params or {}
+    if clf.model == "onnx" and params.get("source_model"):
+        return params["source_model"], params.get("source_params")
+    return clf.model, clf.params
+
+
 def _as_uploaded(exc: ProdcatError, source: Path, name: str) -> ProdcatError:
     """The error in the app's words, naming the file as uploaded: the user knows it by that name, not by our work path."""
     return type(exc)(_as_the_app_says_it(str(exc).replace(str(source), name)))
 
 
 def _as_the_app_says_it(message: str) -> str:
-    """A reader's error in the app's words: it has choices of encoding and header, not --encoding
-    or --header options."""
-    message = message.replace("needs --header", "needs \"First row names the columns\" ticked above")
+    """A reader's error or warning in the app's words: it has choices of encoding, header and id
+    columns, not --encoding, --header or --id-cols options."""
+    message = message.replace("needs --header", "needs \"First row names the columns\" ticked above").replace(
+        "pass --id-cols", "choose its id columns above")
     return reword_encoding_hint(message, lambda name: "choose its real encoding above" if name is None
                                 else f"choose {ENCODINGS.get(name, name)} as its encoding above")
 
@@ -332,16 +359,19 @@ def count_photos(
     return photos
 
 
-def read_head(path: str | Path, n_rows: int) -> pd.DataFrame:
-    """The first `n_rows` of a predictions file written by `predict_file`.
+def read_head(path: str | Path, n_rows: int | None) -> pd.DataFrame:
+    """The first `n_rows` (None: all) of a predictions file written by `predict_file`.
 
-    Ids stay text ("007" is not 7), probabilities are numbers and
-    needs_review is a boolean, whichever format the file is in.
+    Ids stay text ("007" is not 7), probabilities are numbers, needs_review
+    is a boolean and confident_level a whole number, whichever format the
+    file is in.
     """
     path = Path(path)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
+        if n_rows is None:
+            return pq.read_table(path).to_pandas()
         parquet = pq.ParquetFile(path)
         batches = parquet.iter_batches(batch_size=max(n_rows, 1))
         first = next(batches, None)
@@ -350,10 +380,31 @@ def read_head(path: str | Path, n_rows: int) -> pd.DataFrame:
     frame = pd.read_csv(path, nrows=n_rows, dtype=str, keep_default_na=False)
     for column in frame.columns:
         if column == "confidence" or column.startswith("prob_"):
-            frame[column] = pd.to_numeric(frame[column])
+            frame[column] = pd.to_numeric(frame[column]).astype("float64")
     if "needs_review" in frame.columns:
         frame["needs_review"] = frame["needs_review"] == "True"
+    if "confident_level" in frame.columns:
+        frame["confident_level"] = pd.to_numeric(frame["confident_level"]).astype("int64")
     return frame
+
+
+def predictions_bytes(path: str | Path, out_format: str) -> bytes:
+    """A predictions file of `predict_upload` as a download in `out_format`, converted
+    when it was predicted into the other one (choosing another format predicts nothing again).
+
+    A CSV's ids are text, so converted to Parquet they are text too; they were
+    text in the upload as well, unless it was JSON Lines or Parquet.
+    """
+    path = Path(path)
+    if path.suffix == f".{out_format}":
+        return path.read_bytes()
+    frame = read_head(path, None)
+    buffer = io.BytesIO()
+    if out_format == "parquet":
+        frame.to_parquet(buffer, index=False)
+    else:
+        frame.to_csv(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _catalog_suffix(name: str) -> str:
