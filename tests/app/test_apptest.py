@@ -606,6 +606,9 @@ def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_expo
     assert not at.exception and not texts(at.tabs[2].error)
     [success] = texts(at.tabs[2].success)
     assert "of 120 products** from shop.csv are probably mislabeled (5 models" in success
+    # the Model page says where an export's curves are, not that "onnx logged none"
+    [curves] = [i for i in texts(at.info) if "No training curves" in i]
+    assert "an export of a bow model" in curves and "onnx logged none" not in curves
 
 
 def test_the_id_columns_chosen_are_kept_while_the_text_columns_are_being_chosen_again(monkeypatch, model_dir,

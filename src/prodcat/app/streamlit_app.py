@@ -46,6 +46,7 @@ from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
 from prodcat.categorizer import DEFAULT_FOLDS, IMAGE_KEY
 from prodcat.errors import ProdcatError
+from prodcat.models import EXPORTED_MODEL
 from prodcat.evaluation.report import versus_best_part_text
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
@@ -582,7 +583,15 @@ def model_page(clf: Categorizer, model_dir: str) -> None:
     curves = cached_curves(model_dir, files_signature(event_files)) if runs else {}
     if not curves:
         where = directory / "tensorboard"
-        reason = "" if runs else f" ({manifest['model']['name']} logged none; models trained in epochs do)"
+        name = manifest["model"]["name"]
+        source = (manifest["model"].get("params") or {}).get("source_model") if name == EXPORTED_MODEL else None
+        if runs:
+            reason = ""
+        elif source:
+            # an export is made from a saved model; the curves stay in the folder its source was trained in
+            reason = f" (an export of a {source} model: its curves are in the tensorboard folder of the model it was exported from)"
+        else:
+            reason = f" ({name} logged none; models trained in epochs do)"
         st.info(f"No training curves: {where} holds no TensorBoard scalars{reason}.")
     for quantity, points in model_report.curve_charts(curves).items():
         st.markdown(f"**{quantity}**")

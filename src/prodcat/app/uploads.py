@@ -46,6 +46,7 @@ from prodcat.catalog.load import image_refs, is_url, served_image_folder
 from prodcat.catalog.readers import iter_table, read_columns, reword_encoding_hint
 from prodcat.categorizer import DEFAULT_FOLDS
 from prodcat.errors import CatalogError, ConfigError, ProdcatError
+from prodcat.models import EXPORTED_MODEL
 
 if TYPE_CHECKING:
     from prodcat import Categorizer
@@ -309,7 +310,7 @@ def judge_model(clf: Categorizer) -> tuple[str, dict | None]:
     """The kind and settings of the models that judge an upload's labels for `clf`: its own,
     or for an ONNX export (which cannot be trained) those of the model it was exported from."""
     params = clf.params or {}
-    if clf.model == "onnx" and params.get("source_model"):
+    if clf.model == EXPORTED_MODEL and params.get("source_model"):
         return params["source_model"], params.get("source_params")
     return clf.model, clf.params
 
