@@ -405,7 +405,7 @@ def shown_result(page: str):
 def show_catalog_result(result: uploads.CatalogPrediction, out_format: str) -> None:
     st.success(
         f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
-        f"({result.rows_per_second:,} per second); **{result.needs_review:,} need review**."
+        f"({result.rows_per_second:,} per second); **{result.needs_review:,} {'needs' if result.needs_review == 1 else 'need'} review**."
     )
     for warning in result.warnings:
         st.warning(md(warning))
@@ -491,7 +491,7 @@ def labels_page(clf: Categorizer) -> None:
 
 
 def show_label_check(result: uploads.LabelCheck) -> None:
-    not_judged = (f" {result.not_judged:,} were not judged: no other product of their class to learn it from."
+    not_judged = (f" {result.not_judged:,} {'was' if result.not_judged == 1 else 'were'} not judged: no other product of their class to learn it from."
                   if result.not_judged else "")
     st.success(f"**{result.issues:,} of {result.rows:,} products** from {md(result.source_name)} are probably "
                f"mislabeled ({result.folds} models, {result.seconds:.1f} s).{not_judged}")
