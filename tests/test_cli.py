@@ -195,11 +195,35 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "leaf", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["empty_labels"] == {"column": "leaf", "rows": 3, "first_rows": [4, 8, 12]}
+    assert report["empty_labels"] == {"column": "leaf", "rows": 3, "first_rows": [4, 8, 12], "without_text": 0}
     assert sum(report["class_counts"].values()) == len(frame) - 3
     code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "leaf",
                        "--out", tmp_path / "m", "-q")
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
+
+
+def test_rows_without_label_or_text_are_named_as_a_shop_exports_variant_rows(tmp_path, capsys):
+    # A Shopify export repeats a product's handle on one row per variant, with its title, description
+    # and category on the first row only: train's refusal of the empty labels must say what those rows are.
+    frame = tiny_frame()
+    variants = frame.iloc[:4].assign(title="", description="", category="", leaf="")
+    frame = pd.concat([frame, variants], ignore_index=True)
+    frame.loc[0, "leaf"] = ""  # a product with text but no label: not one of them
+    data = _catalog(tmp_path, frame)
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["empty_labels"]["without_text"] == 4
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf")
+    assert "4 of them have no text either" in " ".join(out.split())
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
+                       "--out", tmp_path / "m", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {data}: label column 'leaf' is empty in 5 row(s): row 1, {len(frame) - 3}, "
+        f"{len(frame) - 2}, {len(frame) - 1}, {len(frame)}; 4 of them have no text either (a shop export's "
+        "variant rows?): leave those rows out of the file"
+    ]
+    assert not (tmp_path / "m").exists()
 
 
 def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_warning(tmp_path, capsys):

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from prodcat.catalog.load import empty_labels_with_nothing_to_read
 from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
@@ -198,6 +199,7 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
             "column": ",".join(catalog.mapping.label_cols),
             "rows": len(empty),
             "first_rows": [i + 1 for i in empty[:top]],  # numbered from 1, as load errors number them
+            "without_text": empty_labels_with_nothing_to_read(catalog.labels, catalog.products),
         }
         labelled = [i for i, lab in enumerate(catalog.labels) if lab]
         labels = [tuple(catalog.labels[i]) for i in labelled]
@@ -394,7 +396,10 @@ def render_inspection(report: dict, console: Console) -> None:
         if empty_labels.get("rows"):
             first = ", ".join(str(row) for row in empty_labels["first_rows"])
             more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
-            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them)")
+            bare = empty_labels.get("without_text")
+            variants = (f"; {_n(bare)} of them have no text either (a shop export's variant rows?): leave those rows "
+                        "out of the file") if bare else ""
+            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them{variants})")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")

@@ -18,7 +18,7 @@ import pandas as pd
 from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, iter_table, missing_columns_message, read_table
-from prodcat.errors import CatalogError, ColumnError
+from prodcat.errors import CatalogError, ColumnError, LabelError
 from prodcat.images.decode import RefusedPath
 from prodcat.labels import check_multi_tags, check_path_levels, parse_labels, path_labels_from_columns, require_labels
 
@@ -219,12 +219,11 @@ def catalog_from_frame(
     text_columns = {col: frame[col].tolist() for col in mapping.text_cols}
     texts = ([mapping.join_text(list(values)) for values in zip(*text_columns.values())] if text_columns
              else [""] * len(frame))
+    products = Products(texts=texts, fields=text_columns, images=images)
     labels = None
     if with_labels:
         if len(mapping.label_cols) > 1:
             labels = path_labels_from_columns([frame[c].tolist() for c in mapping.label_cols], mapping.label_level)
-            if not allow_empty_labels:
-                labels = require_labels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         else:
             labels = parse_labels(
                 frame[mapping.label_cols[0]].tolist(),
@@ -234,19 +233,44 @@ def catalog_from_frame(
                 where=source,
                 column=mapping.label_cols[0],
                 first_row=first_row,
-                require=not allow_empty_labels,
+                require=False,
             )
+        if not allow_empty_labels:
+            labels = _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
+                                          first_row=first_row)
         if mapping.label_format == "path":
             labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         elif mapping.label_format == "multi":
             labels = check_multi_tags(labels, where=source, column=mapping.label_cols[0], first_row=first_row)
     return Catalog(
-        products=Products(texts=texts, fields=text_columns, images=images),
+        products=products,
         labels=labels,
         frame=frame,
         mapping=mapping,
         source=source,
     )
+
+
+def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Products) -> int:
+    """How many products have an empty label and no text or photo either: not products
+    at all, most likely, but a shop export's variant rows (Shopify writes a product's
+    title, description and category on its first row only)."""
+    bare = products.reads_nothing(text=True, images=True)
+    return sum(1 for label, nothing in zip(labels, bare) if not label and nothing)
+
+
+def _refuse_empty_labels(labels: list[tuple], products: Products, *, where: str, column: str,
+                         first_row: int) -> list[tuple]:
+    """The labels unchanged, or `require_labels`' error, which says how many of those rows
+    have nothing else in them either: such rows are left out of the file, not labelled."""
+    try:
+        return require_labels(labels, where=where, column=column, first_row=first_row)
+    except LabelError as error:
+        bare = empty_labels_with_nothing_to_read(labels, products)
+        if not bare:
+            raise
+        raise LabelError(f"{error}; {bare} of them have no text either (a shop export's variant rows?): "
+                         "leave those rows out of the file") from None
 
 
 def check_catalog_source(data: Any) -> None:
