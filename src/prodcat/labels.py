@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -347,15 +347,26 @@ def several_paths_in_cells(cells: Sequence[str], sep: str | None = None, *, top:
     joiners = "".join(c for c in ",;|" if c not in sep)
     if not joiners:
         return None
+    def pieces(level: str) -> list[str]:
+        return [piece.strip() for piece in re.split(f"[{re.escape(joiners)}]", level)]
+
     levels = [_levels(path, sep) if sep in path else [] for path in paths]
     tops = {parts[0] for parts in levels if len(parts) > 1}
-    rows = []
-    for row, parts in enumerate(levels, 1):
-        for level in parts[1:]:
-            pieces = [piece.strip() for piece in re.split(f"[{re.escape(joiners)}]", level)]
-            if any(piece in tops for piece in pieces[1:]):
-                rows.append(row)
-                break
+    tops |= {path for path in paths if path and sep not in path and len(pieces(path)) == 1}
+    # A path that follows a list separator after several different levels ("Tshirts, Promo > Sale",
+    # "Posters, Promo > Sale") starts a path of its own, even where no cell starts with it; a level
+    # whose name holds a comma ("Shirts, Tops") is preceded by the same word wherever it is found.
+    # Only a piece with levels after it: product names as last levels ("Mug (Pack of 2, Blue)",
+    # flipkart) hold commas after all kinds of words.
+    preceded_by: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for parts in levels:
+        for depth, level in enumerate(parts[:-1]):
+            split = pieces(level)
+            for before, piece in zip(split, split[1:]):
+                preceded_by[(piece, *parts[depth + 1:])].add(before)
+    tops |= {tail[0] for tail, before in preceded_by.items() if len(before) > 1}
+    rows = [row for row, parts in enumerate(levels, 1)
+            if any(piece in tops for level in parts for piece in pieces(level)[1:])]
     if not rows:
         return None
     return {"separator": sep, "rows": len(rows), "first_rows": rows[:top], "example": paths[rows[0] - 1]}
