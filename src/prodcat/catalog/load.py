@@ -8,6 +8,7 @@ the image models read them, and `prodcat inspect` checks them.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -222,6 +223,8 @@ def catalog_from_frame(
     products = Products(texts=texts, fields=text_columns, images=images)
     labels = None
     if with_labels:
+        for column in mapping.label_cols:
+            _refuse_object_labels(frame[column].tolist(), where=source, column=column, first_row=first_row)
         if len(mapping.label_cols) > 1:
             labels = path_labels_from_columns([frame[c].tolist() for c in mapping.label_cols], mapping.label_level)
         else:
@@ -249,6 +252,25 @@ def catalog_from_frame(
         mapping=mapping,
         source=source,
     )
+
+
+def _refuse_object_labels(cells: list[str], *, where: str, column: str, first_row: int) -> None:
+    """A LabelError when every label cell is a JSON object (an API's '"category": {"path": [...],
+    "id": 7}' named by its object): each object's JSON text would be a class of its own."""
+    filled = [(row, cell) for row, cell in enumerate(cells, first_row) if cell.strip()]
+    if not filled or not all(cell.lstrip().startswith("{") for _, cell in filled):
+        return
+    row, first = filled[0]
+    try:
+        fields = json.loads(first)
+    except ValueError:
+        return
+    if not isinstance(fields, dict) or not fields:
+        return
+    inside = ", ".join(f"{column}.{key}" for key in list(fields)[:5])
+    shown = first if len(first) <= 80 else first[:77] + "..."
+    raise LabelError(f"{where}: label column {column!r} holds JSON objects, not labels (row {row}: {shown!r}); "
+                     f"name the field that holds the label: in JSON Lines and Parquet by its dotted path ({inside})")
 
 
 def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Products) -> int:
