@@ -45,6 +45,8 @@ from prodcat.catalog.load import (
     image_dir_for,
     image_ref,
     iter_catalog,
+    json_object_text_columns,
+    json_object_text_message,
     load_catalog,
     with_text_column_names,
 )
@@ -457,6 +459,7 @@ class Categorizer:
                             else None)
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
+            _warn_about_object_texts(part, say)
         mapping = _markup_decided(catalog, mapping, say)
         if reads_images:
             absent = _absent_image_folder(mapping, data)
@@ -613,6 +616,7 @@ class Categorizer:
             space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
         # a class written two ways would flag each spelling's products as the other's
         _warn_about_labels(catalog, say)
+        _warn_about_object_texts(catalog, say)
         # the judges read what a model trained with these settings would read; the table shows texts as written
         read = replace(catalog, products=_model_view(catalog.products, _markup_decided(catalog, mapping, say)))
         oof = out_of_fold_proba(self, read, space, folds=folds, class_weight=class_weight, say=say)
@@ -1809,6 +1813,12 @@ def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     single = catalog.one_tag_each()
     if single:
         say.warn(one_tag_each_message(single, where=catalog.source, column=single["column"]))
+
+
+def _warn_about_object_texts(catalog: Catalog, say: Reporter) -> None:
+    """Warn of a text column named by a nested object rather than the field inside it that holds the text."""
+    for column, keys in json_object_text_columns(catalog.products).items():
+        say.warn(json_object_text_message(column, keys, catalog.source))
 
 
 def _library_versions() -> dict[str, str]:

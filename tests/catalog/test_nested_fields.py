@@ -140,3 +140,24 @@ def test_a_label_column_of_objects_is_refused_naming_the_fields_inside(tmp_path,
         ]
     assert not (tmp_path / "m").exists()
     run_ok("inspect", "--data", data, "--text-cols", "title", "--label-col", "category.path", "--label-format", "path")
+
+
+def test_a_text_column_of_objects_is_warned_of_naming_the_fields_inside(tmp_path, capsys):
+    # '"title": {"en": ..., "de": null}' named by its object trains on its JSON text, keys and nulls included.
+    records = [{"id": i, "title": {"en": f"{word} {i}", "de": None}, "category": word}
+               for word in ["mug", "lamp", "rug"] for i in range(6)]
+    data = tmp_path / "api.jsonl"
+    write_jsonl(data, records)
+    line = (f"text column 'title' of {data} holds JSON objects: models read each as its JSON text, keys and "
+            "nulls included; name the field that holds the text: in JSON Lines and Parquet by its dotted path "
+            "(title.en, title.de)")
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "category")
+    assert code == 0, err
+    assert line in " ".join(out.split())
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"warning: {line}" in err.splitlines()
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title.en", "--label-col", "category",
+                       "--out", tmp_path / "m2")
+    assert code == 0 and "JSON objects" not in err

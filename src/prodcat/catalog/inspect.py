@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from prodcat.catalog.load import empty_labels_with_nothing_to_read
+from prodcat.catalog.load import empty_labels_with_nothing_to_read, json_object_text_columns, json_object_text_message
 from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
@@ -233,6 +233,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
 
     # shop exports' descriptions in HTML: train reads them without it (see prodcat.catalog.markup)
     report["markup"] = markup
+    # a nested object named by its parent ("title" for {"en": ...}): train warns of it too
+    report["object_texts"] = json_object_text_columns(catalog.products)
     report["empty_fields"] = _empty_fields(catalog)
     report["empty_texts"] = sum(1 for t in texts if not t.strip())
     report["text_length"] = {
@@ -447,6 +449,8 @@ def render_inspection(report: dict, console: Console) -> None:
                  several_paths_in_cells_message(several, where=report["source"], column=several["column"]))
     for column, finding in (report.get("markup") or {}).items():
         _finding(console, "HTML in texts:", markup_message(column, finding, report["source"]))
+    for column, keys in (report.get("object_texts") or {}).items():
+        _finding(console, "Objects in texts:", json_object_text_message(column, keys, report["source"]))
 
 
 def _finding(console: Console, title: str, line: str) -> None:

@@ -254,23 +254,51 @@ def catalog_from_frame(
     )
 
 
-def _refuse_object_labels(cells: list[str], *, where: str, column: str, first_row: int) -> None:
-    """A LabelError when every label cell is a JSON object (an API's '"category": {"path": [...],
-    "id": 7}' named by its object): each object's JSON text would be a class of its own."""
+def json_objects(cells: Sequence[str], first_row: int = 1) -> tuple[int, str, list[str]] | None:
+    """When every filled cell is a JSON object (a nested object of a JSON Lines or Parquet
+    file named by its parent, '"title": {"en": ...}'): the first one's row, text and keys;
+    else None."""
     filled = [(row, cell) for row, cell in enumerate(cells, first_row) if cell.strip()]
     if not filled or not all(cell.lstrip().startswith("{") for _, cell in filled):
-        return
+        return None
     row, first = filled[0]
     try:
         fields = json.loads(first)
     except ValueError:
-        return
+        return None
     if not isinstance(fields, dict) or not fields:
+        return None
+    return row, first, list(fields)
+
+
+def _dotted(column: str, keys: list[str]) -> str:
+    return ", ".join(f"{column}.{key}" for key in keys[:5])
+
+
+def json_object_text_columns(products: Products) -> dict[str, list[str]]:
+    """The text columns whose every filled cell is a JSON object, with its keys."""
+    found = {column: json_objects(values) for column, values in (products.fields or {}).items()}
+    return {column: objects[2] for column, objects in found.items() if objects}
+
+
+def json_object_text_message(column: str, keys: list[str], where: str) -> str:
+    """One line on a text column of JSON objects, for a warning."""
+    return (f"text column {column!r} of {where} holds JSON objects: models read each as its JSON text, keys and "
+            "nulls included; name the field that holds the text: in JSON Lines and Parquet by its dotted path "
+            f"({_dotted(column, keys)})")
+
+
+def _refuse_object_labels(cells: list[str], *, where: str, column: str, first_row: int) -> None:
+    """A LabelError when every label cell is a JSON object (an API's '"category": {"path": [...],
+    "id": 7}' named by its object): each object's JSON text would be a class of its own."""
+    objects = json_objects(cells, first_row)
+    if objects is None:
         return
-    inside = ", ".join(f"{column}.{key}" for key in list(fields)[:5])
+    row, first, keys = objects
     shown = first if len(first) <= 80 else first[:77] + "..."
     raise LabelError(f"{where}: label column {column!r} holds JSON objects, not labels (row {row}: {shown!r}); "
-                     f"name the field that holds the label: in JSON Lines and Parquet by its dotted path ({inside})")
+                     f"name the field that holds the label: in JSON Lines and Parquet by its dotted path "
+                     f"({_dotted(column, keys)})")
 
 
 def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Products) -> int:
