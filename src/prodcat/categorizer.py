@@ -52,7 +52,7 @@ from prodcat.catalog.load import (
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import cell_text, close_column, has_catalog_suffix, read_columns
+from prodcat.catalog.readers import MISSING, cell_text, close_column, dict_field, has_catalog_suffix, read_columns
 from prodcat.catalog.split import check_fractions, split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
@@ -1099,7 +1099,7 @@ class Categorizer:
         building frames cost more than the model."""
         text_cols = self.fields_.text_cols
         images = self._dict_images(items)
-        if not any(c in item for item in items for c in text_cols):
+        if not any(dict_field(item, c, MISSING) is not MISSING for item in items for c in text_cols):
             photos = images is not None and self.reads_images() and any(ref is not None for ref in images)
             if not photos and not text_cols:
                 key = self.fields_.image_col or IMAGE_KEY
@@ -1107,7 +1107,7 @@ class Categorizer:
             if not photos:
                 raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
         # read as a DataFrame's cells are: NaN is empty, a list is JSON
-        fields = {c: [cell_text(item.get(c)) for item in items] for c in text_cols}
+        fields = {c: [cell_text(dict_field(item, c)) for item in items] for c in text_cols}
         texts = ([self.fields_.join_text(list(values)) for values in zip(*fields.values())] if text_cols
                  else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
