@@ -1085,3 +1085,26 @@ def test_train_warns_of_a_path_column_read_as_multi_label(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "tags",
                        "--label-format", "multi", "--out", tmp_path / "tags")
     assert code == 0 and "no product holds more than one tag" not in err
+
+
+def test_placeholder_labels_meaning_no_category_are_a_finding_and_a_training_warning(tmp_path, capsys):
+    # A WooCommerce export files every product without a category under "Uncategorized"; others
+    # write "N/A": each trained as a class of its own, and was predicted for real products.
+    frame = tiny_frame()
+    frame.loc[frame.index[:5], "category"] = "Uncategorized"
+    frame.loc[frame.index[5:7], "category"] = "N/A"
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path"]
+    line = (f"{data}: label column 'category' holds labels that mean no category: 'Uncategorized' (5), "
+            "'N/A' (2): each is learned as a class and predicted for products like theirs; fill in their "
+            "categories, or leave those rows out")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    assert json.loads(out)["placeholder_labels"] == {"column": "category", "labels": {"Uncategorized": 5, "N/A": 2}}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert line in " ".join(out.split())
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"warning: {line}" in err.splitlines()
+    code, out, _ = run(capsys, "inspect", "--data", _catalog(tmp_path, tiny_frame(), "clean.csv"), *fields, "--json")
+    assert json.loads(out)["placeholder_labels"] is None

@@ -511,6 +511,33 @@ def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> st
     )
 
 
+# What shop exports and spreadsheets write where a product has no category (WooCommerce files
+# every such product under "Uncategorized"), compared case-folded.
+NO_CATEGORY = frozenset({
+    "uncategorized", "uncategorised", "unclassified", "unknown", "undefined", "no category",
+    "none", "null", "nan", "n/a", "na", "#n/a", "-", "--", "?",
+})
+
+
+def placeholder_labels(labels: Sequence[Label], top: int = 5) -> dict[str, int] | None:
+    """The labels (a path's levels, a product's tags) that mean no category, most products
+    first, at most `top`, with how many products hold each; None when there are none.
+
+        >>> placeholder_labels([("Uncategorized",), ("Home", "Mugs"), ("Home", "N/A")])
+        {'Uncategorized': 1, 'N/A': 1}
+    """
+    counts = Counter(part for label in labels for part in dict.fromkeys(label)
+                     if part.strip().casefold() in NO_CATEGORY)
+    return dict(counts.most_common(top)) or None
+
+
+def placeholder_labels_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `placeholder_labels`' finding (with "labels"), for a warning."""
+    shown = ", ".join(f"{name!r} ({n})" for name, n in found["labels"].items())
+    return (f"{where}: label column {column!r} holds labels that mean no category: {shown}: each is learned as a "
+            "class and predicted for products like theirs; fill in their categories, or leave those rows out")
+
+
 def label_name(label: Label, label_format: str) -> str:
     """How a label reads in reports and prediction files."""
     return PATH_JOINER.join(label) if label_format == "path" else MULTI_JOINER.join(label)

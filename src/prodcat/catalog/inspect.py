@@ -34,7 +34,7 @@ from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
     classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
-    several_paths_in_cells_message,
+    placeholder_labels_message, several_paths_in_cells_message,
 )
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
@@ -222,6 +222,7 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
         report["long_tail"] = _long_tail(counts, top)
         # "Shirts" and "shirts" are two classes to a model, splitting one class's products
         report["spelled_apart"] = catalog.classes_spelled_apart(top)
+        report["placeholder_labels"] = catalog.placeholder_labels(top)
 
     report["duplicates"] = _duplicates(shown, keys, top)
 
@@ -435,6 +436,10 @@ def render_inspection(report: dict, console: Console) -> None:
     if apart:
         _finding(console, "Classes spelled apart:",
                  classes_spelled_apart_message(apart, where=report["source"], column=apart["column"]))
+    placeholders = report.get("placeholder_labels")
+    if placeholders:
+        _finding(console, "No category:",
+                 placeholder_labels_message(placeholders, where=report["source"], column=placeholders["column"]))
     mixed = report.get("mixed_separators")
     if mixed:
         _finding(console, "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:",

@@ -10,7 +10,9 @@ import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping, join_text
 from prodcat.catalog.markup import markup_to_text
-from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators, one_tag_each, several_paths_in_cells
+from prodcat.labels import (
+    Label, classes_spelled_apart, mixed_path_separators, one_tag_each, placeholder_labels, several_paths_in_cells,
+)
 
 
 @dataclass
@@ -135,6 +137,14 @@ class Catalog:
             return None
         found = classes_spelled_apart(self.labels, self.mapping.label_format, top=top)
         return {"column": ",".join(self.mapping.label_cols), **found} if found else None
+
+    def placeholder_labels(self, top: int = 5) -> dict | None:
+        """Labels that mean no category ("Uncategorized", "N/A"; `prodcat.labels.placeholder_labels`),
+        as {"column", "labels"}; None when there are none or the catalog has no labels."""
+        if self.labels is None:
+            return None
+        found = placeholder_labels(self.labels, top=top)
+        return {"column": ",".join(self.mapping.label_cols), "labels": found} if found else None
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)
