@@ -1108,3 +1108,29 @@ def test_placeholder_labels_meaning_no_category_are_a_finding_and_a_training_war
     assert f"warning: {line}" in err.splitlines()
     code, out, _ = run(capsys, "inspect", "--data", _catalog(tmp_path, tiny_frame(), "clean.csv"), *fields, "--json")
     assert json.loads(out)["placeholder_labels"] is None
+
+
+def test_paths_or_json_lists_read_as_single_labels_are_a_finding_naming_the_format_to_pass(tmp_path, capsys):
+    # Without --label-format a shop's "Apparel > Shirts" trained a flat model of whole paths (no
+    # per-level scores, no confident paths), and an API's ["Apparel", "Shirts"] classes named in JSON.
+    frame = tiny_frame()
+    lists = frame.assign(category=[json.dumps(c.split(" > ")) for c in frame["category"]])
+    for name, data_frame, line in [
+        ("paths.csv", frame, "label column 'category' holds paths (e.g. {!r}) read as single labels: each whole "
+                             "path is one class; pass --label-format path for scores per level and confident paths"),
+        ("lists.csv", lists, "label column 'category' holds JSON lists (e.g. {!r}) read as single labels: each "
+                             "list's JSON text is one class; pass --label-format path (a list of levels) or multi "
+                             "(a list of tags)"),
+    ]:
+        data = _catalog(tmp_path, data_frame, name)
+        line = f"{data}: " + line.format(data_frame["category"].iloc[0])
+        code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "category")
+        assert code == 0 and line in " ".join(out.split()), err
+        code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                           "--out", tmp_path / name.replace(".csv", ""))
+        assert code == 0 and f"warning: {line}" in err.splitlines(), err
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--label-format", "path", "--out", tmp_path / "as-path")
+    assert code == 0 and "read as single labels" not in err
+    code, out, _ = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "leaf", "--json")
+    assert json.loads(out)["paths_as_single"] is None

@@ -60,7 +60,7 @@ from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
     LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
-    one_tag_each_message, placeholder_labels_message, several_paths_in_cells_message,
+    one_tag_each_message, paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
 )
 from prodcat.models import CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -1799,8 +1799,8 @@ def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
-    """Warn of a path column written with two separators or several paths in a cell, classes spelled apart,
-    labels that mean no category, or a multi-label column of one tag per product."""
+    """Warn of a path column written with two separators or several paths in a cell, paths read as single
+    labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product."""
     found = catalog.mixed_path_separators()
     if found:
         say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
@@ -1810,6 +1810,9 @@ def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     apart = catalog.classes_spelled_apart()
     if apart:
         say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))
+    as_single = catalog.paths_as_single()
+    if as_single:
+        say.warn(paths_as_single_message(as_single, where=catalog.source, column=as_single["column"]))
     placeholders = catalog.placeholder_labels()
     if placeholders:
         say.warn(placeholder_labels_message(placeholders, where=catalog.source, column=placeholders["column"]))

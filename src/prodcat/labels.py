@@ -531,6 +531,38 @@ def placeholder_labels(labels: Sequence[Label], top: int = 5) -> dict[str, int] 
     return dict(counts.most_common(top)) or None
 
 
+def paths_as_single(cells: Sequence[str]) -> dict | None:
+    """For a single-label column: {"kind": "json" or "path", "example"} when most filled cells
+    are JSON lists, or paths written with ">" or ">>"; else None. Read as single labels, each
+    cell whole is one class: a list's JSON text, a path without its levels.
+
+        >>> paths_as_single(["Home > Mugs", "Home > Lamps", "Toys"])
+        {'kind': 'path', 'example': 'Home > Mugs'}
+    """
+    filled = [cell.strip() for cell in cells if cell.strip()]
+    if not filled:
+        return None
+    lists = [cell for cell in filled if _multi_json_list(cell) is not None]
+    if 2 * len(lists) > len(filled):
+        return {"kind": "json", "example": lists[0]}
+    sep = detect_separator(filled, "path")
+    # "/" and "|" part other things as often as levels ("T-Shirts/Tops"): only ">" says path
+    paths = [cell for cell in filled if sep is not None and ">" in sep and sep in cell]
+    if 2 * len(paths) > len(filled):
+        return {"kind": "path", "example": paths[0]}
+    return None
+
+
+def paths_as_single_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `paths_as_single`' finding, for a warning."""
+    if found["kind"] == "json":
+        return (f"{where}: label column {column!r} holds JSON lists (e.g. {found['example']!r}) read as single "
+                "labels: each list's JSON text is one class; pass --label-format path (a list of levels) or multi "
+                "(a list of tags)")
+    return (f"{where}: label column {column!r} holds paths (e.g. {found['example']!r}) read as single labels: each "
+            "whole path is one class; pass --label-format path for scores per level and confident paths")
+
+
 def placeholder_labels_message(found: dict, *, where: str, column: str) -> str:
     """One line on `placeholder_labels`' finding (with "labels"), for a warning."""
     shown = ", ".join(f"{name!r} ({n})" for name, n in found["labels"].items())

@@ -34,7 +34,7 @@ from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
     classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
-    placeholder_labels_message, several_paths_in_cells_message,
+    paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
 )
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
@@ -223,6 +223,7 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
         # "Shirts" and "shirts" are two classes to a model, splitting one class's products
         report["spelled_apart"] = catalog.classes_spelled_apart(top)
         report["placeholder_labels"] = catalog.placeholder_labels(top)
+        report["paths_as_single"] = catalog.paths_as_single()
 
     report["duplicates"] = _duplicates(shown, keys, top)
 
@@ -436,6 +437,10 @@ def render_inspection(report: dict, console: Console) -> None:
     if apart:
         _finding(console, "Classes spelled apart:",
                  classes_spelled_apart_message(apart, where=report["source"], column=apart["column"]))
+    as_single = report.get("paths_as_single")
+    if as_single:
+        _finding(console, "Paths as single labels:",
+                 paths_as_single_message(as_single, where=report["source"], column=as_single["column"]))
     placeholders = report.get("placeholder_labels")
     if placeholders:
         _finding(console, "No category:",

@@ -11,7 +11,8 @@ import pandas as pd
 from prodcat.catalog.fields import FieldMapping, join_text
 from prodcat.catalog.markup import markup_to_text
 from prodcat.labels import (
-    Label, classes_spelled_apart, mixed_path_separators, one_tag_each, placeholder_labels, several_paths_in_cells,
+    Label, classes_spelled_apart, mixed_path_separators, one_tag_each, paths_as_single, placeholder_labels,
+    several_paths_in_cells,
 )
 
 
@@ -145,6 +146,15 @@ class Catalog:
             return None
         found = placeholder_labels(self.labels, top=top)
         return {"column": ",".join(self.mapping.label_cols), "labels": found} if found else None
+
+    def paths_as_single(self) -> dict | None:
+        """A single-label column holding paths or JSON lists (`prodcat.labels.paths_as_single`),
+        with "column"; None otherwise, or for labels of another format or several columns."""
+        mapping = self.mapping
+        if self.labels is None or mapping.label_format != "single" or len(mapping.label_cols) != 1:
+            return None
+        found = paths_as_single(self.frame[mapping.label_cols[0]].tolist())
+        return {"column": mapping.label_cols[0], **found} if found else None
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)
