@@ -1119,7 +1119,7 @@ def test_paths_or_json_lists_read_as_single_labels_are_a_finding_naming_the_form
         ("paths.csv", frame, "label column 'category' holds paths (e.g. {!r}) read as single labels: each whole "
                              "path is one class; pass --label-format path for scores per level and confident paths"),
         ("lists.csv", lists, "label column 'category' holds JSON lists (e.g. {!r}) read as single labels: each "
-                             "list's JSON text is one class; pass --label-format path (a list of levels) or multi "
+                             "list's JSON text is one class; pass --label-format path (a path or its levels) or multi "
                              "(a list of tags)"),
     ]:
         data = _catalog(tmp_path, data_frame, name)

@@ -557,7 +557,7 @@ def paths_as_single_message(found: dict, *, where: str, column: str) -> str:
     """One line on `paths_as_single`' finding, for a warning."""
     if found["kind"] == "json":
         return (f"{where}: label column {column!r} holds JSON lists (e.g. {found['example']!r}) read as single "
-                "labels: each list's JSON text is one class; pass --label-format path (a list of levels) or multi "
+                "labels: each list's JSON text is one class; pass --label-format path (a path or its levels) or multi "
                 "(a list of tags)")
     return (f"{where}: label column {column!r} holds paths (e.g. {found['example']!r}) read as single labels: each "
             "whole path is one class; pass --label-format path for scores per level and confident paths")
