@@ -195,11 +195,35 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "leaf", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["empty_labels"] == {"column": "leaf", "rows": 3, "first_rows": [4, 8, 12]}
+    assert report["empty_labels"] == {"column": "leaf", "rows": 3, "first_rows": [4, 8, 12], "without_text": 0}
     assert sum(report["class_counts"].values()) == len(frame) - 3
     code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "leaf",
                        "--out", tmp_path / "m", "-q")
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
+
+
+def test_rows_without_label_or_text_are_named_as_a_shop_exports_variant_rows(tmp_path, capsys):
+    # A Shopify export repeats a product's handle on one row per variant, with its title, description
+    # and category on the first row only: train's refusal of the empty labels must say what those rows are.
+    frame = tiny_frame()
+    variants = frame.iloc[:4].assign(title="", description="", category="", leaf="")
+    frame = pd.concat([frame, variants], ignore_index=True)
+    frame.loc[0, "leaf"] = ""  # a product with text but no label: not one of them
+    data = _catalog(tmp_path, frame)
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["empty_labels"]["without_text"] == 4
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf")
+    assert "4 of them have no text either" in " ".join(out.split())
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
+                       "--out", tmp_path / "m", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {data}: label column 'leaf' is empty in 5 row(s): row 1, {len(frame) - 3}, "
+        f"{len(frame) - 2}, {len(frame) - 1}, {len(frame)}; 4 of them have no text either (a shop export's "
+        "variant rows?): leave those rows out of the file"
+    ]
+    assert not (tmp_path / "m").exists()
 
 
 def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_warning(tmp_path, capsys):
@@ -1089,3 +1113,52 @@ def test_multi_label_headlines_name_their_accuracy_subset_accuracy(dummies, tmp_
     lines = [line for line in (out + evaluated).splitlines() if "macro_f1=" in line]
     assert len(lines) == 5  # train's test line; evaluate's two parts, combined, and its own line
     assert all("subset_accuracy=" in line and " accuracy=" not in line for line in lines)
+
+
+def test_placeholder_labels_meaning_no_category_are_a_finding_and_a_training_warning(tmp_path, capsys):
+    # A WooCommerce export files every product without a category under "Uncategorized"; others
+    # write "N/A": each trained as a class of its own, and was predicted for real products.
+    frame = tiny_frame()
+    frame.loc[frame.index[:5], "category"] = "Uncategorized"
+    frame.loc[frame.index[5:7], "category"] = "N/A"
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title", "--label-col", "category", "--label-format", "path"]
+    line = (f"{data}: label column 'category' holds labels that mean no category: 'Uncategorized' (5), "
+            "'N/A' (2): each is learned as a class and predicted for products like theirs; fill in their "
+            "categories, or leave those rows out")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
+    assert code == 0, err
+    assert json.loads(out)["placeholder_labels"] == {"column": "category", "labels": {"Uncategorized": 5, "N/A": 2}}
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert line in " ".join(out.split())
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"warning: {line}" in err.splitlines()
+    code, out, _ = run(capsys, "inspect", "--data", _catalog(tmp_path, tiny_frame(), "clean.csv"), *fields, "--json")
+    assert json.loads(out)["placeholder_labels"] is None
+
+
+def test_paths_or_json_lists_read_as_single_labels_are_a_finding_naming_the_format_to_pass(tmp_path, capsys):
+    # Without --label-format a shop's "Apparel > Shirts" trained a flat model of whole paths (no
+    # per-level scores, no confident paths), and an API's ["Apparel", "Shirts"] classes named in JSON.
+    frame = tiny_frame()
+    lists = frame.assign(category=[json.dumps(c.split(" > ")) for c in frame["category"]])
+    for name, data_frame, line in [
+        ("paths.csv", frame, "label column 'category' holds paths (e.g. {!r}) read as single labels: each whole "
+                             "path is one class; pass --label-format path for scores per level and confident paths"),
+        ("lists.csv", lists, "label column 'category' holds JSON lists (e.g. {!r}) read as single labels: each "
+                             "list's JSON text is one class; pass --label-format path (a path or its levels) or multi "
+                             "(a list of tags)"),
+    ]:
+        data = _catalog(tmp_path, data_frame, name)
+        line = f"{data}: " + line.format(data_frame["category"].iloc[0])
+        code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "category")
+        assert code == 0 and line in " ".join(out.split()), err
+        code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                           "--out", tmp_path / name.replace(".csv", ""))
+        assert code == 0 and f"warning: {line}" in err.splitlines(), err
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--label-format", "path", "--out", tmp_path / "as-path")
+    assert code == 0 and "read as single labels" not in err
+    code, out, _ = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "leaf", "--json")
+    assert json.loads(out)["paths_as_single"] is None

@@ -258,6 +258,26 @@ def test_several_paths_in_a_cell_are_found_by_a_later_piece_naming_a_top_level()
     assert several_paths_in_cells(["Clothing > Shirts, Tops", "Home > Bath"]) is None
 
 
+
+def test_several_paths_in_a_cell_as_woocommerce_writes_them_are_found():
+    from prodcat.labels import several_paths_in_cells
+
+    base = ["Clothing > Tshirts", "Clothing > Hoodies", "Decor > Posters", "Music > Albums"]
+    # a product in a category and in its parent: the parent's path comes first, in the first level
+    assert several_paths_in_cells(base + ["Clothing, Clothing > Hoodies"])["first_rows"] == [5]
+    # a category tree of its own ("Promo > Sale") that only ever follows other paths
+    promo = ["Clothing > Tshirts, Promo > Sale", "Decor > Posters, Promo > Sale"]
+    assert several_paths_in_cells(base + promo)["first_rows"] == [5, 6]
+    # a flat category appended to a path, that stands alone elsewhere
+    assert several_paths_in_cells(base + ["Clothing > Hoodies, Sale", "Sale"])["first_rows"] == [5]
+    # product names as the last level (flipkart) hold commas after all kinds of words: no paths
+    names = ["Decor > Posters > Canvas Art (18 inch, ...", "Music > Albums > Live (Pack of 2, ...",
+             "Clothing > Tshirts > Polo (Pack of 1, Blue)", "Decor > Posters > Print (Matte, Blue)"]
+    assert several_paths_in_cells(base + names) is None
+    # a level whose name holds a comma, under several parents, is still one level
+    shirts = ["Men > Shirts, Tops > Oxford", "Women > Shirts, Tops > Oxford", "Men > Shirts, Tops > Linen"]
+    assert several_paths_in_cells(base + shirts) is None
+
 def test_multi_label_tags_holding_the_prediction_joiner_are_refused_naming_their_rows():
     from prodcat.labels import check_multi_tags
 

@@ -45,12 +45,14 @@ from prodcat.catalog.load import (
     image_dir_for,
     image_ref,
     iter_catalog,
+    json_object_text_columns,
+    json_object_text_message,
     load_catalog,
     with_text_column_names,
 )
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog, Products
-from prodcat.catalog.readers import cell_text, close_column, has_catalog_suffix, read_columns
+from prodcat.catalog.readers import MISSING, cell_text, close_column, dict_field, has_catalog_suffix, read_columns
 from prodcat.catalog.split import check_fractions, split_catalog
 from prodcat.console import Reporter
 from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
@@ -58,7 +60,7 @@ from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
     LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
-    one_tag_each_message, several_paths_in_cells_message,
+    one_tag_each_message, paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
 )
 from prodcat.models import EXPORTED_MODEL, CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -463,6 +465,7 @@ class Categorizer:
                             else None)
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
+            _warn_about_object_texts(part, say)
         mapping = _markup_decided(catalog, mapping, say)
         if reads_images:
             absent = _absent_image_folder(mapping, data)
@@ -631,6 +634,7 @@ class Categorizer:
             space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
         # a class written two ways would flag each spelling's products as the other's
         _warn_about_labels(catalog, say)
+        _warn_about_object_texts(catalog, say)
         # the judges read what a model trained with these settings would read; the table shows texts as written
         read = replace(catalog, products=_model_view(catalog.products, _markup_decided(catalog, mapping, say)))
         oof = out_of_fold_proba(self, read, space, folds=folds, class_weight=class_weight, say=say)
@@ -1117,7 +1121,7 @@ class Categorizer:
         building frames cost more than the model."""
         text_cols = self.fields_.text_cols
         images = self._dict_images(items)
-        if not any(c in item for item in items for c in text_cols):
+        if not any(dict_field(item, c, MISSING) is not MISSING for item in items for c in text_cols):
             photos = images is not None and self.reads_images() and any(ref is not None for ref in images)
             if not photos and not text_cols:
                 key = self.fields_.image_col or IMAGE_KEY
@@ -1125,7 +1129,7 @@ class Categorizer:
             if not photos:
                 raise ColumnError(f"no product has any of the model's text fields ({', '.join(text_cols)})")
         # read as a DataFrame's cells are: NaN is empty, a list is JSON
-        fields = {c: [cell_text(item.get(c)) for item in items] for c in text_cols}
+        fields = {c: [cell_text(dict_field(item, c)) for item in items] for c in text_cols}
         texts = ([self.fields_.join_text(list(values)) for values in zip(*fields.values())] if text_cols
                  else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
@@ -1824,8 +1828,8 @@ def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
 
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
-    """Warn of a path column written with two separators or several paths in a cell, classes spelled apart,
-    or a multi-label column of one tag per product."""
+    """Warn of a path column written with two separators or several paths in a cell, paths read as single
+    labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product."""
     found = catalog.mixed_path_separators()
     if found:
         say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
@@ -1835,9 +1839,21 @@ def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     apart = catalog.classes_spelled_apart()
     if apart:
         say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))
+    as_single = catalog.paths_as_single()
+    if as_single:
+        say.warn(paths_as_single_message(as_single, where=catalog.source, column=as_single["column"]))
+    placeholders = catalog.placeholder_labels()
+    if placeholders:
+        say.warn(placeholder_labels_message(placeholders, where=catalog.source, column=placeholders["column"]))
     single = catalog.one_tag_each()
     if single:
         say.warn(one_tag_each_message(single, where=catalog.source, column=single["column"]))
+
+
+def _warn_about_object_texts(catalog: Catalog, say: Reporter) -> None:
+    """Warn of a text column named by a nested object rather than the field inside it that holds the text."""
+    for column, keys in json_object_text_columns(catalog.products).items():
+        say.warn(json_object_text_message(column, keys, catalog.source))
 
 
 def _library_versions() -> dict[str, str]:

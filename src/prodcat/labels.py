@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -347,15 +347,26 @@ def several_paths_in_cells(cells: Sequence[str], sep: str | None = None, *, top:
     joiners = "".join(c for c in ",;|" if c not in sep)
     if not joiners:
         return None
+    def pieces(level: str) -> list[str]:
+        return [piece.strip() for piece in re.split(f"[{re.escape(joiners)}]", level)]
+
     levels = [_levels(path, sep) if sep in path else [] for path in paths]
     tops = {parts[0] for parts in levels if len(parts) > 1}
-    rows = []
-    for row, parts in enumerate(levels, 1):
-        for level in parts[1:]:
-            pieces = [piece.strip() for piece in re.split(f"[{re.escape(joiners)}]", level)]
-            if any(piece in tops for piece in pieces[1:]):
-                rows.append(row)
-                break
+    tops |= {path for path in paths if path and sep not in path and len(pieces(path)) == 1}
+    # A path that follows a list separator after several different levels ("Tshirts, Promo > Sale",
+    # "Posters, Promo > Sale") starts a path of its own, even where no cell starts with it; a level
+    # whose name holds a comma ("Shirts, Tops") is preceded by the same word wherever it is found.
+    # Only a piece with levels after it: product names as last levels ("Mug (Pack of 2, Blue)",
+    # flipkart) hold commas after all kinds of words.
+    preceded_by: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for parts in levels:
+        for depth, level in enumerate(parts[:-1]):
+            split = pieces(level)
+            for before, piece in zip(split, split[1:]):
+                preceded_by[(piece, *parts[depth + 1:])].add(before)
+    tops |= {tail[0] for tail, before in preceded_by.items() if len(before) > 1}
+    rows = [row for row, parts in enumerate(levels, 1)
+            if any(piece in tops for level in parts for piece in pieces(level)[1:])]
     if not rows:
         return None
     return {"separator": sep, "rows": len(rows), "first_rows": rows[:top], "example": paths[rows[0] - 1]}
@@ -498,6 +509,65 @@ def classes_spelled_apart_message(found: dict, *, where: str, column: str) -> st
         f"differing only in case, spacing or Unicode form: {shown}{f'; and {more} more' if more > 0 else ''}: "
         "each spelling is learned as a class of its own; write each class one way"
     )
+
+
+# What shop exports and spreadsheets write where a product has no category (WooCommerce files
+# every such product under "Uncategorized"), compared case-folded.
+NO_CATEGORY = frozenset({
+    "uncategorized", "uncategorised", "unclassified", "unknown", "undefined", "no category",
+    "none", "null", "nan", "n/a", "na", "#n/a", "-", "--", "?",
+})
+
+
+def placeholder_labels(labels: Sequence[Label], top: int = 5) -> dict[str, int] | None:
+    """The labels (a path's levels, a product's tags) that mean no category, most products
+    first, at most `top`, with how many products hold each; None when there are none.
+
+        >>> placeholder_labels([("Uncategorized",), ("Home", "Mugs"), ("Home", "N/A")])
+        {'Uncategorized': 1, 'N/A': 1}
+    """
+    counts = Counter(part for label in labels for part in dict.fromkeys(label)
+                     if part.strip().casefold() in NO_CATEGORY)
+    return dict(counts.most_common(top)) or None
+
+
+def paths_as_single(cells: Sequence[str]) -> dict | None:
+    """For a single-label column: {"kind": "json" or "path", "example"} when most filled cells
+    are JSON lists, or paths written with ">" or ">>"; else None. Read as single labels, each
+    cell whole is one class: a list's JSON text, a path without its levels.
+
+        >>> paths_as_single(["Home > Mugs", "Home > Lamps", "Toys"])
+        {'kind': 'path', 'example': 'Home > Mugs'}
+    """
+    filled = [cell.strip() for cell in cells if cell.strip()]
+    if not filled:
+        return None
+    lists = [cell for cell in filled if _multi_json_list(cell) is not None]
+    if 2 * len(lists) > len(filled):
+        return {"kind": "json", "example": lists[0]}
+    sep = detect_separator(filled, "path")
+    # "/" and "|" part other things as often as levels ("T-Shirts/Tops"): only ">" says path
+    paths = [cell for cell in filled if sep is not None and ">" in sep and sep in cell]
+    if 2 * len(paths) > len(filled):
+        return {"kind": "path", "example": paths[0]}
+    return None
+
+
+def paths_as_single_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `paths_as_single`' finding, for a warning."""
+    if found["kind"] == "json":
+        return (f"{where}: label column {column!r} holds JSON lists (e.g. {found['example']!r}) read as single "
+                "labels: each list's JSON text is one class; pass --label-format path (a path or its levels) or multi "
+                "(a list of tags)")
+    return (f"{where}: label column {column!r} holds paths (e.g. {found['example']!r}) read as single labels: each "
+            "whole path is one class; pass --label-format path for scores per level and confident paths")
+
+
+def placeholder_labels_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `placeholder_labels`' finding (with "labels"), for a warning."""
+    shown = ", ".join(f"{name!r} ({n})" for name, n in found["labels"].items())
+    return (f"{where}: label column {column!r} holds labels that mean no category: {shown}: each is learned as a "
+            "class and predicted for products like theirs; fill in their categories, or leave those rows out")
 
 
 def label_name(label: Label, label_format: str) -> str:

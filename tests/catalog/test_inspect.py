@@ -177,7 +177,7 @@ def test_empty_labels_are_reported_and_left_out_of_the_class_figures():
     rows = SINGLE_ROWS[:4] + [("Blue Mug", "", ()), ("Lamp", "", ())] + SINGLE_ROWS[6:]
     report = inspect_catalog(make_catalog(rows, SINGLE), top=3)
     assert report["rows"] == 10
-    assert report["empty_labels"] == {"column": "category", "rows": 2, "first_rows": [5, 6]}
+    assert report["empty_labels"] == {"column": "category", "rows": 2, "first_rows": [5, 6], "without_text": 0}
     assert report["class_counts"] == {"Shirts": 4, "Lamps": 2, "Mugs": 1, "Posters": 1}
     # "Blue Mug" with no label is not a second label for "Blue Mug"
     assert report["conflicts"]["texts"] == 0

@@ -121,3 +121,43 @@ def test_nested_fields_are_named_four_levels_deep_at_most(tmp_path, suffix):
         pq.write_table(pa.Table.from_pylist([record]), path)
     assert read_columns(path) == ["a", "a.b", "a.b.c", "a.b.c.d"]
     assert read_table(path, ["a.b.c.d"])["a.b.c.d"].tolist() == ['{"e": "deep"}']
+
+
+def test_a_label_column_of_objects_is_refused_naming_the_fields_inside(tmp_path, capsys):
+    # An API's '"category": {"path": [...], "id": 7}' named by its object used to train each
+    # whole object, as JSON text, as a class: predictions were JSON text.
+    records = [{"id": i, "title": f"{word} {i}", "category": {"path": ["Home", word], "id": n}}
+               for n, word in enumerate(["mug", "lamp", "rug"]) for i in range(4)]
+    data = tmp_path / "api.jsonl"
+    write_jsonl(data, records)
+    for command in ("inspect", "train"):
+        code, _, err = run(capsys, command, "--data", data, "--text-cols", "title", "--label-col", "category",
+                           "--label-format", "path", *(["--out", tmp_path / "m"] if command == "train" else []))
+        assert code == 2 and err.strip().splitlines() == [
+            f"prodcat: error: {data}: label column 'category' holds JSON objects, not labels (row 1: "
+            "'{\"path\": [\"Home\", \"mug\"], \"id\": 0}'); name the field that holds the label: "
+            "in JSON Lines and Parquet by its dotted path (category.path, category.id)"
+        ]
+    assert not (tmp_path / "m").exists()
+    run_ok("inspect", "--data", data, "--text-cols", "title", "--label-col", "category.path", "--label-format", "path")
+
+
+def test_a_text_column_of_objects_is_warned_of_naming_the_fields_inside(tmp_path, capsys):
+    # '"title": {"en": ..., "de": null}' named by its object trains on its JSON text, keys and nulls included.
+    records = [{"id": i, "title": {"en": f"{word} {i}", "de": None}, "category": word}
+               for word in ["mug", "lamp", "rug"] for i in range(6)]
+    data = tmp_path / "api.jsonl"
+    write_jsonl(data, records)
+    line = (f"text column 'title' of {data} holds JSON objects: models read each as its JSON text, keys and "
+            "nulls included; name the field that holds the text: in JSON Lines and Parquet by its dotted path "
+            "(title.en, title.de)")
+    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title", "--label-col", "category")
+    assert code == 0, err
+    assert line in " ".join(out.split())
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--out", tmp_path / "m")
+    assert code == 0, err
+    assert f"warning: {line}" in err.splitlines()
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title.en", "--label-col", "category",
+                       "--out", tmp_path / "m2")
+    assert code == 0 and "JSON objects" not in err

@@ -459,3 +459,26 @@ def test_an_upload_part_without_a_file_name_is_named_as_text_not_a_file(client):
     assert response.status_code == 422
     assert response.json()["error"] == ("form field 'file': text, not a file: send the catalog as a file part with "
                                         "a file name (curl -F file=@catalog.csv)")
+
+
+def test_a_model_of_nested_fields_takes_products_as_nested_as_its_training_file(tmp_path):
+    # Trained on a JSON Lines feed's "info.title", it took only the flat key "info.title": the same
+    # records the feed holds ({"info": {"title": ...}}) were refused, with none of the model's fields.
+    frame = tiny_frame()
+    feed = tmp_path / "feed.jsonl"
+    pd.DataFrame({"info": [{"title": t, "lang": "en"} for t in frame["title"]],
+                  "category": frame["category"]}).to_json(feed, orient="records", lines=True)
+    clf = Categorizer(text_cols=["info.title"], label_col="category", label_format="path", quiet=True)
+    clf.fit(str(feed))
+    model_dir = clf.save(tmp_path / "model")
+    title = frame["title"].iloc[0]
+    with TestClient(create_app(model_dir)) as client:
+        nested = client.post("/v1/predict", json=[{"info": {"title": title}}], timeout=TIMEOUT)
+        dotted = client.post("/v1/predict", json=[{"info.title": title}], timeout=TIMEOUT)
+        wrong = client.post("/v1/predict", json=[{"info": {"title": 7}}], timeout=TIMEOUT)
+    assert nested.status_code == 200, nested.text
+    assert nested.json()["predictions"] == dotted.json()["predictions"]
+    assert nested.json()["predictions"][0]["prediction"] == frame["category"].iloc[0]
+    assert wrong.status_code == 422
+    assert wrong.json()["error"] == "products[0].info.title must be a string or null, got a number"
+    assert clf.predict_table([{"info": {"title": title}}])["prediction"].tolist() == [frame["category"].iloc[0]]

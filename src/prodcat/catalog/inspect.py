@@ -28,12 +28,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from prodcat.catalog.load import empty_labels_with_nothing_to_read, json_object_text_columns, json_object_text_message
 from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
     classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
-    several_paths_in_cells_message,
+    paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
 )
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
@@ -198,6 +199,7 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
             "column": ",".join(catalog.mapping.label_cols),
             "rows": len(empty),
             "first_rows": [i + 1 for i in empty[:top]],  # numbered from 1, as load errors number them
+            "without_text": empty_labels_with_nothing_to_read(catalog.labels, catalog.products),
         }
         labelled = [i for i, lab in enumerate(catalog.labels) if lab]
         labels = [tuple(catalog.labels[i]) for i in labelled]
@@ -220,6 +222,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
         report["long_tail"] = _long_tail(counts, top)
         # "Shirts" and "shirts" are two classes to a model, splitting one class's products
         report["spelled_apart"] = catalog.classes_spelled_apart(top)
+        report["placeholder_labels"] = catalog.placeholder_labels(top)
+        report["paths_as_single"] = catalog.paths_as_single()
 
     report["duplicates"] = _duplicates(shown, keys, top)
 
@@ -231,6 +235,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
 
     # shop exports' descriptions in HTML: train reads them without it (see prodcat.catalog.markup)
     report["markup"] = markup
+    # a nested object named by its parent ("title" for {"en": ...}): train warns of it too
+    report["object_texts"] = json_object_text_columns(catalog.products)
     report["empty_fields"] = _empty_fields(catalog)
     report["empty_texts"] = sum(1 for t in texts if not t.strip())
     report["text_length"] = {
@@ -394,7 +400,10 @@ def render_inspection(report: dict, console: Console) -> None:
         if empty_labels.get("rows"):
             first = ", ".join(str(row) for row in empty_labels["first_rows"])
             more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
-            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them)")
+            bare = empty_labels.get("without_text")
+            variants = (f"; {_n(bare)} of them have no text either (a shop export's variant rows?): leave those rows "
+                        "out of the file") if bare else ""
+            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them{variants})")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")
@@ -428,6 +437,14 @@ def render_inspection(report: dict, console: Console) -> None:
     if apart:
         _finding(console, "Classes spelled apart:",
                  classes_spelled_apart_message(apart, where=report["source"], column=apart["column"]))
+    as_single = report.get("paths_as_single")
+    if as_single:
+        _finding(console, "Paths as single labels:",
+                 paths_as_single_message(as_single, where=report["source"], column=as_single["column"]))
+    placeholders = report.get("placeholder_labels")
+    if placeholders:
+        _finding(console, "No category:",
+                 placeholder_labels_message(placeholders, where=report["source"], column=placeholders["column"]))
     mixed = report.get("mixed_separators")
     if mixed:
         _finding(console, "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:",
@@ -442,6 +459,8 @@ def render_inspection(report: dict, console: Console) -> None:
                  several_paths_in_cells_message(several, where=report["source"], column=several["column"]))
     for column, finding in (report.get("markup") or {}).items():
         _finding(console, "HTML in texts:", markup_message(column, finding, report["source"]))
+    for column, keys in (report.get("object_texts") or {}).items():
+        _finding(console, "Objects in texts:", json_object_text_message(column, keys, report["source"]))
 
 
 def _finding(console: Console, title: str, line: str) -> None:

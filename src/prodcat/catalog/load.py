@@ -8,6 +8,7 @@ the image models read them, and `prodcat inspect` checks them.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 from prodcat.catalog.fields import FieldMapping
 from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import cell_text, iter_table, missing_columns_message, read_table
-from prodcat.errors import CatalogError, ColumnError
+from prodcat.errors import CatalogError, ColumnError, LabelError
 from prodcat.images.decode import RefusedPath
 from prodcat.labels import check_multi_tags, check_path_levels, parse_labels, path_labels_from_columns, require_labels
 
@@ -219,12 +220,13 @@ def catalog_from_frame(
     text_columns = {col: frame[col].tolist() for col in mapping.text_cols}
     texts = ([mapping.join_text(list(values)) for values in zip(*text_columns.values())] if text_columns
              else [""] * len(frame))
+    products = Products(texts=texts, fields=text_columns, images=images)
     labels = None
     if with_labels:
+        for column in mapping.label_cols:
+            _refuse_object_labels(frame[column].tolist(), where=source, column=column, first_row=first_row)
         if len(mapping.label_cols) > 1:
             labels = path_labels_from_columns([frame[c].tolist() for c in mapping.label_cols], mapping.label_level)
-            if not allow_empty_labels:
-                labels = require_labels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         else:
             labels = parse_labels(
                 frame[mapping.label_cols[0]].tolist(),
@@ -234,19 +236,91 @@ def catalog_from_frame(
                 where=source,
                 column=mapping.label_cols[0],
                 first_row=first_row,
-                require=not allow_empty_labels,
+                require=False,
             )
+        if not allow_empty_labels:
+            labels = _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
+                                          first_row=first_row)
         if mapping.label_format == "path":
             labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         elif mapping.label_format == "multi":
             labels = check_multi_tags(labels, where=source, column=mapping.label_cols[0], first_row=first_row)
     return Catalog(
-        products=Products(texts=texts, fields=text_columns, images=images),
+        products=products,
         labels=labels,
         frame=frame,
         mapping=mapping,
         source=source,
     )
+
+
+def json_objects(cells: Sequence[str], first_row: int = 1) -> tuple[int, str, list[str]] | None:
+    """When every filled cell is a JSON object (a nested object of a JSON Lines or Parquet
+    file named by its parent, '"title": {"en": ...}'): the first one's row, text and keys;
+    else None."""
+    filled = [(row, cell) for row, cell in enumerate(cells, first_row) if cell.strip()]
+    if not filled or not all(cell.lstrip().startswith("{") for _, cell in filled):
+        return None
+    row, first = filled[0]
+    try:
+        fields = json.loads(first)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict) or not fields:
+        return None
+    return row, first, list(fields)
+
+
+def _dotted(column: str, keys: list[str]) -> str:
+    return ", ".join(f"{column}.{key}" for key in keys[:5])
+
+
+def json_object_text_columns(products: Products) -> dict[str, list[str]]:
+    """The text columns whose every filled cell is a JSON object, with its keys."""
+    found = {column: json_objects(values) for column, values in (products.fields or {}).items()}
+    return {column: objects[2] for column, objects in found.items() if objects}
+
+
+def json_object_text_message(column: str, keys: list[str], where: str) -> str:
+    """One line on a text column of JSON objects, for a warning."""
+    return (f"text column {column!r} of {where} holds JSON objects: models read each as its JSON text, keys and "
+            "nulls included; name the field that holds the text: in JSON Lines and Parquet by its dotted path "
+            f"({_dotted(column, keys)})")
+
+
+def _refuse_object_labels(cells: list[str], *, where: str, column: str, first_row: int) -> None:
+    """A LabelError when every label cell is a JSON object (an API's '"category": {"path": [...],
+    "id": 7}' named by its object): each object's JSON text would be a class of its own."""
+    objects = json_objects(cells, first_row)
+    if objects is None:
+        return
+    row, first, keys = objects
+    shown = first if len(first) <= 80 else first[:77] + "..."
+    raise LabelError(f"{where}: label column {column!r} holds JSON objects, not labels (row {row}: {shown!r}); "
+                     f"name the field that holds the label: in JSON Lines and Parquet by its dotted path "
+                     f"({_dotted(column, keys)})")
+
+
+def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Products) -> int:
+    """How many products have an empty label and no text or photo either: not products
+    at all, most likely, but a shop export's variant rows (Shopify writes a product's
+    title, description and category on its first row only)."""
+    bare = products.reads_nothing(text=True, images=True)
+    return sum(1 for label, nothing in zip(labels, bare) if not label and nothing)
+
+
+def _refuse_empty_labels(labels: list[tuple], products: Products, *, where: str, column: str,
+                         first_row: int) -> list[tuple]:
+    """The labels unchanged, or `require_labels`' error, which says how many of those rows
+    have nothing else in them either: such rows are left out of the file, not labelled."""
+    try:
+        return require_labels(labels, where=where, column=column, first_row=first_row)
+    except LabelError as error:
+        bare = empty_labels_with_nothing_to_read(labels, products)
+        if not bare:
+            raise
+        raise LabelError(f"{error}; {bare} of them have no text either (a shop export's variant rows?): "
+                         "leave those rows out of the file") from None
 
 
 def check_catalog_source(data: Any) -> None:

@@ -10,7 +10,10 @@ import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping, join_text
 from prodcat.catalog.markup import markup_to_text
-from prodcat.labels import Label, classes_spelled_apart, mixed_path_separators, one_tag_each, several_paths_in_cells
+from prodcat.labels import (
+    Label, classes_spelled_apart, mixed_path_separators, one_tag_each, paths_as_single, placeholder_labels,
+    several_paths_in_cells,
+)
 
 
 @dataclass
@@ -135,6 +138,23 @@ class Catalog:
             return None
         found = classes_spelled_apart(self.labels, self.mapping.label_format, top=top)
         return {"column": ",".join(self.mapping.label_cols), **found} if found else None
+
+    def placeholder_labels(self, top: int = 5) -> dict | None:
+        """Labels that mean no category ("Uncategorized", "N/A"; `prodcat.labels.placeholder_labels`),
+        as {"column", "labels"}; None when there are none or the catalog has no labels."""
+        if self.labels is None:
+            return None
+        found = placeholder_labels(self.labels, top=top)
+        return {"column": ",".join(self.mapping.label_cols), "labels": found} if found else None
+
+    def paths_as_single(self) -> dict | None:
+        """A single-label column holding paths or JSON lists (`prodcat.labels.paths_as_single`),
+        with "column"; None otherwise, or for labels of another format or several columns."""
+        mapping = self.mapping
+        if self.labels is None or mapping.label_format != "single" or len(mapping.label_cols) != 1:
+            return None
+        found = paths_as_single(self.frame[mapping.label_cols[0]].tolist())
+        return {"column": mapping.label_cols[0], **found} if found else None
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)

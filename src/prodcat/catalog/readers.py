@@ -976,6 +976,23 @@ def _nested_value(record: dict, path: tuple[str, ...]) -> Any:
     return value
 
 
+MISSING = object()
+
+
+def dict_field(item: dict, name: str, missing: Any = None) -> Any:
+    """A product dict's field `name`: its own key, else, for a dotted name ("info.title", as a
+    JSON Lines or Parquet file's nested fields are named), the field inside its nested objects,
+    so a product is taken in the shape its catalog file has; `missing` where it has neither."""
+    if name in item:
+        return item[name]
+    value: Any = item
+    for key in name.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return missing
+        value = value[key]
+    return value
+
+
 def _field(record: dict, name: str, nested: dict[str, tuple[str, ...]]) -> Any:
     """A record's value of column `name`: a top-level key, or a nested field by its dotted path."""
     return record.get(name) if name not in nested else _nested_value(record, nested[name])

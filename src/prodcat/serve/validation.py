@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from typing import Any, Callable
 
+from prodcat.catalog.readers import dict_field
 from prodcat.errors import ConfigError
 
 IMAGE_FIELD = "image"
@@ -150,7 +151,7 @@ def check_products(
             )
         product = {}
         for column in text_cols:
-            value = item.get(column)
+            value = dict_field(item, column)
             if value is None:
                 continue
             if not isinstance(value, str):
