@@ -691,16 +691,15 @@ class ImagePretrained(ImageTorchModel):
         return self._transformers_network(model, head, self._network_config)
 
     def _rebuilt_transformers(self, n_classes: int, saved: dict[str, Any]) -> PretrainedNetwork:
-        from transformers import AutoConfig, AutoModelForImageClassification
+        from transformers import AutoModelForImageClassification
 
-        from prodcat.models.bert import _quiet_transformers
+        from prodcat.models.bert import _quiet_transformers, config_from_saved
 
         try:
-            config_dict = dict(saved["config"])
-            config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+            config = config_from_saved(saved["config"])
             config.num_labels = n_classes
             with _quiet_transformers():
-                model = AutoModelForImageClassification.from_config(config)
+                model = AutoModelForImageClassification.from_config(config, trust_remote_code=False)
         except (KeyError, ValueError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelDirError(f"{NAME}: the saved model config cannot be rebuilt ({first})") from None
