@@ -483,6 +483,22 @@ def test_a_bow_model_counting_absurdly_long_ngrams_is_refused_when_it_loads(tiny
     assert str(caught.value) == f"{model_dir / MANIFEST}: bow: {key} must be at most 16, got 100000"
 
 
+def test_a_saved_thread_count_above_the_cores_starts_no_more_threads_than_cores(tiny_networks, tmp_path):
+    # A thread each: at a hand-edited 10**6 the process ran out of threads. Cores + 50 shows it safely.
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    try:
+        model = Categorizer.load(_with_setting(tiny_networks, tmp_path, "bow", "num_threads", cores + 50))
+        model.predict(["oxford cotton shirt"])
+        assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.timeout(30)
 def test_a_huge_layer_count_is_refused_without_building_the_layers(tiny_networks, tmp_path):
     # On the meta device a billion layers cost no memory, but making them would still take days.

@@ -162,7 +162,8 @@ def inference_session(graph: bytes, threads: int | None = None) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
+    # never more than the cores: a saved num_threads of 10**6 would start as many threads
+    options.intra_op_num_threads = min(threads or default_threads(), default_threads())
     # 3 = errors only: ORT warns about graph rewrites it handles itself.
     options.log_severity_level = 3
     return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
