@@ -89,7 +89,7 @@ from prodcat.images.transforms import IMAGENET_MEAN, IMAGENET_STD
 from prodcat.labels import LabelSpace
 from prodcat.models import efficientnet_lite, register
 from prodcat.models.base import FitContext
-from prodcat.models.image_base import MIN_IMAGE_SIZE, ImageTorchModel, _stats_of
+from prodcat.models.image_base import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, ImageTorchModel, _stats_of
 from prodcat.training.trainer import (
     EncodedSplit,
     TrainingSettings,
@@ -645,6 +645,9 @@ class ImagePretrained(ImageTorchModel):
 
     def _resolve_image_size(self, backbone_size: int) -> int:
         if self.settings["image_size"] is None:
+            if not MIN_IMAGE_SIZE <= backbone_size <= MAX_IMAGE_SIZE:  # a model of that size would not load
+                raise ConfigError(f"{NAME}: the checkpoint's input size {backbone_size} is not between "
+                                  f"{MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}; pass image_size")
             self.settings["image_size"] = int(backbone_size)
         return self.settings["image_size"]
 
