@@ -463,6 +463,42 @@ def test_a_setting_that_does_not_fit_the_saved_weights_is_named_with_its_file(ti
     assert message.startswith(f"{model_dir / MANIFEST}: {expected}") and "\n" not in message
 
 
+@pytest.mark.parametrize("key", ["word_ngrams", "char_ngrams"])
+def test_a_tfidf_model_counting_absurdly_long_ngrams_is_refused_when_it_loads(fitted, tmp_path, key):
+    # The saved terms do not bound the range from above: at [1, 100000] one text of the
+    # 20,000 characters a server takes needed more memory than a machine has.
+    model_dir = _edited(fitted.save(tmp_path / "m"), lambda m: m["model"]["params"].update({key: [2, 100_000]}))
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value).startswith(f"{model_dir / MANIFEST}: tfidf-linear: {key} must be two integers")
+    assert "high <= 16, got [2, 100000]" in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["word_ngrams", "maxn"])
+def test_a_bow_model_counting_absurdly_long_ngrams_is_refused_when_it_loads(tiny_networks, tmp_path, key):
+    model_dir = _with_setting(tiny_networks, tmp_path, "bow", key, 100_000)
+    _rewritten(model_dir, edit_state=lambda s: s["preprocessor"]["hashing"].update({key: 100_000}))
+    with pytest.raises(ModelDirError) as caught:
+        Categorizer.load(model_dir)
+    assert str(caught.value) == f"{model_dir / MANIFEST}: bow: {key} must be at most 16, got 100000"
+
+
+def test_a_saved_thread_count_above_the_cores_starts_no_more_threads_than_cores(tiny_networks, tmp_path):
+    # A thread each: at a hand-edited 10**6 the process ran out of threads. Cores + 50 shows it safely.
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    try:
+        model = Categorizer.load(_with_setting(tiny_networks, tmp_path, "bow", "num_threads", cores + 50))
+        model.predict(["oxford cotton shirt"])
+        assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.timeout(30)
 def test_a_huge_layer_count_is_refused_without_building_the_layers(tiny_networks, tmp_path):
     # On the meta device a billion layers cost no memory, but making them would still take days.

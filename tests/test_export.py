@@ -572,3 +572,29 @@ def test_an_exported_models_errors_name_what_it_was_exported_from(photo_catalog,
     frame[["sku", "title"]].to_csv(no_photos, index=False)
     with pytest.raises(ColumnError, match=r"and model 'onnx' \(an exported image-cnn\) reads nothing but photos"):
         exported.predict_file(no_photos, tmp_path / "p.csv")
+
+
+@pytest.mark.parametrize("location", ["../../../../../../etc/passwd", "/etc/passwd", "weights.safetensors"])
+def test_an_exported_graph_whose_tensor_names_an_outside_file_is_refused_unread(location, tmp_path, monkeypatch):
+    # ONNX Runtime before 1.24 read such a file into the weights of a graph given as bytes,
+    # from wherever it was: its contents could come back in the probabilities.
+    from onnx import ModelProto, TensorProto
+    from safetensors.numpy import load_file, save_file
+
+    exported = export_model(_train("bow", "single", tmp_path), tmp_path / "onnx", quiet=True)
+    arrays = load_file(str(exported / "weights.safetensors"))
+    graph = ModelProto.FromString(arrays["model.onnx_graph"].tobytes())
+    tensor = graph.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "64")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    arrays["model.onnx_graph"] = np.frombuffer(graph.SerializeToString(), dtype=np.uint8)
+    save_file(arrays, str(exported / "weights.safetensors"))
+    sessions = []
+    monkeypatch.setattr("prodcat.models.onnx_runtime.inference_session", lambda *args: sessions.append(args))
+
+    with pytest.raises(ModelDirError, match=f"tensor {tensor.name!r} from an outside file {location!r}"):
+        Categorizer.load(_with_checksums_matching(exported))
+    assert sessions == []  # ONNX Runtime never saw it

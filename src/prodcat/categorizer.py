@@ -1015,7 +1015,7 @@ class Categorizer:
             return products
         return replace(products, fields={renames.get(k, k): v for k, v in products.fields.items()})
 
-    def _products(self, data: Any) -> Products:
+    def _products(self, data: Any, *, confine_photos: bool = False) -> Products:
         """Products from a text, a list of texts, a dict or list of dicts, a DataFrame or a Path.
 
         A pandas Series or 1-d array of texts is a list of texts; a missing
@@ -1026,7 +1026,9 @@ class Categorizer:
         mapping's image column, else `image`; a path or the bytes of an
         encoded image), a file's image column. Paths in a DataFrame or dicts
         start from the mapping's image_root as seen from the current
-        directory (or from the current directory itself).
+        directory (or from the current directory itself). confine_photos: the
+        products came from someone else (the server's clients), so a photo
+        path outside that folder is refused, never opened (see `image_ref`).
         """
         self._require_fitted()
         if isinstance(data, Path):
@@ -1060,7 +1062,7 @@ class Categorizer:
             # a gap (None, NaN) is a product without text, as an empty cell of a DataFrame is
             return Products.from_texts(["" if _is_missing(x) else x for x in data])
         elif isinstance(data, Sequence) and all(isinstance(x, dict) for x in data):
-            return self._products_from_dicts(data)
+            return self._products_from_dicts(data, confine_photos=confine_photos)
         else:
             raise ProdcatError("products must be a text, a list (or Series) of texts, a dict or list of dicts, "
                                "a DataFrame or a Path")
@@ -1085,7 +1087,8 @@ class Categorizer:
             # carry the signal.
             frame = frame.assign(**{c: "" for c in missing})
         read_as = FieldMapping(text_cols=mapping.text_cols, label_format=mapping.label_format, **image_fields)
-        return catalog_from_frame(frame, read_as, source="input", with_labels=False).products
+        return catalog_from_frame(frame, read_as, source="input", with_labels=False,
+                                  confine_photos=confine_photos).products
 
     def _present_text_cols(self, data: Path, mapping: FieldMapping, present: set[str], say: Reporter) -> list[str]:
         """The model's text columns that file `data` has (`present`: its columns).
@@ -1116,11 +1119,11 @@ class Categorizer:
             say.warn(f"{data} has no column {absent}; those fields are read as empty")
         return text_cols
 
-    def _products_from_dicts(self, items: Sequence[dict]) -> Products:
+    def _products_from_dicts(self, items: Sequence[dict], *, confine_photos: bool = False) -> Products:
         """Products from dicts without a DataFrame: the server's hot path, where
         building frames cost more than the model."""
         text_cols = self.fields_.text_cols
-        images = self._dict_images(items)
+        images = self._dict_images(items, confine_photos=confine_photos)
         if not any(dict_field(item, c, MISSING) is not MISSING for item in items for c in text_cols):
             photos = images is not None and self.reads_images() and any(ref is not None for ref in images)
             if not photos and not text_cols:
@@ -1134,7 +1137,7 @@ class Categorizer:
                  else [""] * len(items))
         return Products(texts=texts, fields=fields, images=images)
 
-    def _dict_images(self, items: Sequence[dict]) -> list[str | bytes | None] | None:
+    def _dict_images(self, items: Sequence[dict], *, confine_photos: bool = False) -> list[str | bytes | None] | None:
         """Each dict's photo (None: it has none), or None when no dict has an image key.
 
         The mapping's image column is read as in a catalog (template, image
@@ -1149,9 +1152,9 @@ class Categorizer:
         for item in items:
             value = item.get(column) if column else None
             if value is not None:
-                images.append(image_ref(value, root, mapping.image_template))
+                images.append(image_ref(value, root, mapping.image_template, confine=confine_photos))
             else:
-                images.append(image_ref(item.get(IMAGE_KEY), None))
+                images.append(image_ref(item.get(IMAGE_KEY), None, confine=confine_photos))
         return images
 
     def predict_proba(self, products: Any) -> pd.DataFrame:
@@ -1173,17 +1176,23 @@ class Categorizer:
             return [[self.label_space_.classes[j] for j in np.flatnonzero(row)] for row in decided]
         return [self.label_space_.classes[i] for i in decided]
 
-    def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None) -> pd.DataFrame:
+    def predict_table(self, products: Any, top_k: int = 3, *, target_precision: float | None = None,
+                      confine_photos: bool = False) -> pd.DataFrame:
         """prediction, confidence, needs_review and the top-k labels with
-        probabilities, one row per product (a DataFrame's or Series' index kept, as in predict_proba)."""
-        table, _ = self._table_and_blank(products, top_k, target_precision)
+        probabilities, one row per product (a DataFrame's or Series' index kept, as in predict_proba).
+
+        confine_photos: the products came from someone else (the server's
+        clients): a photo path outside the image folder is never opened.
+        """
+        table, _ = self._table_and_blank(products, top_k, target_precision, confine_photos=confine_photos)
         if isinstance(products, (pd.DataFrame, pd.Series)):
             table.index = products.index
         return table
 
-    def _table_and_blank(self, products: Any, top_k: int, target_precision: float | None) -> tuple[pd.DataFrame, np.ndarray]:
+    def _table_and_blank(self, products: Any, top_k: int, target_precision: float | None, *,
+                         confine_photos: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
         """`predict_table`'s table (numbered from 0) and which products had nothing the model reads."""
-        read = self._products(products)
+        read = self._products(products, confine_photos=confine_photos)
         blank = self._reads_nothing(read)
         return self._table(self._proba(read), top_k, self.review_threshold(target_precision), blank,
                            self._level_thresholds(target_precision)), blank

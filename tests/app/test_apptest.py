@@ -91,6 +91,20 @@ def test_app_shows_three_pages_and_the_model_in_the_sidebar(monkeypatch, model_d
 
 
 # --------------------------------------------------------------- one product
+def test_a_typed_product_opens_no_photo_outside_the_image_folder(monkeypatch, model_dir):
+    # A text field the model's image column also reads (a column that is both) was taken as a
+    # photo path from the visitor, unconfined, as the server took it.
+    asked = []
+    predict_table = Categorizer.predict_table
+    monkeypatch.setattr(Categorizer, "predict_table",
+                        lambda self, *args, **kwargs: asked.append(kwargs) or predict_table(self, *args, **kwargs))
+    at = run_app(monkeypatch, model_dir)
+    at.text_input(key="field_title").input("../../etc/passwd")
+    at.button[0].click().run()
+    assert not at.exception
+    assert asked and all(kwargs.get("confine_photos") is True for kwargs in asked)
+
+
 def test_typing_a_product_shows_its_category_bars_and_review_flag(monkeypatch, model_dir, clf):
     at = run_app(monkeypatch, model_dir)
     at.text_input(key="field_title").input("oxford collar cotton shirt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -498,3 +499,16 @@ def test_excels_separator_line_above_the_header_is_named_in_one_line(tmp_path, f
     with pytest.raises(CatalogError, match=r"excel\.csv: its first line '.*sep=.*' is Excel's note of the separator, "
                                            r"not a header; delete that line"):
         read_columns(path)
+
+
+@pytest.mark.timeout(30)
+def test_a_header_of_a_hundred_thousand_names_is_checked_in_linear_time():
+    # A 200 KB upload to the server holds that many; checked name against list, it took hours.
+    from prodcat.catalog.readers import _check_unique, _unpadded
+
+    names = [f"c{i}" for i in range(200_000)]
+    assert _unpadded([f" {n}" for n in names]) == names
+    assert _unpadded([" c0", "c0"]) == [" c0", "c0"]  # stripping would make two columns one
+    _check_unique(Path("x.csv"), names)
+    with pytest.raises(ConfigError, match="'c7'"):
+        _check_unique(Path("x.csv"), names + ["c7"])

@@ -246,3 +246,33 @@ def test_the_default_minilm_checkpoint_loads_and_trains_offline():
     proba = model.predict_proba(products)
     assert proba.shape == (len(products), space.n_classes)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_saved_config_naming_custom_code_never_gets_that_code_imported(tmp_path, monkeypatch):
+    # A config's auto_map names Python code; for a model type without a class of its own
+    # transformers asked on stdin whether to import it, from a folder the config names.
+    import hashlib
+
+    from prodcat.errors import ModelDirError
+
+    clf = Categorizer(model="bert", params={"checkpoint": tiny_checkpoint(), "pooling": "cls", **TINY, "epochs": 1},
+                      quiet=True, **FORMATS["single"])
+    model_dir = tmp_path / "model"
+    clf.fit(tiny_frame()).save(model_dir)
+    marker = tmp_path / "code-ran"
+    (model_dir / "custom.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                         "from transformers import PreTrainedModel\n"
+                                         "class Custom(PreTrainedModel):\n    pass\n")
+    state = json.loads((model_dir / "model_state.json").read_text())
+    config = state["network_config"]["config"]
+    config.update(model_type="vit", auto_map={"AutoModelForSequenceClassification": "custom.Custom"},
+                  name_or_path=str(model_dir))
+    (model_dir / "model_state.json").write_text(json.dumps(state))
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    manifest["files"]["model_state.json"]["sha256"] = hashlib.sha256((model_dir / "model_state.json").read_bytes()).hexdigest()
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr("builtins.input", lambda *args: "y")  # a user who says yes to the prompt
+
+    with pytest.raises(ModelDirError, match="cannot be built"):
+        Categorizer.load(model_dir)
+    assert not marker.exists()

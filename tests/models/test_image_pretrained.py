@@ -18,7 +18,7 @@ from PIL import Image
 
 from prodcat import Categorizer
 from prodcat.catalog.products import Products
-from prodcat.errors import ConfigError
+from prodcat.errors import ConfigError, ModelDirError
 from prodcat.labels import LabelSpace
 from prodcat.models import create_model, get_model_class
 from prodcat.models.efficientnet_lite import MEAN, N_BLOCKS, STD, imagenet_state_dict
@@ -335,3 +335,12 @@ def test_a_checkpoint_that_is_not_an_image_model_is_named(photos):
 def test_a_missing_checkpoint_directory_is_named(photos):
     with pytest.raises(ConfigError, match=r"checkpoint directory './no/such/vit' does not exist"):
         fitted(photos, checkpoint="./no/such/vit")
+
+
+def test_a_saved_image_size_past_the_largest_is_refused_when_it_loads():
+    # image_size None takes the saved size as it is: at 10**5 each photo would be resized to
+    # 30 billion numbers, from one edited number in model_state.json.
+    model = create_model("image-pretrained")
+    state = {"image_size": 10**5, "mean": [0.5] * 3, "std": [0.25] * 3}
+    with pytest.raises(ModelDirError, match="saved image_size must be an integer between 16 and 1024, got 100000"):
+        model.load_preprocessor(state)

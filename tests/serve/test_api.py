@@ -129,6 +129,16 @@ def test_a_valid_image_is_accepted_and_ignored_by_a_text_model(client):
     assert with_image.json() == data_url.json() == without.json()
 
 
+def test_text_holding_half_a_character_is_a_422(client):
+    # JSON's \ud800 escape is half a UTF-16 pair: bert's tokenizer failed on it, and so did the
+    # shared model call of every request batched with it.
+    response = client.post("/v1/predict", content=b'[{"title": "oxford shirt"}, {"title": "a \\ud800 shirt"}]',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == ("products[1].title holds an unpaired surrogate ('\\ud800' at character 2), "
+                                        "which is no text")
+
+
 def test_a_multi_label_model_joins_its_labels(tmp_path):
     clf = Categorizer(quiet=True, **FORMATS["multi"]).fit(tiny_frame())
     products = [{"title": "oxford cotton shirt red", "description": "a fine shirt for every day"}]

@@ -197,3 +197,21 @@ def test_an_exported_photo_model_serves_the_photos_as_its_source(tmp_path):
     assert all(abs(a["confidence"] - b["confidence"]) < 1e-4 for a, b in zip(got, expected))
     # a model of photos alone: a product without one is refused, as by the source
     assert no_photo.status_code == 422 and "the model reads only photos" in no_photo.json()["error"]
+
+
+def test_an_image_column_that_is_also_a_text_column_opens_no_file_outside_the_image_folder(monkeypatch, tmp_path):
+    # Its value comes as text; read as the catalog's photo column it was a path, joined to the image
+    # folder and opened unconfined: "../../etc/passwd" or any absolute path on the server. Inside the
+    # folder, as for an uploaded catalog, a photo of the model owner's is read.
+    register_dummies(monkeypatch)
+    frame = tiny_image_frame(tmp_path / "photos", n_per_class=6)
+    clf = Categorizer(model="image-dummy", text_cols=["title", "image"], label_col="leaf", image_col="image",
+                      image_root=str(tmp_path / "photos"), quiet=True).fit(frame)
+    png = next((tmp_path / "photos").glob("*.png"))
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        response = client.post("/v1/predict", json=[{"title": "oxford shirt", "image": str(png)},
+                                                     {"title": "chef knife", "image": "../" * 20 + "etc/passwd"}])
+        assert response.status_code == 200, response.text
+        inside, outside = RecordingImageModel.seen[-1]
+        assert inside == str(png) and isinstance(outside, RefusedPath)

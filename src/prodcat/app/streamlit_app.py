@@ -181,8 +181,9 @@ def product_page(clf: Categorizer, top_k: int) -> None:
     item = dict(product["values"])
     if reads_images and photo_usable:
         item[IMAGE_KEY] = photo
-    # Recomputed on each run (cheap for one product), so a new top-k applies at once.
-    table = clf.predict_table([item], top_k=top_k)
+    # Recomputed on each run (cheap for one product), so a new top-k applies at once. Confined: a
+    # visitor's text that the image column also reads (a text column named like it) is no path out.
+    table = clf.predict_table([item], top_k=top_k, confine_photos=True)
     row = table.iloc[0]
     result, picture = st.columns([3, 1]) if product["image"] else (st.container(), None)
     with result:

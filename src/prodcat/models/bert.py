@@ -67,8 +67,9 @@ LENGTH_SAMPLE = 20_000
 # Seconds to wait for the model hub before calling it unreachable.
 HUB_PROBE_SECONDS = 3.0
 # Config entries that describe where a checkpoint came from or its old head,
-# not the network: left out of a saved model.
-_CONFIG_DROPPED = ("_name_or_path", "id2label", "label2id", "transformers_version", "architectures")
+# not the network: left out of a saved model. auto_map names a checkpoint's own
+# Python code, which a saved model never runs (`config_from_saved`).
+_CONFIG_DROPPED = ("_name_or_path", "id2label", "label2id", "transformers_version", "architectures", "auto_map")
 POOLINGS = ("mean", "cls")
 
 
@@ -197,6 +198,21 @@ def load_pretrained(checkpoint: str | None, loader: Any, **kwargs: Any) -> Any:
             return loader.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"bert: cannot load checkpoint {name!r} from the model hub: {_one_line(exc)}") from None
+
+
+def config_from_saved(saved: dict[str, Any]) -> Any:
+    """The transformers config a saved model's JSON describes, built from the library's own classes.
+
+    Its auto_map (entries that older prodcat saved from a checkpoint's config) is
+    left out: with it, `from_config` of a model type without a class of its own
+    asked on stdin whether to import a Python file the config names, one that a
+    model directory can hold. Raises KeyError or ValueError for a config that
+    cannot be rebuilt.
+    """
+    from transformers import AutoConfig
+
+    cfg = {k: v for k, v in saved.items() if k not in ("auto_map", "name_or_path", "_name_or_path")}
+    return AutoConfig.for_model(cfg.pop("model_type"), **cfg)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -481,7 +497,7 @@ class BertClassifier(TorchModel):
         return {"config": self._config_dict(), "pooling": self.settings["pooling"]}
 
     def build_network(self, n_classes: int) -> torch.nn.Module:
-        from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+        from transformers import AutoModel, AutoModelForSequenceClassification
 
         s = self.settings
         saved = self.network_config_ or None
@@ -490,15 +506,14 @@ class BertClassifier(TorchModel):
         if saved is not None:
             # A saved model: the architecture from its JSON config, the weights
             # come from its own safetensors; the checkpoint is not needed.
-            cfg = dict(saved["config"])
             try:
-                config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+                config = config_from_saved(saved["config"])
             except (KeyError, ValueError) as exc:
                 raise ModelDirError(f"bert: the saved model config cannot be rebuilt ({_one_line(exc)})") from None
             if pooling == "cls":
                 config.num_labels = n_classes
             with _quiet_transformers():
-                model = loader.from_config(config)
+                model = loader.from_config(config, trust_remote_code=False)
         else:
             extra = {"num_labels": n_classes} if pooling == "cls" else {}
             model = load_pretrained(s["checkpoint"], loader, **extra)

@@ -42,6 +42,7 @@ import torch
 from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, SavedSettingsError
 from prodcat.models import register
+from prodcat.models.base import MAX_NGRAM
 from prodcat.models.torch_base import TorchModel, check_probability_below_one
 from prodcat.training.trainer import use_all_cores
 
@@ -293,6 +294,9 @@ class BagOfNgrams(TorchModel):
         positive("hidden", 0)
         if settings["minn"] and settings["maxn"] < settings["minn"]:
             raise ConfigError(f"bow: maxn ({settings['maxn']}) must be at least minn ({settings['minn']})")
+        for key in ("word_ngrams", "maxn"):
+            if settings[key] > MAX_NGRAM:
+                raise ConfigError(f"bow: {key} must be at most {MAX_NGRAM}, got {settings[key]}")
         buckets = settings["buckets"]
         if buckets < 2 or buckets > 1 << 30 or buckets & (buckets - 1):
             raise ConfigError(f"bow: buckets must be a power of two between 2 and 2**30, got {buckets}")

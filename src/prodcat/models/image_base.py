@@ -284,8 +284,11 @@ class ImageTorchModel(TorchModel):
         if any(v <= 0 for v in std):
             raise ModelDirError(f"{name}: saved normalization std must be above 0, got {std!r}")
         saved, setting = state.get("image_size"), self.settings["image_size"]
-        if isinstance(saved, bool) or not isinstance(saved, int) or saved < 1:
-            raise ModelDirError(f"{name}: saved image_size must be a positive integer, got {saved!r}")
+        # image-pretrained takes its size from here, unchecked by its settings: at 10**5 every
+        # photo would be resized to 30 billion numbers
+        if isinstance(saved, bool) or not isinstance(saved, int) or not MIN_IMAGE_SIZE <= saved <= MAX_IMAGE_SIZE:
+            raise ModelDirError(f"{name}: saved image_size must be an integer between {MIN_IMAGE_SIZE} and "
+                                f"{MAX_IMAGE_SIZE}, got {saved!r}")
         if setting is None:  # a subclass that chooses the size at fit (e.g. from its backbone)
             self.settings["image_size"] = saved
         elif saved != setting:

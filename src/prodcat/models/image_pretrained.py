@@ -89,7 +89,7 @@ from prodcat.images.transforms import IMAGENET_MEAN, IMAGENET_STD
 from prodcat.labels import LabelSpace
 from prodcat.models import efficientnet_lite, register
 from prodcat.models.base import FitContext
-from prodcat.models.image_base import MIN_IMAGE_SIZE, ImageTorchModel, _stats_of
+from prodcat.models.image_base import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, ImageTorchModel, _stats_of
 from prodcat.training.trainer import (
     EncodedSplit,
     TrainingSettings,
@@ -645,6 +645,9 @@ class ImagePretrained(ImageTorchModel):
 
     def _resolve_image_size(self, backbone_size: int) -> int:
         if self.settings["image_size"] is None:
+            if not MIN_IMAGE_SIZE <= backbone_size <= MAX_IMAGE_SIZE:  # a model of that size would not load
+                raise ConfigError(f"{NAME}: the checkpoint's input size {backbone_size} is not between "
+                                  f"{MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}; pass image_size")
             self.settings["image_size"] = int(backbone_size)
         return self.settings["image_size"]
 
@@ -691,16 +694,15 @@ class ImagePretrained(ImageTorchModel):
         return self._transformers_network(model, head, self._network_config)
 
     def _rebuilt_transformers(self, n_classes: int, saved: dict[str, Any]) -> PretrainedNetwork:
-        from transformers import AutoConfig, AutoModelForImageClassification
+        from transformers import AutoModelForImageClassification
 
-        from prodcat.models.bert import _quiet_transformers
+        from prodcat.models.bert import _quiet_transformers, config_from_saved
 
         try:
-            config_dict = dict(saved["config"])
-            config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+            config = config_from_saved(saved["config"])
             config.num_labels = n_classes
             with _quiet_transformers():
-                model = AutoModelForImageClassification.from_config(config)
+                model = AutoModelForImageClassification.from_config(config, trust_remote_code=False)
         except (KeyError, ValueError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelDirError(f"{NAME}: the saved model config cannot be rebuilt ({first})") from None

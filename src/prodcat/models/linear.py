@@ -47,7 +47,7 @@ from prodcat.catalog.products import Products
 from prodcat.errors import ConfigError, ModelDirError, SavedSettingsError
 from prodcat.labels import LabelSpace
 from prodcat.models import register
-from prodcat.models.base import CategorizerModel, FitContext
+from prodcat.models.base import MAX_NGRAM, CategorizerModel, FitContext
 
 STATE_VERSION = 1
 
@@ -93,9 +93,10 @@ def _check_ngrams(key: str, value: Any) -> tuple[int, int]:
         not isinstance(value, (list, tuple))
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or not 1 <= value[0] <= value[1]
+        or not 1 <= value[0] <= value[1] <= MAX_NGRAM
     ):
-        raise ConfigError(f"tfidf-linear: {key} must be two integers [low, high] with 1 <= low <= high, got {value!r}")
+        raise ConfigError(f"tfidf-linear: {key} must be two integers [low, high] with 1 <= low <= high <= "
+                          f"{MAX_NGRAM}, got {value!r}")
     return (int(value[0]), int(value[1]))
 
 

@@ -32,7 +32,7 @@ preprocessing (torch tensors come out of `collate`) plus onnxruntime.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
@@ -105,6 +105,53 @@ def _shape_text(dims: list[Any], batch: str) -> str:
     return "(" + ", ".join([batch, *(str(d) for d in dims[1:])]) + ")"
 
 
+def _graph_tensors(graph: Any) -> Iterator[Any]:
+    """Every TensorProto of a GraphProto: initializers, and those in node attributes and subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        yield from _attribute_tensors(node.attribute)
+
+
+def _attribute_tensors(attributes: Any) -> Iterator[Any]:
+    for attribute in attributes:
+        if attribute.HasField("t"):
+            yield attribute.t
+        yield from attribute.tensors
+        for sparse in [*([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []),
+                       *attribute.sparse_tensors]:
+            yield from (sparse.values, sparse.indices)
+        for subgraph in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+            yield from _graph_tensors(subgraph)
+
+
+def check_no_external_data(graph: bytes) -> None:
+    """A ModelDirError unless every tensor of the serialized graph holds its own data.
+
+    A tensor may name an outside file for its data ("../../etc/passwd"), and
+    ONNX Runtime before 1.24 read such a file, wherever it was, into the
+    weights of a graph loaded from bytes: its contents could then come back in
+    the probabilities. An exported graph never has one (`prodcat.export` keeps
+    it whole in `weights.safetensors`), so one that does is refused unread.
+    """
+    from onnx import ModelProto, TensorProto
+    from google.protobuf.message import DecodeError
+
+    model = ModelProto()
+    try:
+        model.ParseFromString(graph)
+    except DecodeError as exc:
+        raise ModelDirError(f"onnx: the saved ONNX graph cannot be loaded ({exc})") from None
+    tensors = [*_graph_tensors(model.graph), *(t for f in model.functions for n in f.node
+                                               for t in _attribute_tensors(n.attribute))]
+    for tensor in tensors:
+        if tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data):
+            where = next((e.value for e in tensor.external_data if e.key == "location"), "")
+            raise ModelDirError(f"onnx: the saved ONNX graph takes tensor {tensor.name!r} from an outside file "
+                                f"{where!r}; an exported graph holds all its weights, so this one is not loaded")
+
+
 def default_threads() -> int:
     """Every core this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -115,7 +162,8 @@ def inference_session(graph: bytes, threads: int | None = None) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
+    # never more than the cores: a saved num_threads of 10**6 would start as many threads
+    options.intra_op_num_threads = min(threads or default_threads(), default_threads())
     # 3 = errors only: ORT warns about graph rewrites it handles itself.
     options.log_severity_level = 3
     return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
@@ -366,6 +414,7 @@ class OnnxModel(CategorizerModel):
             source.calibration = dict(source_state["calibration"])
             source.load_preprocessor(source_state["preprocessor"])
             graph = np.asarray(arrays[GRAPH_ARRAY], dtype=np.uint8).tobytes()
+            check_no_external_data(graph)
             feed = state.get("feed", "collate")
             missing = np.asarray(arrays[MISSING_ARRAY]) if feed == IMAGE_FEED else None
         except KeyError as exc:

@@ -171,4 +171,6 @@ class MicroBatcher:
 
     def _predict_rows(self, products: list[dict[str, Any]], top_k: int, target: float | None) -> list[dict]:
         self.model_calls += 1
-        return table_rows(self.clf.predict_table(products, top_k=top_k, target_precision=target))
+        # A photo comes as base64; a client's text that the model's image column also reads
+        # (a text column named like it) must not open a file of the server's outside its image folder.
+        return table_rows(self.clf.predict_table(products, top_k=top_k, target_precision=target, confine_photos=True))

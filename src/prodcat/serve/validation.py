@@ -160,6 +160,13 @@ def check_products(
                 raise RequestError(
                     422, f"{where}.{column} has {len(value):,} characters; the limit is {limits.max_text_chars:,}"
                 )
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                # JSON's "\ud800" escape decodes to half a character, which bert's tokenizer refuses with a
+                # TypeError: a 500 for every request sharing the model call with this one
+                raise RequestError(422, f"{where}.{column} holds an unpaired surrogate ({value[exc.start]!r} at "
+                                        f"character {exc.start}), which is no text") from None
             product[column] = value
         photo = photo_key = None
         for key in photo_keys:

@@ -286,9 +286,15 @@ class TrainResult:
 
 
 def use_all_cores(num_threads: int | None = None) -> int:
-    """Set torch's CPU threads (default: every core this process may run on)."""
-    if num_threads is None:
-        num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Set torch's CPU threads: num_threads, but never more than the cores this process may run
+    on (None: all of them).
+
+    More threads than cores only take turns; and a saved model's num_threads
+    of 10**6 (a hand edit) started a thread for each, with every thread of
+    the photo decoding pool, which follows this count.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    num_threads = cores if num_threads is None else min(num_threads, cores)
     if torch.get_num_threads() != num_threads:
         torch.set_num_threads(num_threads)
     return num_threads
