@@ -67,6 +67,16 @@ def shown(markdown: str) -> str:
 
 
 # ------------------------------------------------------------ the app shell
+def test_a_model_retrained_into_the_same_folder_is_the_one_that_predicts(monkeypatch, model_copy):
+    # Cached by its folder alone, the first model kept predicting after a retrain,
+    # while the Model page already showed the new one's report.
+    at = run_app(monkeypatch, model_copy)
+    assert "(path labels)" in at.sidebar.markdown[0].value
+    Categorizer(text_cols=["title"], label_col="leaf", quiet=True).fit(tiny_frame()).save(model_copy)
+    at = run_app(monkeypatch, model_copy)
+    assert "(single labels)" in at.sidebar.markdown[0].value
+
+
 def test_app_without_a_model_says_how_to_start_it(monkeypatch):
     at = run_app(monkeypatch, None)
     assert any("prodcat app MODEL_DIR" in e for e in texts(at.error))

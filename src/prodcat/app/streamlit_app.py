@@ -44,6 +44,7 @@ import streamlit as st
 from prodcat import Categorizer
 from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
+from prodcat.artifacts import REQUIRED_FILES
 from prodcat.categorizer import DEFAULT_FOLDS, IMAGE_KEY
 from prodcat.errors import ProdcatError
 from prodcat.models import EXPORTED_MODEL
@@ -57,10 +58,12 @@ FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
 log = logging.getLogger("prodcat.app")
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def load_categorizer(model_dir: str) -> Categorizer:
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def load_categorizer(model_dir: str, signature: tuple) -> Categorizer:
     # One Categorizer per server process, shared by every browser session;
-    # prediction does not change it.
+    # prediction does not change it. `signature` (the model files' times and
+    # sizes) loads a model retrained into the same folder: keyed by the folder
+    # alone, the Model page showed the new report beside the old model's predictions.
     return Categorizer.load(model_dir, quiet=True)
 
 
@@ -624,7 +627,7 @@ def main() -> None:
         st.error(f"No model directory: start the app with `prodcat app MODEL_DIR` (or set {MODEL_ENV}).")
         st.stop()
     try:
-        clf = load_categorizer(model_dir)
+        clf = load_categorizer(model_dir, files_signature([Path(model_dir).expanduser() / name for name in REQUIRED_FILES]))
     except ProdcatError as exc:
         st.error(md(exc))
         st.stop()
