@@ -276,3 +276,24 @@ def test_a_saved_config_naming_custom_code_never_gets_that_code_imported(tmp_pat
     with pytest.raises(ModelDirError, match="cannot be built"):
         Categorizer.load(model_dir)
     assert not marker.exists()
+
+
+def test_a_saved_max_length_past_the_networks_positions_is_refused_when_it_loads(tmp_path):
+    # It loaded, then failed on the first long text with an index error deep inside the embeddings.
+    import hashlib
+
+    from prodcat.errors import ModelDirError
+
+    clf = Categorizer(model="bert", params={"checkpoint": tiny_checkpoint(), "pooling": "cls", **TINY, "epochs": 1},
+                      quiet=True, **FORMATS["single"])
+    model_dir = tmp_path / "model"
+    clf.fit(tiny_frame()).save(model_dir)
+    state = json.loads((model_dir / "model_state.json").read_text())
+    state["preprocessor"]["max_length"] = 1000
+    (model_dir / "model_state.json").write_text(json.dumps(state))
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    manifest["files"]["model_state.json"]["sha256"] = hashlib.sha256((model_dir / "model_state.json").read_bytes()).hexdigest()
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(ModelDirError, match="the saved max_length 1000 exceeds the 64 positions of the saved network"):
+        Categorizer.load(model_dir)

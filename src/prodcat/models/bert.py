@@ -512,6 +512,11 @@ class BertClassifier(TorchModel):
                 raise ModelDirError(f"bert: the saved model config cannot be rebuilt ({_one_line(exc)})") from None
             if pooling == "cls":
                 config.num_labels = n_classes
+            limit = _model_max_length(config, None)
+            if self._max_length is not None and self._max_length > limit:
+                # loaded, it failed on the first long text with an index error deep in the embeddings
+                raise ModelDirError(f"bert: the saved max_length {self._max_length} exceeds the {limit} positions "
+                                    "of the saved network")
             with _quiet_transformers():
                 model = loader.from_config(config, trust_remote_code=False)
         else:
