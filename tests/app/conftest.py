@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prodcat import Categorizer
-from tiny_catalogs import tiny_frame, tiny_image_frame
+from tiny_catalogs import IMAGE_CNN, tiny_frame, tiny_image_frame
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +17,6 @@ def model_dir(tmp_path_factory) -> Path:
     Categorizer(text_cols=["title", "description"], label_col="category", label_format="path",
                 id_cols=["sku"], quiet=True).fit(tiny_frame()).save(path)
     return path
-
-
-# A tiny image-cnn: it reads the photo only, so what it predicts shows whether it got one.
-IMAGE_CNN = {"image_size": 16, "width": 0.25, "epochs": 4, "batch_size": 8, "lr": 1e-2, "dropout": 0.0,
-             "num_threads": 1}
 
 
 @pytest.fixture(scope="module")

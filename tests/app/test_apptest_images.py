@@ -273,7 +273,7 @@ def test_a_photo_only_upload_to_a_text_and_photo_ensemble_is_predicted_from_its_
                                                                                       new_shop, tmp_path):
     # Like the CLI, such a model decides a product without text from its photo; the page
     # instead waited for a column to be chosen for title or description.
-    from conftest import IMAGE_CNN
+    from tiny_catalogs import IMAGE_CNN
 
     model_dir = tmp_path / "both"
     Categorizer(model="ensemble", text_cols=["title", "description"], label_col="category", label_format="path",
