@@ -256,7 +256,8 @@ def catalog_page(clf: Categorizer) -> None:
     read = [*text_cols, *([fields.image_col] if clf.reads_images() and fields.image_col else [])]
     renamed = " (named otherwise, you choose its text columns once it is uploaded)" if text_cols else ""
     st.markdown(
-        f"Upload a catalog (CSV or Parquet) with the column{'s' if len(read) > 1 else ''} **{md(', '.join(read))}**"
+        f"Upload a catalog (CSV, TSV, JSON Lines or Parquet) with the column{'s' if len(read) > 1 else ''} "
+        f"**{md(', '.join(read))}**"
         f"{renamed}.{ids} "
         f"A file up to {st.get_option('server.maxUploadSize'):,} MB (this server's upload limit; a larger catalog: "
         "`prodcat predict`) is predicted in chunks, the page previews the first "
@@ -470,7 +471,8 @@ def labels_page(clf: Categorizer) -> None:
     fields = clf.fields_
     judge, _ = uploads.judge_model(clf)
     st.markdown(
-        f"Upload a labelled catalog (CSV or Parquet) with the columns **{md(', '.join(fields.text_cols))}** and the "
+        f"Upload a labelled catalog (CSV, TSV, JSON Lines or Parquet) with the columns "
+        f"**{md(', '.join(fields.text_cols))}** and the "
         f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(judge)} model trained "
         f"on the rest of the upload ({DEFAULT_FOLDS} models, each leaving out its own part, copies of a product kept "
         "together), so no model vouches for a label it learned. cleanlab then flags the labels those models doubt "
