@@ -1839,24 +1839,16 @@ def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     """Warn of a path column written with two separators or several paths in a cell, paths read as single
     labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product."""
-    found = catalog.mixed_path_separators()
-    if found:
-        say.warn(mixed_path_separators_message(found, where=catalog.source, column=found["column"]))
-    several = catalog.several_paths_in_cells()
-    if several:
-        say.warn(several_paths_in_cells_message(several, where=catalog.source, column=several["column"]))
-    apart = catalog.classes_spelled_apart()
-    if apart:
-        say.warn(classes_spelled_apart_message(apart, where=catalog.source, column=apart["column"]))
-    as_single = catalog.paths_as_single()
-    if as_single:
-        say.warn(paths_as_single_message(as_single, where=catalog.source, column=as_single["column"]))
-    placeholders = catalog.placeholder_labels()
-    if placeholders:
-        say.warn(placeholder_labels_message(placeholders, where=catalog.source, column=placeholders["column"]))
-    single = catalog.one_tag_each()
-    if single:
-        say.warn(one_tag_each_message(single, where=catalog.source, column=single["column"]))
+    for finding, message in (
+        (catalog.mixed_path_separators(), mixed_path_separators_message),
+        (catalog.several_paths_in_cells(), several_paths_in_cells_message),
+        (catalog.classes_spelled_apart(), classes_spelled_apart_message),
+        (catalog.paths_as_single(), paths_as_single_message),
+        (catalog.placeholder_labels(), placeholder_labels_message),
+        (catalog.one_tag_each(), one_tag_each_message),
+    ):
+        if finding:
+            say.warn(message(finding, where=catalog.source, column=finding["column"]))
 
 
 def _warn_about_object_texts(catalog: Catalog, say: Reporter) -> None:
