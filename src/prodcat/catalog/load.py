@@ -258,10 +258,18 @@ def json_objects(cells: Sequence[str], first_row: int = 1) -> tuple[int, str, li
     """When every filled cell is a JSON object (a nested object of a JSON Lines or Parquet
     file named by its parent, '"title": {"en": ...}'): the first one's row, text and keys;
     else None."""
-    filled = [(row, cell) for row, cell in enumerate(cells, first_row) if cell.strip()]
-    if not filled or not all(cell.lstrip().startswith("{") for _, cell in filled):
+    first_filled = None
+    for row, cell in enumerate(cells, first_row):
+        stripped = cell.lstrip()
+        if not stripped:
+            continue
+        if not stripped.startswith("{"):
+            return None  # most text columns: at their first filled cell, not after listing them all
+        if first_filled is None:
+            first_filled = row, cell
+    if first_filled is None:
         return None
-    row, first = filled[0]
+    row, first = first_filled
     try:
         fields = json.loads(first)
     except ValueError:

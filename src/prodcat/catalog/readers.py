@@ -977,12 +977,13 @@ def _struct_field(batch, path: tuple[str, ...]):
     return array
 
 
-def _nested_value(record: dict, path: tuple[str, ...]) -> Any:
+def _nested_value(record: dict, path: Sequence[str], missing: Any = None) -> Any:
+    """The value at `path` inside a record's nested objects; `missing` where a key is absent."""
     value: Any = record
     for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
+        if not isinstance(value, dict) or key not in value:
+            return missing
+        value = value[key]
     return value
 
 
@@ -993,14 +994,7 @@ def dict_field(item: dict, name: str, missing: Any = None) -> Any:
     """A product dict's field `name`: its own key, else, for a dotted name ("info.title", as a
     JSON Lines or Parquet file's nested fields are named), the field inside its nested objects,
     so a product is taken in the shape its catalog file has; `missing` where it has neither."""
-    if name in item:
-        return item[name]
-    value: Any = item
-    for key in name.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return missing
-        value = value[key]
-    return value
+    return item[name] if name in item else _nested_value(item, name.split("."), missing)
 
 
 def _field(record: dict, name: str, nested: dict[str, tuple[str, ...]]) -> Any:

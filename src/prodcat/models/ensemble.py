@@ -77,8 +77,6 @@ from prodcat.models import EXPORTED_MODEL, create_model, get_model_class, regist
 from prodcat.models.base import CategorizerModel, FitContext
 
 STATE_VERSION = 1
-#: a member whose network `prodcat export` replaced by an ONNX graph is this model
-EXPORTED = EXPORTED_MODEL
 
 DEFAULTS: dict[str, Any] = {
     # Two text models that need nothing but titles, so it trains on any catalog;
@@ -873,9 +871,9 @@ class Ensemble(CategorizerModel):
         for i, (spec, member) in enumerate(zip(self._specs, self.members_)):
             state, member_arrays = member.get_state()
             entry = {"name": spec.name, "key": spec.key, "params": member.get_params(), "state": state}
-            if member.name == EXPORTED:
+            if member.name == EXPORTED_MODEL:
                 # `prodcat export` replaced this member's network by its ONNX graph
-                entry["runtime"] = EXPORTED
+                entry["runtime"] = EXPORTED_MODEL
             members.append(entry)
             arrays.update({f"member{i}.{k}": v for k, v in member_arrays.items()})
         meta: dict[str, Any] = {}
@@ -915,12 +913,12 @@ class Ensemble(CategorizerModel):
                 runtime = saved_member.get("runtime")
                 if runtime is not None:
                     source_model = (saved_member.get("params") or {}).get("source_model")
-                    if runtime != EXPORTED or source_model != saved_member["name"]:
+                    if runtime != EXPORTED_MODEL or source_model != saved_member["name"]:
                         raise ModelDirError(
                             f"ensemble: member {saved_member['name']!r} is saved as runtime {runtime!r} of "
-                            f"{source_model!r}; only {EXPORTED!r} of the member's own model loads"
+                            f"{source_model!r}; only {EXPORTED_MODEL!r} of the member's own model loads"
                         )
-                    member_cls = get_model_class(EXPORTED)
+                    member_cls = get_model_class(EXPORTED_MODEL)
                 try:
                     member = member_cls.from_state(saved_member["params"], saved_member["state"], member_arrays,
                                                    label_space)
