@@ -275,6 +275,22 @@ def test_label_columns_with_an_empty_middle_level_are_refused_naming_the_row(tmp
         f"after it is not, in 1 row(s): row 5 (levels {example}); fill it, or empty the levels after it"]
 
 
+def test_a_json_list_of_levels_with_an_empty_middle_level_is_refused_naming_the_row(tmp_path, capsys):
+    # ["Home", "", "Curtains"] used to train "Home > Curtains": the empty level vanished and the leaf moved
+    # up a level, where label columns with the same gap are refused
+    frame = tiny_frame()
+    frame["category"] = [json.dumps(path.split(" > ")) for path in frame["category"]]
+    levels = json.loads(frame.loc[6, "category"])
+    frame.loc[6, "category"] = json.dumps([levels[0], "", *levels[1:]])
+    frame.loc[7, "category"] = json.dumps([*json.loads(frame.loc[7, "category"]), ""])  # a trailing one: no gap
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), "--text-cols", "title",
+                       "--label-col", "category", "--label-format", "path", "--out", tmp_path / "m")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {tmp_path / 'cat.csv'}: label column 'category': a level is empty while a level "
+        f"after it is not, in 1 row(s): row 7 (levels {[levels[0], '', *levels[1:]]}); fill it, or empty the "
+        "levels after it"]
+
+
 def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):
     frame = tiny_frame()
     frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")

@@ -205,10 +205,14 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     if label_format == "path":
         items = _path_json_list(cell)
         if items is not None and len(items) > 1 and (sep is None or sep not in items[0]):
-            # ["Apparel", "Shirts"]: the path's levels, not a list of paths
-            parts = [p.strip() for p in items if p.strip()]
-        else:
-            parts = _levels(cell if items is None else (items[0] if items else ""), sep)
+            # ["Apparel", "Shirts"]: the path's levels, not a list of paths. Each item is a level in its
+            # place, as label columns are: an empty one before a filled one stays, for `check_path_levels`
+            # to refuse, rather than move "Curtains" of ["Home", "", "Curtains"] up to the second level.
+            parts = [p.strip() for p in items][:level]
+            while parts and not parts[-1]:
+                parts.pop()
+            return tuple(parts)
+        parts = _levels(cell if items is None else (items[0] if items else ""), sep)
         return tuple(parts[:level] if level else parts)
     items = _multi_json_list(cell)
     if items is None:
