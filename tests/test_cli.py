@@ -202,28 +202,48 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
 
 
-def test_rows_without_label_or_text_are_named_as_a_shop_exports_variant_rows(tmp_path, capsys):
+def test_rows_without_label_or_text_are_left_out_as_a_shop_exports_variant_rows(tmp_path, capsys):
     # A Shopify export repeats a product's handle on one row per variant, with its title, description
-    # and category on the first row only: train's refusal of the empty labels must say what those rows are.
+    # and category on the first row only. train refused the whole file over those rows, so every user
+    # had to clean it first; now they are left out, each command saying so, and rows stay the file's.
     frame = tiny_frame()
     variants = frame.iloc[:4].assign(title="", description="", category="", leaf="")
-    frame = pd.concat([frame, variants], ignore_index=True)
-    frame.loc[0, "leaf"] = ""  # a product with text but no label: not one of them
+    frame = pd.concat([frame.iloc[:3], variants, frame.iloc[3:]], ignore_index=True)  # rows 4 to 7
+    frame.loc[12, "category"] = "Home / Decor"  # a finding that names its row
     data = _catalog(tmp_path, frame)
-    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
-                         "--json")
+    fields = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+    left_out = (f"warning: {data}: 4 row(s) with an empty label and no text or photo are left out (row 4, 5, 6, 7): "
+                "a shop export's variant rows, most likely (Shopify writes a product's title, description and "
+                "category on its first row only)")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
     assert code == 0, err
-    assert json.loads(out)["empty_labels"]["without_text"] == 4
-    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf")
-    assert "4 of them have no text either" in " ".join(out.split())
-    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
-                       "--out", tmp_path / "m", "-q")
+    report = json.loads(out)
+    assert report["empty_labels"]["without_text"] == 4 and report["mixed_separators"]["first_rows"] == [13]
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert ("none has text or a photo either (a shop export's variant rows?): train, evaluate and label-issues "
+            "leave them out") in " ".join(out.split())
+
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [" ".join(line.split()) for line in err.splitlines()]
+    assert " ".join(left_out.split()) in " ".join(warnings)
+    assert "(row 13; e.g. 'Home / Decor')" in " ".join(warnings)  # the file's row, not the 9th product's
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["training"]["rows"] == len(frame) - 4
+    from prodcat import Categorizer
+
+    judged = Categorizer(text_cols=["title", "description"], label_col="category", label_format="path",
+                         quiet=True).find_label_issues(str(data))
+    assert judged["row"].tolist() == [1, 2, 3, *range(8, len(frame) + 1)]  # as the file numbers them
+
+    # A row with text and no label is still refused: the user may have forgotten it.
+    frame.loc[0, "category"] = ""
+    data = _catalog(tmp_path, frame)
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2", "-q")
     assert code == 2 and err.strip().splitlines() == [
-        f"prodcat: error: {data}: label column 'leaf' is empty in 5 row(s): row 1, {len(frame) - 3}, "
-        f"{len(frame) - 2}, {len(frame) - 1}, {len(frame)}; 4 of them have no text either (a shop export's "
-        "variant rows?): leave those rows out of the file"
+        f"prodcat: error: {data}: label column 'category' is empty in 1 row(s): row 1 (and 4 with no text or photo "
+        "either, a shop export's variant rows, which are left out)"
     ]
-    assert not (tmp_path / "m").exists()
+    assert not (tmp_path / "m2").exists()
 
 
 def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_warning(tmp_path, capsys):

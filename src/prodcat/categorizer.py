@@ -47,6 +47,7 @@ from prodcat.catalog.load import (
     iter_catalog,
     json_object_text_columns,
     json_object_text_message,
+    left_out_rows_message,
     load_catalog,
     with_text_column_names,
 )
@@ -1389,6 +1390,8 @@ class Categorizer:
             level = self._scoring_level(mapping)
             renames = self._file_text_fields(mapping, data if isinstance(data, (str, Path)) else "the DataFrame")
             catalog = load_catalog(data, self._readable_mapping(data, mapping))
+            if left_out_rows_message(catalog):
+                self._reporter().warn(left_out_rows_message(catalog))
             catalog = replace(catalog, products=self._as_model_fields(catalog.products, renames))
             excluded = kept_seen = 0
             if keep_seen:
@@ -1838,7 +1841,11 @@ def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     """Warn of a path column written with two separators or several paths in a cell, paths read as single
-    labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product."""
+    labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product;
+    and say which rows were left out, having no label, text or photo."""
+    left_out = left_out_rows_message(catalog)
+    if left_out:
+        say.warn(left_out)
     for finding, message in (
         (catalog.mixed_path_separators(), mixed_path_separators_message),
         (catalog.several_paths_in_cells(), several_paths_in_cells_message),

@@ -203,7 +203,7 @@ def issues_table(catalog: Catalog, space: LabelSpace, oof: OutOfFold, issue: np.
         suggested_probability = oof.proba[np.arange(len(decided)), decided].astype(np.float64)
     table = pd.DataFrame({name: catalog.frame[column].to_numpy()
                           for column, name in id_output_names(catalog.mapping.id_cols, COLUMNS).items()})
-    table["row"] = np.arange(1, len(catalog) + 1)
+    table["row"] = catalog.row_numbers()  # the file's rows, where rows without label or text were left out
     table["text"] = catalog.products.texts
     if catalog.products.images is not None:
         # the photo as read, for the person checking the label (bytes given in a DataFrame: not shown)

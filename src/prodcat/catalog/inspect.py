@@ -400,10 +400,16 @@ def render_inspection(report: dict, console: Console) -> None:
         if empty_labels.get("rows"):
             first = ", ".join(str(row) for row in empty_labels["first_rows"])
             more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
-            bare = empty_labels.get("without_text")
-            variants = (f"; {_n(bare)} of them have no text either (a shop export's variant rows?): leave those rows "
-                        "out of the file") if bare else ""
-            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them{variants})")
+            bare = empty_labels.get("without_text") or 0
+            if bare == empty_labels["rows"]:
+                what = ("none has text or a photo either (a shop export's variant rows?): train, evaluate and "
+                        "label-issues leave them out")
+            elif bare:
+                what = (f"train and evaluate refuse them; {_n(bare)} of them have no text or photo either (a shop "
+                        "export's variant rows?), which are left out")
+            else:
+                what = "train and evaluate refuse them"
+            _say(console, f"Rows with an empty label: row {first}{more} ({what})")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
@@ -238,13 +240,21 @@ def catalog_from_frame(
                 first_row=first_row,
                 require=False,
             )
+        bare = [] if allow_empty_labels else _variant_rows(labels, products)
         if not allow_empty_labels:
-            labels = _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
-                                          first_row=first_row)
+            _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
+                                 first_row=first_row)
         if mapping.label_format == "path":
             labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         elif mapping.label_format == "multi":
             labels = check_multi_tags(labels, where=source, column=mapping.label_cols[0], first_row=first_row)
+        if bare:
+            # Checked above on every row, so each error names the file's rows; the catalog keeps them too.
+            kept = np.flatnonzero(~np.isin(np.arange(len(labels)), bare))
+            catalog = Catalog(products=products, labels=labels, frame=frame, mapping=mapping,
+                              source=source).take(kept)
+            return replace(catalog, rows=[first_row + int(i) for i in kept],
+                           left_out=[first_row + i for i in bare])
     return Catalog(
         products=products,
         labels=labels,
@@ -317,18 +327,41 @@ def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Product
     return sum(1 for label, nothing in zip(labels, bare) if not label and nothing)
 
 
+def _variant_rows(labels: Sequence[tuple], products: Products) -> list[int]:
+    """The positions of the products with an empty label and no text or photo either: a shop
+    export's variant rows (`empty_labels_with_nothing_to_read`), left out of a labelled catalog.
+    A model could learn nothing from them, and they have nothing to predict a category from."""
+    bare = products.reads_nothing(text=True, images=True)
+    return [i for i, (label, nothing) in enumerate(zip(labels, bare)) if not label and nothing]
+
+
 def _refuse_empty_labels(labels: list[tuple], products: Products, *, where: str, column: str,
-                         first_row: int) -> list[tuple]:
-    """The labels unchanged, or `require_labels`' error, which says how many of those rows
-    have nothing else in them either: such rows are left out of the file, not labelled."""
+                         first_row: int) -> None:
+    """`require_labels`' error on the rows with an empty label that have text or a photo
+    (the others are left out, see `_variant_rows`), which says how many were left out."""
+    variants = set(_variant_rows(labels, products))
+    # the left-out rows count as labelled here, so the error names only the rows to fill in
+    filled = [label if label or i not in variants else ("",) for i, label in enumerate(labels)]
     try:
-        return require_labels(labels, where=where, column=column, first_row=first_row)
+        require_labels(filled, where=where, column=column, first_row=first_row)
     except LabelError as error:
-        bare = empty_labels_with_nothing_to_read(labels, products)
-        if not bare:
+        if not variants:
             raise
-        raise LabelError(f"{error}; {bare} of them have no text either (a shop export's variant rows?): "
-                         "leave those rows out of the file") from None
+        raise LabelError(f"{error} (and {len(variants)} with no text or photo either, a shop export's variant "
+                         "rows, which are left out)") from None
+
+
+def left_out_rows_message(catalog: Catalog) -> str | None:
+    """One line on the rows of `catalog` left out while loading (see `_variant_rows`), for a
+    warning; None when there are none."""
+    rows = catalog.left_out
+    if not rows:
+        return None
+    shown = ", ".join(str(row) for row in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return (f"{catalog.source}: {len(rows)} row(s) with an empty label and no text or photo are left out (row "
+            f"{shown}{more}): a shop export's variant rows, most likely (Shopify writes a product's title, "
+            "description and category on its first row only)")
 
 
 def check_catalog_source(data: Any) -> None:

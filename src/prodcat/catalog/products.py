@@ -88,6 +88,9 @@ class Catalog:
 
     frame holds the mapped columns as read (all strings), in file order;
     rows are numbered from 1 in messages, as a spreadsheet user counts them.
+    rows: each product's row in the file, when rows were left out while
+    loading (None: product i is row i + 1); left_out: those rows (see
+    `prodcat.catalog.load.catalog_from_frame`).
     """
 
     products: Products
@@ -95,9 +98,15 @@ class Catalog:
     frame: pd.DataFrame
     mapping: FieldMapping
     source: str
+    rows: list[int] | None = None
+    left_out: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.products)
+
+    def row_numbers(self) -> list[int]:
+        """Each product's row in the file, numbered from 1."""
+        return list(self.rows) if self.rows is not None else list(range(1, len(self) + 1))
 
     def mixed_path_separators(self, top: int = 5) -> dict | None:
         """Rows of a path label column written with another separator than the
@@ -119,7 +128,11 @@ class Catalog:
             return None
         column = mapping.label_cols[0]
         found = find(self.frame[column].tolist(), mapping.label_sep, top=top)
-        return {"column": column, **found} if found else None
+        if not found:
+            return None
+        if self.rows is not None:  # rows named as the file numbers them, not as they sit here
+            found = {**found, "first_rows": [self.rows[row - 1] for row in found["first_rows"]]}
+        return {"column": column, **found}
 
     def one_tag_each(self) -> dict | None:
         """A multi-label column of which no product holds more than one tag (`prodcat.labels.one_tag_each`),
@@ -164,4 +177,5 @@ class Catalog:
             frame=self.frame.iloc[idx].reset_index(drop=True),
             mapping=self.mapping,
             source=self.source,
+            rows=None if self.rows is None else [self.rows[i] for i in idx],
         )
