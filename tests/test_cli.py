@@ -311,6 +311,21 @@ def test_a_json_list_of_levels_with_an_empty_middle_level_is_refused_naming_the_
         "levels after it"]
 
 
+def test_taxonomy_ids_beside_paths_are_a_training_warning(tmp_path, capsys):
+    # A Merchant Center feed's google_product_category holds ids and paths alike: "1604" was learned as
+    # a one-level class beside "Apparel > Shirts" with nothing said
+    frame = tiny_frame()
+    shirts = frame.index[frame["leaf"] == "Shirts"][:6]
+    frame.loc[shirts, "category"] = "1604"
+    data = _catalog(tmp_path, frame)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--label-format", "path", "--out", tmp_path / "m")
+    assert code == 0, err
+    assert (f"warning: {data}: label column 'category' holds numeric ids (6 of {len(frame)} labels; e.g. '1604') "
+            f"beside {len(frame) - 6} paths: a category written as its id and as its path is two classes"
+            ) in " ".join(err.split())
+
+
 def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):
     frame = tiny_frame()
     frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")

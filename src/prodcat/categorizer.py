@@ -61,7 +61,8 @@ from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
     LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
-    one_tag_each_message, paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
+    numeric_ids_message, one_tag_each_message, paths_as_single_message, placeholder_labels_message,
+    several_paths_in_cells_message,
 )
 from prodcat.models import EXPORTED_MODEL, CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -1846,6 +1847,9 @@ def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     left_out = left_out_rows_message(catalog)
     if left_out:
         say.warn(left_out)
+    ids = catalog.numeric_ids()
+    if ids and ids["paths"]:  # ids alone may be meant (inspect tells of them); beside paths, one class is two
+        say.warn(numeric_ids_message(ids, where=catalog.source, column=ids["column"]))
     for finding, message in (
         (catalog.mixed_path_separators(), mixed_path_separators_message),
         (catalog.several_paths_in_cells(), several_paths_in_cells_message),

@@ -557,6 +557,44 @@ def paths_as_single(cells: Sequence[str]) -> dict | None:
     return None
 
 
+_NUMERIC_ID = re.compile(r"\d+(?:\.0)?")  # "1604", or "1604.0" from a column of floats with gaps
+
+
+def numeric_ids(labels: Sequence[Label], label_format: str) -> dict | None:
+    """For a single-label or path column: {"rows", "labelled", "example", "paths"} when most labels
+    are one level of digits (Google's `google_product_category` written as ids, "1604"), or some are
+    among labels that are paths ("paths": how many have several levels); else None.
+
+    Each id is a class with no levels and no name to read: a taxonomy's hierarchy is lost, and an id
+    beside its own path ("1604" and "Apparel & Accessories > Clothing") is two classes.
+
+        >>> numeric_ids([("1604",), ("212",), ("Toys",)], "single")["rows"]
+        2
+    """
+    if label_format == "multi":
+        return None
+    labelled = [label for label in labels if label]
+    ids = [label[0] for label in labelled if len(label) == 1 and _NUMERIC_ID.fullmatch(label[0])]
+    paths = sum(len(label) > 1 for label in labelled)
+    if not ids or (2 * len(ids) <= len(labelled) and not paths):
+        return None
+    return {"rows": len(ids), "labelled": len(labelled), "example": ids[0], "paths": paths}
+
+
+def numeric_ids_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `numeric_ids`' finding."""
+    head = (f"{where}: label column {column!r} holds numeric ids ({found['rows']} of {found['labelled']} labels; "
+            f"e.g. {found['example']!r})")
+    if found["paths"]:
+        what = (f" beside {found['paths']} paths: a category written as its id and as its path is two classes, "
+                "and an id has no levels")
+    else:
+        what = ": each is learned as a class with no levels and no name"
+    return (f"{head}{what}; if they are Google product taxonomy ids, replace each by its path (Google's "
+            "taxonomy-with-ids file lists '1604 - Apparel & Accessories > Clothing') and pass --label-format path "
+            "for scores per level and confident paths")
+
+
 def paths_as_single_message(found: dict, *, where: str, column: str) -> str:
     """One line on `paths_as_single`' finding, for a warning."""
     if found["kind"] == "json":

@@ -11,8 +11,8 @@ import pandas as pd
 from prodcat.catalog.fields import FieldMapping, join_text
 from prodcat.catalog.markup import markup_to_text
 from prodcat.labels import (
-    Label, classes_spelled_apart, mixed_path_separators, one_tag_each, paths_as_single, placeholder_labels,
-    several_paths_in_cells,
+    Label, classes_spelled_apart, mixed_path_separators, numeric_ids, one_tag_each, paths_as_single,
+    placeholder_labels, several_paths_in_cells,
 )
 
 
@@ -168,6 +168,14 @@ class Catalog:
             return None
         found = paths_as_single(self.frame[mapping.label_cols[0]].tolist())
         return {"column": mapping.label_cols[0], **found} if found else None
+
+    def numeric_ids(self) -> dict | None:
+        """Labels that are numeric ids (a taxonomy's, "1604"; `prodcat.labels.numeric_ids`), with
+        "column"; None when there are none to speak of, or the labels are tags or none."""
+        if self.labels is None:
+            return None
+        found = numeric_ids(self.labels, self.mapping.label_format)
+        return {"column": ",".join(self.mapping.label_cols), **found} if found else None
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)
