@@ -110,6 +110,21 @@ def table_file_format(path: Path, data: Path | None, what: str) -> str:
     return out_format
 
 
+#: the field separators `excel` takes, and the decimal mark Excel reads beside each
+EXCEL_SEPARATORS = {",": ".", ";": ","}
+
+
+def check_excel(excel: str | None, outputs: Sequence[Path]) -> None:
+    """A ConfigError unless `excel` is None, or a separator of `EXCEL_SEPARATORS` with a .csv file among `outputs`."""
+    if excel is None:
+        return
+    if excel not in EXCEL_SEPARATORS:
+        raise ConfigError(f"--excel takes the separator Excel expects: ',' or ';' (Germany, France and most of "
+                          f"Europe), got {excel!r}")
+    if not any(PREDICTION_FORMATS.get(path.suffix.lower()) == "csv" for path in outputs):
+        raise ConfigError(f"--excel writes .csv files for Excel; {', '.join(map(str, outputs))} is no .csv file")
+
+
 def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str, str]:
     """The column each id column is copied to in a predictions file, in order, each once.
 
@@ -1260,6 +1275,7 @@ class Categorizer:
         target_precision: float | None = None,
         allow_no_photos: bool = False,
         confine_photos: bool = False,
+        excel: str | None = None,
         **field_options: Any,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
@@ -1284,6 +1300,12 @@ class Categorizer:
         app's uploads), so its photo paths are read only inside the image
         folder; an absolute path elsewhere or one climbing out with ".."
         counts as a missing photo and is never opened.
+
+        excel: "," or ";": the .csv outputs are written for Excel, which shows
+        accents of a UTF-8 file only after a byte-order mark, and in Germany,
+        France and most of Europe parts fields with ";" and reads decimal commas
+        (";" writes "0,93"). Other readers may keep the mark in the first
+        column's name: it is for files a person opens.
         """
         self._require_fitted()
         if isinstance(data, pd.DataFrame):
@@ -1296,6 +1318,7 @@ class Categorizer:
             table_file_format(path, data, what)
         if review_out is not None and review_out.resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
+        check_excel(excel, outputs)
         review_below = self.review_threshold(target_precision)
         level_thresholds = self._level_thresholds(target_precision)
         self._ranks(top_k)  # checked as predict_table checks it: "2" or None failed on a comparison
@@ -1324,7 +1347,7 @@ class Categorizer:
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
         blanks = BlankProducts()
-        with PredictionOutput(out, review_out) as output, bar:
+        with PredictionOutput(out, review_out, excel=excel) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
                 read = self._as_model_fields(chunk.products, renames)
                 blank = self._reads_nothing(read)
@@ -1651,12 +1674,12 @@ class PredictionOutput:
     file of the rows that need review. Used as a context manager, both appear
     complete when the block ends, or not at all when it raises."""
 
-    def __init__(self, out: str | Path, review_out: str | Path | None = None):
+    def __init__(self, out: str | Path, review_out: str | Path | None = None, *, excel: str | None = None):
         self.paths = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
         self.sinks: list[PredictionSink] = []
         try:
             for path in self.paths:
-                self.sinks.append(PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]))
+                self.sinks.append(PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()], excel=excel))
         except BaseException:
             # the review file's folder refused: the predictions file's part goes too
             for sink in self.sinks:
@@ -1706,9 +1729,10 @@ FILE_MODE = _file_mode()
 
 class PredictionSink:
     """A predictions file written chunk by chunk beside its target, renamed into
-    place only when complete."""
+    place only when complete. excel: a CSV file's separator for Excel (see
+    `Categorizer.predict_file`); other formats ignore it."""
 
-    def __init__(self, path: Path, out_format: str):
+    def __init__(self, path: Path, out_format: str, *, excel: str | None = None):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -1719,6 +1743,7 @@ class PredictionSink:
         # mkstemp makes it its owner's alone (0600): the file the user gets has the usual mode
         os.chmod(name, FILE_MODE)
         self.path, self.tmp, self.format = path, Path(name), out_format
+        self.excel = excel if out_format == "csv" else None
         self.parquet = None
         self.started = False
         self.empty: pd.DataFrame | None = None
@@ -1743,8 +1768,17 @@ class PredictionSink:
                 table.to_json(handle, orient="records", lines=True, force_ascii=False)
         else:
             table.to_csv(self.tmp, mode="a" if self.started else "w", header=not self.started, index=False,
-                         sep="\t" if self.format == "tsv" else ",")
+                         **self._csv_options())
         self.started = True
+
+    def _csv_options(self) -> dict[str, str]:
+        if self.format == "tsv":
+            return {"sep": "\t"}
+        if self.excel is None:
+            return {"sep": ","}
+        # the byte-order mark once, at the start: "utf-8-sig" would write one before every chunk appended
+        return {"sep": self.excel, "decimal": EXCEL_SEPARATORS[self.excel],
+                "encoding": "utf-8" if self.started else "utf-8-sig"}
 
     def commit(self) -> None:
         if not self.started and self.empty is not None:
@@ -1761,7 +1795,7 @@ class PredictionSink:
         if self.format == "parquet":
             table.to_parquet(self.tmp, index=False)
         elif self.format in ("csv", "tsv"):
-            table.to_csv(self.tmp, index=False, sep="\t" if self.format == "tsv" else ",")
+            table.to_csv(self.tmp, index=False, **self._csv_options())
 
     def discard(self) -> None:
         if self.parquet is not None:

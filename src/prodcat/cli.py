@@ -466,6 +466,12 @@ def predict(
     ] = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
+    excel: Annotated[
+        Optional[str],
+        typer.Option("--excel", metavar="SEP", help="Write .csv files for Excel: a UTF-8 byte-order mark (accents "
+                     "show) and SEP between fields: ';' for Excel in Germany, France and most of Europe (with "
+                     "decimal commas), ',' elsewhere."),
+    ] = None,
     quiet: Quiet = False,
 ):
     """Predict every product of a catalog file, streaming, in input order."""
@@ -482,6 +488,8 @@ def predict(
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
 
+        if excel is not None:
+            raise ConfigError("--excel needs the local engine: predict a file, then open it in Excel")
         # each worker holds a batch's features at a time: --chunk-size is how a user bounds that memory
         batching = {} if chunk_size is None else {"batch_size": chunk_size}
         summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
@@ -498,7 +506,7 @@ def predict(
     clf = Categorizer.load(model_dir, quiet=quiet)
     chunking = {} if chunk_size is None else {"chunk_size": chunk_size}
     summary = clf.predict_file(data, out, top_k=top_k, review_out=review_out, target_precision=target_precision,
-                               **chunking, **field_options)
+                               excel=excel, **chunking, **field_options)
     typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
     typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
 
