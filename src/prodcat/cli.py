@@ -118,6 +118,12 @@ Method = Annotated[
     typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
+Excel = Annotated[
+    Optional[str],
+    typer.Option("--excel", metavar="SEP", help="Write .csv files for Excel: a UTF-8 byte-order mark (accents show) "
+                 "and SEP between fields: ';' for Excel in Germany, France and most of Europe (with decimal commas), "
+                 "',' elsewhere."),
+]
 ClassWeight = Annotated[
     str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
 ]
@@ -466,12 +472,7 @@ def predict(
     ] = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
-    excel: Annotated[
-        Optional[str],
-        typer.Option("--excel", metavar="SEP", help="Write .csv files for Excel: a UTF-8 byte-order mark (accents "
-                     "show) and SEP between fields: ';' for Excel in Germany, France and most of Europe (with "
-                     "decimal commas), ',' elsewhere."),
-    ] = None,
+    excel: Excel = None,
     quiet: Quiet = False,
 ):
     """Predict every product of a catalog file, streaming, in input order."""
@@ -585,14 +586,16 @@ def label_issues(
         bool, typer.Option("--all", help="Write every product, not only the flagged ones (still most doubtful first).")
     ] = False,
     show: Annotated[int, typer.Option(help="How many flagged products to print.")] = 10,
+    excel: Excel = None,
     quiet: Quiet = False,
 ):
     """Products whose label is probably wrong: each judged out of fold, then confident learning (cleanlab)."""
     from prodcat.catalog.fields import resolve_fields
-    from prodcat.categorizer import Categorizer
+    from prodcat.categorizer import Categorizer, check_excel
     from prodcat.label_issues import check_issues_out, worst_first, write_issues
 
     out_format = check_issues_out(out, data)
+    check_excel(excel, [out])
     if show < 0:
         raise ConfigError(f"--show must be 0 or more, got {show}")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
@@ -603,7 +606,8 @@ def label_issues(
                       class_weight=class_weight, device=device, quiet=quiet)
     table = clf.find_label_issues(data, folds=folds)
     flagged = worst_first(table)
-    write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format)
+    write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format,
+                 excel=excel)
     not_judged = table.attrs["not_judged"]
     typer.echo(f"{len(flagged):,} of {len(table):,} products are probably mislabeled"
                + (f" ({not_judged:,} not judged: no other product of their class to learn it from, "

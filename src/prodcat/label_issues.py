@@ -226,11 +226,11 @@ def check_issues_out(out: str | Path, data: object) -> str:
     return table_file_format(Path(out), Path(data) if isinstance(data, (str, Path)) else None, "label issues")
 
 
-def write_issues(table: pd.DataFrame, out: str | Path, out_format: str) -> None:
-    """The table into `out`, appearing only when complete."""
+def write_issues(table: pd.DataFrame, out: str | Path, out_format: str, *, excel: str | None = None) -> None:
+    """The table into `out`, appearing only when complete (excel: see `PredictionSink`)."""
     from prodcat.categorizer import PredictionSink
 
-    sink = PredictionSink(Path(out), out_format)
+    sink = PredictionSink(Path(out), out_format, excel=excel)
     try:
         sink.write(table)
     except BaseException:
