@@ -188,6 +188,7 @@ def test_predict_excel_writes_a_csv_that_european_excel_opens_with_accents_and_d
     code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", out)
     assert code == 0 and out.read_bytes().startswith(b"sku,prediction,confidence,")
     for option, message in ((["--excel", "\t", "--out", out], "--excel takes the separator Excel expects: ',' or ';'"),
-                            (["--excel", ";", "--out", tmp_path / "p.parquet"], "--excel writes .csv files for Excel")):
+                            (["--excel", ";", "--out", tmp_path / "p.parquet"], "--excel writes .csv files for Excel"),
+                            (["--excel", ";", "--out", out, "--engine", "ray"], "--excel needs the local engine")):
         code, _, err = run(capsys, "predict", model_dir, "--data", data, *option)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
