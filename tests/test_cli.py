@@ -241,9 +241,33 @@ def test_rows_without_label_or_text_are_left_out_as_a_shop_exports_variant_rows(
     code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2", "-q")
     assert code == 2 and err.strip().splitlines() == [
         f"prodcat: error: {data}: label column 'category' is empty in 1 row(s): row 1 (and 4 with no text or photo "
-        "either, a shop export's variant rows, which are left out)"
+        "either, a shop export's variant rows, which are left out); fill them in, or pass --skip-unlabelled to "
+        "leave them out too"
     ]
     assert not (tmp_path / "m2").exists()
+
+
+def test_skip_unlabelled_leaves_out_the_products_not_yet_categorized_naming_them(tmp_path, capsys):
+    # A shop exports every product, categorized or not: one had to split the file to train on the first
+    # and predict the others; train, evaluate and label-issues refused it whole
+    frame = tiny_frame()
+    frame.loc[[2, 40, 41], "category"] = ""
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "-q")
+    assert code == 2 and err.strip().endswith(
+        "is empty in 3 row(s): row 3, 41, 42; fill them in, or pass --skip-unlabelled to leave them out")
+    left_out = f"warning: {data}: 3 row(s) with an empty label are left out, as asked (row 3, 41, 42)"
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "--skip-unlabelled")
+    assert code == 0, err
+    assert left_out in err.splitlines()
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["training"]["rows"] == len(frame) - 3
+    code, out, err = run(capsys, "evaluate", tmp_path / "m", "--data", data, "--out", tmp_path / "r", "--keep-seen",
+                         "--skip-unlabelled")
+    assert code == 0 and left_out in err.splitlines() and f"n={len(frame) - 3}" in out
+    code, _, err = run(capsys, "label-issues", "--data", data, *fields, "--out", tmp_path / "i.csv",
+                       "--skip-unlabelled", "--folds", "2")
+    assert code == 0 and left_out in err.splitlines()
 
 
 def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_warning(tmp_path, capsys):

@@ -415,9 +415,14 @@ class Categorizer:
         logdir: str | Path | None = None,
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
+        skip_unlabelled: bool = False,
     ) -> Categorizer:
         """Split the catalog (grouped by text), train on train, calibrate and tune
         on validation, and score the held-out test part (or `test_data`).
+
+        skip_unlabelled: leave out the rows with an empty label (a shop's products
+        not yet categorized), with a warning naming them, rather than refuse the
+        catalog; rows with no text or photo either are always left out.
 
         logdir: TensorBoard event files, for models trained in epochs.
         checkpoint_dir / resume: where such models checkpoint, and whether to
@@ -475,11 +480,11 @@ class Categorizer:
         reads_images = model.reads_images
 
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
-            catalog = load_catalog(data, mapping)
+            catalog = load_catalog(data, mapping, skip_unlabelled=skip_unlabelled)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             # read as the training file's labels were split, as `evaluate` will read it
-            test_catalog = (load_catalog(test_data, _with_label_sep(mapping, catalog)) if test_data is not None
-                            else None)
+            test_catalog = (load_catalog(test_data, _with_label_sep(mapping, catalog), skip_unlabelled=skip_unlabelled)
+                            if test_data is not None else None)
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
             _warn_about_object_texts(part, say)
@@ -620,7 +625,8 @@ class Categorizer:
         }
         return self
 
-    def find_label_issues(self, data: CatalogSource, *, folds: int = DEFAULT_FOLDS) -> pd.DataFrame:
+    def find_label_issues(self, data: CatalogSource, *, folds: int = DEFAULT_FOLDS,
+                          skip_unlabelled: bool = False) -> pd.DataFrame:
         """Products whose label is probably wrong, across the whole catalog (see `prodcat.label_issues`).
 
         Each product is judged by a model of this Categorizer's kind and
@@ -647,7 +653,7 @@ class Categorizer:
         mapping, _ = self.check_setup()
         say = self._reporter()
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
-            catalog = load_catalog(data, mapping)
+            catalog = load_catalog(data, mapping, skip_unlabelled=skip_unlabelled)
             space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
         # a class written two ways would flag each spelling's products as the other's
         _warn_about_labels(catalog, say)
@@ -1377,6 +1383,7 @@ class Categorizer:
         *,
         report_dir: str | Path | None = None,
         keep_seen: bool = False,
+        skip_unlabelled: bool = False,
         **field_options: Any,
     ) -> dict:
         """Metrics on a labelled catalog (by default the test split held out by fit).
@@ -1391,6 +1398,7 @@ class Categorizer:
         split (no data), label_level is the one field option taken. report_dir gets
         metrics.json, report.md and the figures: a new or empty folder, or an
         earlier report, which is replaced whole (see `check_report_dir_target`).
+        skip_unlabelled: leave out the rows with an empty label (see `fit`).
         """
         self._require_fitted()
         if report_dir is not None:
@@ -1413,7 +1421,7 @@ class Categorizer:
             mapping = self._field_options(field_options).require_labels()
             level = self._scoring_level(mapping)
             renames = self._file_text_fields(mapping, data if isinstance(data, (str, Path)) else "the DataFrame")
-            catalog = load_catalog(data, self._readable_mapping(data, mapping))
+            catalog = load_catalog(data, self._readable_mapping(data, mapping), skip_unlabelled=skip_unlabelled)
             if left_out_rows_message(catalog):
                 self._reporter().warn(left_out_rows_message(catalog))
             catalog = replace(catalog, products=self._as_model_fields(catalog.products, renames))

@@ -118,6 +118,10 @@ Method = Annotated[
     typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
+SkipUnlabelled = Annotated[
+    bool, typer.Option("--skip-unlabelled", help="Leave out the rows with an empty label (products not yet "
+                       "categorized), naming them in a warning, rather than refuse the file.")
+]
 Excel = Annotated[
     Optional[str],
     typer.Option("--excel", metavar="SEP", help="Write .csv files for Excel: a UTF-8 byte-order mark (accents show) "
@@ -284,6 +288,7 @@ def train(
                      "trains on."),
     ] = None,
     class_weight: ClassWeight = "balanced",
+    skip_unlabelled: SkipUnlabelled = False,
     target_precision: Annotated[
         float, typer.Option("--target-precision", help="Flag predictions below the confidence reaching this precision.")
     ] = 0.95,
@@ -345,7 +350,7 @@ def train(
     # are dropped once the model is saved (see prodcat.artifacts).
     try:
         clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=checkpoints,
-                resume=resume)
+                resume=resume, skip_unlabelled=skip_unlabelled)
         clf.save(out)
     except KeyboardInterrupt:
         if _holds_a_checkpoint(checkpoints):
@@ -410,6 +415,7 @@ def evaluate(
     keep_seen: Annotated[
         bool, typer.Option("--keep-seen", help="Also score products whose text the model saw in training.")
     ] = False,
+    skip_unlabelled: SkipUnlabelled = False,
     quiet: Quiet = False,
 ):
     """Score a model on a labelled catalog; field options default to the model's.
@@ -424,7 +430,8 @@ def evaluate(
     clf = Categorizer.load(model_dir, quiet=quiet)
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
-    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, header=header, **options)
+    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, skip_unlabelled=skip_unlabelled, header=header,
+                           **options)
     for name, part in metrics.get("components", {}).items():
         typer.echo(f"  {name}: {_headline_line(part, multi=metrics['label_format'] == 'multi')}")
     if "versus_best_part" in metrics:
@@ -586,6 +593,7 @@ def label_issues(
         bool, typer.Option("--all", help="Write every product, not only the flagged ones (still most doubtful first).")
     ] = False,
     show: Annotated[int, typer.Option(help="How many flagged products to print.")] = 10,
+    skip_unlabelled: SkipUnlabelled = False,
     excel: Excel = None,
     quiet: Quiet = False,
 ):
@@ -604,7 +612,7 @@ def label_issues(
     params = _model_params(model, parse_params(param), {}, members, method)
     clf = Categorizer(model=model, fields=mapping, params=params, valid_size=valid_size, seed=seed,
                       class_weight=class_weight, device=device, quiet=quiet)
-    table = clf.find_label_issues(data, folds=folds)
+    table = clf.find_label_issues(data, folds=folds, skip_unlabelled=skip_unlabelled)
     flagged = worst_first(table)
     write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format,
                  excel=excel)

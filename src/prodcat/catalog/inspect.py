@@ -407,10 +407,10 @@ def render_inspection(report: dict, console: Console) -> None:
                 what = ("none has text or a photo either (a shop export's variant rows?): train, evaluate and "
                         "label-issues leave them out")
             elif bare:
-                what = (f"train and evaluate refuse them; {_n(bare)} of them have no text or photo either (a shop "
-                        "export's variant rows?), which are left out")
+                what = (f"train and evaluate refuse them unless --skip-unlabelled; {_n(bare)} of them have no text or "
+                        "photo either (a shop export's variant rows?), which are left out")
             else:
-                what = "train and evaluate refuse them"
+                what = "train and evaluate refuse them unless --skip-unlabelled"
             _say(console, f"Rows with an empty label: row {first}{more} ({what})")
 
     lengths = report["text_length"]

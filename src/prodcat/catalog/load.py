@@ -191,6 +191,7 @@ def catalog_from_frame(
     image_dir: Path | None = None,
     allow_empty_labels: bool = False,
     confine_photos: bool = False,
+    skip_unlabelled: bool = False,
 ) -> Catalog:
     """Build a Catalog from a DataFrame; every mapped column is taken as text.
 
@@ -199,6 +200,10 @@ def catalog_from_frame(
     directory, as for a DataFrame). Image cells that are bytes stay bytes.
     allow_empty_labels: keep an empty label cell as the empty label () rather
     than refuse the catalog (for `inspect`, which reports them).
+    Rows with an empty label are refused, except those with no text or photo
+    either (a shop export's variant rows), which are left out; skip_unlabelled
+    leaves out every row with an empty label. The Catalog keeps the file's
+    row numbers of the rest (`Catalog.rows`) and of those (`Catalog.left_out`).
     confine_photos: photo paths outside image_dir are refused (see `image_ref`).
     """
     if not mapping.image_col:  # a catalog of photos alone has no text column
@@ -240,8 +245,12 @@ def catalog_from_frame(
                 first_row=first_row,
                 require=False,
             )
-        bare = [] if allow_empty_labels else _variant_rows(labels, products)
-        if not allow_empty_labels:
+        if allow_empty_labels:
+            bare = []
+        elif skip_unlabelled:
+            bare = [i for i, label in enumerate(labels) if not label]
+        else:
+            bare = _variant_rows(labels, products)
             _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
                                  first_row=first_row)
         if mapping.label_format == "path":
@@ -253,8 +262,10 @@ def catalog_from_frame(
             kept = np.flatnonzero(~np.isin(np.arange(len(labels)), bare))
             catalog = Catalog(products=products, labels=labels, frame=frame, mapping=mapping,
                               source=source).take(kept)
+            readable = ~products.reads_nothing(text=True, images=True)
             return replace(catalog, rows=[first_row + int(i) for i in kept],
-                           left_out=[first_row + i for i in bare])
+                           left_out=[first_row + i for i in bare],
+                           left_out_readable=int(readable[bare].sum()))
     return Catalog(
         products=products,
         labels=labels,
@@ -346,9 +357,10 @@ def _refuse_empty_labels(labels: list[tuple], products: Products, *, where: str,
         require_labels(filled, where=where, column=column, first_row=first_row)
     except LabelError as error:
         if not variants:
-            raise
+            raise LabelError(f"{error}; fill them in, or pass --skip-unlabelled to leave them out") from None
         raise LabelError(f"{error} (and {len(variants)} with no text or photo either, a shop export's variant "
-                         "rows, which are left out)") from None
+                         "rows, which are left out); fill them in, or pass --skip-unlabelled to leave them out "
+                         "too") from None
 
 
 def left_out_rows_message(catalog: Catalog) -> str | None:
@@ -359,6 +371,12 @@ def left_out_rows_message(catalog: Catalog) -> str | None:
         return None
     shown = ", ".join(str(row) for row in rows[:5])
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    bare = len(rows) - catalog.left_out_readable
+    if catalog.left_out_readable:
+        variants = (f"; {bare} of them have no text or photo either (a shop export's variant rows?)" if bare
+                    else "")
+        return (f"{catalog.source}: {len(rows)} row(s) with an empty label are left out, as asked (row "
+                f"{shown}{more}){variants}")
     return (f"{catalog.source}: {len(rows)} row(s) with an empty label and no text or photo are left out (row "
             f"{shown}{more}): a shop export's variant rows, most likely (Shopify writes a product's title, "
             "description and category on its first row only)")
@@ -372,13 +390,15 @@ def check_catalog_source(data: Any) -> None:
 
 
 def load_catalog(
-    data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False
+    data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False,
+    skip_unlabelled: bool = False,
 ) -> Catalog:
     """Read and validate a whole catalog.
 
     Raises a ProdcatError naming the file and column or row for: a missing or
     unreadable file, missing columns, empty labels (unless allow_empty_labels:
-    then they are kept as (), see `catalog_from_frame`), or no text at all.
+    then they are kept as (); skip_unlabelled: those rows are left out, see
+    `catalog_from_frame`), or no text at all.
     """
     if isinstance(data, pd.DataFrame):
         source, frame = "<dataframe>", data
@@ -390,7 +410,7 @@ def load_catalog(
         frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
     image_dir = image_dir_for(mapping, None if isinstance(data, pd.DataFrame) else data)
     catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels, image_dir=image_dir,
-                                 allow_empty_labels=allow_empty_labels)
+                                 allow_empty_labels=allow_empty_labels, skip_unlabelled=skip_unlabelled)
     images = catalog.products.images
     if not any(catalog.products.texts) and not (images and any(ref is not None for ref in images)):
         if not mapping.text_cols:

@@ -90,7 +90,8 @@ class Catalog:
     rows are numbered from 1 in messages, as a spreadsheet user counts them.
     rows: each product's row in the file, when rows were left out while
     loading (None: product i is row i + 1); left_out: those rows (see
-    `prodcat.catalog.load.catalog_from_frame`).
+    `prodcat.catalog.load.catalog_from_frame`), left_out_readable: how many
+    of them had text or a photo (left out as asked, for an empty label).
     """
 
     products: Products
@@ -100,6 +101,7 @@ class Catalog:
     source: str
     rows: list[int] | None = None
     left_out: list[int] = field(default_factory=list)
+    left_out_readable: int = 0
 
     def __len__(self) -> int:
         return len(self.products)
