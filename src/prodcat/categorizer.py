@@ -122,7 +122,7 @@ def check_excel(excel: str | None, outputs: Sequence[Path]) -> None:
         raise ConfigError(f"--excel takes the separator Excel expects: ',' or ';' (Germany, France and most of "
                           f"Europe), got {excel!r}")
     if not any(PREDICTION_FORMATS.get(path.suffix.lower()) == "csv" for path in outputs):
-        raise ConfigError(f"--excel writes .csv files for Excel; {', '.join(map(str, outputs))} is no .csv file")
+        raise ConfigError(f"--excel writes .csv files for Excel, and none of {', '.join(map(str, outputs))} is one")
 
 
 def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str, str]:
