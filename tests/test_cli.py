@@ -202,28 +202,72 @@ def test_inspect_reports_empty_labels_that_train_refuses(tmp_path, capsys):
     assert code == 2 and "is empty in 3 row(s): row 4, 8, 12" in err
 
 
-def test_rows_without_label_or_text_are_named_as_a_shop_exports_variant_rows(tmp_path, capsys):
+def test_rows_without_label_or_text_are_left_out_as_a_shop_exports_variant_rows(tmp_path, capsys):
     # A Shopify export repeats a product's handle on one row per variant, with its title, description
-    # and category on the first row only: train's refusal of the empty labels must say what those rows are.
+    # and category on the first row only. train refused the whole file over those rows, so every user
+    # had to clean it first; now they are left out, each command saying so, and rows stay the file's.
     frame = tiny_frame()
     variants = frame.iloc[:4].assign(title="", description="", category="", leaf="")
-    frame = pd.concat([frame, variants], ignore_index=True)
-    frame.loc[0, "leaf"] = ""  # a product with text but no label: not one of them
+    frame = pd.concat([frame.iloc[:3], variants, frame.iloc[3:]], ignore_index=True)  # rows 4 to 7
+    frame.loc[12, "category"] = "Home / Decor"  # a finding that names its row
     data = _catalog(tmp_path, frame)
-    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
-                         "--json")
+    fields = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+    left_out = (f"warning: {data}: 4 row(s) with an empty label and no text or photo are left out (row 4, 5, 6, 7): "
+                "a shop export's variant rows, most likely (Shopify writes a product's title, description and "
+                "category on its first row only)")
+    code, out, err = run(capsys, "inspect", "--data", data, *fields, "--json")
     assert code == 0, err
-    assert json.loads(out)["empty_labels"]["without_text"] == 4
-    code, out, err = run(capsys, "inspect", "--data", data, "--text-cols", "title,description", "--label-col", "leaf")
-    assert "4 of them have no text either" in " ".join(out.split())
-    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title,description", "--label-col", "leaf",
-                       "--out", tmp_path / "m", "-q")
+    report = json.loads(out)
+    assert report["empty_labels"]["without_text"] == 4 and report["mixed_separators"]["first_rows"] == [13]
+    code, out, err = run(capsys, "inspect", "--data", data, *fields)
+    assert ("none has text or a photo either (a shop export's variant rows?): train, evaluate and label-issues "
+            "leave them out") in " ".join(out.split())
+
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m")
+    assert code == 0, err
+    warnings = [" ".join(line.split()) for line in err.splitlines()]
+    assert " ".join(left_out.split()) in " ".join(warnings)
+    assert "(row 13; e.g. 'Home / Decor')" in " ".join(warnings)  # the file's row, not the 9th product's
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["training"]["rows"] == len(frame) - 4
+    from prodcat import Categorizer
+
+    judged = Categorizer(text_cols=["title", "description"], label_col="category", label_format="path",
+                         quiet=True).find_label_issues(str(data))
+    assert judged["row"].tolist() == [1, 2, 3, *range(8, len(frame) + 1)]  # as the file numbers them
+
+    # A row with text and no label is still refused: the user may have forgotten it.
+    frame.loc[0, "category"] = ""
+    data = _catalog(tmp_path, frame)
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m2", "-q")
     assert code == 2 and err.strip().splitlines() == [
-        f"prodcat: error: {data}: label column 'leaf' is empty in 5 row(s): row 1, {len(frame) - 3}, "
-        f"{len(frame) - 2}, {len(frame) - 1}, {len(frame)}; 4 of them have no text either (a shop export's "
-        "variant rows?): leave those rows out of the file"
+        f"prodcat: error: {data}: label column 'category' is empty in 1 row(s): row 1 (and 4 with no text or photo "
+        "either, a shop export's variant rows, which are left out); fill them in, or pass --skip-unlabelled to "
+        "leave them out too"
     ]
-    assert not (tmp_path / "m").exists()
+    assert not (tmp_path / "m2").exists()
+
+
+def test_skip_unlabelled_leaves_out_the_products_not_yet_categorized_naming_them(tmp_path, capsys):
+    # A shop exports every product, categorized or not: one had to split the file to train on the first
+    # and predict the others; train, evaluate and label-issues refused it whole
+    frame = tiny_frame()
+    frame.loc[[2, 40, 41], "category"] = ""
+    data = _catalog(tmp_path, frame)
+    fields = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "-q")
+    assert code == 2 and err.strip().endswith(
+        "is empty in 3 row(s): row 3, 41, 42; fill them in, or pass --skip-unlabelled to leave them out")
+    left_out = f"warning: {data}: 3 row(s) with an empty label are left out, as asked (row 3, 41, 42)"
+    code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "--skip-unlabelled")
+    assert code == 0, err
+    assert left_out in err.splitlines()
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["training"]["rows"] == len(frame) - 3
+    code, out, err = run(capsys, "evaluate", tmp_path / "m", "--data", data, "--out", tmp_path / "r", "--keep-seen",
+                         "--skip-unlabelled")
+    assert code == 0 and left_out in err.splitlines() and f"n={len(frame) - 3}" in out
+    code, _, err = run(capsys, "label-issues", "--data", data, *fields, "--out", tmp_path / "i.csv",
+                       "--skip-unlabelled", "--folds", "2")
+    assert code == 0 and left_out in err.splitlines()
 
 
 def test_classes_differing_only_in_case_or_spacing_are_a_finding_and_a_training_warning(tmp_path, capsys):
@@ -273,6 +317,37 @@ def test_label_columns_with_an_empty_middle_level_are_refused_naming_the_row(tmp
     assert code == 2 and err.strip().splitlines() == [
         f"prodcat: error: {tmp_path / 'cat.csv'}: label column 'top,middle,leaf': a level is empty while a level "
         f"after it is not, in 1 row(s): row 5 (levels {example}); fill it, or empty the levels after it"]
+
+
+def test_a_json_list_of_levels_with_an_empty_middle_level_is_refused_naming_the_row(tmp_path, capsys):
+    # ["Home", "", "Curtains"] used to train "Home > Curtains": the empty level vanished and the leaf moved
+    # up a level, where label columns with the same gap are refused
+    frame = tiny_frame()
+    frame["category"] = [json.dumps(path.split(" > ")) for path in frame["category"]]
+    levels = json.loads(frame.loc[6, "category"])
+    frame.loc[6, "category"] = json.dumps([levels[0], "", *levels[1:]])
+    frame.loc[7, "category"] = json.dumps([*json.loads(frame.loc[7, "category"]), ""])  # a trailing one: no gap
+    code, _, err = run(capsys, "train", "--data", _catalog(tmp_path, frame), "--text-cols", "title",
+                       "--label-col", "category", "--label-format", "path", "--out", tmp_path / "m")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {tmp_path / 'cat.csv'}: label column 'category': a level is empty while a level "
+        f"after it is not, in 1 row(s): row 7 (levels {[levels[0], '', *levels[1:]]}); fill it, or empty the "
+        "levels after it"]
+
+
+def test_taxonomy_ids_beside_paths_are_a_training_warning(tmp_path, capsys):
+    # A Merchant Center feed's google_product_category holds ids and paths alike: "1604" was learned as
+    # a one-level class beside "Apparel > Shirts" with nothing said
+    frame = tiny_frame()
+    shirts = frame.index[frame["leaf"] == "Shirts"][:6]
+    frame.loc[shirts, "category"] = "1604"
+    data = _catalog(tmp_path, frame)
+    code, _, err = run(capsys, "train", "--data", data, "--text-cols", "title", "--label-col", "category",
+                       "--label-format", "path", "--out", tmp_path / "m")
+    assert code == 0, err
+    assert (f"warning: {data}: label column 'category' holds numeric ids (6 of {len(frame)} labels; e.g. '1604') "
+            f"beside {len(frame) - 6} paths: a category written as its id and as its path is two classes"
+            ) in " ".join(err.split())
 
 
 def test_a_path_column_with_two_separators_is_a_finding_and_a_training_warning(tmp_path, capsys):

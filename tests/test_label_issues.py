@@ -141,6 +141,20 @@ def test_the_command_writes_the_flagged_products_worst_first_and_names_them(tmp_
     assert len(pd.read_parquet(every)) == len(frame)
 
 
+def test_the_command_writes_a_csv_for_excel_on_request(tmp_path, capsys):
+    # label issues are read by a person, most often in a spreadsheet: as predict does, --excel writes
+    # the byte-order mark Excel needs to show accents, and ';' with decimal commas for European Excel
+    frame, _ = flipped_frame()
+    data, out = tmp_path / "cat.csv", tmp_path / "issues.csv"
+    frame.assign(sku="Küche-" + frame["sku"]).to_csv(data, index=False)
+    code, _, err = run(capsys, "label-issues", "--data", data, "--text-cols", "title,description",
+                       "--label-col", "leaf", "--id-cols", "sku", "--out", out, "--excel", ";", "-q")
+    assert code == 0, err
+    assert out.read_bytes().startswith("\ufeffsku;row;text;".encode())
+    written = pd.read_csv(out, sep=";", decimal=",", encoding="utf-8-sig")
+    assert written["sku"].str.startswith("Küche-").all() and written["label_quality"].is_monotonic_increasing
+
+
 def test_the_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path, capsys):
     data = tmp_path / "cat.csv"
     tiny_frame().to_csv(data, index=False)

@@ -162,3 +162,33 @@ def test_a_missing_id_column_names_the_one_probably_meant(sku_model, tmp_path, c
     with pytest.raises(RayWouldStart):
         predict_with_ray(model_dir, upper, tmp_path / "p.parquet")
     assert expected in capsys.readouterr().err.splitlines()
+
+
+# --- a predictions file for Excel -------------------------------------------
+def test_predict_excel_writes_a_csv_that_european_excel_opens_with_accents_and_decimal_commas(sku_model, tmp_path,
+                                                                                               capsys):
+    # A UTF-8 CSV without a byte-order mark shows "KÃ¼che" in Excel, and German Excel puts a ","-parted
+    # file whole into column A and reads 0.93 as text: there was no way to write one it opens
+    model_dir, _, frame = sku_model
+    data = tmp_path / "new.csv"
+    frame.assign(sku=[f"Küche-{i}" for i in range(len(frame))]).to_csv(data, index=False)
+    out, review = tmp_path / "p.csv", tmp_path / "review.csv"
+    code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", out, "--review-out", review,
+                       "--excel", ";", "--chunk-size", "5")
+    assert code == 0, err
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfsku;prediction;confidence;") and raw.count(b"\xef\xbb\xbf") == 1
+    table = pd.read_csv(out, sep=";", decimal=",", encoding="utf-8-sig")
+    plain = Categorizer.load(model_dir, quiet=True).predict_table(frame, top_k=3)
+    assert table["sku"].tolist() == [f"Küche-{i}" for i in range(len(frame))]
+    assert table["prediction"].tolist() == plain["prediction"].tolist()
+    assert table["confidence"].round(4).tolist() == plain["confidence"].round(4).tolist()
+    assert review.read_bytes().startswith(b"\xef\xbb\xbfsku;prediction;")
+    # The default stays a plain UTF-8 CSV, which every other reader takes as it is
+    code, _, err = run(capsys, "predict", model_dir, "--data", data, "--out", out)
+    assert code == 0 and out.read_bytes().startswith(b"sku,prediction,confidence,")
+    for option, message in ((["--excel", "\t", "--out", out], "--excel takes the separator Excel expects: ',' or ';'"),
+                            (["--excel", ";", "--out", tmp_path / "p.parquet"], "--excel writes .csv files for Excel"),
+                            (["--excel", ";", "--out", out, "--engine", "ray"], "--excel needs the local engine")):
+        code, _, err = run(capsys, "predict", model_dir, "--data", data, *option)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -47,6 +47,7 @@ from prodcat.catalog.load import (
     iter_catalog,
     json_object_text_columns,
     json_object_text_message,
+    left_out_rows_message,
     load_catalog,
     with_text_column_names,
 )
@@ -60,7 +61,8 @@ from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
     LabelSpace, classes_spelled_apart_message, label_name, label_separator, mixed_path_separators_message,
-    one_tag_each_message, paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
+    numeric_ids_message, one_tag_each_message, paths_as_single_message, placeholder_labels_message,
+    several_paths_in_cells_message,
 )
 from prodcat.models import EXPORTED_MODEL, CategorizerModel, FitContext, create_model, get_model_class
 from prodcat.thresholds import choose_multilabel_thresholds, review_threshold
@@ -106,6 +108,21 @@ def table_file_format(path: Path, data: Path | None, what: str) -> str:
         raise ConfigError(f"refusing to overwrite the input catalog {data} with {what}")
     check_output_file(path, what)
     return out_format
+
+
+#: the field separators `excel` takes, and the decimal mark Excel reads beside each
+EXCEL_SEPARATORS = {",": ".", ";": ","}
+
+
+def check_excel(excel: str | None, outputs: Sequence[Path]) -> None:
+    """A ConfigError unless `excel` is None, or a separator of `EXCEL_SEPARATORS` with a .csv file among `outputs`."""
+    if excel is None:
+        return
+    if excel not in EXCEL_SEPARATORS:
+        raise ConfigError(f"--excel takes the separator Excel expects: ',' or ';' (Germany, France and most of "
+                          f"Europe), got {excel!r}")
+    if not any(PREDICTION_FORMATS.get(path.suffix.lower()) == "csv" for path in outputs):
+        raise ConfigError(f"--excel writes .csv files for Excel, and none of {', '.join(map(str, outputs))} is one")
 
 
 def id_output_names(id_cols: Sequence[str], written: Sequence[str]) -> dict[str, str]:
@@ -398,9 +415,14 @@ class Categorizer:
         logdir: str | Path | None = None,
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
+        skip_unlabelled: bool = False,
     ) -> Categorizer:
         """Split the catalog (grouped by text), train on train, calibrate and tune
         on validation, and score the held-out test part (or `test_data`).
+
+        skip_unlabelled: leave out the rows with an empty label (a shop's products
+        not yet categorized), with a warning naming them, rather than refuse the
+        catalog; rows with no text or photo either are always left out.
 
         logdir: TensorBoard event files, for models trained in epochs.
         checkpoint_dir / resume: where such models checkpoint, and whether to
@@ -458,11 +480,11 @@ class Categorizer:
         reads_images = model.reads_images
 
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
-            catalog = load_catalog(data, mapping)
+            catalog = load_catalog(data, mapping, skip_unlabelled=skip_unlabelled)
             LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
             # read as the training file's labels were split, as `evaluate` will read it
-            test_catalog = (load_catalog(test_data, _with_label_sep(mapping, catalog)) if test_data is not None
-                            else None)
+            test_catalog = (load_catalog(test_data, _with_label_sep(mapping, catalog), skip_unlabelled=skip_unlabelled)
+                            if test_data is not None else None)
         for part in (p for p in (catalog, test_catalog) if p is not None):
             _warn_about_labels(part, say)
             _warn_about_object_texts(part, say)
@@ -603,7 +625,8 @@ class Categorizer:
         }
         return self
 
-    def find_label_issues(self, data: CatalogSource, *, folds: int = DEFAULT_FOLDS) -> pd.DataFrame:
+    def find_label_issues(self, data: CatalogSource, *, folds: int = DEFAULT_FOLDS,
+                          skip_unlabelled: bool = False) -> pd.DataFrame:
         """Products whose label is probably wrong, across the whole catalog (see `prodcat.label_issues`).
 
         Each product is judged by a model of this Categorizer's kind and
@@ -630,7 +653,7 @@ class Categorizer:
         mapping, _ = self.check_setup()
         say = self._reporter()
         with say.step(f"reading {data if not isinstance(data, pd.DataFrame) else 'DataFrame'}"):
-            catalog = load_catalog(data, mapping)
+            catalog = load_catalog(data, mapping, skip_unlabelled=skip_unlabelled)
             space = LabelSpace.from_labels(catalog.labels, mapping.label_format, where=catalog.source)
         # a class written two ways would flag each spelling's products as the other's
         _warn_about_labels(catalog, say)
@@ -1258,6 +1281,7 @@ class Categorizer:
         target_precision: float | None = None,
         allow_no_photos: bool = False,
         confine_photos: bool = False,
+        excel: str | None = None,
         **field_options: Any,
     ) -> dict[str, Any]:
         """Predict a catalog file of any size into CSV, TSV, JSONL or Parquet.
@@ -1282,6 +1306,12 @@ class Categorizer:
         app's uploads), so its photo paths are read only inside the image
         folder; an absolute path elsewhere or one climbing out with ".."
         counts as a missing photo and is never opened.
+
+        excel: "," or ";": the .csv outputs are written for Excel, which shows
+        accents of a UTF-8 file only after a byte-order mark, and in Germany,
+        France and most of Europe parts fields with ";" and reads decimal commas
+        (";" writes "0,93"). Other readers may keep the mark in the first
+        column's name: it is for files a person opens.
         """
         self._require_fitted()
         if isinstance(data, pd.DataFrame):
@@ -1294,6 +1324,7 @@ class Categorizer:
             table_file_format(path, data, what)
         if review_out is not None and review_out.resolve() == out.resolve():
             raise ConfigError("--review-out must be another file than --out")
+        check_excel(excel, outputs)
         review_below = self.review_threshold(target_precision)
         level_thresholds = self._level_thresholds(target_precision)
         self._ranks(top_k)  # checked as predict_table checks it: "2" or None failed on a comparison
@@ -1322,7 +1353,7 @@ class Categorizer:
         started = time.perf_counter()
         bar, task = say.progress(f"predicting {data.name}")
         blanks = BlankProducts()
-        with PredictionOutput(out, review_out) as output, bar:
+        with PredictionOutput(out, review_out, excel=excel) as output, bar:
             for chunk in iter_catalog(data, read_as, chunk_size=chunk_size, confine_photos=confine_photos):
                 read = self._as_model_fields(chunk.products, renames)
                 blank = self._reads_nothing(read)
@@ -1352,6 +1383,7 @@ class Categorizer:
         *,
         report_dir: str | Path | None = None,
         keep_seen: bool = False,
+        skip_unlabelled: bool = False,
         **field_options: Any,
     ) -> dict:
         """Metrics on a labelled catalog (by default the test split held out by fit).
@@ -1366,6 +1398,7 @@ class Categorizer:
         split (no data), label_level is the one field option taken. report_dir gets
         metrics.json, report.md and the figures: a new or empty folder, or an
         earlier report, which is replaced whole (see `check_report_dir_target`).
+        skip_unlabelled: leave out the rows with an empty label (see `fit`).
         """
         self._require_fitted()
         if report_dir is not None:
@@ -1388,7 +1421,9 @@ class Categorizer:
             mapping = self._field_options(field_options).require_labels()
             level = self._scoring_level(mapping)
             renames = self._file_text_fields(mapping, data if isinstance(data, (str, Path)) else "the DataFrame")
-            catalog = load_catalog(data, self._readable_mapping(data, mapping))
+            catalog = load_catalog(data, self._readable_mapping(data, mapping), skip_unlabelled=skip_unlabelled)
+            if left_out_rows_message(catalog):
+                self._reporter().warn(left_out_rows_message(catalog))
             catalog = replace(catalog, products=self._as_model_fields(catalog.products, renames))
             excluded = kept_seen = 0
             if keep_seen:
@@ -1647,12 +1682,12 @@ class PredictionOutput:
     file of the rows that need review. Used as a context manager, both appear
     complete when the block ends, or not at all when it raises."""
 
-    def __init__(self, out: str | Path, review_out: str | Path | None = None):
+    def __init__(self, out: str | Path, review_out: str | Path | None = None, *, excel: str | None = None):
         self.paths = [Path(out)] + ([Path(review_out)] if review_out is not None else [])
         self.sinks: list[PredictionSink] = []
         try:
             for path in self.paths:
-                self.sinks.append(PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()]))
+                self.sinks.append(PredictionSink(path, PREDICTION_FORMATS[path.suffix.lower()], excel=excel))
         except BaseException:
             # the review file's folder refused: the predictions file's part goes too
             for sink in self.sinks:
@@ -1702,9 +1737,10 @@ FILE_MODE = _file_mode()
 
 class PredictionSink:
     """A predictions file written chunk by chunk beside its target, renamed into
-    place only when complete."""
+    place only when complete. excel: a CSV file's separator for Excel (see
+    `Categorizer.predict_file`); other formats ignore it."""
 
-    def __init__(self, path: Path, out_format: str):
+    def __init__(self, path: Path, out_format: str, *, excel: str | None = None):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -1715,6 +1751,7 @@ class PredictionSink:
         # mkstemp makes it its owner's alone (0600): the file the user gets has the usual mode
         os.chmod(name, FILE_MODE)
         self.path, self.tmp, self.format = path, Path(name), out_format
+        self.excel = excel if out_format == "csv" else None
         self.parquet = None
         self.started = False
         self.empty: pd.DataFrame | None = None
@@ -1739,8 +1776,17 @@ class PredictionSink:
                 table.to_json(handle, orient="records", lines=True, force_ascii=False)
         else:
             table.to_csv(self.tmp, mode="a" if self.started else "w", header=not self.started, index=False,
-                         sep="\t" if self.format == "tsv" else ",")
+                         **self._csv_options())
         self.started = True
+
+    def _csv_options(self) -> dict[str, str]:
+        if self.format == "tsv":
+            return {"sep": "\t"}
+        if self.excel is None:
+            return {"sep": ","}
+        # the byte-order mark once, at the start: "utf-8-sig" would write one before every chunk appended
+        return {"sep": self.excel, "decimal": EXCEL_SEPARATORS[self.excel],
+                "encoding": "utf-8" if self.started else "utf-8-sig"}
 
     def commit(self) -> None:
         if not self.started and self.empty is not None:
@@ -1757,7 +1803,7 @@ class PredictionSink:
         if self.format == "parquet":
             table.to_parquet(self.tmp, index=False)
         elif self.format in ("csv", "tsv"):
-            table.to_csv(self.tmp, index=False, sep="\t" if self.format == "tsv" else ",")
+            table.to_csv(self.tmp, index=False, **self._csv_options())
 
     def discard(self) -> None:
         if self.parquet is not None:
@@ -1838,7 +1884,14 @@ def _with_label_sep(mapping: FieldMapping, catalog: Catalog) -> FieldMapping:
 
 def _warn_about_labels(catalog: Catalog, say: Reporter) -> None:
     """Warn of a path column written with two separators or several paths in a cell, paths read as single
-    labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product."""
+    labels, classes spelled apart, labels that mean no category, or a multi-label column of one tag per product;
+    and say which rows were left out, having no label, text or photo."""
+    left_out = left_out_rows_message(catalog)
+    if left_out:
+        say.warn(left_out)
+    ids = catalog.numeric_ids()
+    if ids and ids["paths"]:  # ids alone may be meant (inspect tells of them); beside paths, one class is two
+        say.warn(numeric_ids_message(ids, where=catalog.source, column=ids["column"]))
     for finding, message in (
         (catalog.mixed_path_separators(), mixed_path_separators_message),
         (catalog.several_paths_in_cells(), several_paths_in_cells_message),

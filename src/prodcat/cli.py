@@ -118,6 +118,16 @@ Method = Annotated[
     typer.Option("--method", help="ensemble: average (weights tuned on validation) or stacking (a meta-model)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
+SkipUnlabelled = Annotated[
+    bool, typer.Option("--skip-unlabelled", help="Leave out the rows with an empty label (products not yet "
+                       "categorized), naming them in a warning, rather than refuse the file.")
+]
+Excel = Annotated[
+    Optional[str],
+    typer.Option("--excel", metavar="SEP", help="Write .csv files for Excel: a UTF-8 byte-order mark (accents show) "
+                 "and SEP between fields: ';' for Excel in Germany, France and most of Europe (with decimal commas), "
+                 "',' elsewhere."),
+]
 ClassWeight = Annotated[
     str, typer.Option("--class-weight", help="'balanced' (default) weighs rare classes up; 'none' turns it off.")
 ]
@@ -278,6 +288,7 @@ def train(
                      "trains on."),
     ] = None,
     class_weight: ClassWeight = "balanced",
+    skip_unlabelled: SkipUnlabelled = False,
     target_precision: Annotated[
         float, typer.Option("--target-precision", help="Flag predictions below the confidence reaching this precision.")
     ] = 0.95,
@@ -339,7 +350,7 @@ def train(
     # are dropped once the model is saved (see prodcat.artifacts).
     try:
         clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=checkpoints,
-                resume=resume)
+                resume=resume, skip_unlabelled=skip_unlabelled)
         clf.save(out)
     except KeyboardInterrupt:
         if _holds_a_checkpoint(checkpoints):
@@ -404,6 +415,7 @@ def evaluate(
     keep_seen: Annotated[
         bool, typer.Option("--keep-seen", help="Also score products whose text the model saw in training.")
     ] = False,
+    skip_unlabelled: SkipUnlabelled = False,
     quiet: Quiet = False,
 ):
     """Score a model on a labelled catalog; field options default to the model's.
@@ -418,7 +430,8 @@ def evaluate(
     clf = Categorizer.load(model_dir, quiet=quiet)
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, None, encoding,
                              image_col, image_root)
-    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, header=header, **options)
+    metrics = clf.evaluate(data, report_dir=out, keep_seen=keep_seen, skip_unlabelled=skip_unlabelled, header=header,
+                           **options)
     for name, part in metrics.get("components", {}).items():
         typer.echo(f"  {name}: {_headline_line(part, multi=metrics['label_format'] == 'multi')}")
     if "versus_best_part" in metrics:
@@ -466,6 +479,7 @@ def predict(
     ] = None,
     image_col: ImageCol = None,
     image_root: ImageRoot = None,
+    excel: Excel = None,
     quiet: Quiet = False,
 ):
     """Predict every product of a catalog file, streaming, in input order."""
@@ -482,6 +496,8 @@ def predict(
     if engine == "ray":
         from prodcat.scale.ray_predict import predict_with_ray
 
+        if excel is not None:
+            raise ConfigError("--excel needs the local engine: predict a file, then open it in Excel")
         # each worker holds a batch's features at a time: --chunk-size is how a user bounds that memory
         batching = {} if chunk_size is None else {"batch_size": chunk_size}
         summary = predict_with_ray(model_dir, data, out, top_k=top_k, ray_address=ray_address,
@@ -498,7 +514,7 @@ def predict(
     clf = Categorizer.load(model_dir, quiet=quiet)
     chunking = {} if chunk_size is None else {"chunk_size": chunk_size}
     summary = clf.predict_file(data, out, top_k=top_k, review_out=review_out, target_precision=target_precision,
-                               **chunking, **field_options)
+                               excel=excel, **chunking, **field_options)
     typer.echo(f"wrote {summary['rows']:,} predictions to {out} ({summary['rows_per_second']:,} products/s)")
     typer.echo(f"{summary['needs_review']:,} need review" + (f": {review_out}" if review_out else ""))
 
@@ -577,14 +593,17 @@ def label_issues(
         bool, typer.Option("--all", help="Write every product, not only the flagged ones (still most doubtful first).")
     ] = False,
     show: Annotated[int, typer.Option(help="How many flagged products to print.")] = 10,
+    skip_unlabelled: SkipUnlabelled = False,
+    excel: Excel = None,
     quiet: Quiet = False,
 ):
     """Products whose label is probably wrong: each judged out of fold, then confident learning (cleanlab)."""
     from prodcat.catalog.fields import resolve_fields
-    from prodcat.categorizer import Categorizer
+    from prodcat.categorizer import Categorizer, check_excel
     from prodcat.label_issues import check_issues_out, worst_first, write_issues
 
     out_format = check_issues_out(out, data)
+    check_excel(excel, [out])
     if show < 0:
         raise ConfigError(f"--show must be 0 or more, got {show}")
     options = _field_options(text_cols, label_col, label_format, label_sep, label_level, id_cols, encoding,
@@ -593,9 +612,10 @@ def label_issues(
     params = _model_params(model, parse_params(param), {}, members, method)
     clf = Categorizer(model=model, fields=mapping, params=params, valid_size=valid_size, seed=seed,
                       class_weight=class_weight, device=device, quiet=quiet)
-    table = clf.find_label_issues(data, folds=folds)
+    table = clf.find_label_issues(data, folds=folds, skip_unlabelled=skip_unlabelled)
     flagged = worst_first(table)
-    write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format)
+    write_issues(flagged if not all_products else worst_first(table, flagged_only=False), out, out_format,
+                 excel=excel)
     not_judged = table.attrs["not_judged"]
     typer.echo(f"{len(flagged):,} of {len(table):,} products are probably mislabeled"
                + (f" ({not_judged:,} not judged: no other product of their class to learn it from, "

@@ -203,7 +203,7 @@ def issues_table(catalog: Catalog, space: LabelSpace, oof: OutOfFold, issue: np.
         suggested_probability = oof.proba[np.arange(len(decided)), decided].astype(np.float64)
     table = pd.DataFrame({name: catalog.frame[column].to_numpy()
                           for column, name in id_output_names(catalog.mapping.id_cols, COLUMNS).items()})
-    table["row"] = np.arange(1, len(catalog) + 1)
+    table["row"] = catalog.row_numbers()  # the file's rows, where rows without label or text were left out
     table["text"] = catalog.products.texts
     if catalog.products.images is not None:
         # the photo as read, for the person checking the label (bytes given in a DataFrame: not shown)
@@ -226,11 +226,11 @@ def check_issues_out(out: str | Path, data: object) -> str:
     return table_file_format(Path(out), Path(data) if isinstance(data, (str, Path)) else None, "label issues")
 
 
-def write_issues(table: pd.DataFrame, out: str | Path, out_format: str) -> None:
-    """The table into `out`, appearing only when complete."""
+def write_issues(table: pd.DataFrame, out: str | Path, out_format: str, *, excel: str | None = None) -> None:
+    """The table into `out`, appearing only when complete (excel: see `PredictionSink`)."""
     from prodcat.categorizer import PredictionSink
 
-    sink = PredictionSink(Path(out), out_format)
+    sink = PredictionSink(Path(out), out_format, excel=excel)
     try:
         sink.write(table)
     except BaseException:

@@ -205,10 +205,14 @@ def _parse_cell(cell: str, label_format: str, sep: str | None, level: int | None
     if label_format == "path":
         items = _path_json_list(cell)
         if items is not None and len(items) > 1 and (sep is None or sep not in items[0]):
-            # ["Apparel", "Shirts"]: the path's levels, not a list of paths
-            parts = [p.strip() for p in items if p.strip()]
-        else:
-            parts = _levels(cell if items is None else (items[0] if items else ""), sep)
+            # ["Apparel", "Shirts"]: the path's levels, not a list of paths. Each item is a level in its
+            # place, as label columns are: an empty one before a filled one stays, for `check_path_levels`
+            # to refuse, rather than move "Curtains" of ["Home", "", "Curtains"] up to the second level.
+            parts = [p.strip() for p in items][:level]
+            while parts and not parts[-1]:
+                parts.pop()
+            return tuple(parts)
+        parts = _levels(cell if items is None else (items[0] if items else ""), sep)
         return tuple(parts[:level] if level else parts)
     items = _multi_json_list(cell)
     if items is None:
@@ -551,6 +555,44 @@ def paths_as_single(cells: Sequence[str]) -> dict | None:
     if 2 * len(paths) > len(filled):
         return {"kind": "path", "example": paths[0]}
     return None
+
+
+_NUMERIC_ID = re.compile(r"\d+(?:\.0)?")  # "1604", or "1604.0" from a column of floats with gaps
+
+
+def numeric_ids(labels: Sequence[Label], label_format: str) -> dict | None:
+    """For a single-label or path column: {"rows", "labelled", "example", "paths"} when most labels
+    are one level of digits (Google's `google_product_category` written as ids, "1604"), or some are
+    among labels that are paths ("paths": how many have several levels); else None.
+
+    Each id is a class with no levels and no name to read: a taxonomy's hierarchy is lost, and an id
+    beside its own path ("1604" and "Apparel & Accessories > Clothing") is two classes.
+
+        >>> numeric_ids([("1604",), ("212",), ("Toys",)], "single")["rows"]
+        2
+    """
+    if label_format == "multi":
+        return None
+    labelled = [label for label in labels if label]
+    ids = [label[0] for label in labelled if len(label) == 1 and _NUMERIC_ID.fullmatch(label[0])]
+    paths = sum(len(label) > 1 for label in labelled)
+    if not ids or (2 * len(ids) <= len(labelled) and not paths):
+        return None
+    return {"rows": len(ids), "labelled": len(labelled), "example": ids[0], "paths": paths}
+
+
+def numeric_ids_message(found: dict, *, where: str, column: str) -> str:
+    """One line on `numeric_ids`' finding."""
+    head = (f"{where}: label column {column!r} holds numeric ids ({found['rows']} of {found['labelled']} labels; "
+            f"e.g. {found['example']!r})")
+    if found["paths"]:
+        what = (f" beside {found['paths']} paths: a category written as its id and as its path is two classes, "
+                "and an id has no levels")
+    else:
+        what = ": each is learned as a class with no levels and no name"
+    return (f"{head}{what}; if they are Google product taxonomy ids, replace each by its path (Google's "
+            "taxonomy-with-ids file lists '1604 - Apparel & Accessories > Clothing') and pass --label-format path "
+            "for scores per level and confident paths")
 
 
 def paths_as_single_message(found: dict, *, where: str, column: str) -> str:

@@ -227,3 +227,27 @@ def test_a_multi_label_column_of_paths_is_reported_with_the_format_to_pass():
             "holds more than one tag") in out.getvalue()
     tagged = frame.assign(category=["linen|men", "wool|men", "steel"])
     assert inspect_catalog(load_catalog(tagged, mapping))["one_tag_each"] is None
+
+
+def test_labels_that_are_numeric_taxonomy_ids_are_a_finding_with_a_hint():
+    # Google's google_product_category as ids ("1604") trained as flat nameless classes, and nothing said so
+    from prodcat.catalog.load import load_catalog
+
+    mapping = FieldMapping(text_cols=("title",), label_cols=("google_product_category",))
+    frame = pd.DataFrame({"title": ["Linen shirt", "Wool coat", "Chef knife", "Desk lamp"],
+                          "google_product_category": ["1604", "5598", "668", "Toys"]})
+    report = inspect_catalog(load_catalog(frame, mapping))
+    assert report["numeric_ids"] == {"column": "google_product_category", "rows": 3, "labelled": 4,
+                                     "example": "1604", "paths": 0}
+    out = io.StringIO()
+    render_inspection(report, Console(file=out, width=400))
+    assert ("Numeric ids: <dataframe>: label column 'google_product_category' holds numeric ids (3 of 4 labels; "
+            "e.g. '1604'): each is learned as a class with no levels and no name; if they are Google product "
+            "taxonomy ids, replace each by its path") in out.getvalue()
+    # An id beside paths: one category written two ways
+    paths = FieldMapping(text_cols=("title",), label_cols=("google_product_category",), label_format="path")
+    mixed = frame.assign(google_product_category=["1604", "Apparel > Coats", "Home > Kitchen", "Home > Lighting"])
+    assert inspect_catalog(load_catalog(mixed, paths))["numeric_ids"]["paths"] == 3
+    # Named classes, a lone number among them (a year, a size): nothing to say
+    named = frame.assign(google_product_category=["Shirts", "Coats", "Knives", "2024"])
+    assert inspect_catalog(load_catalog(named, mapping))["numeric_ids"] is None

@@ -33,8 +33,8 @@ from prodcat.catalog.markup import decided_strip, markup_findings, markup_messag
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Catalog
 from prodcat.labels import (
-    classes_spelled_apart_message, label_name, mixed_path_separators_message, one_tag_each_message,
-    paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
+    classes_spelled_apart_message, label_name, mixed_path_separators_message, numeric_ids_message,
+    one_tag_each_message, paths_as_single_message, placeholder_labels_message, several_paths_in_cells_message,
 )
 
 #: class_counts lists at most this many classes (the most common); `classes` has the full count
@@ -224,6 +224,8 @@ def inspect_catalog(catalog: Catalog, *, top: int = 10, check_images: bool = Tru
         report["spelled_apart"] = catalog.classes_spelled_apart(top)
         report["placeholder_labels"] = catalog.placeholder_labels(top)
         report["paths_as_single"] = catalog.paths_as_single()
+        # a taxonomy's ids ("1604") are classes without levels or names
+        report["numeric_ids"] = catalog.numeric_ids()
 
     report["duplicates"] = _duplicates(shown, keys, top)
 
@@ -400,10 +402,16 @@ def render_inspection(report: dict, console: Console) -> None:
         if empty_labels.get("rows"):
             first = ", ".join(str(row) for row in empty_labels["first_rows"])
             more = " ..." if empty_labels["rows"] > len(empty_labels["first_rows"]) else ""
-            bare = empty_labels.get("without_text")
-            variants = (f"; {_n(bare)} of them have no text either (a shop export's variant rows?): leave those rows "
-                        "out of the file") if bare else ""
-            _say(console, f"Rows with an empty label: row {first}{more} (train and evaluate refuse them{variants})")
+            bare = empty_labels.get("without_text") or 0
+            if bare == empty_labels["rows"]:
+                what = ("none has text or a photo either (a shop export's variant rows?): train, evaluate and "
+                        "label-issues leave them out")
+            elif bare:
+                what = (f"train and evaluate refuse them unless --skip-unlabelled; {_n(bare)} of them have no text or "
+                        "photo either (a shop export's variant rows?), which are left out")
+            else:
+                what = "train and evaluate refuse them unless --skip-unlabelled"
+            _say(console, f"Rows with an empty label: row {first}{more} ({what})")
 
     lengths = report["text_length"]
     table = _table("\nText length", "", "Min", "Median", "Mean", "P95", "Max")
@@ -445,6 +453,9 @@ def render_inspection(report: dict, console: Console) -> None:
     if placeholders:
         _finding(console, "No category:",
                  placeholder_labels_message(placeholders, where=report["source"], column=placeholders["column"]))
+    ids = report.get("numeric_ids")
+    if ids:
+        _finding(console, "Numeric ids:", numeric_ids_message(ids, where=report["source"], column=ids["column"]))
     mixed = report.get("mixed_separators")
     if mixed:
         _finding(console, "Wrong separator:" if mixed.get("separator_unused") else "Mixed separators:",

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 from prodcat.catalog.fields import FieldMapping
@@ -189,6 +191,7 @@ def catalog_from_frame(
     image_dir: Path | None = None,
     allow_empty_labels: bool = False,
     confine_photos: bool = False,
+    skip_unlabelled: bool = False,
 ) -> Catalog:
     """Build a Catalog from a DataFrame; every mapped column is taken as text.
 
@@ -197,6 +200,10 @@ def catalog_from_frame(
     directory, as for a DataFrame). Image cells that are bytes stay bytes.
     allow_empty_labels: keep an empty label cell as the empty label () rather
     than refuse the catalog (for `inspect`, which reports them).
+    Rows with an empty label are refused, except those with no text or photo
+    either (a shop export's variant rows), which are left out; skip_unlabelled
+    leaves out every row with an empty label. The Catalog keeps the file's
+    row numbers of the rest (`Catalog.rows`) and of those (`Catalog.left_out`).
     confine_photos: photo paths outside image_dir are refused (see `image_ref`).
     """
     if not mapping.image_col:  # a catalog of photos alone has no text column
@@ -238,13 +245,27 @@ def catalog_from_frame(
                 first_row=first_row,
                 require=False,
             )
-        if not allow_empty_labels:
-            labels = _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
-                                          first_row=first_row)
+        if allow_empty_labels:
+            bare = []
+        elif skip_unlabelled:
+            bare = [i for i, label in enumerate(labels) if not label]
+        else:
+            bare = _variant_rows(labels, products)
+            _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
+                                 first_row=first_row)
         if mapping.label_format == "path":
             labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         elif mapping.label_format == "multi":
             labels = check_multi_tags(labels, where=source, column=mapping.label_cols[0], first_row=first_row)
+        if bare:
+            # Checked above on every row, so each error names the file's rows; the catalog keeps them too.
+            kept = np.flatnonzero(~np.isin(np.arange(len(labels)), bare))
+            catalog = Catalog(products=products, labels=labels, frame=frame, mapping=mapping,
+                              source=source).take(kept)
+            readable = ~products.reads_nothing(text=True, images=True)
+            return replace(catalog, rows=[first_row + int(i) for i in kept],
+                           left_out=[first_row + i for i in bare],
+                           left_out_readable=int(readable[bare].sum()))
     return Catalog(
         products=products,
         labels=labels,
@@ -317,18 +338,48 @@ def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Product
     return sum(1 for label, nothing in zip(labels, bare) if not label and nothing)
 
 
+def _variant_rows(labels: Sequence[tuple], products: Products) -> list[int]:
+    """The positions of the products with an empty label and no text or photo either: a shop
+    export's variant rows (`empty_labels_with_nothing_to_read`), left out of a labelled catalog.
+    A model could learn nothing from them, and they have nothing to predict a category from."""
+    bare = products.reads_nothing(text=True, images=True)
+    return [i for i, (label, nothing) in enumerate(zip(labels, bare)) if not label and nothing]
+
+
 def _refuse_empty_labels(labels: list[tuple], products: Products, *, where: str, column: str,
-                         first_row: int) -> list[tuple]:
-    """The labels unchanged, or `require_labels`' error, which says how many of those rows
-    have nothing else in them either: such rows are left out of the file, not labelled."""
+                         first_row: int) -> None:
+    """`require_labels`' error on the rows with an empty label that have text or a photo
+    (the others are left out, see `_variant_rows`), which says how many were left out."""
+    variants = set(_variant_rows(labels, products))
+    # the left-out rows count as labelled here, so the error names only the rows to fill in
+    filled = [label if label or i not in variants else ("",) for i, label in enumerate(labels)]
     try:
-        return require_labels(labels, where=where, column=column, first_row=first_row)
+        require_labels(filled, where=where, column=column, first_row=first_row)
     except LabelError as error:
-        bare = empty_labels_with_nothing_to_read(labels, products)
-        if not bare:
-            raise
-        raise LabelError(f"{error}; {bare} of them have no text either (a shop export's variant rows?): "
-                         "leave those rows out of the file") from None
+        if not variants:
+            raise LabelError(f"{error}; fill them in, or pass --skip-unlabelled to leave them out") from None
+        raise LabelError(f"{error} (and {len(variants)} with no text or photo either, a shop export's variant "
+                         "rows, which are left out); fill them in, or pass --skip-unlabelled to leave them out "
+                         "too") from None
+
+
+def left_out_rows_message(catalog: Catalog) -> str | None:
+    """One line on the rows of `catalog` left out while loading (see `_variant_rows`), for a
+    warning; None when there are none."""
+    rows = catalog.left_out
+    if not rows:
+        return None
+    shown = ", ".join(str(row) for row in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    bare = len(rows) - catalog.left_out_readable
+    if catalog.left_out_readable:
+        variants = (f"; {bare} of them have no text or photo either (a shop export's variant rows?)" if bare
+                    else "")
+        return (f"{catalog.source}: {len(rows)} row(s) with an empty label are left out, as asked (row "
+                f"{shown}{more}){variants}")
+    return (f"{catalog.source}: {len(rows)} row(s) with an empty label and no text or photo are left out (row "
+            f"{shown}{more}): a shop export's variant rows, most likely (Shopify writes a product's title, "
+            "description and category on its first row only)")
 
 
 def check_catalog_source(data: Any) -> None:
@@ -339,13 +390,15 @@ def check_catalog_source(data: Any) -> None:
 
 
 def load_catalog(
-    data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False
+    data: CatalogSource, mapping: FieldMapping, *, with_labels: bool = True, allow_empty_labels: bool = False,
+    skip_unlabelled: bool = False,
 ) -> Catalog:
     """Read and validate a whole catalog.
 
     Raises a ProdcatError naming the file and column or row for: a missing or
     unreadable file, missing columns, empty labels (unless allow_empty_labels:
-    then they are kept as (), see `catalog_from_frame`), or no text at all.
+    then they are kept as (); skip_unlabelled: those rows are left out, see
+    `catalog_from_frame`), or no text at all.
     """
     if isinstance(data, pd.DataFrame):
         source, frame = "<dataframe>", data
@@ -357,7 +410,7 @@ def load_catalog(
         frame = read_table(data, mapping.columns(with_labels), **mapping.read_options())
     image_dir = image_dir_for(mapping, None if isinstance(data, pd.DataFrame) else data)
     catalog = catalog_from_frame(frame, mapping, source=source, with_labels=with_labels, image_dir=image_dir,
-                                 allow_empty_labels=allow_empty_labels)
+                                 allow_empty_labels=allow_empty_labels, skip_unlabelled=skip_unlabelled)
     images = catalog.products.images
     if not any(catalog.products.texts) and not (images and any(ref is not None for ref in images)):
         if not mapping.text_cols:

@@ -11,8 +11,8 @@ import pandas as pd
 from prodcat.catalog.fields import FieldMapping, join_text
 from prodcat.catalog.markup import markup_to_text
 from prodcat.labels import (
-    Label, classes_spelled_apart, mixed_path_separators, one_tag_each, paths_as_single, placeholder_labels,
-    several_paths_in_cells,
+    Label, classes_spelled_apart, mixed_path_separators, numeric_ids, one_tag_each, paths_as_single,
+    placeholder_labels, several_paths_in_cells,
 )
 
 
@@ -88,6 +88,10 @@ class Catalog:
 
     frame holds the mapped columns as read (all strings), in file order;
     rows are numbered from 1 in messages, as a spreadsheet user counts them.
+    rows: each product's row in the file, when rows were left out while
+    loading (None: product i is row i + 1); left_out: those rows (see
+    `prodcat.catalog.load.catalog_from_frame`), left_out_readable: how many
+    of them had text or a photo (left out as asked, for an empty label).
     """
 
     products: Products
@@ -95,9 +99,16 @@ class Catalog:
     frame: pd.DataFrame
     mapping: FieldMapping
     source: str
+    rows: list[int] | None = None
+    left_out: list[int] = field(default_factory=list)
+    left_out_readable: int = 0
 
     def __len__(self) -> int:
         return len(self.products)
+
+    def row_numbers(self) -> list[int]:
+        """Each product's row in the file, numbered from 1."""
+        return list(self.rows) if self.rows is not None else list(range(1, len(self) + 1))
 
     def mixed_path_separators(self, top: int = 5) -> dict | None:
         """Rows of a path label column written with another separator than the
@@ -119,7 +130,11 @@ class Catalog:
             return None
         column = mapping.label_cols[0]
         found = find(self.frame[column].tolist(), mapping.label_sep, top=top)
-        return {"column": column, **found} if found else None
+        if not found:
+            return None
+        if self.rows is not None:  # rows named as the file numbers them, not as they sit here
+            found = {**found, "first_rows": [self.rows[row - 1] for row in found["first_rows"]]}
+        return {"column": column, **found}
 
     def one_tag_each(self) -> dict | None:
         """A multi-label column of which no product holds more than one tag (`prodcat.labels.one_tag_each`),
@@ -156,6 +171,14 @@ class Catalog:
         found = paths_as_single(self.frame[mapping.label_cols[0]].tolist())
         return {"column": mapping.label_cols[0], **found} if found else None
 
+    def numeric_ids(self) -> dict | None:
+        """Labels that are numeric ids (a taxonomy's, "1604"; `prodcat.labels.numeric_ids`), with
+        "column"; None when there are none to speak of, or the labels are tags or none."""
+        if self.labels is None:
+            return None
+        found = numeric_ids(self.labels, self.mapping.label_format)
+        return {"column": ",".join(self.mapping.label_cols), **found} if found else None
+
     def take(self, indices: Sequence[int] | np.ndarray) -> Catalog:
         idx = np.asarray(indices, dtype=np.int64)
         return Catalog(
@@ -164,4 +187,5 @@ class Catalog:
             frame=self.frame.iloc[idx].reset_index(drop=True),
             mapping=self.mapping,
             source=self.source,
+            rows=None if self.rows is None else [self.rows[i] for i in idx],
         )
