@@ -28,6 +28,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +234,8 @@ def create_app(
     model: a model directory (loaded once when the app starts) or a fitted Categorizer.
     limits / limit_overrides: a ServeLimits, and/or any of its fields by name:
         max_body_bytes (10 MiB), max_upload_bytes (200 MiB), max_products (1000),
-        max_text_chars (20,000), max_image_bytes (5 MiB), max_top_k (100),
+        max_text_chars (20,000), max_image_bytes (5 MiB), max_image_pixels (16 million),
+        max_request_pixels (250 million), max_top_k (100),
         batch_wait_ms (2), max_batch_products (512).
 
         >>> app = create_app("models/shirts", max_products=100)      # doctest: +SKIP
@@ -260,11 +262,11 @@ def create_app(
         app.state.clf, app.state.batcher = clf, batcher
         app.state.reads_images = clf.reads_images()
         app.state.reads_only_images = clf.reads_only_images()
-        app.state.photo_problem = None
-        if app.state.reads_only_images:
-            from prodcat.images.decode import header_problem  # Pillow loads only for models that read photos
+        app.state.photo_header = None
+        if app.state.reads_images:
+            from prodcat.images.decode import header_pixels  # Pillow loads only for models that read photos
 
-            app.state.photo_problem = header_problem
+            app.state.photo_header = partial(header_pixels, max_pixels=limits.max_image_pixels)
         # Whole files run beside the batcher, one at a time, so a large upload
         # does not hold up single-product requests.
         app.state.file_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodcat-file")
@@ -357,7 +359,7 @@ def create_app(
             parse_json_body(await request.body()), mapping.text_cols, limits,
             photo_keys=image_keys(mapping.image_col, mapping.text_cols, mapping.id_cols),
             image_only=request.app.state.reads_images, photo_required=request.app.state.reads_only_images,
-            photo_problem=request.app.state.photo_problem,
+            photo_header=request.app.state.photo_header,
         )
         # Checked here so an unreachable target fails this request alone, not a shared batch.
         threshold = clf.review_threshold(target_precision)
