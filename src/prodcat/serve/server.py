@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, fields, replace
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
@@ -504,7 +504,8 @@ def describe_model(clf: Categorizer) -> dict[str, Any]:
     review = dict(getattr(clf, "review_", None) or {})
     review["threshold"] = clf.review_threshold()
     return {
-        "model": {"name": clf.model, "params": manifest.get("model", {}).get("params", clf.params or {})},
+        "model": {"name": clf.model,
+                  "params": _client_params(manifest.get("model", {}).get("params", clf.params or {}))},
         "prodcat_version": __version__,
         "trained_with_prodcat": manifest.get("prodcat_version"),
         "created": manifest.get("created"),
@@ -518,6 +519,26 @@ def describe_model(clf: Categorizer) -> dict[str, Any]:
         "review": review,
         "exported": _export_summary((getattr(clf, "training_", None) or {}).get("export")),
     }
+
+
+def _client_params(value: Any) -> Any:
+    """A model's params as a client sees them: a `checkpoint` directory (bert's, image-pretrained's,
+    at any depth: an ensemble's members, an export's source) by its last name only, since its full
+    path is the training machine's file layout; the manifest keeps the whole path."""
+    if isinstance(value, dict):
+        return {key: _checkpoint_shown(item) if key == "checkpoint" and isinstance(item, str) else _client_params(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_client_params(item) for item in value]
+    return value
+
+
+def _checkpoint_shown(checkpoint: str) -> str:
+    # A hub id ("name" or "owner/name", as bert tells one from a path) names no file of anyone's.
+    if (not checkpoint.startswith((".", "/", "~")) and "\\" not in checkpoint and ":" not in checkpoint
+            and checkpoint.count("/") <= 1):
+        return checkpoint
+    return PureWindowsPath(checkpoint).name  # splits at "/" and "\\" alike
 
 
 def _export_summary(export: dict[str, Any] | None) -> dict[str, Any] | None:
