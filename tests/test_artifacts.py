@@ -628,3 +628,17 @@ def test_a_model_directory_whose_run_folders_are_symbolic_links_is_not_trained_i
     (model_dir / "tensorboard").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     with pytest.raises(ModelDirError, match=r"tensorboard is a symbolic link, which prodcat does not follow"):
         check_model_dir_target(model_dir)
+
+
+@pytest.mark.parametrize("depth", [100, 5_000])
+def test_a_manifest_nested_absurdly_deep_fails_to_load_in_one_line(tmp_path, depth):
+    # 5,000 levels raised a bare RecursionError from json; 100 loaded, and the server's /v1/model then
+    # answered a 500 for any depth near the recursion limit.
+    model_dir = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_frame()).save(tmp_path / "m")
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    manifest["metrics"] = {}
+    text = json.dumps(manifest).replace('"metrics": {}', '"metrics": {"x": ' + "[" * depth + "]" * depth + "}")
+    (model_dir / MANIFEST).write_text(text)
+    with pytest.raises(ModelDirError, match=rf"^{re.escape(str(model_dir / MANIFEST))} is damaged: (nested too "
+                                            r"deeply to read|it nests objects and lists more than 32 levels deep)$"):
+        Categorizer.load(model_dir)

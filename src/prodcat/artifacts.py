@@ -554,6 +554,13 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelDirError(f"{path / MANIFEST} is corrupt: {exc}") from None
+    except RecursionError:
+        raise ModelDirError(f"{path / MANIFEST} is damaged: nested too deeply to read") from None
+    if _nesting(manifest) > MAX_MANIFEST_NESTING:
+        # What reads a manifest walks it recursively (the server's /v1/model, the app's settings
+        # view): one that loads but nests several hundred levels deep failed there with a RecursionError.
+        raise ModelDirError(f"{path / MANIFEST} is damaged: it nests objects and lists more than "
+                            f"{MAX_MANIFEST_NESTING} levels deep")
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise ModelDirError(f"{path / MANIFEST} is not a prodcat manifest")
     version = manifest["format_version"]
@@ -568,6 +575,22 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         )
     check_manifest(path, manifest)
     return manifest
+
+
+#: far deeper than prodcat writes (an ensemble's per-member, per-class test metrics nest 7 levels)
+MAX_MANIFEST_NESTING = 32
+
+
+def _nesting(value: Any) -> int:
+    """How many levels of objects and lists `value` nests, counted without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
