@@ -195,3 +195,6 @@ def test_prodcat_serve_takes_its_photo_pixel_limits(model_dir, monkeypatch, caps
     code, _, err = run(capsys, "serve", model_dir, "--max-image-pixels", "0")
     assert code == 2 and err.strip() == ("prodcat: error: server limit max_image_pixels must be a whole number, "
                                          "1 or more; got 0")
+    code, _, err = run(capsys, "serve", model_dir, "--max-image-pixels", "50000000")
+    assert code == 2 and err.strip() == ("prodcat: error: server limit max_image_pixels can be at most 40,000,000, "
+                                         "the largest photo prodcat decodes; got 50,000,000")

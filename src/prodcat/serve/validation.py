@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from prodcat.catalog.readers import dict_field
 from prodcat.errors import ConfigError
-from prodcat.images.decode import CLIENT_MAX_PIXELS
+from prodcat.images.decode import CLIENT_MAX_PIXELS, DEFAULT_MAX_PIXELS
 
 IMAGE_FIELD = "image"
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -65,6 +65,10 @@ class ServeLimits:
                                       f"got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ConfigError(f"server limit {item.name} must be a whole number, 1 or more; got {value!r}")
+        if self.max_image_pixels > DEFAULT_MAX_PIXELS:
+            # the models decode no larger photo: one between the two would pass, then go unread without a word
+            raise ConfigError(f"server limit max_image_pixels can be at most {DEFAULT_MAX_PIXELS:,}, the largest "
+                              f"photo prodcat decodes; got {self.max_image_pixels:,}")
 
 
 class RequestError(Exception):
