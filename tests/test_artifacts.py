@@ -598,3 +598,47 @@ def test_a_saved_network_config_edited_to_a_huge_size_fails_with_one_line(tmp_pa
     message = str(caught.value)
     assert message.startswith(f"{model_dir} has an inconsistent manifest or model state: bert: the saved network "
                               "cannot be built (") and fragment in message and "\n" not in message
+
+
+def test_saving_copies_no_file_a_symbolic_link_in_the_model_directory_points_at(tmp_path):
+    # report/ and tensorboard/ are not checksummed: a hand-edited directory could link a file of the machine
+    # into them, and a save (or an export) of the loaded model wrote that file's bytes into the new directory.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the machine's own")
+    model_dir = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_frame()).save(tmp_path / "m")
+    (model_dir / "report" / "notes.txt").symlink_to(secret)
+    (model_dir / "report" / "linked").symlink_to(tmp_path, target_is_directory=True)
+    (model_dir / "tensorboard").mkdir()
+    (model_dir / "tensorboard" / "events.out.tfevents.1").write_bytes(b"run")
+    (model_dir / "tensorboard" / "events.out.tfevents.2").symlink_to(secret)
+    Categorizer.load(model_dir).save(tmp_path / "again")
+    copied = sorted(p.name for p in (tmp_path / "again" / "report").iterdir())
+    assert "notes.txt" not in copied and "linked" not in copied and "metrics.json" in copied
+    with atomic_directory(model_dir, keep_run_logs=True) as staging:
+        write_model_dir(staging, {"model": {"name": "x", "params": {}}}, {}, {})
+    assert [p.name for p in (model_dir / "tensorboard").iterdir()] == ["events.out.tfevents.1"]
+
+
+def test_a_model_directory_whose_run_folders_are_symbolic_links_is_not_trained_into(tmp_path):
+    # A run writes its logs and checkpoints there: through the link, into another folder.
+    from prodcat.artifacts import check_model_dir_target
+
+    model_dir = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_frame()).save(tmp_path / "m")
+    (tmp_path / "elsewhere").mkdir()
+    (model_dir / "tensorboard").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ModelDirError, match=r"tensorboard is a symbolic link, which prodcat does not follow"):
+        check_model_dir_target(model_dir)
+
+
+@pytest.mark.parametrize("depth", [100, 5_000])
+def test_a_manifest_nested_absurdly_deep_fails_to_load_in_one_line(tmp_path, depth):
+    # 5,000 levels raised a bare RecursionError from json; 100 loaded, and the server's /v1/model then
+    # answered a 500 for any depth near the recursion limit.
+    model_dir = Categorizer(quiet=True, **FORMATS["single"]).fit(tiny_frame()).save(tmp_path / "m")
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    manifest["metrics"] = {}
+    text = json.dumps(manifest).replace('"metrics": {}', '"metrics": {"x": ' + "[" * depth + "]" * depth + "}")
+    (model_dir / MANIFEST).write_text(text)
+    with pytest.raises(ModelDirError, match=rf"^{re.escape(str(model_dir / MANIFEST))} is damaged: (nested too "
+                                            r"deeply to read|it nests objects and lists more than 32 levels deep)$"):
+        Categorizer.load(model_dir)

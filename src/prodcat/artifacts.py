@@ -102,6 +102,35 @@ def checkpoint_places(folder: str | Path) -> list[str]:
     return sorted(path.parent.relative_to(folder).as_posix() for path in folder.rglob(CHECKPOINT_STATE_FILE))
 
 
+def model_dir_entry(model_dir: str | Path, *parts: str) -> Path | None:
+    """MODEL_DIR/PARTS, or None where it or a folder on the way below MODEL_DIR is a symbolic link.
+
+    The report and the TensorBoard logs are no checksummed model files: a
+    hand-edited directory could link them to any file of the machine that
+    reads it, which the app would then show and a save (or an export) copy
+    into a new model directory. prodcat writes no links, so none is followed.
+    """
+    path = Path(model_dir)
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            return None
+    return path
+
+
+def copy_model_files(source: Path, target: Path, ignore: Callable[[str, list[str]], list[str]] | None = None) -> None:
+    """`shutil.copytree` of a model directory's folder, leaving out symbolic links (see `model_dir_entry`)
+    and what `ignore` leaves out; nothing is copied when `source` itself is a link."""
+    if source.is_symlink():
+        return
+
+    def left_out(folder: str, names: list[str]) -> list[str]:
+        links = [name for name in names if os.path.islink(os.path.join(folder, name))]
+        return links + (ignore(folder, names) if ignore is not None else [])
+
+    shutil.copytree(source, target, ignore=left_out)
+
+
 def _is_run_only(path: Path) -> bool:
     return all(entry.name in RUN_KEPT + RUN_DROPPED for entry in path.iterdir())
 
@@ -140,6 +169,11 @@ def check_model_dir_target(target: str | Path) -> None:
                             "whole; save this model elsewhere")
     if target.is_dir() and not is_model_dir(target) and not _is_run_only(target):
         raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
+    for name in RUN_KEPT + RUN_DROPPED:
+        if (target / name).is_symlink():
+            # a run would write its logs or checkpoints through it, and saving would not carry it over
+            raise ModelDirError(f"{target / name} is a symbolic link, which prodcat does not follow in a model "
+                                "directory; remove it (or give --logdir a folder of its own)")
 
 
 def check_logdir_target(logdir: str | Path, model_dir: str | Path) -> None:
@@ -354,9 +388,10 @@ def atomic_directory(
         yield staging
         left_out = {Path(f).resolve() for f in run_logs_left_out}
         for name in RUN_KEPT if keep_run_logs else ():
-            if (target / name).is_dir() and not (staging / name).exists():
-                shutil.copytree(target / name, staging / name,
-                                ignore=lambda folder, names: [n for n in names if Path(folder, n).resolve() in left_out])
+            if (target / name).is_dir() and not (target / name).is_symlink() and not (staging / name).exists():
+                copy_model_files(target / name, staging / name,
+                                 ignore=lambda folder, names: [n for n in names
+                                                               if Path(folder, n).resolve() in left_out])
                 if left_out:
                     _remove_empty_folders(staging / name)
         _fsync_tree(staging)
@@ -519,6 +554,13 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelDirError(f"{path / MANIFEST} is corrupt: {exc}") from None
+    except RecursionError:
+        raise ModelDirError(f"{path / MANIFEST} is damaged: nested too deeply to read") from None
+    if _nesting(manifest) > MAX_MANIFEST_NESTING:
+        # What reads a manifest walks it recursively (the server's /v1/model, the app's settings
+        # view): one that loads but nests several hundred levels deep failed there with a RecursionError.
+        raise ModelDirError(f"{path / MANIFEST} is damaged: it nests objects and lists more than "
+                            f"{MAX_MANIFEST_NESTING} levels deep")
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise ModelDirError(f"{path / MANIFEST} is not a prodcat manifest")
     version = manifest["format_version"]
@@ -533,6 +575,22 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         )
     check_manifest(path, manifest)
     return manifest
+
+
+#: far deeper than prodcat writes (an ensemble's per-member, per-class test metrics nest 7 levels)
+MAX_MANIFEST_NESTING = 32
+
+
+def _nesting(value: Any) -> int:
+    """How many levels of objects and lists `value` nests, counted without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def read_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:

@@ -19,7 +19,6 @@ import hashlib
 import inspect
 import os
 import platform
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, fields as dataclass_fields, replace
@@ -34,7 +33,7 @@ import pandas as pd
 from prodcat import __version__
 from prodcat.artifacts import (
     MANIFEST, RUN_KEPT, atomic_directory, check_output_dir, check_output_file, check_report_dir_target, checkpoint_places,
-    read_model_dir, user_path, write_model_dir,
+    copy_model_files, read_model_dir, user_path, write_model_dir,
 )
 from prodcat.catalog.fields import FieldMapping, resolve_fields
 from prodcat.catalog.markup import decided_strip, markup_findings, markup_message
@@ -1603,7 +1602,7 @@ class Categorizer:
                              examples=self._examples(self._test_catalog, self._test_proba))
             elif getattr(self, "_loaded_report", None) is not None and self._loaded_report.is_dir():
                 # A loaded model saved again (or exported) is the model its test report describes.
-                shutil.copytree(self._loaded_report, staging / "report")
+                copy_model_files(self._loaded_report, staging / "report")
             if also_write is not None:
                 also_write(staging)
         return path

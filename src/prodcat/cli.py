@@ -634,11 +634,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes (each loads the model once).")] = 1,
+    max_image_pixels: Annotated[Optional[int], typer.Option(
+        help="Photo models: the most pixels one photo a client sends may have (default 16,000,000); "
+             "larger ones are refused with a 413 naming the product.")] = None,
+    max_request_pixels: Annotated[Optional[int], typer.Option(
+        help="Photo models: the most pixels the photos of one request may have together (default 250,000,000).")
+    ] = None,
 ):
     """Serve a model over HTTP (FastAPI): POST /v1/predict, /v1/predict/file, GET /health, /v1/model."""
     from prodcat.serve.server import serve as run_server
+    from prodcat.serve.validation import ServeLimits
 
-    run_server(model_dir, host=host, port=port, workers=workers)
+    chosen = {name: value for name, value in (("max_image_pixels", max_image_pixels),
+                                              ("max_request_pixels", max_request_pixels)) if value is not None}
+    run_server(model_dir, host=host, port=port, workers=workers, limits=ServeLimits(**chosen) if chosen else None)
 
 
 @app.command("app")

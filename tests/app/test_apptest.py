@@ -454,6 +454,36 @@ def test_training_curves_come_from_tensorboard_event_files(monkeypatch, model_co
     assert not any("No training curves" in i for i in texts(at.info))
 
 
+def test_the_model_page_follows_no_symbolic_link_out_of_the_model_directory(model_copy, tmp_path):
+    # The report and tensorboard/ are not checksummed: a hand-edited model directory could
+    # link them to any file of the machine running the app, which the page would show.
+    outside = tmp_path / "outside"
+    shutil.copytree(model_copy / "report", outside / "report")
+    write_scalars(outside / "logs", "train/loss", [(1, 1.0)])
+    (model_copy / "report" / "confusion_matrix.png").unlink()
+    (model_copy / "report" / "confusion_matrix.png").symlink_to(outside / "report" / "confusion_matrix.png")
+    (model_copy / "report" / "metrics.json").unlink()
+    (model_copy / "report" / "metrics.json").symlink_to(outside / "report" / "metrics.json")
+    report = read_report(model_copy)
+    assert report.metrics is None and "metrics.json is (or lies in) a symbolic link" in report.problem
+    assert "confusion_matrix" not in report.figures
+    shutil.rmtree(model_copy / "report")
+    (model_copy / "report").symlink_to(outside / "report")
+    assert read_report(model_copy).figures == {} and read_report(model_copy).metrics is None
+
+    (model_copy / "tensorboard").symlink_to(outside / "logs")
+    assert training_curves(model_copy) == {}
+    (model_copy / "tensorboard").unlink()
+    write_scalars(model_copy / "tensorboard" / "own", "train/loss", [(1, 2.0)])
+    (model_copy / "tensorboard" / "linked").symlink_to(outside / "logs")
+    linked_file = next((outside / "logs").glob("events.out.tfevents.*"))
+    (model_copy / "tensorboard" / "own" / "events.out.tfevents.0.linked").symlink_to(linked_file)
+    (model_copy / "tensorboard" / "other").mkdir()
+    (model_copy / "tensorboard" / "other" / linked_file.name).symlink_to(linked_file)
+    write_scalars(model_copy / "tensorboard" / "kept", "train/loss", [(1, 3.0)])
+    assert list(training_curves(model_copy)["train/loss"].columns) == ["kept"]
+
+
 def test_an_upload_with_a_name_too_long_for_the_file_system_is_predicted(clf, new_products, tmp_path):
     # Saved under its own 300-character name, it ended in "File name too long".
     data = new_products[["sku", "title", "description"]].to_csv(index=False).encode()

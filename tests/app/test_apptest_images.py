@@ -9,12 +9,14 @@ one all get its single fallback.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 
 import pandas as pd
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from prodcat import Categorizer
@@ -104,7 +106,15 @@ def test_a_model_of_photos_alone_asks_for_a_photo_and_names_a_file_that_is_no_im
 
     submit_photo(at, "notes.png", b"these are notes, not a PNG")
     assert texts(at.warning) == ["Upload a photo: this model reads nothing else."]
-    assert any("notes.png is not an image this app can read" in e for e in texts(at.error))
+    assert any("notes.png is not an image this app can read (not an image;" in e for e in texts(at.error))
+    assert not at.get("progress")
+
+    # A few KB that claim 25 megapixels: refused from the header, not decoded on every rerun.
+    bomb = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(bomb, format="PNG")
+    submit_photo(at, "bomb.png", bomb.getvalue())
+    assert any(shown(e).startswith("bomb.png is not an image this app can read (5000x5000 pixels is over the "
+                                   "limit of 16,000,000;") for e in texts(at.error)), texts(at.error)
     assert not at.get("progress")
 
 

@@ -7,6 +7,7 @@ import io
 import tempfile
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -492,3 +493,25 @@ def test_a_model_of_nested_fields_takes_products_as_nested_as_its_training_file(
     assert wrong.status_code == 422
     assert wrong.json()["error"] == "products[0].info.title must be a string or null, got a number"
     assert clf.predict_table([{"info": {"title": title}}])["prediction"].tolist() == [frame["category"].iloc[0]]
+
+
+def test_model_info_names_a_checkpoint_directory_by_its_last_name_only(tmp_path):
+    # Its full path is the training machine's file layout, no business of a client's.
+    from tiny_bert import tiny_checkpoint
+
+    checkpoint = tiny_checkpoint()
+    params = {"checkpoint": checkpoint, "epochs": 1, "batch_size": 16, "num_threads": 1}
+    model_dir = Categorizer(model="bert", params=params, quiet=True, **FORMATS["single"]).fit(
+        tiny_frame(4)).save(tmp_path / "bert")
+    with TestClient(create_app(model_dir)) as client:
+        shown = client.get("/v1/model").json()["model"]["params"]
+    assert shown["checkpoint"] == Path(checkpoint).name and shown["epochs"] == 1
+    assert Categorizer.load(model_dir).manifest_["model"]["params"]["checkpoint"] == checkpoint
+    # an ensemble's members and an export's source alike; a hub id is no one's file
+    from prodcat.serve.server import _client_params
+
+    assert _client_params({"members": [{"checkpoint": "google/bert_uncased"}, {"checkpoint": None}],
+                           "source_params": {"checkpoint": "C:\\Users\\ann\\ckpt\\minilm", "lr": 0.1},
+                           "other": {"checkpoint": "../ckpt/minilm/"}}) == {
+        "members": [{"checkpoint": "google/bert_uncased"}, {"checkpoint": None}],
+        "source_params": {"checkpoint": "minilm", "lr": 0.1}, "other": {"checkpoint": "minilm"}}

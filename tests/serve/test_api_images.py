@@ -99,16 +99,57 @@ def test_a_model_of_photos_alone_refuses_bytes_that_are_no_usable_photo(monkeypa
     Image.new("1", (9000, 9000)).save(huge, format="PNG")  # a few KB, 81 megapixels once decoded
     with TestClient(create_app(clf)) as client:
         RecordingImageModel.seen.clear()
-        for data, status, reason in [(b"GIF89a but no more", 422, "not an image"),
-                                     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", 422, "not an image"),
-                                     (huge.getvalue(), 413, "9000x9000 pixels is over the limit of 40,000,000")]:
+        for data, status, error in [
+            (b"GIF89a but no more", 422, "cannot be used as a photo (not an image), and the model reads only photos"),
+            (b"<svg xmlns='http://www.w3.org/2000/svg'/>", 422,
+             "cannot be used as a photo (not an image), and the model reads only photos"),
+            (huge.getvalue(), 413,
+             "is too large a photo (9000x9000 pixels is over the limit of 16,000,000); send a smaller one"),
+        ]:
             response = client.post("/v1/predict", json=[{"image": base64.b64encode(png).decode()},
                                                         {"photo": base64.b64encode(data).decode()}])
             assert response.status_code == status, response.text
-            assert response.json()["error"] == (
-                f"products[1].photo cannot be used as a photo ({reason}), and the model reads only photos")
+            assert response.json()["error"] == f"products[1].photo {error}"
         assert RecordingImageModel.seen == []
         assert client.post("/v1/predict", json=[{"image": base64.b64encode(png).decode()}]).status_code == 200
+
+
+def _png_claiming(side: int) -> str:
+    """A base64 PNG of a few KB whose header claims side x side pixels (a decompression bomb in small)."""
+    buffer = io.BytesIO()
+    Image.new("1", (side, side)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_photo_over_the_servers_pixel_limit_is_refused_before_it_is_decoded(photo_model):
+    # 5000x5000 is under training's 40 megapixels, and a product with text would have fallen
+    # back to it: a request of such photos cost about half a second of decoding each.
+    clf, png = photo_model
+    with TestClient(create_app(clf)) as client:
+        RecordingImageModel.seen.clear()
+        response = client.post("/v1/predict", json=[{"title": "oxford shirt", "image": base64.b64encode(png).decode()},
+                                                    {"title": "chef knife", "image": _png_claiming(5000)}])
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == ("products[1].image is too large a photo (5000x5000 pixels is over the "
+                                            "limit of 16,000,000); send a smaller one")
+        assert RecordingImageModel.seen == []
+    with TestClient(create_app(clf, max_image_pixels=10)) as client:
+        response = client.post("/v1/predict", json=[{"title": "oxford shirt", "image": base64.b64encode(png).decode()}])
+        assert response.status_code == 413, response.text
+        assert "is over the limit of 10); send a smaller one" in response.json()["error"]
+
+
+def test_the_photos_of_one_request_share_a_pixel_limit(photo_model):
+    clf, png = photo_model
+    side = Image.open(io.BytesIO(png)).size
+    limit = 2 * side[0] * side[1]
+    photo = base64.b64encode(png).decode()
+    with TestClient(create_app(clf, max_request_pixels=limit)) as client:
+        assert client.post("/v1/predict", json=[{"image": photo}] * 2).status_code == 200
+        response = client.post("/v1/predict", json=[{"image": photo}] * 3)
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == (f"products[2].image brings the request's photos to {3 * limit // 2:,} "
+                                            f"pixels; the limit is {limit:,} per request (split the list)")
 
 
 def test_a_text_model_still_needs_text(tmp_path):

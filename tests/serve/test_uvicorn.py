@@ -180,3 +180,21 @@ def test_serve_checks_the_model_and_port_before_uvicorn_starts(model_dir, tmp_pa
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
             serve(model_dir, port=port)
+
+
+def test_prodcat_serve_takes_its_photo_pixel_limits(model_dir, monkeypatch, capsys):
+    from cli_runner import run
+
+    import prodcat.serve.server as server
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda model, **options: seen.update(options))
+    code, _, err = run(capsys, "serve", model_dir, "--max-image-pixels", "4000000", "--max-request-pixels", "90000000")
+    assert code == 0, err
+    assert seen["limits"] == ServeLimits(max_image_pixels=4_000_000, max_request_pixels=90_000_000)
+    code, _, err = run(capsys, "serve", model_dir, "--max-image-pixels", "0")
+    assert code == 2 and err.strip() == ("prodcat: error: server limit max_image_pixels must be a whole number, "
+                                         "1 or more; got 0")
+    code, _, err = run(capsys, "serve", model_dir, "--max-image-pixels", "50000000")
+    assert code == 2 and err.strip() == ("prodcat: error: server limit max_image_pixels can be at most 40,000,000, "
+                                         "the largest photo prodcat decodes; got 50,000,000")

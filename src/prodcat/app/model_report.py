@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from prodcat.artifacts import model_dir_entry
+
 #: figures write_report may leave, in the order the page shows them
 FIGURES = ("confusion_matrix", "per_class_f1", "levels", "precision_coverage")
 #: headline figures worth a tile, with their display names
@@ -92,8 +94,13 @@ def read_report(model_dir: str | Path) -> ModelReport:
     """The report of a model directory, with a plain reason when it is missing."""
     directory = Path(model_dir) / "report"
     report = ModelReport(directory=directory)
-    report.figures = {name: directory / f"{name}.png" for name in FIGURES if (directory / f"{name}.png").is_file()}
-    metrics_file = directory / "metrics.json"
+    # A symbolic link (to the report or a file in it) is not followed: it could show any file of this machine.
+    figures = {name: model_dir_entry(model_dir, "report", f"{name}.png") for name in FIGURES}
+    report.figures = {name: path for name, path in figures.items() if path is not None and path.is_file()}
+    metrics_file = model_dir_entry(model_dir, "report", "metrics.json")
+    if metrics_file is None:
+        report.problem = f"{directory / 'metrics.json'} is (or lies in) a symbolic link, which the app does not follow"
+        return report
     if not metrics_file.is_file():
         report.problem = (
             f"{metrics_file} is absent: the model was saved without a held-out test split, "
@@ -119,10 +126,14 @@ def split_metrics(manifest: dict) -> pd.DataFrame:
 
 def event_runs(model_dir: str | Path) -> list[Path]:
     """Folders under MODEL_DIR/tensorboard that hold TensorBoard event files."""
-    root = Path(model_dir) / "tensorboard"
-    if not root.is_dir():
+    root = model_dir_entry(model_dir, "tensorboard")
+    if root is None or not root.is_dir():
         return []
-    return sorted({path.parent for path in root.rglob("events.out.tfevents.*") if path.is_file()})
+    # rglob enters no linked folder; a run holding a linked event file is left out whole, since
+    # TensorBoard reads every event file of its folder.
+    found = [path for path in root.rglob("events.out.tfevents.*") if path.is_file() or path.is_symlink()]
+    linked = {path.parent for path in found if path.is_symlink()}
+    return sorted({path.parent for path in found} - linked)
 
 
 def training_curves(model_dir: str | Path) -> dict[str, pd.DataFrame]:

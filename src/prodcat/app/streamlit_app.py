@@ -170,7 +170,8 @@ def product_page(clf: Categorizer, top_k: int) -> None:
         return
     reads_images = clf.reads_images()
     photo = product["image"]
-    photo_usable = photo is not None and is_image(photo)
+    problem = photo_problem(photo) if photo is not None else None
+    photo_usable = photo is not None and problem is None
     if not any(v.strip() for v in product["values"].values()) and not (reads_images and photo_usable):
         # A photo model can categorize a photo alone; a text model needs text.
         if not text_cols:
@@ -179,7 +180,7 @@ def product_page(clf: Categorizer, top_k: int) -> None:
             st.warning(f"Type at least one of: {md(', '.join(text_cols))}"
                        + (", or upload a photo." if reads_images else "."))
         if photo is not None and not photo_usable:
-            st.error(unreadable_photo(product["image_name"]))
+            st.error(unreadable_photo(product["image_name"], problem))
         return
     item = dict(product["values"])
     if reads_images and photo_usable:
@@ -217,7 +218,7 @@ def product_page(clf: Categorizer, top_k: int) -> None:
     if picture is not None:
         with picture:
             if not photo_usable:
-                st.error(unreadable_photo(product["image_name"]))
+                st.error(unreadable_photo(product["image_name"], problem))
             elif reads_images:
                 st.image(photo, caption=f"{product['image_name']} (read by the model)", width="stretch")
             else:
@@ -225,19 +226,28 @@ def product_page(clf: Categorizer, top_k: int) -> None:
                          width="stretch")
 
 
-def is_image(data: bytes) -> bool:
-    """Whether the bytes are an image Pillow can open (checked without decoding the pixels)."""
+def photo_problem(data: bytes) -> str | None:
+    """Why the bytes are no photo this app reads (None: they are one), checked without decoding the pixels.
+
+    A visitor's photo over CLIENT_MAX_PIXELS is refused, as by the server: a PNG of a few KB can
+    claim 40 megapixels, which the model would spend about a second decoding on every rerun.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    from prodcat.images.decode import CLIENT_MAX_PIXELS, header_problem
+
+    problem = header_problem(data, max_pixels=CLIENT_MAX_PIXELS)
+    if problem is not None:
+        return problem.reason
     try:
         Image.open(io.BytesIO(data)).verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return False
-    return True
+        return "not an image"
+    return None
 
 
-def unreadable_photo(name: str) -> str:
-    return f"{md(name)} is not an image this app can read (use PNG, JPEG, WebP or GIF)."
+def unreadable_photo(name: str, reason: str | None) -> str:
+    return f"{md(name)} is not an image this app can read ({md(reason or 'not an image')}; use PNG, JPEG, WebP or GIF)."
 
 
 # ----------------------------------------------------------------- catalog

@@ -43,6 +43,12 @@ from PIL import Image, ImageOps
 #: 120 MB of RGB; anything larger in a catalog is a mistake or an attack.
 DEFAULT_MAX_PIXELS = 40_000_000
 
+#: Default largest photo a client of the server or the app may send, in
+#: pixels: lower than a catalog's, because a client's photos cost this
+#: machine's CPU, and a PNG of a few KB can claim DEFAULT_MAX_PIXELS (about
+#: a second to decode). 16 megapixels holds a phone's 4032x3024 photo.
+CLIENT_MAX_PIXELS = 16_000_000
+
 
 @dataclass(frozen=True)
 class RefusedPath:
@@ -312,10 +318,25 @@ def header_problem(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Read
         >>> header_problem(b"not an image").reason
         'not an image'
     """
+    return header_pixels(data, max_pixels=max_pixels)[1]
+
+
+def header_pixels(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, ReadResult | None]:
+    """The pixels encoded image bytes claim in their header (0 when it cannot be
+    read), and why they cannot be used (as `header_problem`).
+
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> Image.new("L", (40, 30)).save(buffer, format="PNG")
+        >>> header_pixels(buffer.getvalue())
+        (1200, None)
+    """
     image, ended = _open_header(io.BytesIO(bytes(data)), max_pixels)
-    if image is not None:
-        image.close()
-    return ended
+    if image is None:
+        return 0, ended
+    width, height = image.size
+    image.close()
+    return width * height, None
 
 
 def _open_header(source: object, max_pixels: int) -> tuple[Image.Image | None, ReadResult | None]:

@@ -28,7 +28,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, fields, replace
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
@@ -233,7 +234,8 @@ def create_app(
     model: a model directory (loaded once when the app starts) or a fitted Categorizer.
     limits / limit_overrides: a ServeLimits, and/or any of its fields by name:
         max_body_bytes (10 MiB), max_upload_bytes (200 MiB), max_products (1000),
-        max_text_chars (20,000), max_image_bytes (5 MiB), max_top_k (100),
+        max_text_chars (20,000), max_image_bytes (5 MiB), max_image_pixels (16 million),
+        max_request_pixels (250 million), max_top_k (100),
         batch_wait_ms (2), max_batch_products (512).
 
         >>> app = create_app("models/shirts", max_products=100)      # doctest: +SKIP
@@ -260,11 +262,11 @@ def create_app(
         app.state.clf, app.state.batcher = clf, batcher
         app.state.reads_images = clf.reads_images()
         app.state.reads_only_images = clf.reads_only_images()
-        app.state.photo_problem = None
-        if app.state.reads_only_images:
-            from prodcat.images.decode import header_problem  # Pillow loads only for models that read photos
+        app.state.photo_header = None
+        if app.state.reads_images:
+            from prodcat.images.decode import header_pixels  # Pillow loads only for models that read photos
 
-            app.state.photo_problem = header_problem
+            app.state.photo_header = partial(header_pixels, max_pixels=limits.max_image_pixels)
         # Whole files run beside the batcher, one at a time, so a large upload
         # does not hold up single-product requests.
         app.state.file_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodcat-file")
@@ -357,7 +359,7 @@ def create_app(
             parse_json_body(await request.body()), mapping.text_cols, limits,
             photo_keys=image_keys(mapping.image_col, mapping.text_cols, mapping.id_cols),
             image_only=request.app.state.reads_images, photo_required=request.app.state.reads_only_images,
-            photo_problem=request.app.state.photo_problem,
+            photo_header=request.app.state.photo_header,
         )
         # Checked here so an unreachable target fails this request alone, not a shared batch.
         threshold = clf.review_threshold(target_precision)
@@ -502,7 +504,8 @@ def describe_model(clf: Categorizer) -> dict[str, Any]:
     review = dict(getattr(clf, "review_", None) or {})
     review["threshold"] = clf.review_threshold()
     return {
-        "model": {"name": clf.model, "params": manifest.get("model", {}).get("params", clf.params or {})},
+        "model": {"name": clf.model,
+                  "params": _client_params(manifest.get("model", {}).get("params", clf.params or {}))},
         "prodcat_version": __version__,
         "trained_with_prodcat": manifest.get("prodcat_version"),
         "created": manifest.get("created"),
@@ -516,6 +519,26 @@ def describe_model(clf: Categorizer) -> dict[str, Any]:
         "review": review,
         "exported": _export_summary((getattr(clf, "training_", None) or {}).get("export")),
     }
+
+
+def _client_params(value: Any) -> Any:
+    """A model's params as a client sees them: a `checkpoint` directory (bert's, image-pretrained's,
+    at any depth: an ensemble's members, an export's source) by its last name only, since its full
+    path is the training machine's file layout; the manifest keeps the whole path."""
+    if isinstance(value, dict):
+        return {key: _checkpoint_shown(item) if key == "checkpoint" and isinstance(item, str) else _client_params(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_client_params(item) for item in value]
+    return value
+
+
+def _checkpoint_shown(checkpoint: str) -> str:
+    # A hub id ("name" or "owner/name", as bert tells one from a path) names no file of anyone's.
+    if (not checkpoint.startswith((".", "/", "~")) and "\\" not in checkpoint and ":" not in checkpoint
+            and checkpoint.count("/") <= 1):
+        return checkpoint
+    return PureWindowsPath(checkpoint).name  # splits at "/" and "\\" alike
 
 
 def _export_summary(export: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from prodcat.catalog.readers import dict_field
 from prodcat.errors import ConfigError
+from prodcat.images.decode import CLIENT_MAX_PIXELS, DEFAULT_MAX_PIXELS
 
 IMAGE_FIELD = "image"
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -31,6 +32,12 @@ class ServeLimits:
     max_products: products in one /v1/predict request (more: 413).
     max_text_chars: characters in one text field (more: 422).
     max_image_bytes: decoded size of one base64 image (larger: 413).
+    max_image_pixels: pixels one photo may claim in its header (more: 413), for
+        a model that reads photos; a PNG of a few KB can claim 40 megapixels, and
+        decoding it costs this machine about a second.
+    max_request_pixels: pixels the photos of one request may claim together
+        (more: 413), so a request of many small photos claiming huge sizes cannot
+        cost minutes of decoding; ordinary photos reach the body limit first.
     max_top_k: the largest top_k a client may ask for.
     batch_wait_ms: how long a request waits for others to share a model call.
     max_batch_products: products in one model call (a larger request is not split).
@@ -41,6 +48,8 @@ class ServeLimits:
     max_products: int = 1000
     max_text_chars: int = 20_000
     max_image_bytes: int = 5 * 1024 * 1024
+    max_image_pixels: int = CLIENT_MAX_PIXELS
+    max_request_pixels: int = 250_000_000
     max_top_k: int = 100
     batch_wait_ms: float = 2.0
     max_batch_products: int = 512
@@ -56,6 +65,10 @@ class ServeLimits:
                                       f"got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ConfigError(f"server limit {item.name} must be a whole number, 1 or more; got {value!r}")
+        if self.max_image_pixels > DEFAULT_MAX_PIXELS:
+            # the models decode no larger photo: one between the two would pass, then go unread without a word
+            raise ConfigError(f"server limit max_image_pixels can be at most {DEFAULT_MAX_PIXELS:,}, the largest "
+                              f"photo prodcat decodes; got {self.max_image_pixels:,}")
 
 
 class RequestError(Exception):
@@ -116,7 +129,7 @@ def check_products(
     photo_keys: tuple[str, ...] = (IMAGE_FIELD,),
     image_only: bool = False,
     photo_required: bool = False,
-    photo_problem: Callable[[bytes], Any] | None = None,
+    photo_header: Callable[[bytes], tuple[int, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The products as {text column: string} dicts, ready for `predict_table`,
     with the decoded photo under `image` (bytes) when one was sent.
@@ -126,9 +139,12 @@ def check_products(
     the model reads photos, so a product with a photo and no text is fine.
     photo_required: the model reads nothing but photos, so a product without
     one would only get its fallback prediction: refused instead.
-    photo_problem: with photo_required, why a photo's bytes cannot be used
-    (`prodcat.images.decode.header_problem`): such a photo, too, would only
-    get the fallback prediction, so it is refused.
+    photo_header: for a model that reads photos, the pixels a photo's bytes
+    claim and why they cannot be used (`prodcat.images.decode.header_pixels`
+    with the server's max_image_pixels). A photo over that limit, or one
+    taking the request's photos over max_request_pixels, is refused before
+    anything is decoded; with photo_required, so is a photo that cannot be
+    used for another reason (it would only get the fallback prediction).
     Other keys (ids, prices) are ignored, except those in `photo_keys`
     (see `image_keys`), which must be base64 when present; the first one
     present is the product's photo.
@@ -143,6 +159,7 @@ def check_products(
         )
     expected = ", ".join(repr(c) for c in text_cols)
     products = []
+    request_pixels = 0
     for index, item in enumerate(payload):
         where = f"products[{index}]"
         if not isinstance(item, dict):
@@ -176,12 +193,19 @@ def check_products(
                     photo, photo_key = decoded, key
         if photo is None and photo_required:
             raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
-        problem = photo_problem(photo) if photo is not None and photo_required and photo_problem else None
-        if problem is not None:
-            raise RequestError(
-                413 if problem.kind == "too_large" else 422,
-                f"{where}.{photo_key} cannot be used as a photo ({problem.reason}), and the model reads only photos",
-            )
+        if photo is not None and photo_header is not None:
+            pixels, problem = photo_header(photo)
+            if problem is not None and problem.kind == "too_large":
+                raise RequestError(413, f"{where}.{photo_key} is too large a photo ({problem.reason}); "
+                                        "send a smaller one")
+            if problem is not None and photo_required:
+                raise RequestError(422, f"{where}.{photo_key} cannot be used as a photo ({problem.reason}), "
+                                        "and the model reads only photos")
+            request_pixels += pixels
+            if request_pixels > limits.max_request_pixels:
+                raise RequestError(413, f"{where}.{photo_key} brings the request's photos to {request_pixels:,} "
+                                        f"pixels; the limit is {limits.max_request_pixels:,} per request "
+                                        "(split the list)")
         if not product and not (image_only and photo is not None):
             if not text_cols:
                 raise RequestError(422, f"{where} has no {IMAGE_FIELD!r}, and the model reads only photos")
