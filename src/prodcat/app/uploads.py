@@ -220,14 +220,15 @@ def predict_upload(
 
 
 def upload_columns(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
-                   encoding: str = "utf-8", header: bool | None = None) -> list[str]:
-    """The columns of an uploaded catalog, read as `predict_upload` reads it, for
-    the page to ask which hold the model's text fields when the upload names them otherwise."""
+                   encoding: str = "utf-8", header: bool | None = None, with_labels: bool = False) -> list[str]:
+    """The columns of an uploaded catalog, read as `predict_upload` (with_labels:
+    `check_labels_upload`) reads it, for the page to ask which hold the model's
+    fields when the upload names them otherwise."""
     upload_format(name)
     source = _save_upload(name, data, Path(workdir) / "columns")
     try:
         mapping = _upload_mapping(clf, encoding, header)
-        return read_columns(source, wanted=mapping.columns(with_labels=False), **mapping.read_options())
+        return read_columns(source, wanted=mapping.columns(with_labels=with_labels), **mapping.read_options())
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     finally:
@@ -271,7 +272,9 @@ class LabelCheck:
 
 
 def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
-                        encoding: str = "utf-8", folds: int = DEFAULT_FOLDS,
+                        encoding: str = "utf-8", header: bool | None = None,
+                        text_cols: Sequence[str] | None = None, label_cols: Sequence[str] | None = None,
+                        id_cols: Sequence[str] | None = None, folds: int = DEFAULT_FOLDS,
                         preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
     """Find the probably mislabeled products of an uploaded labelled catalog (`Categorizer.find_label_issues`).
 
@@ -282,6 +285,12 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     A model that reads photos is refused: its judges would read the photos an
     upload names, and the server's photos are `prodcat label-issues`'s job.
     Errors name the uploaded file, as `predict_upload`'s do.
+
+    The upload's columns, as `predict_upload` takes them: text_cols stand for
+    the model's text fields in order (None: those of the model's the upload
+    has), label_cols for its label columns (None: the model's), id_cols are
+    copied to the list (None: those of the model's the upload has; none: rows
+    are numbered); header and encoding as there.
     """
     from prodcat import Categorizer
     from prodcat.label_issues import worst_first, write_issues
@@ -292,9 +301,11 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
         raise ConfigError(f"this model reads photos; check the labels of a catalog with photos where the photos are: "
                           f"prodcat label-issues --model {model} --image-col ...")
     source = _save_upload(name, data, Path(workdir) / "labels")
-    judge = Categorizer(model=model, params=params, fields=replace(clf.fields_, encoding=encoding), quiet=True)
     started = time.perf_counter()
     try:
+        fields = _judge_fields(clf, source, encoding=encoding, header=header, text_cols=text_cols,
+                               label_cols=label_cols, id_cols=id_cols)
+        judge = Categorizer(model=model, params=params, fields=fields, quiet=True)
         table = judge.find_label_issues(source, folds=folds)
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
@@ -304,6 +315,29 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     return LabelCheck(source_name=name, rows=len(table), issues=len(flagged), not_judged=table.attrs["not_judged"],
                       folds=table.attrs["folds"], seconds=round(time.perf_counter() - started, 2),
                       flagged=flagged.head(preview_rows), out_path=out_path)
+
+
+def _judge_fields(clf: Categorizer, source: Path, *, encoding: str, header: bool | None,
+                  text_cols: Sequence[str] | None, label_cols: Sequence[str] | None,
+                  id_cols: Sequence[str] | None) -> FieldMapping:
+    """The field mapping the judges of an upload read it by: the model's, with the upload's own columns."""
+    mapping = _upload_mapping(clf, encoding, header)
+    own_text, own_ids = mapping.text_cols, mapping.id_cols
+    renamed = dict(zip(own_text, text_cols if text_cols is not None else own_text))
+    if text_cols is None or id_cols is None:
+        columns = read_columns(source, wanted=mapping.columns(), **mapping.read_options())
+        # as predicting an upload does: a text or id column it lacks is left out, not an error
+        # (the judges are trained on the upload, so they learn from the text columns it has)
+        if text_cols is None:
+            text_cols = [c for c in own_text if c in columns] or own_text
+        if id_cols is None:
+            id_cols = [c for c in own_ids if c in columns]
+    strip_markup = mapping.strip_markup
+    if isinstance(strip_markup, tuple):
+        # the model's choice of columns read without markup, followed to the upload's names for them
+        strip_markup = tuple(renamed[c] for c in strip_markup if c in renamed)
+    return replace(mapping, text_cols=tuple(text_cols), label_cols=tuple(label_cols or mapping.label_cols),
+                   id_cols=tuple(id_cols), strip_markup=strip_markup)
 
 
 def judge_model(clf: Categorizer) -> tuple[str, dict | None]:
