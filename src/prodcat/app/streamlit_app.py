@@ -578,7 +578,7 @@ def labels_page(clf: Categorizer) -> None:
         f"Upload a labelled catalog (CSV, TSV, JSON Lines or Parquet) with the columns "
         f"**{md(', '.join(fields.text_cols))}** and the "
         f"labels in **{md(', '.join(fields.label_cols))}** (named otherwise, you choose its columns once it is "
-        "uploaded). Each product is judged by a {md(judge)} model trained "
+        f"uploaded). Each product is judged by a {md(judge)} model trained "
         f"on the rest of the upload ({DEFAULT_FOLDS} models, each leaving out its own part, copies of a product kept "
         "together), so no model vouches for a label it learned. cleanlab then flags the labels those models doubt "
         "beyond what their own classes' products show, with the class they would give instead: a list for a "
