@@ -492,6 +492,7 @@ def test_the_catalog_page_asks_which_columns_hold_the_model_fields(monkeypatch, 
     column_choice(at, "title").select("name").run()
     column_choice(at, "description").select("details").run()
     assert not at.exception and not at.tabs[1].error
+    assert not at.tabs[1].warning  # the warning to choose went with the choice
     assert any(f"{len(new_products)} products from export.csv categorized" in s for s in texts(at.tabs[1].success))
     [table] = at.tabs[1].dataframe
     assert table.value["prediction"].tolist() == clf.predict_table(new_products)["prediction"].tolist()
@@ -780,6 +781,7 @@ def test_the_labels_page_asks_which_columns_hold_the_model_fields_and_labels(mon
     at.tabs[2].multiselect[0].select("item_no").run()
     page = at.tabs[2]
     assert not at.exception and not page.error
+    assert not page.warning  # nothing is left to choose
     [success] = texts(page.success)
     assert "of 120 products** from export.csv are probably mislabeled (5 models" in success
     [table] = page.dataframe

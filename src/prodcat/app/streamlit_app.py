@@ -412,9 +412,14 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool, p
                 "its columns holds each.")
     readable = some or photos
     with st.expander("Text columns") if readable else st.container():
-        (st.caption if readable else st.warning)(note)
+        # filled once the choices are read: a warning to choose stays only while nothing is chosen
+        slot = st.empty()
         chosen = [column_select(f"Column for {md(field)}", columns, default, f"{page}_column_for_{index}_{upload.file_id}")
                   for index, (field, default) in enumerate(zip(own, defaults))]
+        if readable:
+            slot.caption(note)
+        elif all(c == NO_COLUMN for c in chosen):
+            slot.warning(note)
     close += [(field, column) for field, column in matches.items() if column in chosen]
     if chosen == as_named:
         return None if any(c != NO_COLUMN for c in as_named) or photos else False
@@ -439,12 +444,14 @@ def chosen_label_columns(clf: Categorizer, upload, encoding: str, header: bool, 
     defaults = [field if field in columns else matches.get(field, NO_COLUMN) for field in own]
     lacking = NO_COLUMN in defaults
     with st.expander("Label column" if len(own) == 1 else "Label columns", expanded=lacking):
-        if lacking:
-            st.warning(f"{md(upload.name)} has no column **{md(', '.join(f for f, d in zip(own, defaults) if d == NO_COLUMN))}**"
-                       " of the model's labels: choose the column that holds them.")
+        slot = st.empty()
         chosen = [column_select(f"Column for the labels of {md(field)}", columns, default,
                                 f"{page}_label_column_for_{index}_{upload.file_id}")
                   for index, (field, default) in enumerate(zip(own, defaults))]
+        if NO_COLUMN in chosen:
+            unchosen = [field for field, column in zip(own, chosen) if column == NO_COLUMN]
+            slot.warning(f"{md(upload.name)} has no column **{md(', '.join(unchosen))}** of the model's labels: "
+                         "choose the column that holds them.")
     close += [(field, column) for field, column in matches.items() if column in chosen]
     if NO_COLUMN in chosen:
         return False
