@@ -786,3 +786,18 @@ def test_the_labels_page_asks_which_columns_hold_the_model_fields_and_labels(mon
     assert "of 120 products** from export.csv are probably mislabeled (5 models" in success
     [table] = page.dataframe
     assert set(table.value["item_no"]) <= set(mislabeled)
+
+
+def test_the_labels_page_preselects_columns_named_a_little_otherwise(monkeypatch, model_dir):
+    data, mislabeled = mislabeled_catalog()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    data = frame.rename(columns={"sku": "SKU", "title": "Title", "category": "Category"}).to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    page = at.tabs[2]
+    assert not at.exception and not page.error and not page.warning
+    [said] = texts(page.info)
+    assert "**Title** for title" in said and "**Category** for category" in said and "**SKU** for sku" in said
+    [table] = page.dataframe
+    assert set(table.value["SKU"]) <= set(mislabeled)
