@@ -255,7 +255,7 @@ def catalog_page(clf: Categorizer) -> None:
     # A model of photos alone reads its image column only, whatever text columns its training file had.
     text_cols = list(fields.text_cols) if clf.reads_text() else []
     read = [*text_cols, *([fields.image_col] if clf.reads_images() and fields.image_col else [])]
-    renamed = " (named otherwise, you choose its text columns once it is uploaded)" if text_cols else ""
+    renamed = " (named otherwise, you choose its columns once it is uploaded)" if read else ""
     st.markdown(
         f"Upload a catalog (CSV, TSV, JSON Lines or Parquet) with the column{'s' if len(read) > 1 else ''} "
         f"**{md(', '.join(read))}**"
@@ -313,13 +313,15 @@ def column_mapping(clf: Categorizer, upload, encoding: str, header: bool, page: 
                    labels: bool = False) -> dict | None:
     """The upload's columns for the model's fields, as chosen on `page` (None: yet to be chosen).
 
-    Keys text_cols, id_cols (and label_cols with `labels`), each None where the
-    model's own names are read. Columns named a little otherwise than the
+    Keys text_cols, id_cols, and label_cols with `labels` or else image_col,
+    each None where the model's own names are read. Columns named a little otherwise than the
     model's ("Title" for title) are preselected, and the page says so.
     """
     close: list[tuple[str, str]] = []
     text_cols = chosen_text_columns(clf, upload, encoding, header, page, close, labels=labels)
     label_cols = chosen_label_columns(clf, upload, encoding, header, page, close) if labels else None
+    # the labels page refuses a model that reads photos
+    image_col = None if labels else chosen_image_column(clf, upload, encoding, header, page, close)
     # drawn while the text columns are yet to be chosen too: a widget left out of a run forgets its choice
     id_cols = chosen_id_columns(clf, upload, encoding, header, page, close, labels=labels)
     if close:
@@ -329,7 +331,7 @@ def column_mapping(clf: Categorizer, upload, encoding: str, header: bool, page: 
     if text_cols is False or label_cols is False:
         return None
     mapping = {"text_cols": text_cols, "id_cols": id_cols}
-    return {**mapping, "label_cols": label_cols} if labels else mapping
+    return {**mapping, "label_cols": label_cols} if labels else {**mapping, "image_col": image_col}
 
 
 def close_matches(clf: Categorizer, wanted, columns: list[str]) -> dict[str, str]:
@@ -456,6 +458,22 @@ def chosen_label_columns(clf: Categorizer, upload, encoding: str, header: bool, 
     if NO_COLUMN in chosen:
         return False
     return None if chosen == list(own) else tuple(chosen)
+
+
+def chosen_image_column(clf: Categorizer, upload, encoding: str, header: bool, page: str,
+                        close: list[tuple[str, str]]) -> str | None:
+    """The upload's column naming the photos, for a model that reads them and an upload
+    lacking its image column (None: the model's own; without it, predicted without photos)."""
+    own = clf.fields_.image_col if clf.reads_images() else None
+    columns = readable_columns(clf, upload, encoding, header, page)
+    if not own or columns is None or own in columns:
+        return None
+    matches = close_matches(clf, [own], columns)
+    with st.expander("Photo column", expanded=own not in matches):
+        chosen = column_select(f"Column for the photos ({md(own)})", columns, matches.get(own, NO_COLUMN),
+                               f"{page}_image_column_{upload.file_id}")
+    close += [(own, column) for column in matches.values() if column == chosen]
+    return None if chosen == NO_COLUMN else chosen
 
 
 def readable_columns(clf: Categorizer, upload, encoding: str, header: bool, page: str,

@@ -155,6 +155,7 @@ def predict_upload(
     text_cols: Sequence[str] | None = None,
     header: bool | None = None,
     id_cols: Sequence[str] | None = None,
+    image_col: str | None = None,
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -169,7 +170,8 @@ def predict_upload(
     `upload_columns`). header: whether the upload's first row names its
     columns (None: as the model's training file). id_cols: the upload's
     columns copied to the predictions (None: the model's id columns; none:
-    rows are numbered).
+    rows are numbered). image_col: the upload's column naming the photos, for
+    a model that reads them (None: the model's own).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -187,6 +189,8 @@ def predict_upload(
         file_options["header"] = header
     if id_cols is not None:
         file_options["id_cols"] = list(id_cols)
+    if image_col is not None and image_folder is not None:
+        file_options["image_col"] = image_col
     photos = image_column_missing = None
     # The app's model is quiet (no terminal to print to) and shared by every
     # session: a copy of it collects this upload's warnings for the page.
@@ -198,8 +202,9 @@ def predict_upload(
         summary = reader.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
                                      allow_no_photos=True, confine_photos=True, encoding=encoding, **file_options)
         if image_folder is not None:
-            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header)
-            image_column_missing = clf.fields_.image_col if photos is None else None
+            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header,
+                                  image_col=image_col)
+            image_column_missing = (image_col or clf.fields_.image_col) if photos is None else None
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     return CatalogPrediction(
@@ -370,7 +375,7 @@ def _upload_mapping(clf: Categorizer, encoding: str, header: bool | None) -> Fie
 
 def count_photos(
     source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000, encoding: str = "utf-8",
-    header: bool | None = None,
+    header: bool | None = None, image_col: str | None = None,
 ) -> UploadPhotos | None:
     """How many of the photos a catalog file names are files in `folder` (None: it has no image column).
 
@@ -378,6 +383,8 @@ def count_photos(
     as prediction does (template, folder); looks files up without opening them.
     """
     mapping = replace(_upload_mapping(clf, encoding, header), image_root=str(folder))
+    if image_col is not None:
+        mapping = replace(mapping, image_col=image_col)
     column = mapping.image_col
     # wanted: a JSON Lines key left out of the first records (empty there) is still the column
     if column is None or column not in read_columns(source, wanted=[column], **mapping.read_options()):
