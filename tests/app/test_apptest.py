@@ -337,6 +337,8 @@ def test_the_labels_page_checks_an_upload_and_offers_the_flagged_products(monkey
     at = run_app(monkeypatch, model_dir)
     at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
     at.run()
+    assert not at.tabs[2].success  # the judges train on a click
+    at.button(key="check_labels").click().run()
     assert not at.exception and not at.tabs[2].error
     [success] = texts(at.tabs[2].success)
     assert re.search(r"\*\*\d of 120 products\*\* from shop\.csv are probably mislabeled \(5 models", success), success
@@ -628,6 +630,7 @@ def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_expo
     data, _ = mislabeled_catalog()
     at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
     at.run()
+    at.button(key="check_labels").click().run()
     assert not at.exception and not texts(at.tabs[2].error)
     [success] = texts(at.tabs[2].success)
     assert "of 120 products** from shop.csv are probably mislabeled (5 models" in success
@@ -779,6 +782,7 @@ def test_the_labels_page_asks_which_columns_hold_the_model_fields_and_labels(mon
     assert not at.tabs[2].success  # the labels are yet to be chosen
     {s.label: s for s in at.tabs[2].selectbox}["Column for the labels of category"].select("dept").run()
     at.tabs[2].multiselect[0].select("item_no").run()
+    at.button(key="check_labels").click().run()
     page = at.tabs[2]
     assert not at.exception and not page.error
     assert not page.warning  # nothing is left to choose
@@ -795,9 +799,31 @@ def test_the_labels_page_preselects_columns_named_a_little_otherwise(monkeypatch
     at = run_app(monkeypatch, model_dir)
     at.file_uploader(key="labels_upload").set_value(("export.csv", data, "text/csv"))
     at.run()
+    at.button(key="check_labels").click().run()
     page = at.tabs[2]
     assert not at.exception and not page.error and not page.warning
     [said] = texts(page.info)
     assert "**Title** for title" in said and "**Category** for category" in said and "**SKU** for sku" in said
     [table] = page.dataframe
     assert set(table.value["SKU"]) <= set(mislabeled)
+
+
+def test_another_id_column_does_not_train_the_label_judges_again_until_asked(monkeypatch, model_dir):
+    # Each choice on the Check labels page trained the judges again at once: minutes of a waiting
+    # page per choice with a neural model, for an id column copied into the list.
+    data, mislabeled = mislabeled_catalog()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    frame["ean"] = [f"E{i}" for i in range(len(frame))]
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("shop.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    at.button(key="check_labels").click().run()
+    checked = at.session_state["labels_result"]
+    at.tabs[2].multiselect[0].select("ean").run()
+    assert at.session_state["labels_result"] is checked
+    assert any("changed since the check below" in c for c in texts(at.tabs[2].caption))
+    at.button(key="check_labels").click().run()
+    assert at.session_state["labels_result"] is not checked
+    [table] = at.tabs[2].dataframe
+    assert "ean" in table.value.columns
+    assert not any("changed since" in c for c in texts(at.tabs[2].caption))

@@ -621,11 +621,17 @@ def labels_page(clf: Categorizer) -> None:
         mapping = column_mapping(clf, upload, encoding, header, "labels", labels=True)
         if mapping is None:
             return
-        once_per_upload("labels", (upload.file_id, encoding, header, *mapping.values()),
-                        f"Training {DEFAULT_FOLDS} {judge} models on {upload.name}…",
-                        f"check the labels of {upload.name}",
-                        lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
-                                                            encoding=encoding, header=header, **mapping))
+        key = (upload.file_id, encoding, header, *mapping.values())
+        # Training the judges takes minutes for a neural model: they start on a click, once the
+        # columns are as wanted, rather than again at each choice made on the way (another id
+        # column would train them all again, the page waiting meanwhile).
+        if st.button(f"Check the labels ({DEFAULT_FOLDS} {judge} models)", type="primary", key="check_labels"):
+            once_per_upload("labels", key, f"Training {DEFAULT_FOLDS} {judge} models on {upload.name}…",
+                            f"check the labels of {upload.name}",
+                            lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
+                                                                encoding=encoding, header=header, **mapping))
+        elif st.session_state.get("labels_key") not in (None, key):
+            st.caption("The columns or settings changed since the check below: check again to follow them.")
     result = shown_result("labels")
     if result is not None:
         show_label_check(result)
