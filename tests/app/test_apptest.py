@@ -827,3 +827,11 @@ def test_another_id_column_does_not_train_the_label_judges_again_until_asked(mon
     [table] = at.tabs[2].dataframe
     assert "ean" in table.value.columns
     assert not any("changed since" in c for c in texts(at.tabs[2].caption))
+
+
+def test_a_catalog_of_one_product_is_said_in_the_singular(monkeypatch, model_dir):
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("one.csv", b"sku,title\n1,oxford shirt\n", "text/csv"))
+    at.run()
+    [success] = texts(at.tabs[1].success)
+    assert success.startswith("1 product from one.csv categorized")

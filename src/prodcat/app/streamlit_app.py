@@ -538,7 +538,7 @@ def shown_result(page: str):
 
 def show_catalog_result(result: uploads.CatalogPrediction, out_format: str) -> None:
     st.success(
-        f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
+        f"{result.rows:,} {'product' if result.rows == 1 else 'products'} from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} {'needs' if result.needs_review == 1 else 'need'} review**."
     )
     for warning in result.warnings:
