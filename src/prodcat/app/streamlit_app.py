@@ -416,7 +416,8 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool, p
     with st.expander("Text columns") if readable else st.container():
         # filled once the choices are read: a warning to choose stays only while nothing is chosen
         slot = st.empty()
-        chosen = [column_select(f"Column for {md(field)}", columns, default, f"{page}_column_for_{index}_{upload.file_id}")
+        chosen = [column_select(f"Column for {md(field)}", columns, default,
+                                f"{page}_column_for_{index}_{upload.file_id}")
                   for index, (field, default) in enumerate(zip(own, defaults))]
         if readable:
             slot.caption(note)
@@ -537,8 +538,9 @@ def shown_result(page: str):
 
 
 def show_catalog_result(result: uploads.CatalogPrediction, out_format: str) -> None:
+    products = "product" if result.rows == 1 else "products"
     st.success(
-        f"{result.rows:,} {'product' if result.rows == 1 else 'products'} from {md(result.source_name)} categorized in {result.seconds:.2f} s "
+        f"{result.rows:,} {products} from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} {'needs' if result.needs_review == 1 else 'need'} review**."
     )
     for warning in result.warnings:
