@@ -337,6 +337,8 @@ def test_the_labels_page_checks_an_upload_and_offers_the_flagged_products(monkey
     at = run_app(monkeypatch, model_dir)
     at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
     at.run()
+    assert not at.tabs[2].success  # the judges train on a click
+    at.button(key="check_labels").click().run()
     assert not at.exception and not at.tabs[2].error
     [success] = texts(at.tabs[2].success)
     assert re.search(r"\*\*\d of 120 products\*\* from shop\.csv are probably mislabeled \(5 models", success), success
@@ -522,6 +524,7 @@ def test_the_catalog_page_asks_which_columns_hold_the_model_fields(monkeypatch, 
     column_choice(at, "title").select("name").run()
     column_choice(at, "description").select("details").run()
     assert not at.exception and not at.tabs[1].error
+    assert not at.tabs[1].warning  # the warning to choose went with the choice
     assert any(f"{len(new_products)} products from export.csv categorized" in s for s in texts(at.tabs[1].success))
     [table] = at.tabs[1].dataframe
     assert table.value["prediction"].tolist() == clf.predict_table(new_products)["prediction"].tolist()
@@ -573,7 +576,7 @@ def test_a_header_less_model_reads_an_upload_with_a_header_when_the_page_says_so
 def test_the_catalog_page_says_which_products_had_no_text_and_that_rows_are_numbered(monkeypatch, model_dir):
     # The app's model is quiet, so these warnings of predict_file were lost: a catalog whose text sat
     # in other columns looked like any other, with its products "needing review" and no word why.
-    data = b"SKU,title,description\nA1,oxford collar shirt,cotton\nA2,,\nA3,chef knife,\nA4,,\n"
+    data = b"item_no,title,description\nA1,oxford collar shirt,cotton\nA2,,\nA3,chef knife,\nA4,,\n"
     at = run_app(monkeypatch, model_dir)
     at.file_uploader(key="catalog_upload").set_value(("blanks.csv", data, "text/csv"))
     at.run()
@@ -588,20 +591,20 @@ def test_the_catalog_page_says_which_products_had_no_text_and_that_rows_are_numb
 
 def test_the_catalog_page_copies_the_id_columns_chosen_for_an_upload(monkeypatch, model_dir, new_products):
     # The app had no --id-cols: an export whose ids were named otherwise came back numbered 1, 2, 3...
-    data = new_products[["sku", "title", "description"]].rename(columns={"sku": "SKU"}).to_csv(index=False).encode()
+    data = new_products[["sku", "title", "description"]].rename(columns={"sku": "item_no"}).to_csv(index=False).encode()
     at = run_app(monkeypatch, model_dir)
     at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
     at.run()
     [warning] = [shown(w) for w in texts(at.tabs[1].warning)]
-    assert "export.csv has no id column 'sku'" in warning and "choose its id columns above" in warning
-    assert "--id-cols" not in warning
+    # no hint of a close name ("did you mean"), which the app would say as "choose its id columns above"
+    assert "export.csv has no id column 'sku'" in warning and "--id-cols" not in warning
     [table] = at.tabs[1].dataframe
     assert list(table.value.columns[:1]) == ["row"]
     [choice] = at.tabs[1].multiselect
-    choice.select("SKU").run()
+    choice.select("item_no").run()
     assert not at.exception and not at.tabs[1].error and not at.tabs[1].warning
     [table] = at.tabs[1].dataframe
-    assert table.value["SKU"].tolist() == new_products["sku"].tolist() and "row" not in table.value.columns
+    assert table.value["item_no"].tolist() == new_products["sku"].tolist() and "row" not in table.value.columns
 
 
 def test_the_catalog_page_says_how_large_an_upload_may_be(monkeypatch, model_dir):
@@ -657,6 +660,7 @@ def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_expo
     data, _ = mislabeled_catalog()
     at.file_uploader(key="labels_upload").set_value(("shop.csv", data, "text/csv"))
     at.run()
+    at.button(key="check_labels").click().run()
     assert not at.exception and not texts(at.tabs[2].error)
     [success] = texts(at.tabs[2].success)
     assert "of 120 products** from shop.csv are probably mislabeled (5 models" in success
@@ -667,21 +671,21 @@ def test_an_exported_models_labels_are_checked_by_models_of_the_kind_it_was_expo
 
 def test_the_id_columns_chosen_are_kept_while_the_text_columns_are_being_chosen_again(monkeypatch, model_dir,
                                                                                       new_products):
-    data = renamed_upload(new_products, {"sku": "SKU", "title": "name", "description": "details"})
+    data = renamed_upload(new_products, {"sku": "item_no", "title": "name", "description": "details"})
     at = run_app(monkeypatch, model_dir)
     at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
     at.run()
     column_choice(at, "title").select("name").run()
     [ids] = at.tabs[1].multiselect
-    ids.select("SKU").run()
+    ids.select("item_no").run()
     column_choice(at, "title").select("(none)").run()
     column_choice(at, "description").select("(none)").run()  # halfway through choosing again: nothing predicted
     assert not at.tabs[1].dataframe
     column_choice(at, "title").select("name").run()
     [ids] = at.tabs[1].multiselect
-    assert ids.value == ["SKU"]
+    assert ids.value == ["item_no"]
     [table] = at.tabs[1].dataframe
-    assert table.value["SKU"].tolist() == new_products["sku"].tolist()
+    assert table.value["item_no"].tolist() == new_products["sku"].tolist()
 
 
 def test_the_top_k_of_one_product_does_not_predict_an_uploaded_catalog_again(monkeypatch, model_dir, new_products):
@@ -699,3 +703,165 @@ def test_the_top_k_of_one_product_does_not_predict_an_uploaded_catalog_again(mon
     [table] = at.tabs[1].dataframe
     assert at.session_state["catalog_result"] is not predicted
     assert "label_2" in table.value.columns and "label_3" not in table.value.columns
+
+
+# ------------------------------------------------- choices that outlive a change of reading settings
+def test_the_header_setting_turned_off_and_on_keeps_the_id_columns_chosen(monkeypatch, model_dir, new_products):
+    # Turned off (the columns read as 0, 1, 2) and on again, the id choice fell back to none:
+    # the download was numbered again, with nothing on the page to say so.
+    data = new_products[["sku", "title", "description"]].rename(columns={"sku": "item_no"}).to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    at.tabs[1].multiselect[0].select("item_no").run()
+    at.checkbox(key="header").uncheck().run()
+    assert at.tabs[1].multiselect[0].value == []  # no column of that name now
+    at.checkbox(key="header").check().run()
+    assert not at.exception and at.tabs[1].multiselect[0].value == ["item_no"]
+    [table] = at.tabs[1].dataframe
+    assert table.value["item_no"].tolist() == new_products["sku"].tolist()
+
+
+def test_the_header_setting_turned_off_and_on_keeps_the_text_columns_chosen(monkeypatch, model_dir, new_products):
+    data = renamed_upload(new_products, {"title": "name", "description": "details"})
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    column_choice(at, "title").select("name").run()
+    column_choice(at, "description").select("details").run()
+    at.checkbox(key="header").uncheck().run()
+    at.checkbox(key="header").check().run()
+    assert not at.exception
+    assert [column_choice(at, f).value for f in ("title", "description")] == ["name", "details"]
+    assert any(f"{len(new_products)} products from export.csv categorized" in s for s in texts(at.tabs[1].success))
+
+
+# ------------------------------------------------- columns named a little otherwise than the model's
+def test_columns_named_a_little_otherwise_are_preselected_and_the_page_says_so(monkeypatch, model_dir, new_products,
+                                                                              clf):
+    # "Title" for title was offered as "(none)", and "SKU" for sku left the download numbered
+    data = renamed_upload(new_products, {"sku": "SKU", "title": "Title", "description": "Description"})
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.tabs[1].error and not at.tabs[1].warning
+    assert [column_choice(at, f).value for f in ("title", "description")] == ["Title", "Description"]
+    assert at.tabs[1].multiselect[0].value == ["SKU"]
+    [said] = texts(at.tabs[1].info)
+    assert "**Title** for title" in said and "**Description** for description" in said and "**SKU** for sku" in said
+    [table] = at.tabs[1].dataframe
+    assert table.value["SKU"].tolist() == new_products["sku"].tolist()
+    assert table.value["prediction"].tolist() == clf.predict_table(new_products)["prediction"].tolist()
+    # chosen otherwise, the page no longer says it reads the close name
+    column_choice(at, "description").select("(none)").run()
+    [said] = texts(at.tabs[1].info)
+    assert "**Title** for title" in said and "description" not in said
+
+
+def test_a_column_that_only_contains_the_models_name_is_not_preselected(monkeypatch, model_dir, new_products):
+    data = renamed_upload(new_products, {"title": "subtitle", "description": "short_description"})
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    assert [column_choice(at, f).value for f in ("title", "description")] == ["(none)", "(none)"]
+    assert not at.tabs[1].info and not at.tabs[1].dataframe
+    [warning] = texts(at.tabs[1].warning)
+    assert "has none of the model's text columns" in shown(warning)
+
+
+# ------------------------------------------------- the labels of an upload naming its columns otherwise
+def renamed_mislabeled_catalog() -> tuple[bytes, list[str]]:
+    data, mislabeled = mislabeled_catalog()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    renamed = frame.rename(columns={"sku": "item_no", "title": "name", "description": "details", "category": "dept"})
+    return renamed.to_csv(index=False).encode(), mislabeled
+
+
+def test_check_labels_upload_reads_the_columns_chosen_for_the_model_fields(clf, tmp_path):
+    data, mislabeled = renamed_mislabeled_catalog()
+    result = check_labels_upload(clf, "export.csv", data, tmp_path / "work", text_cols=["name", "details"],
+                                 label_cols=["dept"], id_cols=["item_no"])
+    assert result.rows == 120
+    everything = pd.read_csv(result.out_path, dtype=str)
+    assert 1 <= result.issues and set(everything["item_no"]) <= set(mislabeled)
+
+
+def test_check_labels_upload_numbers_the_rows_of_an_upload_without_the_id_column(clf, tmp_path):
+    # it was refused: "column 'sku' not found", while predicting such an upload numbers its rows
+    data, _ = mislabeled_catalog()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False).drop(columns=["sku"])
+    result = check_labels_upload(clf, "export.csv", frame.to_csv(index=False).encode(), tmp_path / "work")
+    assert result.rows == 120 and "sku" not in result.flagged.columns and "row" in result.flagged.columns
+
+
+def test_the_labels_page_asks_which_columns_hold_the_model_fields_and_labels(monkeypatch, model_dir):
+    # It assumed the model's column names: an export naming them otherwise was refused with
+    # "column 'sku' not found", and no way on the page to say which columns to read.
+    data, mislabeled = renamed_mislabeled_catalog()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    page = at.tabs[2]
+    assert not at.exception and not page.error and not page.success
+    warnings = [shown(w) for w in texts(page.warning)]
+    assert any("has none of the model's text columns" in w for w in warnings)
+    assert any("export.csv has no column **category** of the model's labels" in w for w in warnings)
+    choices = {s.label: s for s in page.selectbox}
+    choices["Column for title"].select("name").run()
+    {s.label: s for s in at.tabs[2].selectbox}["Column for description"].select("details").run()
+    assert not at.tabs[2].success  # the labels are yet to be chosen
+    {s.label: s for s in at.tabs[2].selectbox}["Column for the labels of category"].select("dept").run()
+    at.tabs[2].multiselect[0].select("item_no").run()
+    at.button(key="check_labels").click().run()
+    page = at.tabs[2]
+    assert not at.exception and not page.error
+    assert not page.warning  # nothing is left to choose
+    [success] = texts(page.success)
+    assert "of 120 products** from export.csv are probably mislabeled (5 models" in success
+    [table] = page.dataframe
+    assert set(table.value["item_no"]) <= set(mislabeled)
+
+
+def test_the_labels_page_preselects_columns_named_a_little_otherwise(monkeypatch, model_dir):
+    data, mislabeled = mislabeled_catalog()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    data = frame.rename(columns={"sku": "SKU", "title": "Title", "category": "Category"}).to_csv(index=False).encode()
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("export.csv", data, "text/csv"))
+    at.run()
+    at.button(key="check_labels").click().run()
+    page = at.tabs[2]
+    assert not at.exception and not page.error and not page.warning
+    [said] = texts(page.info)
+    assert "**Title** for title" in said and "**Category** for category" in said and "**SKU** for sku" in said
+    [table] = page.dataframe
+    assert set(table.value["SKU"]) <= set(mislabeled)
+
+
+def test_another_id_column_does_not_train_the_label_judges_again_until_asked(monkeypatch, model_dir):
+    # Each choice on the Check labels page trained the judges again at once: minutes of a waiting
+    # page per choice with a neural model, for an id column copied into the list.
+    data, mislabeled = mislabeled_catalog()
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    frame["ean"] = [f"E{i}" for i in range(len(frame))]
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("shop.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    at.button(key="check_labels").click().run()
+    checked = at.session_state["labels_result"]
+    at.tabs[2].multiselect[0].select("ean").run()
+    assert at.session_state["labels_result"] is checked
+    assert any("changed since the check below" in c for c in texts(at.tabs[2].caption))
+    at.button(key="check_labels").click().run()
+    assert at.session_state["labels_result"] is not checked
+    [table] = at.tabs[2].dataframe
+    assert "ean" in table.value.columns
+    assert not any("changed since" in c for c in texts(at.tabs[2].caption))
+
+
+def test_a_catalog_of_one_product_is_said_in_the_singular(monkeypatch, model_dir):
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="catalog_upload").set_value(("one.csv", b"sku,title\n1,oxford shirt\n", "text/csv"))
+    at.run()
+    [success] = texts(at.tabs[1].success)
+    assert success.startswith("1 product from one.csv categorized")

@@ -305,3 +305,30 @@ def test_a_photo_only_upload_to_a_text_and_photo_ensemble_is_predicted_from_its_
     Categorizer.load(model_dir, quiet=True).predict_file(tmp_path / "photos.csv", tmp_path / "local.csv",
                                                          image_root=str(folder / "images"))
     assert table.value["prediction"].tolist() == read_head(tmp_path / "local.csv", 1_000)["prediction"].tolist()
+
+
+def test_an_upload_naming_the_photo_column_otherwise_has_its_photos_read(monkeypatch, image_model_dir, new_shop):
+    # "Image" for image: every product was categorized without its photo, and the page
+    # offered no way to name the column, as it does for the text and id columns.
+    folder, frame = new_shop
+    monkeypatch.chdir(folder)
+    at = start(monkeypatch, image_model_dir)
+    upload = frame[["sku", "title", "image"]].rename(columns={"image": "Image"}).to_csv(index=False).encode()
+    at.file_uploader(key="catalog_upload").set_value(("new.csv", upload, "text/csv"))
+    at.run()
+    assert not at.exception and not any("has no column" in w for w in texts(at.tabs[1].warning))
+    [said] = texts(at.tabs[1].info)[1:]
+    assert "**Image** for image" in said
+    assert f"Photos: 19 of 20 products have theirs under {folder / 'images'}; 1 name none." in [
+        shown(c) for c in texts(at.tabs[1].caption)]
+
+    # a name far from the model's is chosen by hand
+    upload = frame[["sku", "title", "image"]].rename(columns={"image": "picture"}).to_csv(index=False).encode()
+    at.file_uploader(key="catalog_upload").set_value(("other.csv", upload, "text/csv"))
+    at.run()
+    assert any("has no column **image**" in w for w in texts(at.tabs[1].warning))
+    [choice] = [s for s in at.tabs[1].selectbox if s.label == "Column for the photos (image)"]
+    choice.select("picture").run()
+    assert not at.exception and not any("has no column" in w for w in texts(at.tabs[1].warning))
+    assert f"Photos: 19 of 20 products have theirs under {folder / 'images'}; 1 name none." in [
+        shown(c) for c in texts(at.tabs[1].caption)]

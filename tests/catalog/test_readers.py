@@ -512,3 +512,23 @@ def test_a_header_of_a_hundred_thousand_names_is_checked_in_linear_time():
     _check_unique(Path("x.csv"), names)
     with pytest.raises(ConfigError, match="'c7'"):
         _check_unique(Path("x.csv"), names + ["c7"])
+
+
+@pytest.mark.parametrize("name, columns, expected", [
+    ("product_name", ["sku", "Product Name"], "Product Name"),
+    ("title", ["Title", "subtitle"], "Title"),
+    ("description", ["desciption", "sku"], "desciption"),
+    ("title", ["titles"], "titles"),
+    # another field that contains the name is no renaming of it
+    ("title", ["subtitle"], None),
+    ("category", ["subCategory", "masterCategory"], None),
+    ("description", ["short_description"], None),
+    # a short name is one letter from many others
+    ("age", ["page"], None),
+    # two columns match as well: neither is taken
+    ("title", ["Title", "TITLE"], None),
+])
+def test_renamed_column_takes_only_a_name_written_a_little_otherwise(name, columns, expected):
+    from prodcat.catalog.readers import renamed_column
+
+    assert renamed_column(name, columns) == expected

@@ -45,6 +45,7 @@ from prodcat import Categorizer
 from prodcat.app import model_report, uploads
 from prodcat.app.launch import MODEL_ENV, model_dir_from_command_line
 from prodcat.artifacts import REQUIRED_FILES
+from prodcat.catalog.readers import renamed_column
 from prodcat.categorizer import DEFAULT_FOLDS, IMAGE_KEY
 from prodcat.errors import ProdcatError
 from prodcat.models import EXPORTED_MODEL
@@ -264,7 +265,7 @@ def catalog_page(clf: Categorizer) -> None:
     # A model of photos alone reads its image column only, whatever text columns its training file had.
     text_cols = list(fields.text_cols) if clf.reads_text() else []
     read = [*text_cols, *([fields.image_col] if clf.reads_images() and fields.image_col else [])]
-    renamed = " (named otherwise, you choose its text columns once it is uploaded)" if text_cols else ""
+    renamed = " (named otherwise, you choose its columns once it is uploaded)" if read else ""
     st.markdown(
         f"Upload a catalog (CSV, TSV, JSON Lines or Parquet) with the column{'s' if len(read) > 1 else ''} "
         f"**{md(', '.join(read))}**"
@@ -291,22 +292,18 @@ def catalog_page(clf: Categorizer) -> None:
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="encoding", help="UTF-8 unless the file says otherwise: a CSV saved by Excel on "
                             "Windows is often Windows-1252.")
-    # a model trained on a file without a header reads uploads without one, unless told
-    header = st.checkbox("First row names the columns (CSV, TSV)", value=fields.header, key="header",
-                         help="The model's training file " + ("had" if fields.header else "had no") + " header row.")
+    header = header_input(clf, "header")
     upload = st.file_uploader("Catalog file", key="catalog_upload", on_change=forget_upload, args=("catalog",))
     if upload is not None:
-        text_cols = chosen_text_columns(clf, upload, encoding, header)
-        # drawn while the text columns are yet to be chosen too: a widget left out of a run forgets its choice
-        id_cols = chosen_id_columns(clf, upload, encoding, header)
-        if text_cols is False:
+        mapping = column_mapping(clf, upload, encoding, header, "catalog")
+        if mapping is None:
             return
         # Not the download format: the predictions are converted to it (`show_catalog_result`).
-        once_per_upload("catalog", (upload.file_id, top_k, encoding, text_cols, header, id_cols),
+        once_per_upload("catalog", (upload.file_id, top_k, encoding, header, *mapping.values()),
                         f"Categorizing {upload.name}…", f"categorize {upload.name}",
                         lambda: uploads.predict_upload(clf, upload.name, upload, session_workdir(), top_k=top_k,
-                                                       out_format=out_format, encoding=encoding, text_cols=text_cols,
-                                                       header=header, id_cols=id_cols))
+                                                       out_format=out_format, encoding=encoding, header=header,
+                                                       **mapping))
     result = shown_result("catalog")
     if result is not None:
         show_catalog_result(result, out_format)
@@ -315,7 +312,82 @@ def catalog_page(clf: Categorizer) -> None:
 NO_COLUMN = "(none)"
 
 
-def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -> tuple[str, ...] | None | bool:
+def header_input(clf: Categorizer, key: str) -> bool:
+    # a model trained on a file without a header reads uploads without one, unless told
+    header = clf.fields_.header
+    return st.checkbox("First row names the columns (CSV, TSV)", value=header, key=key,
+                       help="The model's training file " + ("had" if header else "had no") + " header row.")
+
+
+def column_mapping(clf: Categorizer, upload, encoding: str, header: bool, page: str, *,
+                   labels: bool = False) -> dict | None:
+    """The upload's columns for the model's fields, as chosen on `page` (None: yet to be chosen).
+
+    Keys text_cols, id_cols, and label_cols with `labels` or else image_col,
+    each None where the model's own names are read. Columns named a little otherwise than the
+    model's ("Title" for title) are preselected, and the page says so.
+    """
+    close: list[tuple[str, str]] = []
+    text_cols = chosen_text_columns(clf, upload, encoding, header, page, close, labels=labels)
+    label_cols = chosen_label_columns(clf, upload, encoding, header, page, close) if labels else None
+    # the labels page refuses a model that reads photos
+    image_col = None if labels else chosen_image_column(clf, upload, encoding, header, page, close)
+    # drawn while the text columns are yet to be chosen too: a widget left out of a run forgets its choice
+    id_cols = chosen_id_columns(clf, upload, encoding, header, page, close, labels=labels)
+    if close:
+        st.info("Read by a name close to the model's: " + "; ".join(
+            f"**{md(column)}** for {md(field)}" for field, column in close)
+            + ". Choose other columns above if they do not hold the same.", icon=":material/join_inner:")
+    if text_cols is False or label_cols is False:
+        return None
+    mapping = {"text_cols": text_cols, "id_cols": id_cols}
+    return {**mapping, "label_cols": label_cols} if labels else {**mapping, "image_col": image_col}
+
+
+def close_matches(clf: Categorizer, wanted, columns: list[str]) -> dict[str, str]:
+    """For each of `wanted` (the model's column names) the upload lacks, its column named a
+    little otherwise (`renamed_column`); never a column the model reads under its own name."""
+    taken = set(clf.fields_.columns()) & set(columns)
+    matches: dict[str, str] = {}
+    for name in wanted:
+        if name not in columns:
+            free = [c for c in columns if c not in taken and c not in matches.values()]
+            if (match := renamed_column(name, free)) is not None:
+                matches[name] = match
+    return matches
+
+
+def keep_choice(key: str, columns: list[str], default) -> None:
+    """Set the widget `key`, about to be drawn, to the user's last choice in it as far as it
+    names `columns`; else to `default`.
+
+    A widget keeps its state by its key alone: a choice that the header or
+    encoding setting made name no column (read as 0, 1, 2) was dropped, and
+    stayed dropped once the setting was turned back. The choice itself is
+    kept apart (`remember_choice`), so turning the header off and on again
+    gives it back.
+    """
+    chosen = st.session_state.get(f"{key}:chosen")
+    if isinstance(chosen, list):
+        value = [c for c in chosen if c in columns]
+    elif chosen is not None and (chosen == NO_COLUMN or chosen in columns):
+        value = chosen
+    else:
+        value = default
+    st.session_state[key] = value
+
+
+def remember_choice(key: str) -> None:
+    st.session_state[f"{key}:chosen"] = st.session_state[key]
+
+
+def column_select(label: str, columns: list[str], default: str, key: str) -> str:
+    keep_choice(key, columns, default)
+    return st.selectbox(label, [NO_COLUMN, *columns], key=key, on_change=remember_choice, args=(key,))
+
+
+def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool, page: str,
+                        close: list[tuple[str, str]], *, labels: bool = False) -> tuple[str, ...] | None | bool:
     """The upload's columns for the model's text fields, in order, when it names them otherwise.
 
     None: read the upload by the model's own column names (it has them all,
@@ -323,19 +395,25 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
     False: the user has yet to choose. When the upload lacks one of the
     model's text columns, the page offers one choice per field among the
     upload's columns: up front when it has none of them, folded away when
-    it has some, or photos the model reads (the missing ones then read as empty).
+    it has some, one named a little otherwise (added to `close`), or photos
+    the model reads (the missing ones then read as empty).
     """
     own = clf.fields_.text_cols if clf.reads_text() else ()
     if not own:
         return None
-    columns = readable_columns(clf, upload, encoding, header)
+    columns = readable_columns(clf, upload, encoding, header, page, labels)
     if columns is None or all(c in columns for c in own):
         return None
-    defaults = [field if field in columns else NO_COLUMN for field in own]
+    as_named = [field if field in columns else NO_COLUMN for field in own]
+    matches = close_matches(clf, own, columns)
+    defaults = [field if field in columns else matches.get(field, NO_COLUMN) for field in own]
     some = any(c != NO_COLUMN for c in defaults)
     # a model that reads photos too decides a product without text from its photo, as predict does
     photos = clf.reads_images() and clf.fields_.image_col in columns
-    if some:
+    if NO_COLUMN not in defaults:
+        note = (f"{md(upload.name)} names some of the model's text columns **{md(', '.join(own))}** a little "
+                "otherwise: those columns are read for them, unless you choose others.")
+    elif some:
         note = (f"{md(upload.name)} lacks some of the model's text columns **{md(', '.join(own))}**: they read as "
                 "empty, unless you choose the columns that hold them.")
     elif photos:
@@ -346,14 +424,18 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
                 "its columns holds each.")
     readable = some or photos
     with st.expander("Text columns") if readable else st.container():
-        (st.caption if readable else st.warning)(note)
-        chosen = [
-            st.selectbox(f"Column for {md(field)}", [NO_COLUMN, *columns], index=[NO_COLUMN, *columns].index(default),
-                         key=f"column_for_{index}_{upload.file_id}")
-            for index, (field, default) in enumerate(zip(own, defaults))
-        ]
-    if chosen == defaults:
-        return None if readable else False
+        # filled once the choices are read: a warning to choose stays only while nothing is chosen
+        slot = st.empty()
+        chosen = [column_select(f"Column for {md(field)}", columns, default,
+                                f"{page}_column_for_{index}_{upload.file_id}")
+                  for index, (field, default) in enumerate(zip(own, defaults))]
+        if readable:
+            slot.caption(note)
+        elif all(c == NO_COLUMN for c in chosen):
+            slot.warning(note)
+    close += [(field, column) for field, column in matches.items() if column in chosen]
+    if chosen == as_named:
+        return None if any(c != NO_COLUMN for c in as_named) or photos else False
     given = [c for c in chosen if c != NO_COLUMN]
     if not given:
         return False
@@ -364,33 +446,81 @@ def chosen_text_columns(clf: Categorizer, upload, encoding: str, header: bool) -
     return tuple(given)
 
 
-def readable_columns(clf: Categorizer, upload, encoding: str, header: bool) -> list[str] | None:
+def chosen_label_columns(clf: Categorizer, upload, encoding: str, header: bool, page: str,
+                         close: list[tuple[str, str]]) -> tuple[str, ...] | None | bool:
+    """The upload's columns for the model's label columns (None: the model's own; False: yet to be chosen)."""
+    columns = readable_columns(clf, upload, encoding, header, page, True)
+    if columns is None:
+        return None
+    own = clf.fields_.label_cols
+    matches = close_matches(clf, own, columns)
+    defaults = [field if field in columns else matches.get(field, NO_COLUMN) for field in own]
+    lacking = NO_COLUMN in defaults
+    with st.expander("Label column" if len(own) == 1 else "Label columns", expanded=lacking):
+        slot = st.empty()
+        chosen = [column_select(f"Column for the labels of {md(field)}", columns, default,
+                                f"{page}_label_column_for_{index}_{upload.file_id}")
+                  for index, (field, default) in enumerate(zip(own, defaults))]
+        if NO_COLUMN in chosen:
+            unchosen = [field for field, column in zip(own, chosen) if column == NO_COLUMN]
+            slot.warning(f"{md(upload.name)} has no column **{md(', '.join(unchosen))}** of the model's labels: "
+                         "choose the column that holds them.")
+    close += [(field, column) for field, column in matches.items() if column in chosen]
+    if NO_COLUMN in chosen:
+        return False
+    return None if chosen == list(own) else tuple(chosen)
+
+
+def chosen_image_column(clf: Categorizer, upload, encoding: str, header: bool, page: str,
+                        close: list[tuple[str, str]]) -> str | None:
+    """The upload's column naming the photos, for a model that reads them and an upload
+    lacking its image column (None: the model's own; without it, predicted without photos)."""
+    own = clf.fields_.image_col if clf.reads_images() else None
+    columns = readable_columns(clf, upload, encoding, header, page)
+    if not own or columns is None or own in columns:
+        return None
+    matches = close_matches(clf, [own], columns)
+    with st.expander("Photo column", expanded=own not in matches):
+        chosen = column_select(f"Column for the photos ({md(own)})", columns, matches.get(own, NO_COLUMN),
+                               f"{page}_image_column_{upload.file_id}")
+    close += [(own, column) for column in matches.values() if column == chosen]
+    return None if chosen == NO_COLUMN else chosen
+
+
+def readable_columns(clf: Categorizer, upload, encoding: str, header: bool, page: str,
+                     labels: bool = False) -> list[str] | None:
     """The upload's columns, read once per file and reading settings (None: it cannot be read;
     predicting it says why)."""
     key = (upload.file_id, encoding, header)
-    if st.session_state.get("columns_key") != key:
+    if st.session_state.get(f"{page}_columns_key") != key:
         try:
             columns = uploads.upload_columns(clf, upload.name, upload, session_workdir(), encoding=encoding,
-                                             header=header)
+                                             header=header, with_labels=labels)
         except ProdcatError:
             columns = None
-        st.session_state["columns_key"], st.session_state["columns"] = key, columns
-    return st.session_state["columns"]
+        st.session_state[f"{page}_columns_key"], st.session_state[f"{page}_columns"] = key, columns
+    return st.session_state[f"{page}_columns"]
 
 
-def chosen_id_columns(clf: Categorizer, upload, encoding: str, header: bool) -> tuple[str, ...] | None:
+def chosen_id_columns(clf: Categorizer, upload, encoding: str, header: bool, page: str,
+                      close: list[tuple[str, str]], *, labels: bool = False) -> tuple[str, ...] | None:
     """The upload's columns copied to the download, when chosen otherwise than the model's id columns
     (None: the model's, those of them the upload has; an empty tuple: rows are numbered)."""
-    columns = readable_columns(clf, upload, encoding, header)
+    columns = readable_columns(clf, upload, encoding, header, page, labels)
     if columns is None:
         return None
     own = list(clf.fields_.id_cols)
-    defaults = [c for c in own if c in columns]
+    as_named = [c for c in own if c in columns]
+    matches = close_matches(clf, own, columns)
+    defaults = [c if c in columns else matches[c] for c in own if c in columns or c in matches]
+    key = f"{page}_id_columns_{upload.file_id}"
     # open when the model's ids are missing: the download would otherwise hold row numbers alone
     with st.expander("Id columns", expanded=len(defaults) < len(own)):
-        chosen = st.multiselect("Columns copied to the download (none: its rows are numbered)", columns,
-                                default=defaults, key=f"id_columns_{upload.file_id}")
-    return None if chosen == defaults else tuple(chosen)
+        keep_choice(key, columns, defaults)
+        chosen = st.multiselect("Columns copied to the download (none: its rows are numbered)", columns, key=key,
+                                on_change=remember_choice, args=(key,))
+    close += [(field, column) for field, column in matches.items() if column in chosen]
+    return None if chosen == as_named else tuple(chosen)
 
 
 def once_per_upload(page: str, key: tuple, spinner: str, doing: str, work) -> None:
@@ -418,8 +548,9 @@ def shown_result(page: str):
 
 
 def show_catalog_result(result: uploads.CatalogPrediction, out_format: str) -> None:
+    products = "product" if result.rows == 1 else "products"
     st.success(
-        f"{result.rows:,} products from {md(result.source_name)} categorized in {result.seconds:.2f} s "
+        f"{result.rows:,} {products} from {md(result.source_name)} categorized in {result.seconds:.2f} s "
         f"({result.rows_per_second:,} per second); **{result.needs_review:,} {'needs' if result.needs_review == 1 else 'need'} review**."
     )
     for warning in result.warnings:
@@ -483,7 +614,8 @@ def labels_page(clf: Categorizer) -> None:
     st.markdown(
         f"Upload a labelled catalog (CSV, TSV, JSON Lines or Parquet) with the columns "
         f"**{md(', '.join(fields.text_cols))}** and the "
-        f"labels in **{md(', '.join(fields.label_cols))}**. Each product is judged by a {md(judge)} model trained "
+        f"labels in **{md(', '.join(fields.label_cols))}** (named otherwise, you choose its columns once it is "
+        f"uploaded). Each product is judged by a {md(judge)} model trained "
         f"on the rest of the upload ({DEFAULT_FOLDS} models, each leaving out its own part, copies of a product kept "
         "together), so no model vouches for a label it learned. cleanlab then flags the labels those models doubt "
         "beyond what their own classes' products show, with the class they would give instead: a list for a "
@@ -495,12 +627,23 @@ def labels_page(clf: Categorizer) -> None:
         return
     encoding = st.selectbox("Text encoding (CSV, TSV, JSONL)", uploads.ENCODINGS, format_func=uploads.ENCODINGS.get,
                             key="labels_encoding")
+    header = header_input(clf, "labels_header")
     upload = st.file_uploader("Catalog with labels", key="labels_upload", on_change=forget_upload, args=("labels",))
     if upload is not None:
-        once_per_upload("labels", (upload.file_id, encoding), f"Training {DEFAULT_FOLDS} {judge} models on {upload.name}…",
-                        f"check the labels of {upload.name}",
-                        lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
-                                                            encoding=encoding))
+        mapping = column_mapping(clf, upload, encoding, header, "labels", labels=True)
+        if mapping is None:
+            return
+        key = (upload.file_id, encoding, header, *mapping.values())
+        # Training the judges takes minutes for a neural model: they start on a click, once the
+        # columns are as wanted, rather than again at each choice made on the way (another id
+        # column would train them all again, the page waiting meanwhile).
+        if st.button(f"Check the labels ({DEFAULT_FOLDS} {judge} models)", type="primary", key="check_labels"):
+            once_per_upload("labels", key, f"Training {DEFAULT_FOLDS} {judge} models on {upload.name}…",
+                            f"check the labels of {upload.name}",
+                            lambda: uploads.check_labels_upload(clf, upload.name, upload, session_workdir(),
+                                                                encoding=encoding, header=header, **mapping))
+        elif st.session_state.get("labels_key") not in (None, key):
+            st.caption("The columns or settings changed since the check below: check again to follow them.")
     result = shown_result("labels")
     if result is not None:
         show_label_check(result)

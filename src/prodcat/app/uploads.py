@@ -155,6 +155,7 @@ def predict_upload(
     text_cols: Sequence[str] | None = None,
     header: bool | None = None,
     id_cols: Sequence[str] | None = None,
+    image_col: str | None = None,
 ) -> CatalogPrediction:
     """Predict an uploaded catalog (its original file name and its bytes).
 
@@ -169,7 +170,8 @@ def predict_upload(
     `upload_columns`). header: whether the upload's first row names its
     columns (None: as the model's training file). id_cols: the upload's
     columns copied to the predictions (None: the model's id columns; none:
-    rows are numbered).
+    rows are numbered). image_col: the upload's column naming the photos, for
+    a model that reads them (None: the model's own).
     """
     if out_format not in OUTPUT_FORMATS:
         raise ConfigError(f"predictions can be downloaded as {' or '.join(OUTPUT_FORMATS)}, not {out_format!r}")
@@ -187,6 +189,8 @@ def predict_upload(
         file_options["header"] = header
     if id_cols is not None:
         file_options["id_cols"] = list(id_cols)
+    if image_col is not None and image_folder is not None:
+        file_options["image_col"] = image_col
     photos = image_column_missing = None
     # The app's model is quiet (no terminal to print to) and shared by every
     # session: a copy of it collects this upload's warnings for the page.
@@ -198,8 +202,9 @@ def predict_upload(
         summary = reader.predict_file(source, out_path, top_k=top_k, chunk_size=chunk_size, review_out=review_path,
                                      allow_no_photos=True, confine_photos=True, encoding=encoding, **file_options)
         if image_folder is not None:
-            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header)
-            image_column_missing = clf.fields_.image_col if photos is None else None
+            photos = count_photos(source, clf, image_folder, chunk_size=chunk_size, encoding=encoding, header=header,
+                                  image_col=image_col)
+            image_column_missing = (image_col or clf.fields_.image_col) if photos is None else None
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     return CatalogPrediction(
@@ -220,14 +225,15 @@ def predict_upload(
 
 
 def upload_columns(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
-                   encoding: str = "utf-8", header: bool | None = None) -> list[str]:
-    """The columns of an uploaded catalog, read as `predict_upload` reads it, for
-    the page to ask which hold the model's text fields when the upload names them otherwise."""
+                   encoding: str = "utf-8", header: bool | None = None, with_labels: bool = False) -> list[str]:
+    """The columns of an uploaded catalog, read as `predict_upload` (with_labels:
+    `check_labels_upload`) reads it, for the page to ask which hold the model's
+    fields when the upload names them otherwise."""
     upload_format(name)
     source = _save_upload(name, data, Path(workdir) / "columns")
     try:
         mapping = _upload_mapping(clf, encoding, header)
-        return read_columns(source, wanted=mapping.columns(with_labels=False), **mapping.read_options())
+        return read_columns(source, wanted=mapping.columns(with_labels=with_labels), **mapping.read_options())
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     finally:
@@ -271,7 +277,9 @@ class LabelCheck:
 
 
 def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, workdir: str | Path, *,
-                        encoding: str = "utf-8", folds: int = DEFAULT_FOLDS,
+                        encoding: str = "utf-8", header: bool | None = None,
+                        text_cols: Sequence[str] | None = None, label_cols: Sequence[str] | None = None,
+                        id_cols: Sequence[str] | None = None, folds: int = DEFAULT_FOLDS,
                         preview_rows: int = PREVIEW_ROWS) -> LabelCheck:
     """Find the probably mislabeled products of an uploaded labelled catalog (`Categorizer.find_label_issues`).
 
@@ -282,6 +290,12 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     A model that reads photos is refused: its judges would read the photos an
     upload names, and the server's photos are `prodcat label-issues`'s job.
     Errors name the uploaded file, as `predict_upload`'s do.
+
+    The upload's columns, as `predict_upload` takes them: text_cols stand for
+    the model's text fields in order (None: those of the model's the upload
+    has), label_cols for its label columns (None: the model's), id_cols are
+    copied to the list (None: those of the model's the upload has; none: rows
+    are numbered); header and encoding as there.
     """
     from prodcat import Categorizer
     from prodcat.label_issues import worst_first, write_issues
@@ -292,9 +306,11 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
         raise ConfigError(f"this model reads photos; check the labels of a catalog with photos where the photos are: "
                           f"prodcat label-issues --model {model} --image-col ...")
     source = _save_upload(name, data, Path(workdir) / "labels")
-    judge = Categorizer(model=model, params=params, fields=replace(clf.fields_, encoding=encoding), quiet=True)
     started = time.perf_counter()
     try:
+        fields = _judge_fields(clf, source, encoding=encoding, header=header, text_cols=text_cols,
+                               label_cols=label_cols, id_cols=id_cols)
+        judge = Categorizer(model=model, params=params, fields=fields, quiet=True)
         table = judge.find_label_issues(source, folds=folds)
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
@@ -304,6 +320,29 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     return LabelCheck(source_name=name, rows=len(table), issues=len(flagged), not_judged=table.attrs["not_judged"],
                       folds=table.attrs["folds"], seconds=round(time.perf_counter() - started, 2),
                       flagged=flagged.head(preview_rows), out_path=out_path)
+
+
+def _judge_fields(clf: Categorizer, source: Path, *, encoding: str, header: bool | None,
+                  text_cols: Sequence[str] | None, label_cols: Sequence[str] | None,
+                  id_cols: Sequence[str] | None) -> FieldMapping:
+    """The field mapping the judges of an upload read it by: the model's, with the upload's own columns."""
+    mapping = _upload_mapping(clf, encoding, header)
+    own_text, own_ids = mapping.text_cols, mapping.id_cols
+    renamed = dict(zip(own_text, text_cols if text_cols is not None else own_text))
+    if text_cols is None or id_cols is None:
+        columns = read_columns(source, wanted=mapping.columns(), **mapping.read_options())
+        # as predicting an upload does: a text or id column it lacks is left out, not an error
+        # (the judges are trained on the upload, so they learn from the text columns it has)
+        if text_cols is None:
+            text_cols = [c for c in own_text if c in columns] or own_text
+        if id_cols is None:
+            id_cols = [c for c in own_ids if c in columns]
+    strip_markup = mapping.strip_markup
+    if isinstance(strip_markup, tuple):
+        # the model's choice of columns read without markup, followed to the upload's names for them
+        strip_markup = tuple(renamed[c] for c in strip_markup if c in renamed)
+    return replace(mapping, text_cols=tuple(text_cols), label_cols=tuple(label_cols or mapping.label_cols),
+                   id_cols=tuple(id_cols), strip_markup=strip_markup)
 
 
 def judge_model(clf: Categorizer) -> tuple[str, dict | None]:
@@ -336,7 +375,7 @@ def _upload_mapping(clf: Categorizer, encoding: str, header: bool | None) -> Fie
 
 def count_photos(
     source: Path, clf: Categorizer, folder: Path, *, chunk_size: int = 50_000, encoding: str = "utf-8",
-    header: bool | None = None,
+    header: bool | None = None, image_col: str | None = None,
 ) -> UploadPhotos | None:
     """How many of the photos a catalog file names are files in `folder` (None: it has no image column).
 
@@ -344,6 +383,8 @@ def count_photos(
     as prediction does (template, folder); looks files up without opening them.
     """
     mapping = replace(_upload_mapping(clf, encoding, header), image_root=str(folder))
+    if image_col is not None:
+        mapping = replace(mapping, image_col=image_col)
     column = mapping.image_col
     # wanted: a JSON Lines key left out of the first records (empty there) is still the column
     if column is None or column not in read_columns(source, wanted=[column], **mapping.read_options()):

@@ -1065,6 +1065,33 @@ def close_column(name: str, columns: Sequence[str]) -> str | None:
     return match[0] if match else None
 
 
+def renamed_column(name: str, columns: Sequence[str]) -> str | None:
+    """The column of `columns` that is `name` written a little otherwise, or None.
+
+    Stricter than `close_column`, whose guess only goes into an error's hint:
+    this one is taken without asking (the app preselects it, and says so). The
+    same name but for case, spaces, "_", "-" and "." ("Product Name" for
+    product_name), else a typo or a plural (a close spelling at most two
+    letters longer or shorter: "desciption", "titles") of a name of five
+    letters or more ("age" is not "page"), and only when no other column
+    matches as well. A column that only contains the name ("subtitle",
+    "subCategory") is another field, not a renaming.
+    """
+    key = _name_key(name)
+    same = [c for c in columns if _name_key(c) == key]
+    if same:
+        return same[0] if len(same) == 1 else None
+    if len(key) < 5:
+        return None
+    close = [c for c in columns if abs(len(_name_key(c)) - len(key)) <= 2
+             and difflib.SequenceMatcher(None, key, _name_key(c)).ratio() >= 0.85]
+    return close[0] if len(close) == 1 else None
+
+
+def _name_key(name: str) -> str:
+    return re.sub(r"[\s_.-]+", "", str(name)).casefold()
+
+
 def missing_columns_message(missing: list[str], columns: list[str], where: str) -> str:
     """One line naming the missing columns, a close name for each where there is one, and the columns there are."""
     hints = [(name, close) for name in missing if (close := close_column(name, columns)) is not None]
