@@ -257,7 +257,7 @@ def test_skip_unlabelled_leaves_out_the_products_not_yet_categorized_naming_them
     code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "-q")
     assert code == 2 and err.strip().endswith(
         "is empty in 3 row(s): row 3, 41, 42; fill them in, or pass --skip-unlabelled to leave them out")
-    left_out = f"warning: {data}: 3 row(s) with an empty label are left out, as asked (row 3, 41, 42)"
+    left_out = f"warning: {data}: 3 row(s) with an empty label are left out: products not yet categorized (row 3, 41, 42)"
     code, _, err = run(capsys, "train", "--data", data, *fields, "--out", tmp_path / "m", "--skip-unlabelled")
     assert code == 0, err
     assert left_out in err.splitlines()

@@ -349,6 +349,22 @@ def test_the_labels_page_checks_an_upload_and_offers_the_flagged_products(monkey
         f"Download the {len(table.value)} flagged products (CSV)"]
 
 
+
+def test_the_labels_page_checks_a_partly_categorized_upload_and_names_the_rows_left_out(monkeypatch, model_dir):
+    # A shop export holds products not yet categorized: the whole upload was refused for them.
+    frame = pd.read_csv(io.BytesIO(mislabeled_catalog()[0]), dtype=str, keep_default_na=False)
+    frame.loc[[5, 50], "category"] = ""
+    at = run_app(monkeypatch, model_dir)
+    at.file_uploader(key="labels_upload").set_value(("shop.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    at.button(key="check_labels").click().run()
+    page = at.tabs[2]
+    assert not at.exception and not page.error
+    [success] = texts(page.success)
+    assert "of 118 products** from shop.csv are probably mislabeled" in success, success
+    assert [shown(w) for w in texts(page.warning)] == [
+        "shop.csv: 2 row(s) with an empty label are left out: products not yet categorized (row 6, 51)"]
+
 # -------------------------------------------------------------------- model
 def test_model_page_shows_metrics_per_class_f1_and_figures(monkeypatch, model_dir):
     metrics = json.loads((model_dir / "report" / "metrics.json").read_text())

@@ -654,6 +654,8 @@ def show_label_check(result: uploads.LabelCheck) -> None:
                   if result.not_judged else "")
     st.success(f"**{result.issues:,} of {result.rows:,} products** from {md(result.source_name)} are probably "
                f"mislabeled ({result.folds} models, {result.seconds:.1f} s).{not_judged}")
+    for warning in result.warnings:
+        st.warning(md(warning))
     if not result.issues:
         return
     if len(result.flagged) < result.issues:

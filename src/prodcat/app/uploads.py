@@ -271,6 +271,8 @@ class LabelCheck:
     seconds: float
     flagged: pd.DataFrame
     out_path: Path
+    #: what the judges found amiss in the upload (rows left out, labels written two ways), one line each
+    warnings: list[str] = field(default_factory=list)
 
     def download_name(self) -> str:
         return f"{_strip_suffixes(self.source_name)}.label_issues.csv"
@@ -311,7 +313,9 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
         fields = _judge_fields(clf, source, encoding=encoding, header=header, text_cols=text_cols,
                                label_cols=label_cols, id_cols=id_cols)
         judge = Categorizer(model=model, params=params, fields=fields, quiet=True)
-        table = judge.find_label_issues(source, folds=folds)
+        judge._collected_warnings = warnings = []
+        # A shop's catalog is often partly categorized: the products without a label have none to check.
+        table = judge.find_label_issues(source, folds=folds, skip_unlabelled=True)
     except ProdcatError as exc:
         raise _as_uploaded(exc, source, name) from None
     flagged = worst_first(table)
@@ -319,7 +323,8 @@ def check_labels_upload(clf: Categorizer, name: str, data: bytes | BinaryIO, wor
     write_issues(flagged, out_path, "csv")
     return LabelCheck(source_name=name, rows=len(table), issues=len(flagged), not_judged=table.attrs["not_judged"],
                       folds=table.attrs["folds"], seconds=round(time.perf_counter() - started, 2),
-                      flagged=flagged.head(preview_rows), out_path=out_path)
+                      flagged=flagged.head(preview_rows), out_path=out_path,
+                      warnings=[_as_the_app_says_it(w.replace(str(source), name)) for w in warnings])
 
 
 def _judge_fields(clf: Categorizer, source: Path, *, encoding: str, header: bool | None,

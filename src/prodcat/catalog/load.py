@@ -375,8 +375,8 @@ def left_out_rows_message(catalog: Catalog) -> str | None:
     if catalog.left_out_readable:
         variants = (f"; {bare} of them have no text or photo either (a shop export's variant rows?)" if bare
                     else "")
-        return (f"{catalog.source}: {len(rows)} row(s) with an empty label are left out, as asked (row "
-                f"{shown}{more}){variants}")
+        return (f"{catalog.source}: {len(rows)} row(s) with an empty label are left out: products not yet "
+                f"categorized (row {shown}{more}){variants}")
     return (f"{catalog.source}: {len(rows)} row(s) with an empty label and no text or photo are left out (row "
             f"{shown}{more}): a shop export's variant rows, most likely (Shopify writes a product's title, "
             "description and category on its first row only)")

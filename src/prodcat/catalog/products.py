@@ -91,7 +91,7 @@ class Catalog:
     rows: each product's row in the file, when rows were left out while
     loading (None: product i is row i + 1); left_out: those rows (see
     `prodcat.catalog.load.catalog_from_frame`), left_out_readable: how many
-    of them had text or a photo (left out as asked, for an empty label).
+    of them had text or a photo (left out by skip_unlabelled).
     """
 
     products: Products
