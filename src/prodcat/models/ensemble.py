@@ -75,6 +75,7 @@ from prodcat.errors import ConfigError, ModelDirError, SavedSettingsError
 from prodcat.labels import LabelSpace
 from prodcat.models import EXPORTED_MODEL, create_model, get_model_class, register
 from prodcat.models.base import CategorizerModel, FitContext
+from prodcat.thresholds import choose_multilabel_thresholds
 
 STATE_VERSION = 1
 
@@ -252,6 +253,24 @@ def _macro_f1(y: np.ndarray, decided: np.ndarray, multi: bool) -> float:
     present = (tp + fp + fn) > 0
     f1 = 2 * tp[present] / np.maximum(2 * tp[present] + fp[present] + fn[present], 1)
     return float(f1.mean()) if present.any() else 0.0
+
+
+# How the fit report's macro-F1 figures decide, as it says in "decisions".
+TUNED_CUTS = "per-label thresholds tuned on the products scored"
+ARGMAX = "the most probable class"
+
+
+def _tuned_macro_f1(y: np.ndarray, proba: np.ndarray, label_space: LabelSpace) -> float:
+    """Macro-F1 of the decisions the model would make: multi-label at per-label cuts tuned on these products.
+
+    The facade tunes the model's cuts on validation the same way
+    (`choose_multilabel_thresholds`) and scores validation with them in the
+    manifest: at a plain 0.5 the fit report said 0.83 where the manifest
+    said 0.89 for the same model on the same products.
+    """
+    multi = label_space.is_multi
+    cuts = choose_multilabel_thresholds(y, proba) if multi and len(y) else None
+    return _macro_f1(y, label_space.decide(proba, cuts), multi)
 
 
 def _brier_score(y: np.ndarray, proba: np.ndarray, multi: bool) -> float:
@@ -561,7 +580,9 @@ class Ensemble(CategorizerModel):
     """Registered models trained together, combined by a tuned average or a stacked meta-model.
 
     See the module docstring for the settings. After `fit`, `fit_report_`
-    holds the weights, each member's validation macro-F1 and the ensemble's.
+    holds the weights, each member's validation macro-F1 and the ensemble's,
+    and under "decisions" how those decide (multi-label: at per-label cuts
+    tuned on the products scored, as the manifest's validation figures are).
     """
 
     def __init__(self, **params: Any):
@@ -653,7 +674,7 @@ class Ensemble(CategorizerModel):
             if valid_out is not None:
                 proba, mask = self._member_output(i, held[0])
                 valid_out.append((proba, mask))
-                entry["valid_macro_f1"] = round(_macro_f1(held[1], label_space.decide(proba), multi), 6)
+                entry["valid_macro_f1"] = round(_tuned_macro_f1(held[1], proba, label_space), 6)
                 if mask is not None:
                     entry["valid_readable"] = int(mask.sum())
                     entry["valid_products"] = len(mask)
@@ -661,7 +682,8 @@ class Ensemble(CategorizerModel):
             # One line as each member finishes: with image members a run takes long.
             say.note(self._member_line(i, entry))
 
-        self.fit_report_ = {"method": self._settings["method"], "members": report}
+        self.fit_report_ = {"method": self._settings["method"], "members": report,
+                            "decisions": TUNED_CUTS if multi else ARGMAX}
         if self._settings["method"] == "average":
             self._meta = None
             self.weights_ = self._choose_weights(valid_out, held[1] if held else None, multi)
@@ -680,7 +702,7 @@ class Ensemble(CategorizerModel):
                 self._meta.calibration = identity_calibration(multi)
         if held is not None:
             combined = self._combine([p for p, _ in valid_out], [m for _, m in valid_out])
-            self.fit_report_["valid_macro_f1"] = round(_macro_f1(held[1], label_space.decide(combined), multi), 6)
+            self.fit_report_["valid_macro_f1"] = round(_tuned_macro_f1(held[1], combined, label_space), 6)
         self.fit_report_["fit_seconds"] = round(time.perf_counter() - started, 2)
         say.note(self._summary_line())
         return self
@@ -760,7 +782,7 @@ class Ensemble(CategorizerModel):
             say.note(f"ensemble stacking fold {f + 1}/{len(splits)}: members trained on {len(train_idx):,} products, "
                      f"predicted {len(held_idx):,} ({time.perf_counter() - t0:.1f} s)")
         for entry, proba in zip(self.fit_report_["members"], oof):
-            entry["oof_macro_f1"] = round(_macro_f1(y, label_space.decide(proba), multi), 6)
+            entry["oof_macro_f1"] = round(_tuned_macro_f1(y, proba, label_space), 6)
         self.fit_report_["folds"] = len(splits)
         blocks, available = member_blocks(oof, oof_masks, multi)
         # An indicator only for members seen to miss products: for the others it would be a constant column.
@@ -793,6 +815,8 @@ class Ensemble(CategorizerModel):
             line = f"ensemble (stacking over {report['folds']} folds; out-of-fold macro-F1 {how})"
         if "valid_macro_f1" in report:
             line += f": validation macro-F1 {report['valid_macro_f1']:.4f}"
+        if report.get("decisions") == TUNED_CUTS:
+            line += f" (every figure at {TUNED_CUTS})"
         return line
 
     # ------------------------------------------------------------- predict
