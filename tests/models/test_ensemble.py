@@ -11,13 +11,14 @@ import pytest
 from prodcat import Categorizer
 from prodcat.catalog.load import catalog_from_frame
 from prodcat.catalog.products import Products
-from prodcat.errors import ConfigError, UnknownModelError
+from prodcat.errors import ConfigError, ModelDirError, UnknownModelError
 from prodcat.labels import LabelSpace
 from prodcat.models import FitContext, get_model_class, register
 from prodcat.models.base import CategorizerModel
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.split import grouped_folds
 from prodcat.models.ensemble import Ensemble, average_proba, simplex_grid, tune_weights
+from cli_runner import run
 from tiny_catalogs import FORMATS, tiny_frame
 
 # Tiny members: tfidf-linear learns the tiny catalog at once; bow after 2 epochs is the weaker member.
@@ -191,6 +192,39 @@ def test_multilabel_fit_report_scores_validation_as_the_manifest_does(method):
     assert report["valid_macro_f1"] == pytest.approx(clf.metrics_["validation"]["macro_f1"], abs=1e-6)
     assert report["decisions"] == "per-label thresholds tuned on the products scored"
     assert "per-label thresholds tuned" in clf._fitted._summary_line()
+
+
+@pytest.mark.parametrize("edit, named", [
+    ({"member_params": {"bow": {**BOW, "dim": 16}}}, "member_params['bow']['dim'] is 16, but member 2 (bow) was "
+                                                     "trained with 8 (model_state.json members[1].params)"),
+    ({"method": "average", "weights": [0, 1]}, "model.params.weights [0.0, 1.0] do not match"),
+])
+def test_manifest_settings_that_contradict_the_saved_members_are_refused(edit, named):
+    # The members' saved settings are what they were trained with; a hand-edited manifest
+    # claiming others once loaded silently and described a model it is not.
+    model, space, _ = _fit({**TEXT_MEMBERS, "weights": [3, 1]})
+    state, arrays = model.get_state()
+    params = {**json.loads(json.dumps(model.get_params())), **edit}
+    with pytest.raises(ModelDirError) as caught:
+        get_model_class("ensemble").from_state(params, state, arrays, space)
+    assert named in str(caught.value) and "manifest.json model.params." in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_predict_refuses_an_ensemble_whose_manifest_contradicts_a_member_in_one_line(tmp_path, capsys):
+    clf = Categorizer(model="ensemble", params=TEXT_MEMBERS, quiet=True, **FORMATS["single"])
+    clf.fit(tiny_frame(12))
+    clf.save(tmp_path / "model")
+    manifest_path = tmp_path / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["params"]["member_params"]["bow"]["epochs"] = 50
+    manifest_path.write_text(json.dumps(manifest))
+    (tmp_path / "new.csv").write_text("title,description\noxford shirt,a shirt\n")
+    code, _, err = run(capsys, "predict", str(tmp_path / "model"), "--data", str(tmp_path / "new.csv"),
+                       "--out", str(tmp_path / "out.csv"))
+    assert code != 0 and "Traceback" not in err
+    assert "member_params['bow']['epochs'] is 50, but member 2 (bow) was trained with 2" in err
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_empty_input_gives_an_empty_matrix():

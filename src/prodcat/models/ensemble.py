@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from prodcat.artifacts import STATE
+from prodcat.artifacts import MANIFEST, STATE
 from prodcat.calibration import apply_calibration, calibrate_scores, checked_calibration, identity_calibration
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Products
@@ -914,6 +914,38 @@ class Ensemble(CategorizerModel):
         }
         return state, arrays
 
+    def _check_member_settings(self, index: int, saved_member: dict[str, Any]) -> None:
+        """ModelDirError where the manifest's member_params name a setting the member was not trained with.
+
+        A member's saved settings (model_state.json) are what it was built
+        and trained with, so they are the truth; the manifest's member_params
+        repeat the ones the user chose, and a hand edit there changed nothing
+        but what the directory claims. Only the settings the manifest names
+        are compared: the saved ones hold every default of their time, and a
+        default changed since must not refuse an older directory. A setting
+        named as None is one the member resolves at fit (image-pretrained's
+        image_size), whatever it saved.
+        """
+        spec = self._specs[index]
+        if not spec.params:
+            return
+        saved = saved_member.get("params")
+        if saved_member.get("runtime") == EXPORTED_MODEL and isinstance(saved, dict):
+            saved = saved.get("source_params")  # the member's own settings, kept by its export
+        if not isinstance(saved, dict):
+            raise ModelDirError(f"{STATE} members[{index}].params must be the member's settings, got {saved!r}")
+        # through the member's own get_params, so (1, 2) and [1, 2] or 3 and 3.0 read the same
+        named = json.loads(json.dumps(create_model(spec.name, **spec.params).get_params()))
+        for key in spec.params:
+            value = named.get(key, spec.params[key])
+            if value is None or value == saved.get(key):
+                continue
+            where = spec.key if key in (self._settings["member_params"].get(spec.key) or {}) else spec.name
+            raise ModelDirError(
+                f"{MANIFEST} model.params.member_params[{where!r}][{key!r}] is {value!r}, but member {index + 1} "
+                f"({spec.key}) was trained with {saved.get(key)!r} ({STATE} members[{index}].params)"
+            )
+
     @classmethod
     def from_state(
         cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
@@ -949,11 +981,16 @@ class Ensemble(CategorizerModel):
                 except SavedSettingsError as exc:
                     # a member's settings are kept in the state file, not in the manifest
                     raise ModelDirError(f"{STATE} members[{i}].params: {exc}") from None
+                model._check_member_settings(i, saved_member)
                 model.members_.append(member)
             if state["method"] == "average":
                 weights = np.asarray(state["weights"], np.float64)
                 if weights.shape != (len(model._specs),):
                     raise ModelDirError(f"ensemble: {len(weights)} saved weights for {len(model._specs)} members")
+                fixed = model._settings["weights"]
+                if fixed is not None and not np.allclose(np.asarray(fixed) / sum(fixed), weights, atol=1e-6):
+                    raise ModelDirError(f"{MANIFEST} model.params.weights {fixed} do not match the weights the "
+                                        f"ensemble predicts with, {STATE} weights {weights.tolist()}")
                 model.weights_, model._meta = weights, None
             else:
                 meta_arrays = {k[len("meta."):]: v for k, v in arrays.items() if k.startswith("meta.")}
