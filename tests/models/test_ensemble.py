@@ -77,12 +77,21 @@ class Picture(_Stateless):
         return self.predict_proba_masked(products)[0]
 
 
+class Picky(Picture):
+    """A `Picture` that refuses to train without an image, as image-cnn does."""
+
+    def fit(self, products, y, label_space, valid=None, *, seed=0, class_weight=None, context=None):
+        if not any(ref is not None for ref in products.images or []):
+            raise ConfigError(f"test-picky: none of the {len(products)} training products has an image")
+        return super().fit(products, y, label_space, valid)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _doubles():
     """Register the doubles for this module only, so other tests (the model listing) never see them."""
     from prodcat import models
 
-    doubles = {"test-noise": Noise, "test-picture": Picture}
+    doubles = {"test-noise": Noise, "test-picture": Picture, "test-picky": Picky}
     for name, cls in doubles.items():
         register(name)(cls)
     yield
@@ -402,6 +411,15 @@ def test_stacking_without_validation_is_not_calibrated():
     model, space, (products, _) = _fit({**TEXT_MEMBERS, "method": "stacking"}, valid=False)
     assert model._meta.calibration["temperature"] == 1.0
     np.testing.assert_allclose(model.predict_proba(products).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_member_refusing_a_fold_says_it_is_the_fold_not_the_catalog():
+    space, (products, y), held, _ = _parts("single")
+    with_one_photo = Products(texts=products.texts, images=["img-0"] + [None] * (len(products) - 1))
+    Ensemble(members=["tfidf-linear", "test-picky"]).fit(with_one_photo, y, space, held)  # average: one photo is enough
+    with pytest.raises(ConfigError, match=r"^ensemble stacking fold \d/3 \(members trained on [\d,]+ of the "
+                                          rf"{len(products)} training products\): test-picky: none of the"):
+        Ensemble(members=["tfidf-linear", "test-picky"], method="stacking").fit(with_one_photo, y, space, held)
 
 
 def test_folds_keep_duplicate_texts_together_and_every_class_in_training():

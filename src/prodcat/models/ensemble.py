@@ -771,8 +771,14 @@ class Ensemble(CategorizerModel):
             part, rest = products.take(train_idx), products.take(held_idx)
             for i, spec in enumerate(self._specs):
                 member = create_model(spec.name, **spec.params)
-                member.fit(part, y[train_idx], label_space, valid, seed=seed + spec.occurrence,
-                           class_weight=class_weight, context=self._member_context(context, i, spec, fold=f))
+                try:
+                    member.fit(part, y[train_idx], label_space, valid, seed=seed + spec.occurrence,
+                               class_weight=class_weight, context=self._member_context(context, i, spec, fold=f))
+                except ConfigError as exc:
+                    # "none of the 35 training products has an image" read as the whole catalog's
+                    # (which has photos) when only this fold's part had none
+                    raise ConfigError(f"ensemble stacking fold {f + 1}/{len(splits)} (members trained on "
+                                      f"{len(train_idx):,} of the {n:,} training products): {exc}") from None
                 proba, mask = self._check_output(spec, member.predict_proba_masked(rest), len(rest))
                 oof[i][held_idx] = proba
                 if mask is not None:
