@@ -935,11 +935,12 @@ class Ensemble(CategorizerModel):
         spec = self._specs[index]
         if not spec.params:
             return
-        saved = saved_member.get("params")
+        saved, field = saved_member.get("params"), f"{STATE} members[{index}].params"
         if saved_member.get("runtime") == EXPORTED_MODEL and isinstance(saved, dict):
-            saved = saved.get("source_params")  # the member's own settings, kept by its export
+            # the member's own settings, kept by its export
+            saved, field = saved.get("source_params"), f"{field}.source_params"
         if not isinstance(saved, dict):
-            raise ModelDirError(f"{STATE} members[{index}].params must be the member's settings, got {saved!r}")
+            raise ModelDirError(f"{field} must be the member's settings, got {saved!r}")
         # through the member's own get_params, so (1, 2) and [1, 2] or 3 and 3.0 read the same
         named = json.loads(json.dumps(create_model(spec.name, **spec.params).get_params()))
         for key in spec.params:
@@ -949,7 +950,7 @@ class Ensemble(CategorizerModel):
             where = spec.key if key in (self._settings["member_params"].get(spec.key) or {}) else spec.name
             raise ModelDirError(
                 f"{MANIFEST} model.params.member_params[{where!r}][{key!r}] is {value!r}, but member {index + 1} "
-                f"({spec.key}) was trained with {saved.get(key)!r} ({STATE} members[{index}].params)"
+                f"({spec.key}) was trained with {saved.get(key)!r} ({field})"
             )
 
     @classmethod
