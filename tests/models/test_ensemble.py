@@ -339,6 +339,18 @@ def test_average_uses_only_the_members_that_read_the_product(weights):
     assert (proba.argmax(axis=1) == y).mean() >= 0.9
 
 
+@pytest.mark.parametrize("members", [["tfidf-linear", "test-picture"], ["test-picture", "tfidf-linear"]])
+def test_a_member_no_validation_product_lets_count_keeps_an_equal_weight(members, capsys):
+    # Flat Brier along the photo member's weight: the grid's first point, (0, 1), once gave it all
+    # the weight whenever it came second, so photos alone decided every product that had one.
+    space, train, (held, y_held), _ = _picture_parts()
+    photo_less = Products(texts=held.texts, images=[None] * len(held))
+    model = Ensemble(members=members).fit(*train, space, (photo_less, y_held))
+    np.testing.assert_allclose(model.weights_, [0.5, 0.5])
+    assert model.fit_report_["untuned"] == ["test-picture"]
+    assert "test-picture could read none of the" in capsys.readouterr().err
+
+
 def test_average_proba_renormalizes_row_by_row():
     a = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1]], np.float32)
     b = np.array([[0.1, 0.9], [0.1, 0.9], [0.1, 0.9]], np.float32)

@@ -329,15 +329,20 @@ def tune_weights(probas: list[np.ndarray], masks: list[np.ndarray | None], y: np
     are fitted on these same validation products, and log-loss let a few
     confident rows decide (on a fashion articleType sample it gave the photo
     member no weight at all, where 0.05 was better on the test products).
-    docs/benchmarks.md has the figures. The first grid point wins a tie, so
-    the result is deterministic.
+    docs/benchmarks.md has the figures.
+
+    Among the points that tie for the lowest score, the one nearest equal
+    weights wins, then the first: the score is flat along a member that no
+    validation product let count (an image model where no validation product
+    has a photo), and the first point of the grid then gave that member all
+    the weight (0 / 1), so photos alone decided every product that had one.
     """
-    best, best_loss = None, math.inf
-    for w in simplex_grid(len(probas), _grid_step(len(probas))):
-        loss = _brier_score(y, average_proba(probas, masks, w, multi), multi)
-        if loss < best_loss:
-            best, best_loss = w, loss
-    return best
+    grid = simplex_grid(len(probas), _grid_step(len(probas)))
+    losses = np.array([_brier_score(y, average_proba(probas, masks, w, multi), multi) for w in grid])
+    best_loss = losses.min()
+    tied = np.flatnonzero(losses <= best_loss + 1e-12 * max(1.0, abs(best_loss)))
+    spread = np.abs(grid[tied] - 1.0 / len(probas)).sum(axis=1)
+    return grid[tied[np.argmin(spread)]]  # argmin: the first of equally near points
 
 
 # --- the stacking meta-model ----------------------------------------------------
@@ -692,6 +697,11 @@ class Ensemble(CategorizerModel):
                 "fixed" if self._settings["weights"] is not None else "tuned on validation" if held is not None
                 else "equal (no validation split)"
             )
+            blind = [spec.key for spec, entry in zip(self._specs, report) if entry.get("valid_readable") == 0]
+            if blind and self._settings["weights"] is None and held is not None:
+                self.fit_report_["untuned"] = blind
+                say.warn(f"ensemble: {', '.join(blind)} could read none of the {len(held[0]):,} validation "
+                         "products, so the validation split says nothing of its weight: kept near an equal share")
         else:
             self.weights_ = None
             self._meta = self._fit_stacking(products, y, label_space, valid, seed, class_weight, context, say)
