@@ -422,6 +422,15 @@ def test_an_ensemble_exports_its_neural_members_and_stays_an_ensemble(photo_cata
     # exported once is enough: its source is what to export again
     with pytest.raises(ConfigError, match="whose neural members are already exported"):
         export_model(out, tmp_path / "again", quiet=True)
+    # the exported member keeps its own settings under source_params: a manifest contradicting them is refused
+    edited = Path(shutil.copytree(out, tmp_path / "edited"))
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["model"]["params"]["member_params"]["image-cnn"]["width"] = 1.0
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelDirError, match=r"member_params\['image-cnn'\]\['width'\] is 1.0, but member 2 "
+                                            r"\(image-cnn\) was trained with 0.25 \(model_state.json "
+                                            r"members\[1\].params.source_params\)"):
+        Categorizer.load(edited)
 
 
 def test_int8_quantizes_an_ensembles_text_members_and_keeps_its_photo_members_in_fp32(photo_catalog, tmp_path,

@@ -835,8 +835,8 @@ class Categorizer:
                 # before they were kept: the default 0.5).
                 scored = compute_metrics(self.label_space_, part.labels, np.asarray(part_proba, np.float32),
                                          part_thresholds.get(name), level=level)
-                components[name] = {k: scored[k] for k in PART_KEYS}
-            components["combined"] = {k: metrics[k] for k in PART_KEYS}
+                components[name] = {k: scored[k] for k in (*PART_KEYS, "label_cuts") if k in scored}
+            components["combined"] = {k: metrics[k] for k in (*PART_KEYS, "label_cuts") if k in metrics}
             metrics["components"] = components
             metrics["versus_best_part"] = versus_best_part(self.label_space_, part.labels, parts, proba,
                                                            self.thresholds_, part_thresholds=part_thresholds,

@@ -115,6 +115,23 @@ def test_report_multi(tmp_path):
     assert "## Labels with the most errors" in text
 
 
+def test_a_multi_label_report_says_at_which_cuts_labels_were_decided():
+    # 0.5 and tuned per-label cuts give figures several points apart: the report must say which it shows
+    space = LabelSpace("multi", ["a", "b", "c"])
+    labels = [("a",), ("b", "c"), ("c",), ("a", "b")]
+    proba = np.array([[0.9, 0.2, 0.1], [0.1, 0.4, 0.8], [0.2, 0.1, 0.3], [0.6, 0.45, 0.1]], np.float32)
+    tuned = compute_metrics(space, labels, proba, np.array([0.5, 0.35, 0.25], np.float32))
+    plain = compute_metrics(space, labels, proba)
+    assert (tuned["label_cuts"], plain["label_cuts"]) == ("per label", "0.5")
+    assert tuned["macro_f1"] > plain["macro_f1"]
+    assert "per-label probability cuts tuned on validation." in render_markdown(tuned)
+    assert "decided at probability 0.5: the model had no validation products" in render_markdown(plain)
+    with_parts = {**tuned, "components": {"text": {"label_cuts": "per label"}, "combined": {}}}
+    assert "(each part of the model at its own)." in render_markdown(with_parts)
+    with_parts["components"]["text"]["label_cuts"] = "0.5"
+    assert "its parts alone at 0.5" in render_markdown(with_parts)
+
+
 def test_no_temporary_files_left_and_rewrite_replaces(tmp_path):
     space, labels, proba = synthetic("single", n_classes=8, n=200)
     metrics = compute_metrics(space, labels, proba)

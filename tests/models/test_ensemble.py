@@ -11,13 +11,14 @@ import pytest
 from prodcat import Categorizer
 from prodcat.catalog.load import catalog_from_frame
 from prodcat.catalog.products import Products
-from prodcat.errors import ConfigError, UnknownModelError
+from prodcat.errors import ConfigError, ModelDirError, UnknownModelError
 from prodcat.labels import LabelSpace
 from prodcat.models import FitContext, get_model_class, register
 from prodcat.models.base import CategorizerModel
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.split import grouped_folds
 from prodcat.models.ensemble import Ensemble, average_proba, simplex_grid, tune_weights
+from cli_runner import run
 from tiny_catalogs import FORMATS, tiny_frame
 
 # Tiny members: tfidf-linear learns the tiny catalog at once; bow after 2 epochs is the weaker member.
@@ -76,12 +77,21 @@ class Picture(_Stateless):
         return self.predict_proba_masked(products)[0]
 
 
+class Picky(Picture):
+    """A `Picture` that refuses to train without an image, as image-cnn does."""
+
+    def fit(self, products, y, label_space, valid=None, *, seed=0, class_weight=None, context=None):
+        if not any(ref is not None for ref in products.images or []):
+            raise ConfigError(f"test-picky: none of the {len(products)} training products has an image")
+        return super().fit(products, y, label_space, valid)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _doubles():
     """Register the doubles for this module only, so other tests (the model listing) never see them."""
     from prodcat import models
 
-    doubles = {"test-noise": Noise, "test-picture": Picture}
+    doubles = {"test-noise": Noise, "test-picture": Picture, "test-picky": Picky}
     for name, cls in doubles.items():
         register(name)(cls)
     yield
@@ -179,6 +189,51 @@ def test_categorizer_save_and_load(method, label_format, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(new).to_numpy(), proba.to_numpy())
     assert loaded.predict(new) == clf.predict(new)
     assert loaded.manifest_["model"]["params"]["members"] == ["tfidf-linear", "bow"]
+
+
+@pytest.mark.parametrize("method", ["average", "stacking"])
+def test_multilabel_fit_report_scores_validation_as_the_manifest_does(method):
+    # The manifest scores validation at the per-label cuts tuned there, which predictions use;
+    # the fit report once scored the same products at 0.5 (0.85 against 1.0 here).
+    clf = Categorizer(model="ensemble", params={**TEXT_MEMBERS, "method": method}, quiet=True, **FORMATS["multi"])
+    clf.fit(tiny_frame(12))
+    report = clf._fitted.fit_report_
+    assert report["valid_macro_f1"] == pytest.approx(clf.metrics_["validation"]["macro_f1"], abs=1e-6)
+    assert report["decisions"] == "per-label thresholds tuned on the products scored"
+    assert "per-label thresholds tuned" in clf._fitted._summary_line()
+
+
+@pytest.mark.parametrize("edit, named", [
+    ({"member_params": {"bow": {**BOW, "dim": 16}}}, "member_params['bow']['dim'] is 16, but member 2 (bow) was "
+                                                     "trained with 8 (model_state.json members[1].params)"),
+    ({"method": "average", "weights": [0, 1]}, "model.params.weights [0.0, 1.0] do not match"),
+])
+def test_manifest_settings_that_contradict_the_saved_members_are_refused(edit, named):
+    # The members' saved settings are what they were trained with; a hand-edited manifest
+    # claiming others once loaded silently and described a model it is not.
+    model, space, _ = _fit({**TEXT_MEMBERS, "weights": [3, 1]})
+    state, arrays = model.get_state()
+    params = {**json.loads(json.dumps(model.get_params())), **edit}
+    with pytest.raises(ModelDirError) as caught:
+        get_model_class("ensemble").from_state(params, state, arrays, space)
+    assert named in str(caught.value) and "manifest.json model.params." in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_predict_refuses_an_ensemble_whose_manifest_contradicts_a_member_in_one_line(tmp_path, capsys):
+    clf = Categorizer(model="ensemble", params=TEXT_MEMBERS, quiet=True, **FORMATS["single"])
+    clf.fit(tiny_frame(12))
+    clf.save(tmp_path / "model")
+    manifest_path = tmp_path / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"]["params"]["member_params"]["bow"]["epochs"] = 50
+    manifest_path.write_text(json.dumps(manifest))
+    (tmp_path / "new.csv").write_text("title,description\noxford shirt,a shirt\n")
+    code, _, err = run(capsys, "predict", str(tmp_path / "model"), "--data", str(tmp_path / "new.csv"),
+                       "--out", str(tmp_path / "out.csv"))
+    assert code != 0 and "Traceback" not in err
+    assert "member_params['bow']['epochs'] is 50, but member 2 (bow) was trained with 2" in err
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_empty_input_gives_an_empty_matrix():
@@ -284,6 +339,18 @@ def test_average_uses_only_the_members_that_read_the_product(weights):
     assert (proba.argmax(axis=1) == y).mean() >= 0.9
 
 
+@pytest.mark.parametrize("members", [["tfidf-linear", "test-picture"], ["test-picture", "tfidf-linear"]])
+def test_a_member_no_validation_product_lets_count_keeps_an_equal_weight(members, capsys):
+    # Flat Brier along the photo member's weight: the grid's first point, (0, 1), once gave it all
+    # the weight whenever it came second, so photos alone decided every product that had one.
+    space, train, (held, y_held), _ = _picture_parts()
+    photo_less = Products(texts=held.texts, images=[None] * len(held))
+    model = Ensemble(members=members).fit(*train, space, (photo_less, y_held))
+    np.testing.assert_allclose(model.weights_, [0.5, 0.5])
+    assert model.fit_report_["untuned"] == ["test-picture"]
+    assert "test-picture could read none of the" in capsys.readouterr().err
+
+
 def test_average_proba_renormalizes_row_by_row():
     a = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1]], np.float32)
     b = np.array([[0.1, 0.9], [0.1, 0.9], [0.1, 0.9]], np.float32)
@@ -356,6 +423,15 @@ def test_stacking_without_validation_is_not_calibrated():
     model, space, (products, _) = _fit({**TEXT_MEMBERS, "method": "stacking"}, valid=False)
     assert model._meta.calibration["temperature"] == 1.0
     np.testing.assert_allclose(model.predict_proba(products).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_member_refusing_a_fold_says_it_is_the_fold_not_the_catalog():
+    space, (products, y), held, _ = _parts("single")
+    with_one_photo = Products(texts=products.texts, images=["img-0"] + [None] * (len(products) - 1))
+    Ensemble(members=["tfidf-linear", "test-picky"]).fit(with_one_photo, y, space, held)  # average: one photo is enough
+    with pytest.raises(ConfigError, match=r"^ensemble stacking fold \d/3 \(members trained on [\d,]+ of the "
+                                          rf"{len(products)} training products\): test-picky: none of the"):
+        Ensemble(members=["tfidf-linear", "test-picky"], method="stacking").fit(with_one_photo, y, space, held)
 
 
 def test_folds_keep_duplicate_texts_together_and_every_class_in_training():

@@ -92,7 +92,8 @@ def compute_metrics(
       occur in the truth or the predictions (as in single/path, a model class
       that is never true nor predicted is not averaged in); unseen true labels
       are misses. top{k}_accuracy is the share of products with at least one
-      true label among the k most probable classes.
+      true label among the k most probable classes. label_cuts: "per label"
+      (decided at `thresholds`) or "0.5".
     """
     proba = np.asarray(proba)
     n = len(true_labels)
@@ -112,6 +113,8 @@ def compute_metrics(
         true_labels = cut_labels(true_labels, level)
     if space.is_multi:
         metrics = _multi_metrics(space, true_labels, proba, decided, top_k, n_confusions)
+        # which cut made the decisions: figures at 0.5 and at tuned cuts differ by several points
+        metrics["label_cuts"] = "0.5" if thresholds is None else "per label"
     else:
         metrics = _single_metrics(space, true_labels, proba, decided, top_k, n_confusions)
     if cut:

@@ -177,6 +177,13 @@ def render_markdown(
     elif metrics.get("excluded_seen_in_training"):
         lines.append("")
         lines.append(f"{metrics['excluded_seen_in_training']} products the model saw in training were left out.")
+    if multi and metrics.get("label_cuts"):
+        lines.append("")
+        lines.append(
+            "Labels are decided at per-label probability cuts tuned on validation" + _parts_cuts(metrics)
+            if metrics["label_cuts"] == "per label" else
+            "Labels are decided at probability 0.5: the model had no validation products to tune per-label cuts on."
+        )
     images = metrics.get("images")
     if images:
         lines.append("")
@@ -321,6 +328,17 @@ def render_markdown(
         lines += _mistakes(examples, unseen=bool(unseen))
 
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _parts_cuts(metrics: dict) -> str:
+    """How a multi-label model's parts were decided, to end the sentence on its cuts."""
+    parts = [part for name, part in (metrics.get("components") or {}).items() if name != "combined"]
+    if not parts:
+        return "."
+    if all(part.get("label_cuts") == "per label" for part in parts):
+        return " (each part of the model at its own)."
+    # a model saved before its parts' cuts were kept
+    return "; its parts alone at 0.5, which flatters the combination."
 
 
 def _by_part(components: dict, *, multi: bool = False) -> list[str]:

@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from prodcat.artifacts import STATE
+from prodcat.artifacts import MANIFEST, STATE
 from prodcat.calibration import apply_calibration, calibrate_scores, checked_calibration, identity_calibration
 from prodcat.catalog.normalize import product_keys
 from prodcat.catalog.products import Products
@@ -75,6 +75,7 @@ from prodcat.errors import ConfigError, ModelDirError, SavedSettingsError
 from prodcat.labels import LabelSpace
 from prodcat.models import EXPORTED_MODEL, create_model, get_model_class, register
 from prodcat.models.base import CategorizerModel, FitContext
+from prodcat.thresholds import choose_multilabel_thresholds
 
 STATE_VERSION = 1
 
@@ -254,6 +255,24 @@ def _macro_f1(y: np.ndarray, decided: np.ndarray, multi: bool) -> float:
     return float(f1.mean()) if present.any() else 0.0
 
 
+# How the fit report's macro-F1 figures decide, as it says in "decisions".
+TUNED_CUTS = "per-label thresholds tuned on the products scored"
+ARGMAX = "the most probable class"
+
+
+def _tuned_macro_f1(y: np.ndarray, proba: np.ndarray, label_space: LabelSpace) -> float:
+    """Macro-F1 of the decisions the model would make: multi-label at per-label cuts tuned on these products.
+
+    The facade tunes the model's cuts on validation the same way
+    (`choose_multilabel_thresholds`) and scores validation with them in the
+    manifest: at a plain 0.5 the fit report said 0.83 where the manifest
+    said 0.89 for the same model on the same products.
+    """
+    multi = label_space.is_multi
+    cuts = choose_multilabel_thresholds(y, proba) if multi and len(y) else None
+    return _macro_f1(y, label_space.decide(proba, cuts), multi)
+
+
 def _brier_score(y: np.ndarray, proba: np.ndarray, multi: bool) -> float:
     """Mean over products of the squared distance between the probabilities and the true label's 0/1 row."""
     p = proba.astype(np.float64)
@@ -310,15 +329,20 @@ def tune_weights(probas: list[np.ndarray], masks: list[np.ndarray | None], y: np
     are fitted on these same validation products, and log-loss let a few
     confident rows decide (on a fashion articleType sample it gave the photo
     member no weight at all, where 0.05 was better on the test products).
-    docs/benchmarks.md has the figures. The first grid point wins a tie, so
-    the result is deterministic.
+    docs/benchmarks.md has the figures.
+
+    Among the points that tie for the lowest score, the one nearest equal
+    weights wins, then the first: the score is flat along a member that no
+    validation product let count (an image model where no validation product
+    has a photo), and the first point of the grid then gave that member all
+    the weight (0 / 1), so photos alone decided every product that had one.
     """
-    best, best_loss = None, math.inf
-    for w in simplex_grid(len(probas), _grid_step(len(probas))):
-        loss = _brier_score(y, average_proba(probas, masks, w, multi), multi)
-        if loss < best_loss:
-            best, best_loss = w, loss
-    return best
+    grid = simplex_grid(len(probas), _grid_step(len(probas)))
+    losses = np.array([_brier_score(y, average_proba(probas, masks, w, multi), multi) for w in grid])
+    best_loss = losses.min()
+    tied = np.flatnonzero(losses <= best_loss + 1e-12 * max(1.0, abs(best_loss)))
+    spread = np.abs(grid[tied] - 1.0 / len(probas)).sum(axis=1)
+    return grid[tied[np.argmin(spread)]]  # argmin: the first of equally near points
 
 
 # --- the stacking meta-model ----------------------------------------------------
@@ -561,7 +585,9 @@ class Ensemble(CategorizerModel):
     """Registered models trained together, combined by a tuned average or a stacked meta-model.
 
     See the module docstring for the settings. After `fit`, `fit_report_`
-    holds the weights, each member's validation macro-F1 and the ensemble's.
+    holds the weights, each member's validation macro-F1 and the ensemble's,
+    and under "decisions" how those decide (multi-label: at per-label cuts
+    tuned on the products scored, as the manifest's validation figures are).
     """
 
     def __init__(self, **params: Any):
@@ -653,7 +679,7 @@ class Ensemble(CategorizerModel):
             if valid_out is not None:
                 proba, mask = self._member_output(i, held[0])
                 valid_out.append((proba, mask))
-                entry["valid_macro_f1"] = round(_macro_f1(held[1], label_space.decide(proba), multi), 6)
+                entry["valid_macro_f1"] = round(_tuned_macro_f1(held[1], proba, label_space), 6)
                 if mask is not None:
                     entry["valid_readable"] = int(mask.sum())
                     entry["valid_products"] = len(mask)
@@ -661,7 +687,8 @@ class Ensemble(CategorizerModel):
             # One line as each member finishes: with image members a run takes long.
             say.note(self._member_line(i, entry))
 
-        self.fit_report_ = {"method": self._settings["method"], "members": report}
+        self.fit_report_ = {"method": self._settings["method"], "members": report,
+                            "decisions": TUNED_CUTS if multi else ARGMAX}
         if self._settings["method"] == "average":
             self._meta = None
             self.weights_ = self._choose_weights(valid_out, held[1] if held else None, multi)
@@ -670,6 +697,11 @@ class Ensemble(CategorizerModel):
                 "fixed" if self._settings["weights"] is not None else "tuned on validation" if held is not None
                 else "equal (no validation split)"
             )
+            blind = [spec.key for spec, entry in zip(self._specs, report) if entry.get("valid_readable") == 0]
+            if blind and self._settings["weights"] is None and held is not None:
+                self.fit_report_["untuned"] = blind
+                say.warn(f"ensemble: {', '.join(blind)} could read none of the {len(held[0]):,} validation "
+                         "products, so the validation split says nothing of its weight: kept near an equal share")
         else:
             self.weights_ = None
             self._meta = self._fit_stacking(products, y, label_space, valid, seed, class_weight, context, say)
@@ -680,7 +712,7 @@ class Ensemble(CategorizerModel):
                 self._meta.calibration = identity_calibration(multi)
         if held is not None:
             combined = self._combine([p for p, _ in valid_out], [m for _, m in valid_out])
-            self.fit_report_["valid_macro_f1"] = round(_macro_f1(held[1], label_space.decide(combined), multi), 6)
+            self.fit_report_["valid_macro_f1"] = round(_tuned_macro_f1(held[1], combined, label_space), 6)
         self.fit_report_["fit_seconds"] = round(time.perf_counter() - started, 2)
         say.note(self._summary_line())
         return self
@@ -749,8 +781,14 @@ class Ensemble(CategorizerModel):
             part, rest = products.take(train_idx), products.take(held_idx)
             for i, spec in enumerate(self._specs):
                 member = create_model(spec.name, **spec.params)
-                member.fit(part, y[train_idx], label_space, valid, seed=seed + spec.occurrence,
-                           class_weight=class_weight, context=self._member_context(context, i, spec, fold=f))
+                try:
+                    member.fit(part, y[train_idx], label_space, valid, seed=seed + spec.occurrence,
+                               class_weight=class_weight, context=self._member_context(context, i, spec, fold=f))
+                except ConfigError as exc:
+                    # "none of the 35 training products has an image" read as the whole catalog's
+                    # (which has photos) when only this fold's part had none
+                    raise ConfigError(f"ensemble stacking fold {f + 1}/{len(splits)} (members trained on "
+                                      f"{len(train_idx):,} of the {n:,} training products): {exc}") from None
                 proba, mask = self._check_output(spec, member.predict_proba_masked(rest), len(rest))
                 oof[i][held_idx] = proba
                 if mask is not None:
@@ -760,7 +798,7 @@ class Ensemble(CategorizerModel):
             say.note(f"ensemble stacking fold {f + 1}/{len(splits)}: members trained on {len(train_idx):,} products, "
                      f"predicted {len(held_idx):,} ({time.perf_counter() - t0:.1f} s)")
         for entry, proba in zip(self.fit_report_["members"], oof):
-            entry["oof_macro_f1"] = round(_macro_f1(y, label_space.decide(proba), multi), 6)
+            entry["oof_macro_f1"] = round(_tuned_macro_f1(y, proba, label_space), 6)
         self.fit_report_["folds"] = len(splits)
         blocks, available = member_blocks(oof, oof_masks, multi)
         # An indicator only for members seen to miss products: for the others it would be a constant column.
@@ -793,6 +831,8 @@ class Ensemble(CategorizerModel):
             line = f"ensemble (stacking over {report['folds']} folds; out-of-fold macro-F1 {how})"
         if "valid_macro_f1" in report:
             line += f": validation macro-F1 {report['valid_macro_f1']:.4f}"
+        if report.get("decisions") == TUNED_CUTS:
+            line += f" (every figure at {TUNED_CUTS})"
         return line
 
     # ------------------------------------------------------------- predict
@@ -890,6 +930,39 @@ class Ensemble(CategorizerModel):
         }
         return state, arrays
 
+    def _check_member_settings(self, index: int, saved_member: dict[str, Any]) -> None:
+        """ModelDirError where the manifest's member_params name a setting the member was not trained with.
+
+        A member's saved settings (model_state.json) are what it was built
+        and trained with, so they are the truth; the manifest's member_params
+        repeat the ones the user chose, and a hand edit there changed nothing
+        but what the directory claims. Only the settings the manifest names
+        are compared: the saved ones hold every default of their time, and a
+        default changed since must not refuse an older directory. A setting
+        named as None is one the member resolves at fit (image-pretrained's
+        image_size), whatever it saved.
+        """
+        spec = self._specs[index]
+        if not spec.params:
+            return
+        saved, field = saved_member.get("params"), f"{STATE} members[{index}].params"
+        if saved_member.get("runtime") == EXPORTED_MODEL and isinstance(saved, dict):
+            # the member's own settings, kept by its export
+            saved, field = saved.get("source_params"), f"{field}.source_params"
+        if not isinstance(saved, dict):
+            raise ModelDirError(f"{field} must be the member's settings, got {saved!r}")
+        # through the member's own get_params, so (1, 2) and [1, 2] or 3 and 3.0 read the same
+        named = json.loads(json.dumps(create_model(spec.name, **spec.params).get_params()))
+        for key in spec.params:
+            value = named.get(key, spec.params[key])
+            if value is None or value == saved.get(key):
+                continue
+            where = spec.key if key in (self._settings["member_params"].get(spec.key) or {}) else spec.name
+            raise ModelDirError(
+                f"{MANIFEST} model.params.member_params[{where!r}][{key!r}] is {value!r}, but member {index + 1} "
+                f"({spec.key}) was trained with {saved.get(key)!r} ({field})"
+            )
+
     @classmethod
     def from_state(
         cls, params: dict[str, Any], state: dict[str, Any], arrays: dict[str, np.ndarray], label_space: LabelSpace
@@ -925,11 +998,16 @@ class Ensemble(CategorizerModel):
                 except SavedSettingsError as exc:
                     # a member's settings are kept in the state file, not in the manifest
                     raise ModelDirError(f"{STATE} members[{i}].params: {exc}") from None
+                model._check_member_settings(i, saved_member)
                 model.members_.append(member)
             if state["method"] == "average":
                 weights = np.asarray(state["weights"], np.float64)
                 if weights.shape != (len(model._specs),):
                     raise ModelDirError(f"ensemble: {len(weights)} saved weights for {len(model._specs)} members")
+                fixed = model._settings["weights"]
+                if fixed is not None and not np.allclose(np.asarray(fixed) / sum(fixed), weights, atol=1e-6):
+                    raise ModelDirError(f"{MANIFEST} model.params.weights {fixed} do not match the weights the "
+                                        f"ensemble predicts with, {STATE} weights {weights.tolist()}")
                 model.weights_, model._meta = weights, None
             else:
                 meta_arrays = {k[len("meta."):]: v for k, v in arrays.items() if k.startswith("meta.")}
