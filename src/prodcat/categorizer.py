@@ -337,7 +337,7 @@ class Categorizer:
     target_precision: predictions less confident than the threshold that
         reached this precision on validation are flagged `needs_review`.
     device: "auto", "cpu" or "cuda", for models that train on a device.
-    quiet: no progress output.
+    quiet: no progress output or warnings (errors still raise).
     """
 
     def __init__(

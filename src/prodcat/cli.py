@@ -25,6 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # train takes 38 options: a wide terminal shows each on one or two lines
+    # instead of click's 80 columns.
+    context_settings={"max_content_width": 120},
 )
 
 # --- options shared by the commands that read a catalog ---------------------
@@ -68,14 +71,14 @@ ImageRoot = Annotated[
     Optional[str],
     typer.Option(
         "--image-root",
-        help="Folder the photo paths start from; a relative one is looked for beside the catalog file, "
-        "then in the current directory (default: the catalog file's folder).",
+        help="Folder relative photo paths start from (default: the catalog file's folder); itself relative: "
+        "beside the catalog file, else in the current directory.",
     ),
 ]
 Markup = Annotated[
     Optional[str],
-    typer.Option("--markup", help="HTML markup in texts (<li>, &amp;): auto reads each text column that holds it "
-                 "without it (the default), strip all text columns, keep none. Saved with the model."),
+    typer.Option("--markup", help="HTML in texts (<li>, &amp;): auto (default: strip it from the columns that "
+                 "hold it), strip (all text columns), keep. Saved with the model."),
 ]
 # A model keeps whether its training file had a header; a later file may differ.
 FileHeader = Annotated[
@@ -93,8 +96,8 @@ ImageSize = Annotated[
 Checkpoint = Annotated[
     Optional[str],
     typer.Option(
-        help="bert: a local checkpoint directory or a hub id; image-pretrained: a transformers image "
-        "classification checkpoint (directory or hub id; default: the offline EfficientNet-Lite0 weights)."
+        help="A checkpoint directory or hub id: bert's text one; image-pretrained's transformers image one "
+        "(default: the offline EfficientNet-Lite0 weights)."
     ),
 ]
 FreezeLayers = Annotated[
@@ -109,8 +112,8 @@ Members = Annotated[
     Optional[str],
     typer.Option(
         "--members",
-        help="ensemble: the member models, comma-separated (e.g. tfidf-linear,image-pretrained); "
-        "options such as --epochs or --image-size go to the members that have them.",
+        help="ensemble: member models, e.g. tfidf-linear,image-pretrained; --epochs and the like go to the "
+        "members that have them.",
     ),
 ]
 Method = Annotated[
@@ -119,8 +122,8 @@ Method = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output or warnings (errors still print).")]
 SkipUnlabelled = Annotated[
-    bool, typer.Option("--skip-unlabelled", help="Leave out the rows with an empty label (products not yet "
-                       "categorized), naming them in a warning, rather than refuse the file.")
+    bool, typer.Option("--skip-unlabelled", help="Leave out rows with an empty label (products not yet "
+                       "categorized), with a warning naming them, instead of refusing the file.")
 ]
 Excel = Annotated[
     Optional[str],
@@ -307,8 +310,8 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
     logdir: Annotated[
         # str, not Path: Path("") is ".", and an empty --logdir must be refused, not log into the current folder
-        Optional[str], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard; a folder "
-                     "inside MODEL_DIR must be under its tensorboard/, the one folder saving keeps).")
+        Optional[str], typer.Option("--logdir", help="TensorBoard event files (default MODEL_DIR/tensorboard; inside "
+                     "MODEL_DIR only under tensorboard/, the one folder saving keeps).")
     ] = None,
     quiet: Quiet = False,
 ):

@@ -183,7 +183,7 @@ class ImageResNetModel(ScratchImageModel):
     multiplier), dropout (before the output layer).
 
         >>> ImageResNetModel().get_params()["image_size"]
-        128
+        96
     """
 
     def build_image_network(self, n_classes: int) -> nn.Module:
