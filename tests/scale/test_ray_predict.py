@@ -656,3 +656,14 @@ def test_one_file_comes_in_blocks_of_about_a_batch_so_every_worker_gets_a_share(
     assert sum(sizes) == len(products)
     assert len(sizes) >= len(products) // 1000, sizes  # 3,150 rows in batches of 300: not one block
     assert max(sizes) <= 1200, sizes
+
+
+def test_a_quoted_pattern_points_to_the_folder(tmp_path):
+    # `--data 'parts/*.csv'` reached the engine unexpanded and was only "not found"
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-1.csv").write_text("sku,title\n1,red shirt\n")
+    with pytest.raises(CatalogError) as caught:
+        input_files(parts / "*.csv")
+    assert str(caught.value) == (f"catalog file not found: {parts / '*.csv'} (patterns are not expanded: give the "
+                                 f"folder, {parts}, and its catalog files are read in name order)")

@@ -406,6 +406,10 @@ def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
             )
         return files
     if not path.exists():
+        if any(c in path.name for c in "*?["):
+            # a quoted pattern reaches us as it was typed; a folder's parts are read without one
+            raise CatalogError(f"catalog file not found: {path} (patterns are not expanded: give the folder, "
+                               f"{path.parent}, and its catalog files are read in name order)")
         raise CatalogError(f"catalog file not found: {path}")
     return [path]
 
