@@ -633,3 +633,37 @@ def test_cli_chunk_size_sets_the_ray_batch_size(model_dir, tmp_path, monkeypatch
     code, _, err = run(capsys, "predict", model_dir, "--data", DEMO, "--out", tmp_path / "p.parquet", "--engine", "ray")
     assert code == 0, err
     assert "batch_size" not in asked  # the engine's own default
+
+
+def test_one_file_comes_in_blocks_of_about_a_batch_so_every_worker_gets_a_share(model_dir, products, ray_session,
+                                                                                tmp_path):
+    # Ray Data joined everything a read task yielded into blocks of up to
+    # 128 MiB, and a block goes to one actor whole: a file of 200,000 products
+    # was a single block, predicted by one worker while the others idled, and
+    # written only once all of it was done.
+    import ray
+
+    data = tmp_path / "one.csv"
+    products.to_csv(data, index=False)
+    mapping = Categorizer.load(model_dir, quiet=True).fields_
+    plan = plan_columns([data], mapping, mapping.read_options())
+    saved = ray_predict._configure_ray_data(ray, True, batch_size=300)
+    try:
+        blocks = ray_predict._read_dataset(ray, [data], plan, mapping, None, batch_size=300).materialize()
+    finally:
+        ray_predict._restore_ray_data(ray, saved)
+    sizes = [meta.num_rows for meta in blocks.iter_internal_ref_bundles() for meta in meta.metadata]
+    assert sum(sizes) == len(products)
+    assert len(sizes) >= len(products) // 1000, sizes  # 3,150 rows in batches of 300: not one block
+    assert max(sizes) <= 1200, sizes
+
+
+def test_a_quoted_pattern_points_to_the_folder(tmp_path):
+    # `--data 'parts/*.csv'` reached the engine unexpanded and was only "not found"
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-1.csv").write_text("sku,title\n1,red shirt\n")
+    with pytest.raises(CatalogError) as caught:
+        input_files(parts / "*.csv")
+    assert str(caught.value) == (f"catalog file not found: {parts / '*.csv'} (patterns are not expanded: give the "
+                                 f"folder, {parts}, and its catalog files are read in name order)")

@@ -83,6 +83,13 @@ DEFAULT_BATCH_SIZE = 10_000
 CATALOG_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
+# Bytes per product row, to size Ray Data's blocks (which it bounds in bytes)
+# in rows: Ray counted a row of an id, a title and a short description as
+# about 100 bytes (a 200,000-row file came in blocks of 50,000 rows at 512),
+# so a block holds a chunk or two of a batch's rows; wider rows are cut into
+# more blocks, which the actors join back into batches.
+BLOCK_BYTES_PER_ROW = 128
+
 # Read tasks ask for no CPU. When the prediction actors hold every CPU (the
 # default: one actor per CPU), a read task that waits for a CPU share never
 # runs and the job hangs (seen with Ray 2.60 on 2 CPUs, even at 0.25 CPU);
@@ -222,7 +229,7 @@ def predict_with_ray(
             # Each actor holds one CPU: the extra ones wait for an autoscaler
             # to add nodes, and without one they wait for ever.
             say.warn(f"{workers} workers asked for but Ray has {cluster_cpus} CPU(s); the others wait for more nodes")
-        saved_context = _configure_ray_data(ray, quiet)
+        saved_context = _configure_ray_data(ray, quiet, batch_size)
         dataset = _prediction_dataset(
             ray, files, plan, mapping, image_dirs, clf_dir=Path(model_dir).resolve(),
             top_k=top_k, target_precision=target_precision, workers=workers, batch_size=batch_size,
@@ -399,6 +406,10 @@ def input_files(data: str | Path, *, say: Reporter | None = None) -> list[Path]:
             )
         return files
     if not path.exists():
+        if any(c in path.name for c in "*?["):
+            # a quoted pattern reaches us as it was typed; a folder's parts are read without one
+            raise CatalogError(f"catalog file not found: {path} (patterns are not expanded: give the folder, "
+                               f"{path.parent}, and its catalog files are read in name order)")
         raise CatalogError(f"catalog file not found: {path}")
     return [path]
 
@@ -691,9 +702,10 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _configure_ray_data(ray, quiet: bool) -> dict:
+def _configure_ray_data(ray, quiet: bool, batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
     context = ray.data.DataContext.get_current()
     saved = {
+        "target_max_block_size": context.target_max_block_size,
         "preserve_order": context.execution_options.preserve_order,
         "enable_progress_bars": context.enable_progress_bars,
         "print_on_execution_start": context.print_on_execution_start,
@@ -701,6 +713,12 @@ def _configure_ray_data(ray, quiet: bool) -> dict:
     }
     # Output rows must come back in input order, as the local engine writes them.
     context.execution_options.preserve_order = True
+    # Ray Data joins the chunks a read task yields into blocks of up to 128 MiB
+    # (its default), and a block goes to one actor whole: a file of a few
+    # hundred thousand products was one block, predicted by one worker while
+    # the others idled, and none of it reached the output until all of it was
+    # done. Blocks of about a batch or two each spread a file over every actor.
+    context.target_max_block_size = batch_size * BLOCK_BYTES_PER_ROW
     context.enable_progress_bars = not quiet
     context.print_on_execution_start = not quiet
     if quiet:
@@ -712,6 +730,7 @@ def _configure_ray_data(ray, quiet: bool) -> dict:
 
 def _restore_ray_data(ray, saved: dict) -> None:
     context = ray.data.DataContext.get_current()
+    context.target_max_block_size = saved["target_max_block_size"]
     context.execution_options.preserve_order = saved["preserve_order"]
     context.enable_progress_bars = saved["enable_progress_bars"]
     context.print_on_execution_start = saved["print_on_execution_start"]
@@ -722,21 +741,7 @@ def _prediction_dataset(
     ray, files: list[Path], plan: ColumnPlan, mapping: FieldMapping, image_dirs: list[str] | None, *,
     clf_dir: Path, top_k: int, target_precision: float | None, workers: int, batch_size: int,
 ):
-    # Absolute paths: Ray workers do not share the driver's working directory.
-    items = [{"path": str(f.resolve()), "image_dir": image_dirs[i] if image_dirs else "",
-              "absent": json.dumps(plan.absent_text[i] if plan.absent_text else [])}
-             for i, f in enumerate(files)]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    keep = list(dict.fromkeys(plan.id_cols + plan.text_cols))
-    columns = keep + ([plan.image_col] if plan.image_col and plan.image_col not in keep else [])
-    dataset = dataset.map_batches(
-        _read_files,
-        batch_size=1,
-        batch_format="pandas",
-        fn_kwargs={"columns": columns, "keep": keep, "read_options": mapping.read_options(),
-                   "chunk_size": batch_size, "image_col": plan.image_col, "image_template": mapping.image_template},
-        num_cpus=READ_TASK_CPUS,
-    )
+    dataset = _read_dataset(ray, files, plan, mapping, image_dirs, batch_size=batch_size)
     # The actors read photos from the resolved column as they are: the
     # template and the image folder were applied by the read tasks.
     actor_fields = replace(mapping, image_col=IMAGE_REF_COLUMN if plan.image_col else None,
@@ -752,6 +757,26 @@ def _prediction_dataset(
         # `concurrency=workers` in Ray before 2.51; a fixed pool, each actor on one CPU.
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
+    )
+
+
+def _read_dataset(ray, files: list[Path], plan: ColumnPlan, mapping: FieldMapping, image_dirs: list[str] | None, *,
+                  batch_size: int):
+    """The products of `files` as text: one read task per file, in blocks as `_configure_ray_data` sizes them."""
+    # Absolute paths: Ray workers do not share the driver's working directory.
+    items = [{"path": str(f.resolve()), "image_dir": image_dirs[i] if image_dirs else "",
+              "absent": json.dumps(plan.absent_text[i] if plan.absent_text else [])}
+             for i, f in enumerate(files)]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    keep = list(dict.fromkeys(plan.id_cols + plan.text_cols))
+    columns = keep + ([plan.image_col] if plan.image_col and plan.image_col not in keep else [])
+    return dataset.map_batches(
+        _read_files,
+        batch_size=1,
+        batch_format="pandas",
+        fn_kwargs={"columns": columns, "keep": keep, "read_options": mapping.read_options(),
+                   "chunk_size": batch_size, "image_col": plan.image_col, "image_template": mapping.image_template},
+        num_cpus=READ_TASK_CPUS,
     )
 
 
