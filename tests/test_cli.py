@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from cli_runner import run, run_ok
-from tiny_catalogs import tiny_frame
+from prodcat.errors import ConfigError
+from tiny_catalogs import tiny_frame, tiny_image_frame
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
 DEMO_FIELDS = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
@@ -790,6 +791,57 @@ def test_a_run_interrupted_before_its_first_checkpoint_does_not_offer_to_resume(
     monkeypatch.setattr(Categorizer, "fit", interrupted)
     code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", tmp_path / "model")
     assert code == 130 and err.strip().splitlines()[-1] == "prodcat: interrupted"
+
+
+def _files_of(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("stop", [ConfigError("a mistake found in the first epoch"), KeyboardInterrupt()],
+                         ids=["user error", "ctrl-c"])
+@pytest.mark.parametrize("where", ["new folder", "earlier model"])
+def test_a_run_stopped_before_its_first_checkpoint_leaves_its_out_as_it_was(stop, where, tmp_path, capsys,
+                                                                            monkeypatch):
+    # It left tensorboard/ (and, stopped after a checkpoint, checkpoints/) behind: a new --out
+    # was no longer new, and the corrected rerun was refused as an interrupted run's.
+    from prodcat.training.trainer import Trainer
+
+    data, out = _catalog(tmp_path), tmp_path / "runs" / "model"
+    if where == "earlier model":
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "-q")[0] == 0
+    before = _files_of(out) if out.exists() else None
+
+    def stopped(self, *args, **kwargs):
+        raise stop
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_end_epoch", stopped)
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
+    assert code == (2 if isinstance(stop, ConfigError) else 130)
+    assert "--resume" not in err
+    if before is None:
+        assert not (tmp_path / "runs").exists()
+    else:
+        assert _files_of(out) == before
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "-q")
+    assert code == 0, err
+
+
+def test_a_mistake_found_after_a_member_trained_keeps_its_checkpoint_and_says_how_to_go_on(tmp_path, capsys):
+    # The image member finds no photo once the text member has trained: the error said nothing of the
+    # training kept, and the corrected rerun was refused as the rerun of an interrupted run.
+    frame = tiny_image_frame(tmp_path / "images")
+    data = _catalog(tmp_path, frame.assign(image="nowhere/" + frame["image"]))
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--image-col", "image", "--model", "ensemble",
+                       "--members", "bow,image-cnn", "--epochs", "1", "--image-size", "16",
+                       "--param", 'member_params={"bow": {"dim": 8, "num_threads": 1}}', "--out", out, "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("prodcat: error: image-cnn: none of the 76 training products has an image file that exists")
+    assert err.strip().endswith(
+        f"check the image column and --image-root; the training done so far is kept in {out / 'checkpoints'}: "
+        f"once that is fixed, add --resume to go on from there (or delete {out / 'checkpoints'} to start over)")
+    assert (out / "checkpoints" / "member-1-bow" / "checkpoint.json").is_file()
 
 
 def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,
