@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -45,6 +46,14 @@ class Reporter:
         line = Text.assemble(("✓", "green"), " ", self._plain(message), " ", (f"({seconds:.1f} s)", "dim"))
         self.console.print(line, soft_wrap=True)
 
+    @contextmanager
+    def status(self, message: str) -> Iterator[Callable[[str], None]]:
+        """A spinner line while the block runs, removed at its end; the block gets a function
+        that replaces the line's text. Nothing is printed where stderr is no terminal (a log
+        file would get every update), nor when quiet."""
+        with self.console.status(Text(message)) as shown:
+            yield lambda text: shown.update(Text(text))
+
     def note(self, message: str) -> None:
         self.console.print(self._plain(message), soft_wrap=True)
 
@@ -67,3 +76,25 @@ class Reporter:
         )
         task = bar.add_task(description, total=total)
         return bar, task
+
+
+#: training callbacks every Trainer.fit in this context runs too (`watching`)
+_WATCHERS: ContextVar[tuple[Any, ...]] = ContextVar("prodcat_training_watchers", default=())
+
+
+@contextmanager
+def watching(*callbacks: Any) -> Iterator[None]:
+    """Run `callbacks` (`prodcat.training.Callback`s) in every training run started inside
+    the block, however deep in a model (an ensemble's members included): a caller that
+    trains models quietly (a search) can still show how far a run has come. Here, not
+    in prodcat.training, so that such a caller need not import torch."""
+    token = _WATCHERS.set(_WATCHERS.get() + tuple(callbacks))
+    try:
+        yield
+    finally:
+        _WATCHERS.reset(token)
+
+
+def watchers() -> tuple[Any, ...]:
+    """The callbacks `watching` asks training runs started here to run."""
+    return _WATCHERS.get()

@@ -45,7 +45,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
-from prodcat.console import Reporter
+from prodcat.console import Reporter, watchers
 from prodcat.errors import ConfigError
 from prodcat.training.callbacks import Callback, ProgressBar, TensorBoardLogger
 from prodcat.training.checkpoints import (
@@ -881,6 +881,7 @@ class Trainer:
         if self.logdir is not None:
             callbacks.append(TensorBoardLogger(self.logdir, s.log_every_steps))
         callbacks.extend(self.extra_callbacks)
+        callbacks.extend(watchers())
         self._last_save = time.monotonic()
 
         def save() -> None:
