@@ -503,7 +503,14 @@ def predict_logits(
 
 
 def decisions(logits: np.ndarray, multi: bool) -> np.ndarray:
-    """Argmax class ids, or the multi-label indicator (logit > 0, i.e. probability > 0.5)."""
+    """Argmax class ids, or the multi-label indicator (logit > 0, i.e. probability > 0.5).
+
+    Multi-label epochs are compared at 0.5, not at the per-label cuts a saved model
+    tunes on validation: tuned each epoch (cheap: 0.04 s for 149 tags on 500
+    products), bow on the demo catalog's tags picked a later epoch for the same
+    test macro-F1 (0.1141 against 0.1138) after 95 epochs instead of 72; cuts
+    tuned and scored on the same small validation split flatter every epoch.
+    """
     return (logits > 0).astype(np.uint8) if multi else logits.argmax(axis=1)
 
 
@@ -610,6 +617,8 @@ class Trainer:
         self.current_lr = 0.0
         self.last_grad_norm: float | None = None
         self.last_batch_size = 0
+        #: the label format of the current run
+        self.label_format = ""
 
     # ----------------------------------------------------------------- setup
     def _optimizers(self, network: torch.nn.Module) -> list[torch.optim.Optimizer]:
@@ -823,6 +832,7 @@ class Trainer:
         if len(train) == 0:
             raise ConfigError(f"{self.name}: nothing to train on")
         s.check_label_format(label_format, self.name)
+        self.label_format = label_format
         multi = label_format == "multi"
         use_all_cores(s.num_threads)
         torch.manual_seed(self.seed)
