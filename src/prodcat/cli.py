@@ -888,14 +888,21 @@ def leaderboard(
         own["ensemble"] = _with_member_options(own.get("ensemble", {}), to_members)
     shared.update({k: v for k, v in given.items() if k not in to_members or any(k in model_settings(n) for n in names)})
     params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
-    board = run_leaderboard(
-        data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,
-        valid_size=valid_size, test_size=test_size, class_weight=class_weight, device=device,
-    )
-    if as_json:
-        _print_json(json.loads(board.to_json(orient="records")))
-    else:
-        typer.echo(render(board))
+    def show(board) -> None:
+        if as_json:
+            _print_json(json.loads(board.to_json(orient="records")))
+        else:
+            typer.echo(render(board))
+
+    try:
+        board = run_leaderboard(
+            data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,
+            valid_size=valid_size, test_size=test_size, class_weight=class_weight, device=device,
+        )
+    except Interrupted as stop:
+        show(stop.result)  # the models finished before Ctrl-C; the exit status says the board is not whole
+        raise
+    show(board)
     failed = board.attrs.get("failed", {})
     for name, message in failed.items():
         typer.echo(f"prodcat: error: {name} failed and is not on the board: {message}", err=True)
