@@ -37,11 +37,12 @@ class Reporter:
         return self.console.highlighter(Text(message))
 
     @contextmanager
-    def step(self, message: str) -> Iterator[None]:
-        """A spinner while a long step runs, then one line with its duration."""
+    def step(self, message: str) -> Iterator[Callable[[str], None]]:
+        """A spinner while a long step runs, then one line with its duration. The block gets a
+        function that replaces the spinner's text (the closing line keeps `message`)."""
         started = time.perf_counter()
-        with self.console.status(Text(message + " ...")):
-            yield
+        with self.console.status(Text(message + " ...")) as shown:
+            yield lambda text: shown.update(Text(text))
         seconds = time.perf_counter() - started
         line = Text.assemble(("✓", "green"), " ", self._plain(message), " ", (f"({seconds:.1f} s)", "dim"))
         self.console.print(line, soft_wrap=True)
@@ -98,3 +99,37 @@ def watching(*callbacks: Any) -> Iterator[None]:
 def watchers() -> tuple[Any, ...]:
     """The callbacks `watching` asks training runs started here to run."""
     return _WATCHERS.get()
+
+
+class TrainingStatus:
+    """How far a training run has come, as one line of text for `show` (a `Reporter.status`
+    or `step` update): a `prodcat.training.Callback` in all but name (that module imports
+    torch), for `watching`."""
+
+    def __init__(self, heading: str, show: Callable[[str], None]):
+        self.heading, self.show = heading, show
+        self.started = time.perf_counter()
+
+    def _show(self, trainer: Any, doing: str) -> None:
+        elapsed = int(time.perf_counter() - self.started)
+        self.show(f"{self.heading}: {trainer.name} {doing}  ({elapsed // 60}:{elapsed % 60:02d})")
+
+    def on_train_begin(self, trainer: Any) -> None:
+        self.on_step_end(trainer, float("nan"))
+
+    def on_before_optimizer_step(self, trainer: Any, network: Any) -> None:
+        pass
+
+    def on_step_end(self, trainer: Any, loss: float) -> None:
+        state = trainer.state
+        self._show(trainer, f"epoch {state.epoch + 1}/{trainer.epochs}, step {state.step_in_epoch}/"
+                            f"{trainer.steps_per_epoch}")
+
+    def on_epoch_end(self, trainer: Any, metrics: dict[str, Any]) -> None:
+        f1 = metrics.get("val_macro_f1")
+        cut = " at 0.5" if getattr(trainer, "label_format", "") == "multi" else ""
+        self._show(trainer, f"epoch {metrics['epoch']}/{trainer.epochs} done"
+                            + (f", validation macro-F1{cut} {f1:.4f}" if f1 is not None else ""))
+
+    def on_train_end(self, trainer: Any) -> None:
+        self._show(trainer, "trained; calibrating and scoring")

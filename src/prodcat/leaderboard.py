@@ -198,6 +198,7 @@ def _train_each(models, rows, failed, say, data, params_by_model, seed, out, qui
     import numpy as np
 
     from prodcat.categorizer import Categorizer
+    from prodcat.console import TrainingStatus, watching
 
     with tempfile.TemporaryDirectory(prefix="prodcat-leaderboard-") as scratch:
         for name in models:
@@ -206,7 +207,8 @@ def _train_each(models, rows, failed, say, data, params_by_model, seed, out, qui
             # the catalog's warnings once, with the first model: every model reads the same catalog
             clf._warnings_when_quiet = not quiet and not rows
             try:
-                with say.step(f"training {name}"):
+                # the fits are quiet (progress bars would tear the board apart): the spinner says how far one is
+                with say.step(f"training {name}") as show, watching(TrainingStatus(f"training {name}", show)):
                     started = time.perf_counter()
                     clf.fit(data)
                     fit_seconds = time.perf_counter() - started

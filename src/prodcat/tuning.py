@@ -220,7 +220,7 @@ def tune(
 
     from prodcat.catalog.split import check_fractions
     from prodcat.categorizer import Categorizer, check_categorizer_options, check_seed
-    from prodcat.console import Reporter, watching
+    from prodcat.console import Reporter, TrainingStatus, watching
     from prodcat.models import get_model_class
 
     get_model_class(model)  # an unknown name fails here, before any data is read
@@ -305,7 +305,7 @@ def tune(
         # trial of a neural model can take many minutes on a CPU: a line that says how far it is.
         heading = f"trial {trial.number}"
         with say.status(f"{heading}: reading and preparing the catalog") as show:
-            with watching(TrialProgress(heading, show)):
+            with watching(TrainingStatus(heading, show)):
                 clf.fit(data)
         seconds = time.perf_counter() - started
         validation = clf.metrics_.get("validation")
@@ -394,38 +394,6 @@ def save_tuning(clf: Any, summary: dict[str, Any], out: str | Path) -> Path:
     # In the save, not after it: a log that failed to write (a full disk, Ctrl-C)
     # would leave a tuned model whose search cannot be read back.
     return clf.save(out, also_write=write_trial_log)
-
-
-class TrialProgress:
-    """How far a trial's training run has come, as one line of text for `show`: a
-    `prodcat.training.Callback` in all but name (that module imports torch)."""
-
-    def __init__(self, heading: str, show: Callable[[str], None]):
-        self.heading, self.show = heading, show
-        self.started = time.perf_counter()
-
-    def _show(self, trainer: Any, doing: str) -> None:
-        elapsed = int(time.perf_counter() - self.started)
-        self.show(f"{self.heading}: {trainer.name} {doing}  ({elapsed // 60}:{elapsed % 60:02d})")
-
-    def on_train_begin(self, trainer: Any) -> None:
-        self.on_step_end(trainer, float("nan"))
-
-    def on_step_end(self, trainer: Any, loss: float) -> None:
-        state = trainer.state
-        self._show(trainer, f"epoch {state.epoch + 1}/{trainer.epochs}, step {state.step_in_epoch}/"
-                            f"{trainer.steps_per_epoch}")
-
-    def on_epoch_end(self, trainer: Any, metrics: dict[str, Any]) -> None:
-        f1 = metrics.get("val_macro_f1")
-        self._show(trainer, f"epoch {metrics['epoch']}/{trainer.epochs} done"
-                            + (f", validation macro-F1 {f1:.4f}" if f1 is not None else ""))
-
-    def on_before_optimizer_step(self, trainer: Any, network: Any) -> None:
-        pass
-
-    def on_train_end(self, trainer: Any) -> None:
-        self._show(trainer, "trained; calibrating and scoring")
 
 
 def _trial_line(row: dict[str, Any]) -> str:
