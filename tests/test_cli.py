@@ -827,6 +827,31 @@ def test_a_run_stopped_before_its_first_checkpoint_leaves_its_out_as_it_was(stop
     assert code == 0, err
 
 
+@pytest.mark.parametrize("command", ["tune", "leaderboard", "export"])
+def test_a_command_saving_where_a_training_run_was_interrupted_is_refused_and_keeps_the_checkpoint(
+        command, model_dir, tmp_path, capsys, monkeypatch):
+    # tune saved its best model there and, with the folder, dropped the interrupted run's checkpoint unsaid.
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "board" / "tfidf-linear"  # where the leaderboard saves one
+    with monkeypatch.context() as patch:
+        patch.setattr(Categorizer, "save", lambda self, path, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)[0] == 130
+    checkpoint_files = sorted((out / "checkpoints").rglob("*"))
+    argv = {
+        "tune": ["tune", "--data", data, *FIELDS, "--trials", "1", "--out", out],
+        "leaderboard": ["leaderboard", "--data", data, *FIELDS, "--models", "tfidf-linear", "--out", out.parent],
+        "export": ["export", model_dir, "--out", out],
+    }[command]
+    code, _, err = run(capsys, *argv, "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {out} holds the checkpoint of an interrupted training run, which saving a model there "
+        f"would delete: finish it with the same `prodcat train` and --resume, save elsewhere, or delete "
+        f"{out / 'checkpoints'}"
+    ]
+    assert sorted((out / "checkpoints").rglob("*")) == checkpoint_files
+
+
 def test_a_mistake_found_after_a_member_trained_keeps_its_checkpoint_and_says_how_to_go_on(tmp_path, capsys):
     # The image member finds no photo once the text member has trained: the error said nothing of the
     # training kept, and the corrected rerun was refused as the rerun of an interrupted run.

@@ -176,6 +176,17 @@ def check_model_dir_target(target: str | Path) -> None:
                                 "directory; remove it (or give --logdir a folder of its own)")
 
 
+def check_no_interrupted_run(target: str | Path) -> None:
+    """Refuse a target holding an interrupted `train`'s checkpoint, for a command that saves a
+    model there without continuing that run (tune, leaderboard, export): saving drops
+    `checkpoints/`, and the hours of training it holds would go unsaid."""
+    checkpoints = Path(target) / RUN_DROPPED[0]
+    if holds_checkpoint(checkpoints):
+        raise ModelDirError(f"{target} holds the checkpoint of an interrupted training run, which saving a model "
+                            f"there would delete: finish it with the same `prodcat train` and --resume, save "
+                            f"elsewhere, or delete {checkpoints}")
+
+
 def check_logdir_target(logdir: str | Path, model_dir: str | Path) -> None:
     """Refuse a TensorBoard folder inside the model directory that saving would not keep.
 

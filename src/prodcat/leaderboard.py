@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from prodcat.artifacts import check_model_dir_target, check_output_dir
+from prodcat.artifacts import check_model_dir_target, check_no_interrupted_run, check_output_dir
 from prodcat.errors import ConfigError, Interrupted
 
 COLUMNS = (
@@ -158,6 +158,7 @@ def leaderboard(
         check_output_dir(out, "folder of model directories")
         for name in models:
             check_model_dir_target(Path(out) / name)
+            check_no_interrupted_run(Path(out) / name)
 
     # Every model's settings against the label format and fields before the first
     # trains: a refusal at the third model would throw the first two away.

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from prodcat.artifacts import check_model_dir_target
+from prodcat.artifacts import check_model_dir_target, check_no_interrupted_run
 from prodcat.errors import ConfigError, Interrupted, ProdcatError
 
 #: trials when neither a count nor a time budget is given
@@ -248,6 +248,7 @@ def tune(
     if out is not None:
         # not after the trials: saving would refuse it then, and the search would be lost
         check_model_dir_target(out)
+        check_no_interrupted_run(out)
     fixed_params = dict(params or {})
     if "class_weight" in categorizer_options:
         # A class_weight the user chose is fixed, as in params: a space that
