@@ -874,8 +874,13 @@ class Trainer:
             if restored is not None:
                 best_weights, epoch_preds, epoch_true = restored
                 resumed_from = self.state.global_step
-                notes.append(f"resuming from the checkpoint in {self.checkpoint_dir}: "
-                             f"epoch {self.state.epoch + 1}, step {self.state.step_in_epoch} of {self.steps_per_epoch}")
+                if self.state.finished:
+                    # "epoch 3, step 0" of a 2-epoch run read as a run going on past its budget
+                    notes.append(f"resuming from the checkpoint in {self.checkpoint_dir}: its training had ended "
+                                 f"after epoch {self.state.epoch} of {self.epochs}; its best weights go on")
+                else:
+                    notes.append(f"resuming from the checkpoint in {self.checkpoint_dir}: epoch {self.state.epoch + 1}"
+                                 f" of {self.epochs}, step {self.state.step_in_epoch} of {self.steps_per_epoch}")
             else:
                 if self.resume:
                     notes.append(f"no checkpoint in {self.checkpoint_dir}: starting fresh")
