@@ -578,6 +578,19 @@ def test_a_user_folder_is_refused_before_training_and_left_as_it_was(command, tm
     assert (folder / "notes.txt").read_text() == "important"
 
 
+@pytest.mark.parametrize("command", [["train"], ["tune", "--trials", "1"]])
+def test_an_unwritable_out_is_refused_before_training(command, tmp_path, capsys, monkeypatch, no_work):
+    # It failed at the save, with "Permission denied", once the whole training was done.
+    locked, real_access = tmp_path / "locked", os.access
+    locked.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and real_access(path, mode, **kw))
+    code, _, err = run(capsys, command[0], "--data", _catalog(tmp_path), *FIELDS, *command[1:],
+                       "--out", locked / "models" / "m", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: cannot save a model to {locked / 'models' / 'm'}: {locked} is not writable"]
+    assert list(locked.iterdir()) == []
+
+
 @pytest.mark.parametrize("where", ["user folder", "model directory", "model's report", "new folder in a model"])
 def test_evaluate_refuses_a_folder_that_is_not_a_report_before_loading_the_model(model_dir, where, tmp_path, capsys,
                                                                                  monkeypatch):
