@@ -430,10 +430,8 @@ class _RunFootprint:
                     path.rmdir()  # only when empty: never a file the run did not write
                 else:
                     path.unlink()
-            except FileNotFoundError:
-                pass
             except OSError:
-                pass  # a folder holding something else, an unwritable place: left as it is
+                pass  # gone already, a folder holding something else, an unwritable place: left as it is
 
 
 def parse_params(items: list[str] | None, option: str = "--param") -> dict:
@@ -888,6 +886,7 @@ def leaderboard(
         own["ensemble"] = _with_member_options(own.get("ensemble", {}), to_members)
     shared.update({k: v for k, v in given.items() if k not in to_members or any(k in model_settings(n) for n in names)})
     params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
+
     def show(board) -> None:
         if as_json:
             _print_json(json.loads(board.to_json(orient="records")))
