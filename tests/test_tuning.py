@@ -321,3 +321,30 @@ def test_a_trial_of_a_neural_model_says_how_far_it_has_come_while_it_trains(tmp_
     assert any(line.startswith("trial 0: bow epoch 1/2 done, validation macro-F1 ") for line in shown)
     assert shown[-1].startswith("trial 0: bow trained; calibrating and scoring")
 
+
+
+def test_a_warning_about_the_catalog_is_not_glued_to_the_trial_status_line(tmp_path, monkeypatch):
+    # On a terminal the first trial's findings were printed from the model's own console while the
+    # search's status line was on screen: each ended up on that line, after its text.
+    import io
+    import re
+
+    import rich.console
+
+    import prodcat.console
+    from tiny_catalogs import tiny_frame
+
+    screen = io.StringIO()
+    real = rich.console.Console
+    monkeypatch.setattr(prodcat.console, "Console", lambda **kwargs: real(
+        file=screen, force_terminal=True, width=400, quiet=kwargs.get("quiet", False)))
+    frame = tiny_frame()
+    frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")
+    data = tmp_path / "cat.csv"
+    frame.to_csv(data, index=False)
+    tune(data, model="tfidf-linear", trials=1, text_cols=["title"], label_col="category", label_format="path",
+         label_sep=" > ")
+    # what each line of the terminal shows: the text after the last carriage return
+    shown = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line.rsplit("\r", 1)[-1]) for line in screen.getvalue().split("\n")]
+    warnings = [line for line in shown if "warning:" in line]
+    assert warnings and all(line.startswith("warning: ") for line in warnings), warnings

@@ -23,12 +23,18 @@ class Reporter:
     (a leaderboard's or a search's fits: their progress would interleave with
     the caller's, but a finding about the user's catalog must still reach them).
     collect: a list each warning is also appended to, for a caller that shows
-    them itself (the web app, whose model is quiet)."""
+    them itself (the web app, whose model is quiet). warnings=a Reporter: shown
+    through that caller's console, whose spinner line is on screen: printed from
+    another console, a warning was glued to the end of the spinner's text."""
 
-    def __init__(self, quiet: bool = False, *, warnings: bool | None = None, collect: list[str] | None = None):
+    def __init__(self, quiet: bool = False, *, warnings: bool | Reporter | None = None,
+                 collect: list[str] | None = None):
         self.quiet = quiet
         self.collected = collect
         self.console = Console(stderr=True, quiet=quiet)
+        if isinstance(warnings, Reporter):
+            self._warnings = warnings.console
+            return
         show = not quiet if warnings is None else warnings
         self._warnings = self.console if show == (not quiet) else Console(stderr=True, quiet=not show)
 

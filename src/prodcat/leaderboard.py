@@ -206,7 +206,7 @@ def _train_each(models, rows, failed, say, data, params_by_model, seed, out, qui
             clf = Categorizer(model=name, params=params_by_model.get(name), seed=seed, quiet=True,
                               **categorizer_options)
             # the catalog's warnings once, with the first model: every model reads the same catalog
-            clf._warnings_when_quiet = not quiet and not rows
+            clf._warnings_when_quiet = say if not quiet and not rows else False
             try:
                 # the fits are quiet (progress bars would tear the board apart): the spinner says how far one is
                 with say.step(f"training {name}") as show, watching(TrainingStatus(f"training {name}", show)):

@@ -301,7 +301,7 @@ def tune(
         started = time.perf_counter()
         clf = Categorizer(model=model, params=trial_params, seed=seed, quiet=True, **options)
         # the catalog's warnings once, with the first trial: every trial reads the same catalog
-        clf._warnings_when_quiet = not quiet and not rows
+        clf._warnings_when_quiet = say if not quiet and not rows else False
         # The trials are quiet (their progress bars would tear the trial table apart), and one
         # trial of a neural model can take many minutes on a CPU: a line that says how far it is.
         heading = f"trial {trial.number}"
