@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from cli_runner import run, run_ok
-from tiny_catalogs import tiny_frame
+from prodcat.errors import ConfigError
+from tiny_catalogs import tiny_frame, tiny_image_frame
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo_catalog.csv"
 DEMO_FIELDS = ["--text-cols", "title,description", "--label-col", "category", "--label-format", "path"]
@@ -577,6 +578,19 @@ def test_a_user_folder_is_refused_before_training_and_left_as_it_was(command, tm
     assert (folder / "notes.txt").read_text() == "important"
 
 
+@pytest.mark.parametrize("command", [["train"], ["tune", "--trials", "1"]])
+def test_an_unwritable_out_is_refused_before_training(command, tmp_path, capsys, monkeypatch, no_work):
+    # It failed at the save, with "Permission denied", once the whole training was done.
+    locked, real_access = tmp_path / "locked", os.access
+    locked.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and real_access(path, mode, **kw))
+    code, _, err = run(capsys, command[0], "--data", _catalog(tmp_path), *FIELDS, *command[1:],
+                       "--out", locked / "models" / "m", "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: cannot save a model to {locked / 'models' / 'm'}: {locked} is not writable"]
+    assert list(locked.iterdir()) == []
+
+
 @pytest.mark.parametrize("where", ["user folder", "model directory", "model's report", "new folder in a model"])
 def test_evaluate_refuses_a_folder_that_is_not_a_report_before_loading_the_model(model_dir, where, tmp_path, capsys,
                                                                                  monkeypatch):
@@ -790,6 +804,82 @@ def test_a_run_interrupted_before_its_first_checkpoint_does_not_offer_to_resume(
     monkeypatch.setattr(Categorizer, "fit", interrupted)
     code, _, err = run(capsys, "train", "--data", _catalog(tmp_path), *FIELDS, *BOW, "--out", tmp_path / "model")
     assert code == 130 and err.strip().splitlines()[-1] == "prodcat: interrupted"
+
+
+def _files_of(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("stop", [ConfigError("a mistake found in the first epoch"), KeyboardInterrupt()],
+                         ids=["user error", "ctrl-c"])
+@pytest.mark.parametrize("where", ["new folder", "earlier model"])
+def test_a_run_stopped_before_its_first_checkpoint_leaves_its_out_as_it_was(stop, where, tmp_path, capsys,
+                                                                            monkeypatch):
+    # It left tensorboard/ (and, stopped after a checkpoint, checkpoints/) behind: a new --out
+    # was no longer new, and the corrected rerun was refused as an interrupted run's.
+    from prodcat.training.trainer import Trainer
+
+    data, out = _catalog(tmp_path), tmp_path / "runs" / "model"
+    if where == "earlier model":
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "-q")[0] == 0
+    before = _files_of(out) if out.exists() else None
+
+    def stopped(self, *args, **kwargs):
+        raise stop
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_end_epoch", stopped)
+        code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)
+    assert code == (2 if isinstance(stop, ConfigError) else 130)
+    assert "--resume" not in err
+    if before is None:
+        assert not (tmp_path / "runs").exists()
+    else:
+        assert _files_of(out) == before
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out, "-q")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("command", ["tune", "leaderboard", "export"])
+def test_a_command_saving_where_a_training_run_was_interrupted_is_refused_and_keeps_the_checkpoint(
+        command, model_dir, tmp_path, capsys, monkeypatch):
+    # tune saved its best model there and, with the folder, dropped the interrupted run's checkpoint unsaid.
+    from prodcat.categorizer import Categorizer
+
+    data, out = _catalog(tmp_path), tmp_path / "board" / "tfidf-linear"  # where the leaderboard saves one
+    with monkeypatch.context() as patch:
+        patch.setattr(Categorizer, "save", lambda self, path, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run(capsys, "train", "--data", data, *FIELDS, *BOW, "--out", out)[0] == 130
+    checkpoint_files = sorted((out / "checkpoints").rglob("*"))
+    argv = {
+        "tune": ["tune", "--data", data, *FIELDS, "--trials", "1", "--out", out],
+        "leaderboard": ["leaderboard", "--data", data, *FIELDS, "--models", "tfidf-linear", "--out", out.parent],
+        "export": ["export", model_dir, "--out", out],
+    }[command]
+    code, _, err = run(capsys, *argv, "-q")
+    assert code == 2 and err.strip().splitlines() == [
+        f"prodcat: error: {out} holds the checkpoint of an interrupted training run, which saving a model there "
+        f"would delete: finish it with the same `prodcat train` and --resume, save elsewhere, or delete "
+        f"{out / 'checkpoints'}"
+    ]
+    assert sorted((out / "checkpoints").rglob("*")) == checkpoint_files
+
+
+def test_a_mistake_found_after_a_member_trained_keeps_its_checkpoint_and_says_how_to_go_on(tmp_path, capsys):
+    # The image member finds no photo once the text member has trained: the error said nothing of the
+    # training kept, and the corrected rerun was refused as the rerun of an interrupted run.
+    frame = tiny_image_frame(tmp_path / "images")
+    data = _catalog(tmp_path, frame.assign(image="nowhere/" + frame["image"]))
+    out = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--data", data, *FIELDS, "--image-col", "image", "--model", "ensemble",
+                       "--members", "bow,image-cnn", "--epochs", "1", "--image-size", "16",
+                       "--param", 'member_params={"bow": {"dim": 8, "num_threads": 1}}', "--out", out, "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("prodcat: error: image-cnn: none of the 76 training products has an image file that exists")
+    assert err.strip().endswith(
+        f"check the image column and --image-root; the training done so far is kept in {out / 'checkpoints'}: "
+        f"once that is fixed, add --resume to go on from there (or delete {out / 'checkpoints'} to start over)")
+    assert (out / "checkpoints" / "member-1-bow" / "checkpoint.json").is_file()
 
 
 def test_resuming_with_other_flags_or_an_edited_catalog_is_refused_until_the_run_is_the_same(tmp_path, capsys,

@@ -213,3 +213,63 @@ def test_a_model_that_refuses_to_train_is_left_off_and_the_others_are_kept(tmp_p
 
     with pytest.raises(ConfigError, match="image-cnn: none of"):
         leaderboard(catalog, models=["image-cnn"], quiet=True, **fields)
+
+
+def test_ctrl_c_keeps_the_board_of_the_models_finished_before_it(tmp_path, monkeypatch, capsys):
+    # Ctrl-C in the second model (bert on a CPU can take an hour) said only "interrupted":
+    # the first model's row was lost, though its model was saved.
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    from prodcat.errors import Interrupted
+
+    catalog = tmp_path / "shop.csv"
+    tiny_frame().to_csv(catalog, index=False)
+    fit, calls = Categorizer.fit, []
+
+    def interrupted_in_the_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Categorizer, "fit", interrupted_in_the_second)
+    out = tmp_path / "board"
+    with pytest.raises(Interrupted, match=rf"^after 1 of 2 models \(tfidf-linear\); saved in {out}$") as caught:
+        leaderboard(catalog, models=["tfidf-linear", "bow"], out=out, quiet=True, **FORMATS["single"])
+    assert caught.value.result["model"].tolist() == ["tfidf-linear"]
+
+    calls.clear()
+    code = 0
+    try:
+        main(["leaderboard", "--data", str(catalog), "--text-cols", "title,description", "--label-col", "leaf",
+              "--models", "tfidf-linear,bow", "--quiet"])
+    except SystemExit as exc:
+        code = exc.code
+    stdout, err = capsys.readouterr()
+    assert code == 130
+    assert stdout.splitlines()[0].split()[:2] == ["model", "test_macro_f1"] and "tfidf-linear" in stdout
+    assert err.strip() == "prodcat: interrupted; after 1 of 2 models (tfidf-linear)"
+
+
+def test_a_model_training_on_the_board_says_how_far_it_has_come(tmp_path, monkeypatch):
+    # The fits are quiet: a spinner alone stood for an hour of bert on a CPU.
+    from contextlib import contextmanager
+
+    from tiny_catalogs import FORMATS, tiny_frame
+
+    from prodcat.console import Reporter
+
+    shown = []
+
+    @contextmanager
+    def step(self, message):
+        shown.append(message)
+        yield shown.append
+
+    monkeypatch.setattr(Reporter, "step", step)
+    catalog = tmp_path / "shop.csv"
+    tiny_frame().to_csv(catalog, index=False)
+    leaderboard(catalog, models=["bow"], params_by_model={"bow": {**TINY_BOW, "epochs": 2}}, **FORMATS["single"])
+    assert shown[0] == "training bow"
+    assert any(line.startswith("training bow: bow epoch 1/2, step ") for line in shown)
+    assert any(line.startswith("training bow: bow epoch 1/2 done, validation macro-F1 ") for line in shown)

@@ -294,3 +294,57 @@ def test_a_later_trial_whose_draws_the_fixed_settings_refuse_is_skipped_not_the_
     assert [row["trial"] for row in summary["history"]] == [0, 2]
     assert summary["skipped_trials"] == [1] and summary["stopped_by"] == "trials"
     assert summary["best"]["params"]["num_heads"] == 2 and (tmp_path / "best" / "tuning" / "trials.csv").exists()
+
+
+def test_a_trial_of_a_neural_model_says_how_far_it_has_come_while_it_trains(tmp_path, monkeypatch):
+    # Trials train quietly, and an lstm trial took over 20 minutes on a CPU with nothing on
+    # the screen until its line: the user could not tell whether the search was working.
+    from contextlib import contextmanager
+
+    from prodcat.console import Reporter
+    from tiny_catalogs import tiny_frame
+
+    shown = []
+
+    @contextmanager
+    def status(self, message):
+        shown.append(message)
+        yield shown.append
+
+    monkeypatch.setattr(Reporter, "status", status)
+    data = tmp_path / "cat.csv"
+    tiny_frame().to_csv(data, index=False)
+    tune(data, model="bow", trials=1, params={"epochs": 2, "dim": 8, "num_threads": 1},
+         text_cols=["title"], label_col="leaf")
+    assert shown[0] == "trial 0: reading and preparing the catalog"
+    assert any(line.startswith("trial 0: bow epoch 1/2, step ") for line in shown)
+    assert any(line.startswith("trial 0: bow epoch 1/2 done, validation macro-F1 ") for line in shown)
+    assert shown[-1].startswith("trial 0: bow trained; calibrating and scoring")
+
+
+
+def test_a_warning_about_the_catalog_is_not_glued_to_the_trial_status_line(tmp_path, monkeypatch):
+    # On a terminal the first trial's findings were printed from the model's own console while the
+    # search's status line was on screen: each ended up on that line, after its text.
+    import io
+    import re
+
+    import rich.console
+
+    import prodcat.console
+    from tiny_catalogs import tiny_frame
+
+    screen = io.StringIO()
+    real = rich.console.Console
+    monkeypatch.setattr(prodcat.console, "Console", lambda **kwargs: real(
+        file=screen, force_terminal=True, width=400, quiet=kwargs.get("quiet", False)))
+    frame = tiny_frame()
+    frame.loc[[2, 5], "category"] = frame.loc[[2, 5], "category"].str.replace(" > ", " / ")
+    data = tmp_path / "cat.csv"
+    frame.to_csv(data, index=False)
+    tune(data, model="tfidf-linear", trials=1, text_cols=["title"], label_col="category", label_format="path",
+         label_sep=" > ")
+    # what each line of the terminal shows: the text after the last carriage return
+    shown = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line.rsplit("\r", 1)[-1]) for line in screen.getvalue().split("\n")]
+    warnings = [line for line in shown if "warning:" in line]
+    assert warnings and all(line.startswith("warning: ") for line in warnings), warnings

@@ -152,6 +152,17 @@ def _refuse_a_file_in_the_way(path: Path, what: str, error: type[ProdcatError]) 
         raise error(f"{path} cannot be created: {blocker} is a file, not a directory")
 
 
+def _refuse_unwritable(target: Path) -> None:
+    """A model is saved beside `target` and renamed into place, and a run writes into it: a
+    folder that cannot be written (a read-only mount, another user's) failed only at the save,
+    after the training (tfidf-linear) or after the catalog was read and prepared (the others)."""
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    places = [existing] if existing != target else [target, target.parent]
+    for folder in places:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ModelDirError(f"cannot save a model to {target}: {folder} is not writable")
+
+
 def check_model_dir_target(target: str | Path) -> None:
     """Refuse a target that saving a model there would refuse (see `atomic_directory`).
 
@@ -169,11 +180,23 @@ def check_model_dir_target(target: str | Path) -> None:
                             "whole; save this model elsewhere")
     if target.is_dir() and not is_model_dir(target) and not _is_run_only(target):
         raise ModelDirError(f"{target} exists and is not a prodcat model directory; refusing to overwrite it")
+    _refuse_unwritable(target)
     for name in RUN_KEPT + RUN_DROPPED:
         if (target / name).is_symlink():
             # a run would write its logs or checkpoints through it, and saving would not carry it over
             raise ModelDirError(f"{target / name} is a symbolic link, which prodcat does not follow in a model "
                                 "directory; remove it (or give --logdir a folder of its own)")
+
+
+def check_no_interrupted_run(target: str | Path) -> None:
+    """Refuse a target holding an interrupted `train`'s checkpoint, for a command that saves a
+    model there without continuing that run (tune, leaderboard, export): saving drops
+    `checkpoints/`, and the hours of training it holds would go unsaid."""
+    checkpoints = Path(target) / RUN_DROPPED[0]
+    if holds_checkpoint(checkpoints):
+        raise ModelDirError(f"{target} holds the checkpoint of an interrupted training run, which saving a model "
+                            f"there would delete: finish it with the same `prodcat train` and --resume, save "
+                            f"elsewhere, or delete {checkpoints}")
 
 
 def check_logdir_target(logdir: str | Path, model_dir: str | Path) -> None:

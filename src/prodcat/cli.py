@@ -7,6 +7,7 @@ line with a non-zero exit; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -351,14 +352,28 @@ def train(
     )
     # A run trains into MODEL_DIR: TensorBoard logs stay there, checkpoints
     # are dropped once the model is saved (see prodcat.artifacts).
+    logdir = logdir or out / "tensorboard"
+    footprint = _RunFootprint([out, logdir], checkpoints)
     try:
-        clf.fit(data, test_data=test_data, logdir=logdir or out / "tensorboard", checkpoint_dir=checkpoints,
-                resume=resume, skip_unlabelled=skip_unlabelled)
+        clf.fit(data, test_data=test_data, logdir=logdir, checkpoint_dir=checkpoints, resume=resume,
+                skip_unlabelled=skip_unlabelled)
         clf.save(out)
     except KeyboardInterrupt:
         if _holds_a_checkpoint(checkpoints):
             raise Interrupted(f"its last checkpoint is in {checkpoints}: run the same command with --resume "
                                "to continue from there") from None
+        footprint.undo()
+        raise
+    except Exception as exc:
+        if footprint.wrote_checkpoint():
+            # A mistake found late (an ensemble's image member after its text member trained, a full
+            # disk at saving) must not cost the training done: the checkpoint is what goes on from it.
+            exc.prodcat_hint = (f"the training done so far is kept in {checkpoints}: once that is fixed, add "
+                                f"--resume to go on from there (or delete {checkpoints} to start over)")
+        elif not _holds_a_checkpoint(checkpoints):
+            # Nothing worth resuming: a checkpoint left would refuse the corrected rerun
+            # ("add --resume or delete"), and logs of a failed run are no model's.
+            footprint.undo()
         raise
     test = clf.metrics_.get("test")
     typer.echo(f"saved {out}")
@@ -371,6 +386,55 @@ def _holds_a_checkpoint(folder: Path) -> bool:
     from prodcat.artifacts import holds_checkpoint
 
     return holds_checkpoint(folder)
+
+
+class _RunFootprint:
+    """What a training run adds to the folders it writes into, so that a run that
+    ends with no checkpoint to go on from can leave them as they were.
+
+    Only what the run added is removed (files it wrote, folders it made and left
+    empty): a model or logs that were there before the run stay.
+    """
+
+    def __init__(self, roots: list[Path], checkpoints: Path):
+        self.roots, self.checkpoints = roots, checkpoints
+        self.before = {path for root in roots for path in self._entries(root)}
+        self.made = [folder for root in roots for folder in (root, *root.parents) if not os.path.lexists(folder)]
+        self.checkpoints_before = self._checkpoint_states()
+
+    @staticmethod
+    def _entries(root: Path) -> list[Path]:
+        entries = []
+        # os.walk does not follow links: a link the run did not make is not looked into, let alone emptied
+        for folder, dirs, files in os.walk(root):
+            entries.extend(Path(folder) / name for name in dirs + files)
+        return entries
+
+    def _checkpoint_states(self) -> dict[Path, tuple[int, int]]:
+        from prodcat.artifacts import CHECKPOINT_STATE_FILE
+
+        states = {}
+        for path in self._entries(self.checkpoints):
+            if path.name == CHECKPOINT_STATE_FILE and path.is_file():
+                stat = path.stat()
+                states[path] = (stat.st_size, stat.st_mtime_ns)
+        return states
+
+    def wrote_checkpoint(self) -> bool:
+        now = self._checkpoint_states()
+        return any(self.checkpoints_before.get(path) != state for path, state in now.items())
+
+    def undo(self) -> None:
+        added = [path for root in self.roots for path in self._entries(root) if path not in self.before]
+        # deepest first, so that a folder the run made is empty when its turn comes
+        for path in sorted(set(added) | set(self.made), key=lambda p: len(p.parts), reverse=True):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only when empty: never a file the run did not write
+                else:
+                    path.unlink()
+            except OSError:
+                pass  # gone already, a folder holding something else, an unwritable place: left as it is
 
 
 def parse_params(items: list[str] | None, option: str = "--param") -> dict:
@@ -825,14 +889,22 @@ def leaderboard(
         own["ensemble"] = _with_member_options(own.get("ensemble", {}), to_members)
     shared.update({k: v for k, v in given.items() if k not in to_members or any(k in model_settings(n) for n in names)})
     params_by_model = {name: {**p, **own.get(name, {})} for name, p in split_shared_params(names, shared).items()}
-    board = run_leaderboard(
-        data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,
-        valid_size=valid_size, test_size=test_size, class_weight=class_weight, device=device,
-    )
-    if as_json:
-        _print_json(json.loads(board.to_json(orient="records")))
-    else:
-        typer.echo(render(board))
+
+    def show(board) -> None:
+        if as_json:
+            _print_json(json.loads(board.to_json(orient="records")))
+        else:
+            typer.echo(render(board))
+
+    try:
+        board = run_leaderboard(
+            data, names, params_by_model=params_by_model, seed=seed, out=out, quiet=quiet, fields=mapping,
+            valid_size=valid_size, test_size=test_size, class_weight=class_weight, device=device,
+        )
+    except Interrupted as stop:
+        show(stop.result)  # the models finished before Ctrl-C; the exit status says the board is not whole
+        raise
+    show(board)
     failed = board.attrs.get("failed", {})
     for name, message in failed.items():
         typer.echo(f"prodcat: error: {name} failed and is not on the board: {message}", err=True)
@@ -891,6 +963,12 @@ def _was_terminated(exc: BaseException | None) -> bool:
     return False
 
 
+def _hint(exc: BaseException) -> str:
+    """What a command adds to an error about what it kept (`prodcat_hint`), on the same line."""
+    hint = getattr(exc, "prodcat_hint", None)
+    return f"; {hint}" if hint else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     # A job scheduler or `kill` stops a run with SIGTERM: by default Python dies at once,
     # leaving hidden temporary files beside the output and no word of a checkpoint.
@@ -907,12 +985,12 @@ def _main(argv: list[str] | None) -> None:
     try:
         app(args=argv, prog_name="prodcat")
     except ProdcatError as exc:
-        typer.echo(f"prodcat: error: {exc}", err=True)
+        typer.echo(f"prodcat: error: {exc}{_hint(exc)}", err=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
         # Unwritable output folders, full disks: the user's environment, not a bug.
         where = f": {exc.filename}" if exc.filename else ""
-        typer.echo(f"prodcat: error: {exc.strerror or exc}{where}", err=True)
+        typer.echo(f"prodcat: error: {exc.strerror or exc}{where}{_hint(exc)}", err=True)
         sys.exit(1)
     except KeyboardInterrupt as exc:
         terminated = _was_terminated(exc)

@@ -50,7 +50,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from prodcat.artifacts import check_model_dir_target, user_path
+from prodcat.artifacts import check_model_dir_target, check_no_interrupted_run, user_path
 from prodcat.errors import ConfigError
 from prodcat.models import EXPORTED_MODEL
 
@@ -369,6 +369,7 @@ def export_model(
             f"neither inside it nor holding it; got {out}"
         )
     check_model_dir_target(out)  # before the tracing and the check, which saving would otherwise waste
+    check_no_interrupted_run(out)
 
     say = Reporter(quiet)
     clf = Categorizer.load(model_dir, quiet=quiet)

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from prodcat.artifacts import check_model_dir_target, check_output_dir
-from prodcat.errors import ConfigError
+from prodcat.artifacts import check_model_dir_target, check_no_interrupted_run, check_output_dir
+from prodcat.errors import ConfigError, Interrupted
 
 COLUMNS = (
     "model", "test_macro_f1", "test_accuracy", "validation_macro_f1", "test_n",
@@ -110,10 +110,10 @@ def leaderboard(
     diverged) is left off the board, which goes on with the others;
     `board.attrs["failed"]` maps each such model to its error. When every
     model fails, the first one's error is raised.
-    """
-    import numpy as np
-    import pandas as pd
 
+    Ctrl-C once a model is on the board raises `prodcat.errors.Interrupted`, its
+    `result` the board of the models finished (those are saved in `out`).
+    """
     from prodcat.catalog.split import check_fractions
     from prodcat.categorizer import Categorizer, check_categorizer_options
     from prodcat.console import Reporter
@@ -158,6 +158,7 @@ def leaderboard(
         check_output_dir(out, "folder of model directories")
         for name in models:
             check_model_dir_target(Path(out) / name)
+            check_no_interrupted_run(Path(out) / name)
 
     # Every model's settings against the label format and fields before the first
     # trains: a refusal at the third model would throw the first two away.
@@ -166,16 +167,49 @@ def leaderboard(
                     **categorizer_options).check_setup()
 
     say = Reporter(quiet)
-    rows = []
+    rows: list[dict[str, Any]] = []
     failed: dict[str, ConfigError] = {}
+    try:
+        _train_each(models, rows, failed, say, data, params_by_model, seed, out, quiet, categorizer_options)
+    except KeyboardInterrupt:
+        if not rows:
+            raise
+        # Ctrl-C in a long model (bert on a CPU) must not throw away the board of those before it.
+        board = _board(rows, failed)
+        saved = f"; saved in {out}" if out is not None else ""
+        stop = Interrupted(f"after {len(rows)} of {len(models)} models ({', '.join(board['model'])}){saved}")
+        stop.result = board  # what the board holds so far, for the caller to show
+        raise stop from None
+    if not rows:
+        raise next(iter(failed.values()))
+    return _board(rows, failed)
+
+
+def _board(rows: list[dict[str, Any]], failed: dict[str, ConfigError]) -> Any:
+    import pandas as pd
+
+    board = pd.DataFrame(rows, columns=list(COLUMNS))
+    board = board.sort_values("test_macro_f1", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    board.attrs["failed"] = {name: str(exc) for name, exc in failed.items()}
+    return board
+
+
+def _train_each(models, rows, failed, say, data, params_by_model, seed, out, quiet, categorizer_options) -> None:
+    """Train, time and save each model in turn, a row in `rows` each, or its refusal in `failed`."""
+    import numpy as np
+
+    from prodcat.categorizer import Categorizer
+    from prodcat.console import TrainingStatus, watching
+
     with tempfile.TemporaryDirectory(prefix="prodcat-leaderboard-") as scratch:
         for name in models:
             clf = Categorizer(model=name, params=params_by_model.get(name), seed=seed, quiet=True,
                               **categorizer_options)
             # the catalog's warnings once, with the first model: every model reads the same catalog
-            clf._warnings_when_quiet = not quiet and not rows
+            clf._warnings_when_quiet = say if not quiet and not rows else False
             try:
-                with say.step(f"training {name}"):
+                # the fits are quiet (progress bars would tear the board apart): the spinner says how far one is
+                with say.step(f"training {name}") as show, watching(TrainingStatus(f"training {name}", show)):
                     started = time.perf_counter()
                     clf.fit(data)
                     fit_seconds = time.perf_counter() - started
@@ -213,12 +247,6 @@ def leaderboard(
                 "size_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()),
                 "path": str(target) if out is not None else None,
             })
-    if not rows:
-        raise next(iter(failed.values()))
-    board = pd.DataFrame(rows, columns=list(COLUMNS))
-    board = board.sort_values("test_macro_f1", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
-    board.attrs["failed"] = {name: str(exc) for name, exc in failed.items()}
-    return board
 
 
 def render(board: Any) -> str:

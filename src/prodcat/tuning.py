@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from prodcat.artifacts import check_model_dir_target
+from prodcat.artifacts import check_model_dir_target, check_no_interrupted_run
 from prodcat.errors import ConfigError, Interrupted, ProdcatError
 
 #: trials when neither a count nor a time budget is given
@@ -220,7 +220,7 @@ def tune(
 
     from prodcat.catalog.split import check_fractions
     from prodcat.categorizer import Categorizer, check_categorizer_options, check_seed
-    from prodcat.console import Reporter
+    from prodcat.console import Reporter, TrainingStatus, watching
     from prodcat.models import get_model_class
 
     get_model_class(model)  # an unknown name fails here, before any data is read
@@ -248,6 +248,7 @@ def tune(
     if out is not None:
         # not after the trials: saving would refuse it then, and the search would be lost
         check_model_dir_target(out)
+        check_no_interrupted_run(out)
     fixed_params = dict(params or {})
     if "class_weight" in categorizer_options:
         # A class_weight the user chose is fixed, as in params: a space that
@@ -300,8 +301,13 @@ def tune(
         started = time.perf_counter()
         clf = Categorizer(model=model, params=trial_params, seed=seed, quiet=True, **options)
         # the catalog's warnings once, with the first trial: every trial reads the same catalog
-        clf._warnings_when_quiet = not quiet and not rows
-        clf.fit(data)
+        clf._warnings_when_quiet = say if not quiet and not rows else False
+        # The trials are quiet (their progress bars would tear the trial table apart), and one
+        # trial of a neural model can take many minutes on a CPU: a line that says how far it is.
+        heading = f"trial {trial.number}"
+        with say.status(f"{heading}: reading and preparing the catalog") as show:
+            with watching(TrainingStatus(heading, show)):
+                clf.fit(data)
         seconds = time.perf_counter() - started
         validation = clf.metrics_.get("validation")
         if not validation:

@@ -120,6 +120,9 @@ def test_a_finished_run_resumes_to_the_same_model(tmp_path):
     again, result = run(tmp_path, resume=True, epochs=2)
     assert result.resumed_from == 26
     np.testing.assert_array_equal(probe(again), probe(first))
+    # it said "epoch 3, step 0 of 13": a 2-epoch run seemingly going on past its budget
+    assert result.notes[0] == (f"resuming from the checkpoint in {tmp_path}: its training had ended after epoch 2 "
+                               "of 2; its best weights go on")
 
 
 def interrupted(checkpoint_dir, **overrides):

@@ -45,7 +45,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
-from prodcat.console import Reporter
+from prodcat.console import Reporter, watchers
 from prodcat.errors import ConfigError
 from prodcat.training.callbacks import Callback, ProgressBar, TensorBoardLogger
 from prodcat.training.checkpoints import (
@@ -503,7 +503,14 @@ def predict_logits(
 
 
 def decisions(logits: np.ndarray, multi: bool) -> np.ndarray:
-    """Argmax class ids, or the multi-label indicator (logit > 0, i.e. probability > 0.5)."""
+    """Argmax class ids, or the multi-label indicator (logit > 0, i.e. probability > 0.5).
+
+    Multi-label epochs are compared at 0.5, not at the per-label cuts a saved model
+    tunes on validation: tuned each epoch (cheap: 0.04 s for 149 tags on 500
+    products), bow on the demo catalog's tags picked a later epoch for the same
+    test macro-F1 (0.1141 against 0.1138) after 95 epochs instead of 72; cuts
+    tuned and scored on the same small validation split flatter every epoch.
+    """
     return (logits > 0).astype(np.uint8) if multi else logits.argmax(axis=1)
 
 
@@ -610,6 +617,8 @@ class Trainer:
         self.current_lr = 0.0
         self.last_grad_norm: float | None = None
         self.last_batch_size = 0
+        #: the label format of the current run
+        self.label_format = ""
 
     # ----------------------------------------------------------------- setup
     def _optimizers(self, network: torch.nn.Module) -> list[torch.optim.Optimizer]:
@@ -823,6 +832,7 @@ class Trainer:
         if len(train) == 0:
             raise ConfigError(f"{self.name}: nothing to train on")
         s.check_label_format(label_format, self.name)
+        self.label_format = label_format
         multi = label_format == "multi"
         use_all_cores(s.num_threads)
         torch.manual_seed(self.seed)
@@ -864,8 +874,13 @@ class Trainer:
             if restored is not None:
                 best_weights, epoch_preds, epoch_true = restored
                 resumed_from = self.state.global_step
-                notes.append(f"resuming from the checkpoint in {self.checkpoint_dir}: "
-                             f"epoch {self.state.epoch + 1}, step {self.state.step_in_epoch} of {self.steps_per_epoch}")
+                if self.state.finished:
+                    # "epoch 3, step 0" of a 2-epoch run read as a run going on past its budget
+                    notes.append(f"resuming from the checkpoint in {self.checkpoint_dir}: its training had ended "
+                                 f"after epoch {self.state.epoch} of {self.epochs}; its best weights go on")
+                else:
+                    notes.append(f"resuming from the checkpoint in {self.checkpoint_dir}: epoch {self.state.epoch + 1}"
+                                 f" of {self.epochs}, step {self.state.step_in_epoch} of {self.steps_per_epoch}")
             else:
                 if self.resume:
                     notes.append(f"no checkpoint in {self.checkpoint_dir}: starting fresh")
@@ -881,6 +896,7 @@ class Trainer:
         if self.logdir is not None:
             callbacks.append(TensorBoardLogger(self.logdir, s.log_every_steps))
         callbacks.extend(self.extra_callbacks)
+        callbacks.extend(watchers())
         self._last_save = time.monotonic()
 
         def save() -> None:
