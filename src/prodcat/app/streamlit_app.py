@@ -756,6 +756,10 @@ def model_page(clf: Categorizer, model_dir: str) -> None:
         st.info(f"No training curves: {where} holds no TensorBoard scalars{reason}.")
     for quantity, points in model_report.curve_charts(curves).items():
         st.markdown(f"**{quantity}**")
+        if quantity == "macro_f1" and clf.fields_.label_format == "multi":
+            # The trainer early-stops on this figure, which tuned cuts would flatter (training/trainer.py).
+            st.caption("Each label decided at probability 0.5, as early stopping judges epochs; the scores "
+                       "above decide at per-label cuts tuned on validation, so they differ.")
         st.line_chart(points, x="step", y="value", color="series", x_label="step", y_label=quantity)
 
     with st.expander("Model settings and training run"):
