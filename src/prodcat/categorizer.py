@@ -55,7 +55,9 @@ from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import MISSING, cell_text, close_column, dict_field, has_catalog_suffix, read_columns
 from prodcat.catalog.split import check_fractions, split_catalog
 from prodcat.console import Reporter
-from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
+from prodcat.errors import (
+    CatalogError, ColumnError, ConfigError, ModelDirError, NotFittedError, ProdcatError, SavedSettingsError,
+)
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
@@ -387,6 +389,26 @@ class Categorizer:
         self.device = device
         self.quiet = quiet
         self._fitted: CategorizerModel | None = None
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments, as scikit-learn's estimators give theirs
+        (so `sklearn.base.clone` makes an unfitted copy). `deep` is taken for
+        scikit-learn's sake: no argument is itself an estimator."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Categorizer:
+        """Change constructor arguments (checked by the next `fit`); the fitted model stays as it is."""
+        known = self._param_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown Categorizer option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     # ------------------------------------------------------------------ fit
     def resolve_fields(self) -> FieldMapping:
@@ -881,7 +903,7 @@ class Categorizer:
 
     def _require_fitted(self) -> CategorizerModel:
         if self._fitted is None:
-            raise ProdcatError("this Categorizer is not fitted yet: call fit() or Categorizer.load()")
+            raise NotFittedError("this Categorizer is not fitted yet: call fit() or Categorizer.load()")
         return self._fitted
 
     @property

@@ -1,0 +1,35 @@
+"""The facade keeps scikit-learn's estimator conventions a notebook user relies on."""
+
+import pytest
+from sklearn.base import clone
+
+from prodcat import Categorizer
+from prodcat.errors import ConfigError, NotFittedError, ProdcatError
+from tiny_catalogs import FORMATS, tiny_frame
+
+
+def test_get_params_set_params_and_clone_make_an_unfitted_copy_with_the_same_settings():
+    clf = Categorizer(quiet=True, seed=3, params={"C": 0.5}, **FORMATS["single"]).fit(tiny_frame())
+    params = clf.get_params()
+    assert params["seed"] == 3 and params["params"] == {"C": 0.5} and params["label_col"] == "leaf"
+    assert set(params) == set(Categorizer().get_params())
+
+    copy = clone(clf)
+    assert copy.get_params() == params
+    assert not hasattr(copy, "classes_")
+    assert copy.fit(tiny_frame()).classes_ == clf.classes_
+
+    assert copy.set_params(seed=5, target_precision=0.9) is copy
+    assert (copy.seed, copy.target_precision) == (5, 0.9)
+    with pytest.raises(ConfigError, match="^unknown Categorizer option[(]s[)] sed; known: .*seed"):
+        copy.set_params(sed=1)
+
+
+def test_an_unfitted_categorizer_has_no_fitted_attributes_rather_than_raising_on_a_look():
+    clf = Categorizer(quiet=True, **FORMATS["single"])
+    # hasattr / getattr with a default only catch an AttributeError, as scikit-learn's NotFittedError is
+    assert not hasattr(clf, "classes_")
+    assert getattr(clf, "classes_", None) is None
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        clf.predict(["shirt"])
+    assert issubclass(NotFittedError, ProdcatError)  # the CLI's one catch still holds it
