@@ -33,3 +33,15 @@ def test_an_unfitted_categorizer_has_no_fitted_attributes_rather_than_raising_on
     with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
         clf.predict(["shirt"])
     assert issubclass(NotFittedError, ProdcatError)  # the CLI's one catch still holds it
+
+
+def test_a_loaded_model_fits_again_and_clones_with_the_settings_it_was_trained_with(tmp_path):
+    trained = Categorizer(quiet=True, seed=7, class_weight=None, target_precision=0.9, **FORMATS["path"])
+    trained.fit(tiny_frame()).save(tmp_path / "model")
+    loaded = Categorizer.load(tmp_path / "model", quiet=True)
+    assert (loaded.seed, loaded.class_weight, loaded.target_precision) == (7, None, 0.9)
+
+    # fit on new data, or clone to fit elsewhere: each reads the catalog as the saved model did
+    refit = clone(loaded).fit(tiny_frame(seed=5))
+    assert refit.fields_ == loaded.fields_ and refit.classes_ == loaded.classes_
+    assert loaded.fit(tiny_frame(seed=5)).predict(["oxford collar shirt"]) == ["Apparel > Shirts"]

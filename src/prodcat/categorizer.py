@@ -1668,7 +1668,12 @@ class Categorizer:
         except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             # a state entry of the wrong JSON type or range (a list for an object, a huge number)
             raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
-        self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
+        # Trained settings, so that a loaded model fits again (new data, `sklearn.base.clone`) as it was
+        # trained: without its field mapping that fit was refused for want of a label column.
+        training, review = manifest.get("training") or {}, manifest.get("review") or {}
+        self = cls(model=name, params=manifest["model"]["params"], fields=fields, seed=training.get("seed", 0),
+                   class_weight=training.get("class_weight", "balanced"),
+                   target_precision=review.get("target_precision", 0.95), quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
         self.thresholds_ = thresholds
         self.part_thresholds_ = part_thresholds
