@@ -45,3 +45,15 @@ def test_a_loaded_model_fits_again_and_clones_with_the_settings_it_was_trained_w
     refit = clone(loaded).fit(tiny_frame(seed=5))
     assert refit.fields_ == loaded.fields_ and refit.classes_ == loaded.classes_
     assert loaded.fit(tiny_frame(seed=5)).predict(["oxford collar shirt"]) == ["Apparel > Shirts"]
+
+
+def test_label_issues_of_a_frame_keep_its_index_when_unlabelled_rows_are_left_out():
+    frame = tiny_frame()
+    frame.index = [f"p{i}" for i in range(len(frame))]
+    frame.loc["p3", "leaf"] = None
+    clf = Categorizer(quiet=True, text_cols=["title"], label_col="leaf")
+    table = clf.find_label_issues(frame, folds=2, skip_unlabelled=True)
+    assert "p3" not in table.index and len(table) == len(frame) - 1
+    # the index picks the very products judged, as predict_table's does
+    assert (frame.loc[table.index, "leaf"].to_numpy() == table["label"].to_numpy()).all()
+    assert table.loc["p4", "row"] == 5

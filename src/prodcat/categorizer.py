@@ -662,7 +662,7 @@ class Categorizer:
         doubtful), `judged` (False for a product whose class its fold's
         model never saw: a class of one distinct text; or with nothing the
         model reads) and
-        `label_issue`. `attrs` holds folds, source, issues and not_judged.
+        `label_issue`; a DataFrame's index is kept. `attrs` holds folds, source, issues and not_judged.
         """
         from prodcat.label_issues import (
             check_folds, check_valid_size, confident_learning, issues_table, out_of_fold_proba,
@@ -684,7 +684,12 @@ class Categorizer:
         oof = out_of_fold_proba(self, read, space, folds=folds, class_weight=class_weight, say=say)
         with say.step("confident learning (cleanlab)"):
             issue, quality = confident_learning(space, space.encode(catalog.labels), oof)
-        return issues_table(catalog, space, oof, issue, quality)
+        table = issues_table(catalog, space, oof, issue, quality)
+        if isinstance(data, pd.DataFrame):
+            # as predict_table keeps it: numbered from 0, with unlabelled rows left out,
+            # data.loc[table.index] picked other products than those judged
+            table.index = data.index[table["row"].to_numpy() - 1]
+        return table
 
     def _checked_class_weight(self) -> str | None:
         if self.class_weight not in (None, "none", "balanced"):
