@@ -319,6 +319,24 @@ class BlankProducts:
 class Categorizer:
     """A product categorizer: a registered model plus how to read catalogs.
 
+    Name the columns, fit on a DataFrame or a catalog file (CSV, TSV, JSON
+    Lines, Parquet), then predict texts, dicts, a DataFrame or a Path:
+
+        >>> clf = Categorizer(text_cols=["title", "description"], label_col="category")
+        >>> clf.fit(frame)                           # doctest: +SKIP
+        >>> clf.predict(["Slim fit cotton shirt"])   # doctest: +SKIP
+        ['Shirts']
+        >>> clf.predict_table(frame)                 # doctest: +SKIP
+        >>> clf.evaluate()["macro_f1"]               # doctest: +SKIP
+        >>> clf.save("models/shirts")                # doctest: +SKIP
+        >>> clf = Categorizer.load("models/shirts")  # doctest: +SKIP
+
+    `predict_table` adds confidence, needs_review and the top 3 labels (a
+    DataFrame's index kept); `evaluate()` scores the test split fit held out;
+    `find_label_issues(frame)` lists the labels that look wrong. Settings
+    follow scikit-learn: `get_params`, `set_params`, `sklearn.base.clone`;
+    what fit learns ends in `_` (`classes_`, `metrics_`).
+
     model: a registered model name (see `prodcat.models.available_models()`).
     fields: a ready FieldMapping; the field options below override it.
     preset / config / text_cols / label_col / label_format / label_sep /
