@@ -1224,9 +1224,18 @@ class Categorizer:
                 images.append(image_ref(item.get(IMAGE_KEY), None, confine=confine_photos))
         return images
 
+    def _say_unusable_photos(self, products: Any) -> None:
+        """After predicting `products` in memory: one warning when photos they name could not be used
+        (a moved image folder), whose products got the fallback without a word from predict.
+        Nothing when all were read: a note on every call would be noise in a notebook."""
+        stats = self._fitted.image_stats() if self._fitted is not None else None
+        if stats is not None and stats.failed:
+            self._say_photos("the DataFrame" if isinstance(products, pd.DataFrame) else "the products", stats)
+
     def predict_proba(self, products: Any) -> pd.DataFrame:
         """One row per product, one column per class."""
         proba = self._proba(self._products(products))
+        self._say_unusable_photos(products)
         index = products.index if isinstance(products, (pd.DataFrame, pd.Series)) else None
         return pd.DataFrame(proba, columns=self.classes_, index=index)
 
@@ -1238,6 +1247,7 @@ class Categorizer:
         (a str is always a text; one that names a file gets a warning).
         """
         proba = self._proba(self._products(products))
+        self._say_unusable_photos(products)
         decided = self.label_space_.decide(proba, self.thresholds_)
         if self.label_space_.is_multi:
             return [[self.label_space_.classes[j] for j in np.flatnonzero(row)] for row in decided]
@@ -1252,6 +1262,7 @@ class Categorizer:
         clients): a photo path outside the image folder is never opened.
         """
         table, _ = self._table_and_blank(products, top_k, target_precision, confine_photos=confine_photos)
+        self._say_unusable_photos(products)
         if isinstance(products, (pd.DataFrame, pd.Series)):
             table.index = products.index
         return table
