@@ -57,3 +57,14 @@ def test_label_issues_of_a_frame_keep_its_index_when_unlabelled_rows_are_left_ou
     # the index picks the very products judged, as predict_table's does
     assert (frame.loc[table.index, "leaf"].to_numpy() == table["label"].to_numpy()).all()
     assert table.loc["p4", "row"] == 5
+
+
+def test_fitting_a_loaded_model_again_replaces_what_described_the_old_one(tmp_path):
+    Categorizer(quiet=True, **FORMATS["path"]).fit(tiny_frame()).save(tmp_path / "old")
+    clf = Categorizer.load(tmp_path / "old", quiet=True).set_params(fields=None, **FORMATS["single"])
+    clf.fit(tiny_frame(seed=5))
+    # the server described a model by manifest_, and messages named model_dir_: both the old model's
+    assert not hasattr(clf, "manifest_") and not hasattr(clf, "model_dir_")
+    assert not hasattr(clf, "review_level_confidence_")
+    with pytest.raises(ConfigError, match="^this tfidf-linear model predicts single labels"):
+        clf.evaluate(tiny_frame(seed=6), label_format="path", label_col="category")

@@ -598,6 +598,10 @@ class Categorizer:
         # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
         self._tensorboard_resumed = resume
         self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
+        # as do its manifest and directory (which the server describes and messages name), and an
+        # earlier path model's level reviews
+        for replaced in ("manifest_", "model_dir_", "review_level_confidence_", "review_level_correct_"):
+            self.__dict__.pop(replaced, None)
 
         self.thresholds_ = None
         self.part_thresholds_ = {}
