@@ -611,8 +611,8 @@ def test_a_refused_fit_leaves_a_loaded_model_saving_its_own_report(fitted, tmp_p
     # the refused fit had already dropped the loaded model's report: saving it back deleted report/
     fitted.save(tmp_path / "model")
     loaded = Categorizer.load(tmp_path / "model", quiet=True)
-    with pytest.raises(ConfigError, match="no label column"):
-        loaded.fit(tiny_frame(4))
+    with pytest.raises(ColumnError, match="column 'category' not found"):
+        loaded.fit(tiny_frame(4).drop(columns="category"))
     loaded.save(tmp_path / "model")
     assert (tmp_path / "model" / "report" / "report.md").is_file()
 

@@ -92,6 +92,22 @@ def test_the_python_api_refuses_products_without_photos_too(image_only, shop):
         clf.predict(frame.drop(columns=["image"]))
 
 
+def test_the_python_api_warns_when_the_photos_it_is_given_cannot_be_found(image_only, shop, monkeypatch, capsys):
+    # a model loaded where its image folder is not (another machine, another directory):
+    # predict gave every product the one fallback prediction without a word
+    folder, frame = shop
+    clf = Categorizer.load(image_only)
+    monkeypatch.chdir(folder.parent)  # the model's image root, "photos", is under shop/
+    for predict in (clf.predict, clf.predict_proba, clf.predict_table):
+        predict(frame.head(3))
+        err = " ".join(capsys.readouterr().err.split())
+        assert "warning: photos of the DataFrame: 3 of 3 images could not be used: 3 missing (first: photos" in err
+        assert "the 3 product(s) without a usable photo are all given the model's one fallback prediction" in err
+    monkeypatch.chdir(folder)
+    clf.predict(frame.head(3))
+    assert capsys.readouterr().err == ""
+
+
 def test_the_ray_engine_refuses_the_same_before_it_starts(image_only, shop, tmp_path, monkeypatch):
     folder, _ = shop
 

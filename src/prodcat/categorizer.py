@@ -55,7 +55,9 @@ from prodcat.catalog.products import Catalog, Products
 from prodcat.catalog.readers import MISSING, cell_text, close_column, dict_field, has_catalog_suffix, read_columns
 from prodcat.catalog.split import check_fractions, split_catalog
 from prodcat.console import Reporter
-from prodcat.errors import CatalogError, ColumnError, ConfigError, ModelDirError, ProdcatError, SavedSettingsError
+from prodcat.errors import (
+    CatalogError, ColumnError, ConfigError, ModelDirError, NotFittedError, ProdcatError, SavedSettingsError,
+)
 from prodcat.evaluation import compute_metrics, versus_best_part, write_report
 from prodcat.evaluation.metrics import at_level, cut_labels
 from prodcat.labels import (
@@ -317,6 +319,24 @@ class BlankProducts:
 class Categorizer:
     """A product categorizer: a registered model plus how to read catalogs.
 
+    Name the columns, fit on a DataFrame or a catalog file (CSV, TSV, JSON
+    Lines, Parquet), then predict texts, dicts, a DataFrame or a Path:
+
+        >>> clf = Categorizer(text_cols=["title", "description"], label_col="category")
+        >>> clf.fit(frame)                           # doctest: +SKIP
+        >>> clf.predict(["Slim fit cotton shirt"])   # doctest: +SKIP
+        ['Shirts']
+        >>> clf.predict_table(frame)                 # doctest: +SKIP
+        >>> clf.evaluate()["macro_f1"]               # doctest: +SKIP
+        >>> clf.save("models/shirts")                # doctest: +SKIP
+        >>> clf = Categorizer.load("models/shirts")  # doctest: +SKIP
+
+    `predict_table` adds confidence, needs_review and the top 3 labels (a
+    DataFrame's index kept); `evaluate()` scores the test split fit held out;
+    `find_label_issues(frame)` lists the labels that look wrong. Settings
+    follow scikit-learn: `get_params`, `set_params`, `sklearn.base.clone`;
+    what fit learns ends in `_` (`classes_`, `metrics_`).
+
     model: a registered model name (see `prodcat.models.available_models()`).
     fields: a ready FieldMapping; the field options below override it.
     preset / config / text_cols / label_col / label_format / label_sep /
@@ -387,6 +407,26 @@ class Categorizer:
         self.device = device
         self.quiet = quiet
         self._fitted: CategorizerModel | None = None
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments, as scikit-learn's estimators give theirs
+        (so `sklearn.base.clone` makes an unfitted copy). `deep` is taken for
+        scikit-learn's sake: no argument is itself an estimator."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Categorizer:
+        """Change constructor arguments (checked by the next `fit`); the fitted model stays as it is."""
+        known = self._param_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown Categorizer option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     # ------------------------------------------------------------------ fit
     def resolve_fields(self) -> FieldMapping:
@@ -558,6 +598,10 @@ class Categorizer:
         # a resumed run's curves go on from the interrupted run's files; a fresh one replaces them
         self._tensorboard_resumed = resume
         self._loaded_report = None  # a loaded model's test report describes the model this fit replaces
+        # as do its manifest and directory (which the server describes and messages name), and an
+        # earlier path model's level reviews
+        for replaced in ("manifest_", "model_dir_", "review_level_confidence_", "review_level_correct_"):
+            self.__dict__.pop(replaced, None)
 
         self.thresholds_ = None
         self.part_thresholds_ = {}
@@ -640,7 +684,7 @@ class Categorizer:
         doubtful), `judged` (False for a product whose class its fold's
         model never saw: a class of one distinct text; or with nothing the
         model reads) and
-        `label_issue`. `attrs` holds folds, source, issues and not_judged.
+        `label_issue`; a DataFrame's index is kept. `attrs` holds folds, source, issues and not_judged.
         """
         from prodcat.label_issues import (
             check_folds, check_valid_size, confident_learning, issues_table, out_of_fold_proba,
@@ -662,7 +706,12 @@ class Categorizer:
         oof = out_of_fold_proba(self, read, space, folds=folds, class_weight=class_weight, say=say)
         with say.step("confident learning (cleanlab)"):
             issue, quality = confident_learning(space, space.encode(catalog.labels), oof)
-        return issues_table(catalog, space, oof, issue, quality)
+        table = issues_table(catalog, space, oof, issue, quality)
+        if isinstance(data, pd.DataFrame):
+            # as predict_table keeps it: numbered from 0, with unlabelled rows left out,
+            # data.loc[table.index] picked other products than those judged
+            table.index = data.index[table["row"].to_numpy() - 1]
+        return table
 
     def _checked_class_weight(self) -> str | None:
         if self.class_weight not in (None, "none", "balanced"):
@@ -881,7 +930,7 @@ class Categorizer:
 
     def _require_fitted(self) -> CategorizerModel:
         if self._fitted is None:
-            raise ProdcatError("this Categorizer is not fitted yet: call fit() or Categorizer.load()")
+            raise NotFittedError("this Categorizer is not fitted yet: call fit() or Categorizer.load()")
         return self._fitted
 
     @property
@@ -1179,9 +1228,18 @@ class Categorizer:
                 images.append(image_ref(item.get(IMAGE_KEY), None, confine=confine_photos))
         return images
 
+    def _say_unusable_photos(self, products: Any) -> None:
+        """After predicting `products` in memory: one warning when photos they name could not be used
+        (a moved image folder), whose products got the fallback without a word from predict.
+        Nothing when all were read: a note on every call would be noise in a notebook."""
+        stats = self._fitted.image_stats() if self._fitted is not None else None
+        if stats is not None and stats.failed:
+            self._say_photos("the DataFrame" if isinstance(products, pd.DataFrame) else "the products", stats)
+
     def predict_proba(self, products: Any) -> pd.DataFrame:
         """One row per product, one column per class."""
         proba = self._proba(self._products(products))
+        self._say_unusable_photos(products)
         index = products.index if isinstance(products, (pd.DataFrame, pd.Series)) else None
         return pd.DataFrame(proba, columns=self.classes_, index=index)
 
@@ -1193,6 +1251,7 @@ class Categorizer:
         (a str is always a text; one that names a file gets a warning).
         """
         proba = self._proba(self._products(products))
+        self._say_unusable_photos(products)
         decided = self.label_space_.decide(proba, self.thresholds_)
         if self.label_space_.is_multi:
             return [[self.label_space_.classes[j] for j in np.flatnonzero(row)] for row in decided]
@@ -1207,6 +1266,7 @@ class Categorizer:
         clients): a photo path outside the image folder is never opened.
         """
         table, _ = self._table_and_blank(products, top_k, target_precision, confine_photos=confine_photos)
+        self._say_unusable_photos(products)
         if isinstance(products, (pd.DataFrame, pd.Series)):
             table.index = products.index
         return table
@@ -1646,7 +1706,12 @@ class Categorizer:
         except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
             # a state entry of the wrong JSON type or range (a list for an object, a huge number)
             raise ModelDirError(f"{path} has an inconsistent manifest or model state ({exc!r})") from None
-        self = cls(model=name, params=manifest["model"]["params"], quiet=quiet)
+        # Trained settings, so that a loaded model fits again (new data, `sklearn.base.clone`) as it was
+        # trained: without its field mapping that fit was refused for want of a label column.
+        training, review = manifest.get("training") or {}, manifest.get("review") or {}
+        self = cls(model=name, params=manifest["model"]["params"], fields=fields, seed=training.get("seed", 0),
+                   class_weight=training.get("class_weight", "balanced"),
+                   target_precision=review.get("target_precision", 0.95), quiet=quiet)
         self._fitted, self.label_space_, self.fields_ = model, space, fields
         self.thresholds_ = thresholds
         self.part_thresholds_ = part_thresholds

@@ -44,6 +44,15 @@ class SavedSettingsError(ModelDirError):
     """
 
 
+class NotFittedError(ProdcatError, AttributeError):
+    """A Categorizer used before `fit` or `load`.
+
+    Also an AttributeError, as scikit-learn's NotFittedError is: `hasattr(clf,
+    "classes_")` and `getattr(clf, "classes_", None)` then say "not fitted"
+    instead of raising.
+    """
+
+
 class UnknownModelError(ConfigError):
     """No model is registered under the requested name."""
 
