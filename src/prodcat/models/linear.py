@@ -28,6 +28,7 @@ weights, calibration numbers), so a saved model holds no pickle.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
@@ -170,6 +171,7 @@ class _Block:
         self.sublinear_tf = p["sublinear_tf"]
         self.idf = np.asarray(idf, dtype=np.float32)
         self._counter = CountVectorizer(**self._vectorizer_args(analyzer, ngrams, p), vocabulary=terms)
+        self._index: dict[str, int] | None = None  # term -> column, made when first counting
 
     @staticmethod
     def _vectorizer_args(analyzer: str, ngrams: tuple[int, int], p: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +210,65 @@ class _Block:
         return block, block._weighted(counts)
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
-        return self._weighted(self._counter.transform(texts).tocsr())
+        return self._weighted(self.counts(texts))
+
+    def counts(self, texts: list[str]) -> sp.csr_matrix:
+        """Term counts of `texts`, float32, the very matrix `CountVectorizer.transform` gives.
+
+        CountVectorizer counts each text's n-grams in a Python dict, one lookup
+        per n-gram: 9 tenths of predicting on long descriptions. Here each
+        text's known columns are listed by C-level loops and counted for all
+        texts at once. A word's char_wb n-grams depend on that word alone, so
+        they are looked up once per distinct word of the batch, not once per
+        occurrence (a description repeats its words, a catalog its brands).
+        """
+        if self._index is None:
+            self._index = {term: j for j, term in enumerate(self.terms)}
+            self._preprocess = self._counter.build_preprocessor()
+            self._analyze = self._counter.build_analyzer()
+        if self.analyzer == "char_wb":
+            cols, row_lengths = self._char_wb_columns(texts)
+        else:
+            cols, row_lengths = self._analyzed_columns(texts)
+        rows = np.repeat(np.arange(len(texts)), row_lengths)
+        x = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
+                          shape=(len(texts), len(self.terms)), dtype=np.float32)
+        x.sum_duplicates()  # the count of each term, columns sorted, as CountVectorizer's
+        return x
+
+    def _analyzed_columns(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The columns of every known n-gram of each text, in text order, and their number per text."""
+        known, unknown = self._index.get, itertools.repeat(-1)
+        cols: list[int] = []
+        ends = np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            cols.extend(map(known, self._analyze(text), unknown))
+            ends[i] = len(cols)
+        found = np.asarray(cols, dtype=np.int64)
+        rows = np.repeat(np.arange(len(texts)), np.diff(ends, prepend=0))
+        keep = found >= 0
+        return found[keep], np.bincount(rows[keep], minlength=len(texts))
+
+    def _char_wb_columns(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """As `_analyzed_columns`, for char_wb: each text split into words as
+        scikit-learn splits its preprocessed text, each distinct word's known
+        n-grams found once."""
+        words = _WordColumns(self._index, self.ngrams)
+        word_ids: list[int] = []
+        word_ends = np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            word_ids.extend(map(words.__getitem__, self._preprocess(text).split()))
+            word_ends[i] = len(word_ids)
+        ids = np.asarray(word_ids, dtype=np.int64)
+        per_word = np.asarray(words.lengths, dtype=np.int64)
+        starts = np.cumsum(per_word) - per_word
+        flat = np.asarray([j for cols in words.columns for j in cols], dtype=np.int64)
+        lengths = per_word[ids]
+        # position in `flat` of each n-gram of each word occurrence, in order
+        offsets = np.repeat(starts[ids] - (np.cumsum(lengths) - lengths), lengths)
+        cols = flat[offsets + np.arange(len(offsets))]
+        word_rows = np.repeat(np.arange(len(texts)), np.diff(word_ends, prepend=0))
+        return cols, np.bincount(word_rows, weights=lengths, minlength=len(texts)).astype(np.int64)
 
     def _weighted(self, x: sp.csr_matrix) -> sp.csr_matrix:
         """Term counts (columns in `terms` order) as L2-normalised TF-IDF."""
@@ -219,6 +279,41 @@ class _Block:
         x.data *= self.idf[x.indices]
         # Rows without any known term (a text of unseen words) stay all-zero.
         return normalize(x, norm="l2", copy=False)
+
+
+class _WordColumns(dict):
+    """word -> its number; `columns[number]`: the columns of the word's known
+    char_wb n-grams (with repeats), `lengths[number]` how many. A word gets its
+    number, and its n-grams are made, the first time it is looked up."""
+
+    def __init__(self, index: dict[str, int], ngrams: tuple[int, int]):
+        super().__init__()
+        self.index, self.ngrams = index, ngrams
+        self.columns: list[list[int]] = []
+        self.lengths: list[int] = []
+
+    def __missing__(self, word: str) -> int:
+        known = self.index.get
+        cols = [j for j in map(known, _char_wb_ngrams(word, *self.ngrams)) if j is not None]
+        self.columns.append(cols)
+        self.lengths.append(len(cols))
+        number = self[word] = len(self.lengths) - 1
+        return number
+
+
+def _char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """The n-grams scikit-learn's char_wb analyzer makes of one word: the word
+    padded with a space each side, every window of each length; a padded word
+    shorter than a length is itself one n-gram, once."""
+    padded = f" {word} "
+    size = len(padded)
+    grams = []
+    for n in range(min_n, max_n + 1):
+        if n >= size:
+            grams.append(padded)
+            break
+        grams.extend(padded[i : i + n] for i in range(size - n + 1))
+    return grams
 
 
 class _Features:
