@@ -238,7 +238,7 @@ class _Block:
 
     def _analyzed_columns(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The columns of every known n-gram of each text, in text order, and their number per text."""
-        known, unknown = self._index.get, itertools.repeat(-1)
+        known, unknown = self._index.get, itertools.repeat(_UNKNOWN)
         cols: list[int] = []
         ends = np.empty(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
@@ -262,7 +262,7 @@ class _Block:
         ids = np.asarray(word_ids, dtype=np.int64)
         per_word = np.asarray(words.lengths, dtype=np.int64)
         starts = np.cumsum(per_word) - per_word
-        flat = np.asarray([j for cols in words.columns for j in cols], dtype=np.int64)
+        flat = np.fromiter(itertools.chain.from_iterable(words.columns), dtype=np.int64, count=int(per_word.sum()))
         lengths = per_word[ids]
         # position in `flat` of each n-gram of each word occurrence, in order
         offsets = np.repeat(starts[ids] - (np.cumsum(lengths) - lengths), lengths)
@@ -281,6 +281,9 @@ class _Block:
         return normalize(x, norm="l2", copy=False)
 
 
+_UNKNOWN = -1  # the column of an n-gram outside the vocabulary
+
+
 class _WordColumns(dict):
     """word -> its number; `columns[number]`: the columns of the word's known
     char_wb n-grams (with repeats), `lengths[number]` how many. A word gets its
@@ -293,8 +296,8 @@ class _WordColumns(dict):
         self.lengths: list[int] = []
 
     def __missing__(self, word: str) -> int:
-        known = self.index.get
-        cols = [j for j in map(known, _char_wb_ngrams(word, *self.ngrams)) if j is not None]
+        cols = list(filter(_UNKNOWN.__ne__, map(self.index.get, _char_wb_ngrams(word, *self.ngrams),
+                                                itertools.repeat(_UNKNOWN))))
         self.columns.append(cols)
         self.lengths.append(len(cols))
         number = self[word] = len(self.lengths) - 1
@@ -312,7 +315,7 @@ def _char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
         if n >= size:
             grams.append(padded)
             break
-        grams.extend(padded[i : i + n] for i in range(size - n + 1))
+        grams += [padded[i : i + n] for i in range(size - n + 1)]
     return grams
 
 
