@@ -216,28 +216,18 @@ class _Block:
         """Term counts of `texts`, float32, the very matrix `CountVectorizer.transform` gives.
 
         CountVectorizer counts each text's n-grams in a Python dict, one lookup
-        per n-gram: 9 tenths of predicting on long descriptions. Here each
-        text's known columns are listed by C-level loops and counted for all
-        texts at once. A word's char_wb n-grams depend on that word alone, so
-        they are looked up once per distinct word of the batch, not once per
-        occurrence (a description repeats its words, a catalog its brands).
+        per n-gram: 9 tenths of predicting on long descriptions. Here the
+        lookups run in C loops and the counting in scipy. A word's char_wb
+        n-grams depend on that word alone, so they are looked up once per
+        distinct word of the batch, not once per occurrence (a description
+        repeats its words, a catalog its brands).
         """
         if self._index is None:
             self._index = {term: j for j, term in enumerate(self.terms)}
             self._preprocess = self._counter.build_preprocessor()
             self._analyze = self._counter.build_analyzer()
         if self.analyzer == "char_wb":
-            cols, row_lengths = self._char_wb_columns(texts)
-        else:
-            cols, row_lengths = self._analyzed_columns(texts)
-        rows = np.repeat(np.arange(len(texts)), row_lengths)
-        x = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
-                          shape=(len(texts), len(self.terms)), dtype=np.float32)
-        x.sum_duplicates()  # the count of each term, columns sorted, as CountVectorizer's
-        return x
-
-    def _analyzed_columns(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The columns of every known n-gram of each text, in text order, and their number per text."""
+            return self._char_wb_counts(texts)
         known, unknown = self._index.get, itertools.repeat(_UNKNOWN)
         cols: list[int] = []
         ends = np.empty(len(texts), dtype=np.int64)
@@ -247,28 +237,54 @@ class _Block:
         found = np.asarray(cols, dtype=np.int64)
         rows = np.repeat(np.arange(len(texts)), np.diff(ends, prepend=0))
         keep = found >= 0
-        return found[keep], np.bincount(rows[keep], minlength=len(texts))
+        return self._tally(rows[keep], found[keep], (len(texts), len(self.terms)))
 
-    def _char_wb_columns(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """As `_analyzed_columns`, for char_wb: each text split into words as
-        scikit-learn splits its preprocessed text, each distinct word's known
-        n-grams found once."""
-        words = _WordColumns(self._index, self.ngrams)
+    def _char_wb_counts(self, texts: list[str]) -> sp.csr_matrix:
+        """`counts` for char_wb: each text split into words as scikit-learn
+        splits its preprocessed text, then (texts x words) @ (words x n-grams)."""
+        numbers = _Numbering()
         word_ids: list[int] = []
-        word_ends = np.empty(len(texts), dtype=np.int64)
+        ends = np.empty(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
-            word_ids.extend(map(words.__getitem__, self._preprocess(text).split()))
-            word_ends[i] = len(word_ids)
-        ids = np.asarray(word_ids, dtype=np.int64)
-        per_word = np.asarray(words.lengths, dtype=np.int64)
-        starts = np.cumsum(per_word) - per_word
-        flat = np.fromiter(itertools.chain.from_iterable(words.columns), dtype=np.int64, count=int(per_word.sum()))
-        lengths = per_word[ids]
-        # position in `flat` of each n-gram of each word occurrence, in order
-        offsets = np.repeat(starts[ids] - (np.cumsum(lengths) - lengths), lengths)
-        cols = flat[offsets + np.arange(len(offsets))]
-        word_rows = np.repeat(np.arange(len(texts)), np.diff(word_ends, prepend=0))
-        return cols, np.bincount(word_rows, weights=lengths, minlength=len(texts)).astype(np.int64)
+            word_ids.extend(map(numbers.__getitem__, self._preprocess(text).split()))
+            ends[i] = len(word_ids)
+        rows = np.repeat(np.arange(len(texts)), np.diff(ends, prepend=0))
+        in_texts = self._tally(rows, np.asarray(word_ids, dtype=np.int64), (len(texts), len(numbers)))
+        # Counts are whole numbers far below 2**24, so float32 sums and products are exact.
+        x = (in_texts @ self._word_grams(list(numbers))).tocsr()
+        x.sort_indices()
+        return x
+
+    def _word_grams(self, words: list[str]) -> sp.csr_matrix:
+        """(words x terms) counts of each word's char_wb n-grams, as scikit-learn's
+        analyzer makes them: the word padded with a space each side, its every
+        window of each length shorter than that; and the padded word itself, once,
+        when it is no longer than the longest length."""
+        low, high = self.ngrams
+        padded = [f" {word} " for word in words]
+        sizes = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+        grams: list[str] = []
+        rows = []
+        # A window as long as the padded word is the padded word itself: it comes
+        # from the length equal to the word's, if the range holds that length...
+        for n in range(low, high + 1):
+            grams += [p[i : i + n] for p in padded for i in range(len(p) - n + 1)]
+            rows.append(np.repeat(np.arange(len(padded)), np.maximum(sizes - n + 1, 0)))
+        # ... else, for a padded word shorter than the lowest length, from here.
+        short = np.flatnonzero(sizes < low)
+        grams += [padded[k] for k in short]
+        rows.append(short)
+        cols = np.fromiter(map(self._index.get, grams, itertools.repeat(_UNKNOWN)), dtype=np.int64, count=len(grams))
+        rows_all = np.concatenate(rows)
+        keep = cols >= 0
+        return self._tally(rows_all[keep], cols[keep], (len(words), len(self.terms)))
+
+    @staticmethod
+    def _tally(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+        """How often each (row, column) pair occurs, as a canonical float32 CSR matrix."""
+        x = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=shape, dtype=np.float32)
+        x.sum_duplicates()
+        return x
 
     def _weighted(self, x: sp.csr_matrix) -> sp.csr_matrix:
         """Term counts (columns in `terms` order) as L2-normalised TF-IDF."""
@@ -284,39 +300,12 @@ class _Block:
 _UNKNOWN = -1  # the column of an n-gram outside the vocabulary
 
 
-class _WordColumns(dict):
-    """word -> its number; `columns[number]`: the columns of the word's known
-    char_wb n-grams (with repeats), `lengths[number]` how many. A word gets its
-    number, and its n-grams are made, the first time it is looked up."""
+class _Numbering(dict):
+    """Numbers each new key it is asked for 0, 1, 2, ... in order of first asking."""
 
-    def __init__(self, index: dict[str, int], ngrams: tuple[int, int]):
-        super().__init__()
-        self.index, self.ngrams = index, ngrams
-        self.columns: list[list[int]] = []
-        self.lengths: list[int] = []
-
-    def __missing__(self, word: str) -> int:
-        cols = list(filter(_UNKNOWN.__ne__, map(self.index.get, _char_wb_ngrams(word, *self.ngrams),
-                                                itertools.repeat(_UNKNOWN))))
-        self.columns.append(cols)
-        self.lengths.append(len(cols))
-        number = self[word] = len(self.lengths) - 1
+    def __missing__(self, key: str) -> int:
+        number = self[key] = len(self)
         return number
-
-
-def _char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
-    """The n-grams scikit-learn's char_wb analyzer makes of one word: the word
-    padded with a space each side, every window of each length; a padded word
-    shorter than a length is itself one n-gram, once."""
-    padded = f" {word} "
-    size = len(padded)
-    grams = []
-    for n in range(min_n, max_n + 1):
-        if n >= size:
-            grams.append(padded)
-            break
-        grams += [padded[i : i + n] for i in range(size - n + 1)]
-    return grams
 
 
 class _Features:
