@@ -225,19 +225,46 @@ class _Block:
         if self._index is None:
             self._index = {term: j for j, term in enumerate(self.terms)}
             self._preprocess = self._counter.build_preprocessor()
-            self._analyze = self._counter.build_analyzer()
+            self._tokenize = self._counter.build_tokenizer()
         if self.analyzer == "char_wb":
             return self._char_wb_counts(texts)
-        known, unknown = self._index.get, itertools.repeat(_UNKNOWN)
-        cols: list[int] = []
+        return self._word_counts(texts)
+
+    def _word_counts(self, texts: list[str]) -> sp.csr_matrix:
+        """`counts` for words: each text's tokens as scikit-learn's tokenizer finds
+        them, and its n-grams (the runs of n tokens, joined by a space) looked up
+        once per distinct n-gram of the batch."""
+        numbers = _Numbering()
+        token_ids: list[int] = []
         ends = np.empty(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
-            cols.extend(map(known, self._analyze(text), unknown))
-            ends[i] = len(cols)
-        found = np.asarray(cols, dtype=np.int64)
-        rows = np.repeat(np.arange(len(texts)), np.diff(ends, prepend=0))
-        keep = found >= 0
-        return self._tally(rows[keep], found[keep], (len(texts), len(self.terms)))
+            token_ids.extend(map(numbers.__getitem__, self._tokenize(self._preprocess(text))))
+            ends[i] = len(token_ids)
+        ids = np.asarray(token_ids, dtype=np.int64)
+        text_of = np.repeat(np.arange(len(texts)), np.diff(ends, prepend=0))
+        low, high = self.ngrams
+        tokens = list(numbers)
+        # gram[k]: the number of the n-gram starting at token starts[k] (an (n-1)-gram
+        # and the token after it), names[number]: its text, as scikit-learn joins it
+        gram, names, starts = ids, tokens, np.arange(len(ids))
+        rows, cols = [], []
+        for n in range(1, high + 1):
+            if n > 1:
+                last = starts + n - 1
+                fits = last < len(ids)
+                fits[fits] = text_of[last[fits]] == text_of[starts[fits]]  # inside one text
+                starts, gram = starts[fits], gram[fits]
+                distinct, gram = np.unique(gram * len(tokens) + ids[starts + n - 1], return_inverse=True)
+                shorter = names
+                names = [f"{shorter[k // len(tokens)]} {tokens[k % len(tokens)]}" for k in distinct.tolist()]
+            if n >= low:
+                known = np.fromiter(map(self._index.get, names, itertools.repeat(_UNKNOWN)), dtype=np.int64,
+                                    count=len(names))
+                found = known[gram]
+                keep = found >= 0
+                rows.append(text_of[starts[keep]])
+                cols.append(found[keep])
+        return self._tally(np.concatenate(rows), np.concatenate(cols), (len(texts), len(self.terms)))
 
     def _char_wb_counts(self, texts: list[str]) -> sp.csr_matrix:
         """`counts` for char_wb: each text split into words as scikit-learn
