@@ -172,6 +172,9 @@ class _Block:
         self.idf = np.asarray(idf, dtype=np.float32)
         self._counter = CountVectorizer(**self._vectorizer_args(analyzer, ngrams, p), vocabulary=terms)
         self._index: dict[str, int] | None = None  # term -> column, made when first counting
+        # scikit-learn's own text steps, so a text is cut into the same words and n-grams
+        self._preprocess = self._counter.build_preprocessor()
+        self._tokenize = self._counter.build_tokenizer()
 
     @staticmethod
     def _vectorizer_args(analyzer: str, ngrams: tuple[int, int], p: dict[str, Any]) -> dict[str, Any]:
@@ -223,9 +226,8 @@ class _Block:
         repeats its words, a catalog its brands).
         """
         if self._index is None:
+            # made once, by whichever thread of a server gets here first: the same dict each time
             self._index = {term: j for j, term in enumerate(self.terms)}
-            self._preprocess = self._counter.build_preprocessor()
-            self._tokenize = self._counter.build_tokenizer()
         if self.analyzer == "char_wb":
             return self._char_wb_counts(texts)
         return self._word_counts(texts)
