@@ -279,7 +279,8 @@ class _Block:
             ends[i] = len(word_ids)
         rows = np.repeat(np.arange(len(texts)), np.diff(ends, prepend=0))
         in_texts = self._tally(rows, np.asarray(word_ids, dtype=np.int64), (len(texts), len(numbers)))
-        # Counts are whole numbers far below 2**24, so float32 sums and products are exact.
+        # Counts are whole numbers, exact in float32 up to 2**24 (16 million of one
+        # n-gram in one text), so these float32 sums and products are exact.
         x = (in_texts @ self._word_grams(list(numbers))).tocsr()
         x.sort_indices()
         return x
