@@ -283,3 +283,33 @@ def test_the_fit_does_not_depend_on_how_many_cores_run_it(monkeypatch, make):
         fitted.setdefault(cores, []).append(proba)
     np.testing.assert_array_equal(fitted[1][0], fitted[3][0])
     np.testing.assert_array_equal(fitted[3][0], fitted[3][1])
+
+
+AWKWARD_TEXTS = [
+    "", " ", "a", "İstanbul İ ı", "ﬁ ligature ǅ ß", "café  CAFÉ\u00a0mug", "tab\tsep\nnew\rline\x0bvt\x0c",
+    "\u2003em\u2009thin\u3000ideo", "x\x1cfs\x1dgs", "  lead trail  ", "日本語 テキスト", "t-shirt T Shirts tshirt",
+    "blue blue blue shirt shirt", "Acme red cotton shirt", "zero\u200bwidth",
+]
+
+
+@pytest.mark.parametrize("params", [{}, {"strip_accents": "unicode"}, {"lowercase": False},
+                                    {"char_ngrams": [1, 3], "word_ngrams": [1, 3]}, {"char_ngrams": [4, 6]},
+                                    {"word_ngrams": [2, 2], "char_max_features": 40}])
+def test_prediction_counts_terms_as_scikit_learns_vectorizer_does(params):
+    # Prediction counts n-grams itself (faster than CountVectorizer); a model's
+    # features must stay the ones it was trained on, to the last bit.
+    from prodcat.models.linear import _Block, resolve_params
+
+    texts, _ = catalog()
+    p = resolve_params(params)
+    for analyzer in ("word", "char_wb"):
+        block, _ = _Block.learn(analyzer, texts + AWKWARD_TEXTS, p)
+        for batch in (AWKWARD_TEXTS, texts + AWKWARD_TEXTS, []):
+            own = block.counts(batch)
+            theirs = block._counter.transform(batch).tocsr()
+            theirs.sort_indices()
+            assert own.shape == theirs.shape and own.dtype == theirs.dtype == np.float32
+            assert own.has_canonical_format
+            np.testing.assert_array_equal(own.indptr, theirs.indptr)
+            np.testing.assert_array_equal(own.indices, theirs.indices)
+            np.testing.assert_array_equal(own.data, theirs.data)
