@@ -8,6 +8,7 @@ under CI=true a missing folder fails the run, so CI never skips them.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,23 @@ def shop(tmp_path):
     path = tmp_path / "shop" / "catalog.csv"
     frame.to_csv(path, index=False)
     return path, frame
+
+
+@pytest.fixture
+def record_progress(monkeypatch):
+    """record_progress("step" or "status") -> the list of what that Reporter method shows, in
+    order: each message it opens with, then each update given within it."""
+    from prodcat.console import Reporter
+
+    def record(method: str) -> list[str]:
+        shown: list[str] = []
+
+        @contextmanager
+        def showing(self, message):
+            shown.append(message)
+            yield shown.append
+
+        monkeypatch.setattr(Reporter, method, showing)
+        return shown
+
+    return record

@@ -251,22 +251,11 @@ def test_ctrl_c_keeps_the_board_of_the_models_finished_before_it(tmp_path, monke
     assert err.strip() == "prodcat: interrupted; after 1 of 2 models (tfidf-linear)"
 
 
-def test_a_model_training_on_the_board_says_how_far_it_has_come(tmp_path, monkeypatch):
+def test_a_model_training_on_the_board_says_how_far_it_has_come(tmp_path, record_progress):
     # The fits are quiet: a spinner alone stood for an hour of bert on a CPU.
-    from contextlib import contextmanager
-
     from tiny_catalogs import FORMATS, tiny_frame
 
-    from prodcat.console import Reporter
-
-    shown = []
-
-    @contextmanager
-    def step(self, message):
-        shown.append(message)
-        yield shown.append
-
-    monkeypatch.setattr(Reporter, "step", step)
+    shown = record_progress("step")
     catalog = tmp_path / "shop.csv"
     tiny_frame().to_csv(catalog, index=False)
     leaderboard(catalog, models=["bow"], params_by_model={"bow": {**TINY_BOW, "epochs": 2}}, **FORMATS["single"])

@@ -296,22 +296,12 @@ def test_a_later_trial_whose_draws_the_fixed_settings_refuse_is_skipped_not_the_
     assert summary["best"]["params"]["num_heads"] == 2 and (tmp_path / "best" / "tuning" / "trials.csv").exists()
 
 
-def test_a_trial_of_a_neural_model_says_how_far_it_has_come_while_it_trains(tmp_path, monkeypatch):
+def test_a_trial_of_a_neural_model_says_how_far_it_has_come_while_it_trains(tmp_path, record_progress):
     # Trials train quietly, and an lstm trial took over 20 minutes on a CPU with nothing on
     # the screen until its line: the user could not tell whether the search was working.
-    from contextlib import contextmanager
-
-    from prodcat.console import Reporter
     from tiny_catalogs import tiny_frame
 
-    shown = []
-
-    @contextmanager
-    def status(self, message):
-        shown.append(message)
-        yield shown.append
-
-    monkeypatch.setattr(Reporter, "status", status)
+    shown = record_progress("status")
     data = tmp_path / "cat.csv"
     tiny_frame().to_csv(data, index=False)
     tune(data, model="bow", trials=1, params={"epochs": 2, "dim": 8, "num_threads": 1},
