@@ -1481,8 +1481,8 @@ class Categorizer:
             level = self._scoring_level(mapping)
             renames = self._file_text_fields(mapping, data if isinstance(data, (str, Path)) else "the DataFrame")
             catalog = load_catalog(data, self._readable_mapping(data, mapping), skip_unlabelled=skip_unlabelled)
-            if left_out_rows_message(catalog):
-                self._reporter().warn(left_out_rows_message(catalog))
+            if (left_out := left_out_rows_message(catalog)) is not None:
+                self._reporter().warn(left_out)
             catalog = replace(catalog, products=self._as_model_fields(catalog.products, renames))
             excluded = kept_seen = 0
             if keep_seen:

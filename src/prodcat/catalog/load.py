@@ -245,14 +245,16 @@ def catalog_from_frame(
                 first_row=first_row,
                 require=False,
             )
-        if allow_empty_labels:
-            bare = []
-        elif skip_unlabelled:
-            bare = [i for i, label in enumerate(labels) if not label]
-        else:
-            bare = _variant_rows(labels, products)
-            _refuse_empty_labels(labels, products, where=source, column=",".join(mapping.label_cols),
-                                 first_row=first_row)
+        bare: list[int] = []
+        if not allow_empty_labels:
+            nothing = products.reads_nothing(text=True, images=True)
+            variants = _variant_rows(labels, nothing)
+            if skip_unlabelled:
+                bare = [i for i, label in enumerate(labels) if not label]
+            else:
+                bare = variants
+                _refuse_empty_labels(labels, variants, where=source, column=",".join(mapping.label_cols),
+                                     first_row=first_row)
         if mapping.label_format == "path":
             labels = check_path_levels(labels, where=source, column=",".join(mapping.label_cols), first_row=first_row)
         elif mapping.label_format == "multi":
@@ -262,10 +264,9 @@ def catalog_from_frame(
             kept = np.flatnonzero(~np.isin(np.arange(len(labels)), bare))
             catalog = Catalog(products=products, labels=labels, frame=frame, mapping=mapping,
                               source=source).take(kept)
-            readable = ~products.reads_nothing(text=True, images=True)
             return replace(catalog, rows=[first_row + int(i) for i in kept],
                            left_out=[first_row + i for i in bare],
-                           left_out_readable=int(readable[bare].sum()))
+                           left_out_readable=len(bare) - len(variants))
     return Catalog(
         products=products,
         labels=labels,
@@ -334,25 +335,24 @@ def empty_labels_with_nothing_to_read(labels: Sequence[tuple], products: Product
     """How many products have an empty label and no text or photo either: not products
     at all, most likely, but a shop export's variant rows (Shopify writes a product's
     title, description and category on its first row only)."""
-    bare = products.reads_nothing(text=True, images=True)
-    return sum(1 for label, nothing in zip(labels, bare) if not label and nothing)
+    return len(_variant_rows(labels, products.reads_nothing(text=True, images=True)))
 
 
-def _variant_rows(labels: Sequence[tuple], products: Products) -> list[int]:
-    """The positions of the products with an empty label and no text or photo either: a shop
-    export's variant rows (`empty_labels_with_nothing_to_read`), left out of a labelled catalog.
-    A model could learn nothing from them, and they have nothing to predict a category from."""
-    bare = products.reads_nothing(text=True, images=True)
-    return [i for i, (label, nothing) in enumerate(zip(labels, bare)) if not label and nothing]
+def _variant_rows(labels: Sequence[tuple], nothing: np.ndarray) -> list[int]:
+    """The positions of the products with an empty label and nothing to read (`nothing`:
+    `Products.reads_nothing`, no text or photo): a shop export's variant rows
+    (`empty_labels_with_nothing_to_read`), left out of a labelled catalog. A model could
+    learn nothing from them, and they have nothing to predict a category from."""
+    return [i for i, (label, empty) in enumerate(zip(labels, nothing)) if not label and empty]
 
 
-def _refuse_empty_labels(labels: list[tuple], products: Products, *, where: str, column: str,
+def _refuse_empty_labels(labels: list[tuple], variants: list[int], *, where: str, column: str,
                          first_row: int) -> None:
     """`require_labels`' error on the rows with an empty label that have text or a photo
-    (the others are left out, see `_variant_rows`), which says how many were left out."""
-    variants = set(_variant_rows(labels, products))
+    (the others, `variants`, are left out, see `_variant_rows`), which says how many were left out."""
+    left_out = set(variants)
     # the left-out rows count as labelled here, so the error names only the rows to fill in
-    filled = [label if label or i not in variants else ("",) for i, label in enumerate(labels)]
+    filled = [label if label or i not in left_out else ("",) for i, label in enumerate(labels)]
     try:
         require_labels(filled, where=where, column=column, first_row=first_row)
     except LabelError as error:
